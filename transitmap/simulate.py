@@ -1,0 +1,222 @@
+"""Simulate collectors riding along known routes: traces in the collector schema, with realistic faults.
+
+Used to make the sample survey and the benchmarks (where the true network is known, so the output can be
+scored). What it models, each switchable by :class:`RideProfile`:
+
+- a wait at the origin rank (the collector records while the vehicle fills up) and the departures of other
+  vehicles of the route seen meanwhile;
+- driving at a cruise speed, stopping at marked stops (dwell) and at unmarked traffic stops;
+- fixes every ``fix_interval_s`` (jittered), GPS noise correlated in time (an AR(1) process), spikes of
+  hundreds of metres, signal gaps;
+- partial rides (boarding late, alighting early), fares with typos, route names misspelled or missing.
+
+Deterministic for a given ``numpy.random.Generator`` state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+
+from .geo import project, utm_epsg
+
+
+@dataclass(frozen=True)
+class RideProfile:
+    """How a simulated collector and vehicle behave. Ranges are (low, high), drawn uniformly per ride."""
+
+    cruise_kph: tuple[float, float] = (22.0, 45.0)
+    fix_interval_s: tuple[float, float] = (1.0, 10.0)
+    noise_m: tuple[float, float] = (3.0, 12.0)
+    noise_correlation_s: float = 30.0
+    spike_rate: float = 0.005
+    spike_m: tuple[float, float] = (100.0, 800.0)
+    gap_probability: float = 0.3  # chance of one signal gap in a ride
+    gap_s: tuple[float, float] = (30.0, 240.0)
+    rank_wait_s: tuple[float, float] = (120.0, 1200.0)
+    headway_s: float = 300.0  # departures of the route seen while waiting
+    dwell_s: tuple[float, float] = (10.0, 60.0)
+    traffic_stops_per_km: float = 0.4
+    traffic_stop_s: tuple[float, float] = (10.0, 90.0)
+    partial_probability: float = 0.1
+    mark_stops: bool = True  # the collector marks stops in the app
+    accuracy: bool = True  # the device reports accuracy
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """A route to ride: its path (lat, lon vertices), the distances of its stops along it, names."""
+
+    route_id: str
+    name: str
+    path: tuple[tuple[float, float], ...]  # (lat, lon)
+    stop_names: tuple[str | None, ...] = ()
+    stop_fraction: tuple[float, ...] = ()  # where the stops lie, 0..1 along the path (0 and 1 = the ranks)
+    fare: float = 10.0
+    currency: str = "ZAR"
+    operator: str | None = None
+
+
+def _along(path_xy: np.ndarray):
+    seg = np.hypot(*np.diff(path_xy, axis=0).T)
+    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    return cum
+
+
+def ride(
+    route: RouteSpec,
+    start: datetime,
+    rng: np.random.Generator,
+    *,
+    trace_id: str,
+    collector_id: str,
+    profile: RideProfile = RideProfile(),
+    name_variant: str | None = "same",
+    partial: bool | None = None,
+) -> dict:
+    """One simulated ride along ``route`` as a collector-schema trace (a JSON-ready dict).
+
+    ``start`` is when the collector starts recording at the origin rank (time-zone aware).
+    ``name_variant``: "same", "typo", None (no name). ``partial``: None = drawn from the profile.
+    """
+    lat0, lon0 = route.path[0]
+    epsg = utm_epsg(lat0, lon0)
+    px, py = project(np.array([p[0] for p in route.path]), np.array([p[1] for p in route.path]), epsg)
+    xy = np.column_stack([px, py])
+    cum = _along(xy)
+    total = cum[-1]
+    fractions = np.array(route.stop_fraction or np.linspace(0, 1, 2))
+    stop_s = fractions * total
+    if partial is None:
+        partial = rng.random() < profile.partial_probability
+    s_from, s_to = 0.0, total
+    if partial:  # board at an intermediate stop or alight early
+        inner = stop_s[1:-1]
+        if len(inner):
+            if rng.random() < 0.5:
+                s_from = float(rng.choice(inner))
+            else:
+                s_to = float(rng.choice(inner))
+    u = lambda lo_hi: float(rng.uniform(*lo_hi))  # noqa: E731
+    cruise = u(profile.cruise_kph) / 3.6
+    # Events along the ride: (distance along, dwell seconds, marked stop index or -1)
+    events = [(s, u(profile.dwell_s), i) for i, s in enumerate(stop_s) if s_from < s < s_to]
+    n_traffic = rng.poisson(profile.traffic_stops_per_km * (s_to - s_from) / 1000)
+    events += [(float(s), u(profile.traffic_stop_s), -1) for s in rng.uniform(s_from, s_to, n_traffic)]
+    events.sort()
+    waiting = not partial or s_from == 0.0
+    wait = u(profile.rank_wait_s) if waiting else u((5.0, 30.0))
+    # Knots of the distance-time curve
+    t_knots, s_knots = [0.0, wait], [s_from, s_from]
+    marks = []
+    if waiting or s_from > 0:
+        marks.append((wait - 5.0, s_from, "board", int(np.argmin(np.abs(stop_s - s_from)))))
+    for s, dwell, idx in events:
+        t_arr = t_knots[-1] + (s - s_knots[-1]) / cruise
+        t_knots += [t_arr, t_arr + dwell]
+        s_knots += [s, s]
+        if idx >= 0:
+            marks.append((t_arr + dwell / 2, s, "both", idx))
+    t_end = t_knots[-1] + (s_to - s_knots[-1]) / cruise
+    t_knots.append(t_end)
+    s_knots.append(s_to)
+    marks.append((t_end + 5.0, s_to, "alight", int(np.argmin(np.abs(stop_s - s_to)))))
+    t_knots.append(t_end + u((20.0, 90.0)))  # the collector stops recording a little after arrival
+    s_knots.append(s_to)
+
+    interval = u(profile.fix_interval_s)
+    n = int(t_knots[-1] / interval) + 1
+    t = np.sort(np.arange(n) * interval + rng.uniform(-0.3, 0.3, n) * min(interval, 1.0))
+    t[0] = 0.0
+    s = np.interp(t, t_knots, s_knots)
+    x = np.interp(s, cum, xy[:, 0])
+    y = np.interp(s, cum, xy[:, 1])
+    sigma = u(profile.noise_m)
+    ex = _correlated_noise(rng, n, interval, profile.noise_correlation_s, sigma)
+    ey = _correlated_noise(rng, n, interval, profile.noise_correlation_s, sigma)
+    acc = np.clip(sigma * (1 + 0.3 * rng.standard_normal(n)), 2.0, None)
+    spikes = rng.random(n) < profile.spike_rate
+    spikes[[0, -1]] = False
+    ang = rng.uniform(0, 2 * np.pi, spikes.sum())
+    dist = rng.uniform(*profile.spike_m, spikes.sum())
+    x, y = x + ex, y + ey
+    x[spikes] += dist * np.cos(ang)
+    y[spikes] += dist * np.sin(ang)
+    keep = np.ones(n, bool)
+    if rng.random() < profile.gap_probability and t[-1] > 600:
+        g0 = rng.uniform(0.2, 0.8) * t[-1]
+        keep &= ~((t > g0) & (t < g0 + u(profile.gap_s)))
+    t, x, y, acc = t[keep], x[keep], y[keep], acc[keep]
+    lat, lon = _unproject(x, y, epsg)
+
+    def iso(sec: float) -> str:
+        return (start + timedelta(seconds=round(float(sec), 1))).isoformat(timespec="seconds")
+
+    points = [{"time": iso(ti), "lat": round(float(a), 6), "lon": round(float(o), 6),
+               **({"accuracy": round(float(c), 1)} if profile.accuracy else {})}
+              for ti, a, o, c in zip(t, lat, lon, acc)]
+    trace: dict = {
+        "schema_version": "1.0",
+        "trace_id": trace_id,
+        "collector_id": collector_id,
+        "mode": "minibus",
+        "route_name": _name_variant(route.name, name_variant, rng),
+        "operator": route.operator,
+        "points": points,
+    }
+    if not partial or s_from == 0.0:
+        trace["origin"] = route.stop_names[0] if route.stop_names else None
+    if s_to == total:
+        trace["destination"] = route.stop_names[-1] if route.stop_names else None
+    if profile.mark_stops:
+        stops = []
+        for tm, sm, kind, idx in sorted(marks):
+            sx, sy = np.interp(sm, cum, xy[:, 0]), np.interp(sm, cum, xy[:, 1])
+            slat, slon = _unproject(np.array([sx + rng.normal(0, 4)]), np.array([sy + rng.normal(0, 4)]), epsg)
+            name = route.stop_names[idx] if idx < len(route.stop_names) else None
+            stops.append({"time": iso(tm), "lat": round(float(slat[0]), 6), "lon": round(float(slon[0]), 6),
+                          "kind": kind, "name": name})
+        trace["stops"] = stops
+    fare = route.fare if s_to - s_from > 0.5 * total else round(route.fare * 0.7)
+    trace["fares"] = [{"amount": fare, "currency": route.currency}]
+    if waiting and profile.headway_s:
+        first = wait - rng.uniform(0, profile.headway_s)
+        deps = [first - k * profile.headway_s * rng.uniform(0.7, 1.3) for k in range(int(wait // profile.headway_s) + 1)]
+        trace["departures"] = [iso(d) for d in sorted(d for d in deps if d >= 0)] + [iso(wait)]
+    return trace
+
+
+def _correlated_noise(rng: np.random.Generator, n: int, step_s: float, corr_s: float, sigma: float) -> np.ndarray:
+    """Gaussian noise with standard deviation ``sigma`` and exponential autocorrelation (time constant
+    ``corr_s``): white noise convolved with a truncated exponential kernel, vectorised."""
+    phi = np.exp(-step_s / corr_s)
+    k = np.arange(max(1, int(5 * corr_s / step_s)))
+    kernel = phi**k
+    e = rng.standard_normal(n + len(k) - 1)
+    out = np.convolve(e, kernel, mode="valid")
+    return out * (sigma / np.sqrt(np.sum(kernel**2)))
+
+
+def _unproject(x: np.ndarray, y: np.ndarray, epsg: int) -> tuple[np.ndarray, np.ndarray]:
+    from pyproj import Transformer
+
+    lon, lat = Transformer.from_crs(epsg, 4326, always_xy=True).transform(x, y)
+    return np.asarray(lat), np.asarray(lon)
+
+
+def _name_variant(name: str, variant: str | None, rng: np.random.Generator) -> str | None:
+    if variant is None:
+        return None
+    if variant == "typo" and len(name) > 3:
+        i = int(rng.integers(1, len(name) - 1))
+        chars = list(name)
+        chars[i], chars[i - 1] = chars[i - 1], chars[i]
+        return "".join(chars).lower()
+    return name
+
+
+def at(year: int, month: int, day: int, hour: int, minute: int, utc_offset_h: float) -> datetime:
+    """A time-zone aware datetime (helper for generators)."""
+    return datetime(year, month, day, hour, minute, tzinfo=timezone(timedelta(hours=utc_offset_h)))

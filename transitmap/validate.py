@@ -1,0 +1,352 @@
+"""Validate traces: what in each trace is usable, and what is wrong with it.
+
+:func:`check_trace` looks at one trace alone (fast, vectorised, no Python loop over points) and returns a
+:class:`TraceCheck`: the notices, and masks of the points, stops and fares that are usable. It never edits
+the trace: repairs are expressed as masks, or as a new trace (swapped coordinates, sorted departures).
+:func:`check_survey` then looks across traces: duplicate uploads, conflicting ids, traces far from the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+
+from . import notices as N
+from .geo import geodesic_m, project, utm_epsg
+from .model import Trace, iso_currencies
+
+T_MIN_S = 946_684_800.0  # 2000-01-01T00:00Z: GPS cold starts report 1970 or 1980
+T_MAX_S = 4_102_444_800.0  # 2100-01-01T00:00Z
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """Thresholds of the checks, with their units."""
+
+    max_speed_kph: float = 130.0  # beyond: a GPS spike, not a minibus
+    spike_slack_m: float = 30.0  # plus the points' own accuracies
+    gap_s: float = 60.0  # longer without a fix: a recording gap
+    min_ride_m: float = 500.0
+    min_ride_s: float = 120.0
+    walking_kph: float = 12.0  # fastest sustained net speed below this: walking, not riding
+    walking_window_s: float = 120.0
+    poor_accuracy_m: float = 50.0
+    stop_max_distance_m: float = 100.0
+    stop_time_margin_s: float = 300.0
+    far_from_survey_m: float = 150_000.0
+
+
+@dataclass(frozen=True, eq=False)
+class TraceCheck:
+    """The verdict on one trace.
+
+    ``keep`` marks the points usable for geometry (in input order); ``stop_keep``/``fare_keep`` the
+    usable stops and fares. ``length_m``/``duration_s`` are measured over the kept points.
+    """
+
+    trace: Trace
+    notices: tuple[N.Notice, ...]
+    keep: np.ndarray
+    stop_keep: np.ndarray
+    fare_keep: np.ndarray
+    length_m: float = 0.0
+    duration_s: float = 0.0
+    centroid: tuple[float, float] = (np.nan, np.nan)  # (lat, lon) of the kept points
+
+    @property
+    def usable(self) -> bool:
+        return not any(n.severity == N.ERROR for n in self.notices)
+
+
+def check_trace(trace: Trace, config: ValidationConfig = ValidationConfig()) -> TraceCheck:
+    """Check one trace on its own. Returns the notices and the masks of what is usable."""
+    notes: list[N.Notice] = []
+    ident = {"file": trace.source, "trace_id": trace.trace_id}
+    lat, lon, t = trace.lat, trace.lon, trace.t_s
+    finite = np.isfinite(lat) & np.isfinite(lon) & np.isfinite(t)
+
+    # Latitude beyond +-90 while the longitude would make a latitude: the columns are swapped.
+    if finite.any():
+        beyond = np.abs(lat[finite]) > 90
+        if beyond.mean() > 0.5 and (np.abs(lon[finite]) <= 90).all():
+            i = int(np.flatnonzero(finite)[0])
+            notes.append(N.LatLonSwappedNotice(**ident, value=f"lat={lat[i]:.6f}, lon={lon[i]:.6f}"))
+            trace = trace.replace(lat=lon, lon=lat)
+            lat, lon = trace.lat, trace.lon
+
+    oor = finite & ((np.abs(lat) > 90) | (np.abs(lon) > 180))
+    _point_notice(notes, N.CoordinatesOutOfRangeNotice, ident, oor,
+                  value=lambda i: f"lat={lat[i]:.6g}, lon={lon[i]:.6g}")
+    null = finite & ~oor & (np.abs(lat) < 1e-5) & (np.abs(lon) < 1e-5)
+    _point_notice(notes, N.NullIslandNotice, ident, null)
+    implausible = finite & ((t < T_MIN_S) | (t > T_MAX_S))
+    _point_notice(notes, N.ImplausibleTimeNotice, ident, implausible, time=lambda i: _iso(t[i]))
+    ok = finite & ~oor & ~null & ~implausible
+
+    # Time order: drop what goes back in time or repeats the time of the point before.
+    idx = np.flatnonzero(ok)
+    if len(idx) > 1:
+        tt = t[idx]
+        before = np.maximum.accumulate(tt)[:-1]
+        back = np.zeros(len(idx), bool)
+        dup = np.zeros(len(idx), bool)
+        back[1:] = tt[1:] < before
+        dup[1:] = tt[1:] == before
+        if back.any():
+            mask = np.zeros_like(ok)
+            mask[idx[back]] = True
+            _point_notice(notes, N.TimeGoingBackwardsNotice, ident, mask,
+                          gap_s=lambda i: float(np.max(before[back[1:]] - tt[1:][back[1:]])))
+        if dup.any():
+            mask = np.zeros_like(ok)
+            mask[idx[dup]] = True
+            _point_notice(notes, N.DuplicateTimestampNotice, ident, mask)
+        ok[idx[back | dup]] = False
+
+    acc = trace.accuracy_m
+    poor = ok & (np.nan_to_num(acc, nan=0.0) > config.poor_accuracy_m)
+    if poor.any():
+        _point_notice(notes, N.PoorAccuracyNotice, ident, poor, share=lambda i: float(poor.sum() / max(ok.sum(), 1)),
+                      accuracy_m=lambda i: float(np.median(acc[poor])))
+        ok &= ~poor
+
+    stop_keep = np.ones(len(trace.stops), bool)
+    fare_keep = np.ones(len(trace.fares), bool)
+    idx = np.flatnonzero(ok)
+    if len(idx) < 2:
+        notes.append(N.TooFewPointsNotice(**ident, count=int(len(idx))))
+        return TraceCheck(trace, tuple(notes), ok, stop_keep, fare_keep)
+
+    epsg = utm_epsg(float(lat[idx[0]]), float(lon[idx[0]]))
+    x, y = project(lat[idx], lon[idx], epsg)
+    tt = t[idx]
+    slack = config.spike_slack_m + np.nan_to_num(acc[idx], nan=0.0)
+    spike, worst = _spikes(x, y, tt, slack, config.max_speed_kph / 3.6)
+    if spike.any():
+        mask = np.zeros_like(ok)
+        mask[idx[spike]] = True
+        _point_notice(notes, N.GpsSpikeNotice, ident, mask, distance_m=lambda i: worst[0], speed_kph=lambda i: worst[1])
+        ok[idx[spike]] = False
+        idx, x, y, tt = idx[~spike], x[~spike], y[~spike], tt[~spike]
+        if len(idx) < 2:
+            notes.append(N.TooFewPointsNotice(**ident, count=int(len(idx))))
+            return TraceCheck(trace, tuple(notes), ok, stop_keep, fare_keep)
+
+    step = np.hypot(np.diff(x), np.diff(y))
+    dt = np.diff(tt)
+    gaps = np.flatnonzero(dt > config.gap_s)
+    if len(gaps):
+        g = gaps[np.argmax(dt[gaps])]
+        notes.append(N.RecordingGapNotice(**ident, point_index=int(idx[g + 1]), count=len(gaps),
+                                          gap_s=float(dt[g]), distance_m=float(step[g])))
+    length_m = float(step.sum())
+    duration_s = float(tt[-1] - tt[0])
+    centroid = (float(np.mean(lat[idx])), float(np.mean(lon[idx])))
+    if length_m < config.min_ride_m or duration_s < config.min_ride_s:
+        notes.append(N.RideTooShortNotice(**ident, length_m=length_m, duration_s=duration_s))
+    else:
+        fastest = _fastest_sustained_mps(x, y, tt, config.walking_window_s)
+        if fastest * 3.6 < config.walking_kph:
+            notes.append(N.TooSlowForVehicleNotice(**ident, speed_kph=fastest * 3.6))
+
+    if trace.stops:
+        stop_keep = _check_stops(trace, x, y, tt, epsg, config, notes, ident)
+    if trace.fares:
+        fare_keep = _check_fares(trace, notes, ident)
+    deps = trace.departures_s
+    if len(deps) > 1 and (np.diff(deps) < 0).any():
+        notes.append(N.UnorderedDeparturesNotice(**ident, count=int((np.diff(deps) < 0).sum())))
+        trace = trace.replace(departures_s=np.sort(deps))
+    return TraceCheck(trace, tuple(notes), ok, stop_keep, fare_keep, length_m, duration_s, centroid)
+
+
+def _point_notice(notes: list, cls, ident: dict, mask: np.ndarray, **figures) -> None:
+    """One notice for all the points in ``mask``: their count, the first one, figures computed lazily."""
+    if not mask.any():
+        return
+    i = int(np.flatnonzero(mask)[0])
+    notes.append(cls(**ident, point_index=i, count=int(mask.sum()), **{k: f(i) for k, f in figures.items()}))
+
+
+def _spikes(x, y, t, slack, vmax_mps) -> tuple[np.ndarray, tuple[float, float]]:
+    """Points that cannot be reached from the k-th point before nor reach the k-th after (k = 1..3) at
+    ``vmax_mps``: isolated GPS spikes and runs of up to three. Returns the mask and the worst spike's
+    (distance from the point before, speed km/h)."""
+    m = len(x)
+    spike = np.zeros(m, bool)
+    unreach = {}
+    for k in (1, 2, 3):
+        if m <= k:
+            break
+        d = np.hypot(x[k:] - x[:-k], y[k:] - y[:-k])
+        dt = np.maximum(t[k:] - t[:-k], 1e-3)
+        u = d > vmax_mps * dt + slack[k:] + slack[:-k]
+        unreach[k] = u
+        from_prev = np.zeros(m, bool)
+        to_next = np.zeros(m, bool)
+        from_prev[k:] = u
+        to_next[:-k] = u
+        spike |= from_prev & to_next
+    if 2 in unreach:  # end points have a neighbour on one side only: unreachable from both the next two
+        spike[0] |= unreach[1][0] & unreach[2][0]
+        spike[-1] |= unreach[1][-1] & unreach[2][-1]
+    if not spike.any():
+        return spike, (0.0, 0.0)
+    d1 = np.hypot(np.diff(x), np.diff(y))
+    v1 = d1 / np.maximum(np.diff(t), 1e-3)
+    into = np.zeros(m)
+    speed_in = np.zeros(m)
+    into[1:], speed_in[1:] = d1, v1
+    into[0], speed_in[0] = d1[0], v1[0]
+    j = int(np.argmax(np.where(spike, speed_in, -1)))
+    return spike, (float(into[j]), float(speed_in[j] * 3.6))
+
+
+def _fastest_sustained_mps(x, y, t, window_s: float) -> float:
+    """Highest net (straight-line) speed over any window of ``window_s``: robust to GPS jitter, which
+    inflates path length but not displacement."""
+    if t[-1] - t[0] <= window_s:
+        return float(np.hypot(x[-1] - x[0], y[-1] - y[0]) / max(t[-1] - t[0], 1.0))
+    j = np.searchsorted(t, t + window_s)
+    ok = j < len(t)
+    i = np.flatnonzero(ok)
+    j = j[ok]
+    v = np.hypot(x[j] - x[i], y[j] - y[i]) / np.maximum(t[j] - t[i], 1.0)
+    return float(v.max())
+
+
+def _check_stops(trace: Trace, x, y, t, epsg: int, config: ValidationConfig, notes: list, ident: dict) -> np.ndarray:
+    slat = np.array([s.lat for s in trace.stops], dtype=float)
+    slon = np.array([s.lon for s in trace.stops], dtype=float)
+    stime = np.array([s.time_s for s in trace.stops], dtype=float)
+    keep = np.ones(len(slat), bool)
+    valid = np.isfinite(slat) & np.isfinite(slon) & (np.abs(slat) <= 90) & (np.abs(slon) <= 180)
+    sx, sy = project(np.where(valid, slat, 0.0), np.where(valid, slon, 0.0), epsg)
+    line = shapely.linestrings(np.column_stack([x, y])) if len(x) > 1 else shapely.points(x[0], y[0])
+    dist = np.where(valid, shapely.distance(shapely.points(sx, sy), line), np.inf)
+    for i in np.flatnonzero(dist > config.stop_max_distance_m):
+        notes.append(N.StopFarFromTraceNotice(**ident, stop_index=int(i),
+                                              distance_m=float(dist[i]) if np.isfinite(dist[i]) else -1.0))
+        keep[i] = False
+    outside = keep & np.isfinite(stime) & ((stime < t[0] - config.stop_time_margin_s) | (stime > t[-1] + config.stop_time_margin_s))
+    for i in np.flatnonzero(outside):
+        notes.append(N.StopOutsideTraceTimeNotice(**ident, stop_index=int(i), time=_iso(stime[i])))
+        keep[i] = False
+    return keep
+
+
+def _check_fares(trace: Trace, notes: list, ident: dict) -> np.ndarray:
+    keep = np.ones(len(trace.fares), bool)
+    codes = iso_currencies()
+    for i, f in enumerate(trace.fares):
+        loc = f"/fares/{i}"
+        if not f.amount > 0:
+            notes.append(N.NonPositiveFareNotice(**ident, location=loc, amount=float(f.amount)))
+        elif f.currency not in codes:
+            notes.append(N.UnknownCurrencyNotice(**ident, location=loc, currency=f.currency[:20]))
+        else:
+            bad = [s for s in (f.from_stop, f.to_stop) if s is not None and not 0 <= s < len(trace.stops)]
+            if not bad:
+                continue
+            notes.append(N.FareStopNotFoundNotice(**ident, location=loc, stop_index=int(bad[0])))
+        keep[i] = False
+    return keep
+
+
+def _iso(t_s: float) -> str:
+    return str(np.datetime64(int(t_s), "s")) + "Z" if np.isfinite(t_s) and abs(t_s) < 1e11 else str(t_s)
+
+
+# --------------------------------------------------------------------------------------------------
+# Across the survey
+
+
+@dataclass(frozen=True)
+class TraceSummary:
+    """What the survey-level checks need of a checked trace (no points: memory stays small)."""
+
+    key: int  # position in the run, to hand verdicts back
+    trace_id: str
+    source: str
+    content: str
+    points: str
+    centroid: tuple[float, float]
+    usable: bool
+
+
+@dataclass
+class SurveyVerdict:
+    """Survey-level notices per summary key, and the keys recognised as duplicates or to be swapped."""
+
+    notices: dict[int, list[N.Notice]] = field(default_factory=dict)
+    duplicates: set[int] = field(default_factory=set)
+    swapped: set[int] = field(default_factory=set)
+    center: tuple[float, float] = (np.nan, np.nan)
+
+    def add(self, key: int, notice: N.Notice) -> None:
+        self.notices.setdefault(key, []).append(notice)
+
+
+def summarize(key: int, check: TraceCheck) -> TraceSummary:
+    tr = check.trace
+    return TraceSummary(key, tr.trace_id, tr.source, tr.content_digest(), tr.points_digest(), check.centroid,
+                        check.usable)
+
+
+def check_survey(summaries: list[TraceSummary], config: ValidationConfig = ValidationConfig()) -> SurveyVerdict:
+    """Duplicate uploads, conflicting trace ids, duplicate content under other ids, traces far away.
+
+    The outcome does not depend on the order of ``summaries``: ties are broken by source file name.
+    """
+    out = SurveyVerdict()
+    by_id: dict[str, list[TraceSummary]] = {}
+    for s in summaries:
+        by_id.setdefault(s.trace_id, []).append(s)
+    conflicted: set[int] = set()
+    for same in by_id.values():
+        if len(same) < 2:
+            continue
+        same = sorted(same, key=lambda s: (s.source, s.content))
+        if len({s.content for s in same}) > 1:
+            for s in same:
+                other = next(o for o in same if o is not s and o.content != s.content)
+                out.add(s.key, N.ConflictingTraceIdNotice(file=s.source, trace_id=s.trace_id, other_file=other.source))
+                conflicted.add(s.key)
+        else:
+            for s in same[1:]:
+                out.add(s.key, N.DuplicateUploadNotice(file=s.source, trace_id=s.trace_id, other_file=same[0].source))
+                out.duplicates.add(s.key)
+    by_points: dict[str, list[TraceSummary]] = {}
+    for s in summaries:
+        if s.key not in out.duplicates and s.key not in conflicted:
+            by_points.setdefault(s.points, []).append(s)
+    for same in by_points.values():
+        if len({s.trace_id for s in same}) < 2:
+            continue
+        same = sorted(same, key=lambda s: (s.trace_id, s.source))
+        for s in same[1:]:
+            out.add(s.key, N.DuplicateContentNotice(file=s.source, trace_id=s.trace_id, other_file=same[0].source,
+                                                    kept_trace_id=same[0].trace_id))
+            out.duplicates.add(s.key)
+
+    live = [s for s in summaries if s.usable and s.key not in out.duplicates and s.key not in conflicted
+            and np.isfinite(s.centroid[0])]
+    if not live:
+        return out
+    c = np.array([s.centroid for s in live])
+    center = (float(np.median(c[:, 0])), float(np.median(c[:, 1])))
+    out.center = center
+    d = geodesic_m(c[:, 0], c[:, 1], center[0], center[1])
+    for s, dist in zip(live, d):
+        if dist <= config.far_from_survey_m:
+            continue
+        lat, lon = s.centroid
+        if abs(lon) <= 90 and geodesic_m(lon, lat, *center) <= config.far_from_survey_m:
+            out.add(s.key, N.LatLonSwappedNotice(file=s.source, trace_id=s.trace_id, value=f"lat={lat:.5f}, lon={lon:.5f}"))
+            out.swapped.add(s.key)
+        else:
+            out.add(s.key, N.TraceFarFromSurveyNotice(file=s.source, trace_id=s.trace_id, distance_m=float(dist),
+                                                      limit=int(config.far_from_survey_m)))
+    return out
