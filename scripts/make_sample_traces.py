@@ -27,7 +27,7 @@ from pathlib import Path
 
 import gpxpy.gpx
 import numpy as np
-import orjson
+import msgspec
 
 from transitmap.simulate import RideProfile, RouteSpec, at, ride
 
@@ -66,7 +66,7 @@ def reverse(r: RouteSpec) -> RouteSpec:
 
 
 def dumps(obj) -> bytes:
-    return orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+    return msgspec.json.format(msgspec.json.encode(obj, order="sorted"), indent=2) + b"\n"
 
 
 def to_gpx(trace: dict, notes: list[tuple[int, str]]) -> bytes:
@@ -150,7 +150,7 @@ def make(out: Path) -> None:
     (out / "sipho").mkdir(exist_ok=True)
     with gzip.GzipFile(out / "sipho" / "rides-week10.jsonl.gz", "wb", mtime=0) as fh:
         for t in jsonl:
-            fh.write(orjson.dumps(t, option=orjson.OPT_SORT_KEYS) + b"\n")
+            fh.write(msgspec.json.encode(t, order="sorted") + b"\n")
     write_csv(out / "kagiso_export", csv_traces)
 
     # A zip uploaded by naledi: a new ride, plus one she had uploaded already (a duplicate).

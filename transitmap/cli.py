@@ -143,11 +143,11 @@ def notices_cmd(fmt: str) -> None:
     if fmt == "markdown":
         click.echo(N.catalogue_markdown(), nl=False)
     elif fmt == "json":
-        import orjson
+        import msgspec
 
         items = [{"code": c.code(), "severity": c.severity.name, "description": " ".join((c.__doc__ or "").split()),
                   "fields": N.notice_fields(c)} for c in N.catalogue()]
-        click.echo(orjson.dumps(items, option=orjson.OPT_INDENT_2).decode())
+        click.echo(msgspec.json.format(msgspec.json.encode(items), indent=2).decode())
     else:
         cat = N.catalogue()
         w = max(len(c.code()) for c in cat)

@@ -76,21 +76,21 @@ class Trace:
 
     def points_digest(self) -> str:
         """Hash of the points alone: equal for re-exports of the same recording under another id."""
-        h = hashlib.blake2b(digest_size=16)
+        h = hashlib.sha256()
         for a in (self.t_s, self.lat, self.lon):
             h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
-        return h.hexdigest()
+        return h.hexdigest()[:32]
 
-    def content_digest(self) -> str:
+    def content_digest(self, points_digest: str | None = None) -> str:
         """Hash of everything but the source file: equal for identical uploads of the same trace."""
-        h = hashlib.blake2b(digest_size=16)
-        h.update(self.points_digest().encode())
+        h = hashlib.sha256()
+        h.update((points_digest or self.points_digest()).encode())
         for a in (self.accuracy_m, self.speed_mps, self.departures_s):
             h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
         meta = (self.trace_id, self.collector_id, self.mode, self.route_name, self.operator, self.origin,
                 self.destination, self.notes, self.stops, self.fares)
         h.update(repr(meta).encode())
-        return h.hexdigest()
+        return h.hexdigest()[:32]
 
 
 class Status(str, enum.Enum):

@@ -21,11 +21,13 @@ import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from itertools import repeat
+from operator import attrgetter, itemgetter
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, Callable, Iterator, Sequence
+from typing import IO, Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
-import orjson
+import msgspec
 import pandas as pd
 
 from . import notices as N
@@ -34,6 +36,7 @@ from .model import STOP_KINDS, Fare, Stop, Trace, iso_currencies
 SCHEMA_MAJOR = "1"
 CSV_TABLES = ("points.csv", "traces.csv", "stops.csv", "fares.csv", "departures.csv")
 _NUMBER = (int, float)
+_NUMBER_SET = {int, float}
 
 
 @dataclass(frozen=True)
@@ -237,8 +240,9 @@ def trace_schema() -> dict:
 
 @lru_cache(maxsize=1)
 def _validators():
-    """A validator for the trace without its points (the points are checked column-wise, fast), and
-    validators for single items, used only to explain a bad one."""
+    """Validators of the trace without its points (the points are checked column-wise, fast): a compiled
+    one as a quick gate, and jsonschema's, which lists every error with its path, for traces that fail
+    the gate; and validators of single items, used only to explain a bad one."""
     import copy
 
     import jsonschema
@@ -246,27 +250,75 @@ def _validators():
     lenient = copy.deepcopy(trace_schema())
     lenient["properties"]["points"] = {"type": "array"}  # items: checked column-wise
     lenient["$defs"]["time"] = {"type": "string"}  # time syntax: checked by the time parser
+    import fastjsonschema
+
     cls = jsonschema.Draft202012Validator
     defs = {"$defs": lenient["$defs"]}
     items = {k: cls({**defs, "$ref": f"#/$defs/{k}"}) for k in ("point", "stop", "fare", "time")}
-    return cls(lenient), items
+    return fastjsonschema.compile(lenient), cls(lenient), items
+
+
+class _FastPoint(msgspec.Struct):
+    time: str
+    lat: float
+    lon: float
+    accuracy: Optional[float] = None  # noqa: UP007 - msgspec reads the annotation at run time
+    speed: Optional[float] = None  # noqa: UP007
+
+
+class _FastTrace(msgspec.Struct):
+    """A trace whose points have the schema's types: decoded and type-checked in C, no dict per point.
+    Everything else is checked by the schema afterwards; what does not fit takes the lenient path."""
+
+    points: list[_FastPoint]
+    schema_version: Any = msgspec.UNSET
+    trace_id: Any = msgspec.UNSET
+    collector_id: Any = msgspec.UNSET
+    mode: Any = msgspec.UNSET
+    route_name: Any = msgspec.UNSET
+    operator: Any = msgspec.UNSET
+    origin: Any = msgspec.UNSET
+    destination: Any = msgspec.UNSET
+    notes: Any = msgspec.UNSET
+    stops: Any = msgspec.UNSET
+    fares: Any = msgspec.UNSET
+    departures: Any = msgspec.UNSET
+
+
+_FAST_ONE = msgspec.json.Decoder(_FastTrace)
+_FAST_MANY = msgspec.json.Decoder(list[_FastTrace])
+_GENERIC = msgspec.json.Decoder()
+
+
+def _parse_json(name: str, data: bytes, location: str, fast: msgspec.json.Decoder) -> tuple[Any, N.Notice | None]:
+    """Decode JSON: typed when it fits ``fast``, else generic. Returns (document, encoding notice) or
+    (None, the notice saying why not)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return fast.decode(data), None
+    except msgspec.DecodeError:
+        pass  # not the fast shape, or not JSON at all: find out which on the lenient path
+    text, enc = _decode(name, data)
+    try:
+        return _GENERIC.decode(text.encode("utf-8") if isinstance(text, str) else text), enc
+    except msgspec.DecodeError as e:
+        return None, N.InvalidJsonNotice(file=name, location=location, message=str(e)[:300])
 
 
 def _read_json(name: str, data: bytes | ReadResult) -> list[ReadResult]:
     if isinstance(data, ReadResult):
         return [data]
-    text, enc_notice = _decode(name, data)
-    try:
-        doc = orjson.loads(text)
-    except orjson.JSONDecodeError as e:
-        return [_failed(name, N.InvalidJsonNotice(file=name, location="", message=str(e)))]
+    doc, note = _parse_json(name, data, "", _FAST_MANY if re.match(rb"(\xef\xbb\xbf)?\s*\[", data) else _FAST_ONE)
+    if doc is None:
+        return [_failed(name, note)]
     if isinstance(doc, list):
-        results = [trace_from_dict(d, name, f"/{i}") for i, d in enumerate(doc)]
+        results = [_trace_from_any(d, name, f"/{i}") for i, d in enumerate(doc)]
         if not results:
             results = [_failed(name, N.EmptyFileNotice(file=name))]
     else:
-        results = [trace_from_dict(doc, name, "")]
-    return _with_file_notices(results, enc_notice)
+        results = [_trace_from_any(doc, name, "")]
+    return _with_file_notices(results, note)
 
 
 def _read_jsonl(name: str, opener: Callable[[], IO[bytes]], limits: ReadLimits) -> list[ReadResult]:
@@ -280,19 +332,22 @@ def _read_jsonl(name: str, opener: Callable[[], IO[bytes]], limits: ReadLimits) 
                     continue
                 if not line.strip():
                     continue
-                text, enc = _decode(name, line)
-                try:
-                    doc = orjson.loads(text)
-                except orjson.JSONDecodeError as e:
-                    results.append(_failed(name, N.InvalidJsonNotice(file=name, location=f"line {lineno}",
-                                                                     message=str(e))))
+                doc, note = _parse_json(name, line, f"line {lineno}", _FAST_ONE)
+                if doc is None:
+                    results.append(_failed(name, note))
                     continue
-                results.extend(_with_file_notices([trace_from_dict(doc, name, f"line {lineno}")], enc))
+                results.extend(_with_file_notices([_trace_from_any(doc, name, f"line {lineno}")], note))
     except (gzip.BadGzipFile, zlib.error, EOFError) as e:
         results.append(_failed(name, N.InvalidArchiveNotice(file=name, message=str(e) or type(e).__name__)))
     if not results:
         results = [_failed(name, N.EmptyFileNotice(file=name))]
     return results
+
+
+def _trace_from_any(doc: Any, source: str, pointer: str) -> ReadResult:
+    if isinstance(doc, _FastTrace):
+        return _trace_from_fast(doc, source, pointer)
+    return trace_from_dict(doc, source, pointer)
 
 
 def _bounded_lines(fh: IO[bytes], max_bytes: int) -> Iterator[bytes | int]:
@@ -335,6 +390,34 @@ def _with_file_notices(results: list[ReadResult], notice: N.Notice | None) -> li
 
 def trace_from_dict(doc: Any, source: str, pointer: str = "") -> ReadResult:
     """A trace from a parsed JSON document of the collector schema, with the notices of reading it."""
+    return _trace(doc, source, pointer, None)
+
+
+_FAST_FIELDS = tuple(f for f in _FastTrace.__struct_fields__ if f != "points")
+_time, _lat, _lon, _acc, _spd = (attrgetter(k) for k in ("time", "lat", "lon", "accuracy", "speed"))
+
+
+def _trace_from_fast(ft: _FastTrace, source: str, pointer: str) -> ReadResult:
+    envelope = {k: v for k in _FAST_FIELDS if (v := getattr(ft, k)) is not msgspec.UNSET}
+    envelope["points"] = []  # checked by type already; the schema checks the rest
+    pts = ft.points
+    n = len(pts)
+    columns = {"times": list(map(_time, pts)), "lat": np.fromiter(map(_lat, pts), np.float64, n),
+               "lon": np.fromiter(map(_lon, pts), np.float64, n), "accuracy": _optional_array(pts, _acc),
+               "speed": _optional_array(pts, _spd)}
+    return _trace(envelope, source, pointer, columns)
+
+
+def _optional_array(pts: list[_FastPoint], getter) -> np.ndarray | list:
+    """A float array of an optional point field (types already checked by msgspec); a list when some
+    values are null, for the general path."""
+    try:
+        return np.fromiter(map(getter, pts), np.float64, len(pts))
+    except TypeError:  # None somewhere
+        return list(map(getter, pts))
+
+
+def _trace(doc: Any, source: str, pointer: str, columns: dict[str, list] | None) -> ReadResult:
     if not isinstance(doc, dict):
         return _failed(source, N.SchemaViolationNotice(file=source, location=pointer or "/",
                                                        message=f"a trace is a JSON object, not {type(doc).__name__}"))
@@ -350,10 +433,15 @@ def trace_from_dict(doc: Any, source: str, pointer: str = "") -> ReadResult:
     elif not isinstance(version, str) or version.split(".")[0] != SCHEMA_MAJOR:
         return _failed(source, N.UnsupportedSchemaVersionNotice(file=source, trace_id=tid, schema_version=str(version)[:40]))
 
-    envelope, items = _validators()
+    gate, envelope, items = _validators()
     drop_items: dict[str, set[int]] = {"stops": set(), "fares": set(), "departures": set()}
     ignored: set[str] = set()
-    for err in sorted(envelope.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
+    try:
+        gate(doc)
+        errors = []
+    except Exception:  # fastjsonschema.JsonSchemaException: let jsonschema list every error
+        errors = sorted(envelope.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
+    for err in errors:
         path = list(err.absolute_path)
         if err.validator == "required":
             missing = err.message.split("'")[1] if "'" in err.message else ""
@@ -381,7 +469,10 @@ def trace_from_dict(doc: Any, source: str, pointer: str = "") -> ReadResult:
         return None if key in ignored else doc.get(key)
 
     pts = doc["points"]
-    dicts = [p if type(p) is dict else {} for p in pts]
+    if columns is None:
+        dicts = pts if set(map(type, pts)) == {dict} else [p if type(p) is dict else {} for p in pts]
+        columns = {"times": _column(dicts, "time"), "lat": _column(dicts, "lat"), "lon": _column(dicts, "lon"),
+                   "accuracy": _column(dicts, "accuracy"), "speed": _column(dicts, "speed")}
     meta = {k: opt(k) for k in ("collector_id", "mode", "route_name", "operator", "origin", "destination", "notes")}
     stops = [s for i, s in enumerate(opt("stops") or ()) if i not in drop_items["stops"]]
     stop_ptr = [at("stops", i) for i, _ in enumerate(opt("stops") or ()) if i not in drop_items["stops"]]
@@ -391,19 +482,19 @@ def trace_from_dict(doc: Any, source: str, pointer: str = "") -> ReadResult:
         source=source,
         trace_id=tid,
         meta=meta,
-        times=[p.get("time") for p in dicts],
-        lat=[p.get("lat") for p in dicts],
-        lon=[p.get("lon") for p in dicts],
-        accuracy=[p.get("accuracy") for p in dicts],
-        speed=[p.get("speed") for p in dicts],
+        **columns,
         stops=list(zip(stop_ptr, stops)),
         fares=fares,
         departures=deps,
         locate=lambda i, fld="": at("points", i, *([fld] if fld else [])),
         notices=notes,
-        explain=lambda i: _first_error(items["point"], pts[i]),
+        explain=lambda i: _first_error(items["point"], pts[i]) if pts else "invalid point",
     )
     return ReadResult(source, trace, tuple(notes))
+
+
+def _column(dicts: list[dict], key: str) -> list[Any]:
+    return list(map(dict.get, dicts, repeat(key)))  # C-level loop: no Python frame per point
 
 
 def _first_error(validator, instance) -> str:
@@ -417,7 +508,7 @@ def _first_error(validator, instance) -> str:
 
 def _floats(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     """Float array from numbers (NaN elsewhere) and the mask of elements that were not numbers."""
-    if all(type(v) in _NUMBER for v in values):
+    if set(map(type, values)) <= _NUMBER_SET:
         return np.array(values, dtype=np.float64), np.zeros(len(values), bool)
     bad = np.fromiter((type(v) not in _NUMBER for v in values), bool, len(values))
     arr = np.array([float(v) if type(v) in _NUMBER else np.nan for v in values], dtype=np.float64)
@@ -426,8 +517,11 @@ def _floats(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
 
 def _optional_floats(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     """Like :func:`_floats`, but None/absent is fine (NaN, not bad)."""
-    if all(v is None for v in values):
+    types = set(map(type, values))
+    if types <= {type(None)}:
         return np.full(len(values), np.nan), np.zeros(len(values), bool)
+    if types <= _NUMBER_SET:
+        return np.array(values, dtype=np.float64), np.zeros(len(values), bool)
     arr, bad = _floats([np.nan if v is None else v for v in values])
     return arr, bad
 
@@ -436,25 +530,37 @@ _OFFSET_RE = re.compile(r"(Z|z|[+-]\d\d(:?\d\d)?)$")
 _ISO_RE = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d")
 
 
-def parse_times(values: Sequence[Any], lat: float = np.nan, lon: float = np.nan) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+def parse_times(values: Sequence[Any], lat: float = np.nan, lon: float = np.nan, *,
+                all_str: bool | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """ISO 8601 strings to UTC epoch seconds, vectorised.
 
     Returns (t_s with NaN where unparseable, mask of unparseable, mask of times without UTC offset, the
-    time zone used for those: the IANA zone at (lat, lon), or UTC when unknown).
+    time zone used for those: the IANA zone at (lat, lon), or UTC when unknown). ``all_str``: whether
+    every value is known to be a string already (None: find out).
     """
     n = len(values)
-    strs = [v if type(v) is str else "" for v in values]
-    # Real traces write every time the same way: classify the few distinct (separator, suffix) pairs
-    # instead of every string, and look at single strings only when the trace mixes formats.
-    kinds = {(s[10:11], s[-6:]) for s in strs}
-    if all(sep in ("T", " ") and _OFFSET_RE.search(suf) for sep, suf in kinds):
+    if n < 64:
+        return _parse_few_times(values, lat, lon)
+    if all_str is None:
+        all_str = set(map(type, values)) == {str}
+    strs = values if all_str else [v if type(v) is str else "" for v in values]
+    if all_str:  # real traces write every time alike: the fast path
+        fast = _parse_uniform_iso(strs)
+        if fast is not None:
+            return fast, np.zeros(n, bool), np.zeros(n, bool), "UTC"
+    # Otherwise classify the few distinct separators and suffixes (C-level map over the strings) and
+    # look at single strings only when the trace mixes formats.
+    seps = set(map(_SEP, strs))
+    suffixes = set(map(_SUFFIX, strs))
+    if seps <= {"T", " "} and all(_OFFSET_RE.search(suf) for suf in suffixes):
         bad_shape = np.zeros(n, bool)
         naive = np.zeros(n, bool)
+        series = pd.Series(strs, dtype=object)
     else:
         bad_shape = np.fromiter((_ISO_RE.match(s) is None for s in strs), bool, n)
         naive = np.fromiter((_OFFSET_RE.search(s[-6:]) is None for s in strs), bool, n) & ~bad_shape
-    parsed = pd.to_datetime(pd.Series(strs, dtype=object).where(~bad_shape, None), utc=True, format="ISO8601",
-                            errors="coerce")
+        series = pd.Series(strs, dtype=object).where(~bad_shape, None)
+    parsed = pd.to_datetime(series, utc=True, format="ISO8601", errors="coerce")
     dt = parsed.to_numpy(dtype="datetime64[ns]", na_value=np.datetime64("NaT"))
     t = dt.astype("int64")
     bad = np.isnat(dt) | bad_shape
@@ -475,6 +581,117 @@ def parse_times(values: Sequence[Any], lat: float = np.nan, lon: float = np.nan)
             except Exception:
                 tzname = "UTC"
     return t_s, bad, naive, tzname
+
+
+def _parse_uniform_iso(strs: list[str]) -> np.ndarray | None:
+    """UTC epoch seconds of ISO 8601 times that all share one layout and one UTC offset
+    (``YYYY-MM-DDTHH:MM:SS[.f]`` + ``Z``/``+HH:MM``/``+HHMM``), by integer arithmetic on the characters
+    (one ASCII buffer viewed as an n x width byte matrix); None when the times do not all fit that layout
+    (the general parser then takes over)."""
+    width = len(strs[0])
+    try:
+        buf = "".join(strs).encode("ascii")
+    except UnicodeEncodeError:
+        return None
+    if len(buf) != width * len(strs) or width < 20:
+        return None  # not all of one length
+    u = np.frombuffer(buf, np.uint8).reshape(len(strs), width)
+    m = re.search(r"(Z|z|[+-](\d\d):?(\d\d))$", strs[0])
+    if m is None:
+        return None
+    sign = 1 if m.group(1)[0] == "+" else -1
+    offset_s = 0 if m.group(1) in "Zz" else sign * (int(m.group(2)) * 3600 + int(m.group(3)) * 60)
+    body = width - len(m.group(1))
+    if body != 19 and not (21 <= body <= 29):
+        return None
+    first = u[0]
+    # Column by column (each a vectorised pass over all the points; no n x width temporaries):
+    # the offset, the separators and the date are those of the first string; time digits are digits.
+    same = [*range(body, width), 4, 7, 13, 16, *((19,) if body > 19 else ())]
+    same_date = all((u[:, k] == first[k]).all() for k in (0, 1, 2, 3, 5, 6, 8, 9))
+    if not all((u[:, k] == first[k]).all() for k in same) or first[10] not in (84, 32) \
+            or not (u[:, 10] == first[10]).all() or not same_date and not _digits(u, (0, 1, 2, 3, 5, 6, 8, 9)):
+        return None
+    if bytes(first[[4, 7, 13, 16]]) != b"--::" or (body > 19 and first[19] != 46):
+        return None
+    time_cols = (11, 12, 14, 15, 17, 18, *range(20, body))
+    if not _digits(u, time_cols) or (u[:, 14] > 53).any() or (u[:, 17] > 54).any():  # minutes < 60, seconds <= 60
+        return None
+    hours = (u[:, 11] - 48).astype(np.int32) * 10 + (u[:, 12] - 48)
+    if (hours > 23).any():
+        return None
+    seconds = hours * 3600.0
+    for k, w in ((14, 600), (15, 60), (17, 10), (18, 1)):
+        seconds += (u[:, k] - 48) * float(w)
+    for j, k in enumerate(range(20, body)):
+        seconds += (u[:, k] - 48) * 10.0 ** -(j + 1)
+    if same_date:  # one date for the whole trace: compute it once
+        from datetime import date
+
+        try:
+            days: Any = (date.fromisoformat(strs[0][:10]) - date(1970, 1, 1)).days
+        except ValueError:
+            return None
+    else:  # a ride across midnight has two dates; anything else takes the vectorised calendar
+        days = _days_from_civil(u[:, [0, 1, 2, 3, 5, 6, 8, 9]].astype(np.int32) - 48)
+        if days is None:
+            return None
+    return days * 86400.0 + seconds - offset_s
+
+
+def _digits(u: np.ndarray, cols) -> bool:
+    """Whether the given columns of the byte matrix hold ASCII digits only."""
+    return all(((u[:, k] - np.uint8(48)) <= 9).all() for k in cols)
+
+
+def _days_from_civil(d: np.ndarray) -> np.ndarray | None:
+    """Days since 1970-01-01 of dates given as 8 digit columns YYYYMMDD (H. Hinnant's days_from_civil,
+    vectorised); None when a date is impossible (Feb 30)."""
+    year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
+    month, day = d[:, 4] * 10 + d[:, 5], d[:, 6] * 10 + d[:, 7]
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    if (month < 1).any() or (month > 12).any() or (day < 1).any() or (day > _MONTH_DAYS[month] + (leap & (month == 2))).any():
+        return None
+    y = year - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+
+
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+_SEP = itemgetter(slice(10, 11))
+_SUFFIX = itemgetter(slice(-6, None))
+
+
+def _parse_few_times(values: Sequence[Any], lat: float, lon: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """:func:`parse_times` for short lists (stops, departures): the standard library, without pandas'
+    fixed cost per call."""
+    from datetime import datetime
+
+    n = len(values)
+    t_s = np.full(n, np.nan)
+    bad = np.zeros(n, bool)
+    naive = np.zeros(n, bool)
+    tz = None
+    for i, v in enumerate(values):
+        if type(v) is not str or _ISO_RE.match(v) is None:
+            bad[i] = True
+            continue
+        try:
+            d = datetime.fromisoformat(v.replace("z", "Z"))
+        except ValueError:
+            bad[i] = True
+            continue
+        if d.tzinfo is None:
+            naive[i] = True
+            if tz is None:
+                from zoneinfo import ZoneInfo
+
+                tz = ZoneInfo(timezone_at(lat, lon))
+            d = d.replace(tzinfo=tz)
+        t_s[i] = d.timestamp()
+    return t_s, bad, naive, (str(tz) if tz is not None else "UTC")
 
 
 _TF = None
@@ -524,9 +741,10 @@ def build_trace(
     lon_a, lon_bad = (lon, ~np.isfinite(lon)) if isinstance(lon, np.ndarray) else _floats(lon)
     acc_a, acc_bad = _column_or_nan(accuracy, n)
     spd_a, spd_bad = _column_or_nan(speed, n)
-    time_missing = np.fromiter((type(v) is not str for v in times), bool, n)
+    all_str = set(map(type, times)) == {str}
+    time_missing = np.zeros(n, bool) if all_str else np.fromiter((type(v) is not str for v in times), bool, n)
     ref_lat, ref_lon = _first_finite(lat_a, lon_a)
-    t_s, t_bad, naive, tzname = parse_times(times, ref_lat, ref_lon)
+    t_s, t_bad, naive, tzname = parse_times(times, ref_lat, ref_lon, all_str=all_str)
 
     bad = lat_bad | lon_bad | time_missing
     if bad.any():
@@ -587,9 +805,10 @@ def _column_or_nan(values, n: int) -> tuple[np.ndarray, np.ndarray]:
     if values is None:
         return np.full(n, np.nan), np.zeros(n, bool)
     if isinstance(values, np.ndarray):
-        return values.astype(np.float64), np.zeros(n, bool)
-    arr, bad = _optional_floats(values)
-    neg = np.nan_to_num(arr, nan=0.0) < 0
+        arr, bad = values.astype(np.float64, copy=False), np.zeros(n, bool)
+    else:
+        arr, bad = _optional_floats(values)
+    neg = arr < 0  # NaN compares False
     return np.where(bad | neg, np.nan, arr), bad | neg
 
 

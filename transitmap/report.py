@@ -7,12 +7,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 
 
 def to_json(report: dict[str, Any]) -> bytes:
     """Stable JSON: sorted keys, two-space indent, a final newline (byte-identical for equal reports)."""
-    return orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+    return msgspec.json.format(msgspec.json.encode(report, order="sorted"), indent=2) + b"\n"
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:

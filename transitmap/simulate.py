@@ -128,8 +128,10 @@ def ride(
 
     interval = u(profile.fix_interval_s)
     n = int(t_knots[-1] / interval) + 1
-    t = np.sort(np.arange(n) * interval + rng.uniform(-0.3, 0.3, n) * min(interval, 1.0))
-    t[0] = 0.0
+    # Fixes at whole seconds (as phones write them), jittered, never two in the same second.
+    t = np.unique(np.round(np.arange(n) * interval + rng.uniform(-0.3, 0.3, n) * min(interval, 1.0)))
+    t = t[t >= 0]
+    n = len(t)
     s = np.interp(t, t_knots, s_knots)
     x = np.interp(s, cum, xy[:, 0])
     y = np.interp(s, cum, xy[:, 1])

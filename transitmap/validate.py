@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import shapely
 
 from . import notices as N
 from .geo import geodesic_m, project, utm_epsg
@@ -65,29 +64,30 @@ def check_trace(trace: Trace, config: ValidationConfig = ValidationConfig()) -> 
     notes: list[N.Notice] = []
     ident = {"file": trace.source, "trace_id": trace.trace_id}
     lat, lon, t = trace.lat, trace.lon, trace.t_s
-    finite = np.isfinite(lat) & np.isfinite(lon) & np.isfinite(t)
-
-    # Latitude beyond +-90 while the longitude would make a latitude: the columns are swapped.
-    if finite.any():
-        beyond = np.abs(lat[finite]) > 90
-        if beyond.mean() > 0.5 and (np.abs(lon[finite]) <= 90).all():
+    # One cheap mask first (NaN fails every comparison); the detailed masks that explain a notice are
+    # computed only when some point fails it.
+    alat, alon = np.abs(lat), np.abs(lon)
+    ok = (alat <= 90) & (alon <= 180) & (t >= T_MIN_S) & (t <= T_MAX_S) & ((alat >= 1e-5) | (alon >= 1e-5))
+    if not ok.all():
+        finite = np.isfinite(lat) & np.isfinite(lon) & np.isfinite(t)
+        # Latitude beyond +-90 while the longitude would make a latitude: the columns are swapped.
+        if finite.any() and (alat[finite] > 90).mean() > 0.5 and (alon[finite] <= 90).all():
             i = int(np.flatnonzero(finite)[0])
             notes.append(N.LatLonSwappedNotice(**ident, value=f"lat={lat[i]:.6f}, lon={lon[i]:.6f}"))
             trace = trace.replace(lat=lon, lon=lat)
-            lat, lon = trace.lat, trace.lon
-
-    oor = finite & ((np.abs(lat) > 90) | (np.abs(lon) > 180))
-    _point_notice(notes, N.CoordinatesOutOfRangeNotice, ident, oor,
-                  value=lambda i: f"lat={lat[i]:.6g}, lon={lon[i]:.6g}")
-    null = finite & ~oor & (np.abs(lat) < 1e-5) & (np.abs(lon) < 1e-5)
-    _point_notice(notes, N.NullIslandNotice, ident, null)
-    implausible = finite & ((t < T_MIN_S) | (t > T_MAX_S))
-    _point_notice(notes, N.ImplausibleTimeNotice, ident, implausible, time=lambda i: _iso(t[i]))
-    ok = finite & ~oor & ~null & ~implausible
+            lat, lon, alat, alon = trace.lat, trace.lon, alon, alat
+        oor = finite & ((alat > 90) | (alon > 180))
+        _point_notice(notes, N.CoordinatesOutOfRangeNotice, ident, oor,
+                      value=lambda i: f"lat={lat[i]:.6g}, lon={lon[i]:.6g}")
+        null = finite & ~oor & (alat < 1e-5) & (alon < 1e-5)
+        _point_notice(notes, N.NullIslandNotice, ident, null)
+        implausible = finite & ((t < T_MIN_S) | (t > T_MAX_S))
+        _point_notice(notes, N.ImplausibleTimeNotice, ident, implausible, time=lambda i: _iso(t[i]))
+        ok = finite & ~oor & ~null & ~implausible
 
     # Time order: drop what goes back in time or repeats the time of the point before.
     idx = np.flatnonzero(ok)
-    if len(idx) > 1:
+    if len(idx) > 1 and not (np.diff(t[idx]) > 0).all():
         tt = t[idx]
         before = np.maximum.accumulate(tt)[:-1]
         back = np.zeros(len(idx), bool)
@@ -106,7 +106,7 @@ def check_trace(trace: Trace, config: ValidationConfig = ValidationConfig()) -> 
         ok[idx[back | dup]] = False
 
     acc = trace.accuracy_m
-    poor = ok & (np.nan_to_num(acc, nan=0.0) > config.poor_accuracy_m)
+    poor = ok & (acc > config.poor_accuracy_m)  # NaN (not reported) compares False
     if poor.any():
         _point_notice(notes, N.PoorAccuracyNotice, ident, poor, share=lambda i: float(poor.sum() / max(ok.sum(), 1)),
                       accuracy_m=lambda i: float(np.median(acc[poor])))
@@ -120,9 +120,13 @@ def check_trace(trace: Trace, config: ValidationConfig = ValidationConfig()) -> 
         return TraceCheck(trace, tuple(notes), ok, stop_keep, fare_keep)
 
     epsg = utm_epsg(float(lat[idx[0]]), float(lon[idx[0]]))
-    x, y = project(lat[idx], lon[idx], epsg)
+    # The stops are projected with the points: one call to PROJ per trace.
+    slat, slon = _stop_coords(trace)
+    xs, ys = project(np.concatenate([lat[idx], slat]), np.concatenate([lon[idx], slon]), epsg)
+    x, y = xs[: len(idx)], ys[: len(idx)]
+    stop_xy = (xs[len(idx):], ys[len(idx):])
     tt = t[idx]
-    slack = config.spike_slack_m + np.nan_to_num(acc[idx], nan=0.0)
+    slack = config.spike_slack_m + np.fmax(acc[idx], 0.0)  # fmax: NaN -> 0
     spike, worst = _spikes(x, y, tt, slack, config.max_speed_kph / 3.6)
     if spike.any():
         mask = np.zeros_like(ok)
@@ -152,7 +156,7 @@ def check_trace(trace: Trace, config: ValidationConfig = ValidationConfig()) -> 
             notes.append(N.TooSlowForVehicleNotice(**ident, speed_kph=fastest * 3.6))
 
     if trace.stops:
-        stop_keep = _check_stops(trace, x, y, tt, epsg, config, notes, ident)
+        stop_keep = _check_stops(trace, slat, slon, stop_xy, x, y, tt, config, notes, ident)
     if trace.fares:
         fare_keep = _check_fares(trace, notes, ident)
     deps = trace.departures_s
@@ -176,30 +180,34 @@ def _spikes(x, y, t, slack, vmax_mps) -> tuple[np.ndarray, tuple[float, float]]:
     (distance from the point before, speed km/h)."""
     m = len(x)
     spike = np.zeros(m, bool)
-    unreach = {}
-    for k in (1, 2, 3):
-        if m <= k:
-            break
-        d = np.hypot(x[k:] - x[:-k], y[k:] - y[:-k])
-        dt = np.maximum(t[k:] - t[:-k], 1e-3)
-        u = d > vmax_mps * dt + slack[k:] + slack[:-k]
-        unreach[k] = u
-        from_prev = np.zeros(m, bool)
-        to_next = np.zeros(m, bool)
-        from_prev[k:] = u
-        to_next[:-k] = u
-        spike |= from_prev & to_next
-    if 2 in unreach:  # end points have a neighbour on one side only: unreachable from both the next two
-        spike[0] |= unreach[1][0] & unreach[2][0]
-        spike[-1] |= unreach[1][-1] & unreach[2][-1]
-    if not spike.any():
-        return spike, (0.0, 0.0)
     d1 = np.hypot(np.diff(x), np.diff(y))
     v1 = d1 / np.maximum(np.diff(t), 1e-3)
-    into = np.zeros(m)
-    speed_in = np.zeros(m)
-    into[1:], speed_in[1:] = d1, v1
-    into[0], speed_in[0] = d1[0], v1[0]
+    u1 = d1 > vmax_mps * np.maximum(np.diff(t), 1e-3) + slack[1:] + slack[:-1]
+    if not u1.any():  # every spike leaves at least one unreachable pair of neighbours
+        return spike, (0.0, 0.0)
+    spike[1:-1] = u1[:-1] & u1[1:]
+    # Longer runs: look k = 2, 3 points away, only around the unreachable pairs.
+    near = np.zeros(m + 6, bool)  # points within 3 of an unreachable pair (a dilation of u1)
+    for shift in range(6):
+        near[shift : shift + m - 1] |= u1
+    cand = np.flatnonzero(near[2 : m + 2])
+    for k in (2, 3):
+        i = cand[(cand >= k) & (cand < m - k)]
+        if len(i) == 0:
+            continue
+        back = np.hypot(x[i] - x[i - k], y[i] - y[i - k]) > vmax_mps * np.maximum(t[i] - t[i - k], 1e-3) + slack[i] + slack[i - k]
+        ahead = np.hypot(x[i + k] - x[i], y[i + k] - y[i]) > vmax_mps * np.maximum(t[i + k] - t[i], 1e-3) + slack[i] + slack[i + k]
+        spike[i[back & ahead]] = True
+    if m > 2:  # end points have a neighbour on one side only: unreachable from both the next two
+        for end, nxt, nxt2 in ((0, 1, 2), (m - 1, m - 2, m - 3)):
+            d_a = np.hypot(x[nxt] - x[end], y[nxt] - y[end])
+            d_b = np.hypot(x[nxt2] - x[end], y[nxt2] - y[end])
+            spike[end] |= bool(d_a > vmax_mps * abs(t[nxt] - t[end]) + slack[nxt] + slack[end]
+                               and d_b > vmax_mps * abs(t[nxt2] - t[end]) + slack[nxt2] + slack[end])
+    if not spike.any():
+        return spike, (0.0, 0.0)
+    speed_in = np.concatenate([[v1[0]], v1])
+    into = np.concatenate([[d1[0]], d1])
     j = int(np.argmax(np.where(spike, speed_in, -1)))
     return spike, (float(into[j]), float(speed_in[j] * 3.6))
 
@@ -217,15 +225,29 @@ def _fastest_sustained_mps(x, y, t, window_s: float) -> float:
     return float(v.max())
 
 
-def _check_stops(trace: Trace, x, y, t, epsg: int, config: ValidationConfig, notes: list, ident: dict) -> np.ndarray:
+def _stop_coords(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
+    """Stop latitudes and longitudes; unusable ones replaced by 0 (they are reported as far away)."""
     slat = np.array([s.lat for s in trace.stops], dtype=float)
     slon = np.array([s.lon for s in trace.stops], dtype=float)
+    valid = np.isfinite(slat) & np.isfinite(slon) & (np.abs(slat) <= 90) & (np.abs(slon) <= 180)
+    return np.where(valid, slat, 0.0), np.where(valid, slon, 0.0)
+
+
+def _check_stops(trace: Trace, slat, slon, stop_xy, x, y, t, config: ValidationConfig, notes: list,
+                 ident: dict) -> np.ndarray:
     stime = np.array([s.time_s for s in trace.stops], dtype=float)
     keep = np.ones(len(slat), bool)
-    valid = np.isfinite(slat) & np.isfinite(slon) & (np.abs(slat) <= 90) & (np.abs(slon) <= 180)
-    sx, sy = project(np.where(valid, slat, 0.0), np.where(valid, slon, 0.0), epsg)
-    line = shapely.linestrings(np.column_stack([x, y])) if len(x) > 1 else shapely.points(x[0], y[0])
-    dist = np.where(valid, shapely.distance(shapely.points(sx, sy), line), np.inf)
+    valid = np.array([np.isfinite(s.lat) and np.isfinite(s.lon) and abs(s.lat) <= 90 and abs(s.lon) <= 180
+                      for s in trace.stops], bool)
+    dist = np.full(len(slat), np.inf)
+    timed = valid & np.isfinite(stime)
+    if timed.any():  # near its own time first: 60 segments around the moment the stop was marked
+        w = np.clip(np.searchsorted(t, stime[timed])[:, None] + np.arange(-30, 31), 0, len(t) - 1)
+        dist[timed] = _segment_distance(stop_xy[0][timed, None], stop_xy[1][timed, None], x[w[:, :-1]], y[w[:, :-1]],
+                                        x[w[:, 1:]], y[w[:, 1:]]).min(axis=1)
+    again = valid & (dist > config.stop_max_distance_m)  # untimed, or far near its time: the whole path
+    if again.any():
+        dist[again] = _distance_to_path(stop_xy[0][again], stop_xy[1][again], x, y)
     for i in np.flatnonzero(dist > config.stop_max_distance_m):
         notes.append(N.StopFarFromTraceNotice(**ident, stop_index=int(i),
                                               distance_m=float(dist[i]) if np.isfinite(dist[i]) else -1.0))
@@ -235,6 +257,19 @@ def _check_stops(trace: Trace, x, y, t, epsg: int, config: ValidationConfig, not
         notes.append(N.StopOutsideTraceTimeNotice(**ident, stop_index=int(i), time=_iso(stime[i])))
         keep[i] = False
     return keep
+
+
+def _distance_to_path(px: np.ndarray, py: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Distance (m) from each point (px, py) to the polyline (x, y)."""
+    return _segment_distance(px[:, None], py[:, None], x[:-1], y[:-1], x[1:], y[1:]).min(axis=1)
+
+
+def _segment_distance(px, py, ax, ay, bx, by) -> np.ndarray:
+    """Distance (m) from points to segments a-b, broadcast (numpy; cheaper than shapely geometries for
+    the few stops of a trace)."""
+    dx, dy = bx - ax, by - ay
+    u = np.clip(((px - ax) * dx + (py - ay) * dy) / np.maximum(dx * dx + dy * dy, 1e-12), 0.0, 1.0)
+    return np.hypot(ax + u * dx - px, ay + u * dy - py)
 
 
 def _check_fares(trace: Trace, notes: list, ident: dict) -> np.ndarray:
@@ -291,8 +326,8 @@ class SurveyVerdict:
 
 def summarize(key: int, check: TraceCheck) -> TraceSummary:
     tr = check.trace
-    return TraceSummary(key, tr.trace_id, tr.source, tr.content_digest(), tr.points_digest(), check.centroid,
-                        check.usable)
+    points = tr.points_digest()
+    return TraceSummary(key, tr.trace_id, tr.source, tr.content_digest(points), points, check.centroid, check.usable)
 
 
 def check_survey(summaries: list[TraceSummary], config: ValidationConfig = ValidationConfig()) -> SurveyVerdict:
