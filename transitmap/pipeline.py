@@ -102,7 +102,13 @@ def validate_inputs(
             if res.trace is None:
                 entries.append(_Entry(res.source, "", res.notices))
                 continue
-            check = check_trace(res.trace, config)
+            try:
+                check = check_trace(res.trace, config)
+            except Exception as e:  # a bug of ours: the trace is quarantined, the run goes on
+                failure = N.SystemErrorNotice(file=res.source, trace_id=res.trace.trace_id,
+                                              message=f"{type(e).__name__}: {e}"[:300])
+                entries.append(_Entry(res.source, res.trace.trace_id, res.notices + (failure,), (), res.trace.n_points))
+                continue
             summaries.append(summarize(key, check))
             if keep_traces and check.usable:
                 held[key] = check

@@ -158,7 +158,10 @@ def _read_file(f: InputFile, limits: ReadLimits, depth: int) -> list[ReadResult]
     opener = f.open
     if gz:
         def opener():  # noqa: E306 - decompress on the fly, bounded by the readers' size limits
-            return gzip.GzipFile(fileobj=f.open(), mode="rb")
+            raw = f.open()
+            g = gzip.GzipFile(fileobj=raw, mode="rb")
+            g.myfileobj = raw  # closing the gzip stream closes the file too
+            return g
     if base.endswith((".jsonl", ".ndjson")):
         return _read_jsonl(f.name, opener, limits)
     if base.endswith(".json"):
@@ -252,9 +255,12 @@ def _validators():
     lenient["$defs"]["time"] = {"type": "string"}  # time syntax: checked by the time parser
     import fastjsonschema
 
+    from referencing import Registry, Resource
+
     cls = jsonschema.Draft202012Validator
-    defs = {"$defs": lenient["$defs"]}
-    items = {k: cls({**defs, "$ref": f"#/$defs/{k}"}) for k in ("point", "stop", "fare", "time")}
+    full = trace_schema()
+    registry = Registry().with_resource(full["$id"], Resource.from_contents(full))
+    items = {k: cls({"$ref": f"{full['$id']}#/$defs/{k}"}, registry=registry) for k in ("point", "stop", "fare", "time")}
     return fastjsonschema.compile(lenient), cls(lenient), items
 
 
@@ -297,12 +303,12 @@ def _parse_json(name: str, data: bytes, location: str, fast: msgspec.json.Decode
         data = data[3:]
     try:
         return fast.decode(data), None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         pass  # not the fast shape, or not JSON at all: find out which on the lenient path
     text, enc = _decode(name, data)
     try:
         return _GENERIC.decode(text.encode("utf-8") if isinstance(text, str) else text), enc
-    except msgspec.DecodeError as e:
+    except (msgspec.DecodeError, UnicodeDecodeError) as e:
         return None, N.InvalidJsonNotice(file=name, location=location, message=str(e)[:300])
 
 
@@ -443,7 +449,7 @@ def _trace(doc: Any, source: str, pointer: str, columns: dict[str, list] | None)
         errors = sorted(envelope.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
     for err in errors:
         path = list(err.absolute_path)
-        if err.validator == "required":
+        if err.validator == "required" and not path:  # a top-level field is missing
             missing = err.message.split("'")[1] if "'" in err.message else ""
             if missing == "points":
                 notes.append(N.SchemaViolationNotice(file=source, trace_id=tid, location=at(), message=err.message))
@@ -858,11 +864,13 @@ def _read_gpx(name: str, data: bytes | ReadResult) -> list[ReadResult]:
     from defusedxml import DefusedXmlException
 
     try:  # refuse DTDs and entities before gpxpy's own parser sees the text
-        DET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root = DET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as e:
         return [_failed(name, N.UnsafeXmlNotice(file=name, message=f"{type(e).__name__}: {e}"[:300]))]
     except Exception as e:  # ParseError
         return [_failed(name, N.InvalidXmlNotice(file=name, message=str(e)[:300]))]
+    if root.tag.rsplit("}", 1)[-1] != "gpx":
+        return [_failed(name, N.InvalidXmlNotice(file=name, message=f"not GPX: the root element is <{root.tag}>"[:300]))]
     text, enc = _decode(name, data)
     try:
         gpx = gpxpy.parse(text.decode("utf-8") if isinstance(text, bytes) else text)

@@ -175,41 +175,34 @@ def _point_notice(notes: list, cls, ident: dict, mask: np.ndarray, **figures) ->
 
 
 def _spikes(x, y, t, slack, vmax_mps) -> tuple[np.ndarray, tuple[float, float]]:
-    """Points that cannot be reached from the k-th point before nor reach the k-th after (k = 1..3) at
-    ``vmax_mps``: isolated GPS spikes and runs of up to three. Returns the mask and the worst spike's
-    (distance from the point before, speed km/h)."""
+    """GPS spikes: short excursions (1 to 3 fixes) entered and left by jumps that no vehicle makes at
+    ``vmax_mps``, while going straight from the fix before to the fix after is possible. Returns the
+    mask and the worst spike's (distance from the fix before, speed km/h)."""
     m = len(x)
     spike = np.zeros(m, bool)
     d1 = np.hypot(np.diff(x), np.diff(y))
-    v1 = d1 / np.maximum(np.diff(t), 1e-3)
-    u1 = d1 > vmax_mps * np.maximum(np.diff(t), 1e-3) + slack[1:] + slack[:-1]
-    if not u1.any():  # every spike leaves at least one unreachable pair of neighbours
+    dt1 = np.maximum(np.diff(t), 1e-3)
+    jump = np.flatnonzero(d1 > vmax_mps * dt1 + slack[1:] + slack[:-1])  # pair (j, j+1) unreachable
+    if len(jump) == 0:
         return spike, (0.0, 0.0)
-    spike[1:-1] = u1[:-1] & u1[1:]
-    # Longer runs: look k = 2, 3 points away, only around the unreachable pairs.
-    near = np.zeros(m + 6, bool)  # points within 3 of an unreachable pair (a dilation of u1)
-    for shift in range(6):
-        near[shift : shift + m - 1] |= u1
-    cand = np.flatnonzero(near[2 : m + 2])
-    for k in (2, 3):
-        i = cand[(cand >= k) & (cand < m - k)]
-        if len(i) == 0:
-            continue
-        back = np.hypot(x[i] - x[i - k], y[i] - y[i - k]) > vmax_mps * np.maximum(t[i] - t[i - k], 1e-3) + slack[i] + slack[i - k]
-        ahead = np.hypot(x[i + k] - x[i], y[i + k] - y[i]) > vmax_mps * np.maximum(t[i + k] - t[i], 1e-3) + slack[i] + slack[i + k]
-        spike[i[back & ahead]] = True
-    if m > 2:  # end points have a neighbour on one side only: unreachable from both the next two
-        for end, nxt, nxt2 in ((0, 1, 2), (m - 1, m - 2, m - 3)):
-            d_a = np.hypot(x[nxt] - x[end], y[nxt] - y[end])
-            d_b = np.hypot(x[nxt2] - x[end], y[nxt2] - y[end])
-            spike[end] |= bool(d_a > vmax_mps * abs(t[nxt] - t[end]) + slack[nxt] + slack[end]
-                               and d_b > vmax_mps * abs(t[nxt2] - t[end]) + slack[nxt2] + slack[end])
+    a, b = jump[:-1], jump[1:]  # an excursion: fixes a+1 .. b, between two jumps
+    a, b = a[(b - a <= 3) & (b + 1 < m)], b[(b - a <= 3) & (b + 1 < m)]
+    skip = np.hypot(x[b + 1] - x[a], y[b + 1] - y[a]) <= vmax_mps * np.maximum(t[b + 1] - t[a], 1e-3) + slack[a] + slack[b + 1]
+    marks = np.zeros(m + 1, np.int32)
+    np.add.at(marks, a[skip] + 1, 1)
+    np.add.at(marks, b[skip] + 1, -1)
+    spike = np.cumsum(marks[:m]) > 0
+    # The first and last fix have one neighbour: a spike there is unreachable from both the next two.
+    if m > 2:
+        for end, n1, n2 in ((0, 1, 2), (m - 1, m - 2, m - 3)):
+            far = [np.hypot(x[n] - x[end], y[n] - y[end]) > vmax_mps * abs(t[n] - t[end]) + slack[n] + slack[end]
+                   for n in (n1, n2)]
+            spike[end] |= bool(far[0] and far[1])
     if not spike.any():
         return spike, (0.0, 0.0)
-    speed_in = np.concatenate([[v1[0]], v1])
-    into = np.concatenate([[d1[0]], d1])
+    speed_in = np.concatenate([[d1[0] / dt1[0]], d1 / dt1])
     j = int(np.argmax(np.where(spike, speed_in, -1)))
-    return spike, (float(into[j]), float(speed_in[j] * 3.6))
+    return spike, (float(np.concatenate([[d1[0]], d1])[j]), float(speed_in[j] * 3.6))
 
 
 def _fastest_sustained_mps(x, y, t, window_s: float) -> float:

@@ -1,0 +1,89 @@
+"""Meta-tests: the notice catalogue stays honest, the docs stay generated, the stages stay apart."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from transitmap import notices as N
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "transitmap"
+
+
+def test_codes_are_unique_snake_case_and_derived_from_the_class_name():
+    codes = [c.code() for c in N.catalogue()]
+    assert len(codes) == len(set(codes))
+    for cls in N.catalogue():
+        assert cls.__name__.endswith("Notice")
+        assert re.fullmatch(r"[a-z]+(_[a-z0-9]+)*", cls.code())
+
+
+def test_every_notice_is_documented_with_a_severity():
+    for cls in N.catalogue():
+        assert cls.__doc__ and len(cls.__doc__.split()) >= 5, cls
+        assert isinstance(cls.severity, N.Severity)
+
+
+def test_fields_come_from_the_vocabulary_and_carry_units():
+    for cls in N.catalogue():
+        for f in N.notice_fields(cls):
+            assert f in N.FIELD_DOCS, (cls.code(), f)
+    for name in N.FIELD_DOCS:
+        if any(w in name for w in ("distance", "speed", "gap", "duration", "length", "accuracy", "size")):
+            assert re.search(r"_(m|s|kph|bytes)$", name), name
+
+
+def test_docs_page_is_generated_from_the_code():
+    assert (ROOT / "docs" / "notices.md").read_text(encoding="utf-8") == N.catalogue_markdown(), (
+        "regenerate: transitmap notices --format markdown > docs/notices.md")
+
+
+def test_samples_are_capped_but_counts_are_not():
+    box = N.NoticeContainer(max_per_code=3)
+    for i in range(10):
+        box.add(N.EmptyFileNotice(file=f"f{9 - i}.json"))
+    [entry] = box.to_list()
+    assert entry["total_notices"] == 10
+    assert [n["file"] for n in entry["sample_notices"]] == ["f0.json", "f1.json", "f2.json"]
+
+
+# ------------------------------------------------------------------------------------ architecture
+
+STAGES = {"read", "validate"}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1 and node.module:
+                found.add(node.module.split(".")[0])
+            elif node.level == 1:
+                found.update(a.name for a in node.names)
+            elif node.module:
+                found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[0] for a in node.names)
+    return found
+
+
+def test_stage_modules_do_not_import_each_other():
+    for stage in STAGES:
+        assert not (_imports(PACKAGE / f"{stage}.py") & (STAGES - {stage})), stage
+
+
+def test_only_the_cli_imports_click_and_the_library_does_not_print():
+    for path in PACKAGE.glob("*.py"):
+        if path.name != "cli.py":
+            assert "click" not in _imports(path), path.name
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "print"]
+            assert not calls, path.name
+
+
+def test_schema_shipped_in_the_package_is_the_collector_schema():
+    shipped = (PACKAGE / "schemas" / "trace-v1.schema.json").read_bytes()
+    assert shipped == (ROOT / "collector_schema" / "trace-v1.schema.json").read_bytes()

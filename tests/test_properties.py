@@ -1,0 +1,113 @@
+"""Properties that must hold for any input: importers never raise, every trace is accounted for, and the
+outcome does not depend on the order of the inputs."""
+
+from __future__ import annotations
+
+import io
+import os
+from datetime import timedelta
+
+import msgspec
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from transitmap.pipeline import validate_inputs
+from transitmap.read import InputFile, read_file
+from transitmap.report import to_json
+from transitmap.validate import check_trace
+
+from builders import START, ride
+
+# TRANSITMAP_FUZZ_EXAMPLES=10000 python -m pytest tests/test_properties.py  runs the long fuzz
+EXAMPLES = int(os.environ.get("TRANSITMAP_FUZZ_EXAMPLES", "150"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FUZZ
+@given(st.binary(max_size=2000), st.sampled_from(["a.json", "a.jsonl", "a.gpx", "points.csv", "a.zip", "a.json.gz",
+                                                  "a.jsonl.gz", "a.gpx.gz"]))
+def test_arbitrary_bytes_never_raise(data, name):
+    results = read_file(InputFile(name, lambda: io.BytesIO(data)))
+    assert results
+    for r in results:
+        assert all(n.code() != "system_error" for n in r.notices), r.notices
+        if r.trace is not None:
+            check_trace(r.trace)
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(max_size=20),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                           max_leaves=20)
+
+
+@FUZZ
+@given(st.dictionaries(st.sampled_from(["schema_version", "trace_id", "collector_id", "route_name", "points", "stops",
+                                        "fares", "departures", "mode"]), json_values, max_size=9),
+       st.lists(st.dictionaries(st.sampled_from(["time", "lat", "lon", "accuracy", "speed"]), json_values), max_size=5))
+def test_arbitrary_json_documents_never_raise(doc, points):
+    if points:
+        doc = {**doc, "points": points}
+    data = msgspec.json.encode(doc)
+    for r in read_file(InputFile("a.json", lambda: io.BytesIO(data))):
+        assert all(n.code() != "system_error" for n in r.notices), r.notices
+        if r.trace is not None:
+            check_trace(r.trace)
+
+
+@st.composite
+def noisy_rides(draw):
+    """Structurally valid rides with faults: spikes, duplicated and reordered fixes, nulls, far points."""
+    n = draw(st.integers(2, 80))
+    doc = ride(trace_id=draw(st.sampled_from(["a", "b", "c"])), n=n, dt_s=draw(st.sampled_from([1.0, 5.0, 10.0])),
+               heading_deg=draw(st.floats(0, 360)), speed_kph=draw(st.floats(0, 140)),
+               t0=START + timedelta(minutes=draw(st.integers(0, 600))))
+    pts = doc["points"]
+    for _ in range(draw(st.integers(0, 5))):
+        i = draw(st.integers(0, n - 1))
+        fault = draw(st.sampled_from(["spike", "dup", "swap_time", "zero", "far", "drop_time"]))
+        if fault == "spike":
+            pts[i]["lat"] += draw(st.floats(-0.01, 0.01))
+        elif fault == "dup":
+            pts.insert(i, dict(pts[i]))
+        elif fault == "swap_time" and i + 1 < len(pts):
+            pts[i]["time"], pts[i + 1]["time"] = pts[i + 1]["time"], pts[i]["time"]
+        elif fault == "zero":
+            pts[i].update(lat=0.0, lon=0.0)
+        elif fault == "far":
+            pts[i]["lat"] = 89.9
+        elif fault == "drop_time":
+            pts[i]["time"] = None
+    return doc
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(noisy_rides(), min_size=1, max_size=6), st.randoms(use_true_random=False))
+def test_every_trace_is_accounted_for_and_order_does_not_matter(tmp_path_factory, rides, rnd):
+    folder = tmp_path_factory.mktemp("survey")
+    for k, doc in enumerate(rides):
+        (folder / f"r{k}.json").write_bytes(msgspec.json.encode(doc))
+    run = validate_inputs([folder])
+    s = run.summary()
+    assert s["accepted"] + s["quarantined"] + s["duplicate"] == len(rides) == len(run.ledger)
+    for row in run.ledger:
+        assert row.points_kept <= row.points
+    paths = [folder / f"r{k}.json" for k in range(len(rides))]
+    rnd.shuffle(paths)
+    assert to_json(validate_inputs(paths).to_report("x")) == to_json(validate_inputs([folder]).to_report("x"))
+
+
+@settings(max_examples=max(60, EXAMPLES // 3), deadline=None)
+@given(noisy_rides())
+def test_kept_points_are_in_time_order_and_within_range(doc):
+    from transitmap.read import trace_from_dict
+
+    res = trace_from_dict(doc, "a.json")
+    if res.trace is None:
+        return
+    c = check_trace(res.trace)
+    t = c.trace.t_s[c.keep]
+    assert (np.diff(t) > 0).all()
+    assert (np.abs(c.trace.lat[c.keep]) <= 90).all() and (np.abs(c.trace.lon[c.keep]) <= 180).all()
+    if c.usable:
+        assert c.keep.sum() >= 2
