@@ -86,18 +86,20 @@ def validate_inputs(
     keep_traces: bool = False,
     progress: Callable[[int, int], None] | None = None,
     max_samples_per_code: int = 100,
+    batch_points: int = 200_000,
 ) -> ValidationRun:
     """Read and validate every trace under ``paths``.
 
-    Memory is bounded by the largest input file unless ``keep_traces`` asks to keep the accepted traces.
-    ``progress(done, total)`` is called after each file.
+    Files are read in batches of about ``batch_points`` points, then checked: memory is bounded by the
+    batch (or the largest input file) unless ``keep_traces`` asks to keep the accepted traces.
+    ``progress(done, total)`` is called after each batch.
     """
     files, failed = list_inputs(paths)
     entries: list[_Entry] = [_Entry(r.source, "", r.notices) for r in failed]
     summaries = []
     held: dict[int, TraceCheck] = {}
-    for k, f in enumerate(files):
-        for res in read_file(f, limits):
+    for done, batch in _batches(files, limits, batch_points):
+        for res in batch:
             key = len(entries)
             if res.trace is None:
                 entries.append(_Entry(res.source, "", res.notices))
@@ -115,7 +117,7 @@ def validate_inputs(
             entries.append(_Entry(res.source, res.trace.trace_id, res.notices, check.notices,
                                   res.trace.n_points, int(check.keep.sum()), readable=True))
         if progress is not None:
-            progress(k + 1, len(files))
+            progress(done, len(files))
     verdict = check_survey(summaries, config)
     for key in verdict.swapped:
         if key in held:  # re-check the repaired trace: its speeds and distances change with the swap
@@ -145,6 +147,20 @@ def validate_inputs(
     ledger.sort(key=lambda r: (r.file, r.trace_id, r.status.value, r.codes))
     checks.sort(key=lambda c: (c.trace.trace_id, c.trace.source))
     return ValidationRun(files=len(files) + len(failed), ledger=ledger, notices=container, checks=checks)
+
+
+def _batches(files, limits: ReadLimits, batch_points: int):
+    """(files read so far, read results) in batches of about ``batch_points`` points: reading a batch and
+    then checking it runs markedly faster than alternating file by file (allocator and cache reuse)."""
+    batch: list[ReadResult] = []
+    points = 0
+    for k, f in enumerate(files):
+        for res in read_file(f, limits):
+            batch.append(res)
+            points += res.trace.n_points if res.trace is not None else 0
+        if points >= batch_points or k == len(files) - 1:
+            yield k + 1, batch
+            batch, points = [], 0
 
 
 @dataclass(frozen=True)

@@ -264,7 +264,7 @@ def _validators():
     return fastjsonschema.compile(lenient), cls(lenient), items
 
 
-class _FastPoint(msgspec.Struct):
+class _FastPoint(msgspec.Struct, gc=False):  # only str and float fields: no cycles to track
     time: str
     lat: float
     lon: float
@@ -408,10 +408,14 @@ def _trace_from_fast(ft: _FastTrace, source: str, pointer: str) -> ReadResult:
     envelope["points"] = []  # checked by type already; the schema checks the rest
     pts = ft.points
     n = len(pts)
-    columns = {"times": list(map(_time, pts)), "lat": np.fromiter(map(_lat, pts), np.float64, n),
+    columns = {"times": _StrList(map(_time, pts)), "lat": np.fromiter(map(_lat, pts), np.float64, n),
                "lon": np.fromiter(map(_lon, pts), np.float64, n), "accuracy": _optional_array(pts, _acc),
                "speed": _optional_array(pts, _spd)}
     return _trace(envelope, source, pointer, columns)
+
+
+class _StrList(list):
+    """A list known to hold only strings (typed by msgspec): no need to check each element again."""
 
 
 def _optional_array(pts: list[_FastPoint], getter) -> np.ndarray | list:
@@ -747,7 +751,7 @@ def build_trace(
     lon_a, lon_bad = (lon, ~np.isfinite(lon)) if isinstance(lon, np.ndarray) else _floats(lon)
     acc_a, acc_bad = _column_or_nan(accuracy, n)
     spd_a, spd_bad = _column_or_nan(speed, n)
-    all_str = set(map(type, times)) == {str}
+    all_str = isinstance(times, _StrList) or set(map(type, times)) == {str}
     time_missing = np.zeros(n, bool) if all_str else np.fromiter((type(v) is not str for v in times), bool, n)
     ref_lat, ref_lon = _first_finite(lat_a, lon_a)
     t_s, t_bad, naive, tzname = parse_times(times, ref_lat, ref_lon, all_str=all_str)
