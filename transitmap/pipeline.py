@@ -98,6 +98,8 @@ def validate_inputs(
     entries: list[_Entry] = [_Entry(r.source, "", r.notices) for r in failed]
     summaries = []
     held: dict[int, TraceCheck] = {}
+    if progress is not None:
+        progress(0, len(files))
     for done, batch in _batches(files, limits, batch_points):
         for res in batch:
             key = len(entries)
