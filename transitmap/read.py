@@ -272,23 +272,14 @@ class _FastPoint(msgspec.Struct, gc=False):  # only str and float fields: no cyc
     speed: Optional[float] = None  # noqa: UP007
 
 
-class _FastTrace(msgspec.Struct):
-    """A trace whose points have the schema's types: decoded and type-checked in C, no dict per point.
-    Everything else is checked by the schema afterwards; what does not fit takes the lenient path."""
-
-    points: list[_FastPoint]
-    schema_version: Any = msgspec.UNSET
-    trace_id: Any = msgspec.UNSET
-    collector_id: Any = msgspec.UNSET
-    mode: Any = msgspec.UNSET
-    route_name: Any = msgspec.UNSET
-    operator: Any = msgspec.UNSET
-    origin: Any = msgspec.UNSET
-    destination: Any = msgspec.UNSET
-    notes: Any = msgspec.UNSET
-    stops: Any = msgspec.UNSET
-    fares: Any = msgspec.UNSET
-    departures: Any = msgspec.UNSET
+# A trace whose points have the schema's types: decoded and type-checked in C, no dict per point. The
+# other fields (named by the schema) are checked by the schema afterwards; what does not fit takes the
+# lenient path.
+_FastTrace = msgspec.defstruct(
+    "_FastTrace",
+    [("points", list[_FastPoint])]
+    + [(k, Any, msgspec.UNSET) for k in trace_schema()["properties"] if k != "points"],
+)
 
 
 _FAST_ONE = msgspec.json.Decoder(_FastTrace)
