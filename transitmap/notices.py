@@ -62,6 +62,10 @@ FIELD_DOCS: dict[str, str] = {
     "limit": "the limit that was exceeded",
     "stop_index": "index of the stop concerned in the trace's `stops`",
     "kept_trace_id": "trace_id of the copy that is used",
+    "route_id": "route_id in the feed written",
+    "stop_id": "stop_id in the feed written",
+    "median_amount": "median fare of the route, same currency",
+    "headway_s": "a headway, seconds",
 }
 
 
@@ -517,6 +521,75 @@ class ConflictingTraceIdNotice(Notice):
 
     severity = ERROR
     other_file: str
+
+
+# --------------------------------------------------------------------------------------------------
+# Building routes and the feed
+
+
+@dataclass(frozen=True, kw_only=True)
+class RideWithoutMovementNotice(Notice):
+    """The trace passed validation but its moving part (after the wait at the start and the end) is too short
+    to shape a route; it is not used."""
+
+    severity = ERROR
+    length_m: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class PatternSingleRideNotice(Notice):
+    """A route pattern rests on a single full ride: its shape, stops and times are those of one ride.
+    Ride it again."""
+
+    severity = WARNING
+    route_id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DirectionMissingNotice(Notice):
+    """A route was observed in one direction only; the feed has no trip for the other."""
+
+    severity = INFO
+    route_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FareOutlierNotice(Notice):
+    """A fare far from the others of its route (a typo, a special trip); it is not used for the price."""
+
+    severity = WARNING
+    route_id: str
+    amount: float
+    median_amount: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class StopSeenOnceNotice(Notice):
+    """A stop rests on one observation (one mark or one dwell of one ride)."""
+
+    severity = INFO
+    stop_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeadwayEstimatedNotice(Notice):
+    """No departures were observed for this route and direction in a time band; the headway is estimated
+    from the start times of the rides (see ``headways.csv``, column ``provenance``)."""
+
+    severity = WARNING
+    route_id: str
+    headway_s: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class GtfsValidatorNotice(Notice):
+    """A finding of the MobilityData GTFS validator rules (gtfs-validator) on the feed written; ``value`` is
+    the validator's own code, ``count`` how often it was raised."""
+
+    severity = WARNING
+    value: str
+    count: int
+    message: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,96 @@
+"""Clean accepted traces into rides: usable fixes only, in the survey's metric CRS, the moving part found.
+
+The wait at the rank before departure and the time after arrival are kept (they are evidence of terminals and
+dwell) but marked apart from the moving part, which alone makes shapes. The GPS spikes, duplicate fixes and
+other points left out by validation are dropped here (they were counted in its notices).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .geo import project
+from .model import Fare, Trace
+
+
+@dataclass(frozen=True)
+class CleanConfig:
+    leave_radius_m: float = 100.0  # the ride starts once the vehicle is this far from where recording began
+    wait_radius_m: float = 40.0  # ... and the wait ends at the last fix this close to the start
+    min_moving_m: float = 300.0
+
+
+@dataclass(frozen=True, eq=False)
+class Ride:
+    """A usable ride in the survey CRS. Arrays hold the kept fixes, in time order; ``start``..``end``
+    (inclusive) is the moving part. ``collector_id`` stays inside transitmap: it is never exported."""
+
+    trace_id: str
+    source: str
+    collector_id: str | None
+    route_name: str | None
+    operator: str | None
+    origin: str | None
+    destination: str | None
+    t_s: np.ndarray
+    x_m: np.ndarray
+    y_m: np.ndarray
+    start: int
+    end: int
+    start_wait_s: float  # waited at the start before moving (a rank, when long)
+    end_wait_s: float  # recorded after arriving
+    stops: tuple[tuple[float, float, float, str, str | None], ...]  # (t_s, x_m, y_m, kind, name)
+    fares: tuple[Fare, ...]
+    departures_s: np.ndarray
+
+    @property
+    def moving_xy(self) -> np.ndarray:
+        return np.column_stack([self.x_m[self.start : self.end + 1], self.y_m[self.start : self.end + 1]])
+
+    @property
+    def service_date(self) -> str:
+        """Local date is decided by the GTFS stage (it knows the time zone); this is the UTC date."""
+        return str(np.datetime64(int(self.t_s[self.start]), "s").astype("datetime64[D]"))
+
+
+def clean_ride(trace: Trace, keep: np.ndarray, stop_keep: np.ndarray, fare_keep: np.ndarray, epsg: int,
+               config: CleanConfig = CleanConfig()) -> Ride | None:
+    """The ride of one checked trace, or None when too little of it moves."""
+    idx = np.flatnonzero(keep)
+    if len(idx) < 2:
+        return None
+    t = trace.t_s[idx]
+    x, y = project(trace.lat[idx], trace.lon[idx], epsg)
+    start = _leave(x, y, config)
+    end = len(x) - 1 - _leave(x[::-1], y[::-1], config)
+    if end <= start:
+        return None
+    seg = np.hypot(np.diff(x[start : end + 1]), np.diff(y[start : end + 1]))
+    if seg.sum() < config.min_moving_m:
+        return None
+    stops = []
+    if trace.stops:
+        kept = [s for s, k in zip(trace.stops, stop_keep) if k]
+        if kept:
+            sx, sy = project(np.array([s.lat for s in kept]), np.array([s.lon for s in kept]), epsg)
+            stops = [(s.time_s, float(a), float(b), s.kind, s.name) for s, a, b in zip(kept, sx, sy)]
+    return Ride(
+        trace_id=trace.trace_id, source=trace.source, collector_id=trace.collector_id,
+        route_name=trace.route_name, operator=trace.operator, origin=trace.origin, destination=trace.destination,
+        t_s=t, x_m=x, y_m=y, start=int(start), end=int(end),
+        start_wait_s=float(t[start] - t[0]), end_wait_s=float(t[-1] - t[end]),
+        stops=tuple(stops), fares=tuple(f for f, k in zip(trace.fares, fare_keep) if k),
+        departures_s=np.asarray(trace.departures_s, dtype=float),
+    )
+
+
+def _leave(x: np.ndarray, y: np.ndarray, config: CleanConfig) -> int:
+    """Index of the last fix near where recording began, before the vehicle first gets far from it."""
+    d = np.hypot(x - x[0], y - y[0])
+    away = np.flatnonzero(d > config.leave_radius_m)
+    if len(away) == 0:
+        return 0
+    near = np.flatnonzero(d[: away[0]] <= config.wait_radius_m)
+    return int(near[-1]) if len(near) else 0

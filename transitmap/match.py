@@ -1,0 +1,268 @@
+"""Deduplicate rides into route patterns, and pair opposite directions into routes.
+
+1. Rides that follow each other's path in the same direction (each lies >= ``share`` within ``corridor_m`` of
+   the other) form a cluster. Candidate pairs come from a spatial index (shapely STRtree), so the cost grows
+   with the number of overlapping rides, not with the square of all rides.
+2. A cluster lying inside a longer one is either a route of its own (a short route along a corridor) or rides
+   of the longer route that boarded late / got off early. It stays a route when the evidence says so: its
+   rides carry a different route name, or several of them start with a wait at the same rank and end at the
+   same place. Otherwise its rides become partial rides of the longer pattern.
+3. A pattern's geometry is the median of all its full rides around a reference ride, more accurate than any
+   single ride.
+4. Patterns that run the same corridor in opposite directions form one route (directions 0 and 1).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import notices as N
+from .clean import Ride
+
+
+@dataclass(frozen=True)
+class MatchConfig:
+    corridor_m: float = 50.0
+    share: float = 0.8  # of a ride within the corridor of another, to be the same path
+    rank_wait_s: float = 120.0  # a wait this long at the start is a wait at a rank
+    terminal_radius_m: float = 250.0
+    opposite_share: float = 0.6  # of a pattern along another one backwards, to be its other direction
+    dense_step_m: float = 10.0  # rides and patterns are compared as points this far apart
+
+
+@dataclass(frozen=True, eq=False)
+class Pattern:
+    """A route pattern: one path in one direction. ``rides``/``partial`` index the input rides."""
+
+    rides: tuple[int, ...]
+    partial: tuple[int, ...]
+    xy: np.ndarray  # (n, 2) metres, survey CRS, a vertex every ``dense_step_m``
+    name: str | None
+
+
+@dataclass(frozen=True, eq=False)
+class Route:
+    """One or two patterns (direction 0 and, when observed, 1) of one line."""
+
+    patterns: tuple[Pattern, ...]  # index = direction_id
+    name: str | None
+
+
+def match_rides(rides: list[Ride], config: MatchConfig = MatchConfig()) -> tuple[list[Route], list[N.Notice]]:
+    """Routes made of the rides, sorted deterministically, and the notices of matching."""
+    if not rides:
+        return [], []
+    paths = [Path(along(r.moving_xy, config.dense_step_m)) for r in rides]
+    cover = _pairwise_cover(paths, config)
+    clusters = _clusters(len(rides), cover, config)
+    patterns = _resolve_containment(rides, paths, clusters, config)
+    notices = []
+    out = []
+    for members, partial in patterns:
+        xy = _median_geometry([paths[i] for i in members], config)
+        out.append(Pattern(tuple(members), tuple(partial), xy, _majority_name([rides[i] for i in members + partial])))
+        if len(members) == 1:
+            r = rides[members[0]]
+            notices.append(N.PatternSingleRideNotice(file=r.source, trace_id=r.trace_id))
+    return _pair_directions(out, config), notices
+
+
+def along(xy: np.ndarray, step: float) -> np.ndarray:
+    """Points every ``step`` metres along a polyline, its end included (numpy, O(n))."""
+    seg = np.hypot(*np.diff(xy, axis=0).T)
+    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    s = np.append(np.arange(0.0, cum[-1], step), cum[-1])
+    return np.column_stack([np.interp(s, cum, xy[:, 0]), np.interp(s, cum, xy[:, 1])])
+
+
+class Path:
+    """A path densified to regular steps, with a spatial index of its vertices: a point's distance to the
+    path and its position along it come from the nearest vertex, in O(log n) (shapely's exact
+    point-to-line distance costs the number of vertices)."""
+
+    def __init__(self, xy: np.ndarray):
+        self.xy = xy
+        self.points = shapely.points(xy)
+        self.tree = shapely.STRtree(self.points)
+        self.line = shapely.linestrings(xy) if len(xy) > 1 else self.points[0]
+        self.length = float(np.hypot(*np.diff(xy, axis=0).T).sum())
+
+    def nearest(self, pts) -> tuple[np.ndarray, np.ndarray]:
+        """(index of the nearest vertex, distance to it) of each point."""
+        (_, idx), dist = self.tree.query_nearest(pts, return_distance=True, all_matches=False)
+        return idx, dist
+
+
+def _cover(a: Path, b: Path, corridor: float, step: int = 2) -> tuple[float, float]:
+    """(share of a within the corridor of b, share of that advancing along b), from every ``step``-th
+    vertex of a."""
+    idx, dist = b.nearest(a.points[::step])
+    near = dist <= corridor
+    share = float(near.mean())
+    if near.sum() < 3:
+        return share, 0.0
+    steps = np.diff(idx[near])
+    steps = steps[steps != 0]
+    return share, float((steps > 0).mean()) if len(steps) else 0.0
+
+
+def _pairwise_cover(paths: list[Path], config: MatchConfig) -> dict[tuple[int, int], tuple[float, float]]:
+    """cover[(i, j)] = (share of ride i along ride j, share of that advancing), for rides near each other
+    only: candidates come from a spatial index of the rides."""
+    lines = [p.line for p in paths]
+    a, b = shapely.STRtree(lines).query(lines, predicate="dwithin", distance=config.corridor_m)
+    return {(i, j): _cover(paths[i], paths[j], config.corridor_m) for i, j in zip(a.tolist(), b.tolist()) if i != j}
+
+
+def _same_path(cov, i, j, share) -> bool:
+    (si, fi), (sj, fj) = cov.get((i, j), (0, 0)), cov.get((j, i), (0, 0))
+    return si >= share and sj >= share and fi >= 0.7 and fj >= 0.7
+
+
+def _clusters(n: int, cover, config: MatchConfig) -> list[list[int]]:
+    parent = list(range(n))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for (i, j) in cover:
+        if i < j and _same_path(cover, i, j, config.share):
+            parent[find(i)] = find(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(find(i), []).append(i)
+    return sorted(groups.values())
+
+
+def _resolve_containment(rides, paths, clusters, config: MatchConfig) -> list[tuple[list[int], list[int]]]:
+    """Clusters inside a longer one: a route of their own, or partial rides of the longer one."""
+    length = np.array([p.length for p in paths])
+    reps = [max(c, key=lambda i: (length[i], -i)) for c in clusters]
+    order = sorted(range(len(clusters)), key=lambda k: (length[reps[k]], k))
+    members = {k: list(clusters[k]) for k in range(len(clusters))}
+    partial: dict[int, list[int]] = {k: [] for k in range(len(clusters))}
+    alive = set(range(len(clusters)))
+    for k in order:
+        a = reps[k]
+        best = None
+        for m in alive:
+            if m == k or length[reps[m]] <= length[a]:
+                continue
+            share, forward = _cover(paths[a], paths[reps[m]], config.corridor_m)
+            if share >= config.share and forward >= 0.7 and (best is None or share > best[0]):
+                best = (share, m)
+        if best is None or _own_route([rides[i] for i in members[k]], [rides[i] for i in members[best[1]]], config):
+            continue
+        m = best[1]
+        partial[m] += members[k] + partial[k]
+        alive.discard(k)
+    return [(sorted(members[k]), sorted(partial[k])) for k in sorted(alive, key=lambda k: min(members[k]))]
+
+
+def _own_route(inner: list[Ride], outer: list[Ride], config: MatchConfig) -> bool:
+    """Whether rides lying inside a longer pattern are a route of their own (see the module docstring)."""
+    a, b = _majority_name(inner), _majority_name(outer)
+    if a and b and _name_similarity(a, b) < 0.6:
+        return True
+    if len(inner) < 2:
+        return False
+    waited = np.median([r.start_wait_s for r in inner]) >= config.rank_wait_s
+    starts = np.array([r.moving_xy[0] for r in inner])
+    ends = np.array([r.moving_xy[-1] for r in inner])
+    together = lambda p: np.hypot(*(p - np.median(p, axis=0)).T).max() <= config.terminal_radius_m  # noqa: E731
+    return bool(waited and together(starts) and together(ends))
+
+
+def normalise_name(name: str) -> str:
+    """Route names as heard: case, punctuation and spacing folded ("Bree-Bara" ~ "bree - bara")."""
+    return " ".join(re.sub(r"[^\w]+", " ", name.lower()).split())
+
+
+def _name_similarity(a: str, b: str) -> float:
+    a, b = normalise_name(a), normalise_name(b)
+    sort = lambda s: " ".join(sorted(s.split()))  # noqa: E731  (the other direction names the ends reversed)
+    return max(SequenceMatcher(None, a, b).ratio(), SequenceMatcher(None, sort(a), sort(b)).ratio())
+
+
+def _majority_name(rides: list[Ride]) -> str | None:
+    """The most common route name after normalisation (misspellings count towards the name they are
+    closest to), shown as written most often; None when no ride has one."""
+    names = [r.route_name for r in rides if r.route_name]
+    if not names:
+        return None
+    groups: list[list[str]] = []
+    for n in sorted(names):
+        for g in groups:
+            if _name_similarity(g[0], n) >= 0.8:
+                g.append(n)
+                break
+        else:
+            groups.append([n])
+    best = max(groups, key=lambda g: (len(g), -len(min(g))))
+    return max(set(best), key=lambda n: (best.count(n), n[:1].isupper(), n))
+
+
+def _median_geometry(paths: list[Path], config: MatchConfig) -> np.ndarray:
+    """The path of several rides: the ride of median length as reference, each vertex (every 10 m) moved
+    sideways by the median offset of all the rides there."""
+    ref = sorted(paths, key=lambda p: p.length)[len(paths) // 2]
+    grid = ref.xy
+    if len(paths) == 1 or len(grid) < 3:
+        return grid
+    tangent = np.gradient(grid, axis=0)
+    tangent /= np.maximum(np.hypot(*tangent.T), 1e-9)[:, None]
+    normal = np.column_stack([-tangent[:, 1], tangent[:, 0]])
+    ks, offs = [], []
+    for p in paths:
+        k, dist = ref.nearest(p.points)
+        near = dist <= config.corridor_m
+        ks.append(k[near])
+        offs.append(np.einsum("ij,ij->i", p.xy[near] - grid[k[near]], normal[k[near]]))
+    med = pd.Series(np.concatenate(offs)).groupby(np.concatenate(ks)).median().reindex(range(len(grid)))
+    med = med.fillna(0.0).to_numpy()
+    # smoothed over five vertices (50 m): GPS noise is correlated over tens of metres
+    smooth = np.convolve(np.pad(med, 2, mode="edge"), np.ones(5) / 5, mode="valid")
+    return grid + normal * smooth[:, None]
+
+
+def _pair_directions(patterns: list[Pattern], config: MatchConfig) -> list[Route]:
+    """Pair each pattern with the one running its corridor the other way round, best overlap first."""
+    paths = [Path(p.xy) for p in patterns]
+    lines = [p.line for p in paths]
+    a, b = shapely.STRtree(lines).query(lines, predicate="dwithin", distance=config.corridor_m)
+    candidates = []
+    for i, j in zip(a.tolist(), b.tolist()):
+        if i < j:
+            si, fi = _cover(paths[i], paths[j], config.corridor_m * 1.5, step=5)
+            sj, fj = _cover(paths[j], paths[i], config.corridor_m * 1.5, step=5)
+            if si >= config.opposite_share and sj >= config.opposite_share and fi <= 0.3 and fj <= 0.3:
+                candidates.append((-(si + sj), i, j))
+    used: set[int] = set()
+    routes = []
+    for _, i, j in sorted(candidates):
+        if i not in used and j not in used:
+            used |= {i, j}
+            routes.append(_route((patterns[i], patterns[j])))
+    routes += [_route((p,)) for k, p in enumerate(patterns) if k not in used]
+    return sorted(routes, key=_route_key)
+
+
+def _route(patterns: tuple[Pattern, ...]) -> Route:
+    # direction 0 starts at the end that is further west (then south): stable whatever the input order
+    ordered = tuple(sorted(patterns, key=lambda p: (round(p.xy[0][0], -2), round(p.xy[0][1], -2))))
+    name = next((p.name for p in ordered if p.name), None)
+    return Route(ordered, name)
+
+
+def _route_key(r: Route) -> tuple:
+    p = r.patterns[0]
+    return (normalise_name(r.name) if r.name else "~", round(p.xy[0][0], -1), round(p.xy[0][1], -1), len(p.xy))
