@@ -15,7 +15,7 @@ import click
 from . import __version__
 from . import notices as N
 from .pipeline import validate_inputs
-from .report import to_json, write_atomic
+from .report import to_csv, to_json, write_atomic, write_dir_atomic
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_FAILURE = 0, 1, 2, 3
 log = logging.getLogger("transitmap")
@@ -134,6 +134,113 @@ def render_text(report: dict, *, verbose: int = 0) -> str:
         if limit and len(shown) > limit:
             lines.append(f"  ... and {len(shown) - limit} more (-v lists all)")
     return "\n".join(lines).rstrip() + "\n"
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+              help="Output folder: gtfs.zip, traces.csv, headways.csv, report.json (replaced atomically).")
+@click.option("--timezone", help="IANA time zone of the feed [default: the zone at the survey's centre].")
+@click.option("--currency", help="ISO 4217 currency for fares that name none [default: the traces' own].")
+@click.option("--agency-name", help="Agency for routes whose rides name no operator.")
+@click.option("--agency-url", help="URL of the agency / survey (GTFS requires one).")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="A survey.toml with the same settings (options given here win).")
+@click.option("--no-validate", is_flag=True, help="Do not run the GTFS validator on the feed written.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@verbosity
+@click.pass_context
+def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_file, no_validate, fmt):
+    """Build a GTFS feed from collector recordings (files, folders, .zip).
+
+    Writes into OUT: gtfs.zip, traces.csv (the ledger: every input trace used with its route, quarantined
+    or duplicate), headways.csv (with the provenance of each headway) and report.json (validation and
+    build notices, and the GTFS validator's findings). Exit code 0 when every trace is used or a
+    duplicate, 1 when some input was quarantined or no feed could be built, 2 on usage errors, 3 on a
+    failure of transitmap itself.
+    """
+    from .pipeline import BuildConfig, build_network
+
+    settings = _settings(config_file)
+    for key, value in (("timezone", timezone), ("currency", currency), ("agency_name", agency_name),
+                       ("agency_url", agency_url)):
+        if value is not None:
+            settings[key] = value
+    try:
+        config = BuildConfig(**settings)
+    except TypeError as e:
+        raise click.UsageError(f"{config_file}: {e}") from e
+    progress, close = _progress(ctx, "building")
+    try:
+        result = build_network(inputs, config, progress=progress)
+        report = result.to_report(__version__)
+        files = {"report.json": b"", "traces.csv": _ledger_csv(result.ledger_rows),
+                 "headways.csv": _headways_csv(result.headway_rows)}
+        if result.feed is not None:
+            files["gtfs.zip"] = result.feed
+            if not no_validate:
+                report["gtfs_validator"] = _validator_section(result)
+        files["report.json"] = to_json(report)
+        write_dir_atomic(out, files)
+    except Exception as e:  # pragma: no cover - a bug: say so and exit 3, never a raw traceback
+        close()
+        log.debug("failure", exc_info=True)
+        click.echo(f"transitmap failed: {type(e).__name__}: {e} (run with -vv for the traceback)", err=True)
+        sys.exit(EXIT_FAILURE)
+    close()
+    if fmt == "json":
+        click.echo(to_json(report).decode(), nl=False)
+    elif not ctx.meta.get("quiet"):
+        s = report["summary"]
+        click.echo(render_text(report, verbose=ctx.meta.get("verbose", 0)).rstrip())
+        click.echo(f"\nfeed: {s['routes']} routes, {s['stops']} stops, time zone {s['timezone']}: {out}/gtfs.zip"
+                   if result.feed is not None else "\nno usable trace: no feed written")
+        v = report.get("gtfs_validator")
+        if v is not None:
+            click.echo(f"GTFS validator: {v['errors']} errors, {v['warnings']} warnings" if v["ran"]
+                       else "GTFS validator: not installed (pip install 'transitmap[validate]')")
+    sys.exit(EXIT_ERRORS if result.feed is None or result.run.has_errors else EXIT_OK)
+
+
+def _settings(config_file: str | None) -> dict:
+    if not config_file:
+        return {}
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    with open(config_file, "rb") as fh:
+        try:
+            data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as e:
+            raise click.UsageError(f"{config_file}: {e}") from e
+    return {k.replace("-", "_"): v for k, v in data.get("build", data).items()}
+
+
+def _ledger_csv(rows: list[dict]) -> bytes:
+    return to_csv(rows, ["trace_id", "file", "status", "codes", "route_id", "direction_id", "ride", "points",
+                         "points_kept"])
+
+
+def _headways_csv(rows: list[dict]) -> bytes:
+    from .gtfs import gtfs_time
+
+    rows = [{**r, "start_time": gtfs_time(r["start_time"]), "end_time": gtfs_time(r["end_time"])} for r in rows]
+    return to_csv(rows, ["route_id", "direction_id", "start_time", "end_time", "headway_s", "provenance", "samples"])
+
+
+def _validator_section(result) -> dict:
+    from .gtfs import run_validator
+
+    import zipfile, io  # noqa: E401
+
+    with zipfile.ZipFile(io.BytesIO(result.feed)) as z:
+        start = z.read("calendar.txt").decode().splitlines()[1].split(",")[-2]
+    findings = run_validator(result.feed, f"{start[:4]}-{start[4:6]}-{start[6:]}")
+    if findings is None:
+        return {"ran": False, "errors": 0, "warnings": 0, "notices": []}
+    return {"ran": True, "date": start, "errors": sum(f["count"] for f in findings if f["severity"] == "ERROR"),
+            "warnings": sum(f["count"] for f in findings if f["severity"] == "WARNING"), "notices": findings}
 
 
 @main.command("notices")

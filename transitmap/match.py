@@ -60,7 +60,7 @@ def match_rides(rides: list[Ride], config: MatchConfig = MatchConfig()) -> tuple
         return [], []
     paths = [Path(along(r.moving_xy, config.dense_step_m)) for r in rides]
     cover = _pairwise_cover(paths, config)
-    clusters = _clusters(len(rides), cover, config)
+    clusters = _clusters(rides, cover, config)
     patterns = _resolve_containment(rides, paths, clusters, config)
     notices = []
     out = []
@@ -125,7 +125,10 @@ def _same_path(cov, i, j, share) -> bool:
     return si >= share and sj >= share and fi >= 0.7 and fj >= 0.7
 
 
-def _clusters(n: int, cover, config: MatchConfig) -> list[list[int]]:
+def _clusters(rides: list[Ride], cover, config: MatchConfig) -> list[list[int]]:
+    """Rides on the same path in the same direction, unless both name their route and the names clearly
+    differ (a partial ride of a long route can trace exactly the path of a short one)."""
+    n = len(rides)
     parent = list(range(n))
 
     def find(i):
@@ -135,7 +138,7 @@ def _clusters(n: int, cover, config: MatchConfig) -> list[list[int]]:
         return i
 
     for (i, j) in cover:
-        if i < j and _same_path(cover, i, j, config.share):
+        if i < j and _same_path(cover, i, j, config.share) and _name_agreement(rides[i].route_name, rides[j].route_name) >= 0:
             parent[find(i)] = find(j)
     groups: dict[int, list[int]] = {}
     for i in range(n):
@@ -158,8 +161,11 @@ def _resolve_containment(rides, paths, clusters, config: MatchConfig) -> list[tu
             if m == k or length[reps[m]] <= length[a]:
                 continue
             share, forward = _cover(paths[a], paths[reps[m]], config.corridor_m)
-            if share >= config.share and forward >= 0.7 and (best is None or share > best[0]):
-                best = (share, m)
+            if share >= config.share and forward >= 0.7:
+                agree = _name_agreement(_majority_name([rides[i] for i in members[k]]),
+                                        _majority_name([rides[i] for i in members[m]]))
+                if best is None or (agree, share) > best[0]:
+                    best = ((agree, share), m)
         if best is None or _own_route([rides[i] for i in members[k]], [rides[i] for i in members[best[1]]], config):
             continue
         m = best[1]
@@ -180,6 +186,14 @@ def _own_route(inner: list[Ride], outer: list[Ride], config: MatchConfig) -> boo
     ends = np.array([r.moving_xy[-1] for r in inner])
     together = lambda p: np.hypot(*(p - np.median(p, axis=0)).T).max() <= config.terminal_radius_m  # noqa: E731
     return bool(waited and together(starts) and together(ends))
+
+
+def _name_agreement(a: str | None, b: str | None) -> int:
+    """1 when two reported route names agree, -1 when they clearly differ, 0 when one is missing."""
+    if not a or not b:
+        return 0
+    sim = _name_similarity(a, b)
+    return 1 if sim >= 0.8 else (-1 if sim < 0.6 else 0)
 
 
 def normalise_name(name: str) -> str:

@@ -582,17 +582,6 @@ class HeadwayEstimatedNotice(Notice):
 
 
 @dataclass(frozen=True, kw_only=True)
-class GtfsValidatorNotice(Notice):
-    """A finding of the MobilityData GTFS validator rules (gtfs-validator) on the feed written; ``value`` is
-    the validator's own code, ``count`` how often it was raised."""
-
-    severity = WARNING
-    value: str
-    count: int
-    message: str = ""
-
-
-@dataclass(frozen=True, kw_only=True)
 class SystemErrorNotice(Notice):
     """transitmap itself failed on this input (a bug: please report it with the file). The input is
     quarantined; the rest of the run is unaffected."""

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
 from typing import Any, Callable, Sequence
 
 from . import notices as N
@@ -177,3 +180,192 @@ class _Entry:
     points_kept: int = 0
     readable: bool = False
 
+
+
+# --------------------------------------------------------------------------------------------------
+# Building the network and the feed
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """What the survey does not say by itself. Defaults work for a survey like ``sample_traces/``."""
+
+    timezone: str | None = None  # IANA; default: the zone at the survey's centre (timezonefinder, offline)
+    currency: str | None = None  # for routes whose fares name none; default: the traces' own
+    agency_name: str = "Informal transit operators"  # for routes whose rides name no operator
+    agency_url: str = "https://example.com/"  # GTFS requires one; set the survey's own
+    publisher: str = "transitmap"
+    lang: str = "en"
+    validity_days: int = 365  # the calendar runs this long after the last surveyed day
+
+
+@dataclass
+class BuildResult:
+    """Everything ``build`` writes, as values: the feed (None when no route could be built), the ledger
+    with each trace's route, the headway sidecar, and the report."""
+
+    run: ValidationRun
+    feed: bytes | None
+    ledger_rows: list[dict[str, Any]]
+    headway_rows: list[dict[str, Any]]
+    timezone: str
+    routes: int = 0
+    stops: int = 0
+
+    def to_report(self, version: str) -> dict[str, Any]:
+        report = self.run.to_report(version)
+        report["summary"].update({"routes": self.routes, "stops": self.stops, "timezone": self.timezone,
+                                  "used": sum(1 for r in self.ledger_rows if r["status"] == "used")})
+        report["traces"] = self.ledger_rows
+        return report
+
+
+def build_network(
+    paths: Sequence[str | os.PathLike],
+    config: BuildConfig = BuildConfig(),
+    validation: ValidationConfig = ValidationConfig(),
+    limits: ReadLimits = ReadLimits(),
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> BuildResult:
+    """Validate the inputs, build routes, stops, times, headways and fares, and make the GTFS feed."""
+    import hashlib
+    from collections import Counter
+
+    from .clean import clean_ride
+    from .fares import route_fare
+    from .geo import utm_epsg
+    from .gtfs import FeedHeadway, FeedMeta, FeedRoute, FeedStop, FeedTrip, feed_bytes, network_tables
+    from .match import match_rides
+    from .read import timezone_at
+    from .stops import infer_stops
+    from .timing import headways, local_seconds, stop_offsets
+
+    run = validate_inputs(paths, validation, limits, keep_traces=True, progress=progress)
+    checks = run.checks
+    if not checks:
+        return BuildResult(run, None, _ledger_rows(run, {}), [], config.timezone or "UTC")
+    cen = np.median(np.array([c.centroid for c in checks]), axis=0)
+    epsg = utm_epsg(float(cen[0]), float(cen[1]))
+    tz = config.timezone or timezone_at(float(cen[0]), float(cen[1]))
+    rides, dropped = [], []
+    for c in checks:
+        ride = _clean(clean_ride, c, epsg)
+        if ride is None:
+            dropped.append(N.RideWithoutMovementNotice(file=c.trace.source, trace_id=c.trace.trace_id,
+                                                       length_m=c.length_m))
+        else:
+            rides.append(ride)
+    if not rides:
+        run.notices.extend(dropped)
+        quarantined = {(n.trace_id, n.file) for n in dropped}
+        return BuildResult(run, None, _ledger_rows(run, {}, quarantined), [], tz)
+    routes, notices = match_rides(rides)
+    stops, pattern_stops, stop_notes = infer_stops(rides, routes)
+    notices += dropped + stop_notes
+    to_latlon = _inverse(epsg)
+    stop_ids = [f"S{k + 1:04d}" for k in range(len(stops))]
+    stop_names: dict[int, str] = {}
+    feed_routes, headway_rows, assignment = [], [], {}
+    operators = sorted({op for op in (Counter(rides[i].operator for p in rt.patterns for i in p.rides if rides[i].operator)
+                                      .most_common(1)[0][0] if any(rides[i].operator for p in rt.patterns for i in p.rides) else None
+                                      for rt in routes) if op})
+    agency_of = {name: f"A{k + 1}" for k, name in enumerate(operators)}
+    agencies = [(agency_of[name], name) for name in operators]
+    default_agency = "A0"
+    for r, route in enumerate(routes):
+        route_id = f"R{r + 1:03d}"
+        members = [i for p in route.patterns for i in p.rides + p.partial]
+        ops = Counter(rides[i].operator for i in members if rides[i].operator)
+        agency_id = agency_of[ops.most_common(1)[0][0]] if ops else default_agency
+        trips = []
+        for d, pattern in enumerate(route.patterns):
+            for i in pattern.rides:
+                assignment[rides[i].trace_id, rides[i].source] = (route_id, d, "full")
+            for i in pattern.partial:
+                assignment[rides[i].trace_id, rides[i].source] = (route_id, d, "partial")
+            ps = pattern_stops[(r, d)]
+            offsets = stop_offsets(pattern, ps.s_m, rides)
+            for k, s_m in zip(ps.stop_index, ps.s_m):
+                stop_names.setdefault(k, f"{route.name or route_id} km {s_m / 1000:.1f}")
+            starts = np.array([rides[i].t_s[rides[i].start] for i in pattern.rides + pattern.partial])
+            _, sec = local_seconds(starts, tz)
+            span = (int(sec.min() // 3600 * 3600), int(-(-(sec.max() + 1) // 3600) * 3600))
+            bands = headways(pattern, rides, span, tz)
+            for h in bands:
+                headway_rows.append({"route_id": route_id, "direction_id": d, "start_time": h.start_s,
+                                     "end_time": h.end_s, "headway_s": h.headway_s, "provenance": h.provenance,
+                                     "samples": h.samples})
+                if h.provenance != "observed":
+                    first = rides[pattern.rides[0]]
+                    notices.append(N.HeadwayEstimatedNotice(file=first.source, trace_id=first.trace_id,
+                                                            route_id=route_id, headway_s=float(h.headway_s)))
+            lat, lon = to_latlon(pattern.xy[:, 0], pattern.xy[:, 1])
+            dist = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(pattern.xy, axis=0).T))])
+            trips.append(FeedTrip(
+                direction_id=d, headsign="", stop_ids=tuple(stop_ids[k] for k in ps.stop_index), offsets_s=offsets,
+                stop_dist_m=np.minimum(ps.s_m, dist[-1]), shape_lat=lat, shape_lon=lon, shape_dist_m=dist,
+                headways=tuple(FeedHeadway(h.start_s, h.end_s, h.headway_s) for h in bands)))
+        if len(route.patterns) == 1:
+            first = rides[route.patterns[0].rides[0]]
+            notices.append(N.DirectionMissingNotice(file=first.source, trace_id=first.trace_id, route_id=route_id))
+        fare, fare_notes = route_fare(route_id, [rides[i] for i in members])
+        notices += fare_notes
+        feed_routes.append((route_id, agency_id, route, trips, fare))
+    names = {k: stops[k].name or stop_names.get(k, stop_ids[k]) for k in range(len(stops))}
+    final_routes = []
+    for route_id, agency_id, route, trips, fare in feed_routes:
+        trips = [FeedTrip(**{**t.__dict__, "headsign": names[stop_ids.index(t.stop_ids[-1])]}) for t in trips]
+        first, last = names[stop_ids.index(trips[0].stop_ids[0])], names[stop_ids.index(trips[0].stop_ids[-1])]
+        final_routes.append(FeedRoute(route_id, agency_id, route.name or f"{first} - {last}", tuple(trips),
+                                      fare.price if fare else None, (fare.currency if fare else config.currency)))
+    if any(r.agency_id == default_agency for r in final_routes):
+        agencies.insert(0, (default_agency, config.agency_name))
+    slat, slon = to_latlon(np.array([s.x_m for s in stops]), np.array([s.y_m for s in stops]))
+    feed_stops = [FeedStop(stop_ids[k], names[k], float(slat[k]), float(slon[k])) for k in range(len(stops))]
+    notices += [N.StopSeenOnceNotice(stop_id=stop_ids[k]) for k, s in enumerate(stops) if s.observations <= 1]
+    used = [rides[i] for i in range(len(rides))]
+    dates, _ = local_seconds(np.array([r.t_s[r.start] for r in used]), tz)
+    days = pd.to_datetime(pd.Series(dates))
+    end = (days.max() + pd.Timedelta(days=config.validity_days)).strftime("%Y%m%d")
+    # the feed's version names its content (the rides), not the files they came in
+    version = hashlib.sha256("".join(sorted(f"{r.trace_id}:{len(r.t_s)}:{r.t_s[0]}" for r in used)).encode()).hexdigest()[:12]
+    meta = FeedMeta(tuple(agencies), config.agency_url, tz, config.lang, tuple(sorted(set(days.dt.day_of_week))),
+                    days.min().strftime("%Y%m%d"), end, config.publisher, version)
+    feed = feed_bytes(network_tables(final_routes, feed_stops, meta))
+    run.notices.extend(notices)
+    quarantined = {(n.trace_id, n.file) for n in dropped}
+    return BuildResult(run, feed, _ledger_rows(run, assignment, quarantined), headway_rows, tz,
+                       routes=len(final_routes), stops=len(feed_stops))
+
+
+def _clean(clean_ride, check: TraceCheck, epsg: int):
+    return clean_ride(check.trace, check.keep, check.stop_keep, check.fare_keep, epsg)
+
+
+def _inverse(epsg: int):
+    from pyproj import Transformer
+
+    from .geo import utm_crs
+
+    tr = Transformer.from_crs(utm_crs(epsg), "EPSG:4326", always_xy=True)
+
+    def to_latlon(x, y):
+        lon, lat = tr.transform(np.asarray(x, float), np.asarray(y, float))
+        return np.asarray(lat), np.asarray(lon)
+
+    return to_latlon
+
+
+def _ledger_rows(run: ValidationRun, assignment: dict, quarantined: set = frozenset()) -> list[dict[str, Any]]:
+    """The ledger of a build: each input trace used (with its route and direction), quarantined or a
+    duplicate."""
+    rows = []
+    for row in run.ledger:
+        d = row.to_dict()
+        route = assignment.get((row.trace_id, row.file))
+        if row.status == Status.ACCEPTED:
+            d["status"] = "used" if route and (row.trace_id, row.file) not in quarantined else "quarantined"
+        d["route_id"], d["direction_id"], d["ride"] = route if route else ("", "", "")
+        rows.append(d)
+    return rows

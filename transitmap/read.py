@@ -946,7 +946,13 @@ def _route_from_name(stem: str) -> str | None:
     text = " ".join(words).strip(" -")
     if not text or _GENERIC_NAME.search(text) or not re.search(r"[^\W\d_]{2}", text):
         return None
+    if _UPLOAD_NAME.fullmatch(text.replace("-", " ").replace(".", " ")):
+        return None  # what apps and servers name files, not a route
     return text
+
+
+_UPLOAD_NAME = re.compile(r"(?i)((upload|track|trace|ride|recording|log|gps|file|export|data|new|img|test|tmp|"
+                          r"copy|download|gpx|osmtracker|gpslogger|untitled|unnamed)[\s\d]*)+")
 
 
 # Local ways of writing currencies, beside ISO codes. FCFA is resolved by place (see _currency).

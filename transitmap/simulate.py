@@ -184,9 +184,14 @@ def ride(
     fare = route.fare if s_to - s_from > 0.5 * total else round(route.fare * 0.7)
     trace["fares"] = [{"amount": fare, "currency": route.currency}]
     if waiting and profile.headway_s:
-        first = wait - rng.uniform(0, profile.headway_s)
-        deps = [first - k * profile.headway_s * rng.uniform(0.7, 1.3) for k in range(int(wait // profile.headway_s) + 1)]
-        trace["departures"] = [iso(d) for d in sorted(d for d in deps if d >= 0)] + [iso(wait)]
+        # vehicles of the route leave every headway (+-20 %); the collector's own leaves at the end of the wait
+        deps, d = [wait], wait
+        while True:
+            d -= profile.headway_s * rng.uniform(0.8, 1.2)
+            if d < 0:
+                break
+            deps.append(d)
+        trace["departures"] = [iso(x) for x in sorted(deps)]
     return trace
 
 

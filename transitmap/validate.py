@@ -18,6 +18,7 @@ from .model import Trace, iso_currencies
 
 T_MIN_S = 946_684_800.0  # 2000-01-01T00:00Z: GPS cold starts report 1970 or 1980
 T_MAX_S = 4_102_444_800.0  # 2100-01-01T00:00Z
+EXCURSION_M = 100.0  # an out-and-back excursion this far from both neighbours is a spike
 
 
 @dataclass(frozen=True)
@@ -183,26 +184,38 @@ def _spikes(x, y, t, slack, vmax_mps) -> tuple[np.ndarray, tuple[float, float]]:
     d1 = np.hypot(np.diff(x), np.diff(y))
     dt1 = np.maximum(np.diff(t), 1e-3)
     jump = np.flatnonzero(d1 > vmax_mps * dt1 + slack[1:] + slack[:-1])  # pair (j, j+1) unreachable
+    # Out and back: a fix far from both neighbours while they are close to each other. No vehicle turns
+    # round on the spot, whatever the time between fixes (with fixes 10 s apart a 300 m spike is
+    # "reachable" at 130 km/h).
+    if m > 2:
+        d_skip = np.hypot(x[2:] - x[:-2], y[2:] - y[:-2])
+        near = np.minimum(d1[:-1], d1[1:])
+        spike[1:-1] = (near > EXCURSION_M) & (d_skip < 0.25 * near)
     if len(jump) == 0:
-        return spike, (0.0, 0.0)
+        return spike, _worst(spike, d1, dt1)
     a, b = jump[:-1], jump[1:]  # an excursion: fixes a+1 .. b, between two jumps
     a, b = a[(b - a <= 3) & (b + 1 < m)], b[(b - a <= 3) & (b + 1 < m)]
     skip = np.hypot(x[b + 1] - x[a], y[b + 1] - y[a]) <= vmax_mps * np.maximum(t[b + 1] - t[a], 1e-3) + slack[a] + slack[b + 1]
     marks = np.zeros(m + 1, np.int32)
     np.add.at(marks, a[skip] + 1, 1)
     np.add.at(marks, b[skip] + 1, -1)
-    spike = np.cumsum(marks[:m]) > 0
+    spike |= np.cumsum(marks[:m]) > 0
     # The first and last fix have one neighbour: a spike there is unreachable from both the next two.
     if m > 2:
         for end, n1, n2 in ((0, 1, 2), (m - 1, m - 2, m - 3)):
             far = [np.hypot(x[n] - x[end], y[n] - y[end]) > vmax_mps * abs(t[n] - t[end]) + slack[n] + slack[end]
                    for n in (n1, n2)]
             spike[end] |= bool(far[0] and far[1])
+    return spike, _worst(spike, d1, dt1)
+
+
+def _worst(spike: np.ndarray, d1: np.ndarray, dt1: np.ndarray) -> tuple[float, float]:
+    """(distance from the fix before, speed km/h) of the spike reached at the highest speed."""
     if not spike.any():
-        return spike, (0.0, 0.0)
+        return 0.0, 0.0
     speed_in = np.concatenate([[d1[0] / dt1[0]], d1 / dt1])
     j = int(np.argmax(np.where(spike, speed_in, -1)))
-    return spike, (float(np.concatenate([[d1[0]], d1])[j]), float(speed_in[j] * 3.6))
+    return float(np.concatenate([[d1[0]], d1])[j]), float(speed_in[j] * 3.6)
 
 
 def _fastest_sustained_mps(x, y, t, window_s: float) -> float:

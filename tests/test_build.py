@@ -1,0 +1,306 @@
+"""Route building and the GTFS feed: stage by stage on small simulated surveys, then the whole pipeline."""
+
+from __future__ import annotations
+
+import io
+import random
+import shutil
+import zipfile
+from pathlib import Path
+
+import msgspec
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from transitmap.clean import clean_ride
+from transitmap.geo import project, utm_epsg
+from transitmap.gtfs import gtfs_time, run_validator
+from transitmap.match import match_rides
+from transitmap.pipeline import build_network, validate_inputs
+from transitmap.simulate import RideProfile, RouteSpec, at, ride
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "sample_traces"
+EPSG = utm_epsg(-1.29, 36.82)
+
+A = (-1.2864, 36.8172)
+B = (-1.2700, 36.8400)  # ~3 km north-east of A
+C = (-1.2500, 36.8600)  # on past B
+D = (-1.2900, 36.8700)  # B then east-south-east: a branch
+QUIET = RideProfile(spike_rate=0.0, gap_probability=0.0, partial_probability=0.0, fix_interval_s=(3.0, 5.0))
+
+
+def spec(key, name, *pts, stops=(0, 0.5, 1)) -> RouteSpec:
+    return RouteSpec(key, name, tuple(pts), stop_fraction=stops, currency="KES", fare=70)
+
+
+def reverse(r: RouteSpec) -> RouteSpec:
+    return RouteSpec(r.route_id + "r", " - ".join(reversed(r.name.split(" - "))), tuple(reversed(r.path)),
+                     tuple(reversed(r.stop_names)), tuple(1 - f for f in reversed(r.stop_fraction)), r.fare, r.currency)
+
+
+def rides_of(plan, seed=1):
+    """plan: list of (RouteSpec, count, kwargs) -> cleaned rides."""
+    rng = np.random.default_rng(seed)
+    docs = []
+    for route, count, kw in plan:
+        for k in range(count):
+            docs.append(ride(route, at(2026, 3, 2, 7 + k, 10 * k, 3), rng, trace_id=f"{route.route_id}-{k}",
+                             collector_id=f"c{k}", profile=QUIET, **kw))
+    from transitmap.read import trace_from_dict
+    from transitmap.validate import check_trace
+
+    out = []
+    for doc in docs:
+        c = check_trace(trace_from_dict(doc, f"{doc['trace_id']}.json").trace)
+        assert c.usable, c.notices
+        out.append(clean_ride(c.trace, c.keep, c.stop_keep, c.fare_keep, EPSG))
+    return out
+
+
+def grouping(rides, routes):
+    return sorted(sorted(sorted(rides[i].trace_id for i in p.rides) for p in r.patterns) for r in routes)
+
+
+def test_two_rides_of_one_route_make_one_pattern():
+    route = spec("R", "Town - Kibera", A, B, C)
+    rides = rides_of([(route, 2, {})])
+    routes, notices = match_rides(rides)
+    assert grouping(rides, routes) == [[["R-0", "R-1"]]]
+    assert notices == []
+
+
+def test_opposite_directions_make_one_route_with_two_directions():
+    route = spec("R", "Town - Kibera", A, B, C)
+    rides = rides_of([(route, 2, {}), (reverse(route), 2, {})])
+    routes, _ = match_rides(rides)
+    assert grouping(rides, routes) == [[["R-0", "R-1"], ["Rr-0", "Rr-1"]]]
+
+
+def test_a_partial_ride_joins_its_route_as_partial():
+    route = spec("R", "Town - Kibera", A, B, C, stops=(0, 0.25, 0.5, 0.75, 1))
+    rides = rides_of([(route, 2, {}), (spec("P", "Town - Kibera", A, B, C, stops=(0, 0.25, 0.5, 0.75, 1)), 1,
+                                        {"partial": True})], seed=4)
+    routes, _ = match_rides(rides)
+    [r] = routes
+    [p] = r.patterns
+    assert sorted(rides[i].trace_id for i in p.rides) == ["R-0", "R-1"]
+    assert [rides[i].trace_id for i in p.partial] == ["P-0"]
+
+
+def test_a_short_route_along_a_long_one_stays_a_route():
+    long = spec("L", "Town - Ruaka", A, B, C)
+    short = spec("S", "Town - Parklands", A, B)  # the first half of the long route, its own terminal at B
+    rides = rides_of([(long, 2, {}), (short, 2, {"name_variant": None})])  # no names: terminals decide
+    routes, _ = match_rides(rides)
+    assert grouping(rides, routes) == [[["L-0", "L-1"]], [["S-0", "S-1"]]]
+
+
+def test_corridor_then_split_and_branches_are_separate_patterns():
+    main = spec("M", "Town - Ruaka", A, B, C)
+    branch = spec("X", "Town - Eastleigh", A, B, D)
+    rides = rides_of([(main, 2, {}), (branch, 2, {})])
+    routes, _ = match_rides(rides)
+    assert grouping(rides, routes) == [[["M-0", "M-1"]], [["X-0", "X-1"]]]
+
+
+def test_pattern_geometry_is_more_accurate_than_single_rides():
+    route = spec("R", "Town - Kibera", A, B, C)
+    rng = np.random.default_rng(5)
+    noisy = RideProfile(spike_rate=0.0, gap_probability=0.0, noise_m=(8.0, 12.0), fix_interval_s=(2.0, 4.0))
+    from transitmap.read import trace_from_dict
+    from transitmap.validate import check_trace
+
+    rides = []
+    for k in range(6):
+        doc = ride(route, at(2026, 3, 2, 7, 0, 3), rng, trace_id=f"r{k}", collector_id="c", profile=noisy, partial=False)
+        c = check_trace(trace_from_dict(doc, "a.json").trace)
+        rides.append(clean_ride(c.trace, c.keep, c.stop_keep, c.fare_keep, EPSG))
+    [r], _ = match_rides(rides)
+    x, y = project(np.array([p[0] for p in route.path]), np.array([p[1] for p in route.path]), EPSG)
+    truth = shapely.linestrings(np.column_stack([x, y]))
+    error = lambda xy: float(np.median(shapely.distance(shapely.points(xy), truth)))  # noqa: E731
+    single = np.median([error(rd.moving_xy) for rd in rides])
+    assert error(r.patterns[0].xy) < 0.7 * single  # measured: 3.4 m against 5.5 m for single rides
+    assert error(r.patterns[0].xy) < 5.0
+
+
+def test_gtfs_time_passes_midnight():
+    assert gtfs_time(0) == "00:00:00" and gtfs_time(25 * 3600 + 61) == "25:01:01"
+
+
+# ------------------------------------------------------------------------------------ whole pipeline
+
+
+@pytest.fixture(scope="module")
+def sample_build():
+    return build_network([SAMPLE])
+
+
+def _tables(feed: bytes) -> dict[str, pd.DataFrame]:
+    with zipfile.ZipFile(io.BytesIO(feed)) as z:
+        return {n: pd.read_csv(z.open(n), dtype=str, keep_default_na=False) for n in z.namelist()}
+
+
+def test_sample_feed_has_the_routes_directions_and_stops(sample_build):
+    t = _tables(sample_build.feed)
+    assert set(t["routes.txt"].route_long_name) == {"Baragwanath - Bree", "Diepkloof-Bree", "Noord - Alexandra",
+                                                     "Randburg - Bree"}
+    assert len(t["trips.txt"]) == 8 and set(t["trips.txt"].direction_id) == {"0", "1"}
+    named = set(t["stops.txt"].stop_name)
+    assert {"Bree Rank", "Westgate", "Crown Mines", "Diepkloof", "Baragwanath", "Noord Rank", "Hillbrow",
+            "Alexandra", "Randburg"} <= named
+    assert (t["stop_times.txt"].timepoint == "0").all()
+    assert set(t["fare_attributes.txt"].currency_type) == {"ZAR"}
+    assert t["agency.txt"].agency_timezone.unique().tolist() == ["Africa/Johannesburg"]
+    assert "collector" not in b"".join(t[n].to_csv().encode() for n in t).decode().lower()
+    for cid in ("amara", "sipho", "thabo", "lerato", "kagiso", "naledi"):
+        assert cid.encode() not in sample_build.feed
+
+
+def test_no_two_stops_within_15_m_on_the_same_side(sample_build):
+    """Stops this close are the two sides of one road: no trip serves both, and they are the two directions
+    of one route."""
+    t = _tables(sample_build.feed)
+    lat, lon = t["stops.txt"].stop_lat.astype(float).to_numpy(), t["stops.txt"].stop_lon.astype(float).to_numpy()
+    x, y = project(lat, lon, utm_epsg(-26.2, 28.0))
+    d = np.hypot(x[:, None] - x, y[:, None] - y) + np.eye(len(x)) * 1e9
+    st = t["stop_times.txt"]
+    for i, j in np.argwhere(d < 15):
+        ti = set(st[st.stop_id == t["stops.txt"].stop_id[i]].trip_id)
+        tj = set(st[st.stop_id == t["stops.txt"].stop_id[j]].trip_id)
+        assert not ti & tj, (i, j)
+        assert {x[:-2] for x in ti} & {x[:-2] for x in tj} or {x[-1] for x in ti} != {x[-1] for x in tj}
+
+
+def test_sample_feed_passes_the_gtfs_validator(sample_build):
+    findings = run_validator(sample_build.feed, "2026-03-04")
+    assert findings is not None, "gtfs-validator is a test dependency"
+    bad = {"stop_too_far_from_shape", "fast_travel_between_consecutive_stops", "fast_travel_between_far_stops",
+           "expired_calendar"}
+    assert [f for f in findings if f["severity"] == "ERROR" or f["code"] in bad] == []
+
+
+def test_sample_feed_passes_gtfs_guru(sample_build, tmp_path):
+    gtfs_guru = pytest.importorskip("gtfs_guru")
+    path = tmp_path / "gtfs.zip"
+    path.write_bytes(sample_build.feed)
+    report = gtfs_guru.validate(str(path), date="2026-03-04")
+    assert report.error_count == 0, sorted({f"{n.severity}:{n.code}" for n in report.notices})
+
+
+def test_every_trace_is_in_the_ledger_with_its_route(sample_build):
+    rows = sample_build.ledger_rows
+    run = validate_inputs([SAMPLE])
+    assert len(rows) == len(run.ledger)
+    used = [r for r in rows if r["status"] == "used"]
+    assert len(used) == 21 and all(r["route_id"].startswith("R") and r["direction_id"] in (0, 1) for r in used)
+    assert {r["ride"] for r in used} == {"full", "partial"}
+    assert {r["status"] for r in rows} == {"used", "quarantined", "duplicate"}
+
+
+def test_same_input_in_any_order_and_names_gives_the_same_feed(tmp_path, sample_build):
+    files = sorted(p for p in SAMPLE.rglob("*") if p.is_file() and p.suffix in (".json", ".gpx", ".gz", ".zip"))
+    random.Random(3).shuffle(files)
+    copy = tmp_path / "renamed"
+    for k, f in enumerate(files):  # other folders and file names; a GPX file's name is data (a route name)
+        name = f.name if f.suffix == ".gpx" else f"upload{k:03d}{''.join(f.suffixes)}"
+        dest = copy / f"u{k:03d}" / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(f, dest)
+    shutil.copytree(SAMPLE / "kagiso_export", copy / "zz_csv")
+    again = build_network([copy])
+    assert again.feed == sample_build.feed
+
+
+GOLDEN = Path(__file__).parent / "golden" / "sample_gtfs"
+
+
+def test_sample_feed_matches_golden_tables(sample_build):
+    """The whole pipeline on the sample, table by table (update: TRANSITMAP_UPDATE_GOLDEN=1)."""
+    import os
+
+    with zipfile.ZipFile(io.BytesIO(sample_build.feed)) as z:
+        tables = {n: z.read(n).decode() for n in z.namelist()}
+    if os.environ.get("TRANSITMAP_UPDATE_GOLDEN"):
+        shutil.rmtree(GOLDEN, ignore_errors=True)
+        GOLDEN.mkdir(parents=True)
+        for n, text in tables.items():
+            (GOLDEN / n).write_text(text)
+    golden = {p.name: p.read_text() for p in GOLDEN.iterdir()}
+    assert sorted(tables) == sorted(golden)
+    for name in sorted(golden):
+        assert tables[name].splitlines() == golden[name].splitlines(), name
+
+
+# ------------------------------------------------------------------------------------ build notices
+
+
+def _write_rides(folder: Path, docs: list[dict]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for d in docs:
+        (folder / f"{d['trace_id']}.json").write_bytes(msgspec.json.encode(d))
+    return folder
+
+
+def _docs(route: RouteSpec, n: int, seed: int = 2, **kw) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    return [ride(route, at(2026, 3, 2, 7 + k, 0, 3), rng, trace_id=f"{route.route_id}-{k}", collector_id="c",
+                 profile=QUIET, **kw) for k in range(n)]
+
+
+def _codes(result) -> set[str]:
+    return set(result.run.notices.counts)
+
+
+ROUTE = spec("R", "Town - Kibera", A, B, C)
+
+
+def test_build_notices_single_ride_and_missing_direction(tmp_path):
+    one = build_network([_write_rides(tmp_path / "a", _docs(ROUTE, 1))])
+    assert {"pattern_single_ride", "direction_missing"} <= _codes(one)
+    both = build_network([_write_rides(tmp_path / "b", _docs(ROUTE, 2) + _docs(reverse(ROUTE), 2, seed=3))])
+    assert not {"pattern_single_ride", "direction_missing"} & _codes(both)
+
+
+def test_build_notice_fare_outlier(tmp_path):
+    docs = _docs(ROUTE, 3)
+    docs[2]["fares"] = [{"amount": 700, "currency": "KES"}]  # a zero too many
+    result = build_network([_write_rides(tmp_path / "a", docs)])
+    [n] = [n for n in result.run.notices.to_list() if n["code"] == "fare_outlier"][0]["sample_notices"]
+    assert n["amount"] == 700 and n["median_amount"] == 70
+    t = _tables(result.feed)
+    assert t["fare_attributes.txt"].price.tolist() == ["70.00"]
+    assert "fare_outlier" not in _codes(build_network([_write_rides(tmp_path / "b", _docs(ROUTE, 3))]))
+
+
+def test_build_notice_headway_estimated_and_its_provenance(tmp_path):
+    docs = _docs(ROUTE, 2)
+    for d in docs:
+        d.pop("departures", None)
+    result = build_network([_write_rides(tmp_path / "a", docs)])
+    assert "headway_estimated" in _codes(result)
+    assert {h["provenance"] for h in result.headway_rows} == {"estimated_from_rank_waits"}
+    observed = build_network([_write_rides(tmp_path / "b", _docs(ROUTE, 2))])
+    assert {h["provenance"] for h in observed.headway_rows} <= {"observed", "observed_other_band"}
+
+
+def test_build_notice_stop_seen_once(tmp_path):
+    docs = _docs(ROUTE, 1)
+    del docs[0]["stops"]  # no marks: the terminals rest on this one ride's ends
+    assert "stop_seen_once" in _codes(build_network([_write_rides(tmp_path / "a", docs)]))
+    assert "stop_seen_once" not in _codes(build_network([_write_rides(tmp_path / "b", _docs(ROUTE, 3))]))
+
+
+def test_build_notice_ride_without_movement(tmp_path, monkeypatch):
+    import functools
+
+    import transitmap.clean as clean
+
+    monkeypatch.setattr(clean, "clean_ride", functools.partial(clean.clean_ride, config=clean.CleanConfig(min_moving_m=1e7)))
+    result = build_network([_write_rides(tmp_path / "a", _docs(ROUTE, 1))])
+    assert "ride_without_movement" in _codes(result) and result.feed is None
+    assert [r["status"] for r in result.ledger_rows] == ["quarantined"]
+    assert "ride_without_movement" not in _codes(build_network([_write_rides(tmp_path / "b", _docs(ROUTE, 1))]))

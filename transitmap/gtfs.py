@@ -1,0 +1,186 @@
+"""Write a GTFS feed: plain tables in, a deterministic zip out.
+
+Rows are sorted and columns fixed, the zip's entries are written in name order with a fixed timestamp: the
+same network gives a byte-identical ``gtfs.zip``. Times past midnight are written as 24:xx:xx and beyond.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+#: Column order of every table written (GTFS Schedule reference).
+COLUMNS = {
+    "agency.txt": ["agency_id", "agency_name", "agency_url", "agency_timezone", "agency_lang"],
+    "stops.txt": ["stop_id", "stop_name", "stop_lat", "stop_lon", "location_type"],
+    "routes.txt": ["route_id", "agency_id", "route_short_name", "route_long_name", "route_type"],
+    "trips.txt": ["route_id", "service_id", "trip_id", "trip_headsign", "direction_id", "shape_id"],
+    "stop_times.txt": ["trip_id", "arrival_time", "departure_time", "stop_id", "stop_sequence", "timepoint",
+                       "shape_dist_traveled"],
+    "frequencies.txt": ["trip_id", "start_time", "end_time", "headway_secs", "exact_times"],
+    "shapes.txt": ["shape_id", "shape_pt_lat", "shape_pt_lon", "shape_pt_sequence", "shape_dist_traveled"],
+    "calendar.txt": ["service_id", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+                     "start_date", "end_date"],
+    "feed_info.txt": ["feed_publisher_name", "feed_publisher_url", "feed_lang", "feed_start_date", "feed_end_date",
+                      "feed_version", "feed_contact_url"],
+    "fare_attributes.txt": ["fare_id", "price", "currency_type", "payment_method", "transfers", "agency_id"],
+    "fare_rules.txt": ["fare_id", "route_id"],
+}
+SORT = {
+    "agency.txt": ["agency_id"], "stops.txt": ["stop_id"], "routes.txt": ["route_id"], "trips.txt": ["trip_id"],
+    "stop_times.txt": ["trip_id", "stop_sequence"], "frequencies.txt": ["trip_id", "start_time"],
+    "shapes.txt": ["shape_id", "shape_pt_sequence"], "calendar.txt": ["service_id"], "feed_info.txt": [],
+    "fare_attributes.txt": ["fare_id"], "fare_rules.txt": ["fare_id", "route_id"],
+}
+
+
+def gtfs_time(seconds: int) -> str:
+    """HH:MM:SS; hours go past 24 for service after midnight (25:10:00)."""
+    seconds = int(seconds)
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def feed_bytes(tables: dict[str, pd.DataFrame]) -> bytes:
+    """The zip of the tables, byte-identical for identical tables."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name in sorted(tables):
+            df = tables[name]
+            if df.empty and name not in ("agency.txt", "stops.txt", "routes.txt", "trips.txt", "stop_times.txt"):
+                continue
+            df = df[COLUMNS[name]]
+            if SORT[name]:
+                df = df.sort_values(SORT[name], kind="stable")
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, df.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+    return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class FeedStop:
+    stop_id: str
+    name: str
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True)
+class FeedHeadway:
+    start_s: int
+    end_s: int
+    headway_s: int
+
+
+@dataclass(frozen=True, eq=False)
+class FeedTrip:
+    """One direction of a route: a trip template run at the given headways."""
+
+    direction_id: int
+    headsign: str
+    stop_ids: tuple[str, ...]
+    offsets_s: np.ndarray  # seconds from the first stop, per stop
+    stop_dist_m: np.ndarray  # along the shape, per stop
+    shape_lat: np.ndarray
+    shape_lon: np.ndarray
+    shape_dist_m: np.ndarray
+    headways: tuple[FeedHeadway, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class FeedRoute:
+    route_id: str
+    agency_id: str
+    long_name: str
+    trips: tuple[FeedTrip, ...]
+    fare_price: float | None = None
+    fare_currency: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedMeta:
+    agencies: tuple[tuple[str, str], ...]  # (agency_id, name)
+    agency_url: str
+    timezone: str
+    lang: str
+    weekdays: tuple[int, ...]  # 0 = Monday, the days service was observed
+    start_date: str  # YYYYMMDD
+    end_date: str
+    publisher: str
+    version: str
+
+
+def network_tables(routes: list[FeedRoute], stops: list[FeedStop], meta: FeedMeta) -> dict[str, pd.DataFrame]:
+    """The GTFS tables of a network (one service: the observed weekdays over the feed's validity)."""
+    t: dict[str, list[dict]] = {name: [] for name in COLUMNS}
+    for agency_id, name in meta.agencies:
+        t["agency.txt"].append({"agency_id": agency_id, "agency_name": name, "agency_url": meta.agency_url,
+                                "agency_timezone": meta.timezone, "agency_lang": meta.lang})
+    for s in stops:
+        t["stops.txt"].append({"stop_id": s.stop_id, "stop_name": s.name, "stop_lat": round(s.lat, 6),
+                               "stop_lon": round(s.lon, 6), "location_type": 0})
+    for r in routes:
+        t["routes.txt"].append({"route_id": r.route_id, "agency_id": r.agency_id, "route_short_name": "",
+                                "route_long_name": r.long_name, "route_type": 3})
+        if r.fare_price is not None:
+            t["fare_attributes.txt"].append({"fare_id": r.route_id, "price": f"{r.fare_price:.2f}",
+                                             "currency_type": r.fare_currency, "payment_method": 0, "transfers": 0,
+                                             "agency_id": r.agency_id})
+            t["fare_rules.txt"].append({"fare_id": r.route_id, "route_id": r.route_id})
+        for trip in r.trips:
+            trip_id = f"{r.route_id}_{trip.direction_id}"
+            t["trips.txt"].append({"route_id": r.route_id, "service_id": "observed", "trip_id": trip_id,
+                                   "trip_headsign": trip.headsign, "direction_id": trip.direction_id,
+                                   "shape_id": trip_id})
+            first = trip.headways[0].start_s
+            for seq, (stop_id, off, dist) in enumerate(zip(trip.stop_ids, trip.offsets_s, trip.stop_dist_m), start=1):
+                hhmmss = gtfs_time(first + off)
+                t["stop_times.txt"].append({"trip_id": trip_id, "arrival_time": hhmmss, "departure_time": hhmmss,
+                                            "stop_id": stop_id, "stop_sequence": seq, "timepoint": 0,
+                                            "shape_dist_traveled": round(float(dist), 1)})
+            for h in trip.headways:
+                t["frequencies.txt"].append({"trip_id": trip_id, "start_time": gtfs_time(h.start_s),
+                                             "end_time": gtfs_time(h.end_s), "headway_secs": h.headway_s,
+                                             "exact_times": 0})
+            for seq, (la, lo, d) in enumerate(zip(trip.shape_lat, trip.shape_lon, trip.shape_dist_m), start=1):
+                t["shapes.txt"].append({"shape_id": trip_id, "shape_pt_lat": round(float(la), 6),
+                                        "shape_pt_lon": round(float(lo), 6), "shape_pt_sequence": seq,
+                                        "shape_dist_traveled": round(float(d), 1)})
+    days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+    t["calendar.txt"].append({"service_id": "observed", **{d: int(k in meta.weekdays) for k, d in enumerate(days)},
+                              "start_date": meta.start_date, "end_date": meta.end_date})
+    t["feed_info.txt"].append({"feed_publisher_name": meta.publisher, "feed_publisher_url": meta.agency_url,
+                               "feed_lang": meta.lang, "feed_start_date": meta.start_date,
+                               "feed_end_date": meta.end_date, "feed_version": meta.version,
+                               "feed_contact_url": meta.agency_url})
+    return {name: pd.DataFrame(rows, columns=COLUMNS[name]) for name, rows in t.items()}
+
+
+def run_validator(feed: bytes, date: str) -> list[dict] | None:
+    """Findings of the MobilityData rules (the ``gtfs-validator`` package, an optional extra) on a feed:
+    a list of {code, severity, count, sample}; None when the validator is not installed or failed."""
+    import importlib.util
+    import json
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    if importlib.util.find_spec("gtfs_validator") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "gtfs.zip"
+        path.write_bytes(feed)
+        code = "import sys; from gtfs_validator.cli import main; sys.exit(main())"
+        proc = subprocess.run([sys.executable, "-c", code, "-i", str(path), "-d", date, "--stdout"],
+                              capture_output=True, text=True, timeout=600, cwd=tmp)
+        try:
+            report = json.loads(proc.stdout)
+        except json.JSONDecodeError:
+            return None
+    return [{"code": n["code"], "severity": n["severity"], "count": n.get("totalNotices", 0),
+             "sample": (n.get("sampleNotices") or [{}])[0]} for n in report.get("notices", [])]
