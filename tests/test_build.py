@@ -299,8 +299,9 @@ def test_build_notice_ride_without_movement(tmp_path, monkeypatch):
 
     import transitmap.clean as clean
 
+    assert "ride_without_movement" not in _codes(build_network([_write_rides(tmp_path / "b", _docs(ROUTE, 1))]))
     monkeypatch.setattr(clean, "clean_ride", functools.partial(clean.clean_ride, config=clean.CleanConfig(min_moving_m=1e7)))
     result = build_network([_write_rides(tmp_path / "a", _docs(ROUTE, 1))])
     assert "ride_without_movement" in _codes(result) and result.feed is None
     assert [r["status"] for r in result.ledger_rows] == ["quarantined"]
-    assert "ride_without_movement" not in _codes(build_network([_write_rides(tmp_path / "b", _docs(ROUTE, 1))]))
+    assert result.to_report("x")["summary"]["quarantined"] == 1 and result.has_errors

@@ -67,3 +67,49 @@ def test_notices_command_lists_the_catalogue():
 
 def test_version():
     assert __version__ in invoke("--version").output
+
+
+def test_build_writes_the_outputs_and_replaces_the_folder_atomically(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parent.parent / "sample_traces"
+    out = tmp_path / "out"
+    r = invoke("build", sample, "--out", out)
+    assert r.exit_code == 1, r.output  # the sample holds broken files on purpose
+    assert sorted(p.name for p in out.iterdir()) == ["gtfs.zip", "headways.csv", "report.json", "traces.csv"]
+    assert "feed: 4 routes" in r.output and "GTFS validator: 0 errors" in r.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["summary"]["used"] == 21 and report["gtfs_validator"]["errors"] == 0
+    ledger = (out / "traces.csv").read_text().splitlines()
+    assert ledger[0] == "trace_id,file,status,codes,route_id,direction_id,ride,points,points_kept"
+    assert len(ledger) == 1 + len(report["traces"])
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    import transitmap.pipeline as P
+
+    def broken(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(P, "build_network", broken)
+    r = invoke("build", sample, "--out", out)
+    assert r.exit_code == 3 and "disk full" in r.output
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before, "a failed run leaves the old output"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"], "no temporary folder left behind"
+
+
+def test_build_options_and_config_file(tmp_path):
+    write_json(tmp_path / "in" / "a.json", ride())
+    write_json(tmp_path / "in" / "b.json", ride(trace_id="t2", heading_deg=270, start=(-1.2864, 36.8622)))
+    (tmp_path / "survey.toml").write_text('[build]\nagency_name = "Matatu owners"\nagency-url = "https://matatu.example"\n')
+    r = invoke("build", tmp_path / "in", "--out", tmp_path / "out", "--config", tmp_path / "survey.toml",
+               "--timezone", "Africa/Nairobi", "--no-validate", "--format", "json")
+    assert r.exit_code == 0, r.output
+    import io
+    import zipfile
+
+    agency = zipfile.ZipFile(io.BytesIO((tmp_path / "out" / "gtfs.zip").read_bytes())).read("agency.txt").decode()
+    assert "Matatu owners,https://matatu.example,Africa/Nairobi" in agency
+    assert "gtfs_validator" not in json.loads(r.output)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[build]\nfrobnicate = 1\n")
+    assert invoke("build", tmp_path / "in", "--out", tmp_path / "o2", "--config", bad).exit_code == 2

@@ -105,9 +105,10 @@ def validate(ctx: click.Context, paths: tuple[str, ...], fmt: str, out: str | No
 def render_text(report: dict, *, verbose: int = 0) -> str:
     """The validation report as text tables: totals, notices per severity and code, files with problems."""
     s = report["summary"]
+    ok = "used" if "used" in s else "accepted"  # a build uses what validation accepts
     lines = [
         f"{s['files']} files, {s['traces']} traces, {s['points']:,} points: "
-        f"{s['accepted']} accepted, {s['quarantined']} quarantined, {s['duplicate']} duplicate"
+        f"{s[ok]} {ok}, {s['quarantined']} quarantined, {s['duplicate']} duplicate"
         + (f" ({s['unreadable_files']} files yielded no trace)" if s["unreadable_files"] else ""),
         "",
     ]
@@ -129,7 +130,7 @@ def render_text(report: dict, *, verbose: int = 0) -> str:
         for f in sorted(shown)[:limit]:
             c = shown[f]
             codes = sorted(k.strip() for k in c if k.startswith("  "))
-            lines.append(f"  {f}: {c['accepted']} accepted, {c['quarantined']} quarantined, {c['duplicate']} duplicate"
+            lines.append(f"  {f}: {c[ok]} {ok}, {c['quarantined']} quarantined, {c['duplicate']} duplicate"
                          + (f"  [{', '.join(codes)}]" if codes else ""))
         if limit and len(shown) > limit:
             lines.append(f"  ... and {len(shown) - limit} more (-v lists all)")
@@ -199,7 +200,7 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
         if v is not None:
             click.echo(f"GTFS validator: {v['errors']} errors, {v['warnings']} warnings" if v["ran"]
                        else "GTFS validator: not installed (pip install 'transitmap[validate]')")
-    sys.exit(EXIT_ERRORS if result.feed is None or result.run.has_errors else EXIT_OK)
+    sys.exit(EXIT_ERRORS if result.has_errors else EXIT_OK)
 
 
 def _settings(config_file: str | None) -> dict:

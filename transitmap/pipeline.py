@@ -212,10 +212,17 @@ class BuildResult:
     routes: int = 0
     stops: int = 0
 
+    @property
+    def has_errors(self) -> bool:
+        """Some input quarantined, or no feed at all."""
+        return self.feed is None or any(r["status"] == "quarantined" for r in self.ledger_rows)
+
     def to_report(self, version: str) -> dict[str, Any]:
         report = self.run.to_report(version)
+        count = lambda status: sum(1 for r in self.ledger_rows if r["status"] == status)  # noqa: E731
         report["summary"].update({"routes": self.routes, "stops": self.stops, "timezone": self.timezone,
-                                  "used": sum(1 for r in self.ledger_rows if r["status"] == "used")})
+                                  "used": count("used"), "quarantined": count("quarantined")})
+        report["summary"].pop("accepted", None)
         report["traces"] = self.ledger_rows
         return report
 
