@@ -105,6 +105,7 @@ def simulate(network, seed: int, folder: Path) -> tuple[int, int, dict]:
                 doc["fares"] = [{"amount": f["amount"] * 10, "currency": f["currency"]} for f in doc["fares"]]
             lines.append(msgspec.json.encode(doc))
             n_rides += 1
+            t["full_rides"] = t.get("full_rides", 0) + int("origin" in doc and "destination" in doc)
             n_points += len(doc["points"])
     for i in range(0, len(lines), 100):
         (folder / f"part{i // 100:04d}.jsonl").write_bytes(b"\n".join(lines[i : i + 100]) + b"\n")
@@ -133,6 +134,7 @@ def score(network, epsg: int, result, fares: dict) -> dict:
     tree = shapely.STRtree([o[2].line for o in out])
     best_of_output: dict[int, tuple[float, int]] = {}
     matched, shape_err, pairs = 0, [], {}
+    recoverable = [ti for ti, t in enumerate(network) if t.get("full_rides", 0) > 0]
     for ti, tp in enumerate(truth):
         best = None
         for oi in tree.query(tp.line, predicate="dwithin", distance=50):
@@ -175,6 +177,8 @@ def score(network, epsg: int, result, fares: dict) -> dict:
     return {
         "patterns_truth": len(truth), "patterns_output": len(out),
         "pattern_recall": matched / len(truth), "pattern_precision": len(best_of_output) / max(len(out), 1),
+        "patterns_recoverable": len(recoverable),
+        "pattern_recall_recoverable": sum(ti in pairs for ti in recoverable) / max(len(recoverable), 1),
         "shape_error_median_m": float(np.median(shape_err)) if shape_err else None,
         "stops_truth": len(truth_stops), "stops_output": len(sx),
         "stop_recall": float((d_truth <= 40).mean()), "stop_precision": float((d_ours <= 40).mean()),

@@ -93,16 +93,28 @@ class Path:
         self.line = shapely.linestrings(xy) if len(xy) > 1 else self.points[0]
         self.length = float(np.hypot(*np.diff(xy, axis=0).T).sum())
 
-    def nearest(self, pts) -> tuple[np.ndarray, np.ndarray]:
-        """(index of the nearest vertex, distance to it) of each point."""
-        (_, idx), dist = self.tree.query_nearest(pts, return_distance=True, all_matches=False)
+    def nearest(self, pts, max_distance: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(index of the nearest vertex, distance to it) of each point; with ``max_distance``, points
+        farther than that get index -1 and distance inf (a bounded search is much faster)."""
+        pts = np.asarray(pts)
+        if max_distance is None:
+            (_, idx), dist = self.tree.query_nearest(pts, return_distance=True, all_matches=False)
+            return idx, dist
+        (which, found), d = self.tree.query_nearest(pts, max_distance=max_distance, return_distance=True,
+                                                    all_matches=False)
+        idx = np.full(len(pts), -1, dtype=np.int64)
+        dist = np.full(len(pts), np.inf)
+        idx[which], dist[which] = found, d
         return idx, dist
 
 
 def _cover(a: Path, b: Path, corridor: float, step: int = 2) -> tuple[float, float]:
     """(share of a within the corridor of b, share of that advancing along b), from every ``step``-th
     vertex of a."""
-    idx, dist = b.nearest(a.points[::step])
+    probe = a.points[:: max(len(a.points) // 12, 1)]  # a dozen points first: most pairs only cross
+    if (b.nearest(probe, corridor)[1] <= corridor).mean() < 0.5:
+        return 0.0, 0.0
+    idx, dist = b.nearest(a.points[::step], corridor)
     near = dist <= corridor
     share = float(near.mean())
     if near.sum() < 3:
@@ -201,8 +213,19 @@ def normalise_name(name: str) -> str:
     return " ".join(re.sub(r"[^\w]+", " ", name.lower()).split())
 
 
+_ROUTE_CODE = re.compile(r"^(\d{1,4}[a-z]{0,2})\b")
+
+
 def _name_similarity(a: str, b: str) -> float:
+    """1 = the same route name, 0 = clearly different. Route numbers ("45K", "237", "100A") decide when
+    both names carry one: routes that share most of their stop names differ by their number. A number
+    with its characters transposed is a typo as likely as another route (0.7: neither agree nor conflict)."""
     a, b = normalise_name(a), normalise_name(b)
+    ca, cb = _ROUTE_CODE.match(a), _ROUTE_CODE.match(b)
+    if ca and cb:
+        if ca.group(1) == cb.group(1):
+            return 1.0
+        return 0.7 if sorted(ca.group(1)) == sorted(cb.group(1)) else 0.0
     sort = lambda s: " ".join(sorted(s.split()))  # noqa: E731  (the other direction names the ends reversed)
     return max(SequenceMatcher(None, a, b).ratio(), SequenceMatcher(None, sort(a), sort(b)).ratio())
 
@@ -237,7 +260,7 @@ def _median_geometry(paths: list[Path], config: MatchConfig) -> np.ndarray:
     normal = np.column_stack([-tangent[:, 1], tangent[:, 0]])
     ks, offs = [], []
     for p in paths:
-        k, dist = ref.nearest(p.points)
+        k, dist = ref.nearest(p.points, config.corridor_m)
         near = dist <= config.corridor_m
         ks.append(k[near])
         offs.append(np.einsum("ij,ij->i", p.xy[near] - grid[k[near]], normal[k[near]]))

@@ -46,7 +46,7 @@ def stop_offsets(pattern: Pattern, s_stops: np.ndarray, rides: list[Ride], confi
     for i in list(pattern.rides) + list(pattern.partial):
         r = rides[i]
         lo, hi = r.start, r.end
-        k, dist = path.nearest(shapely.points(np.column_stack([r.x_m[lo : hi + 1], r.y_m[lo : hi + 1]])))
+        k, dist = path.nearest(shapely.points(np.column_stack([r.x_m[lo : hi + 1], r.y_m[lo : hi + 1]])), 60.0)
         s = np.maximum.accumulate(np.where(dist <= 60, k * step, 0.0))
         t = r.t_s[lo : hi + 1]
         s_u, first = np.unique(s, return_index=True)
