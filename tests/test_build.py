@@ -305,3 +305,35 @@ def test_build_notice_ride_without_movement(tmp_path, monkeypatch):
     assert "ride_without_movement" in _codes(result) and result.feed is None
     assert [r["status"] for r in result.ledger_rows] == ["quarantined"]
     assert result.to_report("x")["summary"]["quarantined"] == 1 and result.has_errors
+
+
+@pytest.mark.parametrize("amounts, price, outliers", [
+    ([70, 700], 70.0, [700]),  # two fares, one with an extra zero: the lower median is the reference
+    ([70, 70, 700], 70.0, [700]),
+    ([10, 70, 70, 70], 70.0, [10]),
+    ([50, 70], 60.0, []),
+    ([70], 70.0, []),
+])
+def test_route_fare_is_robust_to_typos(amounts, price, outliers):
+    from transitmap.fares import route_fare
+    from transitmap.model import Fare
+
+    class _Ride:
+        def __init__(self, amount):
+            self.fares, self.source, self.trace_id = (Fare(amount, "KES"),), "a.json", "t"
+
+    fare, notices = route_fare("R1", [_Ride(a) for a in amounts])
+    assert (fare.price, fare.currency) == (price, "KES")
+    assert [n.amount for n in notices] == outliers
+
+
+def test_partial_riders_fares_count_only_without_full_ones():
+    from transitmap.fares import route_fare
+    from transitmap.model import Fare
+
+    class _Ride:
+        def __init__(self, amount):
+            self.fares, self.source, self.trace_id = (Fare(amount, "KES"),), "a.json", "t"
+
+    assert route_fare("R1", [_Ride(70), _Ride(70)], [_Ride(50)])[0].price == 70
+    assert route_fare("R1", [], [_Ride(50)])[0].price == 50

@@ -1,8 +1,8 @@
 """Fares per route from the fares collectors paid, robust to typos.
 
-A route's price is the median of the whole-ride fares of its rides in the route's most common currency; a
-fare more than ``outlier_ratio`` times above or below that median is reported (a typo, a special trip) and
-left out of the price.
+A route's price is the median of the whole-ride fares of its full rides in the route's most common currency;
+a fare more than ``outlier_ratio`` times above or below the lower median is reported (a typo, a special trip)
+and left out of the price.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from .clean import Ride
 
 @dataclass(frozen=True)
 class FareConfig:
-    outlier_ratio: float = 3.0
+    outlier_ratio: float = 3.0  # above or below the route's (lower) median fare
 
 
 @dataclass(frozen=True)
@@ -28,19 +28,24 @@ class RouteFare:
     samples: int
 
 
-def route_fare(route_id: str, rides: list[Ride], config: FareConfig = FareConfig()) -> tuple[RouteFare | None, list[N.Notice]]:
-    """The fare of one route from its rides' whole-ride fares (None when none was recorded)."""
+def route_fare(route_id: str, rides: list[Ride], partial: list[Ride] = (), config: FareConfig = FareConfig()
+               ) -> tuple[RouteFare | None, list[N.Notice]]:
+    """The fare of one route from the whole-ride fares of its full rides (riders who board late or get off
+    early often pay less: their fares count only when no full ride recorded one). None when no fare was
+    recorded."""
     paid = [(r, f) for r in rides for f in r.fares if f.from_stop is None and f.to_stop is None]
+    if not paid:
+        paid = [(r, f) for r in partial for f in r.fares if f.from_stop is None and f.to_stop is None]
     if not paid:
         return None, []
     currency = Counter(f.currency for _, f in paid).most_common(1)[0][0]
     paid = [(r, f) for r, f in paid if f.currency == currency]
-    median = float(np.median([f.amount for _, f in paid]))
-    notices, kept = [], []
-    for r, f in paid:
-        if f.amount > median * config.outlier_ratio or f.amount < median / config.outlier_ratio:
-            notices.append(N.FareOutlierNotice(file=r.source, trace_id=r.trace_id, route_id=route_id,
-                                               amount=f.amount, median_amount=median))
-        else:
-            kept.append(f.amount)
+    amounts = np.array([f.amount for _, f in paid])
+    # The lower median as reference: with few fares an extra zero (ten times the fare, the commonest typo)
+    # would pull the plain median up to itself.
+    reference = float(np.sort(amounts)[(len(amounts) - 1) // 2])
+    typical = (amounts <= reference * config.outlier_ratio) & (amounts >= reference / config.outlier_ratio)
+    notices = [N.FareOutlierNotice(file=r.source, trace_id=r.trace_id, route_id=route_id, amount=f.amount,
+                                   median_amount=reference) for (r, f), ok in zip(paid, typical) if not ok]
+    kept = amounts[typical]
     return RouteFare(round(float(np.median(kept)), 2), currency, len(kept)), notices

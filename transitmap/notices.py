@@ -64,7 +64,7 @@ FIELD_DOCS: dict[str, str] = {
     "kept_trace_id": "trace_id of the copy that is used",
     "route_id": "route_id in the feed written",
     "stop_id": "stop_id in the feed written",
-    "median_amount": "median fare of the route, same currency",
+    "median_amount": "the route's (lower) median fare, same currency",
     "headway_s": "a headway, seconds",
 }
 

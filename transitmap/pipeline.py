@@ -316,7 +316,8 @@ def build_network(
         if len(route.patterns) == 1:
             first = rides[route.patterns[0].rides[0]]
             notices.append(N.DirectionMissingNotice(file=first.source, trace_id=first.trace_id, route_id=route_id))
-        fare, fare_notes = route_fare(route_id, [rides[i] for i in members])
+        fare, fare_notes = route_fare(route_id, [rides[i] for p in route.patterns for i in p.rides],
+                                      [rides[i] for p in route.patterns for i in p.partial])
         notices += fare_notes
         feed_routes.append((route_id, agency_id, route, trips, fare))
     names = {k: stops[k].name or stop_names.get(k, stop_ids[k]) for k in range(len(stops))}
