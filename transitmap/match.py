@@ -5,8 +5,9 @@
    with the number of overlapping rides, not with the square of all rides.
 2. A cluster lying inside a longer one is either a route of its own (a short route along a corridor) or rides
    of the longer route that boarded late / got off early. It stays a route when the evidence says so: its
-   rides carry a different route name, or several of them start with a wait at the same rank and end at the
-   same place. Otherwise its rides become partial rides of the longer pattern.
+   rides carry a different route name (route numbers decide), or they waited at a rank where the longer
+   route does not start, or several of them start with a wait at the same rank and end at the same place.
+   Otherwise its rides become partial rides of the longer pattern.
 3. A pattern's geometry is the median of all its full rides around a reference ride, more accurate than any
    single ride.
 4. Patterns that run the same corridor in opposite directions form one route (directions 0 and 1).
@@ -190,6 +191,13 @@ def _own_route(inner: list[Ride], outer: list[Ride], config: MatchConfig) -> boo
     """Whether rides lying inside a longer pattern are a route of their own (see the module docstring)."""
     a, b = _majority_name(inner), _majority_name(outer)
     if a and b and _name_similarity(a, b) < 0.6:
+        return True
+    # A wait at a rank that is not where the longer route starts: the rank of another route (riders who
+    # board a route late do not wait long; those who get off early start at its rank).
+    outer_start = np.median([r.moving_xy[0] for r in outer], axis=0)
+    ranked = [r for r in inner if r.start_wait_s >= config.rank_wait_s]
+    if ranked and len(ranked) * 2 > len(inner) and all(
+            np.hypot(*(r.moving_xy[0] - outer_start)) > config.terminal_radius_m for r in ranked):
         return True
     if len(inner) < 2:
         return False

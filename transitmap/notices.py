@@ -421,7 +421,7 @@ class RideTooShortNotice(Notice):
 
 @dataclass(frozen=True, kw_only=True)
 class TooSlowForVehicleNotice(Notice):
-    """The trace never moves at vehicle speed (its fastest two minutes are at walking pace); quarantined."""
+    """The trace never moves at vehicle speed (even its fastest 30 seconds are at walking pace); quarantined."""
 
     severity = ERROR
     speed_kph: float

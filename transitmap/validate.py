@@ -30,8 +30,8 @@ class ValidationConfig:
     gap_s: float = 60.0  # longer without a fix: a recording gap
     min_ride_m: float = 500.0
     min_ride_s: float = 120.0
-    walking_kph: float = 12.0  # fastest sustained net speed below this: walking, not riding
-    walking_window_s: float = 120.0
+    walking_kph: float = 10.0  # never this fast over any 30 s (net of GPS jitter): walking, not riding. A minibus
+    walking_window_s: float = 30.0  # crawling through town still speeds up between stops
     poor_accuracy_m: float = 50.0
     stop_max_distance_m: float = 100.0
     stop_time_margin_s: float = 300.0
