@@ -152,7 +152,7 @@ def check_trace(trace: Trace, config: ValidationConfig = ValidationConfig()) -> 
     if length_m < config.min_ride_m or duration_s < config.min_ride_s:
         notes.append(N.RideTooShortNotice(**ident, length_m=length_m, duration_s=duration_s))
     else:
-        fastest = _fastest_sustained_mps(x, y, tt, config.walking_window_s)
+        fastest = _fastest_sustained_mps(x, y, tt, np.nan_to_num(acc[idx]), config.walking_window_s)
         if fastest * 3.6 < config.walking_kph:
             notes.append(N.TooSlowForVehicleNotice(**ident, speed_kph=fastest * 3.6))
 
@@ -218,17 +218,18 @@ def _worst(spike: np.ndarray, d1: np.ndarray, dt1: np.ndarray) -> tuple[float, f
     return float(np.concatenate([[d1[0]], d1])[j]), float(speed_in[j] * 3.6)
 
 
-def _fastest_sustained_mps(x, y, t, window_s: float) -> float:
-    """Highest net (straight-line) speed over any window of ``window_s``: robust to GPS jitter, which
-    inflates path length but not displacement."""
+def _fastest_sustained_mps(x, y, t, acc, window_s: float) -> float:
+    """Highest net (straight-line) speed over any window of ``window_s``, counting only the displacement
+    beyond the two fixes' reported accuracy: GPS jitter inflates path length and, over short windows,
+    displacement, but not beyond the accuracy the phone reports."""
     if t[-1] - t[0] <= window_s:
-        return float(np.hypot(x[-1] - x[0], y[-1] - y[0]) / max(t[-1] - t[0], 1.0))
-    j = np.searchsorted(t, t + window_s)
-    ok = j < len(t)
-    i = np.flatnonzero(ok)
-    j = j[ok]
-    v = np.hypot(x[j] - x[i], y[j] - y[i]) / np.maximum(t[j] - t[i], 1.0)
-    return float(v.max())
+        i, j = np.array([0]), np.array([len(t) - 1])
+    else:
+        j = np.searchsorted(t, t + window_s)
+        i = np.flatnonzero(j < len(t))
+        j = j[i]
+    d = np.maximum(np.hypot(x[j] - x[i], y[j] - y[i]) - acc[i] - acc[j], 0.0)
+    return float((d / np.maximum(t[j] - t[i], 1.0)).max())
 
 
 def _stop_coords(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
