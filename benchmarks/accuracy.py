@@ -11,7 +11,8 @@ direction, some directions with one. The network has no fares: each route gets a
 
 Scores (the issue's definitions): a pattern matches when >= 80 % of each lies within 50 m of the other, in
 the same direction; recall = truth patterns matched, precision = output patterns that are the best match of a
-truth pattern (duplicates count against it); shape error = median distance of the output shape to the truth;
+truth pattern (duplicates count against it); shape error = median distance of the output shape to the truth; patterns are
+matched one to one (best score first), so a duplicate output counts against precision;
 stops within 40 m; headway error where departures were observed; fares exact.
 """
 
@@ -131,24 +132,25 @@ def score(network, epsg: int, result, fares: dict) -> dict:
         steps = steps[steps != 0]
         return float(near.mean()), (float((steps > 0).mean()) if len(steps) else 0.0)
 
+    # Patterns match one to one: each qualifying (truth, output) pair by score, best first, while both are
+    # free. Near-identical truth patterns (two route numbers on one road) then need two outputs.
     tree = shapely.STRtree([o[2].line for o in out])
-    best_of_output: dict[int, tuple[float, int]] = {}
-    matched, shape_err, pairs = 0, [], {}
-    recoverable = [ti for ti, t in enumerate(network) if t.get("full_rides", 0) > 0]
+    candidates = []
     for ti, tp in enumerate(truth):
-        best = None
         for oi in tree.query(tp.line, predicate="dwithin", distance=50):
             s1, f1 = cover(tp, out[oi][2])
             s2, f2 = cover(out[oi][2], tp)
-            if s1 >= 0.8 and s2 >= 0.8 and f1 >= 0.7 and f2 >= 0.7 and (best is None or s1 + s2 > best[0]):
-                best = (s1 + s2, int(oi))
-        if best is not None:
-            matched += 1
-            oi = best[1]
+            if s1 >= 0.8 and s2 >= 0.8 and f1 >= 0.7 and f2 >= 0.7:
+                candidates.append((-(s1 + s2), ti, int(oi)))
+    recoverable = [ti for ti, t in enumerate(network) if t.get("full_rides", 0) > 0]
+    pairs: dict[int, int] = {}
+    taken: set[int] = set()
+    for _, ti, oi in sorted(candidates):
+        if ti not in pairs and oi not in taken:
             pairs[ti] = oi
-            if oi not in best_of_output or best[0] > best_of_output[oi][0]:
-                best_of_output[oi] = (best[0], ti)
-            shape_err.append(float(np.median(shapely.distance(out[oi][2].points, tp.line))))
+            taken.add(oi)
+    matched = len(pairs)
+    shape_err = [float(np.median(shapely.distance(out[oi][2].points, truth[ti].line))) for ti, oi in pairs.items()]
     # stops
     sx, sy = project(stops.stop_lat.astype(float).to_numpy(), stops.stop_lon.astype(float).to_numpy(), epsg)
     ours = shapely.points(sx, sy)
@@ -176,7 +178,7 @@ def score(network, epsg: int, result, fares: dict) -> dict:
         fare_ok += abs(price.get(out[oi][0], -1) - fares[network[ti]["route_id"]]) < 0.005
     return {
         "patterns_truth": len(truth), "patterns_output": len(out),
-        "pattern_recall": matched / len(truth), "pattern_precision": len(best_of_output) / max(len(out), 1),
+        "pattern_recall": matched / len(truth), "pattern_precision": len(taken) / max(len(out), 1),
         "patterns_recoverable": len(recoverable),
         "pattern_recall_recoverable": sum(ti in pairs for ti in recoverable) / max(len(recoverable), 1),
         "shape_error_median_m": float(np.median(shape_err)) if shape_err else None,
@@ -202,10 +204,13 @@ def main() -> None:
     t0 = time.perf_counter()
     result = build_network([folder])
     seconds = time.perf_counter() - t0
+    (folder / "feed").mkdir(exist_ok=True)
+    (folder / "feed" / "gtfs.zip").write_bytes(result.feed)  # for ../shared/tools/feedcheck
     scores = score(network, epsg, result, fares)
     scores["build_s"] = round(seconds, 1)
     scores["rides_used"] = sum(1 for r in result.ledger_rows if r["status"] == "used")
     print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in scores.items()}, indent=2))
+    print(f"feed: {folder / 'feed' / 'gtfs.zip'}")
 
 
 if __name__ == "__main__":

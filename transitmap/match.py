@@ -92,7 +92,8 @@ class Path:
         self.points = shapely.points(xy)
         self.tree = shapely.STRtree(self.points)
         self.line = shapely.linestrings(xy) if len(xy) > 1 else self.points[0]
-        self.length = float(np.hypot(*np.diff(xy, axis=0).T).sum())
+        self.cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])  # metres at each vertex
+        self.length = float(self.cum[-1])
 
     def nearest(self, pts, max_distance: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(index of the nearest vertex, distance to it) of each point; with ``max_distance``, points
@@ -253,7 +254,7 @@ def _majority_name(rides: list[Ride]) -> str | None:
         else:
             groups.append([n])
     best = max(groups, key=lambda g: (len(g), -len(min(g))))
-    return max(set(best), key=lambda n: (best.count(n), n[:1].isupper(), n))
+    return max(set(best), key=lambda n: (best.count(n), any(c.isupper() for c in n), n))
 
 
 def _median_geometry(paths: list[Path], config: MatchConfig) -> np.ndarray:

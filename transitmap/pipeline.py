@@ -307,8 +307,10 @@ def build_network(
                     first = rides[pattern.rides[0]]
                     notices.append(N.HeadwayEstimatedNotice(file=first.source, trace_id=first.trace_id,
                                                             route_id=route_id, headway_s=float(h.headway_s)))
-            lat, lon = to_latlon(pattern.xy[:, 0], pattern.xy[:, 1])
             dist = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(pattern.xy, axis=0).T))])
+            advance = np.concatenate([[True], np.diff(np.round(dist, 1)) > 0])  # no two points at one distance
+            lat, lon = to_latlon(pattern.xy[advance, 0], pattern.xy[advance, 1])
+            dist = dist[advance]
             trips.append(FeedTrip(
                 direction_id=d, headsign="", stop_ids=tuple(stop_ids[k] for k in ps.stop_index), offsets_s=offsets,
                 stop_dist_m=np.minimum(ps.s_m, dist[-1]), shape_lat=lat, shape_lon=lon, shape_dist_m=dist,

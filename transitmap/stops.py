@@ -98,7 +98,7 @@ def _pattern_candidates(key, pattern, rides: list[Ride], config: StopConfig) -> 
         near = dist <= config.on_pattern_m
         for kk, (kind, name), ok in zip(k, kinds, near):
             if ok:
-                s_all.append(kk * _step(path))
+                s_all.append(path.cum[kk])
                 names.append(name)
                 ride_of.append(i)
                 marked.append(kind == "mark")
@@ -124,14 +124,10 @@ def _pattern_candidates(key, pattern, rides: list[Ride], config: StopConfig) -> 
     return sorted(out, key=lambda c: c.s_m)
 
 
-def _step(path: Path) -> float:
-    return path.length / max(len(path.xy) - 1, 1)
-
-
 def _candidate(key, path: Path, s_m: float, names: list[str], observations: int, terminal: bool) -> _Candidate:
-    k = int(np.clip(round(s_m / _step(path)), 0, len(path.xy) - 1))
+    k = int(np.clip(np.searchsorted(path.cum, s_m), 0, len(path.xy) - 1))
     a, b = path.xy[max(k - 1, 0)], path.xy[min(k + 1, len(path.xy) - 1)]
-    return _Candidate(key, k * _step(path), float(path.xy[k][0]), float(path.xy[k][1]),
+    return _Candidate(key, float(path.cum[k]), float(path.xy[k][0]), float(path.xy[k][1]),
                       float(np.arctan2(b[1] - a[1], b[0] - a[0])), names, observations, terminal)
 
 

@@ -41,13 +41,12 @@ def stop_offsets(pattern: Pattern, s_stops: np.ndarray, rides: list[Ride], confi
     """Seconds from the first stop to each stop (int, non-decreasing, never faster than
     ``max_speed_kph``)."""
     path = Path(pattern.xy)
-    step = path.length / max(len(path.xy) - 1, 1)
     passes = []
     for i in list(pattern.rides) + list(pattern.partial):
         r = rides[i]
         lo, hi = r.start, r.end
         k, dist = path.nearest(shapely.points(np.column_stack([r.x_m[lo : hi + 1], r.y_m[lo : hi + 1]])), 60.0)
-        s = np.maximum.accumulate(np.where(dist <= 60, k * step, 0.0))
+        s = np.maximum.accumulate(np.where(dist <= 60, path.cum[np.maximum(k, 0)], 0.0))
         t = r.t_s[lo : hi + 1]
         s_u, first = np.unique(s, return_index=True)
         covered = (s_stops >= s_u[0] - 30) & (s_stops <= s_u[-1] + 30)
