@@ -100,7 +100,7 @@ def make(out: Path) -> None:
     rides: list[tuple[str, dict]] = []  # (folder, trace)
     n = 0
     for r in ROUTES:
-        for direction, spec in enumerate((r, reverse(r))):
+        for spec in (r, reverse(r)):
             count = 3 if r.route_id in ("BB", "NA") else 2
             for k in range(count):
                 n += 1

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from transitmap.model import Status
 from transitmap.pipeline import validate_inputs
-from transitmap.read import InputFile, list_inputs, parse_note, parse_times, read_file, trace_from_dict
+from transitmap.read import list_inputs, parse_note, parse_times, read_file, trace_from_dict
 
-from builders import NAIROBI, ride, stop_at, write_json
+from builders import ride, stop_at, write_json
 
 MALFORMED = Path(__file__).parent / "fixtures" / "malformed"
 

@@ -1107,7 +1107,7 @@ def _read_csv(f: InputFile, limits: ReadLimits) -> list[ReadResult]:
             else:
                 fares.append((loc, d))
         deps = [r["time"] for r in _rows_for(tables.get("departures.csv"), tid)]
-        col = lambda c: g[c + "_f"].to_numpy() if c + "_f" in g.columns else None  # noqa: E731
+        col = lambda c, g=g: g[c + "_f"].to_numpy() if c + "_f" in g.columns else None  # noqa: E731
         trace = build_trace(
             source=f.name, trace_id=tid, meta=meta, times=[s.strip() for s in g["time"].tolist()],
             lat=col("lat"), lon=col("lon"), accuracy=col("accuracy"), speed=col("speed"),
