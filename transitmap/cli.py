@@ -6,6 +6,7 @@ Exit codes: 0 = no ERROR; 1 = some input was quarantined (an ERROR notice); 2 = 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from collections import Counter, defaultdict
@@ -70,6 +71,20 @@ def _progress(ctx: click.Context, desc: str):
     return update, bar.close
 
 
+@contextlib.contextmanager
+def _failures_exit(close):
+    """Close the progress bar; turn a failure of transitmap itself into exit code 3 and one line (the
+    traceback with -vv), never a raw traceback."""
+    try:
+        yield
+    except Exception as e:
+        log.debug("failure", exc_info=True)
+        click.echo(f"transitmap failed: {type(e).__name__}: {e} (run with -vv for the traceback)", err=True)
+        sys.exit(EXIT_FAILURE)
+    finally:
+        close()
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
@@ -84,14 +99,8 @@ def validate(ctx: click.Context, paths: tuple[str, ...], fmt: str, out: str | No
     transitmap itself.
     """
     progress, close = _progress(ctx, "validating")
-    try:
+    with _failures_exit(close):
         run = validate_inputs(paths, progress=progress)
-    except Exception as e:  # pragma: no cover - a bug: say so and exit 3, never a raw traceback
-        close()
-        log.debug("failure", exc_info=True)
-        click.echo(f"transitmap failed: {type(e).__name__}: {e} (run with -vv for the traceback)", err=True)
-        sys.exit(EXIT_FAILURE)
-    close()
     report = run.to_report(__version__)
     if out:
         write_atomic(out, to_json(report))
@@ -172,7 +181,7 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
     except TypeError as e:
         raise click.UsageError(f"{config_file}: {e}") from e
     progress, close = _progress(ctx, "building")
-    try:
+    with _failures_exit(close):
         result = build_network(inputs, config, progress=progress)
         report = result.to_report(__version__)
         files = {"report.json": b"", "traces.csv": _ledger_csv(result.ledger_rows),
@@ -183,12 +192,6 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
                 report["gtfs_validator"] = _validator_section(result)
         files["report.json"] = to_json(report)
         write_dir_atomic(out, files)
-    except Exception as e:  # pragma: no cover - a bug: say so and exit 3, never a raw traceback
-        close()
-        log.debug("failure", exc_info=True)
-        click.echo(f"transitmap failed: {type(e).__name__}: {e} (run with -vv for the traceback)", err=True)
-        sys.exit(EXIT_FAILURE)
-    close()
     if fmt == "json":
         click.echo(to_json(report).decode(), nl=False)
     elif not ctx.meta.get("quiet"):

@@ -139,10 +139,8 @@ def _same_path(cov, i, j, share) -> bool:
     return si >= share and sj >= share and fi >= 0.7 and fj >= 0.7
 
 
-def _clusters(rides: list[Ride], cover, config: MatchConfig) -> list[list[int]]:
-    """Rides on the same path in the same direction, unless both name their route and the names clearly
-    differ (a partial ride of a long route can trace exactly the path of a short one)."""
-    n = len(rides)
+def groups(n: int, links) -> list[list[int]]:
+    """Connected groups of ``0..n-1`` given linked pairs (union-find), each sorted, in order of their first."""
     parent = list(range(n))
 
     def find(i):
@@ -151,13 +149,19 @@ def _clusters(rides: list[Ride], cover, config: MatchConfig) -> list[list[int]]:
             i = parent[i]
         return i
 
-    for (i, j) in cover:
-        if i < j and _same_path(cover, i, j, config.share) and _name_agreement(rides[i].route_name, rides[j].route_name) >= 0:
-            parent[find(i)] = find(j)
-    groups: dict[int, list[int]] = {}
+    for i, j in links:
+        parent[find(i)] = find(j)
+    out: dict[int, list[int]] = {}
     for i in range(n):
-        groups.setdefault(find(i), []).append(i)
-    return sorted(groups.values())
+        out.setdefault(find(i), []).append(i)
+    return sorted(out.values())
+
+
+def _clusters(rides: list[Ride], cover, config: MatchConfig) -> list[list[int]]:
+    """Rides on the same path in the same direction, unless both name their route and the names clearly
+    differ (a partial ride of a long route can trace exactly the path of a short one)."""
+    return groups(len(rides), ((i, j) for (i, j) in cover if i < j and _same_path(cover, i, j, config.share)
+                               and _name_agreement(rides[i].route_name, rides[j].route_name) >= 0))
 
 
 def _resolve_containment(rides, paths, clusters, config: MatchConfig) -> list[tuple[list[int], list[int]]]:

@@ -257,7 +257,7 @@ def build_network(
     tz = config.timezone or timezone_at(float(cen[0]), float(cen[1]))
     rides, dropped = [], []
     for c in checks:
-        ride = _clean(clean_ride, c, epsg)
+        ride = clean_ride(c.trace, c.keep, c.stop_keep, c.fare_keep, epsg)
         if ride is None:
             dropped.append(N.RideWithoutMovementNotice(file=c.trace.source, trace_id=c.trace.trace_id,
                                                        length_m=c.length_m))
@@ -274,17 +274,18 @@ def build_network(
     stop_ids = [f"S{k + 1:04d}" for k in range(len(stops))]
     stop_names: dict[int, str] = {}
     feed_routes, headway_rows, assignment = [], [], {}
-    operators = sorted({op for op in (Counter(rides[i].operator for p in rt.patterns for i in p.rides if rides[i].operator)
-                                      .most_common(1)[0][0] if any(rides[i].operator for p in rt.patterns for i in p.rides) else None
-                                      for rt in routes) if op})
+    def operator_of(route) -> str | None:  # the operator most of a route's rides name
+        named = Counter(rides[i].operator for p in route.patterns for i in p.rides + p.partial if rides[i].operator)
+        return named.most_common(1)[0][0] if named else None
+
+    operators = sorted({op for op in map(operator_of, routes) if op})
     agency_of = {name: f"A{k + 1}" for k, name in enumerate(operators)}
     agencies = [(agency_of[name], name) for name in operators]
     default_agency = "A0"
     for r, route in enumerate(routes):
         route_id = f"R{r + 1:03d}"
-        members = [i for p in route.patterns for i in p.rides + p.partial]
-        ops = Counter(rides[i].operator for i in members if rides[i].operator)
-        agency_id = agency_of[ops.most_common(1)[0][0]] if ops else default_agency
+        operator = operator_of(route)
+        agency_id = agency_of[operator] if operator else default_agency
         trips = []
         for d, pattern in enumerate(route.patterns):
             for i in pattern.rides:
@@ -347,10 +348,6 @@ def build_network(
     quarantined = {(n.trace_id, n.file) for n in dropped}
     return BuildResult(run, feed, _ledger_rows(run, assignment, quarantined), headway_rows, tz,
                        routes=len(final_routes), stops=len(feed_stops))
-
-
-def _clean(clean_ride, check: TraceCheck, epsg: int):
-    return clean_ride(check.trace, check.keep, check.stop_keep, check.fare_keep, epsg)
 
 
 def _inverse(epsg: int):

@@ -19,7 +19,7 @@ import shapely
 
 from . import notices as N
 from .clean import Ride
-from .match import Path, Route
+from .match import Path, Route, groups
 
 
 @dataclass(frozen=True)
@@ -155,27 +155,19 @@ def _events(ride: Ride, config: StopConfig, *, full: bool) -> tuple[np.ndarray, 
 def _merge(cands: list[_Candidate], config: StopConfig) -> tuple[list[Stop], list[int]]:
     """Candidates closer than ``merge_m`` and served in the same direction of travel become one stop."""
     n = len(cands)
-    parent = list(range(n))
-
-    def find(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
     pts = shapely.points([(c.x_m, c.y_m) for c in cands])
     a, b = shapely.STRtree(pts).query(pts, predicate="dwithin", distance=config.merge_m)
-    for i, j in zip(a.tolist(), b.tolist()):
-        if i < j and cands[i].pattern != cands[j].pattern:
-            turn = abs((cands[i].bearing - cands[j].bearing + np.pi) % (2 * np.pi) - np.pi)
-            # a rank is one place whichever way its vehicles leave; elsewhere the other side of the road
-            # is another stop
-            if turn < np.pi / 3 or (cands[i].terminal and cands[j].terminal):
-                parent[find(i)] = find(j)
-    groups: dict[int, list[int]] = {}
-    for i in range(n):
-        groups.setdefault(find(i), []).append(i)
-    ordered = sorted(groups.values(), key=lambda g: (round(np.mean([cands[i].x_m for i in g]), 1),
+
+    def same_place(i: int, j: int) -> bool:
+        if i >= j or cands[i].pattern == cands[j].pattern:
+            return False
+        turn = abs((cands[i].bearing - cands[j].bearing + np.pi) % (2 * np.pi) - np.pi)
+        # a rank is one place whichever way its vehicles leave; elsewhere the other side of the road is
+        # another stop
+        return turn < np.pi / 3 or (cands[i].terminal and cands[j].terminal)
+
+    found = groups(n, ((i, j) for i, j in zip(a.tolist(), b.tolist()) if same_place(i, j)))
+    ordered = sorted(found, key=lambda g: (round(np.mean([cands[i].x_m for i in g]), 1),
                                                       round(np.mean([cands[i].y_m for i in g]), 1)))
     stops, assignment = [], [0] * n
     for k, g in enumerate(ordered):
