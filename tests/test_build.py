@@ -337,3 +337,21 @@ def test_partial_riders_fares_count_only_without_full_ones():
 
     assert route_fare("R1", [_Ride(70), _Ride(70)], [_Ride(50)])[0].price == 70
     assert route_fare("R1", [], [_Ride(50)])[0].price == 50
+
+
+def test_clean_trims_the_wait_at_the_rank_and_keeps_it_as_evidence():
+    from datetime import timedelta
+
+    from builders import START, ride as straight
+    from transitmap.read import trace_from_dict
+    from transitmap.validate import check_trace
+
+    wait = straight(n=60, dt_s=10, speed_kph=0.0)  # ten minutes at the rank, phone jitter aside
+    drive = straight(n=120, dt_s=5, t0=START + timedelta(minutes=10))
+    doc = {**drive, "points": wait["points"] + drive["points"][1:]}
+    c = check_trace(trace_from_dict(doc, "a.json").trace)
+    r = clean_ride(c.trace, c.keep, c.stop_keep, c.fare_keep, EPSG)
+    assert r.start_wait_s == pytest.approx(600, abs=10)
+    assert r.start >= 59 and r.end == len(r.t_s) - 1
+    length = np.hypot(*np.diff(r.moving_xy, axis=0).T).sum()
+    assert length == pytest.approx(119 * 30 / 3.6 * 5, rel=0.01)

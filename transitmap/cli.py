@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections import Counter, defaultdict
 
@@ -197,7 +198,8 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
     elif not ctx.meta.get("quiet"):
         s = report["summary"]
         click.echo(render_text(report, verbose=ctx.meta.get("verbose", 0)).rstrip())
-        click.echo(f"\nfeed: {s['routes']} routes, {s['stops']} stops, time zone {s['timezone']}: {out}/gtfs.zip"
+        click.echo(f"\nfeed: {s['routes']} routes, {s['stops']} stops, time zone {s['timezone']}: "
+                   f"{os.path.join(out, 'gtfs.zip')}"
                    if result.feed is not None else "\nno usable trace: no feed written")
         v = report.get("gtfs_validator")
         if v is not None:
