@@ -355,3 +355,30 @@ def test_clean_trims_the_wait_at_the_rank_and_keeps_it_as_evidence():
     assert r.start >= 59 and r.end == len(r.t_s) - 1
     length = np.hypot(*np.diff(r.moving_xy, axis=0).T).sum()
     assert length == pytest.approx(119 * 30 / 3.6 * 5, rel=0.01)
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_SMALL = [d for route in (spec("R", "Town - Kibera", A, B, C), spec("X", "Town - Eastleigh", A, B, D))
+          for d in _docs(route, 2) + _docs(reverse(route), 1, seed=7)]
+
+
+@pytest.fixture(scope="module")
+def small_feed(tmp_path_factory):
+    return build_network([_write_rides(tmp_path_factory.mktemp("base"), _SMALL)]).feed
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.permutations(range(len(_SMALL))), names=st.lists(st.text("abcdefgh", min_size=1, max_size=6),
+                                                                    min_size=len(_SMALL), max_size=len(_SMALL), unique=True),
+       bundle=st.booleans())
+def test_build_is_independent_of_order_and_file_names(tmp_path_factory, small_feed, order, names, bundle):
+    folder = tmp_path_factory.mktemp("perm")
+    if bundle:  # the same rides as JSON Lines in one file, in another order
+        (folder / f"{names[0]}.jsonl").write_bytes(b"".join(msgspec.json.encode(_SMALL[i]) + b"\n" for i in order))
+    else:
+        for k, i in enumerate(order):
+            (folder / names[k] / "ride.json").parent.mkdir(parents=True)
+            (folder / names[k] / "ride.json").write_bytes(msgspec.json.encode(_SMALL[i]))
+    assert build_network([folder]).feed == small_feed
