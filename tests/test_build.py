@@ -382,3 +382,14 @@ def test_build_is_independent_of_order_and_file_names(tmp_path_factory, small_fe
             (folder / names[k] / "ride.json").parent.mkdir(parents=True)
             (folder / names[k] / "ride.json").write_bytes(msgspec.json.encode(_SMALL[i]))
     assert build_network([folder]).feed == small_feed
+
+
+def test_two_route_numbers_on_one_road_stay_two_patterns_even_through_unnamed_rides():
+    a = spec("A", "45K Odeon - Githurai", A, B, C)
+    b = spec("B", "237 Odeon - Githurai", A, B, C)  # the same road, another route number
+    rides = rides_of([(a, 2, {}), (b, 2, {}), (spec("U", "45K Odeon - Githurai", A, B, C), 1, {"name_variant": None})])
+    routes, _ = match_rides(rides)
+    got = grouping(rides, routes)
+    assert len(got) == 2, got
+    assert [["A-0", "A-1"]] in got or [["A-0", "A-1", "U-0"]] in got
+    assert [["B-0", "B-1"]] in got or [["B-0", "B-1", "U-0"]] in got

@@ -159,9 +159,26 @@ def groups(n: int, links) -> list[list[int]]:
 
 def _clusters(rides: list[Ride], cover, config: MatchConfig) -> list[list[int]]:
     """Rides on the same path in the same direction, unless both name their route and the names clearly
-    differ (a partial ride of a long route can trace exactly the path of a short one)."""
-    return groups(len(rides), ((i, j) for (i, j) in cover if i < j and _same_path(cover, i, j, config.share)
-                               and _name_agreement(rides[i].route_name, rides[j].route_name) >= 0))
+    differ (a partial ride of a long route can trace exactly the path of a short one, two route numbers can
+    share a road). A cluster joined through unnamed rides is split by name again: each unnamed ride goes to
+    the name whose rides it overlaps most."""
+    linked = groups(len(rides), ((i, j) for (i, j) in cover if i < j and _same_path(cover, i, j, config.share)
+                                 and _name_agreement(rides[i].route_name, rides[j].route_name) >= 0))
+    out = []
+    for group in linked:
+        named = [i for i in group if rides[i].route_name]
+        by_name = groups(len(named), ((a, b) for a in range(len(named)) for b in range(a + 1, len(named))
+                                      if _name_agreement(rides[named[a]].route_name, rides[named[b]].route_name) >= 0))
+        if len(by_name) < 2:
+            out.append(group)
+            continue
+        parts = [[named[k] for k in part] for part in by_name]
+        for i in group:
+            if not rides[i].route_name:
+                best = max(range(len(parts)), key=lambda p: (np.mean([cover.get((i, j), (0, 0))[0] for j in parts[p]]), -p))
+                parts[best].append(i)
+        out += [sorted(p) for p in parts]
+    return sorted(out)
 
 
 def _resolve_containment(rides, paths, clusters, config: MatchConfig) -> list[tuple[list[int], list[int]]]:
