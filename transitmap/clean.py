@@ -49,11 +49,6 @@ class Ride:
     def moving_xy(self) -> np.ndarray:
         return np.column_stack([self.x_m[self.start : self.end + 1], self.y_m[self.start : self.end + 1]])
 
-    @property
-    def service_date(self) -> str:
-        """Local date is decided by the GTFS stage (it knows the time zone); this is the UTC date."""
-        return str(np.datetime64(int(self.t_s[self.start]), "s").astype("datetime64[D]"))
-
 
 def clean_ride(trace: Trace, keep: np.ndarray, stop_keep: np.ndarray, fare_keep: np.ndarray, epsg: int,
                config: CleanConfig = CleanConfig()) -> Ride | None:

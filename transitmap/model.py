@@ -101,9 +101,6 @@ class Status(str, enum.Enum):
     DUPLICATE = "duplicate"
 
 
-def empty_points() -> dict[str, np.ndarray]:
-    return {k: np.empty(0) for k in ("t_s", "lat", "lon", "accuracy_m", "speed_mps")}
-
 
 @lru_cache(maxsize=1)
 def iso_currencies() -> frozenset[str]:

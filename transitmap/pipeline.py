@@ -268,8 +268,8 @@ def build_network(
         quarantined = {(n.trace_id, n.file) for n in dropped}
         return BuildResult(run, None, _ledger_rows(run, {}, quarantined), [], tz)
     routes, notices = match_rides(rides)
-    stops, pattern_stops, stop_notes = infer_stops(rides, routes)
-    notices += dropped + stop_notes
+    stops, pattern_stops = infer_stops(rides, routes)
+    notices += dropped
     to_latlon = _inverse(epsg)
     stop_ids = [f"S{k + 1:04d}" for k in range(len(stops))]
     stop_names: dict[int, str] = {}
@@ -335,12 +335,11 @@ def build_network(
     slat, slon = to_latlon(np.array([s.x_m for s in stops]), np.array([s.y_m for s in stops]))
     feed_stops = [FeedStop(stop_ids[k], names[k], float(slat[k]), float(slon[k])) for k in range(len(stops))]
     notices += [N.StopSeenOnceNotice(stop_id=stop_ids[k]) for k, s in enumerate(stops) if s.observations <= 1]
-    used = [rides[i] for i in range(len(rides))]
-    dates, _ = local_seconds(np.array([r.t_s[r.start] for r in used]), tz)
+    dates, _ = local_seconds(np.array([r.t_s[r.start] for r in rides]), tz)
     days = pd.to_datetime(pd.Series(dates))
     end = (days.max() + pd.Timedelta(days=config.validity_days)).strftime("%Y%m%d")
     # the feed's version names its content (the rides), not the files they came in
-    version = hashlib.sha256("".join(sorted(f"{r.trace_id}:{len(r.t_s)}:{r.t_s[0]}" for r in used)).encode()).hexdigest()[:12]
+    version = hashlib.sha256("".join(sorted(f"{r.trace_id}:{len(r.t_s)}:{r.t_s[0]}" for r in rides)).encode()).hexdigest()[:12]
     meta = FeedMeta(tuple(agencies), config.agency_url, tz, config.lang, tuple(sorted(set(days.dt.day_of_week))),
                     days.min().strftime("%Y%m%d"), end, config.publisher, version)
     feed = feed_bytes(network_tables(final_routes, feed_stops, meta))

@@ -35,8 +35,7 @@ from .model import STOP_KINDS, Fare, Stop, Trace, iso_currencies
 
 SCHEMA_MAJOR = "1"
 CSV_TABLES = ("points.csv", "traces.csv", "stops.csv", "fares.csv", "departures.csv")
-_NUMBER = (int, float)
-_NUMBER_SET = {int, float}
+_NUMBER = frozenset({int, float})  # JSON numbers; bool is not one
 
 
 @dataclass(frozen=True)
@@ -509,7 +508,7 @@ def _first_error(validator, instance) -> str:
 
 def _floats(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     """Float array from numbers (NaN elsewhere) and the mask of elements that were not numbers."""
-    if set(map(type, values)) <= _NUMBER_SET:
+    if set(map(type, values)) <= _NUMBER:
         return np.array(values, dtype=np.float64), np.zeros(len(values), bool)
     bad = np.fromiter((type(v) not in _NUMBER for v in values), bool, len(values))
     arr = np.array([float(v) if type(v) in _NUMBER else np.nan for v in values], dtype=np.float64)
@@ -521,7 +520,7 @@ def _optional_floats(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     types = set(map(type, values))
     if types <= {type(None)}:
         return np.full(len(values), np.nan), np.zeros(len(values), bool)
-    if types <= _NUMBER_SET:
+    if types <= _NUMBER:
         return np.array(values, dtype=np.float64), np.zeros(len(values), bool)
     arr, bad = _floats([np.nan if v is None else v for v in values])
     return arr, bad
@@ -846,8 +845,11 @@ def _fare(d: dict) -> Fare:
 # --------------------------------------------------------------------------------------------------
 # GPX
 
-_GENERIC_NAME = re.compile(r"osmtracker|^(track|trace|ride|recording|log)\s*\d*$|^\d[\d\-_: T.]*$|^untitled|^active log|^gpslogger",
-                           re.IGNORECASE)
+# Names that apps and servers give tracks and files ("Tracked with OSMTracker", "upload004", "2026-03-02"),
+# not route names.
+_APP_NAME = re.compile(r"(?i)osmtracker|gpslogger|active log|untitled|unnamed|^[\d\-_: T.]+$|"
+                       r"^((upload|track|trace|ride|recording|log|gps|file|export|data|new|img|test|tmp|copy|"
+                       r"download|gpx)[\s\d]*)+$")
 
 
 def _read_gpx(name: str, data: bytes | ReadResult) -> list[ReadResult]:
@@ -890,7 +892,7 @@ def _read_gpx(name: str, data: bytes | ReadResult) -> list[ReadResult]:
     for k, trk in enumerate(tracks):
         notes: list[N.Notice] = []
         pts = [p for s in trk.segments for p in s.points]
-        route = trk.name if trk.name and not _GENERIC_NAME.search(trk.name.strip()) else file_route
+        route = trk.name if trk.name and not _APP_NAME.search(trk.name.strip()) else file_route
         lat = np.array([p.latitude for p in pts], dtype=np.float64)
         lon = np.array([p.longitude for p in pts], dtype=np.float64)
         wpts = [w for w in gpx.waypoints if len(tracks) == 1 or _within(w, spans[k])]
@@ -944,15 +946,10 @@ def _route_from_name(stem: str) -> str | None:
     """A route name carried in a file name: ``2026-03-02_0712_Bree-Soweto`` -> ``Bree-Soweto``."""
     words = [w for w in re.split(r"[_\s]+", stem) if w and not re.fullmatch(r"[\d\-:.T]+", w)]
     text = " ".join(words).strip(" -")
-    if not text or _GENERIC_NAME.search(text) or not re.search(r"[^\W\d_]{2}", text):
+    if not text or _APP_NAME.search(text.replace("-", " ").replace(".", " ")) or not re.search(r"[^\W\d_]{2}", text):
         return None
-    if _UPLOAD_NAME.fullmatch(text.replace("-", " ").replace(".", " ")):
-        return None  # what apps and servers name files, not a route
     return text
 
-
-_UPLOAD_NAME = re.compile(r"(?i)((upload|track|trace|ride|recording|log|gps|file|export|data|new|img|test|tmp|"
-                          r"copy|download|gpx|osmtracker|gpslogger|untitled|unnamed)[\s\d]*)+")
 
 
 # Local ways of writing currencies, beside ISO codes. FCFA is resolved by place (see _currency).

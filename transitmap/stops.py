@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-from . import notices as N
 from .clean import Ride
 from .match import Path, Route, groups
 
@@ -63,7 +62,7 @@ class _Candidate:
 
 
 def infer_stops(rides: list[Ride], routes: list[Route], config: StopConfig = StopConfig()
-                ) -> tuple[list[Stop], dict[tuple[int, int], PatternStops], list[N.Notice]]:
+                ) -> tuple[list[Stop], dict[tuple[int, int], PatternStops]]:
     """The network's stops and, per (route index, direction), the pattern's stops in order."""
     candidates: list[_Candidate] = []
     for r, route in enumerate(routes):
@@ -82,7 +81,7 @@ def infer_stops(rides: list[Ride], routes: list[Route], config: StopConfig = Sto
                 seq.append(k)
                 s.append(s_m)
         out[key] = PatternStops(tuple(seq), np.array(s))
-    return stops, out, []
+    return stops, out
 
 
 def _pattern_candidates(key, pattern, rides: list[Ride], config: StopConfig) -> list[_Candidate]:

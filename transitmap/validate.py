@@ -122,7 +122,7 @@ def check_trace(trace: Trace, config: ValidationConfig = ValidationConfig()) -> 
 
     epsg = utm_epsg(float(lat[idx[0]]), float(lon[idx[0]]))
     # The stops are projected with the points: one call to PROJ per trace.
-    slat, slon = _stop_coords(trace)
+    slat, slon, stop_valid = _stop_coords(trace)
     xs, ys = project(np.concatenate([lat[idx], slat]), np.concatenate([lon[idx], slon]), epsg)
     x, y = xs[: len(idx)], ys[: len(idx)]
     stop_xy = (xs[len(idx):], ys[len(idx):])
@@ -157,7 +157,7 @@ def check_trace(trace: Trace, config: ValidationConfig = ValidationConfig()) -> 
             notes.append(N.TooSlowForVehicleNotice(**ident, speed_kph=fastest * 3.6))
 
     if trace.stops:
-        stop_keep = _check_stops(trace, slat, slon, stop_xy, x, y, tt, config, notes, ident)
+        stop_keep = _check_stops(trace, stop_valid, stop_xy, x, y, tt, config, notes, ident)
     if trace.fares:
         fare_keep = _check_fares(trace, notes, ident)
     deps = trace.departures_s
@@ -232,21 +232,19 @@ def _fastest_sustained_mps(x, y, t, acc, window_s: float) -> float:
     return float((d / np.maximum(t[j] - t[i], 1.0)).max())
 
 
-def _stop_coords(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
-    """Stop latitudes and longitudes; unusable ones replaced by 0 (they are reported as far away)."""
+def _stop_coords(trace: Trace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stop latitudes and longitudes (unusable ones replaced by 0) and the mask of usable ones."""
     slat = np.array([s.lat for s in trace.stops], dtype=float)
     slon = np.array([s.lon for s in trace.stops], dtype=float)
     valid = np.isfinite(slat) & np.isfinite(slon) & (np.abs(slat) <= 90) & (np.abs(slon) <= 180)
-    return np.where(valid, slat, 0.0), np.where(valid, slon, 0.0)
+    return np.where(valid, slat, 0.0), np.where(valid, slon, 0.0), valid
 
 
-def _check_stops(trace: Trace, slat, slon, stop_xy, x, y, t, config: ValidationConfig, notes: list,
+def _check_stops(trace: Trace, valid: np.ndarray, stop_xy, x, y, t, config: ValidationConfig, notes: list,
                  ident: dict) -> np.ndarray:
     stime = np.array([s.time_s for s in trace.stops], dtype=float)
-    keep = np.ones(len(slat), bool)
-    valid = np.array([np.isfinite(s.lat) and np.isfinite(s.lon) and abs(s.lat) <= 90 and abs(s.lon) <= 180
-                      for s in trace.stops], bool)
-    dist = np.full(len(slat), np.inf)
+    keep = np.ones(len(valid), bool)
+    dist = np.full(len(valid), np.inf)
     timed = valid & np.isfinite(stime)
     if timed.any():  # near its own time first: 60 segments around the moment the stop was marked
         w = np.clip(np.searchsorted(t, stime[timed])[:, None] + np.arange(-30, 31), 0, len(t) - 1)
@@ -325,7 +323,6 @@ class SurveyVerdict:
     notices: dict[int, list[N.Notice]] = field(default_factory=dict)
     duplicates: set[int] = field(default_factory=set)
     swapped: set[int] = field(default_factory=set)
-    center: tuple[float, float] = (np.nan, np.nan)
 
     def add(self, key: int, notice: N.Notice) -> None:
         self.notices.setdefault(key, []).append(notice)
@@ -379,7 +376,6 @@ def check_survey(summaries: list[TraceSummary], config: ValidationConfig = Valid
         return out
     c = np.array([s.centroid for s in live])
     center = (float(np.median(c[:, 0])), float(np.median(c[:, 1])))
-    out.center = center
     d = geodesic_m(c[:, 0], c[:, 1], center[0], center[1])
     for s, dist in zip(live, d):
         if dist <= config.far_from_survey_m:
