@@ -176,7 +176,9 @@ def score(network, epsg: int, result, fares: dict) -> dict:
     for ti, oi in pairs.items():
         fare_n += 1
         fare_ok += abs(price.get(out[oi][0], -1) - fares[network[ti]["route_id"]]) < 0.005
-    return {
+    misses = {"truth_missed": [network[ti]["trip_id"] for ti in range(len(truth)) if ti not in pairs],
+              "output_unmatched": [f"{out[oi][0]}/{out[oi][1]}" for oi in range(len(out)) if oi not in taken]}
+    return misses, {
         "patterns_truth": len(truth), "patterns_output": len(out),
         "pattern_recall": matched / len(truth), "pattern_precision": len(taken) / max(len(out), 1),
         "patterns_recoverable": len(recoverable),
@@ -193,6 +195,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--routes", type=int, default=None, help="only the first N routes (by route_id)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--misses", action="store_true", help="list the missed truth patterns and unmatched outputs")
     args = ap.parse_args()
     if not DATA.exists():
         sys.exit(f"{DATA} not found: this benchmark needs ../shared/data")
@@ -206,11 +209,17 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     (folder / "feed").mkdir(exist_ok=True)
     (folder / "feed" / "gtfs.zip").write_bytes(result.feed)  # for ../shared/tools/feedcheck
-    scores = score(network, epsg, result, fares)
+    misses, scores = score(network, epsg, result, fares)
     scores["build_s"] = round(seconds, 1)
     scores["rides_used"] = sum(1 for r in result.ledger_rows if r["status"] == "used")
     print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in scores.items()}, indent=2))
     print(f"feed: {folder / 'feed' / 'gtfs.zip'}")
+    if args.misses:
+        ledger = pd.DataFrame(result.ledger_rows)
+        for trip_id in misses["truth_missed"]:
+            rows = ledger[ledger.trace_id.str.startswith(trip_id + "-")]
+            print("missed", trip_id, [f"{r.trace_id}:{r.route_id}/{r.direction_id}:{r.ride}" for r in rows.itertuples()])
+        print("unmatched outputs", misses["output_unmatched"])
 
 
 if __name__ == "__main__":

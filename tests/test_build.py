@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import random
 import shutil
@@ -29,11 +30,15 @@ A = (-1.2864, 36.8172)
 B = (-1.2700, 36.8400)  # ~3 km north-east of A
 C = (-1.2500, 36.8600)  # on past B
 D = (-1.2900, 36.8700)  # B then east-south-east: a branch
+E = (-1.2864, 36.8134)  # 420 m west of A: another rank on the same road
 QUIET = RideProfile(spike_rate=0.0, gap_probability=0.0, partial_probability=0.0, fix_interval_s=(3.0, 5.0))
 
 
 def spec(key, name, *pts, stops=(0, 0.5, 1)) -> RouteSpec:
-    return RouteSpec(key, name, tuple(pts), stop_fraction=stops, currency="KES", fare=70)
+    """A route whose end stops are the ranks its name gives ("45K Odeon - Githurai": Odeon, Githurai)."""
+    ends = [e.split(" ", 1)[-1] if e[:1].isdigit() else e for e in name.split(" - ")]
+    names = (ends[0], *(f"{key} stop {k}" for k in range(1, len(stops) - 1)), ends[-1])
+    return RouteSpec(key, name, tuple(pts), names, stop_fraction=stops, currency="KES", fare=70)
 
 
 def reverse(r: RouteSpec) -> RouteSpec:
@@ -96,6 +101,51 @@ def test_a_short_route_along_a_long_one_stays_a_route():
     rides = rides_of([(long, 2, {}), (short, 2, {"name_variant": None})])  # no names: terminals decide
     routes, _ = match_rides(rides)
     assert grouping(rides, routes) == [[["L-0", "L-1"]], [["S-0", "S-1"]]]
+
+
+def test_unnamed_rides_from_other_ranks_along_one_road_are_two_patterns():
+    # X starts 420 m before Y on the same road and both end at C: they share 94 % of the path, no rider
+    # named the route, but each ride waited at its rank and named the terminal it went to
+    x = spec("X", "Ngara - Ruaka", E, A, B, C)
+    y = spec("Y", "Odeon - Ruaka", A, B, C)
+    rides = rides_of([(x, 2, {"name_variant": None}), (y, 2, {"name_variant": None})])
+    routes, _ = match_rides(rides)
+    assert grouping(rides, routes) == [[["X-0", "X-1"]], [["Y-0", "Y-1"]]]
+
+
+def test_one_ride_from_terminal_to_terminal_inside_a_longer_route_is_its_own_route():
+    long = spec("L", "Town - Ruaka", A, B, C)
+    short = spec("S", "Town - Parklands", A, B)
+    rides = rides_of([(long, 2, {}), (short, 1, {"name_variant": None})])
+    routes, _ = match_rides(rides)
+    assert grouping(rides, routes) == [[["L-0", "L-1"]], [["S-0"]]]
+    # the same ride without a named destination (the rider got off early) is a partial ride of the long route
+    early = rides_of([(long, 2, {}), (short, 1, {"name_variant": None})])
+    early[2] = dataclasses.replace(early[2], destination=None)
+    routes, _ = match_rides(early)
+    [[pattern]] = [r.patterns for r in routes]
+    assert [early[i].trace_id for i in pattern.partial] == ["S-0"]
+
+
+def test_a_signal_gap_across_a_corner_neither_splits_the_route_nor_bends_its_shape():
+    route = spec("R", "Town - Eastleigh", A, B, D)  # a corner at B
+    rng = np.random.default_rng(3)
+    from transitmap.read import trace_from_dict
+    from transitmap.validate import check_trace
+
+    bx, by = project(np.array([B[0]]), np.array([B[1]]), EPSG)
+    rides = []
+    for k in range(3):
+        doc = ride(route, at(2026, 3, 2, 7 + k, 0, 3), rng, trace_id=f"R-{k}", collector_id="c", profile=QUIET)
+        if k == 0:  # no signal for 1.2 km around the corner: the straight line cuts it by ~400 m
+            px, py = project(np.array([p["lat"] for p in doc["points"]]), np.array([p["lon"] for p in doc["points"]]), EPSG)
+            doc["points"] = [p for p, d in zip(doc["points"], np.hypot(px - bx, py - by)) if d > 600]
+        c = check_trace(trace_from_dict(doc, "a.json").trace)
+        rides.append(clean_ride(c.trace, c.keep, c.stop_keep, c.fare_keep, EPSG))
+    [r], _ = match_rides(rides)
+    [p] = r.patterns
+    assert sorted(rides[i].trace_id for i in p.rides) == ["R-0", "R-1", "R-2"]
+    assert float(shapely.distance(shapely.points(bx[0], by[0]), shapely.linestrings(p.xy))) < 20
 
 
 def test_corridor_then_split_and_branches_are_separate_patterns():

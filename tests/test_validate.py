@@ -51,6 +51,25 @@ def test_a_run_of_three_spikes_is_found():
     assert notice(c, "gps_spike").count == 3 and not c.keep[60:63].any()
 
 
+def test_a_spike_whose_legs_are_each_reachable_but_not_both_is_found():
+    # fixes 10 s apart at 36 km/h, one of them written 5 s early: 461 m back in 15 s is possible at
+    # 130 km/h plus the slack, 461 m out in 5 s is not, and both legs in 20 s are not either, while the
+    # fixes either side are 200 m apart (the legs alone make one jump, not an excursion between two)
+    doc = ride(speed_kph=36, dt_s=10, n=60)
+    doc["points"][30] = moved(doc["points"][30], north_m=450)
+    doc["points"][30]["time"] = doc["points"][29]["time"].replace(":50+", ":55+")
+    c = check(doc)
+    assert notice(c, "gps_spike").count == 1 and not c.keep[30] and c.keep.sum() == 59
+
+
+def test_two_spikes_in_a_row_far_from_each_other_are_found():
+    doc = ride(dt_s=2, n=300)
+    doc["points"][100] = moved(doc["points"][100], north_m=300)
+    doc["points"][101] = moved(doc["points"][101], east_m=-450)
+    c = check(doc)
+    assert notice(c, "gps_spike").count == 2 and not c.keep[100:102].any() and c.keep.sum() == 298
+
+
 def test_a_fast_but_plausible_ride_is_not_a_spike():
     c = check(ride(speed_kph=110))
     assert c.notices == ()

@@ -35,6 +35,8 @@ class MatchConfig:
     terminal_radius_m: float = 250.0
     opposite_share: float = 0.6  # of a pattern along another one backwards, to be its other direction
     dense_step_m: float = 10.0  # rides and patterns are compared as points this far apart
+    gap_s: float = 20.0  # a step between fixes this long in time ...
+    gap_m: float = 150.0  # ... and in distance is a signal gap: the straight line across it is not the road
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,7 +61,7 @@ def match_rides(rides: list[Ride], config: MatchConfig = MatchConfig()) -> tuple
     """Routes made of the rides, sorted deterministically, and the notices of matching."""
     if not rides:
         return [], []
-    paths = [Path(along(r.moving_xy, config.dense_step_m)) for r in rides]
+    paths = [_ride_path(r, config) for r in rides]
     cover = _pairwise_cover(paths, config)
     clusters = _clusters(rides, cover, config)
     patterns = _resolve_containment(rides, paths, clusters, config)
@@ -76,10 +78,25 @@ def match_rides(rides: list[Ride], config: MatchConfig = MatchConfig()) -> tuple
 
 def along(xy: np.ndarray, step: float) -> np.ndarray:
     """Points every ``step`` metres along a polyline, its end included (numpy, O(n))."""
-    seg = np.hypot(*np.diff(xy, axis=0).T)
-    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
     s = np.append(np.arange(0.0, cum[-1], step), cum[-1])
     return np.column_stack([np.interp(s, cum, xy[:, 0]), np.interp(s, cum, xy[:, 1])])
+
+
+def _ride_path(ride: Ride, config: MatchConfig) -> "Path":
+    """The moving part of a ride as a Path; points on the straight line across a signal gap are marked
+    unknown (the vehicle took a road somewhere else)."""
+    xy, t = ride.moving_xy, ride.t_s[ride.start : ride.end + 1]
+    dense = along(xy, config.dense_step_m)
+    seg = np.hypot(*np.diff(xy, axis=0).T)
+    chord = (np.diff(t) > config.gap_s) & (seg > config.gap_m)
+    if not chord.any():
+        return Path(dense)
+    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    s = np.append(np.arange(0.0, cum[-1], config.dense_step_m), cum[-1])
+    k = np.clip(np.searchsorted(cum, s, side="right") - 1, 0, len(seg) - 1)
+    inside = (s > cum[k] + 1e-6) & (s < cum[k + 1] - 1e-6)
+    return Path(dense, known=~(chord[k] & inside))
 
 
 class Path:
@@ -87,8 +104,9 @@ class Path:
     path and its position along it come from the nearest vertex, in O(log n) (shapely's exact
     point-to-line distance costs the number of vertices)."""
 
-    def __init__(self, xy: np.ndarray):
+    def __init__(self, xy: np.ndarray, known: np.ndarray | None = None):
         self.xy = xy
+        self.known = known  # None: every point was observed; else False on lines across signal gaps
         self.points = shapely.points(xy)
         self.tree = shapely.STRtree(self.points)
         self.line = shapely.linestrings(xy) if len(xy) > 1 else self.points[0]
@@ -112,12 +130,23 @@ class Path:
 
 def _cover(a: Path, b: Path, corridor: float, step: int = 2) -> tuple[float, float]:
     """(share of a within the corridor of b, share of that advancing along b), from every ``step``-th
-    vertex of a."""
-    probe = a.points[:: max(len(a.points) // 12, 1)]  # a dozen points first: most pairs only cross
+    vertex of a. Where a or b crossed a signal gap, the unknown stretch counts neither way."""
+    pts = a.points if a.known is None else a.points[a.known]
+    if len(pts) == 0:
+        return 0.0, 0.0
+    probe = pts[:: max(len(pts) // 12, 1)]  # a dozen points first: most pairs only cross
     if (b.nearest(probe, corridor)[1] <= corridor).mean() < 0.5:
         return 0.0, 0.0
-    idx, dist = b.nearest(a.points[::step], corridor)
+    idx, dist = b.nearest(pts[::step], corridor)
     near = dist <= corridor
+    if b.known is not None and not near.all():  # far from b where b's line crosses a gap: unknown
+        far = np.flatnonzero(~near)
+        in_gap = ~b.known[b.nearest(pts[::step][far])[0]]
+        keep = np.ones(len(near), bool)
+        keep[far[in_gap]] = False
+        idx, near = idx[keep], near[keep]
+        if len(near) == 0:
+            return 0.0, 0.0
     share = float(near.mean())
     if near.sum() < 3:
         return share, 0.0
@@ -164,21 +193,43 @@ def _clusters(rides: list[Ride], cover, config: MatchConfig) -> list[list[int]]:
     the name whose rides it overlaps most."""
     linked = groups(len(rides), ((i, j) for (i, j) in cover if i < j and _same_path(cover, i, j, config.share)
                                  and _name_agreement(rides[i].route_name, rides[j].route_name) >= 0))
+    names_differ = lambda i, j: _name_agreement(rides[i].route_name, rides[j].route_name) < 0  # noqa: E731
     out = []
     for group in linked:
-        named = [i for i in group if rides[i].route_name]
-        by_name = groups(len(named), ((a, b) for a in range(len(named)) for b in range(a + 1, len(named))
-                                      if _name_agreement(rides[named[a]].route_name, rides[named[b]].route_name) >= 0))
-        if len(by_name) < 2:
-            out.append(group)
-            continue
-        parts = [[named[k] for k in part] for part in by_name]
-        for i in group:
-            if not rides[i].route_name:
-                best = max(range(len(parts)), key=lambda p: (np.mean([cover.get((i, j), (0, 0))[0] for j in parts[p]]), -p))
-                parts[best].append(i)
-        out += [sorted(p) for p in parts]
+        # split by name, then each part by terminals: two full rides that start or end at places further apart
+        # than a rank are different routes, whatever their names (100 and 100A share a road between ranks)
+        for part in _split(group, lambda i: rides[i].route_name is not None, names_differ, cover):
+            out += _split(part, lambda i: _full(rides[i], config),
+                          lambda i, j: _terminals_differ(rides[i], rides[j], config), cover)
     return sorted(out)
+
+
+def _split(group: list[int], anchor, conflict, cover) -> list[list[int]]:
+    """Split a group of rides into the parts its anchor rides form (anchors linked unless in conflict);
+    every other ride joins the part whose rides it overlaps most."""
+    anchors = [i for i in group if anchor(i)]
+    parts = [[anchors[k] for k in part] for part in groups(len(anchors), (
+        (a, b) for a in range(len(anchors)) for b in range(a + 1, len(anchors)) if not conflict(anchors[a], anchors[b])))]
+    if len(parts) < 2:
+        return [group]
+    for i in group:
+        if not anchor(i):
+            best = max(range(len(parts)), key=lambda p: (
+                not any(conflict(i, j) for j in parts[p]), np.mean([cover.get((i, j), (0, 0))[0] for j in parts[p]]), -p))
+            parts[best].append(i)
+    return [sorted(p) for p in parts]
+
+
+def _full(ride: Ride, config: MatchConfig) -> bool:
+    """A ride from terminal to terminal: it started with a wait at a rank, and its collector named the
+    terminal it ended at (the collector schema asks for ``destination`` only when the ride went to the end)."""
+    return ride.start_wait_s >= config.rank_wait_s and bool(ride.destination)
+
+
+def _terminals_differ(a: Ride, b: Ride, config: MatchConfig) -> bool:
+    far = lambda p, q: np.hypot(*(p - q)) > config.terminal_radius_m  # noqa: E731
+    xa, xb = a.moving_xy, b.moving_xy
+    return bool(far(xa[0], xb[0]) or far(xa[-1], xb[-1]))
 
 
 def _resolve_containment(rides, paths, clusters, config: MatchConfig) -> list[tuple[list[int], list[int]]]:
@@ -214,6 +265,9 @@ def _own_route(inner: list[Ride], outer: list[Ride], config: MatchConfig) -> boo
     a, b = _majority_name(inner), _majority_name(outer)
     if a and b and _name_similarity(a, b) < 0.6:
         return True
+    # A ride that went from terminal to terminal inside a longer path: a shorter route or a short turn.
+    if any(_full(r, config) for r in inner):
+        return True
     # A wait at a rank that is not where the longer route starts: the rank of another route (riders who
     # board a route late do not wait long; those who get off early start at its rank).
     outer_start = np.median([r.moving_xy[0] for r in outer], axis=0)
@@ -243,19 +297,22 @@ def normalise_name(name: str) -> str:
     return " ".join(re.sub(r"[^\w]+", " ", name.lower()).split())
 
 
-_ROUTE_CODE = re.compile(r"^(\d{1,4}[a-z]{0,2})\b")
+_ROUTE_CODE = re.compile(r"^(\d{1,4}[a-z]{0,5}(?:_\d{1,2})?)\b")  # "45K", "237", "110ATH", "17B_2"
 
 
 def _name_similarity(a: str, b: str) -> float:
     """1 = the same route name, 0 = clearly different. Route numbers ("45K", "237", "100A") decide when
     both names carry one: routes that share most of their stop names differ by their number. A number
-    with its characters transposed is a typo as likely as another route (0.7: neither agree nor conflict)."""
+    changed by a typo (characters transposed, a space moved: "33d pmuthurwa" for "33DP Muthurwa") is as
+    likely as another route (0.7: neither agree nor conflict)."""
     a, b = normalise_name(a), normalise_name(b)
     ca, cb = _ROUTE_CODE.match(a), _ROUTE_CODE.match(b)
     if ca and cb:
         if ca.group(1) == cb.group(1):
             return 1.0
-        return 0.7 if sorted(ca.group(1)) == sorted(cb.group(1)) else 0.0
+        typo = (sorted(ca.group(1)) == sorted(cb.group(1))
+                or SequenceMatcher(None, a.replace(" ", ""), b.replace(" ", "")).ratio() >= 0.95)
+        return 0.7 if typo else 0.0
     sort = lambda s: " ".join(sorted(s.split()))  # noqa: E731  (the other direction names the ends reversed)
     return max(SequenceMatcher(None, a, b).ratio(), SequenceMatcher(None, sort(a), sort(b)).ratio())
 
@@ -281,7 +338,8 @@ def _majority_name(rides: list[Ride]) -> str | None:
 def _median_geometry(paths: list[Path], config: MatchConfig) -> np.ndarray:
     """The path of several rides: the ride of median length as reference, each vertex (every 10 m) moved
     sideways by the median offset of all the rides there."""
-    ref = sorted(paths, key=lambda p: p.length)[len(paths) // 2]
+    whole = [p for p in paths if p.known is None] or paths  # a ride without signal gaps as reference
+    ref = sorted(whole, key=lambda p: p.length)[len(whole) // 2]
     grid = ref.xy
     if len(paths) == 1 or len(grid) < 3:
         return grid
@@ -292,6 +350,8 @@ def _median_geometry(paths: list[Path], config: MatchConfig) -> np.ndarray:
     for p in paths:
         k, dist = ref.nearest(p.points, config.corridor_m)
         near = dist <= config.corridor_m
+        if p.known is not None:
+            near &= p.known
         ks.append(k[near])
         offs.append(np.einsum("ij,ij->i", p.xy[near] - grid[k[near]], normal[k[near]]))
     med = pd.Series(np.concatenate(offs)).groupby(np.concatenate(ks)).median().reindex(range(len(grid)))

@@ -191,9 +191,17 @@ def _spikes(x, y, t, slack, vmax_mps) -> tuple[np.ndarray, tuple[float, float]]:
         d_skip = np.hypot(x[2:] - x[:-2], y[2:] - y[:-2])
         near = np.minimum(d1[:-1], d1[1:])
         spike[1:-1] = (near > EXCURSION_M) & (d_skip < 0.25 * near)
+        # A detour through one fix that no vehicle drives in the time of both legs (each leg alone may be
+        # possible: 446 m then 425 m at 10 s fixes), while the fixes either side are reachable directly.
+        both = vmax_mps * (t[2:] - t[:-2])
+        spike[1:-1] |= ((near > EXCURSION_M) & (d1[:-1] + d1[1:] > both + slack[:-2] + 2 * slack[1:-1] + slack[2:])
+                        & (d_skip <= both + slack[:-2] + slack[2:]))
     if len(jump) == 0:
         return spike, _worst(spike, d1, dt1)
-    a, b = jump[:-1], jump[1:]  # an excursion: fixes a+1 .. b, between two jumps
+    # An excursion: fixes a+1 .. b between two jumps at most 3 fixes apart (other jumps may lie between:
+    # two spikes in a row are far from each other too)
+    pairs = [(jump[:0], jump[:0])] + [(jump[:-k], jump[k:]) for k in (1, 2, 3) if len(jump) > k]
+    a, b = np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
     a, b = a[(b - a <= 3) & (b + 1 < m)], b[(b - a <= 3) & (b + 1 < m)]
     skip = np.hypot(x[b + 1] - x[a], y[b + 1] - y[a]) <= vmax_mps * np.maximum(t[b + 1] - t[a], 1e-3) + slack[a] + slack[b + 1]
     marks = np.zeros(m + 1, np.int32)
