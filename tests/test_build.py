@@ -156,6 +156,28 @@ def test_corridor_then_split_and_branches_are_separate_patterns():
     assert grouping(rides, routes) == [[["M-0", "M-1"]], [["X-0", "X-1"]]]
 
 
+def test_branches_and_short_turns_of_one_named_route_are_patterns_of_one_route(tmp_path):
+    main = spec("M", "46 Town - Ruaka", A, B, C)
+    branch = spec("X", "46 Town - Eastleigh", A, B, D)  # same number, same rank, another end
+    turn = spec("T", "46 Parklands - Town", B, A)  # a short turn, the other way
+    rides = rides_of([(main, 2, {}), (branch, 2, {}), (turn, 2, {})])
+    routes, _ = match_rides(rides)
+    [r] = routes
+    got = sorted((d, sorted(rides[i].trace_id for i in p.rides)) for d, p in zip(r.directions, r.patterns))
+    assert got == [(0, ["M-0", "M-1"]), (0, ["X-0", "X-1"]), (1, ["T-0", "T-1"])]
+    # in the feed: one route, a trip and a shape per pattern, each ride's pattern in the ledger
+    docs = [d for route in (main, branch, turn) for d in _docs(route, 2)]
+    result = build_network([_write_rides(tmp_path / "in", docs)])
+    t = _tables(result.feed)
+    assert list(t["routes.txt"].route_id) == ["R001"]
+    assert sorted(zip(t["trips.txt"].trip_id, t["trips.txt"].direction_id)) == [
+        ("R001_0", "0"), ("R001_0_2", "0"), ("R001_1", "1")]
+    assert sorted(t["shapes.txt"].shape_id.unique()) == ["R001_0", "R001_0_2", "R001_1"]
+    ledger = {r["trace_id"][0]: r["trip_id"] for r in result.ledger_rows}
+    assert ledger["T"] == "R001_1" and {ledger["M"], ledger["X"]} == {"R001_0", "R001_0_2"}
+    assert "direction_missing" not in _codes(result)
+
+
 def test_pattern_geometry_is_more_accurate_than_single_rides():
     route = spec("R", "Town - Kibera", A, B, C)
     rng = np.random.default_rng(5)
@@ -324,6 +346,30 @@ def test_build_notice_fare_outlier(tmp_path):
     t = _tables(result.feed)
     assert t["fare_attributes.txt"].price.tolist() == ["70.00"]
     assert "fare_outlier" not in _codes(build_network([_write_rides(tmp_path / "b", _docs(ROUTE, 3))]))
+
+
+def test_origin_destination_fares_from_fares_between_stops_and_partial_riders(tmp_path):
+    route = spec("R", "Town - Kibera", A, B, C, stops=(0, 0.25, 0.5, 0.75, 1))
+    docs = _docs(route, 3)
+    assert [s["kind"] for s in docs[0]["stops"]] == ["board", "both", "both", "both", "alight"]
+    for d, amount in zip(docs, (30, 30, 300)):  # the third a typo
+        d["fares"] = [{"amount": 70, "currency": "KES"}, {"amount": amount, "currency": "KES", "from_stop": 1, "to_stop": 3}]
+    partial = _docs(spec("R", "Town - Kibera", A, B, C, stops=(0, 0.25, 0.5, 0.75, 1)), 6, seed=7, partial=True)
+    late = [d for d in partial if "origin" not in d][:1]  # boarded at an inner stop, paid less
+    late[0]["fares"] = [{"amount": 50, "currency": "KES"}]
+    late[0]["trace_id"] = "late"
+    result = build_network([_write_rides(tmp_path / "a", docs + late)])
+    t = _tables(result.feed)
+    trip = t["stop_times.txt"][t["stop_times.txt"].trip_id == "R001_0"].stop_id.tolist()
+    rules = t["fare_rules.txt"].fillna("")
+    prices = dict(zip(t["fare_attributes.txt"].fare_id, t["fare_attributes.txt"].price))
+    od = {(r.origin_id, r.destination_id): prices[r.fare_id] for r in rules.itertuples() if r.origin_id}
+    assert od[(trip[1], trip[3])] == "30.00"  # the median of 30 and 30; 300 is an outlier
+    assert any(o != trip[0] and d == trip[-1] and p == "50.00" for (o, d), p in od.items())  # the late rider
+    assert prices["R001"] == "70.00" and list(rules[rules.fare_id == "R001"].origin_id) == [""]
+    assert set(t["stops.txt"].zone_id) == set(t["stops.txt"].stop_id)  # each stop its own fare zone
+    [n] = [n for n in result.run.notices.to_list() if n["code"] == "fare_outlier"][0]["sample_notices"]
+    assert n["amount"] == 300 and n["median_amount"] == 30
 
 
 def test_build_notice_headway_estimated_and_its_provenance(tmp_path):

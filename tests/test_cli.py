@@ -82,7 +82,7 @@ def test_build_writes_the_outputs_and_replaces_the_folder_atomically(tmp_path, m
     report = json.loads((out / "report.json").read_text())
     assert report["summary"]["used"] == 21 and report["gtfs_validator"]["errors"] == 0
     ledger = (out / "traces.csv").read_text().splitlines()
-    assert ledger[0] == "trace_id,file,status,codes,route_id,direction_id,ride,points,points_kept"
+    assert ledger[0] == "trace_id,file,status,codes,route_id,direction_id,trip_id,ride,points,points_kept"
     assert len(ledger) == 1 + len(report["traces"])
     before = {p.name: p.read_bytes() for p in out.iterdir()}
 

@@ -7,7 +7,7 @@ other points left out by validation are dropped here (they were counted in its n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -66,17 +66,27 @@ def clean_ride(trace: Trace, keep: np.ndarray, stop_keep: np.ndarray, fare_keep:
     if seg.sum() < config.min_moving_m:
         return None
     stops = []
+    new_index = {}  # trace stop index -> ride stop index
     if trace.stops:
-        kept = [s for s, k in zip(trace.stops, stop_keep) if k]
+        kept = [k for k, ok in enumerate(stop_keep) if ok]
+        new_index = {k: n for n, k in enumerate(kept)}
         if kept:
-            sx, sy = project(np.array([s.lat for s in kept]), np.array([s.lon for s in kept]), epsg)
-            stops = [(s.time_s, float(a), float(b), s.kind, s.name) for s, a, b in zip(kept, sx, sy)]
+            sx, sy = project(np.array([trace.stops[k].lat for k in kept]), np.array([trace.stops[k].lon for k in kept]), epsg)
+            stops = [(trace.stops[k].time_s, float(a), float(b), trace.stops[k].kind, trace.stops[k].name)
+                     for k, a, b in zip(kept, sx, sy)]
+    # fares between two stops refer to the ride's stops; one whose stop was left out (its notice says why)
+    # cannot be placed and is left out with it
+    fares = []
+    for f, ok in zip(trace.fares, fare_keep):
+        ends = [e for e in (f.from_stop, f.to_stop) if e is not None]
+        if ok and all(e in new_index for e in ends):
+            fares.append(replace(f, from_stop=new_index.get(f.from_stop), to_stop=new_index.get(f.to_stop)))
     return Ride(
         trace_id=trace.trace_id, source=trace.source, collector_id=trace.collector_id,
         route_name=trace.route_name, operator=trace.operator, origin=trace.origin, destination=trace.destination,
         t_s=t, x_m=x, y_m=y, start=int(start), end=int(end),
         start_wait_s=float(t[start] - t[0]), end_wait_s=float(t[-1] - t[end]),
-        stops=tuple(stops), fares=tuple(f for f, k in zip(trace.fares, fare_keep) if k),
+        stops=tuple(stops), fares=tuple(fares),
         departures_s=np.asarray(trace.departures_s, dtype=float),
     )
 

@@ -224,7 +224,7 @@ def _settings(config_file: str | None) -> dict:
 
 
 def _ledger_csv(rows: list[dict]) -> bytes:
-    return to_csv(rows, ["trace_id", "file", "status", "codes", "route_id", "direction_id", "ride", "points",
+    return to_csv(rows, ["trace_id", "file", "status", "codes", "route_id", "direction_id", "trip_id", "ride", "points",
                          "points_kept"])
 
 
@@ -232,7 +232,8 @@ def _headways_csv(rows: list[dict]) -> bytes:
     from .gtfs import gtfs_time
 
     rows = [{**r, "start_time": gtfs_time(r["start_time"]), "end_time": gtfs_time(r["end_time"])} for r in rows]
-    return to_csv(rows, ["route_id", "direction_id", "start_time", "end_time", "headway_s", "provenance", "samples"])
+    return to_csv(rows, ["route_id", "direction_id", "trip_id", "start_time", "end_time", "headway_s", "provenance",
+                         "samples"])
 
 
 def _validator_section(result) -> dict:

@@ -2,7 +2,9 @@
 
 A route's price is the median of the whole-ride fares of its full rides in the route's most common currency;
 a fare more than ``outlier_ratio`` times above or below the lower median is reported (a typo, a special trip)
-and left out of the price.
+and left out of the price. Fares paid between two stops (a fare marked from one stop to another, or the
+whole fare of a rider who boarded late or got off early) give origin-destination fares the same way, per
+pair of stops, where they differ from the route's price.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 
 from . import notices as N
 from .clean import Ride
+from .model import Fare
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,37 @@ def route_fare(route_id: str, rides: list[Ride], partial: list[Ride] = (), confi
     if not paid:
         return None, []
     currency = Counter(f.currency for _, f in paid).most_common(1)[0][0]
-    paid = [(r, f) for r, f in paid if f.currency == currency]
+    price, samples, notices = _robust(route_id, [(r, f) for r, f in paid if f.currency == currency], config)
+    return RouteFare(price, currency, samples), notices
+
+
+@dataclass(frozen=True)
+class ODFare:
+    origin: str  # stop ids
+    destination: str
+    price: float
+    samples: int
+
+
+def od_fares(route_id: str, paid: list[tuple[str, str, Ride, Fare]], route: RouteFare | None,
+             config: FareConfig = FareConfig()) -> tuple[list[ODFare], list[N.Notice]]:
+    """Origin-destination fares of one route from fares paid between two of its stops, in the route's
+    currency; a pair whose price is the route's own needs no fare of its own."""
+    by_pair: dict[tuple[str, str], list[tuple[Ride, Fare]]] = {}
+    for origin, destination, r, f in paid:
+        if route is None or f.currency == route.currency:
+            by_pair.setdefault((origin, destination), []).append((r, f))
+    out, notices = [], []
+    for (origin, destination), items in sorted(by_pair.items()):
+        price, samples, found = _robust(route_id, items, config)
+        notices += found
+        if route is None or price != route.price:
+            out.append(ODFare(origin, destination, price, samples))
+    return out, notices
+
+
+def _robust(route_id: str, paid: list[tuple[Ride, Fare]], config: FareConfig) -> tuple[float, int, list[N.Notice]]:
+    """(price, fares it is made of, notices of the outliers) of fares paid for one thing."""
     amounts = np.array([f.amount for _, f in paid])
     # The lower median as reference: with few fares an extra zero (ten times the fare, the commonest typo)
     # would pull the plain median up to itself.
@@ -48,4 +81,4 @@ def route_fare(route_id: str, rides: list[Ride], partial: list[Ride] = (), confi
     notices = [N.FareOutlierNotice(file=r.source, trace_id=r.trace_id, route_id=route_id, amount=f.amount,
                                    median_amount=reference) for (r, f), ok in zip(paid, typical) if not ok]
     kept = amounts[typical]
-    return RouteFare(round(float(np.median(kept)), 2), currency, len(kept)), notices
+    return round(float(np.median(kept)), 2), len(kept), notices

@@ -16,7 +16,7 @@ import pandas as pd
 #: Column order of every table written (GTFS Schedule reference).
 COLUMNS = {
     "agency.txt": ["agency_id", "agency_name", "agency_url", "agency_timezone", "agency_lang"],
-    "stops.txt": ["stop_id", "stop_name", "stop_lat", "stop_lon", "location_type"],
+    "stops.txt": ["stop_id", "stop_name", "stop_lat", "stop_lon", "zone_id", "location_type"],
     "routes.txt": ["route_id", "agency_id", "route_short_name", "route_long_name", "route_type"],
     "trips.txt": ["route_id", "service_id", "trip_id", "trip_headsign", "direction_id", "shape_id"],
     "stop_times.txt": ["trip_id", "arrival_time", "departure_time", "stop_id", "stop_sequence", "timepoint",
@@ -28,13 +28,15 @@ COLUMNS = {
     "feed_info.txt": ["feed_publisher_name", "feed_publisher_url", "feed_lang", "feed_start_date", "feed_end_date",
                       "feed_version", "feed_contact_url"],
     "fare_attributes.txt": ["fare_id", "price", "currency_type", "payment_method", "transfers", "agency_id"],
-    "fare_rules.txt": ["fare_id", "route_id"],
+    "fare_rules.txt": ["fare_id", "route_id", "origin_id", "destination_id"],
 }
+#: Optional columns left out of a table when no row uses them
+OPTIONAL = {"stops.txt": ["zone_id"], "fare_rules.txt": ["origin_id", "destination_id"]}
 SORT = {
     "agency.txt": ["agency_id"], "stops.txt": ["stop_id"], "routes.txt": ["route_id"], "trips.txt": ["trip_id"],
     "stop_times.txt": ["trip_id", "stop_sequence"], "frequencies.txt": ["trip_id", "start_time"],
     "shapes.txt": ["shape_id", "shape_pt_sequence"], "calendar.txt": ["service_id"], "feed_info.txt": [],
-    "fare_attributes.txt": ["fare_id"], "fare_rules.txt": ["fare_id", "route_id"],
+    "fare_attributes.txt": ["fare_id"], "fare_rules.txt": ["fare_id"],
 }
 
 
@@ -52,7 +54,7 @@ def feed_bytes(tables: dict[str, pd.DataFrame]) -> bytes:
             df = tables[name]
             if df.empty and name not in ("agency.txt", "stops.txt", "routes.txt", "trips.txt", "stop_times.txt"):
                 continue
-            df = df[COLUMNS[name]]
+            df = df[[c for c in COLUMNS[name] if c in df.columns]]
             if SORT[name]:
                 df = df.sort_values(SORT[name], kind="stable")
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
@@ -78,9 +80,10 @@ class FeedHeadway:
 
 @dataclass(frozen=True, eq=False)
 class FeedTrip:
-    """One direction of a route: a trip template run at the given headways."""
+    """One pattern of a route: a trip template run at the given headways."""
 
     direction_id: int
+    variant: int  # 0: the direction's main pattern; 1, 2...: its branches and short turns
     headsign: str
     stop_ids: tuple[str, ...]
     offsets_s: np.ndarray  # seconds from the first stop, per stop
@@ -99,6 +102,7 @@ class FeedRoute:
     trips: tuple[FeedTrip, ...]
     fare_price: float | None = None
     fare_currency: str | None = None
+    od_fares: tuple[tuple[str, str, float], ...] = ()  # (origin stop_id, destination stop_id, price)
 
 
 @dataclass(frozen=True)
@@ -114,15 +118,22 @@ class FeedMeta:
     version: str
 
 
+def trip_id(route_id: str, direction_id: int, variant: int) -> str:
+    """The trip (and shape) id of a route's pattern: R012_0, R012_1, a branch R012_0_2."""
+    return f"{route_id}_{direction_id}" + (f"_{variant + 1}" if variant else "")
+
+
 def network_tables(routes: list[FeedRoute], stops: list[FeedStop], meta: FeedMeta) -> dict[str, pd.DataFrame]:
     """The GTFS tables of a network (one service: the observed weekdays over the feed's validity)."""
     t: dict[str, list[dict]] = {name: [] for name in COLUMNS}
     for agency_id, name in meta.agencies:
         t["agency.txt"].append({"agency_id": agency_id, "agency_name": name, "agency_url": meta.agency_url,
                                 "agency_timezone": meta.timezone, "agency_lang": meta.lang})
+    zones = any(r.od_fares for r in routes)  # origin-destination fares: each stop is its own fare zone
     for s in stops:
         t["stops.txt"].append({"stop_id": s.stop_id, "stop_name": s.name, "stop_lat": round(s.lat, 6),
-                               "stop_lon": round(s.lon, 6), "location_type": 0})
+                               "stop_lon": round(s.lon, 6), "zone_id": s.stop_id if zones else "",
+                               "location_type": 0})
     for r in routes:
         t["routes.txt"].append({"route_id": r.route_id, "agency_id": r.agency_id, "route_short_name": "",
                                 "route_long_name": r.long_name, "route_type": 3})
@@ -131,23 +142,32 @@ def network_tables(routes: list[FeedRoute], stops: list[FeedStop], meta: FeedMet
                                              "currency_type": r.fare_currency, "payment_method": 0, "transfers": 0,
                                              "agency_id": r.agency_id})
             t["fare_rules.txt"].append({"fare_id": r.route_id, "route_id": r.route_id})
+        # Riders between two stops: the fare rule of that origin and destination on this route (a trip
+        # planner takes the cheapest fare that applies; these are the fares observed below the route's own)
+        for origin, destination, price in r.od_fares:
+            fare_id = f"{r.route_id}_{origin}_{destination}"
+            t["fare_attributes.txt"].append({"fare_id": fare_id, "price": f"{price:.2f}",
+                                             "currency_type": r.fare_currency, "payment_method": 0, "transfers": 0,
+                                             "agency_id": r.agency_id})
+            t["fare_rules.txt"].append({"fare_id": fare_id, "route_id": r.route_id, "origin_id": origin,
+                                        "destination_id": destination})
         for trip in r.trips:
-            trip_id = f"{r.route_id}_{trip.direction_id}"
-            t["trips.txt"].append({"route_id": r.route_id, "service_id": "observed", "trip_id": trip_id,
+            tid = trip_id(r.route_id, trip.direction_id, trip.variant)
+            t["trips.txt"].append({"route_id": r.route_id, "service_id": "observed", "trip_id": tid,
                                    "trip_headsign": trip.headsign, "direction_id": trip.direction_id,
-                                   "shape_id": trip_id})
+                                   "shape_id": tid})
             first = trip.headways[0].start_s
             for seq, (stop_id, off, dist) in enumerate(zip(trip.stop_ids, trip.offsets_s, trip.stop_dist_m), start=1):
                 hhmmss = gtfs_time(first + off)
-                t["stop_times.txt"].append({"trip_id": trip_id, "arrival_time": hhmmss, "departure_time": hhmmss,
+                t["stop_times.txt"].append({"trip_id": tid, "arrival_time": hhmmss, "departure_time": hhmmss,
                                             "stop_id": stop_id, "stop_sequence": seq, "timepoint": 0,
                                             "shape_dist_traveled": round(float(dist), 1)})
             for h in trip.headways:
-                t["frequencies.txt"].append({"trip_id": trip_id, "start_time": gtfs_time(h.start_s),
+                t["frequencies.txt"].append({"trip_id": tid, "start_time": gtfs_time(h.start_s),
                                              "end_time": gtfs_time(h.end_s), "headway_secs": h.headway_s,
                                              "exact_times": 0})
             for seq, (la, lo, d) in enumerate(zip(trip.shape_lat, trip.shape_lon, trip.shape_dist_m), start=1):
-                t["shapes.txt"].append({"shape_id": trip_id, "shape_pt_lat": round(float(la), 6),
+                t["shapes.txt"].append({"shape_id": tid, "shape_pt_lat": round(float(la), 6),
                                         "shape_pt_lon": round(float(lo), 6), "shape_pt_sequence": seq,
                                         "shape_dist_traveled": round(float(d), 1)})
     days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -157,7 +177,11 @@ def network_tables(routes: list[FeedRoute], stops: list[FeedStop], meta: FeedMet
                                "feed_lang": meta.lang, "feed_start_date": meta.start_date,
                                "feed_end_date": meta.end_date, "feed_version": meta.version,
                                "feed_contact_url": meta.agency_url})
-    return {name: pd.DataFrame(rows, columns=COLUMNS[name]) for name, rows in t.items()}
+    tables = {name: pd.DataFrame(rows, columns=COLUMNS[name]) for name, rows in t.items()}
+    for name, columns in OPTIONAL.items():
+        unused = [c for c in columns if not tables[name][c].astype(str).isin(["", "nan", "None"]).eq(False).any()]
+        tables[name] = tables[name].drop(columns=unused)
+    return tables
 
 
 def run_validator(feed: bytes, date: str) -> list[dict] | None:

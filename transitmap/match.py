@@ -11,6 +11,8 @@
 3. A pattern's geometry is the median of all its full rides around a reference ride, more accurate than any
    single ride.
 4. Patterns that run the same corridor in opposite directions form one route (directions 0 and 1).
+5. Patterns whose riders name the same route and that share a terminal are one route: its branches and
+   short turns stay patterns of their own (each its own trip and shape) under one route_id.
 """
 
 from __future__ import annotations
@@ -51,9 +53,11 @@ class Pattern:
 
 @dataclass(frozen=True, eq=False)
 class Route:
-    """One or two patterns (direction 0 and, when observed, 1) of one line."""
+    """The patterns of one line: its two directions (when both were observed) and its branches and short
+    turns, the main pattern of each direction (most rides) first."""
 
-    patterns: tuple[Pattern, ...]  # index = direction_id
+    patterns: tuple[Pattern, ...]
+    directions: tuple[int, ...]  # the direction_id of each pattern
     name: str | None
 
 
@@ -73,7 +77,7 @@ def match_rides(rides: list[Ride], config: MatchConfig = MatchConfig()) -> tuple
         if len(members) == 1:
             r = rides[members[0]]
             notices.append(N.PatternSingleRideNotice(file=r.source, trace_id=r.trace_id))
-    return _pair_directions(out, config), notices
+    return _group_variants(_pair_directions(out, config), config), notices
 
 
 def along(xy: np.ndarray, step: float) -> np.ndarray:
@@ -387,7 +391,53 @@ def _route(patterns: tuple[Pattern, ...]) -> Route:
     # direction 0 starts at the end that is further west (then south): stable whatever the input order
     ordered = tuple(sorted(patterns, key=lambda p: (round(p.xy[0][0], -2), round(p.xy[0][1], -2))))
     name = next((p.name for p in ordered if p.name), None)
-    return Route(ordered, name)
+    return Route(ordered, tuple(range(len(ordered))), name)
+
+
+def _group_variants(routes: list[Route], config: MatchConfig) -> list[Route]:
+    """Routes of the same name (route code, else the normalised name) that share a terminal become one
+    route; each pattern keeps its own direction relative to the route's main patterns."""
+    near = lambda p, q: np.hypot(*(p - q)) <= config.terminal_radius_m  # noqa: E731
+    by_name: dict[str, list[int]] = {}
+    for k, r in enumerate(routes):
+        if r.name:
+            code = _ROUTE_CODE.match(normalise_name(r.name))
+            by_name.setdefault(code.group(1) if code else normalise_name(r.name), []).append(k)
+    merged: list[list[int]] = []
+    for members in by_name.values():
+        links = [(a, b) for a in range(len(members)) for b in range(a + 1, len(members))
+                 if any(near(p.xy[e], q.xy[f]) for p in routes[members[a]].patterns
+                        for q in routes[members[b]].patterns for e in (0, -1) for f in (0, -1))]
+        merged += [[members[k] for k in g] for g in groups(len(members), links) if len(g) > 1]
+    if not merged:
+        return routes
+    out = [r for k, r in enumerate(routes) if k not in {m for g in merged for m in g}]
+    for group in merged:
+        group.sort(key=lambda k: (-sum(len(p.rides) for p in routes[k].patterns), _route_key(routes[k])))
+        placed: list[tuple[int, Pattern]] = []
+        for k in group:
+            r = routes[k]
+            flip = None  # whether this route's direction 0 is the group's direction 1
+            for d, p in zip(r.directions, r.patterns):
+                for d0, q in placed:
+                    if near(p.xy[0], q.xy[0]) or near(p.xy[-1], q.xy[-1]):
+                        flip = d != d0
+                    elif near(p.xy[0], q.xy[-1]) or near(p.xy[-1], q.xy[0]):
+                        flip = d == d0
+                    if flip is not None:
+                        break
+                if flip is not None:
+                    break
+            placed += [(d ^ int(bool(flip)), p) for d, p in zip(r.directions, r.patterns)]
+        main = lambda dp: (-len(dp[1].rides), -len(dp[1].partial), round(dp[1].xy[0][0], -1),  # noqa: E731
+                           round(dp[1].xy[0][1], -1), len(dp[1].xy))
+        placed.sort(key=lambda dp: (dp[0], *main(dp)))
+        first = [min((dp for dp in placed if dp[0] == d), key=main, default=None) for d in (0, 1)]
+        west = lambda dp: (round(dp[1].xy[0][0], -2), round(dp[1].xy[0][1], -2))  # noqa: E731  (as in _route)
+        if first[1] is not None and west(first[1]) < west(first[0]):
+            placed = sorted(((1 - d, p) for d, p in placed), key=lambda dp: (dp[0], *main(dp)))
+        out.append(Route(tuple(p for _, p in placed), tuple(d for d, _ in placed), routes[group[0]].name))
+    return sorted(out, key=_route_key)
 
 
 def _route_key(r: Route) -> tuple:

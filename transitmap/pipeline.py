@@ -240,9 +240,9 @@ def build_network(
     from collections import Counter
 
     from .clean import clean_ride
-    from .fares import route_fare
+    from .fares import od_fares, route_fare
     from .geo import utm_epsg
-    from .gtfs import FeedHeadway, FeedMeta, FeedRoute, FeedStop, FeedTrip, feed_bytes, network_tables
+    from .gtfs import FeedHeadway, FeedMeta, FeedRoute, FeedStop, FeedTrip, feed_bytes, network_tables, trip_id
     from .match import match_rides
     from .read import timezone_at
     from .stops import infer_stops
@@ -287,12 +287,16 @@ def build_network(
         operator = operator_of(route)
         agency_id = agency_of[operator] if operator else default_agency
         trips = []
-        for d, pattern in enumerate(route.patterns):
+        variants: Counter = Counter()
+        for k, (d, pattern) in enumerate(zip(route.directions, route.patterns)):
+            variant = variants[d]
+            variants[d] += 1
+            tid = trip_id(route_id, d, variant)
             for i in pattern.rides:
-                assignment[rides[i].trace_id, rides[i].source] = (route_id, d, "full")
+                assignment[rides[i].trace_id, rides[i].source] = (route_id, d, tid, "full")
             for i in pattern.partial:
-                assignment[rides[i].trace_id, rides[i].source] = (route_id, d, "partial")
-            ps = pattern_stops[(r, d)]
+                assignment[rides[i].trace_id, rides[i].source] = (route_id, d, tid, "partial")
+            ps = pattern_stops[(r, k)]
             offsets = stop_offsets(pattern, ps.s_m, rides)
             for k, s_m in zip(ps.stop_index, ps.s_m):
                 stop_names.setdefault(k, f"{route.name or route_id} km {s_m / 1000:.1f}")
@@ -301,7 +305,8 @@ def build_network(
             span = (int(sec.min() // 3600 * 3600), int(-(-(sec.max() + 1) // 3600) * 3600))
             bands = headways(pattern, rides, span, tz)
             for h in bands:
-                headway_rows.append({"route_id": route_id, "direction_id": d, "start_time": h.start_s,
+                headway_rows.append({"route_id": route_id, "direction_id": d, "trip_id": tid,
+                                     "start_time": h.start_s,
                                      "end_time": h.end_s, "headway_s": h.headway_s, "provenance": h.provenance,
                                      "samples": h.samples})
                 if h.provenance != "observed":
@@ -313,23 +318,27 @@ def build_network(
             lat, lon = to_latlon(pattern.xy[advance, 0], pattern.xy[advance, 1])
             dist = dist[advance]
             trips.append(FeedTrip(
-                direction_id=d, headsign="", stop_ids=tuple(stop_ids[k] for k in ps.stop_index), offsets_s=offsets,
+                direction_id=d, variant=variant, headsign="", stop_ids=tuple(stop_ids[k] for k in ps.stop_index), offsets_s=offsets,
                 stop_dist_m=np.minimum(ps.s_m, dist[-1]), shape_lat=lat, shape_lon=lon, shape_dist_m=dist,
                 headways=tuple(FeedHeadway(h.start_s, h.end_s, h.headway_s) for h in bands)))
-        if len(route.patterns) == 1:
+        if set(route.directions) != {0, 1}:
             first = rides[route.patterns[0].rides[0]]
             notices.append(N.DirectionMissingNotice(file=first.source, trace_id=first.trace_id, route_id=route_id))
         fare, fare_notes = route_fare(route_id, [rides[i] for p in route.patterns for i in p.rides],
                                       [rides[i] for p in route.patterns for i in p.partial])
-        notices += fare_notes
-        feed_routes.append((route_id, agency_id, route, trips, fare))
+        paid = [(stop_ids[a], stop_ids[b], ride, f) for k, pattern in enumerate(route.patterns)
+                for a, b, ride, f in _fares_between_stops(pattern, pattern_stops[(r, k)], rides)]
+        od, od_notes = od_fares(route_id, paid, fare)
+        notices += fare_notes + od_notes
+        feed_routes.append((route_id, agency_id, route, trips, fare, od))
     names = {k: stops[k].name or stop_names.get(k, stop_ids[k]) for k in range(len(stops))}
     final_routes = []
-    for route_id, agency_id, route, trips, fare in feed_routes:
+    for route_id, agency_id, route, trips, fare, od in feed_routes:
         trips = [FeedTrip(**{**t.__dict__, "headsign": names[stop_ids.index(t.stop_ids[-1])]}) for t in trips]
         first, last = names[stop_ids.index(trips[0].stop_ids[0])], names[stop_ids.index(trips[0].stop_ids[-1])]
         final_routes.append(FeedRoute(route_id, agency_id, route.name or f"{first} - {last}", tuple(trips),
-                                      fare.price if fare else None, (fare.currency if fare else config.currency)))
+                                      fare.price if fare else None, (fare.currency if fare else config.currency),
+                                      tuple((o.origin, o.destination, o.price) for o in od)))
     if any(r.agency_id == default_agency for r in final_routes):
         agencies.insert(0, (default_agency, config.agency_name))
     slat, slon = to_latlon(np.array([s.x_m for s in stops]), np.array([s.y_m for s in stops]))
@@ -363,6 +372,37 @@ def _inverse(epsg: int):
     return to_latlon
 
 
+def _fares_between_stops(pattern, ps, rides, snap_m: float = 100.0):
+    """(origin stop index, destination stop index, ride, fare) of the fares paid on a pattern between two of
+    its stops: fares marked from one stop to another, and the whole fare of a partial ride (from where its
+    collector boarded to where they got off: the board/alight marks, else the first and last fix)."""
+    import shapely
+
+    from .match import Path
+
+    if len(ps.stop_index) < 2:
+        return []
+    path = Path(pattern.xy)
+    out = []
+    for i in pattern.rides + pattern.partial:
+        r = rides[i]
+        marks = {kind: (x, y) for _, x, y, kind, _ in r.stops if kind in ("board", "alight")}
+        board = marks.get("board", (r.x_m[0], r.y_m[0]))
+        alight = marks.get("alight", (r.x_m[-1], r.y_m[-1]))
+        for f in r.fares:
+            if f.from_stop is None and f.to_stop is None and i not in pattern.partial:
+                continue  # the whole fare of a full ride: the route's price
+            a = r.stops[f.from_stop][1:3] if f.from_stop is not None else board
+            b = r.stops[f.to_stop][1:3] if f.to_stop is not None else alight
+            (ka, kb), dist = path.nearest(shapely.points(np.array([a, b], dtype=float)))
+            sa, sb = path.cum[ka], path.cum[kb]
+            ia, ib = int(np.argmin(np.abs(ps.s_m - sa))), int(np.argmin(np.abs(ps.s_m - sb)))
+            if (dist.max() <= snap_m and abs(ps.s_m[ia] - sa) <= snap_m and abs(ps.s_m[ib] - sb) <= snap_m
+                    and ia < ib and (ia, ib) != (0, len(ps.s_m) - 1)):
+                out.append((ps.stop_index[ia], ps.stop_index[ib], r, f))
+    return out
+
+
 def _ledger_rows(run: ValidationRun, assignment: dict, quarantined: set = frozenset()) -> list[dict[str, Any]]:
     """The ledger of a build: each input trace used (with its route and direction), quarantined or a
     duplicate."""
@@ -372,6 +412,6 @@ def _ledger_rows(run: ValidationRun, assignment: dict, quarantined: set = frozen
         route = assignment.get((row.trace_id, row.file))
         if row.status == Status.ACCEPTED:
             d["status"] = "used" if route and (row.trace_id, row.file) not in quarantined else "quarantined"
-        d["route_id"], d["direction_id"], d["ride"] = route if route else ("", "", "")
+        d["route_id"], d["direction_id"], d["trip_id"], d["ride"] = route if route else ("", "", "", "")
         rows.append(d)
     return rows

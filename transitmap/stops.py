@@ -51,7 +51,7 @@ class PatternStops:
 
 @dataclass
 class _Candidate:
-    pattern: tuple[int, int]  # (route index, direction)
+    pattern: tuple[int, int]  # (route index, pattern index in the route)
     s_m: float
     x_m: float
     y_m: float
@@ -63,11 +63,11 @@ class _Candidate:
 
 def infer_stops(rides: list[Ride], routes: list[Route], config: StopConfig = StopConfig()
                 ) -> tuple[list[Stop], dict[tuple[int, int], PatternStops]]:
-    """The network's stops and, per (route index, direction), the pattern's stops in order."""
+    """The network's stops and, per (route index, pattern index), the pattern's stops in order."""
     candidates: list[_Candidate] = []
     for r, route in enumerate(routes):
-        for d, pattern in enumerate(route.patterns):
-            candidates += _pattern_candidates((r, d), pattern, rides, config)
+        for k, pattern in enumerate(route.patterns):
+            candidates += _pattern_candidates((r, k), pattern, rides, config)
     stops, assignment = _merge(candidates, config)
     per_pattern: dict[tuple[int, int], list[tuple[float, int]]] = {}
     for cand, k in zip(candidates, assignment):
