@@ -179,7 +179,7 @@ def network_tables(routes: list[FeedRoute], stops: list[FeedStop], meta: FeedMet
                                "feed_contact_url": meta.agency_url})
     tables = {name: pd.DataFrame(rows, columns=COLUMNS[name]) for name, rows in t.items()}
     for name, columns in OPTIONAL.items():
-        unused = [c for c in columns if not tables[name][c].astype(str).isin(["", "nan", "None"]).eq(False).any()]
+        unused = [c for c in columns if not (tables[name][c].notna() & (tables[name][c] != "")).any()]
         tables[name] = tables[name].drop(columns=unused)
     return tables
 

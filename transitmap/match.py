@@ -193,8 +193,8 @@ def groups(n: int, links) -> list[list[int]]:
 def _clusters(rides: list[Ride], cover, config: MatchConfig) -> list[list[int]]:
     """Rides on the same path in the same direction, unless both name their route and the names clearly
     differ (a partial ride of a long route can trace exactly the path of a short one, two route numbers can
-    share a road). A cluster joined through unnamed rides is split by name again: each unnamed ride goes to
-    the name whose rides it overlaps most."""
+    share a road). A cluster joined through unnamed rides is split by name again, and each part by terminals
+    (full rides from ranks or to terminals far apart); every other ride goes to the part it overlaps most."""
     linked = groups(len(rides), ((i, j) for (i, j) in cover if i < j and _same_path(cover, i, j, config.share)
                                  and _name_agreement(rides[i].route_name, rides[j].route_name) >= 0))
     names_differ = lambda i, j: _name_agreement(rides[i].route_name, rides[j].route_name) < 0  # noqa: E731
@@ -218,8 +218,7 @@ def _split(group: list[int], anchor, conflict, cover) -> list[list[int]]:
         return [group]
     for i in group:
         if not anchor(i):
-            best = max(range(len(parts)), key=lambda p: (
-                not any(conflict(i, j) for j in parts[p]), np.mean([cover.get((i, j), (0, 0))[0] for j in parts[p]]), -p))
+            best = max(range(len(parts)), key=lambda p: (np.mean([cover.get((i, j), (0, 0))[0] for j in parts[p]]), -p))
             parts[best].append(i)
     return [sorted(p) for p in parts]
 
@@ -417,18 +416,12 @@ def _group_variants(routes: list[Route], config: MatchConfig) -> list[Route]:
         placed: list[tuple[int, Pattern]] = []
         for k in group:
             r = routes[k]
-            flip = None  # whether this route's direction 0 is the group's direction 1
-            for d, p in zip(r.directions, r.patterns):
-                for d0, q in placed:
-                    if near(p.xy[0], q.xy[0]) or near(p.xy[-1], q.xy[-1]):
-                        flip = d != d0
-                    elif near(p.xy[0], q.xy[-1]) or near(p.xy[-1], q.xy[0]):
-                        flip = d == d0
-                    if flip is not None:
-                        break
-                if flip is not None:
-                    break
-            placed += [(d ^ int(bool(flip)), p) for d, p in zip(r.directions, r.patterns)]
+            # whether this route's direction 0 is the group's direction 1: from the first of its patterns
+            # that shares a terminal with one already placed (the same end: same direction)
+            flip = next((d != d0 if near(p.xy[0], q.xy[0]) or near(p.xy[-1], q.xy[-1]) else d == d0
+                         for d, p in zip(r.directions, r.patterns) for d0, q in placed
+                         if any(near(p.xy[e], q.xy[f]) for e in (0, -1) for f in (0, -1))), False)
+            placed += [(d ^ int(flip), p) for d, p in zip(r.directions, r.patterns)]
         main = lambda dp: (-len(dp[1].rides), -len(dp[1].partial), round(dp[1].xy[0][0], -1),  # noqa: E731
                            round(dp[1].xy[0][1], -1), len(dp[1].xy))
         placed.sort(key=lambda dp: (dp[0], *main(dp)))

@@ -287,16 +287,14 @@ def build_network(
         operator = operator_of(route)
         agency_id = agency_of[operator] if operator else default_agency
         trips = []
-        variants: Counter = Counter()
-        for k, (d, pattern) in enumerate(zip(route.directions, route.patterns)):
-            variant = variants[d]
-            variants[d] += 1
+        for p, (d, pattern) in enumerate(zip(route.directions, route.patterns)):
+            variant = route.directions[:p].count(d)  # 0 for the direction's main pattern
             tid = trip_id(route_id, d, variant)
             for i in pattern.rides:
                 assignment[rides[i].trace_id, rides[i].source] = (route_id, d, tid, "full")
             for i in pattern.partial:
                 assignment[rides[i].trace_id, rides[i].source] = (route_id, d, tid, "partial")
-            ps = pattern_stops[(r, k)]
+            ps = pattern_stops[(r, p)]
             offsets = stop_offsets(pattern, ps.s_m, rides)
             for k, s_m in zip(ps.stop_index, ps.s_m):
                 stop_names.setdefault(k, f"{route.name or route_id} km {s_m / 1000:.1f}")
@@ -306,8 +304,7 @@ def build_network(
             bands = headways(pattern, rides, span, tz)
             for h in bands:
                 headway_rows.append({"route_id": route_id, "direction_id": d, "trip_id": tid,
-                                     "start_time": h.start_s,
-                                     "end_time": h.end_s, "headway_s": h.headway_s, "provenance": h.provenance,
+                                     "start_time": h.start_s, "end_time": h.end_s, "headway_s": h.headway_s, "provenance": h.provenance,
                                      "samples": h.samples})
                 if h.provenance != "observed":
                     first = rides[pattern.rides[0]]
@@ -318,16 +315,16 @@ def build_network(
             lat, lon = to_latlon(pattern.xy[advance, 0], pattern.xy[advance, 1])
             dist = dist[advance]
             trips.append(FeedTrip(
-                direction_id=d, variant=variant, headsign="", stop_ids=tuple(stop_ids[k] for k in ps.stop_index), offsets_s=offsets,
-                stop_dist_m=np.minimum(ps.s_m, dist[-1]), shape_lat=lat, shape_lon=lon, shape_dist_m=dist,
+                direction_id=d, variant=variant, headsign="", stop_ids=tuple(stop_ids[k] for k in ps.stop_index),
+                offsets_s=offsets,                stop_dist_m=np.minimum(ps.s_m, dist[-1]), shape_lat=lat, shape_lon=lon, shape_dist_m=dist,
                 headways=tuple(FeedHeadway(h.start_s, h.end_s, h.headway_s) for h in bands)))
         if set(route.directions) != {0, 1}:
             first = rides[route.patterns[0].rides[0]]
             notices.append(N.DirectionMissingNotice(file=first.source, trace_id=first.trace_id, route_id=route_id))
         fare, fare_notes = route_fare(route_id, [rides[i] for p in route.patterns for i in p.rides],
                                       [rides[i] for p in route.patterns for i in p.partial])
-        paid = [(stop_ids[a], stop_ids[b], ride, f) for k, pattern in enumerate(route.patterns)
-                for a, b, ride, f in _fares_between_stops(pattern, pattern_stops[(r, k)], rides)]
+        paid = [(stop_ids[a], stop_ids[b], ride, f) for p, pattern in enumerate(route.patterns)
+                for a, b, ride, f in _fares_between_stops(pattern, pattern_stops[(r, p)], rides)]
         od, od_notes = od_fares(route_id, paid, fare)
         notices += fare_notes + od_notes
         feed_routes.append((route_id, agency_id, route, trips, fare, od))
