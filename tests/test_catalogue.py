@@ -75,6 +75,11 @@ def test_stage_modules_do_not_import_each_other():
         assert not (_imports(PACKAGE / f"{stage}.py") & (STAGES - {stage})), stage
 
 
+def test_only_the_gtfs_and_stats_modules_use_gtfs_kit():
+    users = {path.name for path in PACKAGE.glob("*.py") if "gtfs_kit" in _imports(path)}
+    assert users <= {"gtfs.py", "stats.py"}, users
+
+
 def test_only_the_cli_imports_click_and_the_library_does_not_print():
     for path in PACKAGE.glob("*.py"):
         if path.name != "cli.py":

@@ -77,14 +77,15 @@ def test_build_writes_the_outputs_and_replaces_the_folder_atomically(tmp_path, m
     out = tmp_path / "out"
     r = invoke("build", sample, "--out", out)
     assert r.exit_code == 1, r.output  # the sample holds broken files on purpose
-    assert sorted(p.name for p in out.iterdir()) == ["gtfs.zip", "headways.csv", "report.json", "traces.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["figures", "gtfs.zip", "headways.csv", "network.gpkg",
+                                                     "report.html", "report.json", "stats", "traces.csv"]
     assert "feed: 4 routes" in r.output and "GTFS validator: 0 errors" in r.output
     report = json.loads((out / "report.json").read_text())
     assert report["summary"]["used"] == 21 and report["gtfs_validator"]["errors"] == 0
     ledger = (out / "traces.csv").read_text().splitlines()
-    assert ledger[0] == "trace_id,file,status,codes,route_id,direction_id,trip_id,ride,points,points_kept"
+    assert ledger[0] == "trace_id,file,status,codes,route_id,direction_id,trip_id,ride,collector,points,points_kept"
     assert len(ledger) == 1 + len(report["traces"])
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
     import transitmap.pipeline as P
 
@@ -94,8 +95,42 @@ def test_build_writes_the_outputs_and_replaces_the_folder_atomically(tmp_path, m
     monkeypatch.setattr(P, "build_network", broken)
     r = invoke("build", sample, "--out", out)
     assert r.exit_code == 3 and "disk full" in r.output
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before, "a failed run leaves the old output"
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before, "a failed run leaves the old output"
     assert [p.name for p in tmp_path.iterdir()] == ["out"], "no temporary folder left behind"
+
+
+def test_build_writes_statistics_report_and_layers_without_collector_ids(tmp_path):
+    from pathlib import Path
+
+    import pandas as pd
+    import pyogrio
+
+    sample = Path(__file__).resolve().parent.parent / "sample_traces"
+    out = tmp_path / "out"
+    assert invoke("build", sample, "--out", out, "--no-validate").exit_code == 1
+    ledger = pd.read_csv(out / "traces.csv", dtype=str, keep_default_na=False)
+    used = ledger[ledger["status"] == "used"]
+    named = used[~used["codes"].str.contains("missing_collector_id")]
+    assert named["collector"].str.fullmatch(r"c[0-9a-f]{10}").all() and named["collector"].nunique() == 5
+    assert (used.loc[used["codes"].str.contains("missing_collector_id"), "collector"] == "").sum() == 4
+    assert (ledger.loc[ledger["status"] != "used", "collector"] == "").all()
+    stats = json.loads((out / "stats" / "stats.json").read_text())
+    assert stats["network"]["routes"] == 4 and stats["coverage"]["used"] == 21
+    assert stats["coverage"]["quarantine_reasons"] == {"empty_file": 1, "invalid_json": 1, "too_slow_for_vehicle": 1,
+                                                       "trace_far_from_survey": 1, "unsafe_xml": 1}
+    routes = pd.read_csv(out / "stats" / "routes.csv")
+    assert routes["rides"].sum() == 21 and set(routes["confidence"]) <= {"high", "medium", "low"}
+    html = (out / "report.html").read_text()
+    assert "<h2>Validation</h2>" in html and "too_slow_for_vehicle" in html and "quarantined le-04-walk" in html
+    traces = pyogrio.read_dataframe(out / "network.gpkg", layer="traces")
+    assert sorted(traces["status"].unique()) == ["quarantined", "used"]
+    assert (traces["status"] == "used").sum() == 21
+    # pseudonyms only: no collector id in the feed, the statistics or the layers
+    for path in [out / "gtfs.zip", out / "network.gpkg", *(out / "stats").iterdir()]:
+        data = path.read_bytes() if path.suffix != ".zip" else b"".join(
+            __import__("zipfile").ZipFile(path).read(n) for n in __import__("zipfile").ZipFile(path).namelist())
+        for collector in (b"amara", b"lerato", b"naledi", b"thabo"):
+            assert collector not in data, (path.name, collector)
 
 
 def test_build_options_and_config_file(tmp_path):

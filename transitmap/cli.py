@@ -150,7 +150,8 @@ def render_text(report: dict, *, verbose: int = 0) -> str:
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False),
-              help="Output folder: gtfs.zip, traces.csv, headways.csv, report.json (replaced atomically).")
+              help="Output folder: gtfs.zip, traces.csv, headways.csv, report.json, report.html, stats/, figures/, "
+                   "network.gpkg (replaced atomically).")
 @click.option("--timezone", help="IANA time zone of the feed [default: the zone at the survey's centre].")
 @click.option("--currency", help="ISO 4217 currency for fares that name none [default: the traces' own].")
 @click.option("--agency-name", help="Agency for routes whose rides name no operator.")
@@ -164,9 +165,10 @@ def render_text(report: dict, *, verbose: int = 0) -> str:
 def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_file, no_validate, fmt):
     """Build a GTFS feed from collector recordings (files, folders, .zip).
 
-    Writes into OUT: gtfs.zip, traces.csv (the ledger: every input trace used with its route, quarantined
-    or duplicate), headways.csv (with the provenance of each headway) and report.json (validation and
-    build notices, and the GTFS validator's findings). Exit code 0 when every trace is used or a
+    Writes into OUT: gtfs.zip, traces.csv (the ledger: every input trace used with its route and its
+    collector's pseudonym, quarantined or duplicate), headways.csv (with the provenance of each headway),
+    report.json (validation and build notices, and the GTFS validator's findings), and the network
+    statistics as ``transitmap stats`` writes them (report.html, stats/, figures/, network.gpkg). Exit code 0 when every trace is used or a
     duplicate, 1 when some input was quarantined or no feed could be built, 2 on usage errors, 3 on a
     failure of transitmap itself.
     """
@@ -191,6 +193,15 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
             files["gtfs.zip"] = result.feed
             if not no_validate:
                 report["gtfs_validator"] = _validator_section(result)
+            import io
+
+            import pandas as pd
+
+            from .report import stats_files
+            from .stats import feed_stats
+
+            ledger = pd.read_csv(io.BytesIO(files["traces.csv"]), dtype=str, keep_default_na=False)
+            files.update(stats_files(feed_stats(result.feed, ledger=ledger), report=report, traces=result.outlines))
         files["report.json"] = to_json(report)
         write_dir_atomic(out, files)
     if fmt == "json":
@@ -199,7 +210,7 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
         s = report["summary"]
         click.echo(render_text(report, verbose=ctx.meta.get("verbose", 0)).rstrip())
         click.echo(f"\nfeed: {s['routes']} routes, {s['stops']} stops, time zone {s['timezone']}: "
-                   f"{os.path.join(out, 'gtfs.zip')}"
+                   f"{os.path.join(out, 'gtfs.zip')}; report: {os.path.join(out, 'report.html')}"
                    if result.feed is not None else "\nno usable trace: no feed written")
         v = report.get("gtfs_validator")
         if v is not None:
@@ -224,8 +235,8 @@ def _settings(config_file: str | None) -> dict:
 
 
 def _ledger_csv(rows: list[dict]) -> bytes:
-    return to_csv(rows, ["trace_id", "file", "status", "codes", "route_id", "direction_id", "trip_id", "ride", "points",
-                         "points_kept"])
+    return to_csv(rows, ["trace_id", "file", "status", "codes", "route_id", "direction_id", "trip_id", "ride",
+                         "collector", "points", "points_kept"])
 
 
 def _headways_csv(rows: list[dict]) -> bytes:
@@ -248,6 +259,98 @@ def _validator_section(result) -> dict:
         return {"ran": False, "errors": 0, "warnings": 0, "notices": []}
     return {"ran": True, "date": start, "errors": sum(f["count"] for f in findings if f["severity"] == "ERROR"),
             "warnings": sum(f["count"] for f in findings if f["severity"] == "WARNING"), "notices": findings}
+
+
+@main.command()
+@click.argument("feed", type=click.Path(exists=True))
+@click.option("--out", "out", type=click.Path(file_okay=False),
+              help="Write stats/ (JSON and CSV tables), figures/ (PNG), report.html and network.gpkg into this folder.")
+@click.option("--ledger", type=click.Path(exists=True, dir_okay=False),
+              help="A build's traces.csv, for survey coverage [default: traces.csv beside FEED, if there].")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True,
+              help="On stdout: a text summary, all statistics as JSON, or the route table as CSV.")
+@verbosity
+@click.pass_context
+def stats(ctx: click.Context, feed: str, out: str | None, ledger: str | None, fmt: str) -> None:
+    """Network statistics of any GTFS feed (a .zip or a folder): routes, route-km, road-km, headways,
+    fares, vehicles, corridors, area served, and with a build ledger the survey's coverage.
+
+    Exit code 0 on success, 1 when FEED is not a usable GTFS feed, 2 on usage errors, 3 on a failure of
+    transitmap itself.
+    """
+    import pandas as pd
+
+    from .report import stats_files
+    from .stats import FeedError, feed_stats
+
+    if ledger is None and os.path.isfile(os.path.join(os.path.dirname(os.path.abspath(feed)), "traces.csv")):
+        ledger = os.path.join(os.path.dirname(os.path.abspath(feed)), "traces.csv")
+    with _failures_exit(lambda: None):
+        table = pd.read_csv(ledger, dtype=str, keep_default_na=False) if ledger else None
+        try:
+            result = feed_stats(feed, ledger=table)
+        except FeedError as e:
+            log.debug("unusable feed", exc_info=True)
+            click.echo(f"{feed}: not a usable GTFS feed: {e}", err=True)
+            sys.exit(EXIT_ERRORS)
+        if out:
+            report = None
+            path = os.path.join(os.path.dirname(os.path.abspath(feed)), "report.json")
+            if ledger and os.path.isfile(path):
+                import msgspec
+
+                with open(path, "rb") as fh:
+                    report = msgspec.json.decode(fh.read())
+            for name, data in stats_files(result, report=report).items():
+                write_atomic(os.path.join(out, name), data)
+    if fmt == "json":
+        click.echo(to_json(result.to_dict()).decode(), nl=False)
+    elif fmt == "csv":
+        from .report import _frame_csv
+
+        click.echo(_frame_csv(result.routes).decode(), nl=False)
+    elif not ctx.meta.get("quiet"):
+        click.echo(render_stats(result))
+
+
+def render_stats(result) -> str:
+    """The statistics as a short text summary."""
+    n = result.network
+    lines = [
+        f"service day {n['date'] or '(no calendar)'}: {n['routes']:,} routes, {n['patterns']:,} patterns, "
+        f"{n['directions']:,} directions, {n['stops']:,} stops, {n['operators']:,} operators",
+        f"route-km {n['route_km']:,.1f} one direction, {n['route_km_both_directions']:,.1f} both; "
+        f"road-km covered {n['unique_road_km']:,.1f}; area within {n['served_radius_m']:.0f} m of a stop "
+        f"{n['area_served_km2']:,.1f} km2",
+        f"departures a day {n['departures']:,}; vehicles needed "
+        + (f"{n['vehicles_needed']:,}" if n["vehicles_needed"] is not None else "- (no headways)")
+        + f"; routes with a fare {n['routes_with_fare']:,}, with a headway {n['routes_with_headway']:,}",
+        *([f"routes listed but not run that day: {', '.join(n['routes_without_service'])}"]
+          if n["routes_without_service"] else []),
+        "",
+        f"{'distribution':<22}{'n':>6}{'min':>9}{'p10':>9}{'median':>9}{'p90':>9}{'max':>9}",
+    ]
+    for r in result.distributions.itertuples():
+        label = f"{r.metric} ({r.unit})"
+        vals = "".join(f"{v:>9.3g}" if v == v else f"{'-':>9}" for v in (r.min, r.p10, r.median, r.p90, r.max))
+        lines.append(f"{label:<22}{r.n:>6}{vals}")
+    if len(result.corridors):
+        lines += ["", "corridors shared by most routes:"]
+        for c in result.corridors.head(5).itertuples():
+            ids = ", ".join(c.route_ids[:6]) + (", ..." if len(c.route_ids) > 6 else "")
+            lines.append(f"  {c.corridor_id}: {c.routes} routes over {c.length_m:,.0f} m ({ids})")
+    if result.coverage is not None:
+        c = result.coverage
+        lines += ["", f"survey: {c['inputs']:,} inputs, {c['used']:,} used, {c['quarantined']:,} quarantined "
+                      f"({c['quarantined_share']:.1%}), {c['duplicate']:,} duplicate; {c['collectors']} collectors; "
+                      f"{len(c['routes_seen_once'])} routes seen once, {len(c['routes_one_direction'])} in one "
+                      "direction only"]
+        if c["quarantine_reasons"]:
+            lines.append("  quarantined because: " + ", ".join(f"{k} {v}" for k, v in c["quarantine_reasons"].items()))
+    bad = [a for a in result.agreement if not a["agree"]]
+    lines += ["", "checks against gtfs-kit: " + ("all agree" if not bad else
+              "; ".join(f"{a['figure']}: {a['transitmap']} vs {a['gtfs_kit']}" for a in bad))]
+    return "\n".join(lines)
 
 
 @main.command("notices")

@@ -49,6 +49,7 @@ class ValidationRun:
     ledger: list[LedgerRow]
     notices: N.NoticeContainer
     checks: list[TraceCheck] = field(default_factory=list)
+    outlines: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # quarantined
 
     def count(self, status: Status) -> int:
         return sum(1 for r in self.ledger if r.status == status)
@@ -101,6 +102,7 @@ def validate_inputs(
     entries: list[_Entry] = [_Entry(r.source, "", r.notices) for r in failed]
     summaries = []
     held: dict[int, TraceCheck] = {}
+    outlines: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     if progress is not None:
         progress(0, len(files))
     for done, batch in _batches(files, limits, batch_points):
@@ -119,6 +121,9 @@ def validate_inputs(
             summaries.append(summarize(key, check))
             if keep_traces and check.usable:
                 held[key] = check
+            elif keep_traces:
+                kept = np.flatnonzero(check.keep)
+                outlines[key] = (res.trace.lat[_thin(kept)], res.trace.lon[_thin(kept)])
             entries.append(_Entry(res.source, res.trace.trace_id, res.notices, check.notices,
                                   res.trace.n_points, int(check.keep.sum()), readable=True))
         if progress is not None:
@@ -132,6 +137,7 @@ def validate_inputs(
                                    points_kept=int(held[key].keep.sum()))
 
     container = N.NoticeContainer(max_per_code=max_samples_per_code)
+    run_outlines: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
     ledger: list[LedgerRow] = []
     checks: list[TraceCheck] = []
     for key, e in enumerate(entries):
@@ -149,9 +155,19 @@ def validate_inputs(
                 checks.append(held[key])
         ledger.append(LedgerRow(e.trace_id, e.source, status, tuple(sorted({n.code() for n in notes})), e.points,
                                 e.points_kept if status == Status.ACCEPTED else 0))
+        if key in outlines and status == Status.QUARANTINED:
+            run_outlines[(e.trace_id, e.source)] = outlines[key]
     ledger.sort(key=lambda r: (r.file, r.trace_id, r.status.value, r.codes))
     checks.sort(key=lambda c: (c.trace.trace_id, c.trace.source))
-    return ValidationRun(files=len(files) + len(failed), ledger=ledger, notices=container, checks=checks)
+    return ValidationRun(files=len(files) + len(failed), ledger=ledger, notices=container, checks=checks,
+                         outlines=run_outlines)
+
+
+def _thin(index: np.ndarray, most: int = 300) -> np.ndarray:
+    """At most ``most`` of the indices, evenly spread, first and last kept."""
+    if len(index) <= most:
+        return index
+    return index[np.unique(np.linspace(0, len(index) - 1, most).round().astype(int))]
 
 
 def _batches(files, limits: ReadLimits, batch_points: int):
@@ -197,6 +213,9 @@ class BuildConfig:
     publisher: str = "transitmap"
     lang: str = "en"
     validity_days: int = 365  # the calendar runs this long after the last surveyed day
+    # key of the collector pseudonyms in the ledger; default: TRANSITMAP_PSEUDONYM_KEY, else one derived from
+    # the survey's collector ids (stable while the team is; set a secret key to make them unguessable)
+    pseudonym_key: str | None = None
 
 
 @dataclass
@@ -211,6 +230,9 @@ class BuildResult:
     timezone: str
     routes: int = 0
     stops: int = 0
+    #: (trace_id, status, codes, route_id, lat, lon) of each trace with a geometry, for maps and layers: the
+    #: moving part of a used ride, the usable points of a quarantined trace (thinned to at most 300 fixes)
+    outlines: list[tuple] = field(default_factory=list)
 
     @property
     def has_errors(self) -> bool:
@@ -351,8 +373,36 @@ def build_network(
     feed = feed_bytes(network_tables(final_routes, feed_stops, meta))
     run.notices.extend(notices)
     quarantined = {(n.trace_id, n.file) for n in dropped}
-    return BuildResult(run, feed, _ledger_rows(run, assignment, quarantined), headway_rows, tz,
-                       routes=len(final_routes), stops=len(feed_stops))
+    pseudonym = _pseudonyms({r.collector_id for r in rides if r.collector_id}, config.pseudonym_key)
+    collectors = {(r.trace_id, r.source): pseudonym.get(r.collector_id, "") for r in rides}
+    ledger = _ledger_rows(run, assignment, quarantined, collectors)
+    outlines = _outlines(run, rides, ledger, to_latlon)
+    return BuildResult(run, feed, ledger, headway_rows, tz, routes=len(final_routes), stops=len(feed_stops),
+                       outlines=outlines)
+
+
+def _pseudonyms(collector_ids: set[str], key: str | None) -> dict[str, str]:
+    """A keyed pseudonym (HMAC-SHA256, 10 hex digits) for each collector id."""
+    import hashlib
+    import hmac
+
+    key = key or os.environ.get("TRANSITMAP_PSEUDONYM_KEY") or "\n".join(sorted(collector_ids))
+    return {c: "c" + hmac.new(key.encode(), c.encode(), hashlib.sha256).hexdigest()[:10] for c in collector_ids}
+
+
+def _outlines(run: ValidationRun, rides, ledger: list[dict], to_latlon) -> list[tuple]:
+    """(trace_id, status, codes, route_id, lat, lon) for the traces layer and the map."""
+    moving = {}
+    for r in rides:
+        k = _thin(np.arange(r.start, r.end + 1))
+        moving[(r.trace_id, r.source)] = to_latlon(r.x_m[k], r.y_m[k])
+    out = []
+    for row in ledger:
+        key = (row["trace_id"], row["file"])
+        geom = moving.get(key) if row["status"] == "used" else run.outlines.get(key, moving.get(key))
+        if geom is not None and len(geom[0]) >= 2:
+            out.append((row["trace_id"], row["status"], tuple(row["codes"]), row["route_id"], geom[0], geom[1]))
+    return out
 
 
 def _inverse(epsg: int):
@@ -400,9 +450,10 @@ def _fares_between_stops(pattern, ps, rides, snap_m: float = 100.0):
     return out
 
 
-def _ledger_rows(run: ValidationRun, assignment: dict, quarantined: set = frozenset()) -> list[dict[str, Any]]:
-    """The ledger of a build: each input trace used (with its route and direction), quarantined or a
-    duplicate."""
+def _ledger_rows(run: ValidationRun, assignment: dict, quarantined: set = frozenset(),
+                 collectors: dict | None = None) -> list[dict[str, Any]]:
+    """The ledger of a build: each input trace used (with its route and direction, and its collector's
+    pseudonym), quarantined or a duplicate."""
     rows = []
     for row in run.ledger:
         d = row.to_dict()
@@ -410,5 +461,6 @@ def _ledger_rows(run: ValidationRun, assignment: dict, quarantined: set = frozen
         if row.status == Status.ACCEPTED:
             d["status"] = "used" if route and (row.trace_id, row.file) not in quarantined else "quarantined"
         d["route_id"], d["direction_id"], d["trip_id"], d["ride"] = route if route else ("", "", "", "")
+        d["collector"] = (collectors or {}).get((row.trace_id, row.file), "") if d["status"] == "used" else ""
         rows.append(d)
     return rows

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import numpy as np
 
 
 def to_json(report: dict[str, Any]) -> bytes:
@@ -21,6 +22,7 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # as a plain open() would create it, not mkstemp's 0600
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -29,6 +31,12 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_dir_atomic(path: str | os.PathLike, files: dict[str, bytes]) -> None:
@@ -70,3 +78,359 @@ def to_csv(rows: list[dict], columns: list[str]) -> bytes:
     for row in rows:
         w.writerow({k: ";".join(v) if isinstance(v, (list, tuple)) else v for k, v in row.items()})
     return buf.getvalue().encode("utf-8")
+
+
+# --------------------------------------------------------------------------- statistics, report, figures, layers
+
+#: Colours of the map and the legend: a route's shortest headway of the day (band median), in minutes
+HEADWAY_CLASSES = ((5, "up to 5 min", "#1a9850"), (10, "5-10 min", "#91cf60"), (15, "10-15 min", "#fee08b"),
+                   (30, "15-30 min", "#fc8d59"), (float("inf"), "over 30 min", "#d73027"))
+NO_HEADWAY = ("no headway", "#7570b3")
+
+
+def headway_colour(minutes: float | None) -> str:
+    if minutes is None or not np.isfinite(minutes):
+        return NO_HEADWAY[1]
+    return next(c for limit, _, c in HEADWAY_CLASSES if minutes <= limit)
+
+
+def stats_files(stats, *, report: dict[str, Any] | None = None, traces: list | None = None,
+                title: str = "transitmap network report") -> dict[str, bytes]:
+    """The files of a statistics run, by relative path: ``stats/`` (stats.json and CSV tables),
+    ``figures/`` (PNG), ``report.html`` (self-contained) and ``network.gpkg`` (layers for QGIS).
+
+    ``report`` is a build's report model (validation findings); ``traces`` the build's trace outlines
+    ``(trace_id, status, codes, route_id, lat, lon)``, for the map and the traces layer."""
+    from .geo import project
+
+    traces = [(*t[:4], *project(t[4], t[5], stats.epsg)) for t in traces or []]
+    figures = figure_files(stats)
+    files = {
+        "stats/stats.json": to_json(stats.to_dict()),
+        "stats/routes.csv": _frame_csv(stats.routes),
+        "stats/headways.csv": _frame_csv(stats.headways),
+        "stats/distributions.csv": _frame_csv(stats.distributions),
+        "stats/corridors.csv": _frame_csv(stats.corridors),
+        **{f"figures/{name}": data for name, data in figures.items()},
+        "report.html": report_html(stats, figures, report=report, traces=traces, title=title).encode("utf-8"),
+        "network.gpkg": geopackage(stats, traces),
+    }
+    return files
+
+
+def _frame_csv(df) -> bytes:
+    df = df.copy()
+    for c in df.columns:
+        if df[c].map(lambda v: isinstance(v, (list, tuple))).any():
+            df[c] = df[c].map(lambda v: ";".join(map(str, v)) if isinstance(v, (list, tuple)) else v)
+        elif df[c].dtype.kind == "f":
+            df[c] = df[c].round(4)
+    return df.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def _matplotlib():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"svg.hashsalt": "transitmap", "figure.dpi": 100, "font.size": 10})
+    return plt
+
+
+def _png(fig) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None}, bbox_inches="tight")
+    fig.clf()
+    return buf.getvalue()
+
+
+def figure_files(stats) -> dict[str, bytes]:
+    """PNG figures for slides: the network map and the distributions (route length, headway, fare per km,
+    stop spacing)."""
+    plt = _matplotlib()
+    out = {}
+    fig, ax = plt.subplots(figsize=(8, 8))
+    for geom, minutes in _map_lines(stats):
+        xy = np.asarray(geom.coords)
+        ax.plot(xy[:, 0], xy[:, 1], color=headway_colour(minutes), linewidth=1.2)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    handles = [plt.Line2D([], [], color=c, label=label) for _, label, c in HEADWAY_CLASSES]
+    handles.append(plt.Line2D([], [], color=NO_HEADWAY[1], label=NO_HEADWAY[0]))
+    ax.legend(handles=handles, title="shortest headway", loc="lower left", fontsize=8)
+    ax.set_title(f"{stats.network['routes']} routes, {stats.network['route_km']:.0f} route-km")
+    out["network_map.png"] = _png(fig)
+    plt.close(fig)
+    sources = {
+        "route_length_km.png": (stats.routes["length_km"], "route length (km, one direction)"),
+        "headway_min.png": (stats.headways["headway_median_min"], "headway (min, median per route, direction and band)"),
+        "fare_per_km.png": (stats.routes["fare_per_km"], "fare per km"),
+        "stop_spacing_m.png": (stats.routes["stop_spacing_m"], "mean stop spacing of a route (m)"),
+    }
+    for name, (series, label) in sources.items():
+        v = np.asarray(series.dropna(), dtype=float)
+        v = v[np.isfinite(v)]
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        if len(v):
+            ax.hist(v, bins=min(30, max(5, len(v) // 3)), color="#4575b4", edgecolor="white")
+            ax.axvline(float(np.median(v)), color="#d73027", linestyle="--", label=f"median {np.median(v):.3g}")
+            ax.legend()
+        else:
+            ax.text(0.5, 0.5, "no data in this feed", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xlabel(label)
+        ax.set_ylabel("count")
+        out[name] = _png(fig)
+        plt.close(fig)
+    return out
+
+
+def _map_lines(stats):
+    """(UTM line, shortest headway in min) of every pattern, main patterns last (drawn on top)."""
+    peak = stats.routes.set_index("route_id")["headway_peak_min"]
+    shapes = stats.shapes.sort_values(["main", "route_id", "direction_id", "shape_id"], kind="stable")
+    return [(g, peak.get(r)) for g, r in zip(shapes["geometry"], shapes["route_id"]) if g is not None]
+
+
+def report_html(stats, figures: dict[str, bytes], *, report: dict | None = None, traces: list | None = None,
+                title: str = "transitmap network report") -> str:
+    """One self-contained HTML page: summary, validation findings, the network map, distributions,
+    corridors, survey coverage and the route table. No external resources."""
+    import base64
+    import html
+
+    e = html.escape
+    net = stats.network
+    cards = [("routes", f"{net['routes']:,}"), ("route-km (one direction)", f"{net['route_km']:,.0f}"),
+             ("route-km (both)", f"{net['route_km_both_directions']:,.0f}"),
+             ("road-km covered", f"{net['unique_road_km']:,.0f}"), ("stops", f"{net['stops']:,}"),
+             (f"area within {net['served_radius_m']:.0f} m of a stop", f"{net['area_served_km2']:,.0f} km²"),
+             ("departures a day", f"{net['departures']:,}"),
+             ("vehicles needed", f"{net['vehicles_needed']:,}" if net["vehicles_needed"] else "-"),
+             ("operators", f"{net['operators']:,}")]
+    parts = [f"<h1>{e(title)}</h1>",
+             f"<p class=note>Service day {e(str(net['date'] or 'not given'))}; bounding box "
+             f"{', '.join(f'{v:.4f}' for v in net['bbox'])} (lon/lat).</p>",
+             '<div class="cards">' + "".join(f"<div><b>{v}</b><span>{e(k)}</span></div>" for k, v in cards) + "</div>"]
+    if report is not None:
+        parts.append(_findings_html(report))
+    parts.append("<h2>Map</h2>" + _map_svg(stats, traces))
+    parts.append("<h2>Distributions</h2>" + _table(stats.distributions, digits=2))
+    parts.append('<div class="figs">' + "".join(
+        f'<img alt="{e(name)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+        for name, data in figures.items() if name != "network_map.png") + "</div>")
+    parts.append(f"<h2>Corridors shared by most routes</h2><p class=note>Stretches of at least "
+                 f"{200} m where the same routes run within 25 m of each other.</p>"
+                 + _table(stats.corridors.assign(route_ids=stats.corridors["route_ids"].map(", ".join)), digits=0))
+    if stats.coverage is not None:
+        parts.append(_coverage_html(stats.coverage))
+    cols = ["route_id", "route_short_name", "route_long_name", "length_km", "stops_0", "stops_1", "stop_spacing_m",
+            "travel_time_min_0", "speed_kph", "departures", "headway_peak_min", "headway_max_min", "service_start",
+            "service_end", "fare", "fare_per_km", "vehicles_needed", "rides", "collectors", "confidence"]
+    parts.append("<h2>Routes</h2>" + _table(stats.routes[[c for c in cols if c in stats.routes]], digits=1))
+    parts.append("<h2>Checks against gtfs-kit</h2>" + _table(__import__("pandas").DataFrame(stats.agreement), digits=1))
+    return _PAGE.replace("{title}", e(title)).replace("{body}", "\n".join(parts))
+
+
+def _table(df, digits: int = 1) -> str:
+    import html
+
+    if df is None or len(df) == 0:
+        return "<p class=note>None.</p>"
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    body = []
+    for row in df.itertuples(index=False):
+        cells = []
+        for v in row:
+            if isinstance(v, float):
+                v = "" if not np.isfinite(v) else f"{v:,.{digits}f}"
+            elif v is None or v is __import__("pandas").NA:
+                v = ""
+            cells.append(f"<td>{html.escape(str(v))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _findings_html(report: dict) -> str:
+    import html
+
+    e = html.escape
+    s = report.get("summary", {})
+    out = [f"<h2>Validation</h2><p>{s.get('traces', 0):,} traces in {s.get('files', 0):,} files: "
+           f"{s.get('used', s.get('accepted', 0)):,} used, {s.get('quarantined', 0):,} quarantined, "
+           f"{s.get('duplicate', 0):,} duplicate.</p>"]
+    rows = []
+    for n in report.get("notices", []):
+        examples = []
+        for sample in n.get("sample_notices", [])[:3]:
+            examples.append(", ".join(f"{k}={v}" for k, v in sample.items() if k not in ("code", "severity")))
+        rows.append(f"<tr><td class={e(n['severity'].lower())}>{e(n['severity'])}</td><td>{e(n['code'])}</td>"
+                    f"<td>{n['total_notices']:,}</td><td>{'<br>'.join(e(x) for x in examples)}</td></tr>")
+    if rows:
+        out.append("<table><thead><tr><th>severity</th><th>code</th><th>count</th><th>examples</th></tr></thead>"
+                   f"<tbody>{''.join(rows)}</tbody></table>")
+    v = report.get("gtfs_validator")
+    if v and v.get("ran"):
+        out.append(f"<p>GTFS validator on the feed: {v['errors']} errors, {v['warnings']} warnings.</p>")
+    return "\n".join(out)
+
+
+def _coverage_html(c: dict) -> str:
+    import html
+
+    e = html.escape
+    reasons = "".join(f"<li>{e(k)}: {v:,}</li>" for k, v in c["quarantine_reasons"].items()) or "<li>none</li>"
+    return (f"<h2>Survey coverage</h2><p>{c['inputs']:,} inputs: {c['used']:,} used, {c['quarantined']:,} "
+            f"quarantined ({c['quarantined_share']:.1%}), {c['duplicate']:,} duplicate, "
+            f"{c['unreadable_files']:,} unreadable files; {c['collectors']:,} collectors.</p>"
+            f"<p>Quarantined because:</p><ul>{reasons}</ul>"
+            f"<p>Median rides per route: {c['rides_per_route_median']}. Routes seen once "
+            f"({len(c['routes_seen_once'])}): {e(', '.join(c['routes_seen_once'])) or '-'}. Routes ridden in one "
+            f"direction only ({len(c['routes_one_direction'])}): {e(', '.join(c['routes_one_direction'])) or '-'}.</p>")
+
+
+def _map_svg(stats, traces: list | None, width: int = 960) -> str:
+    """The network as inline SVG: routes coloured by their shortest headway, stops, quarantined traces
+    (dashed); a title on each element names it. Drag to pan, wheel to zoom."""
+    import html
+
+    import shapely
+
+    lines = _map_lines(stats)
+    geoms = [g for g, _ in lines]
+    if not geoms:
+        return "<p class=note>No shapes to draw.</p>"
+    xmin, ymin, xmax, ymax = shapely.total_bounds(np.array(geoms, dtype=object))
+    span = max(xmax - xmin, ymax - ymin, 1.0)
+    scale = width / span
+    height = int(np.ceil((ymax - ymin) * scale)) + 20
+    tol = span / 2000
+
+    def path(coords) -> str:
+        xy = np.asarray(coords)
+        px = (xy[:, 0] - xmin) * scale + 10
+        py = (ymax - xy[:, 1]) * scale + 10
+        return "M" + " L".join(f"{a:.1f},{b:.1f}" for a, b in zip(px, py))
+
+    names = stats.routes.set_index("route_id")
+    out = [f'<svg id="map" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width + 20} {height}" '
+           f'width="100%" role="img" aria-label="network map">',
+           f'<rect width="{width + 20}" height="{height}" fill="#fbfbf8"/>']
+    if traces:
+        out.append('<g class="traces" fill="none" stroke="#999" stroke-width="1" stroke-dasharray="4 3">')
+        for trace_id, status, codes, _route, x, y in traces:
+            if status != "quarantined" or len(x) < 2:
+                continue
+            g = shapely.simplify(shapely.linestrings(np.column_stack([x, y])), tol)
+            out.append(f'<path d="{path(g.coords)}"><title>quarantined {html.escape(trace_id)}: '
+                       f'{html.escape(", ".join(codes))}</title></path>')
+        out.append("</g>")
+    out.append('<g class="routes" fill="none" stroke-width="2" stroke-linejoin="round">')
+    for (g, minutes), route_id in zip(lines, stats.shapes.sort_values(["main", "route_id", "direction_id", "shape_id"],
+                                                                       kind="stable")["route_id"]):
+        r = names.loc[route_id]
+        label = f"{route_id} {r['route_short_name']} {r['route_long_name']}".strip()
+        hw = f"{minutes:.0f} min" if minutes is not None and np.isfinite(minutes) else "no headway"
+        out.append(f'<path class="route" stroke="{headway_colour(minutes)}" d="{path(shapely.simplify(g, tol).coords)}">'
+                   f"<title>{html.escape(label)} ({hw})</title></path>")
+    out.append("</g>")
+    pts = stats.stop_points
+    out.append('<g class="stops" fill="#444" fill-opacity=".7">')
+    for sid, name, p in zip(pts["stop_id"], pts["stop_name"], pts["geometry"]):
+        out.append(f'<circle cx="{(p.x - xmin) * scale + 10:.1f}" cy="{(ymax - p.y) * scale + 10:.1f}" r="1.1">'
+                   f"<title>{html.escape(str(sid))} {html.escape(str(name))}</title></circle>")
+    out.append("</g></svg>")
+    legend = "".join(f'<span><i style="background:{c}"></i>{label}</span>' for _, label, c in HEADWAY_CLASSES)
+    legend += f'<span><i style="background:{NO_HEADWAY[1]}"></i>{NO_HEADWAY[0]}</span>'
+    if traces:
+        legend += '<span><i style="background:#999"></i>quarantined trace</span>'
+    return ("\n".join(out) + f'<div class="legend">Shortest headway of the day: {legend}</div>'
+            '<p class=note>Drag to pan, scroll to zoom, hover for names.</p>')
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;padding:0 1em;color:#222}
+h2{margin-top:2em;border-bottom:1px solid #ddd}
+.cards{display:flex;flex-wrap:wrap;gap:.6em}.cards div{border:1px solid #ddd;border-radius:6px;padding:.5em .8em}
+.cards b{display:block;font-size:1.4em}.cards span{color:#666;font-size:.9em}
+table{border-collapse:collapse;font-size:12px;margin:.5em 0;display:block;overflow-x:auto}
+th,td{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top}th{background:#f3f3f3}
+td.error{color:#b00}td.warning{color:#a60}.note{color:#666}
+#map{border:1px solid #ccc;cursor:grab;touch-action:none}.route:hover{stroke-width:5}
+.legend span{margin-right:1em;white-space:nowrap}.legend i{display:inline-block;width:14px;height:4px;margin-right:4px;vertical-align:middle}
+.figs img{max-width:49%}
+</style></head><body>
+{body}
+<script>
+(function () {
+  var svg = document.getElementById("map");
+  if (!svg) return;
+  var vb = svg.viewBox.baseVal, drag = null;
+  function point(ev) {
+    var r = svg.getBoundingClientRect();
+    return [vb.x + (ev.clientX - r.left) / r.width * vb.width, vb.y + (ev.clientY - r.top) / r.height * vb.height];
+  }
+  svg.addEventListener("wheel", function (ev) {
+    ev.preventDefault();
+    var p = point(ev), k = ev.deltaY < 0 ? 0.8 : 1.25;
+    vb.x = p[0] - (p[0] - vb.x) * k; vb.y = p[1] - (p[1] - vb.y) * k; vb.width *= k; vb.height *= k;
+  }, {passive: false});
+  svg.addEventListener("pointerdown", function (ev) { drag = point(ev); svg.setPointerCapture(ev.pointerId); });
+  svg.addEventListener("pointermove", function (ev) {
+    if (!drag) return;
+    var p = point(ev); vb.x -= p[0] - drag[0]; vb.y -= p[1] - drag[1];
+  });
+  svg.addEventListener("pointerup", function () { drag = null; });
+  document.body.setAttribute("data-map-routes", String(svg.querySelectorAll("path.route").length));
+})();
+</script>
+</body></html>
+"""
+
+
+def geopackage(stats, traces: list | None = None) -> bytes:
+    """Layers for QGIS in one GeoPackage (WGS84): routes (one feature per pattern), stops, corridors and,
+    from a build, traces with their status. Timestamps inside are fixed so equal inputs give equal bytes."""
+    import tempfile
+
+    import geopandas as gpd
+    import pyogrio
+    import shapely
+
+    from .geo import utm_crs
+
+    crs = utm_crs(stats.epsg)
+    r = stats.routes.set_index("route_id")
+    sh = stats.shapes
+    routes = gpd.GeoDataFrame({
+        "route_id": sh["route_id"], "direction_id": sh["direction_id"], "shape_id": sh["shape_id"],
+        "main_pattern": sh["main"], "route_short_name": sh["route_id"].map(r["route_short_name"]),
+        "route_long_name": sh["route_id"].map(r["route_long_name"]), "length_km": sh["distance_m"] / 1000,
+        "departures": sh["departures"], "headway_peak_min": sh["route_id"].map(r["headway_peak_min"]),
+        "fare": sh["route_id"].map(r["fare"]),
+        **({"confidence": sh["route_id"].map(r["confidence"])} if "confidence" in r else {}),
+    }, geometry=list(sh["geometry"]), crs=crs).to_crs(4326)
+    stops = gpd.GeoDataFrame(stats.stop_points.drop(columns="geometry"),
+                             geometry=list(stats.stop_points["geometry"]), crs=crs).to_crs(4326)
+    corr = stats.corridors.assign(route_ids=stats.corridors["route_ids"].map(";".join))
+    corridors = gpd.GeoDataFrame(corr, geometry=gpd.GeoSeries(list(stats.corridor_geometry), index=corr.index, crs=crs)
+                                 ).to_crs(4326)
+    layers = [("routes", routes), ("stops", stops), ("corridors", corridors)]
+    if traces:
+        keep = [t for t in traces if len(t[4]) >= 2]
+        layers.append(("traces", gpd.GeoDataFrame(
+            {"trace_id": [t[0] for t in keep], "status": [t[1] for t in keep],
+             "codes": [";".join(t[2]) for t in keep], "route_id": [t[3] for t in keep]},
+            geometry=[shapely.linestrings(np.column_stack([t[4], t[5]])) for t in keep], crs=crs).to_crs(4326)))
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2000-01-01T00:00:00Z"})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "network.gpkg")
+        for name, layer in layers:
+            layer.to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+        with open(path, "rb") as fh:
+            return fh.read()

@@ -1,0 +1,591 @@
+"""Network summary statistics of any GTFS feed (ours or anyone's), and the survey's coverage from a build ledger.
+
+gtfs-kit computes what it can: trip lengths from the shapes, durations, stop counts, service span, headways
+over the day and the peak number of vehicles in service. transitmap adds what gtfs-kit does not have: headways
+per time band, stop spacing, fares per km, vehicles needed from the cycle time, road-km with shared corridors
+counted once, the corridors shared by most routes, the area served, and survey coverage; and it checks its own
+figures against gtfs-kit's where both say the same thing (``NetworkStats.agreement``).
+
+Figures describe one service day: the busiest day of the feed's first week of service. Frequency-based trips
+are expanded into their departures (``start_time + k * headway_secs`` before ``end_time``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from .geo import project, utm_epsg
+
+#: Time bands of the service day (name, start s, end s); service after midnight falls in "night"
+BANDS = (("early", 0, 6 * 3600), ("am_peak", 6 * 3600, 9 * 3600), ("midday", 9 * 3600, 16 * 3600),
+         ("pm_peak", 16 * 3600, 19 * 3600), ("evening", 19 * 3600, 24 * 3600), ("night", 24 * 3600, 48 * 3600))
+QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+
+
+class FeedError(ValueError):
+    """The input is not a GTFS feed statistics can be computed on."""
+
+
+@dataclass(frozen=True)
+class StatsConfig:
+    corridor_tolerance_m: float = 25.0  # two routes share a road where their shapes run this close, side by side
+    segment_m: float = 100.0  # shapes are compared in pieces this long
+    corridor_min_m: float = 200.0  # shorter shared stretches (junctions) are not listed as corridors
+    corridors_top: int = 20
+    served_radius_m: float = 500.0  # the area served: this far around a stop
+    headway_window: tuple[str, str] = ("07:00:00", "19:00:00")  # gtfs-kit's headway figures cover this window
+
+
+@dataclass(eq=False)
+class NetworkStats:
+    """The statistics of one feed. Tables (units in column names):
+
+    - ``routes``: one row per route: route_id, route_short_name, route_long_name, agency_name, directions,
+      patterns, length_km (one direction: the mean of its directions), length_km_0/_1, stops_0/_1,
+      stop_spacing_m, travel_time_min_0/_1, speed_kph, departures, headway_min_min/_mean_min/_max_min (gtfs-kit,
+      over ``headway_window``), headway_peak_min (the shortest band median), service_start, service_end,
+      service_span_h, fare, currency, fare_per_km, cycle_time_min, vehicles_needed, peak_vehicles (gtfs-kit),
+      and with a ledger rides, rides_full, rides_partial, collectors, confidence;
+    - ``headways``: route_id, direction_id, band, band_start, band_end, departures, headway_min_min,
+      headway_median_min, headway_max_min;
+    - ``distributions``: metric, unit, n, min, p10, p25, median, p75, p90, max, mean;
+    - ``corridors``: corridor_id, routes, route_ids, length_m and ``corridor_geometry`` (UTM, same order);
+    - ``network``, ``coverage`` (None without a ledger) and ``agreement`` are plain dicts.
+    ``shapes`` (route_id, direction_id, shape_id, main, geometry) and ``stop_points`` (stop_id, stop_name,
+    geometry) are in ``epsg`` for maps and layers.
+    """
+
+    network: dict[str, Any]
+    routes: pd.DataFrame
+    headways: pd.DataFrame
+    distributions: pd.DataFrame
+    corridors: pd.DataFrame
+    coverage: dict[str, Any] | None
+    agreement: list[dict[str, Any]]
+    epsg: int
+    shapes: pd.DataFrame = field(repr=False)
+    stop_points: pd.DataFrame = field(repr=False)
+    corridor_geometry: np.ndarray = field(repr=False, default_factory=lambda: np.array([], dtype=object))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but geometry, as JSON-ready values (NaN as None)."""
+        def rows(df: pd.DataFrame) -> list[dict[str, Any]]:
+            return [{k: _plain(v) for k, v in r.items()} for r in df.to_dict("records")]
+
+        return {"network": {k: _plain(v) for k, v in self.network.items()}, "routes": rows(self.routes),
+                "headways": rows(self.headways), "distributions": rows(self.distributions),
+                "corridors": rows(self.corridors), "coverage": self.coverage, "agreement": self.agreement}
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return None if not np.isfinite(v) else round(float(v), 4)
+    if v is pd.NA or v is None:
+        return None
+    return v
+
+
+def feed_stats(feed: bytes | str | os.PathLike, *, ledger: pd.DataFrame | None = None,
+               config: StatsConfig = StatsConfig()) -> NetworkStats:
+    """Statistics of a GTFS feed (zip bytes or path). ``ledger`` is a build's ``traces.csv`` (columns status,
+    codes, route_id, direction_id, ride, collector) for the survey's coverage and each route's support."""
+    import gtfs_kit as gk
+
+    try:
+        gfeed = _read(feed)
+    except Exception as e:  # gtfs-kit's own errors on what is not a feed
+        raise FeedError(f"{type(e).__name__}: {e}") from e
+    if any(getattr(gfeed, t) is None or getattr(gfeed, t).empty for t in ("routes", "trips", "stop_times", "stops")):
+        raise FeedError("routes, trips, stop_times and stops are required")
+    date = _typical_date(gfeed)
+    listed = sorted(gfeed.routes["route_id"].dropna().astype(str).unique())
+    active = set(gk.get_trips(gfeed, date)["trip_id"]) if date else set(gfeed.trips["trip_id"])
+    gfeed = gk.restrict_to_trips(gfeed, sorted(active)) if active else gfeed
+    if gfeed.shapes is None or gfeed.shapes.empty or "shape_id" not in gfeed.trips or gfeed.trips["shape_id"].isna().any():
+        gfeed = gk.create_shapes(gfeed)  # straight lines between stops where the feed has no shapes
+    trip_stats = gk.compute_trip_stats(gfeed, compute_dist_from_shapes=True)
+    trip_stats["direction_id"] = trip_stats["direction_id"].fillna(0).astype(int)
+    departures = _departures(gfeed, trip_stats)
+
+    lat, lon = gfeed.stops["stop_lat"].to_numpy(float), gfeed.stops["stop_lon"].to_numpy(float)
+    ok = np.isfinite(lat) & np.isfinite(lon)
+    epsg = utm_epsg(float(np.median(lat[ok])), float(np.median(lon[ok])))
+    shapes = _shapes(gfeed, trip_stats, departures, epsg)
+    ok &= gfeed.stops["stop_id"].isin(gfeed.stop_times["stop_id"]).to_numpy()  # the stops served that day
+    stop_points = pd.DataFrame({"stop_id": gfeed.stops["stop_id"].to_numpy()[ok],
+                                "stop_name": gfeed.stops.get("stop_name", pd.Series([""] * len(ok)))[ok].fillna("").to_numpy(),
+                                "geometry": shapely.points(*project(lat[ok], lon[ok], epsg))})
+
+    headways = _band_headways(departures)
+    spacing = _measure(gfeed, shapes, epsg)
+    routes = _route_table(gfeed, trip_stats, departures, shapes, headways, spacing, config)
+    support, coverage = _coverage(ledger, routes) if ledger is not None else (None, None)
+    if support is not None:
+        routes = routes.merge(support, on="route_id", how="left")
+        for c in ("rides", "rides_full", "rides_partial", "collectors"):
+            routes[c] = routes[c].fillna(0).astype(int)
+        routes["confidence"] = _confidence(routes)
+    unique_km, corridors, corridor_geometry = _corridors(shapes, config)
+    served = shapely.union_all(shapely.buffer(stop_points["geometry"].to_numpy(), config.served_radius_m, quad_segs=8))
+    agencies = gfeed.agency["agency_name"].dropna().tolist() if gfeed.agency is not None else []
+    main = shapes[shapes["main"]]
+    network = {
+        "date": date, "routes": int(routes.shape[0]), "patterns": int(shapes.shape[0]),
+        "directions": int(main.shape[0]), "stops": int(stop_points.shape[0]),
+        "route_km": float(routes["length_km"].sum()),
+        "route_km_both_directions": float(main["distance_m"].sum() / 1000),
+        "unique_road_km": unique_km,
+        "area_served_km2": float(shapely.area(served) / 1e6), "served_radius_m": config.served_radius_m,
+        "bbox": [float(lon[ok].min()), float(lat[ok].min()), float(lon[ok].max()), float(lat[ok].max())],
+        "operators": len(agencies), "operator_names": sorted(agencies),
+        "departures": int(routes["departures"].sum()),
+        "vehicles_needed": int(routes["vehicles_needed"].sum(min_count=1)) if routes["vehicles_needed"].notna().any() else None,
+        "routes_with_fare": int(routes["fare"].notna().sum()),
+        "routes_with_headway": int(routes["headway_peak_min"].notna().sum()),
+        "routes_without_service": sorted(set(listed) - set(routes["route_id"])),  # listed, but no trip that day
+    }
+    distributions = _distributions(routes, headways, spacing)
+    network["patterns_on_self_crossing_shapes"] = int((~shapely.is_simple(shapes["geometry"].to_numpy())).sum())
+    agreement = _agreement(trip_stats, shapes, stop_points, routes, network)
+    return NetworkStats(network, routes, headways, distributions, corridors, coverage, agreement, epsg, shapes,
+                        stop_points, corridor_geometry)
+
+
+def _read(feed):
+    import gtfs_kit as gk
+    import tempfile
+
+    if isinstance(feed, (bytes, bytearray)):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "feed.zip")
+            with open(path, "wb") as fh:
+                fh.write(feed)
+            return gk.read_feed(path, dist_units="km")
+    return gk.read_feed(os.fspath(feed), dist_units="km")
+
+
+def _typical_date(gfeed) -> str | None:
+    """The busiest day of the feed's first week of service (None for a feed without calendars)."""
+    import gtfs_kit as gk
+
+    dates = gfeed.get_dates()
+    if not dates:
+        return None
+    return gk.compute_busiest_date(gfeed, dates[:7])
+
+
+def _seconds(times: pd.Series) -> np.ndarray:
+    """HH:MM:SS (hours may pass 24) as seconds, NaN where empty."""
+    parts = times.astype("string").str.strip().str.split(":", expand=True)
+    if parts.shape[1] < 3:
+        return np.full(len(times), np.nan)
+    h, m, s = (pd.to_numeric(parts[i], errors="coerce").to_numpy(float) for i in range(3))
+    return h * 3600 + m * 60 + s
+
+
+def _departures(gfeed, trip_stats: pd.DataFrame) -> pd.DataFrame:
+    """Every departure of the day: route_id, direction_id, trip_id, shape_id, dep_s (first stop), duration_s.
+    Frequency-based trips give one row per headway; other trips their own start."""
+    ts = trip_stats.assign(dep_s=_seconds(trip_stats["start_time"]), duration_s=trip_stats["duration"] * 3600)
+    cols = ["route_id", "direction_id", "trip_id", "shape_id", "dep_s", "duration_s"]
+    fr = gfeed.frequencies
+    if fr is None or fr.empty:
+        return ts[cols].dropna(subset=["dep_s"]).reset_index(drop=True)
+    fr = fr.assign(s=_seconds(fr["start_time"]), e=_seconds(fr["end_time"]), h=pd.to_numeric(fr["headway_secs"], errors="coerce"))
+    fr = fr[(fr["h"] > 0) & (fr["e"] > fr["s"])]
+    n = np.ceil((fr["e"] - fr["s"]) / fr["h"]).astype(int).to_numpy()
+    rep = fr.loc[fr.index.repeat(n), ["trip_id", "s", "h"]]
+    rep["dep_s"] = rep["s"] + rep.groupby(level=0).cumcount().to_numpy() * rep["h"]
+    freq = ts.drop(columns="dep_s").merge(rep[["trip_id", "dep_s"]], on="trip_id")
+    plain = ts[~ts["trip_id"].isin(fr["trip_id"])]
+    out = pd.concat([freq[cols], plain[cols]], ignore_index=True).dropna(subset=["dep_s"])
+    return out.sort_values(["route_id", "direction_id", "dep_s", "trip_id"], kind="stable").reset_index(drop=True)
+
+
+def _shapes(gfeed, trip_stats, departures, epsg) -> pd.DataFrame:
+    """One row per trip pattern (shape) in use: route_id, direction_id, shape_id, trip_id, departures,
+    distance_m (along the shape from the first stop to the last; set by ``_measure``), gk_distance_m (gtfs-kit's
+    figure), length_m (the whole shape), duration_s, num_stops, main (the direction's pattern with most departures), geometry (UTM)."""
+    sh = gfeed.shapes.sort_values(["shape_id", "shape_pt_sequence"], kind="stable")
+    x, y = project(sh["shape_pt_lat"].to_numpy(float), sh["shape_pt_lon"].to_numpy(float), epsg)
+    ids, start = np.unique(sh["shape_id"].to_numpy(), return_index=True)
+    counts = np.diff(np.append(start, len(sh)))
+    good = counts >= 2
+    index = np.repeat(np.arange(len(ids)), counts)
+    keep = np.repeat(good, counts)
+    lines = np.full(len(ids), None, dtype=object)
+    lines[good] = shapely.linestrings(np.column_stack([x[keep], y[keep]]), indices=index[keep] - np.cumsum(~good)[index[keep]])
+    geom = dict(zip(ids, lines))
+    n_dep = departures.groupby("trip_id").size()
+    pats = trip_stats.assign(departures=trip_stats["trip_id"].map(n_dep).fillna(0).astype(int))
+    pats = pats[pats["shape_id"].isin([i for i, g in geom.items() if g is not None])]
+    # a pattern is a route, direction and shape; its trip is the one run most often
+    pats = pats.sort_values(["route_id", "direction_id", "shape_id", "departures", "trip_id"],
+                            ascending=[True, True, True, False, True], kind="stable")
+    agg = pats.groupby(["route_id", "direction_id", "shape_id"], sort=True).agg(
+        trip_id=("trip_id", "first"), departures=("departures", "sum"), duration_s=("duration", "first"),
+        num_stops=("num_stops", "first"), gk_distance_m=("distance", "first")).reset_index()
+    agg["gk_distance_m"] *= 1000
+    agg["duration_s"] *= 3600
+    agg["geometry"] = agg["shape_id"].map(geom)
+    agg["length_m"] = shapely.length(agg["geometry"].to_numpy())
+    order = agg.sort_values(["route_id", "direction_id", "departures", "length_m", "shape_id"],
+                            ascending=[True, True, False, False, True], kind="stable")
+    agg["main"] = False
+    agg.loc[order.groupby(["route_id", "direction_id"]).head(1).index, "main"] = True
+    return agg
+
+
+def _band_headways(departures: pd.DataFrame) -> pd.DataFrame:
+    """Headways per route, direction and time band: gaps between consecutive departures (all patterns of the
+    direction together), each gap in the band where it starts."""
+    rows = []
+    edges = np.array([b[1] for b in BANDS] + [BANDS[-1][2]])
+    for (route, d), g in departures.groupby(["route_id", "direction_id"], sort=True):
+        dep = np.sort(g["dep_s"].to_numpy(float))
+        gap = np.diff(dep) / 60
+        band = np.searchsorted(edges, dep[:-1], side="right") - 1
+        count = np.bincount(np.clip(np.searchsorted(edges, dep, side="right") - 1, 0, len(BANDS) - 1), minlength=len(BANDS))
+        for k, (name, a, b) in enumerate(BANDS):
+            sel = gap[band == k]
+            if count[k] == 0:
+                continue
+            rows.append({"route_id": route, "direction_id": int(d), "band": name, "band_start": _hms(a),
+                         "band_end": _hms(b), "departures": int(count[k]),
+                         "headway_min_min": float(sel.min()) if len(sel) else np.nan,
+                         "headway_median_min": float(np.median(sel)) if len(sel) else np.nan,
+                         "headway_max_min": float(sel.max()) if len(sel) else np.nan})
+    cols = ["route_id", "direction_id", "band", "band_start", "band_end", "departures", "headway_min_min",
+            "headway_median_min", "headway_max_min"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _hms(s: float) -> str:
+    s = int(s)
+    return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def _measure(gfeed, shapes: pd.DataFrame, epsg: int, near_m: float = 30.0) -> pd.DataFrame:
+    """Place each pattern's stops along its shape, in order, and measure it from its first stop to its last
+    (``shapes.distance_m``). Returns the distances between consecutive stops of the main patterns
+    (trip_id, spacing_m).
+
+    Stops are placed in order along the shape (``_positions``), on the shape as drawn or, when the stops lie
+    ``near_m`` closer to it that way, drawn the other way round. A shape that runs out and back along one road
+    (one shape for both directions, as in Nairobi's 2014 feed) then gives each direction its own half; gtfs-kit
+    measures such a shape, which crosses itself, as a whole for each direction, which doubles it."""
+    st = gfeed.stop_times[gfeed.stop_times["trip_id"].isin(shapes["trip_id"])]
+    st = st.sort_values(["trip_id", "stop_sequence"], kind="stable")
+    stops = gfeed.stops.set_index("stop_id")
+    sx, sy = project(stops["stop_lat"].to_numpy(float), stops["stop_lon"].to_numpy(float), epsg)
+    where = pd.DataFrame({"x": sx, "y": sy}, index=stops.index)
+    by_trip = {t: where.reindex(g["stop_id"]).to_numpy() for t, g in st.groupby("trip_id", sort=False)}
+    distance, rows = [], []
+    for trip, line, main in zip(shapes["trip_id"], shapes["geometry"], shapes["main"]):
+        coords, pts = np.asarray(line.coords), by_trip.get(trip, np.empty((0, 2)))
+        pos, off = _positions(coords, pts)
+        back, back_off = _positions(coords[::-1], pts)  # a shape drawn against the stops' order
+        if back_off < off - near_m:
+            pos = back
+        distance.append(float(pos[-1] - pos[0]) if len(pos) >= 2 else np.nan)
+        if main and len(pos) >= 2:
+            rows.append(pd.DataFrame({"trip_id": trip, "spacing_m": np.diff(pos)}))
+    shapes["distance_m"] = distance
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame({"trip_id": [], "spacing_m": []})
+
+
+def _positions(line: np.ndarray, points: np.ndarray, per_km_m: float = 2.0) -> tuple[np.ndarray, float]:
+    """Distances along ``line`` (n x 2) of ``points`` (k x 2) taken in order, and the points' mean distance
+    from where they were placed.
+
+    The placement never goes back along the line and minimises the points' total distance from it, plus
+    ``per_km_m`` metres for each km further along: of two places about as near (the two legs of an out-and-back
+    shape on one road), the earlier is taken (dynamic programming over the line's segments)."""
+    points = points[np.isfinite(points).all(axis=1)]
+    if len(points) == 0 or len(line) < 2:
+        return np.empty(0), np.inf
+    a, b = line[:-1], line[1:]
+    ab = b - a
+    seg = np.hypot(ab[:, 0], ab[:, 1])
+    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    t = np.clip(np.einsum("knj,nj->kn", points[:, None, :] - a[None], ab) / np.maximum(seg**2, 1e-12), 0, 1)
+    d = np.hypot(*(points[:, None, :] - (a + t[..., None] * ab)).transpose(2, 0, 1))
+    pos = cum[:-1] + t * seg
+    cost = d + pos * per_km_m / 1000
+    idx = np.arange(len(seg))
+    total, back = cost[0], []
+    for k in range(1, len(points)):  # a few dozen stops per pattern, each a vector operation over the segments
+        best = np.minimum.accumulate(total)
+        earlier = np.concatenate([[np.inf], best[:-1]])
+        back.append(np.maximum.accumulate(np.where(total < earlier, idx, 0)))
+        total = cost[k] + best
+    j = np.empty(len(points), int)
+    j[-1] = int(np.argmin(total))
+    for k in range(len(points) - 1, 0, -1):
+        j[k - 1] = back[k - 1][j[k]]
+    rows = np.arange(len(points))
+    return np.maximum.accumulate(pos[rows, j]), float(d[rows, j].mean())
+
+
+def _route_table(gfeed, trip_stats, departures, shapes, headways, spacing, config) -> pd.DataFrame:
+    import gtfs_kit as gk
+
+    routes = gfeed.routes.copy()
+    for c in ("route_short_name", "route_long_name", "agency_id"):
+        if c not in routes:
+            routes[c] = ""
+    if gfeed.agency is not None and "agency_id" in gfeed.agency:
+        routes = routes.merge(gfeed.agency[["agency_id", "agency_name"]], on="agency_id", how="left")
+    elif gfeed.agency is not None and len(gfeed.agency) == 1:
+        routes["agency_name"] = gfeed.agency["agency_name"].iat[0]
+    else:
+        routes["agency_name"] = ""
+    routes = routes[routes["route_id"].isin(shapes["route_id"])]
+    out = routes[["route_id", "route_short_name", "route_long_name", "agency_name"]].fillna("").copy()
+    main = shapes[shapes["main"]].set_index(["route_id", "direction_id"])
+    out["directions"] = out["route_id"].map(main.reset_index().groupby("route_id").size()).fillna(0).astype(int)
+    out["patterns"] = out["route_id"].map(shapes.groupby("route_id").size()).fillna(0).astype(int)
+    for d in (0, 1):
+        m = main.xs(d, level="direction_id") if d in main.index.get_level_values(1) else main.iloc[0:0].droplevel(1)
+        out[f"length_km_{d}"] = out["route_id"].map(m["distance_m"] / 1000)
+        out[f"stops_{d}"] = out["route_id"].map(m["num_stops"]).astype("Int64")
+        out[f"travel_time_min_{d}"] = out["route_id"].map(m["duration_s"] / 60)
+    out["length_km"] = out[["length_km_0", "length_km_1"]].mean(axis=1)
+    both_m = main.groupby(level=0)["distance_m"].sum()
+    both_s = main.groupby(level=0)["duration_s"].sum()
+    out["speed_kph"] = out["route_id"].map(both_m / 1000 / (both_s / 3600).where(both_s > 0))
+    sp = spacing.merge(shapes.loc[shapes["main"], ["trip_id", "route_id"]], on="trip_id")
+    out["stop_spacing_m"] = out["route_id"].map(sp.groupby("route_id")["spacing_m"].mean())
+    out["departures"] = out["route_id"].map(departures.groupby("route_id").size()).fillna(0).astype(int)
+    # gtfs-kit: headways over the window, peak vehicles, service span
+    rs = _gk_route_stats(departures, trip_stats, config)
+    if not rs.empty:
+        rs = rs.set_index("route_id")
+        for ours, theirs in (("headway_min_min", "min_headway"), ("headway_mean_min", "mean_headway"),
+                             ("headway_max_min", "max_headway"), ("peak_vehicles", "peak_num_trips"),
+                             ("service_start", "start_time"), ("service_end", "end_time")):
+            out[ours] = out["route_id"].map(rs[theirs])
+    else:
+        for c in ("headway_min_min", "headway_mean_min", "headway_max_min", "peak_vehicles", "service_start", "service_end"):
+            out[c] = np.nan
+    # a route run once a day (no gtfs-kit route stats): its span is its one trip
+    ends = departures.assign(end_s=departures["dep_s"] + departures["duration_s"]).groupby("route_id")
+    for col, first in (("service_start", ends["dep_s"].min()), ("service_end", ends["end_s"].max().round())):
+        out[col] = out[col].astype(object).fillna(out["route_id"].map(first.map(_hms)).astype(object))
+    out["service_span_h"] = (_seconds(out["service_end"]) - _seconds(out["service_start"])) / 3600
+    peak = headways.groupby("route_id")["headway_median_min"].min()
+    out["headway_peak_min"] = out["route_id"].map(peak)
+    fares = _route_fares(gfeed)
+    out["fare"] = out["route_id"].map(fares["price"]) if not fares.empty else np.nan
+    out["currency"] = out["route_id"].map(fares["currency"]).fillna("") if not fares.empty else ""
+    out["fare_per_km"] = out["fare"] / out["length_km"]
+    # a vehicle runs out and back: the cycle is both directions' travel times (twice the one ridden)
+    t0, t1 = out["travel_time_min_0"], out["travel_time_min_1"]
+    out["cycle_time_min"] = t0.fillna(t1) + t1.fillna(t0)
+    vehicles = np.ceil(out["cycle_time_min"] / out["headway_peak_min"].where(out["headway_peak_min"] > 0))
+    out["vehicles_needed"] = vehicles.astype("Int64")
+    return out.sort_values("route_id", kind="stable").reset_index(drop=True)
+
+
+def _gk_route_stats(departures, trip_stats, config) -> pd.DataFrame:
+    """gtfs-kit's route stats over the day's departures (frequency trips expanded)."""
+    import gtfs_kit as gk
+
+    runs = departures.groupby("route_id")["dep_s"].transform("size")
+    departures = departures[runs >= 2]  # one departure a day has no headway
+    if departures.empty:
+        return pd.DataFrame()
+    base = trip_stats.drop(columns=["start_time", "end_time"]).rename(columns={"trip_id": "template"})
+    ex = departures[["trip_id", "dep_s", "duration_s"]].rename(columns={"trip_id": "template"}).merge(base, on="template")
+    ex["trip_id"] = ex["template"] + "#" + ex.groupby("template").cumcount().astype(str)
+    ex["start_time"] = [_hms(s) for s in ex["dep_s"]]
+    ex["end_time"] = [_hms(round(s)) for s in ex["dep_s"] + ex["duration_s"]]
+    return gk.compute_route_stats_0(ex, *config.headway_window, split_directions=False)
+
+
+def _route_fares(gfeed) -> pd.DataFrame:
+    """A route's fare: its fare rule without origin and destination, else the dearest of its fares."""
+    fa, fr = gfeed.fare_attributes, gfeed.fare_rules
+    if fa is None or fr is None or fa.empty or fr.empty or "route_id" not in fr:
+        return pd.DataFrame(columns=["price", "currency"])
+    fr = fr.copy()
+    for c in ("origin_id", "destination_id", "contains_id"):
+        if c not in fr:
+            fr[c] = np.nan
+    fr["whole"] = fr[["origin_id", "destination_id", "contains_id"]].isna().all(axis=1)
+    m = fr.dropna(subset=["route_id"]).merge(fa[["fare_id", "price", "currency_type"]], on="fare_id")
+    m["price"] = pd.to_numeric(m["price"], errors="coerce")
+    m = m.sort_values(["route_id", "whole", "price"], ascending=[True, False, False], kind="stable")
+    first = m.groupby("route_id").head(1).set_index("route_id")
+    return pd.DataFrame({"price": first["price"], "currency": first["currency_type"]})
+
+
+def _coverage(ledger: pd.DataFrame, routes: pd.DataFrame):
+    """Each route's support (rides, collectors) and the survey's coverage, from a build ledger."""
+    from . import notices as N
+
+    led = ledger.fillna("").astype(str)
+    used = led[led["status"] == "used"]
+    collector = used["collector"] if "collector" in used else pd.Series("", index=used.index)
+    support = pd.DataFrame({
+        "rides": used.groupby("route_id").size(),
+        "rides_full": used[used["ride"] == "full"].groupby("route_id").size(),
+        "rides_partial": used[used["ride"] == "partial"].groupby("route_id").size(),
+        "collectors": used.assign(c=collector)[collector != ""].groupby("route_id")["c"].nunique(),
+    }).rename_axis("route_id").reset_index()
+    severity = {c.code(): c.severity.name for c in N.catalogue()}
+    q = led[led["status"] == "quarantined"]
+    reasons: dict[str, int] = {}
+    for codes in q["codes"]:
+        for code in filter(None, codes.split(";")):
+            if severity.get(code) == "ERROR":
+                reasons[code] = reasons.get(code, 0) + 1
+    traces = led[led["trace_id"] != ""]
+    total = int(len(led))
+    rides = routes["route_id"].map(support.set_index("route_id")["rides"]).fillna(0)
+    coverage = {
+        "inputs": total, "used": int((led["status"] == "used").sum()),
+        "quarantined": int(len(q)), "duplicate": int((led["status"] == "duplicate").sum()),
+        "unreadable_files": int(total - len(traces)),
+        "quarantined_share": round(len(q) / total, 4) if total else 0.0,
+        "quarantine_reasons": dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "rides_per_route_median": float(rides.median()) if len(rides) else None,
+        "routes_seen_once": sorted(routes.loc[rides.to_numpy() == 1, "route_id"]),
+        "routes_one_direction": sorted(routes.loc[routes["directions"] < 2, "route_id"]),
+        "collectors": int(collector[collector != ""].nunique()),
+    }
+    return support, coverage
+
+
+def _confidence(routes: pd.DataFrame) -> pd.Series:
+    """high: both directions, at least 4 rides (2 full) by at least 2 collectors; low: a single ride or only
+    partial rides; medium otherwise."""
+    high = (routes["directions"] >= 2) & (routes["rides"] >= 4) & (routes["rides_full"] >= 2) & (routes["collectors"] >= 2)
+    low = (routes["rides"] <= 1) | (routes["rides_full"] == 0)
+    return pd.Series(np.where(high, "high", np.where(low, "low", "medium")), index=routes.index)
+
+
+def _corridors(shapes: pd.DataFrame, config: StatsConfig):
+    """Road-km with shared stretches counted once, and the stretches shared by most routes.
+
+    Every shape is cut into pieces of ``segment_m``; a piece runs along another where the two are within
+    ``corridor_tolerance_m`` and roughly parallel (not a crossing). A piece counts towards the road-km unless a
+    piece of an earlier shape runs along it; those that count, with the set of routes running along them,
+    joined end to end, are the corridors."""
+    geoms = shapes["geometry"].to_numpy()
+    lengths = shapely.length(geoms)
+    n = np.maximum(np.ceil(lengths / config.segment_m).astype(int), 1)
+    owner = np.repeat(np.arange(len(geoms)), n)
+    k = np.concatenate([np.arange(c) for c in n]) if len(n) else np.array([], int)
+    step = np.repeat(lengths / n, n)
+    a = shapely.line_interpolate_point(geoms[owner], k * step)
+    b = shapely.line_interpolate_point(geoms[owner], (k + 1) * step)
+    ax, ay = shapely.get_x(a), shapely.get_y(a)
+    bx, by = shapely.get_x(b), shapely.get_y(b)
+    segs = shapely.linestrings(np.stack([np.column_stack([ax, ay]), np.column_stack([bx, by])], axis=1))
+    seg_len = np.hypot(bx - ax, by - ay)
+    route_codes, route_of_shape = np.unique(shapes["route_id"].to_numpy(), return_inverse=True)
+    route = route_of_shape[owner]
+    # pieces along each other: the middle of one within the tolerance of the other, side by side
+    mid = shapely.points((ax + bx) / 2, (ay + by) / 2)
+    i, j = shapely.STRtree(segs).query(mid, predicate="dwithin", distance=config.corridor_tolerance_m)
+    ux, uy = (bx - ax) / np.maximum(seg_len, 1e-9), (by - ay) / np.maximum(seg_len, 1e-9)
+    parallel = np.abs(ux[i] * ux[j] + uy[i] * uy[j]) >= 0.8
+    i, j = i[parallel], j[parallel]
+    dup = np.zeros(len(segs), bool)
+    dup[i[owner[j] < owner[i]]] = True
+    unique_km = float(seg_len[~dup].sum() / 1000)
+    # routes along each piece: distinct (piece, route) pairs, counted and hashed into a set identity
+    key = np.unique(i.astype(np.int64) * len(route_codes) + route[j])
+    pairs = np.column_stack([key // len(route_codes), key % len(route_codes)])
+    count = np.bincount(pairs[:, 0], minlength=len(segs))
+    salt = np.random.default_rng(7).integers(1, 2**62, size=len(route_codes), dtype=np.int64)
+    ident = np.zeros(len(segs), np.int64)
+    np.add.at(ident, pairs[:, 0], salt[pairs[:, 1]])
+    # join consecutive counted pieces of a shape with the same routes
+    brk = np.ones(len(segs), bool)
+    brk[1:] = (owner[1:] != owner[:-1]) | (ident[1:] != ident[:-1]) | dup[1:] != dup[:-1]
+    run = np.cumsum(brk) - 1
+    cols = ["corridor_id", "routes", "route_ids", "length_m"]
+    if not len(segs):
+        return unique_km, pd.DataFrame(columns=cols), np.array([], dtype=object)
+    run_len = np.bincount(run, weights=seg_len)
+    first = np.flatnonzero(brk)
+    cand = [r for r in range(len(first)) if not dup[first[r]] and count[first[r]] >= 2 and run_len[r] >= config.corridor_min_m]
+    cand.sort(key=lambda r: (-count[first[r]], -run_len[r], first[r]))
+    cand = cand[: config.corridors_top]
+    rows, geometry = [], []
+    for n_, r in enumerate(cand):
+        s = first[r]
+        members = pairs[pairs[:, 0] == s, 1]
+        pts = np.flatnonzero(run == r)
+        coords = np.vstack([np.column_stack([ax[pts], ay[pts]]), [[bx[pts[-1]], by[pts[-1]]]]])
+        rows.append({"corridor_id": f"C{n_ + 1:02d}", "routes": int(count[s]),
+                     "route_ids": [str(route_codes[m]) for m in sorted(members)], "length_m": float(run_len[r])})
+        geometry.append(shapely.linestrings(coords))
+    return unique_km, pd.DataFrame(rows, columns=cols), np.array(geometry, dtype=object)
+
+
+def _distributions(routes, headways, spacing) -> pd.DataFrame:
+    series = {
+        ("route_length", "km"): routes["length_km"],
+        ("headway", "min"): headways["headway_median_min"],
+        ("fare_per_km", (routes["currency"].replace("", np.nan).dropna().mode().tolist() or [""])[0] + "/km"):
+            routes["fare_per_km"],
+        ("stop_spacing", "m"): spacing["spacing_m"],
+        ("speed", "kph"): routes["speed_kph"],
+    }
+    rows = []
+    for (metric, unit), s in series.items():
+        v = pd.to_numeric(s, errors="coerce").to_numpy(float)
+        v = v[np.isfinite(v)]
+        row = {"metric": metric, "unit": unit, "n": int(len(v))}
+        q = np.quantile(v, QUANTILES) if len(v) else [np.nan] * len(QUANTILES)
+        row.update({"min": v.min() if len(v) else np.nan, "p10": q[0], "p25": q[1], "median": q[2], "p75": q[3],
+                    "p90": q[4], "max": v.max() if len(v) else np.nan, "mean": v.mean() if len(v) else np.nan})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _agreement(trip_stats, shapes, stop_points, routes, network) -> list[dict[str, Any]]:
+    """Our figures next to gtfs-kit's where both compute the same thing: a list of {figure, transitmap,
+    gtfs_kit, agree}."""
+    import gtfs_kit as gk
+
+    checks = []
+
+    def check(figure: str, ours: float, theirs: float, rtol: float, atol: float = 1e-9) -> None:
+        agree = bool(np.isclose(ours, theirs, rtol=rtol, atol=atol)) if np.isfinite([ours, theirs]).all() else False
+        checks.append({"figure": figure, "transitmap": _plain(ours), "gtfs_kit": _plain(theirs), "agree": agree})
+
+    check("routes", network["routes"], float(trip_stats["route_id"].nunique()), 0)
+    # each pattern from its first stop to its last, where gtfs-kit measured it so (otherwise, for a shape that
+    # crosses itself or whose stops it cannot place, gtfs-kit takes the whole shape: see _measure)
+    between = shapes["gk_distance_m"].to_numpy(float) < shapes["length_m"].to_numpy(float) - 1
+    ours, theirs = shapes["distance_m"].to_numpy(float)[between], shapes["gk_distance_m"].to_numpy(float)[between]
+    if between.any():
+        check("route-km of the patterns gtfs-kit measures between stops (2 %)", float(ours.sum() / 1000),
+              float(theirs.sum() / 1000), 0.02)
+        # where a stop lies near two places of its shape (a loop, a hook at the end) the two rules can differ
+        close = np.isclose(ours, theirs, rtol=0.05, atol=10)
+        check("patterns within 5 % of gtfs-kit's length (at least 95 %)", float(close.sum()), float(len(close)), 0.05)
+    # vehicles: cycle time over the peak headway (rounded up, route by route) vs the most trips running at
+    # once; they differ by the rounding and where the two directions run at different headways
+    both = routes.dropna(subset=["vehicles_needed", "peak_vehicles"])
+    if len(both):
+        check("vehicles_needed (all routes; 10 % + 1 a route)", float(both["vehicles_needed"].sum()),
+              float(both["peak_vehicles"].sum()), 0.1, float(len(both)))
+    return checks
