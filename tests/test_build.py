@@ -383,6 +383,22 @@ def test_build_notice_headway_estimated_and_its_provenance(tmp_path):
     assert {h["provenance"] for h in observed.headway_rows} <= {"observed", "observed_other_band"}
 
 
+def test_boarding_a_leaving_vehicle_is_no_evidence_of_the_headway(tmp_path):
+    """Rides that moved off within seconds of the recording's start (the rider got on a vehicle about to leave)
+    say nothing of the headway: not 2 x 9 s = 18 s, as an early version published."""
+    from dataclasses import replace
+
+    rng = np.random.default_rng(2)
+    hurried = replace(QUIET, rank_wait_s=(5.0, 20.0))
+    docs = [ride(ROUTE, at(2026, 3, 2, 7 + k, 0, 3), rng, trace_id=f"R-{k}", collector_id="c", profile=hurried)
+            for k in range(2)]
+    for d in docs:
+        d.pop("departures", None)
+    result = build_network([_write_rides(tmp_path / "a", docs)])
+    assert {h["provenance"] for h in result.headway_rows} == {"assumed"}
+    assert {h["headway_s"] for h in result.headway_rows} == {900}
+
+
 def test_build_notice_stop_seen_once(tmp_path):
     docs = _docs(ROUTE, 1)
     del docs[0]["stops"]  # no marks: the terminals rest on this one ride's ends

@@ -3,7 +3,6 @@ logs nothing to the console. Skips when no Chromium is installed (CI installs De
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 

@@ -44,8 +44,8 @@ def test_a_straight_route_measures_what_it_was_built_with(straight):
     assert (r["service_start"], r["service_end"]) == ("06:00:00", "20:20:00")
     assert r["service_span_h"] == pytest.approx(14 + 1 / 3)
     assert r["cycle_time_min"] == pytest.approx(60, abs=0.05)
-    assert r["vehicles_needed"] == 6
-    assert r["peak_vehicles"] in (6, 7)  # gtfs-kit: trips running at once, both ways
+    assert r["vehicles_needed"] in (6, 7)  # gtfs-kit: trips running at once, both ways (6, 7 at the turns)
+    assert math.ceil(r["cycle_time_min"] / r["headway_peak_min"]) == 6
     assert (r["fare"], r["currency"]) == (50, "KES")
     assert r["fare_per_km"] == pytest.approx(5.0, rel=0.005)
 
@@ -58,7 +58,7 @@ def test_network_figures_of_the_straight_route(straight):
     assert n["unique_road_km"] == pytest.approx(10, abs=0.15)  # both directions on one road
     # 500 m around 21 stops 500 m apart: nearly a 10 km x 1 km stadium (10.785 km2), scalloped at the sides
     assert 10.3 < n["area_served_km2"] < 10.79
-    assert n["departures"] == 168 and n["vehicles_needed"] == 6
+    assert n["departures"] == 168 and n["vehicles_needed"] in (6, 7)
     lon0, lat0, lon1, lat1 = n["bbox"]
     assert (lon1 - lon0) * 111.32 * math.cos(math.radians(lat0)) == pytest.approx(10, rel=0.005)
     assert lat1 - lat0 < 1e-6
@@ -80,14 +80,14 @@ def test_a_peak_and_a_slow_midday():
     assert bands.to_dict() == {"am_peak": 5, "midday": 20}
     [r] = s.routes.to_dict("records")
     assert r["headway_peak_min"] == 5 and (r["headway_min_min"], r["headway_max_min"]) == (5, 20)
-    assert r["vehicles_needed"] == math.ceil(2 * 18 / 5)  # 6 km at 20 km/h = 18 min each way
+    assert r["vehicles_needed"] in (math.ceil(2 * 18 / 5), math.ceil(2 * 18 / 5) + 1)  # 6 km at 20 km/h: 18 min
 
 
 def test_trips_without_frequencies_give_headways_from_their_departures():
     s = feed_stats(gtfs_feed(gtfs_route("D", [(0, 0), (0, 5_000)],
                                         departures=["07:00:00", "07:15:00", "07:30:00", "07:45:00"])))
     [r] = s.routes.to_dict("records")
-    assert r["departures"] == 8 and r["headway_peak_min"] == 15 and r["vehicles_needed"] == math.ceil(30 / 15)
+    assert r["departures"] == 8 and r["headway_peak_min"] == 15 and r["vehicles_needed"] in (2, 3)
     assert r["patterns"] == 2  # four trips each way, one pattern
 
 
@@ -95,7 +95,7 @@ def test_one_way_route_has_a_cycle_of_twice_its_travel_time():
     s = feed_stats(gtfs_feed(gtfs_route("O", [(0, 0), (0, 10_000)], headways=EVERY_10_MIN, both_directions=False)))
     [r] = s.routes.to_dict("records")
     assert r["directions"] == 1 and np.isnan(r["length_km_1"])
-    assert r["cycle_time_min"] == pytest.approx(60, abs=0.05) and r["vehicles_needed"] == 6
+    assert r["cycle_time_min"] == pytest.approx(60, abs=0.05) and r["vehicles_needed"] == 3  # one way only
 
 
 @pytest.mark.parametrize("shape", ["round_trip", "reversed"])
@@ -106,6 +106,7 @@ def test_a_direction_measures_its_own_half_of_an_out_and_back_shape(shape):
     [r] = s.routes.to_dict("records")
     assert r["length_km_0"] == pytest.approx(10, rel=0.005) and r["length_km_1"] == pytest.approx(10, rel=0.005)
     assert r["stop_spacing_m"] == pytest.approx(500, rel=0.005)
+    assert s.network["unique_road_km"] == pytest.approx(10, abs=0.15)  # the way back is the same road
     if shape == "round_trip":
         assert s.network["patterns_on_self_crossing_shapes"] == 2
         assert s.shapes["gk_distance_m"].to_numpy() == pytest.approx(20_000, rel=0.005)  # gtfs-kit: the whole
@@ -222,7 +223,7 @@ def test_stats_command_json_and_csv(feed_file):
     res = CliRunner().invoke(main, ["stats", str(feed_file), "--format", "json"])
     data = json.loads(res.output)
     assert data["network"]["routes"] == 2 and len(data["routes"]) == 2 and data["coverage"] is None
-    assert {"routes", "vehicles_needed (all routes; 10 % + 1 a route)"} <= {a["figure"] for a in data["agreement"]}
+    assert "routes" in {a["figure"] for a in data["agreement"]} and any("cycle time" in a["figure"] for a in data["agreement"])
     res = CliRunner().invoke(main, ["stats", str(feed_file), "--format", "csv"])
     table = pd.read_csv(__import__("io").StringIO(res.output))
     assert list(table["route_id"]) == ["R1", "R2"] and table.loc[0, "fare_per_km"] == pytest.approx(5, rel=0.005)

@@ -222,7 +222,8 @@ def report_html(stats, figures: dict[str, bytes], *, report: dict | None = None,
         f'<img alt="{e(name)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
         for name, data in figures.items() if name != "network_map.png") + "</div>")
     parts.append(f"<h2>Corridors shared by most routes</h2><p class=note>Stretches of at least "
-                 f"{200} m where the same routes run within 25 m of each other.</p>"
+                 f"{net['corridor_min_m']:.0f} m where the same routes run within {net['corridor_tolerance_m']:.0f} m "
+                 "of each other, side by side.</p>"
                  + _table(stats.corridors.assign(route_ids=stats.corridors["route_ids"].map(", ".join)), digits=0))
     if stats.coverage is not None:
         parts.append(_coverage_html(stats.coverage))
@@ -231,6 +232,9 @@ def report_html(stats, figures: dict[str, bytes], *, report: dict | None = None,
             "service_end", "fare", "fare_per_km", "vehicles_needed", "rides", "collectors", "confidence"]
     parts.append("<h2>Routes</h2>" + _table(stats.routes[[c for c in cols if c in stats.routes]], digits=1))
     parts.append("<h2>Checks against gtfs-kit</h2>" + _table(__import__("pandas").DataFrame(stats.agreement), digits=1))
+    parts.append("<p class=note>Vehicles needed: the most trips running at once (gtfs-kit), layovers at the "
+                 "terminals not counted. Headways: gaps between departures of a direction, by the band where "
+                 "they start.</p>")
     return _PAGE.replace("{title}", e(title)).replace("{body}", "\n".join(parts))
 
 
@@ -265,7 +269,8 @@ def _findings_html(report: dict) -> str:
     for n in report.get("notices", []):
         examples = []
         for sample in n.get("sample_notices", [])[:3]:
-            examples.append(", ".join(f"{k}={v}" for k, v in sample.items() if k not in ("code", "severity")))
+            examples.append(", ".join(f"{k}={v}" for k, v in sample.items()
+                                      if k not in ("code", "severity") and v not in ("", None)))
         rows.append(f"<tr><td class={e(n['severity'].lower())}>{e(n['severity'])}</td><td>{e(n['code'])}</td>"
                     f"<td>{n['total_notices']:,}</td><td>{'<br>'.join(e(x) for x in examples)}</td></tr>")
     if rows:

@@ -1,8 +1,8 @@
 """Network summary statistics of any GTFS feed (ours or anyone's), and the survey's coverage from a build ledger.
 
 gtfs-kit computes what it can: trip lengths from the shapes, durations, stop counts, service span, headways
-over the day and the peak number of vehicles in service. transitmap adds what gtfs-kit does not have: headways
-per time band, stop spacing, fares per km, vehicles needed from the cycle time, road-km with shared corridors
+over the day and the peak number of trips running at once (the vehicles needed). transitmap adds what gtfs-kit does
+not have: headways per time band, stop spacing, fares per km, cycle times, road-km with shared corridors
 counted once, the corridors shared by most routes, the area served, and survey coverage; and it checks its own
 figures against gtfs-kit's where both say the same thing (``NetworkStats.agreement``).
 
@@ -12,7 +12,6 @@ are expanded into their departures (``start_time + k * headway_secs`` before ``e
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,8 +49,9 @@ class NetworkStats:
     - ``routes``: one row per route: route_id, route_short_name, route_long_name, agency_name, directions,
       patterns, length_km (one direction: the mean of its directions), length_km_0/_1, stops_0/_1,
       stop_spacing_m, travel_time_min_0/_1, speed_kph, departures, headway_min_min/_mean_min/_max_min (gtfs-kit,
-      over ``headway_window``), headway_peak_min (the shortest band median), service_start, service_end,
-      service_span_h, fare, currency, fare_per_km, cycle_time_min, vehicles_needed, peak_vehicles (gtfs-kit),
+      over ``headway_window``), headway_peak_min (the shortest band median of bands with 4+ departures),
+      service_start, service_end, service_span_h, fare, currency, fare_per_km, cycle_time_min, vehicles_needed (gtfs-kit: the most trips
+      running at once; layovers not counted), patterns_per_direction,
       and with a ledger rides, rides_full, rides_partial, collectors, confidence;
     - ``headways``: route_id, direction_id, band, band_start, band_end, departures, headway_min_min,
       headway_median_min, headway_max_min;
@@ -140,26 +140,28 @@ def feed_stats(feed: bytes | str | os.PathLike, *, ledger: pd.DataFrame | None =
         routes["confidence"] = _confidence(routes)
     unique_km, corridors, corridor_geometry = _corridors(shapes, config)
     served = shapely.union_all(shapely.buffer(stop_points["geometry"].to_numpy(), config.served_radius_m, quad_segs=8))
-    agencies = gfeed.agency["agency_name"].dropna().tolist() if gfeed.agency is not None else []
+    agencies = sorted({a for a in routes["agency_name"] if a})  # of the routes run that day
     main = shapes[shapes["main"]]
     network = {
         "date": date, "routes": int(routes.shape[0]), "patterns": int(shapes.shape[0]),
         "directions": int(main.shape[0]), "stops": int(stop_points.shape[0]),
         "route_km": float(routes["length_km"].sum()),
         "route_km_both_directions": float(main["distance_m"].sum() / 1000),
-        "unique_road_km": unique_km,
+        "unique_road_km": unique_km, "corridor_tolerance_m": config.corridor_tolerance_m,
+        "corridor_min_m": config.corridor_min_m,
         "area_served_km2": float(shapely.area(served) / 1e6), "served_radius_m": config.served_radius_m,
         "bbox": [float(lon[ok].min()), float(lat[ok].min()), float(lon[ok].max()), float(lat[ok].max())],
-        "operators": len(agencies), "operator_names": sorted(agencies),
+        "operators": len(agencies), "operator_names": agencies,
         "departures": int(routes["departures"].sum()),
         "vehicles_needed": int(routes["vehicles_needed"].sum(min_count=1)) if routes["vehicles_needed"].notna().any() else None,
         "routes_with_fare": int(routes["fare"].notna().sum()),
         "routes_with_headway": int(routes["headway_peak_min"].notna().sum()),
         "routes_without_service": sorted(set(listed) - set(routes["route_id"])),  # listed, but no trip that day
+        "patterns_on_self_crossing_shapes": int((~shapely.is_simple(shapes["geometry"].to_numpy())).sum()),
     }
     distributions = _distributions(routes, headways, spacing)
-    network["patterns_on_self_crossing_shapes"] = int((~shapely.is_simple(shapes["geometry"].to_numpy())).sum())
-    agreement = _agreement(trip_stats, shapes, stop_points, routes, network)
+    per_direction = departures.groupby(["route_id", "direction_id"])["dep_s"].agg(lambda d: d.max() - d.min())
+    agreement = _agreement(trip_stats, shapes, stop_points, routes, network, per_direction.groupby(level=0).min())
     return NetworkStats(network, routes, headways, distributions, corridors, coverage, agreement, epsg, shapes,
                         stop_points, corridor_geometry)
 
@@ -341,8 +343,6 @@ def _positions(line: np.ndarray, points: np.ndarray, per_km_m: float = 2.0) -> t
 
 
 def _route_table(gfeed, trip_stats, departures, shapes, headways, spacing, config) -> pd.DataFrame:
-    import gtfs_kit as gk
-
     routes = gfeed.routes.copy()
     for c in ("route_short_name", "route_long_name", "agency_id"):
         if c not in routes:
@@ -375,18 +375,21 @@ def _route_table(gfeed, trip_stats, departures, shapes, headways, spacing, confi
     if not rs.empty:
         rs = rs.set_index("route_id")
         for ours, theirs in (("headway_min_min", "min_headway"), ("headway_mean_min", "mean_headway"),
-                             ("headway_max_min", "max_headway"), ("peak_vehicles", "peak_num_trips"),
+                             ("headway_max_min", "max_headway"), ("vehicles_needed", "peak_num_trips"),
                              ("service_start", "start_time"), ("service_end", "end_time")):
             out[ours] = out["route_id"].map(rs[theirs])
     else:
-        for c in ("headway_min_min", "headway_mean_min", "headway_max_min", "peak_vehicles", "service_start", "service_end"):
+        for c in ("headway_min_min", "headway_mean_min", "headway_max_min", "vehicles_needed", "service_start", "service_end"):
             out[c] = np.nan
     # a route run once a day (no gtfs-kit route stats): its span is its one trip
     ends = departures.assign(end_s=departures["dep_s"] + departures["duration_s"]).groupby("route_id")
     for col, first in (("service_start", ends["dep_s"].min()), ("service_end", ends["end_s"].max().round())):
         out[col] = out[col].astype(object).fillna(out["route_id"].map(first.map(_hms)).astype(object))
     out["service_span_h"] = (_seconds(out["service_end"]) - _seconds(out["service_start"])) / 3600
-    peak = headways.groupby("route_id")["headway_median_min"].min()
+    # the peak: the shortest band median among bands with a few departures (two close ones are not a service)
+    busy = headways[headways["departures"] >= 4]
+    peak = busy.groupby("route_id")["headway_median_min"].min().combine_first(
+        headways.groupby("route_id")["headway_median_min"].min())
     out["headway_peak_min"] = out["route_id"].map(peak)
     fares = _route_fares(gfeed)
     out["fare"] = out["route_id"].map(fares["price"]) if not fares.empty else np.nan
@@ -395,8 +398,8 @@ def _route_table(gfeed, trip_stats, departures, shapes, headways, spacing, confi
     # a vehicle runs out and back: the cycle is both directions' travel times (twice the one ridden)
     t0, t1 = out["travel_time_min_0"], out["travel_time_min_1"]
     out["cycle_time_min"] = t0.fillna(t1) + t1.fillna(t0)
-    vehicles = np.ceil(out["cycle_time_min"] / out["headway_peak_min"].where(out["headway_peak_min"] > 0))
-    out["vehicles_needed"] = vehicles.astype("Int64")
+    out["vehicles_needed"] = out["vehicles_needed"].astype("Int64")
+    out["patterns_per_direction"] = out["patterns"] / out["directions"].where(out["directions"] > 0)
     return out.sort_values("route_id", kind="stable").reset_index(drop=True)
 
 
@@ -483,7 +486,7 @@ def _corridors(shapes: pd.DataFrame, config: StatsConfig):
 
     Every shape is cut into pieces of ``segment_m``; a piece runs along another where the two are within
     ``corridor_tolerance_m`` and roughly parallel (not a crossing). A piece counts towards the road-km unless a
-    piece of an earlier shape runs along it; those that count, with the set of routes running along them,
+    piece of an earlier shape, or an earlier piece of its own shape, runs along it; those that count, with the set of routes running along them,
     joined end to end, are the corridors."""
     geoms = shapes["geometry"].to_numpy()
     lengths = shapely.length(geoms)
@@ -506,7 +509,8 @@ def _corridors(shapes: pd.DataFrame, config: StatsConfig):
     parallel = np.abs(ux[i] * ux[j] + uy[i] * uy[j]) >= 0.8
     i, j = i[parallel], j[parallel]
     dup = np.zeros(len(segs), bool)
-    dup[i[owner[j] < owner[i]]] = True
+    # ... of an earlier shape, or earlier on the same shape (the way back of an out-and-back shape)
+    dup[i[(owner[j] < owner[i]) | ((owner[j] == owner[i]) & (j < i - 1))]] = True
     unique_km = float(seg_len[~dup].sum() / 1000)
     # routes along each piece: distinct (piece, route) pairs, counted and hashed into a set identity
     key = np.unique(i.astype(np.int64) * len(route_codes) + route[j])
@@ -560,11 +564,9 @@ def _distributions(routes, headways, spacing) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _agreement(trip_stats, shapes, stop_points, routes, network) -> list[dict[str, Any]]:
+def _agreement(trip_stats, shapes, stop_points, routes, network, span_s: pd.Series) -> list[dict[str, Any]]:
     """Our figures next to gtfs-kit's where both compute the same thing: a list of {figure, transitmap,
     gtfs_kit, agree}."""
-    import gtfs_kit as gk
-
     checks = []
 
     def check(figure: str, ours: float, theirs: float, rtol: float, atol: float = 1e-9) -> None:
@@ -582,10 +584,16 @@ def _agreement(trip_stats, shapes, stop_points, routes, network) -> list[dict[st
         # where a stop lies near two places of its shape (a loop, a hook at the end) the two rules can differ
         close = np.isclose(ours, theirs, rtol=0.05, atol=10)
         check("patterns within 5 % of gtfs-kit's length (at least 95 %)", float(close.sum()), float(len(close)), 0.05)
-    # vehicles: cycle time over the peak headway (rounded up, route by route) vs the most trips running at
-    # once; they differ by the rounding and where the two directions run at different headways
-    both = routes.dropna(subset=["vehicles_needed", "peak_vehicles"])
-    if len(both):
-        check("vehicles_needed (all routes; 10 % + 1 a route)", float(both["vehicles_needed"].sum()),
-              float(both["peak_vehicles"].sum()), 0.1, float(len(both)))
+    # vehicles: the most trips running at once (gtfs-kit) vs the cycle time over the peak headway, rounded up,
+    # on routes with one pattern a direction (with branches the headways of a direction mix patterns) that run
+    # both ways for over a cycle (``span_s``: each route's shortest span of departures in one direction; a
+    # shorter service never has a full cycle's vehicles out at once)
+    plain = routes[routes["patterns_per_direction"] == 1].dropna(subset=["vehicles_needed", "headway_peak_min"])
+    plain = plain[(plain["headway_peak_min"] > 0)
+                  & (plain["route_id"].map(span_s).to_numpy() / 60 > plain["cycle_time_min"].to_numpy())]
+    if len(plain):
+        cycle = np.ceil(plain["cycle_time_min"] / plain["headway_peak_min"])
+        check("vehicles needed: cycle time / peak headway (one pattern a direction, served both ways for over a "
+              "cycle; 10 % + 1 a route)",
+              float(cycle.sum()), float(plain["vehicles_needed"].sum()), 0.1, float(len(plain)))
     return checks

@@ -26,6 +26,8 @@ BANDS_H = ((0, 6), (6, 9), (9, 16), (16, 19), (19, 24), (24, 30))  # local hours
 class TimingConfig:
     max_speed_kph: float = 80.0  # stop-to-stop times are never shorter than at this speed
     assumed_headway_s: float = 900.0  # only where nothing at all was observed (said in the provenance)
+    # a shorter wait at the rank is boarding a vehicle about to leave, not waiting for one: no headway evidence
+    min_rank_wait_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ def headways(pattern: Pattern, rides: list[Ride], span_s: tuple[int, int], tz: s
         if len(deps) >= 2:
             _, sec = local_seconds(deps, tz)
             gaps += [(a, b - a) for a, b in zip(sec[:-1], sec[1:]) if b > a]
-    waits = [rides[i].start_wait_s for i in pattern.rides if rides[i].start_wait_s > 0]
+    waits = [rides[i].start_wait_s for i in pattern.rides if rides[i].start_wait_s >= config.min_rank_wait_s]
     out = []
     for lo_h, hi_h in BANDS_H:
         lo, hi = max(lo_h * 3600, span_s[0]), min(hi_h * 3600, span_s[1])
