@@ -20,6 +20,10 @@ class CleanConfig:
     leave_radius_m: float = 100.0  # the ride starts once the vehicle is this far from where recording began
     wait_radius_m: float = 40.0  # ... and the wait ends at the last fix this close to the start
     min_moving_m: float = 300.0
+    # before boarding and after alighting: fixes farther than wait_radius_m from where the vehicle first (last)
+    # ran at vehicle_kph, sustained over vehicle_window_s, are the collector on foot; they are dropped
+    vehicle_kph: float = 10.0
+    vehicle_window_s: float = 60.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,6 +62,14 @@ def clean_ride(trace: Trace, keep: np.ndarray, stop_keep: np.ndarray, fare_keep:
         return None
     t = trace.t_s[idx]
     x, y = project(trace.lat[idx], trace.lon[idx], epsg)
+    # never keep what the collector recorded on foot before boarding or after alighting (privacy): it is
+    # neither route nor rank, and may show where they live or work
+    marks = {s.kind: s.time_s for s, ok in zip(trace.stops, stop_keep)
+             if ok and s.kind in ("board", "alight") and np.isfinite(s.time_s)}
+    lo, hi = _on_board(t, x, y, marks.get("board"), marks.get("alight"), config)
+    if hi - lo < 1:
+        return None
+    t, x, y = t[lo : hi + 1], x[lo : hi + 1], y[lo : hi + 1]
     start = _leave(x, y, config)
     end = len(x) - 1 - _leave(x[::-1], y[::-1], config)
     if end <= start:
@@ -89,6 +101,33 @@ def clean_ride(trace: Trace, keep: np.ndarray, stop_keep: np.ndarray, fare_keep:
         stops=tuple(stops), fares=tuple(fares),
         departures_s=np.asarray(trace.departures_s, dtype=float),
     )
+
+
+def _on_board(t: np.ndarray, x: np.ndarray, y: np.ndarray, board_s: float | None, alight_s: float | None,
+              config: CleanConfig) -> tuple[int, int]:
+    """First and last fix of the ride: without the fixes before boarding (after alighting) that lie farther than
+    ``wait_radius_m`` from where the collector boarded (alighted): a walk to the rank, or home. Boarding is the
+    board mark where the collector made one, else the first fix from which the vehicle ran at ``vehicle_kph``
+    over the next ``vehicle_window_s``; alighting likewise, backwards. The wait at the rank is kept."""
+    n = len(t)
+    ahead = np.minimum(np.searchsorted(t, t + config.vehicle_window_s), n - 1)
+    behind = np.maximum(np.searchsorted(t, t - config.vehicle_window_s, side="right") - 1, 0)
+
+    def fast(j):  # the vehicle ran at vehicle_kph between each fix and fix j
+        dt = np.abs(t[j] - t)
+        return (dt > 0) & (np.hypot(x[j] - x, y[j] - y) > config.vehicle_kph / 3.6 * np.maximum(dt, 1))
+
+    first, last = np.flatnonzero(fast(ahead)), np.flatnonzero(fast(behind))
+    a = min(int(np.searchsorted(t, board_s)), n - 1) if board_s is not None else int(first[0]) if len(first) else 0
+    b = (max(int(np.searchsorted(t, alight_s, side="right")) - 1, 0) if alight_s is not None
+         else int(last[-1]) if len(last) else n - 1)
+    if b <= a:
+        return 0, n - 1
+    away = np.flatnonzero(np.hypot(x[:a] - x[a], y[:a] - y[a]) > config.wait_radius_m)
+    lo = int(away[-1]) + 1 if len(away) else 0
+    away = np.flatnonzero(np.hypot(x[b + 1 :] - x[b], y[b + 1 :] - y[b]) > config.wait_radius_m)
+    hi = b + int(away[0]) if len(away) else n - 1
+    return lo, hi
 
 
 def _leave(x: np.ndarray, y: np.ndarray, config: CleanConfig) -> int:

@@ -122,8 +122,7 @@ def validate_inputs(
             if keep_traces and check.usable:
                 held[key] = check
             elif keep_traces:
-                kept = np.flatnonzero(check.keep)
-                outlines[key] = (res.trace.lat[_thin(kept)], res.trace.lon[_thin(kept)])
+                outlines[key] = _middle(res.trace.lat[check.keep], res.trace.lon[check.keep])
             entries.append(_Entry(res.source, res.trace.trace_id, res.notices, check.notices,
                                   res.trace.n_points, int(check.keep.sum()), readable=True))
         if progress is not None:
@@ -161,6 +160,20 @@ def validate_inputs(
     checks.sort(key=lambda c: (c.trace.trace_id, c.trace.source))
     return ValidationRun(files=len(files) + len(failed), ledger=ledger, notices=container, checks=checks,
                          outlines=run_outlines)
+
+
+def _middle(lat: np.ndarray, lon: np.ndarray, trim_m: float = 500.0) -> tuple[np.ndarray, np.ndarray]:
+    """A quarantined trace for the map, without its first and last ``trim_m`` (where a walk from home or to
+    work would show), thinned; nothing for a trace shorter than 2.5 times that."""
+    from .geo import geodesic_m
+
+    if len(lat) < 2:
+        return lat[:0], lon[:0]
+    cum = np.concatenate([[0.0], np.cumsum(geodesic_m(lat[:-1], lon[:-1], lat[1:], lon[1:]))])
+    if cum[-1] < 2.5 * trim_m:
+        return lat[:0], lon[:0]
+    keep = _thin(np.flatnonzero((cum >= trim_m) & (cum <= cum[-1] - trim_m)))
+    return lat[keep], lon[keep]
 
 
 def _thin(index: np.ndarray, most: int = 300) -> np.ndarray:
@@ -231,7 +244,8 @@ class BuildResult:
     routes: int = 0
     stops: int = 0
     #: (trace_id, status, codes, route_id, lat, lon) of each trace with a geometry, for maps and layers: the
-    #: moving part of a used ride, the usable points of a quarantined trace (thinned to at most 300 fixes)
+    #: moving part of a used ride, the usable points of a quarantined trace less its first and last 500 m
+    #: (thinned to at most 300 fixes)
     outlines: list[tuple] = field(default_factory=list)
 
     @property

@@ -33,6 +33,18 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where that is not available."""
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -47,6 +59,7 @@ def write_dir_atomic(path: str | os.PathLike, files: dict[str, bytes]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.new-", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # as mkdir would make it, not mkdtemp's 0700
     try:
         for name, data in files.items():
             target = tmp / name
@@ -55,7 +68,9 @@ def write_dir_atomic(path: str | os.PathLike, files: dict[str, bytes]) -> None:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-        if path.exists():
+        if path.exists() and _exchange(tmp, path):  # one step: no moment without a complete output
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif path.exists():  # no renameat2 (not Linux): two renames, the old folder kept until the second
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
             os.rename(path, old / "x")
             os.rename(tmp, path)
@@ -269,8 +284,9 @@ def _findings_html(report: dict) -> str:
     for n in report.get("notices", []):
         examples = []
         for sample in n.get("sample_notices", [])[:3]:
+            # no file names: they often carry a collector's name (they are in report.json and traces.csv)
             examples.append(", ".join(f"{k}={v}" for k, v in sample.items()
-                                      if k not in ("code", "severity") and v not in ("", None)))
+                                      if k not in ("code", "severity", "file", "other_file") and v not in ("", None)))
         rows.append(f"<tr><td class={e(n['severity'].lower())}>{e(n['severity'])}</td><td>{e(n['code'])}</td>"
                     f"<td>{n['total_notices']:,}</td><td>{'<br>'.join(e(x) for x in examples)}</td></tr>")
     if rows:

@@ -1,0 +1,108 @@
+"""Collector privacy: what a collector recorded on foot before boarding and after alighting is never published,
+not even as shape geometry, and no output file names a collector."""
+
+from __future__ import annotations
+
+import io
+import math
+import zipfile
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from transitmap.cli import main
+
+from builders import M_PER_DEG_LAT, M_PER_DEG_LON_EQ, NAIROBI, START, moved, ride, write_json
+
+COLLECTOR = "wanjiru.kamau@example.org"  # an id a survey might really use
+
+
+def walk_ride(trace_id: str, *, board_mark: bool) -> dict:
+    """From home, 600 m north of the rank, on foot (5 km/h); three minutes at the rank; 5 km east by matatu;
+    then 400 m south on foot."""
+    rank = NAIROBI
+    home = moved({"lat": rank[0], "lon": rank[1]}, north_m=600)
+    walk_to = ride(start=(home["lat"], home["lon"]), heading_deg=180, speed_kph=5, n=87, dt_s=5, t0=START)["points"]
+    t = START + timedelta(seconds=87 * 5)
+    wait = [{"time": (t + timedelta(seconds=10 * k)).isoformat(), "lat": rank[0], "lon": rank[1], "accuracy": 5.0}
+            for k in range(18)]
+    t += timedelta(seconds=180)
+    drive = ride(start=rank, heading_deg=90, speed_kph=30, n=120, dt_s=5, t0=t)["points"]
+    end = drive[-1]
+    t += timedelta(seconds=120 * 5)
+    walk_from = ride(start=(end["lat"], end["lon"]), heading_deg=180, speed_kph=5, n=58, dt_s=5, t0=t)["points"][1:]
+    points = walk_to + wait + drive + walk_from
+    doc = {"schema_version": "1.0", "trace_id": trace_id, "collector_id": COLLECTOR, "route_name": "46",
+           "points": points}
+    if board_mark:
+        doc["stops"] = [{**wait[-1], "kind": "board"}, {**drive[-1], "kind": "alight"}]
+    return doc
+
+
+def on_foot(doc: dict) -> np.ndarray:
+    """(lat, lon) of the walks' fixes more than 150 m from the rank and from where the ride ended."""
+    pts = np.array([(p["lat"], p["lon"]) for p in doc["points"]])
+    walking = (np.arange(len(pts)) < 87) | (np.arange(len(pts)) > 87 + 18 + 119)
+    rank, end = np.array(NAIROBI), pts[87 + 18 + 119]
+
+    def metres(b):
+        return np.hypot((pts[:, 0] - b[0]) * M_PER_DEG_LAT,
+                        (pts[:, 1] - b[1]) * M_PER_DEG_LON_EQ * math.cos(math.radians(b[0])))
+
+    return pts[walking & (metres(rank) > 150) & (metres(end) > 150)]
+
+
+def published_points(out) -> np.ndarray:
+    """Every coordinate in the published outputs: the feed's shapes and stops, and the GeoPackage's layers."""
+    import pandas as pd
+    import pyogrio
+    import shapely
+
+    with zipfile.ZipFile(out / "gtfs.zip") as z:
+        shapes = pd.read_csv(io.BytesIO(z.read("shapes.txt")))
+        stops = pd.read_csv(io.BytesIO(z.read("stops.txt")))
+    pts = [shapes[["shape_pt_lat", "shape_pt_lon"]].to_numpy(), stops[["stop_lat", "stop_lon"]].to_numpy()]
+    for layer, _ in pyogrio.list_layers(out / "network.gpkg"):
+        geoms = pyogrio.read_dataframe(out / "network.gpkg", layer=layer).geometry.to_numpy()
+        xy = shapely.get_coordinates(np.asarray(geoms, dtype=object))
+        pts.append(xy[:, ::-1])
+    return np.vstack(pts)
+
+
+@pytest.mark.parametrize("board_mark", [False, True], ids=["unmarked", "board-and-alight-marked"])
+def test_nothing_recorded_on_foot_is_published(tmp_path, board_mark):
+    docs = [walk_ride(f"w{k}", board_mark=board_mark) for k in range(3)]
+    for k, d in enumerate(docs):
+        write_json(tmp_path / "in" / f"ride{k}.json", d)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["build", str(tmp_path / "in"), "--out", str(out), "--no-validate", "-q"])
+    assert res.exit_code == 0, res.output
+    walked = np.vstack([on_foot(d) for d in docs])
+    assert len(walked) > 100
+    published = published_points(out)
+    lat0 = math.radians(NAIROBI[0])
+    d = np.hypot((published[:, None, 0] - walked[None, :, 0]) * M_PER_DEG_LAT,
+                 (published[:, None, 1] - walked[None, :, 1]) * M_PER_DEG_LON_EQ * math.cos(lat0))
+    assert d.min() > 50, "a published point lies on the collector's walk"
+    # the route itself is there: 5 km east of the rank
+    assert published[:, 1].max() - NAIROBI[1] > 4_500 / (M_PER_DEG_LON_EQ * math.cos(lat0))
+
+
+def test_no_output_file_names_a_collector(tmp_path):
+    for k in range(3):
+        write_json(tmp_path / "in" / f"ride{k}.json", walk_ride(f"w{k}", board_mark=False))
+    out = tmp_path / "out"
+    assert CliRunner().invoke(main, ["build", str(tmp_path / "in"), "--out", str(out), "--no-validate", "-q"]).exit_code == 0
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert len(files) >= 12
+    needles = [COLLECTOR.encode(), b"wanjiru", b"kamau"]
+    for path in files:
+        blobs = [path.read_bytes()]
+        if path.suffix == ".zip":
+            with zipfile.ZipFile(path) as z:
+                blobs = [z.read(n) for n in z.namelist()]
+        for blob in blobs:
+            for needle in needles:
+                assert needle not in blob.lower(), (path.name, needle)
