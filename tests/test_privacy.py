@@ -9,6 +9,7 @@ import zipfile
 from datetime import timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -19,13 +20,14 @@ from builders import M_PER_DEG_LAT, M_PER_DEG_LON_EQ, NAIROBI, START, moved, rid
 COLLECTOR = "wanjiru.kamau@example.org"  # an id a survey might really use
 
 
-def walk_ride(trace_id: str, *, board_mark: bool) -> dict:
+def walk_ride(trace_id: str, *, board_mark: bool, hour: int = 0) -> dict:
     """From home, 600 m north of the rank, on foot (5 km/h); three minutes at the rank; 5 km east by matatu;
     then 400 m south on foot."""
     rank = NAIROBI
     home = moved({"lat": rank[0], "lon": rank[1]}, north_m=600)
-    walk_to = ride(start=(home["lat"], home["lon"]), heading_deg=180, speed_kph=5, n=87, dt_s=5, t0=START)["points"]
-    t = START + timedelta(seconds=87 * 5)
+    t0 = START + timedelta(hours=hour)
+    walk_to = ride(start=(home["lat"], home["lon"]), heading_deg=180, speed_kph=5, n=87, dt_s=5, t0=t0)["points"]
+    t = t0 + timedelta(seconds=87 * 5)
     wait = [{"time": (t + timedelta(seconds=10 * k)).isoformat(), "lat": rank[0], "lon": rank[1], "accuracy": 5.0}
             for k in range(18)]
     t += timedelta(seconds=180)
@@ -73,12 +75,13 @@ def published_points(out) -> np.ndarray:
 
 @pytest.mark.parametrize("board_mark", [False, True], ids=["unmarked", "board-and-alight-marked"])
 def test_nothing_recorded_on_foot_is_published(tmp_path, board_mark):
-    docs = [walk_ride(f"w{k}", board_mark=board_mark) for k in range(3)]
+    docs = [walk_ride(f"w{k}", board_mark=board_mark, hour=k) for k in range(3)]
     for k, d in enumerate(docs):
         write_json(tmp_path / "in" / f"ride{k}.json", d)
     out = tmp_path / "out"
     res = CliRunner().invoke(main, ["build", str(tmp_path / "in"), "--out", str(out), "--no-validate", "-q"])
     assert res.exit_code == 0, res.output
+    assert (pd.read_csv(out / "traces.csv")["status"] == "used").sum() == 3
     walked = np.vstack([on_foot(d) for d in docs])
     assert len(walked) > 100
     published = published_points(out)
@@ -92,7 +95,7 @@ def test_nothing_recorded_on_foot_is_published(tmp_path, board_mark):
 
 def test_no_output_file_names_a_collector(tmp_path):
     for k in range(3):
-        write_json(tmp_path / "in" / f"ride{k}.json", walk_ride(f"w{k}", board_mark=False))
+        write_json(tmp_path / "in" / f"ride{k}.json", walk_ride(f"w{k}", board_mark=False, hour=k))
     out = tmp_path / "out"
     assert CliRunner().invoke(main, ["build", str(tmp_path / "in"), "--out", str(out), "--no-validate", "-q"]).exit_code == 0
     files = [p for p in out.rglob("*") if p.is_file()]
@@ -106,3 +109,32 @@ def test_no_output_file_names_a_collector(tmp_path):
         for blob in blobs:
             for needle in needles:
                 assert needle not in blob.lower(), (path.name, needle)
+
+
+def test_pseudonyms_are_keyed_by_a_machine_key_kept_away_from_the_output(tmp_path, monkeypatch):
+    import os
+    from pathlib import Path
+
+    import pandas as pd
+
+    from transitmap.pipeline import pseudonym_key_file
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("TRANSITMAP_PSEUDONYM_KEY", raising=False)
+    for k in range(3):
+        write_json(tmp_path / "in" / f"ride{k}.json", walk_ride(f"w{k}", board_mark=False, hour=k))
+
+    def pseudonyms(out: str) -> set[str]:
+        assert CliRunner().invoke(main, ["build", str(tmp_path / "in"), "--out", str(tmp_path / out), "--no-validate",
+                                         "-q"]).exit_code == 0
+        return set(pd.read_csv(tmp_path / out / "traces.csv", dtype=str)["collector"].dropna())
+
+    first = pseudonyms("a")
+    key = pseudonym_key_file()
+    assert key.startswith(str(tmp_path / "config")) and oct(os.stat(key).st_mode & 0o777) == "0o600"
+    assert len(Path(key).read_text().strip()) == 64
+    assert pseudonyms("b") == first and len(first) == 1  # the same key: the same pseudonym, build after build
+    monkeypatch.setenv("TRANSITMAP_PSEUDONYM_KEY", "the survey's own secret")
+    assert pseudonyms("c") != first
+    secret = b"the survey's own secret"
+    assert all(secret not in p.read_bytes() for p in (tmp_path / "c").rglob("*") if p.is_file())

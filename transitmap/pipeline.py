@@ -226,8 +226,8 @@ class BuildConfig:
     publisher: str = "transitmap"
     lang: str = "en"
     validity_days: int = 365  # the calendar runs this long after the last surveyed day
-    # key of the collector pseudonyms in the ledger; default: TRANSITMAP_PSEUDONYM_KEY, else one derived from
-    # the survey's collector ids (stable while the team is; set a secret key to make them unguessable)
+    # key of the collector pseudonyms in the ledger; default: TRANSITMAP_PSEUDONYM_KEY, else a random key made
+    # once per machine and kept in pseudonym_key_file() (never beside the output)
     pseudonym_key: str | None = None
 
 
@@ -396,12 +396,48 @@ def build_network(
 
 
 def _pseudonyms(collector_ids: set[str], key: str | None) -> dict[str, str]:
-    """A keyed pseudonym (HMAC-SHA256, 10 hex digits) for each collector id."""
+    """A keyed pseudonym (HMAC-SHA256, 10 hex digits) for each collector id. The key: the one given, else
+    ``TRANSITMAP_PSEUDONYM_KEY``, else this machine's key file (``pseudonym_key_file``), made on first use."""
     import hashlib
     import hmac
 
-    key = key or os.environ.get("TRANSITMAP_PSEUDONYM_KEY") or "\n".join(sorted(collector_ids))
+    key = key or os.environ.get("TRANSITMAP_PSEUDONYM_KEY") or _machine_key()
     return {c: "c" + hmac.new(key.encode(), c.encode(), hashlib.sha256).hexdigest()[:10] for c in collector_ids}
+
+
+def pseudonym_key_file() -> str:
+    """Where this machine keeps its pseudonym key: ``$XDG_CONFIG_HOME/transitmap/pseudonym-key`` (by default
+    under ``~/.config``), never beside an output."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "transitmap", "pseudonym-key")
+
+
+def _machine_key() -> str:
+    import logging
+    import secrets
+
+    path = pseudonym_key_file()
+    try:
+        with open(path, encoding="ascii") as fh:
+            key = fh.read().strip()
+        if key:
+            return key
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        logging.getLogger(__name__).warning("cannot read the pseudonym key %s: %s", path, e)
+    key = secrets.token_hex(32)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(key + "\n")
+    except FileExistsError:  # another run made it meanwhile
+        return _machine_key()
+    except OSError as e:
+        logging.getLogger(__name__).warning("cannot keep the pseudonym key in %s (%s): pseudonyms of this run "
+                                            "will not match those of other runs", path, e)
+    return key
 
 
 def _outlines(run: ValidationRun, rides, ledger: list[dict], to_latlon) -> list[tuple]:
@@ -416,7 +452,8 @@ def _outlines(run: ValidationRun, rides, ledger: list[dict], to_latlon) -> list[
         geom = moving.get(key) if row["status"] == "used" else run.outlines.get(key, moving.get(key))
         if geom is not None and len(geom[0]) >= 2:
             out.append((row["trace_id"], row["status"], tuple(row["codes"]), row["route_id"], geom[0], geom[1]))
-    return out
+    # in the order of what they hold, not of the files they came in (file names must not change the outputs)
+    return sorted(out, key=lambda o: (o[0], o[1], o[3], o[2], len(o[4]), o[4].tobytes(), o[5].tobytes()))
 
 
 def _inverse(epsg: int):

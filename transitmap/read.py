@@ -108,7 +108,23 @@ def _fs_file(name: str, path: Path) -> InputFile:
         size = path.stat().st_size
     except OSError:
         size = None
-    return InputFile(name, lambda: open(path, "rb"), size)
+    return InputFile(name, lambda: _open_regular(path), size)
+
+
+def _open_regular(path: Path) -> IO[bytes]:
+    """Open a regular file for reading; a pipe, socket or device (which could block the run for ever, or never
+    end) raises OSError, also when the file was swapped for one after it was listed."""
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError("not a regular file (a pipe, socket or device)")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _group_csv(entries: list[tuple[str, InputFile]]) -> list[InputFile]:
@@ -150,6 +166,9 @@ def read_file(f: InputFile, limits: ReadLimits = ReadLimits(), _depth: int = 0) 
 
 def _read_file(f: InputFile, limits: ReadLimits, depth: int) -> list[ReadResult]:
     name = f.name.lower()
+    if f.size is not None and f.size > limits.max_file_bytes and not name.removesuffix(".gz").endswith((".jsonl", ".ndjson")):
+        # refused unread (JSON Lines are read line by line, whatever their size)
+        return [_failed(f.name, N.FileTooLargeNotice(file=f.name, size_bytes=f.size, limit=limits.max_file_bytes))]
     if name.endswith(".zip"):
         return _read_zip(f, limits, depth)
     gz = name.endswith(".gz")
@@ -215,7 +234,7 @@ def _read_zip(f: InputFile, limits: ReadLimits, depth: int) -> list[ReadResult]:
         entries.append((info.filename, InputFile(member, _bounded_member(zf, info, limits), info.file_size)))
     for inner in sorted(_group_csv(entries), key=lambda x: x.name):
         results.extend(read_file(inner, limits, depth + 1))
-    return results
+    return results or [_failed(f.name, N.EmptyFileNotice(file=f.name))]  # an archive of nothing (or of folders)
 
 
 def _bounded_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ReadLimits) -> Callable[[], IO[bytes]]:
@@ -293,13 +312,15 @@ def _parse_json(name: str, data: bytes, location: str, fast: msgspec.json.Decode
         data = data[3:]
     try:
         return fast.decode(data), None
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         pass  # not the fast shape, or not JSON at all: find out which on the lenient path
     text, enc = _decode(name, data)
     try:
         return _GENERIC.decode(text.encode("utf-8") if isinstance(text, str) else text), enc
     except (msgspec.DecodeError, UnicodeDecodeError) as e:
         return None, N.InvalidJsonNotice(file=name, location=location, message=str(e)[:300])
+    except RecursionError:
+        return None, N.InvalidJsonNotice(file=name, location=location, message="nested too deeply")
 
 
 def _read_json(name: str, data: bytes | ReadResult) -> list[ReadResult]:

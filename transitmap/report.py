@@ -282,11 +282,11 @@ def _findings_html(report: dict) -> str:
            f"{s.get('duplicate', 0):,} duplicate.</p>"]
     rows = []
     for n in report.get("notices", []):
-        examples = []
-        for sample in n.get("sample_notices", [])[:3]:
-            # no file names: they often carry a collector's name (they are in report.json and traces.csv)
-            examples.append(", ".join(f"{k}={v}" for k, v in sample.items()
-                                      if k not in ("code", "severity", "file", "other_file") and v not in ("", None)))
+        # no file names: they often carry a collector's name (they are in report.json and traces.csv); the
+        # examples in the order of what they say, so that renaming files changes nothing here
+        examples = sorted(", ".join(f"{k}={v}" for k, v in sample.items()
+                                    if k not in ("code", "severity", "file", "other_file") and v not in ("", None))
+                          for sample in n.get("sample_notices", []))[:3]
         rows.append(f"<tr><td class={e(n['severity'].lower())}>{e(n['severity'])}</td><td>{e(n['code'])}</td>"
                     f"<td>{n['total_notices']:,}</td><td>{'<br>'.join(e(x) for x in examples)}</td></tr>")
     if rows:
