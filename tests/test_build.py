@@ -505,3 +505,23 @@ def test_two_route_numbers_on_one_road_stay_two_patterns_even_through_unnamed_ri
     assert len(got) == 2, got
     assert [["A-0", "A-1"]] in got or [["A-0", "A-1", "U-0"]] in got
     assert [["B-0", "B-1"]] in got or [["B-0", "B-1", "U-0"]] in got
+
+
+def test_rides_crossing_midnight_run_past_24_00_on_their_service_day(tmp_path):
+    """Rides leaving at 23:40 and 23:55 and arriving after midnight: the trips belong to the day they left, with
+    times past 24:00:00 (GTFS), never wrapped to 00:xx."""
+    rng = np.random.default_rng(5)
+    docs = [ride(ROUTE, at(2026, 3, 2, 23, m, 3), rng, trace_id=f"late-{m}", collector_id="c", profile=QUIET)
+            for m in (40, 55)]
+    result = build_network([_write_rides(tmp_path / "a", docs)])
+    t = _tables(result.feed)
+    freq = t["frequencies.txt"]
+    assert (freq["end_time"] == "24:00:00").all() and (freq["start_time"] == "23:00:00").all()
+    from transitmap.stats import feed_stats
+
+    ends = feed_stats(result.feed).routes["service_end"]
+    assert (ends > "24:00:00").all() and (ends < "25:00:00").all()  # the last trips arrive after midnight
+    assert t["calendar.txt"]["start_date"].tolist() == ["20260302"]
+    findings = run_validator(result.feed, "2026-03-02")
+    if findings is not None:
+        assert not [f for f in findings if f["severity"] == "ERROR"], findings
