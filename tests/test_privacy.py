@@ -89,6 +89,15 @@ def test_nothing_recorded_on_foot_is_published(tmp_path, board_mark):
     d = np.hypot((published[:, None, 0] - walked[None, :, 0]) * M_PER_DEG_LAT,
                  (published[:, None, 1] - walked[None, :, 1]) * M_PER_DEG_LON_EQ * math.cos(lat0))
     assert d.min() > 50, "a published point lies on the collector's walk"
+    # and no text output (CSV, JSON, HTML, the feed's tables) holds a latitude of the walks (the route runs due
+    # east: its latitudes are the rank's)
+    lats = {f"{lat:.4f}".encode() for lat in walked[:, 0]}
+    for path in out.rglob("*"):
+        if path.suffix in (".csv", ".json", ".html", ".zip"):
+            blobs = [path.read_bytes()] if path.suffix != ".zip" else [
+                zipfile.ZipFile(path).read(n) for n in zipfile.ZipFile(path).namelist()]
+            for blob in blobs:
+                assert not [x for x in lats if x in blob], path.name
     # the route itself is there: 5 km east of the rank
     assert published[:, 1].max() - NAIROBI[1] > 4_500 / (M_PER_DEG_LON_EQ * math.cos(lat0))
 
