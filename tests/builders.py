@@ -183,3 +183,19 @@ def gtfs_feed(*routes: dict, currency: str = "KES") -> bytes:
             if rows or name in ("stops", "routes", "trips", "stop_times", "agency", "calendar"):
                 z.writestr(f"{name}.txt", "\n".join([header[name], *rows]) + "\n")
     return buf.getvalue()
+
+
+def output_blobs(folder: Path, suffixes: tuple[str, ...] | None = None):
+    """(path, bytes) of every file under ``folder`` (each member of a zip apart), optionally only those whose
+    suffix is in ``suffixes``: what a scan of the outputs must look through."""
+    import zipfile
+
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or (suffixes is not None and path.suffix not in suffixes):
+            continue
+        if path.suffix == ".zip":
+            with zipfile.ZipFile(path) as z:
+                for name in z.namelist():
+                    yield path, z.read(name)
+        else:
+            yield path, path.read_bytes()

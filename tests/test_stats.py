@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -225,7 +226,7 @@ def test_stats_command_json_and_csv(feed_file):
     assert data["network"]["routes"] == 2 and len(data["routes"]) == 2 and data["coverage"] is None
     assert "routes" in {a["figure"] for a in data["agreement"]} and any("cycle time" in a["figure"] for a in data["agreement"])
     res = CliRunner().invoke(main, ["stats", str(feed_file), "--format", "csv"])
-    table = pd.read_csv(__import__("io").StringIO(res.output))
+    table = pd.read_csv(io.StringIO(res.output))
     assert list(table["route_id"]) == ["R1", "R2"] and table.loc[0, "fare_per_km"] == pytest.approx(5, rel=0.005)
 
 

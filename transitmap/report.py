@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 import numpy as np
+import pandas as pd
 
 
 def to_json(report: dict[str, Any]) -> bytes:
@@ -168,7 +169,7 @@ def figure_files(stats) -> dict[str, bytes]:
     plt = _matplotlib()
     out = {}
     fig, ax = plt.subplots(figsize=(8, 8))
-    for geom, minutes in _map_lines(stats):
+    for geom, minutes, _ in _map_lines(stats):
         xy = np.asarray(geom.coords)
         ax.plot(xy[:, 0], xy[:, 1], color=headway_colour(minutes), linewidth=1.2)
     ax.set_aspect("equal")
@@ -203,10 +204,10 @@ def figure_files(stats) -> dict[str, bytes]:
 
 
 def _map_lines(stats):
-    """(UTM line, shortest headway in min) of every pattern, main patterns last (drawn on top)."""
+    """(UTM line, shortest headway in min, route_id) of every pattern, main patterns last (drawn on top)."""
     peak = stats.routes.set_index("route_id")["headway_peak_min"]
     shapes = stats.shapes.sort_values(["main", "route_id", "direction_id", "shape_id"], kind="stable")
-    return [(g, peak.get(r)) for g, r in zip(shapes["geometry"], shapes["route_id"]) if g is not None]
+    return [(g, peak.get(r), r) for g, r in zip(shapes["geometry"], shapes["route_id"]) if g is not None]
 
 
 def report_html(stats, figures: dict[str, bytes], *, report: dict | None = None, traces: list | None = None,
@@ -246,7 +247,7 @@ def report_html(stats, figures: dict[str, bytes], *, report: dict | None = None,
             "travel_time_min_0", "speed_kph", "departures", "headway_peak_min", "headway_max_min", "service_start",
             "service_end", "fare", "fare_per_km", "vehicles_needed", "rides", "collectors", "confidence"]
     parts.append("<h2>Routes</h2>" + _table(stats.routes[[c for c in cols if c in stats.routes]], digits=1))
-    parts.append("<h2>Checks against gtfs-kit</h2>" + _table(__import__("pandas").DataFrame(stats.agreement), digits=1))
+    parts.append("<h2>Checks against gtfs-kit</h2>" + _table(pd.DataFrame(stats.agreement), digits=1))
     parts.append("<p class=note>Vehicles needed: the most trips running at once (gtfs-kit), layovers at the "
                  "terminals not counted. Headways: gaps between departures of a direction, by the band where "
                  "they start.</p>")
@@ -265,7 +266,7 @@ def _table(df, digits: int = 1) -> str:
         for v in row:
             if isinstance(v, float):
                 v = "" if not np.isfinite(v) else f"{v:,.{digits}f}"
-            elif v is None or v is __import__("pandas").NA:
+            elif v is None or v is pd.NA:
                 v = ""
             cells.append(f"<td>{html.escape(str(v))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -320,7 +321,7 @@ def _map_svg(stats, traces: list | None, width: int = 960) -> str:
     import shapely
 
     lines = _map_lines(stats)
-    geoms = [g for g, _ in lines]
+    geoms = [g for g, _, _ in lines]
     if not geoms:
         return "<p class=note>No shapes to draw.</p>"
     xmin, ymin, xmax, ymax = shapely.total_bounds(np.array(geoms, dtype=object))
@@ -349,8 +350,7 @@ def _map_svg(stats, traces: list | None, width: int = 960) -> str:
                        f'{html.escape(", ".join(codes))}</title></path>')
         out.append("</g>")
     out.append('<g class="routes" fill="none" stroke-width="2" stroke-linejoin="round">')
-    for (g, minutes), route_id in zip(lines, stats.shapes.sort_values(["main", "route_id", "direction_id", "shape_id"],
-                                                                       kind="stable")["route_id"]):
+    for g, minutes, route_id in lines:
         r = names.loc[route_id]
         label = f"{route_id} {r['route_short_name']} {r['route_long_name']}".strip()
         hw = f"{minutes:.0f} min" if minutes is not None and np.isfinite(minutes) else "no headway"
