@@ -190,6 +190,7 @@ def test_every_code_in_the_catalogue_has_a_case():
     covered = set(CASES) | {"unreadable_file", "file_too_large", "unsafe_path", "system_error"}  # tested below
     covered |= {"pattern_single_ride", "direction_missing", "fare_outlier", "headway_estimated", "stop_seen_once",
                 "ride_without_movement"}  # build notices: tests/test_build.py
+    covered |= {"trace_changed"}  # workspace imports: tests/test_workspace.py
     assert {c.code() for c in N.catalogue()} == covered
 
 

@@ -152,29 +152,39 @@ def render_text(report: dict, *, verbose: int = 0) -> str:
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False),
               help="Output folder: gtfs.zip, traces.csv, headways.csv, report.json, report.html, stats/, figures/, "
                    "network.gpkg (replaced atomically).")
-@click.option("--timezone", help="IANA time zone of the feed [default: the zone at the survey's centre].")
-@click.option("--currency", help="ISO 4217 currency for fares that name none [default: the traces' own].")
+@click.option("--timezone", help="IANA time zone of the feed [default: the survey's, else the zone at its centre].")
+@click.option("--currency", help="ISO 4217 currency for fares that name none [default: the survey's, else the traces' own].")
 @click.option("--agency-name", help="Agency for routes whose rides name no operator.")
 @click.option("--agency-url", help="URL of the agency / survey (GTFS requires one).")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="A survey.toml with the same settings (options given here win).")
+@click.option("--previous", type=click.Path(exists=True, dir_okay=False),
+              help="The gtfs.zip of an earlier build: routes and stops that are still the same keep its ids "
+                   "[default for a workspace: its latest build].")
 @click.option("--no-validate", is_flag=True, help="Do not run the GTFS validator on the feed written.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @verbosity
 @click.pass_context
-def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_file, no_validate, fmt):
-    """Build a GTFS feed from collector recordings (files, folders, .zip).
+def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_file, previous, no_validate, fmt):
+    """Build a GTFS feed from collector recordings (files, folders, .zip) or from a survey workspace
+    (``transitmap init``).
 
     Writes into OUT: gtfs.zip, traces.csv (the ledger: every input trace used with its route and its
     collector's pseudonym, quarantined or duplicate), headways.csv (with the provenance of each headway),
     report.json (validation and build notices, and the GTFS validator's findings), and the network
-    statistics as ``transitmap stats`` writes them (report.html, stats/, figures/, network.gpkg). Exit code 0 when every trace is used or a
-    duplicate, 1 when some input was quarantined or no feed could be built, 2 on usage errors, 3 on a
-    failure of transitmap itself.
+    statistics as ``transitmap stats`` writes them (report.html, stats/, figures/, network.gpkg). A
+    workspace keeps the build, and its next build keeps the ids of what is still the same. Exit code 0
+    when every trace is used or a duplicate, 1 when some input was quarantined or no feed could be
+    built, 2 on usage errors, 3 on a failure of transitmap itself.
     """
+    from . import workspace as ws
     from .pipeline import BuildConfig, build_network
 
+    survey = inputs[0] if len(inputs) == 1 and ws.is_workspace(inputs[0]) else None
     settings = _settings(config_file)
+    if survey is not None:
+        found = _workspace_call(ws.settings, survey)
+        settings = {**{k: found[k] for k in ("timezone", "currency") if found.get(k)}, **settings}
     for key, value in (("timezone", timezone), ("currency", currency), ("agency_name", agency_name),
                        ("agency_url", agency_url)):
         if value is not None:
@@ -183,12 +193,26 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
         config = BuildConfig(**settings)
     except TypeError as e:
         raise click.UsageError(f"{config_file}: {e}") from e
+    reserved: frozenset[str] = frozenset()
+    previous_feed = None
+    if survey is not None:
+        previous_feed, reserved = _workspace_call(ws.previous_build, survey)
+    if previous:
+        with open(previous, "rb") as fh:
+            previous_feed = fh.read()
     progress, close = _progress(ctx, "building")
     with _failures_exit(close):
-        result = build_network(inputs, config, progress=progress)
+        sources = ws.workspace_inputs(survey) if survey is not None else inputs
+        try:
+            result = build_network(sources, config, progress=progress, previous=previous_feed, reserved_ids=reserved)
+        except ValueError as e:
+            if "previous feed" not in str(e):
+                raise
+            raise click.UsageError(str(e)) from e
         report = result.to_report(__version__)
         files = {"report.json": b"", "traces.csv": _ledger_csv(result.ledger_rows),
                  "headways.csv": _headways_csv(result.headway_rows)}
+        network = None
         if result.feed is not None:
             files["gtfs.zip"] = result.feed
             if not no_validate:
@@ -201,9 +225,16 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
             from .stats import feed_stats
 
             ledger = pd.read_csv(io.BytesIO(files["traces.csv"]), dtype=str, keep_default_na=False)
-            files.update(stats_files(feed_stats(result.feed, ledger=ledger), report=report, traces=result.outlines))
+            network = feed_stats(result.feed, ledger=ledger)
+            files.update(stats_files(network, report=report, traces=result.outlines))
         files["report.json"] = to_json(report)
         write_dir_atomic(out, files)
+        if survey is not None:
+            from datetime import datetime, timezone as tz
+
+            ws.record_build(survey, now=datetime.now(tz.utc), out=os.path.abspath(out), feed=result.feed,
+                            ledger_csv=files["traces.csv"], routes=result.routes, stops=result.stops,
+                            route_lines=_route_layer(result.feed, network) if network is not None else None)
     if fmt == "json":
         click.echo(to_json(report).decode(), nl=False)
     elif not ctx.meta.get("quiet"):
@@ -217,6 +248,248 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
             click.echo(f"GTFS validator: {v['errors']} errors, {v['warnings']} warnings" if v["ran"]
                        else "GTFS validator: not installed (pip install 'transitmap[validate]')")
     sys.exit(EXIT_ERRORS if result.has_errors else EXIT_OK)
+
+
+def _route_layer(feed: bytes, network) -> list[dict]:
+    """The feed's patterns (WGS84) with their route's rides, directions and confidence, for the workspace."""
+    import io
+    import zipfile
+
+    import pandas as pd
+
+    with zipfile.ZipFile(io.BytesIO(feed)) as z:
+        trips = pd.read_csv(z.open("trips.txt"), dtype=str, keep_default_na=False)
+        shapes = pd.read_csv(z.open("shapes.txt"), dtype={"shape_id": str})
+    routes = network.routes.set_index("route_id")
+    out = []
+    for t in trips.sort_values("trip_id").itertuples(index=False):
+        pts = shapes[shapes["shape_id"] == t.shape_id].sort_values("shape_pt_sequence")
+        r = routes.loc[t.route_id] if t.route_id in routes.index else None
+        out.append({"route_id": t.route_id, "direction_id": int(t.direction_id), "trip_id": t.trip_id,
+                    "route_name": str(r["route_long_name"]) if r is not None else "",
+                    "rides": int(r["rides"]) if r is not None and "rides" in r else 0,
+                    "directions": int(r["directions"]) if r is not None else 0,
+                    "confidence": str(r["confidence"]) if r is not None and "confidence" in r else "",
+                    "lat": pts["shape_pt_lat"].to_numpy(float), "lon": pts["shape_pt_lon"].to_numpy(float)})
+    return out
+
+
+def _workspace_call(fn, *args, **kwargs):
+    """Call a workspace function; a folder that is not a workspace is a usage error (exit 2)."""
+    from .workspace import WorkspaceError
+
+    try:
+        return fn(*args, **kwargs)
+    except WorkspaceError as e:
+        raise click.UsageError(str(e)) from e
+
+
+@main.command("init")
+@click.argument("survey_dir", type=click.Path(file_okay=False))
+@click.option("--name", help="The survey's name [default: the folder's name].")
+@click.option("--timezone", help="IANA time zone of the survey, e.g. Africa/Johannesburg [default: found from "
+                                 "the traces at build].")
+@click.option("--currency", help="ISO 4217 currency of fares that name none, e.g. ZAR.")
+@verbosity
+def init_cmd(survey_dir, name, timezone, currency):
+    """Create a survey workspace: one GeoPackage file, SURVEY_DIR/survey.gpkg, that holds the imported
+    traces, their notices and the builds (QGIS opens it). No server.
+
+    Exit code 0 on success, 2 when SURVEY_DIR is a workspace already or a setting is invalid.
+    """
+    from datetime import datetime, timezone as tz
+
+    from . import workspace as ws
+    from .model import iso_currencies
+
+    if timezone:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as e:
+            raise click.BadParameter(f"unknown time zone {timezone!r}", param_hint="--timezone") from e
+    if currency and currency.upper() not in iso_currencies():
+        raise click.BadParameter(f"not an ISO 4217 currency: {currency!r}", param_hint="--currency")
+    path = _workspace_call(ws.init_workspace, survey_dir, name=name, timezone_name=timezone,
+                           currency=currency.upper() if currency else None, now=datetime.now(tz.utc))
+    click.echo(f"survey workspace created: {path}")
+
+
+@main.command("import")
+@click.argument("survey_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@verbosity
+@click.pass_context
+def import_cmd(ctx, survey_dir, inputs, fmt):
+    """Add recordings (files, folders, .zip) to a survey workspace, validating them on the way in.
+
+    Importing is idempotent (files and traces imported before add nothing) and atomic (an interrupted
+    import leaves the workspace as it was). A trace whose trace_id is in the workspace with other
+    content is not imported: trace_changed. Exit code 0 when everything was accepted or imported before,
+    1 when some input was quarantined or refused, 2 on usage errors, 3 on a failure of transitmap itself.
+    """
+    from datetime import datetime, timezone as tz
+
+    from . import workspace as ws
+
+    _workspace_call(ws.settings, survey_dir)  # a folder that is not a workspace: a usage error
+    progress, close = _progress(ctx, "importing")
+    with _failures_exit(close):
+        result = ws.import_inputs(survey_dir, inputs, now=datetime.now(tz.utc), progress=progress)
+    report = result.to_report(__version__)
+    if fmt == "json":
+        click.echo(to_json(report).decode(), nl=False)
+    elif not ctx.meta.get("quiet"):
+        s = result.summary()
+        click.echo(f"{s['files']} files ({s['files_unchanged']} imported before): {s['traces_added']} traces added "
+                   f"({s['accepted']} accepted, {s['quarantined']} quarantined), {s['traces_unchanged']} imported "
+                   f"before, {s['traces_changed']} refused as changed, {s['unreadable_files']} files with no trace; "
+                   f"{s['points']:,} points in {s['seconds']:.1f} s")
+        for n in report["notices"]:
+            if n["severity"] == "ERROR" or ctx.meta.get("verbose"):
+                click.echo(f"  {n['severity']:<8} {n['code']}: {n['total_notices']}")
+        bad = [r for r in result.rows if r["status"] == "quarantined"]
+        for r in bad[: None if ctx.meta.get("verbose") else 20]:
+            click.echo(f"  {r['file']} {r['trace_id']}: {r['outcome']}, {', '.join(r['codes'])}")
+        if len(bad) > 20 and not ctx.meta.get("verbose"):
+            click.echo(f"  ... and {len(bad) - 20} more (-v lists all)")
+    sys.exit(EXIT_ERRORS if result.has_errors else EXIT_OK)
+
+
+@main.command("status")
+@click.argument("survey_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--pseudonyms", is_flag=True, help="Show collectors by their pseudonyms (as builds publish them), "
+                                                 "for status shared beyond the coordinator.")
+@click.option("--day", type=click.DateTime(["%Y-%m-%d"]), help="The day to report as 'today' [default: today in "
+                                                               "the survey's time zone].")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@verbosity
+def status_cmd(survey_dir, pseudonyms, day, fmt):
+    """What a survey workspace holds: today's and all imports per collector (accepted, quarantined and
+    why), unreadable files, and from the latest build the routes seen on one ride or in one direction only.
+    """
+    from datetime import datetime, timezone as tz
+    from zoneinfo import ZoneInfo
+
+    from . import workspace as ws
+    from .pipeline import _pseudonyms
+
+    info = _workspace_call(ws.settings, survey_dir)
+    today = day.date() if day else datetime.now(tz.utc).astimezone(ZoneInfo(info.get("timezone") or "UTC")).date()
+    names = None
+    if pseudonyms:
+        names = _pseudonyms(set(ws.collector_ids(survey_dir)), None)
+    result = ws.survey_status(survey_dir, today=today, pseudonyms=names)
+    if fmt == "json":
+        click.echo(to_json(result).decode(), nl=False)
+    else:
+        click.echo(render_status(result))
+
+
+def render_status(st: dict) -> str:
+    """A survey's status as text."""
+    def line(label: str, c: dict) -> str:
+        why = ", ".join(f"{k} {v}" for k, v in c["quarantine_reasons"].items())
+        return (f"{label}: {c['traces']} traces, {c['accepted']} accepted, {c['quarantined']} quarantined"
+                + (f" ({why})" if why else "") + f", {c['duplicates']} duplicates, {c['points']:,} points")
+
+    sv = st["survey"]
+    out = [f"survey {sv['name']} (time zone {sv['timezone'] or 'from the traces'}, currency "
+           f"{sv['currency'] or 'from the traces'})",
+           line(f"today {st['today']}", st["today_imports"]) + f"; {st['today_imports']['unreadable_files']} unreadable files",
+           line("total", st["total"]) + f"; {st['total']['unreadable_files']} unreadable files, "
+                                        f"{st['total']['imports']} imports", "", "per collector (today | total):"]
+    for c in st["collectors"]:
+        t, a = c["today"], c["total"]
+        why = ", ".join(f"{k} {v}" for k, v in a["quarantine_reasons"].items())
+        out.append(f"  {c['collector']}: {t['traces']} in today ({t['quarantined']} quarantined) | {a['traces']} in "
+                   f"total, {a['accepted']} accepted, {a['quarantined']} quarantined" + (f" ({why})" if why else "")
+                   + (f", {a['duplicates']} duplicates" if a["duplicates"] else ""))
+    if st["unreadable_files"]:
+        out += ["", "files with no usable trace:"]
+        out += [f"  {f['day']} {f['file']}: {', '.join(f['codes'])}" for f in st["unreadable_files"][:30]]
+    b = st["build"]
+    if b is None:
+        out += ["", "no build yet: transitmap build SURVEY_DIR --out DIR"]
+    else:
+        out += ["", f"latest build {b['build_id']} ({b['time_utc']}): {b['routes']} routes, {b['stops']} stops; "
+                    f"{b['traces_since']} traces imported since",
+                f"  routes seen on one ride only ({len(b['routes_one_ride'])}): {', '.join(b['routes_one_ride']) or '-'}",
+                f"  routes seen in one direction only ({len(b['routes_one_direction'])}): "
+                f"{', '.join(b['routes_one_direction']) or '-'}"]
+    return "\n".join(out)
+
+
+@main.command("diff")
+@click.argument("old", type=click.Path(exists=True))
+@click.argument("new", type=click.Path(exists=True))
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text", show_default=True,
+              help="On stdout: a text summary, the whole diff as JSON, or an HTML page with a map.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), help="Also write the output to this file.")
+@click.option("--near-m", type=float, default=100.0, show_default=True,
+              help="Paths within this distance run on the same road; a path moved when farther.")
+@click.option("--moved-km", type=float, default=1.0, show_default=True,
+              help="A route is re-routed when at least this much of its path moved.")
+@click.option("--stop-m", type=float, default=30.0, show_default=True,
+              help="Stops within this distance are the same stop place.")
+@verbosity
+def diff_cmd(old, new, fmt, out, near_m, moved_km, stop_m):
+    """What changed from the OLD to the NEW GTFS feed (.zip or folder) of one area: routes added,
+    removed, re-routed (path moved, extended or shortened), kept; and on kept routes, stops, headway,
+    fare and name changes. Routes are matched by their paths, not their ids.
+
+    Exit code 0 on success, 1 when a feed is not usable, 2 on usage errors, 3 on a failure of transitmap.
+    """
+    from .compare import CompareConfig, diff_feeds
+    from .report import diff_html
+    from .stats import FeedError
+
+    config = CompareConfig(near_m=near_m, moved_km=moved_km, same_stop_m=stop_m)
+    with _failures_exit(lambda: None):
+        try:
+            result = diff_feeds(old, new, config)
+        except FeedError as e:
+            log.debug("unusable feed", exc_info=True)
+            click.echo(f"not a usable GTFS feed: {e}", err=True)
+            sys.exit(EXIT_ERRORS)
+        if fmt == "json":
+            data = to_json(result.to_dict())
+        elif fmt == "html":
+            data = diff_html(result, title=f"{os.path.basename(old)} -> {os.path.basename(new)}").encode()
+        else:
+            data = render_diff(result).encode() + b"\n"
+        if out:
+            write_atomic(out, data)
+    click.echo(data.decode(), nl=False)
+
+
+def render_diff(d) -> str:
+    """A diff as text: counts, then the routes re-routed, added and removed, and the kept ones that changed."""
+    s = d.summary
+    r = s["routes"]
+    ch = s["changes"]
+    lines = [f"old: {s['old']['routes']} routes, {s['old']['stops']} stops, {s['old']['route_km']:,.0f} route-km; "
+             f"new: {s['new']['routes']} routes, {s['new']['stops']} stops, {s['new']['route_km']:,.0f} route-km",
+             f"routes: {r['kept']} kept, {r['rerouted']} re-routed, {r['added']} added, {r['removed']} removed "
+             f"({s['matched_with_same_id']} matched routes keep their id)",
+             f"re-routes: {ch['path']} moved, {ch['extended']} extended, {ch['shortened']} shortened; on matched routes "
+             f"{ch['stops']} with stops added or removed, {ch['headway']} headway, {ch['fare']} fare and {ch['name']} "
+             "name changes",
+             f"stop places: {s['stops']['kept']} kept, {s['stops']['added']} added, {s['stops']['removed']} removed "
+             f"(within {s['settings']['same_stop_m']:.0f} m)", ""]
+    fmt_km = lambda v: f"{v:.1f}" if v == v else "-"  # noqa: E731
+    for row in d.routes.itertuples(index=False):
+        if row.status == "kept" and not row.changes:
+            continue
+        ident = row.old_id if row.old_id == row.new_id else f"{row.old_id or '-'} -> {row.new_id or '-'}"
+        name = row.new_name or row.old_name
+        detail = {"added": f"{fmt_km(row.new_km)} km", "removed": f"{fmt_km(row.old_km)} km"}.get(
+            row.status, f"{row.changes}; moved {fmt_km(row.moved_km)} km, new path {fmt_km(row.new_path_km)} km, "
+                        f"stops +{row.stops_added:.0f} -{row.stops_removed:.0f}")
+        lines.append(f"{row.status:<9} {ident}  {name}: {detail}")
+    return "\n".join(lines).rstrip()
 
 
 def _settings(config_file: str | None) -> dict:

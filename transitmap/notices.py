@@ -516,6 +516,16 @@ class DuplicateContentNotice(Notice):
 
 
 @dataclass(frozen=True, kw_only=True)
+class TraceChangedNotice(Notice):
+    """A survey workspace holds a different trace with this trace_id already (imported from
+    ``other_file``); the new version is not imported and the one imported first stays. Remove the
+    workspace's copy, or give the new recording its own trace_id, to use it."""
+
+    severity = ERROR
+    other_file: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class ConflictingTraceIdNotice(Notice):
     """Different traces carry the same trace_id; none of them can be trusted, all are quarantined."""
 

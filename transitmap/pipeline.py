@@ -270,12 +270,18 @@ def build_network(
     limits: ReadLimits = ReadLimits(),
     *,
     progress: Callable[[int, int], None] | None = None,
+    previous: bytes | None = None,
+    reserved_ids: frozenset[str] = frozenset(),
 ) -> BuildResult:
-    """Validate the inputs, build routes, stops, times, headways and fares, and make the GTFS feed."""
+    """Validate the inputs, build routes, stops, times, headways and fares, and make the GTFS feed.
+
+    ``previous``: the feed of an earlier build of the same survey; routes and stops that are still the
+    same keep its ids (``compare.stable_ids``), new ones are numbered after its ids and ``reserved_ids``."""
     import hashlib
     from collections import Counter
 
     from .clean import clean_ride
+    from .compare import stable_ids
     from .fares import od_fares, route_fare
     from .geo import utm_epsg
     from .gtfs import FeedHeadway, FeedMeta, FeedRoute, FeedStop, FeedTrip, feed_bytes, network_tables, trip_id
@@ -307,7 +313,9 @@ def build_network(
     stops, pattern_stops = infer_stops(rides, routes)
     notices += dropped
     to_latlon = _inverse(epsg)
-    stop_ids = [f"S{k + 1:04d}" for k in range(len(stops))]
+    ids = stable_ids(previous, [_route_lines(route) for route in routes],
+                     np.array([[s.x_m, s.y_m] for s in stops], float).reshape(-1, 2), epsg, reserved=reserved_ids)
+    stop_ids = ids.stop_ids
     stop_names: dict[int, str] = {}
     feed_routes, headway_rows, assignment = [], [], {}
     def operator_of(route) -> str | None:  # the operator most of a route's rides name
@@ -319,12 +327,13 @@ def build_network(
     agencies = [(agency_of[name], name) for name in operators]
     default_agency = "A0"
     for r, route in enumerate(routes):
-        route_id = f"R{r + 1:03d}"
+        route_id = ids.route_ids[r]
         operator = operator_of(route)
         agency_id = agency_of[operator] if operator else default_agency
         trips = []
-        for p, (d, pattern) in enumerate(zip(route.directions, route.patterns)):
-            variant = route.directions[:p].count(d)  # 0 for the direction's main pattern
+        directions = [1 - d if ids.flipped[r] else d for d in route.directions]  # as the previous build ran them
+        for p, (d, pattern) in enumerate(zip(directions, route.patterns)):
+            variant = directions[:p].count(d)  # 0 for the direction's main pattern
             tid = trip_id(route_id, d, variant)
             for i in pattern.rides:
                 assignment[rides[i].trace_id, rides[i].source] = (route_id, d, tid, "full")
@@ -354,7 +363,7 @@ def build_network(
                 direction_id=d, variant=variant, headsign="", stop_ids=tuple(stop_ids[k] for k in ps.stop_index),
                 offsets_s=offsets,                stop_dist_m=np.minimum(ps.s_m, dist[-1]), shape_lat=lat, shape_lon=lon, shape_dist_m=dist,
                 headways=tuple(FeedHeadway(h.start_s, h.end_s, h.headway_s) for h in bands)))
-        if set(route.directions) != {0, 1}:
+        if set(directions) != {0, 1}:
             first = rides[route.patterns[0].rides[0]]
             notices.append(N.DirectionMissingNotice(file=first.source, trace_id=first.trace_id, route_id=route_id))
         fare, fare_notes = route_fare(route_id, [rides[i] for p in route.patterns for i in p.rides],
@@ -368,7 +377,8 @@ def build_network(
     final_routes = []
     for route_id, agency_id, route, trips, fare, od in feed_routes:
         trips = [FeedTrip(**{**t.__dict__, "headsign": names[stop_ids.index(t.stop_ids[-1])]}) for t in trips]
-        first, last = names[stop_ids.index(trips[0].stop_ids[0])], names[stop_ids.index(trips[0].stop_ids[-1])]
+        main = min(trips, key=lambda t: (t.direction_id, t.variant))  # the route is named after its direction 0
+        first, last = names[stop_ids.index(main.stop_ids[0])], names[stop_ids.index(main.stop_ids[-1])]
         final_routes.append(FeedRoute(route_id, agency_id, route.name or f"{first} - {last}", tuple(trips),
                                       fare.price if fare else None, (fare.currency if fare else config.currency),
                                       tuple((o.origin, o.destination, o.price) for o in od)))
@@ -393,6 +403,16 @@ def build_network(
     outlines = _outlines(run, rides, ledger, to_latlon)
     return BuildResult(run, feed, ledger, headway_rows, tz, routes=len(final_routes), stops=len(feed_stops),
                        outlines=outlines)
+
+
+def _route_lines(route) -> dict[int, list]:
+    """A route's pattern paths (shapely lines, metres) by direction."""
+    import shapely
+
+    lines: dict[int, list] = {}
+    for d, pattern in zip(route.directions, route.patterns):
+        lines.setdefault(d, []).append(shapely.linestrings(pattern.xy))
+    return lines
 
 
 def _pseudonyms(collector_ids: set[str], key: str | None) -> dict[str, str]:

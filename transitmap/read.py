@@ -65,18 +65,23 @@ class InputFile:
     open: Callable[[], IO[bytes]]
     size: int | None = None
     siblings: dict[str, "InputFile"] = field(default_factory=dict)  # CSV tables beside points.csv
+    #: what the file was read as already (a survey workspace keeps traces read on import): no re-reading
+    results: Callable[[], list["ReadResult"]] | None = None
 
 
 # --------------------------------------------------------------------------------------------------
 # Discovering files
 
 
-def list_inputs(paths: Sequence[str | os.PathLike]) -> tuple[list[InputFile], list[ReadResult]]:
-    """The readable files under ``paths`` (files, directories read recursively), sorted by name, and
-    results for what cannot be read at all (missing paths, links leaving the input)."""
+def list_inputs(paths: Sequence[str | os.PathLike | InputFile]) -> tuple[list[InputFile], list[ReadResult]]:
+    """The readable files under ``paths`` (files, directories read recursively; ``InputFile`` as given),
+    sorted by name, and results for what cannot be read at all (missing paths, links leaving the input)."""
     files: list[InputFile] = []
     problems: list[ReadResult] = []
     for raw in paths:
+        if isinstance(raw, InputFile):
+            files.append(raw)
+            continue
         p = Path(raw)
         if p.is_dir():
             root = p.resolve()
@@ -165,6 +170,8 @@ def read_file(f: InputFile, limits: ReadLimits = ReadLimits(), _depth: int = 0) 
 
 
 def _read_file(f: InputFile, limits: ReadLimits, depth: int) -> list[ReadResult]:
+    if f.results is not None:
+        return list(f.results())
     name = f.name.lower()
     if f.size is not None and f.size > limits.max_file_bytes and not name.removesuffix(".gz").endswith((".jsonl", ".ndjson")):
         # refused unread (JSON Lines are read line by line, whatever their size)
@@ -375,9 +382,11 @@ def _bounded_lines(fh: IO[bytes], max_bytes: int) -> Iterator[bytes | int]:
             return
         if len(line) > max_bytes and not line.endswith(b"\n"):
             size = len(line)
-            while line and not line.endswith(b"\n"):
-                line = fh.readline(max_bytes)
-                size += len(line)
+            del line  # skipped in small pieces: no second buffer of the line limit's size
+            piece = b"-"
+            while piece and not piece.endswith(b"\n"):
+                piece = fh.readline(1 << 20)
+                size += len(piece)
             yield size
             continue
         yield line

@@ -313,15 +313,15 @@ def _coverage_html(c: dict) -> str:
             f"direction only ({len(c['routes_one_direction'])}): {e(', '.join(c['routes_one_direction'])) or '-'}.</p>")
 
 
-def _map_svg(stats, traces: list | None, width: int = 960) -> str:
-    """The network as inline SVG: routes coloured by their shortest headway, stops, quarantined traces
-    (dashed); a title on each element names it. Drag to pan, wheel to zoom."""
+def svg_map(groups: list[tuple[str, list[tuple]]], points: list[tuple] = (), width: int = 960) -> str:
+    """Inline SVG of lines (UTM, metres) in groups drawn in order: ``groups`` = [(attributes of the <g>,
+    [(line, attributes of its <path>, title)])], ``points`` = [(x, y, title)]. Drag to pan, wheel to zoom
+    (the page's script)."""
     import html
 
     import shapely
 
-    lines = _map_lines(stats)
-    geoms = [g for g, _, _ in lines]
+    geoms = [g for _, items in groups for g, _, _ in items if g is not None]
     if not geoms:
         return "<p class=note>No shapes to draw.</p>"
     xmin, ymin, xmax, ymax = shapely.total_bounds(np.array(geoms, dtype=object))
@@ -330,45 +330,107 @@ def _map_svg(stats, traces: list | None, width: int = 960) -> str:
     height = int(np.ceil((ymax - ymin) * scale)) + 20
     tol = span / 2000
 
-    def path(coords) -> str:
-        xy = np.asarray(coords)
+    def path(g) -> str:
+        xy = np.asarray(shapely.simplify(g, tol).coords)
         px = (xy[:, 0] - xmin) * scale + 10
         py = (ymax - xy[:, 1]) * scale + 10
         return "M" + " L".join(f"{a:.1f},{b:.1f}" for a, b in zip(px, py))
 
-    names = stats.routes.set_index("route_id")
     out = [f'<svg id="map" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width + 20} {height}" '
            f'width="100%" role="img" aria-label="network map">',
            f'<rect width="{width + 20}" height="{height}" fill="#fbfbf8"/>']
-    if traces:
-        out.append('<g class="traces" fill="none" stroke="#999" stroke-width="1" stroke-dasharray="4 3">')
-        for trace_id, status, codes, _route, x, y in traces:
-            if status != "quarantined" or len(x) < 2:
-                continue
-            g = shapely.simplify(shapely.linestrings(np.column_stack([x, y])), tol)
-            out.append(f'<path d="{path(g.coords)}"><title>quarantined {html.escape(trace_id)}: '
-                       f'{html.escape(", ".join(codes))}</title></path>')
+    for attributes, items in groups:
+        out.append(f"<g {attributes}>")
+        out += [f'<path {attrs} d="{path(g)}"><title>{html.escape(title)}</title></path>'
+                for g, attrs, title in items if g is not None]
         out.append("</g>")
-    out.append('<g class="routes" fill="none" stroke-width="2" stroke-linejoin="round">')
+    if len(points):
+        out.append('<g class="stops" fill="#444" fill-opacity=".7">')
+        out += [f'<circle cx="{(x - xmin) * scale + 10:.1f}" cy="{(ymax - y) * scale + 10:.1f}" r="1.1">'
+                f"<title>{html.escape(title)}</title></circle>" for x, y, title in points]
+        out.append("</g>")
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def _map_svg(stats, traces: list | None, width: int = 960) -> str:
+    """The network as inline SVG: routes coloured by their shortest headway, stops, quarantined traces
+    (dashed), and with a build ledger the routes where the survey is thin (seen on one ride, or in one
+    direction only) underlaid in a wide pale band; a title on each element names it."""
+    import shapely
+
+    lines = _map_lines(stats)
+    names = stats.routes.set_index("route_id")
+    groups = []
+    if traces:
+        groups.append(('class="traces" fill="none" stroke="#999" stroke-width="1" stroke-dasharray="4 3"', [
+            (shapely.linestrings(np.column_stack([x, y])), "", f"quarantined {trace_id}: {', '.join(codes)}")
+            for trace_id, status, codes, _route, x, y in traces if status == "quarantined" and len(x) >= 2]))
+    thin = set()
+    if "rides" in names:
+        thin = set(names.index[(names["rides"] <= 1) | (names["directions"] < 2)])
+        groups.append(('class="thin" fill="none" stroke="#f4a6a6" stroke-opacity=".6" stroke-width="9" '
+                       'stroke-linecap="round"',
+                       [(g, "", f"thin survey: {r} ({names.loc[r, 'rides']} rides, "
+                                f"{names.loc[r, 'directions']} directions)")
+                        for g, _, r in lines if r in thin]))
+    items = []
     for g, minutes, route_id in lines:
         r = names.loc[route_id]
         label = f"{route_id} {r['route_short_name']} {r['route_long_name']}".strip()
         hw = f"{minutes:.0f} min" if minutes is not None and np.isfinite(minutes) else "no headway"
-        out.append(f'<path class="route" stroke="{headway_colour(minutes)}" d="{path(shapely.simplify(g, tol).coords)}">'
-                   f"<title>{html.escape(label)} ({hw})</title></path>")
-    out.append("</g>")
+        items.append((g, f'class="route" stroke="{headway_colour(minutes)}"', f"{label} ({hw})"))
+    groups.append(('class="routes" fill="none" stroke-width="2" stroke-linejoin="round"', items))
     pts = stats.stop_points
-    out.append('<g class="stops" fill="#444" fill-opacity=".7">')
-    for sid, name, p in zip(pts["stop_id"], pts["stop_name"], pts["geometry"]):
-        out.append(f'<circle cx="{(p.x - xmin) * scale + 10:.1f}" cy="{(ymax - p.y) * scale + 10:.1f}" r="1.1">'
-                   f"<title>{html.escape(str(sid))} {html.escape(str(name))}</title></circle>")
-    out.append("</g></svg>")
+    points = [(p.x, p.y, f"{sid} {name}") for sid, name, p in zip(pts["stop_id"], pts["stop_name"], pts["geometry"])]
+    svg = svg_map(groups, points, width)
     legend = "".join(f'<span><i style="background:{c}"></i>{label}</span>' for _, label, c in HEADWAY_CLASSES)
     legend += f'<span><i style="background:{NO_HEADWAY[1]}"></i>{NO_HEADWAY[0]}</span>'
     if traces:
         legend += '<span><i style="background:#999"></i>quarantined trace</span>'
-    return ("\n".join(out) + f'<div class="legend">Shortest headway of the day: {legend}</div>'
+    if thin:
+        legend += '<span><i style="background:#f4a6a6;height:8px"></i>thin survey: one ride or one direction</span>'
+    return (svg + f'<div class="legend">Shortest headway of the day: {legend}</div>'
             '<p class=note>Drag to pan, scroll to zoom, hover for names.</p>')
+
+
+def diff_html(diff, *, title: str = "transitmap diff") -> str:
+    """One self-contained page of a feed diff: the counts, a map (removed red dashed, added green, re-routed:
+    old path grey dashed under the new one in orange, kept grey) and the route table."""
+    import html
+
+    e = html.escape
+    s = diff.summary
+    r = diff.routes
+    style = {"kept": ('class="route kept" stroke="#bbb"', "#bbb"), "rerouted": ('class="route rerouted" stroke="#e67e00"', "#e67e00"),
+             "added": ('class="route added" stroke="#1a9850"', "#1a9850"),
+             "removed": ('class="route removed" stroke="#d73027" stroke-dasharray="5 3"', "#d73027")}
+
+    def items(status: str, side: str, attrs: str):
+        rows = r[r["status"] == status]
+        lines = diff.old_lines if side == "old" else diff.new_lines
+        return [(g, attrs, f"{status}: {row[side + '_id']} {row[side + '_name']} {row['changes']}".strip())
+                for _, row in rows.iterrows() for g in lines.get(row[side + "_id"], [])]
+
+    groups = [('fill="none" stroke-width="1.5"', items("kept", "new", style["kept"][0])),
+              ('fill="none" stroke-width="1.5"', items("rerouted", "old", 'class="old" stroke="#777" stroke-dasharray="3 3"')),
+              ('fill="none" stroke-width="2.5"', items("rerouted", "new", style["rerouted"][0])),
+              ('fill="none" stroke-width="2.5"', items("removed", "old", style["removed"][0])),
+              ('fill="none" stroke-width="2.5"', items("added", "new", style["added"][0]))]
+    cards = [(k, v) for k, v in s["routes"].items()] + [(f"stops {k}", v) for k, v in s["stops"].items()]
+    legend = "".join(f'<span><i style="background:{c}"></i>{k}</span>' for k, (_, c) in style.items())
+    legend += '<span><i style="background:#777"></i>old path of a re-routed route</span>'
+    parts = [f"<h1>{e(title)}</h1>",
+             f"<p class=note>Old: {s['old']['routes']} routes, {s['old']['stops']} stops, {s['old']['route_km']:,.0f} "
+             f"route-km. New: {s['new']['routes']} routes, {s['new']['stops']} stops, {s['new']['route_km']:,.0f} "
+             f"route-km. Routes matched by path (within {s['settings']['near_m']:.0f} m, sharing "
+             f"{s['settings']['same_route_share']:.0%} of their length); {s['matched_with_same_id']} keep their id. "
+             f"Re-routed: at least {s['settings']['moved_km']:g} km of path moved.</p>",
+             '<div class="cards">' + "".join(f"<div><b>{v:,}</b><span>{e(k)}</span></div>" for k, v in cards) + "</div>",
+             "<h2>Map</h2>" + svg_map(groups) + f'<div class="legend">{legend}</div>'
+             "<p class=note>Drag to pan, scroll to zoom, hover for names.</p>",
+             "<h2>Routes</h2>" + _table(r, digits=2)]
+    return _PAGE.replace("{title}", e(title)).replace("{body}", "\n".join(parts))
 
 
 _PAGE = """<!DOCTYPE html>

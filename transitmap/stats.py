@@ -59,7 +59,7 @@ class NetworkStats:
     - ``corridors``: corridor_id, routes, route_ids, length_m and ``corridor_geometry`` (UTM, same order);
     - ``network``, ``coverage`` (None without a ledger) and ``agreement`` are plain dicts.
     ``shapes`` (route_id, direction_id, shape_id, main, geometry) and ``stop_points`` (stop_id, stop_name,
-    geometry) are in ``epsg`` for maps and layers.
+    geometry) are in ``epsg`` for maps and layers; ``route_stops`` (route_id, stop_id) lists the stops of each route.
     """
 
     network: dict[str, Any]
@@ -73,6 +73,7 @@ class NetworkStats:
     shapes: pd.DataFrame = field(repr=False)
     stop_points: pd.DataFrame = field(repr=False)
     corridor_geometry: np.ndarray = field(repr=False, default_factory=lambda: np.array([], dtype=object))
+    route_stops: pd.DataFrame = field(repr=False, default_factory=lambda: pd.DataFrame(columns=["route_id", "stop_id"]))
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but geometry, as JSON-ready values (NaN as None)."""
@@ -162,8 +163,10 @@ def feed_stats(feed: bytes | str | os.PathLike, *, ledger: pd.DataFrame | None =
     distributions = _distributions(routes, headways, spacing)
     per_direction = departures.groupby(["route_id", "direction_id"])["dep_s"].agg(lambda d: d.max() - d.min())
     agreement = _agreement(trip_stats, shapes, stop_points, routes, network, per_direction.groupby(level=0).min())
+    route_stops = (gfeed.stop_times[["trip_id", "stop_id"]].merge(gfeed.trips[["trip_id", "route_id"]], on="trip_id")
+                   [["route_id", "stop_id"]].drop_duplicates().sort_values(["route_id", "stop_id"]).reset_index(drop=True))
     return NetworkStats(network, routes, headways, distributions, corridors, coverage, agreement, epsg, shapes,
-                        stop_points, corridor_geometry)
+                        stop_points, corridor_geometry, route_stops)
 
 
 def _read(feed):

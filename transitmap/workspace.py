@@ -1,0 +1,605 @@
+"""A survey workspace: one GeoPackage file (SQLite) holding the imported traces, their notices and the builds.
+
+A survey runs for weeks; every evening the day's recordings are imported::
+
+    SURVEY_DIR/survey.gpkg
+      traces    (layer)  one feature per imported trace: trace_id, file (and the container file it came in), collector, status, codes, points,
+                         the day it came in, its usable points as a line (WGS84) and the trace itself
+      files              every file imported (by content hash), with the notices of files that held no trace
+      imports            when, what and how much each import added
+      builds             each build: its time, feed (kept for stable ids), ledger and counts
+      issued_ids         every route and stop id ever published, with the builds that first and last had it
+      routes    (layer)  the latest build's patterns with their rides, directions and confidence (QGIS:
+                         where the survey is thin)
+      survey             the survey's name, time zone and currency
+
+Importing is idempotent (a file imported before adds nothing, nor does a trace imported before from the
+same file; a trace_id imported before with other content is refused with ``trace_changed``; the same
+trace from another file is kept, and the build reports it a duplicate upload) and atomic: one SQLite
+transaction, so an interrupted import leaves the workspace as it was. Traces are validated on the way in
+and stored as read, so a build from the workspace equals a build from the files.
+
+The workspace holds raw traces and collector ids: it stays with the survey coordinator; builds publish
+pseudonyms only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sqlite3
+import struct
+import time
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import notices as N
+from .model import Fare, Stop, Trace
+from .read import InputFile, ReadLimits, ReadResult, list_inputs, read_file
+from .validate import ValidationConfig, check_trace
+
+WORKSPACE_FILE = "survey.gpkg"
+SCHEMA_VERSION = 1
+_GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
+_GPKG_VERSION = 10300
+
+
+class WorkspaceError(Exception):
+    """The folder is not a workspace, or not one this version can use."""
+
+
+def workspace_file(path: str | os.PathLike) -> Path:
+    return Path(path) / WORKSPACE_FILE
+
+
+def is_workspace(path: str | os.PathLike) -> bool:
+    return Path(path).is_dir() and workspace_file(path).is_file()
+
+
+# --------------------------------------------------------------------------------------------------
+# Creating and opening
+
+
+def init_workspace(path: str | os.PathLike, *, name: str | None = None, timezone_name: str | None = None,
+                   currency: str | None = None, now: datetime) -> Path:
+    """Create a workspace in the folder ``path`` (made if missing). Raises WorkspaceError if one is there."""
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    db = workspace_file(folder)
+    if db.exists():
+        raise WorkspaceError(f"{folder} is a survey workspace already")
+    tmp = db.with_name(db.name + ".creating")
+    tmp.unlink(missing_ok=True)
+    con = sqlite3.connect(tmp)
+    try:
+        con.executescript(_SCHEMA)
+        con.execute(f"PRAGMA application_id = {_GPKG_APPLICATION_ID}")
+        con.execute(f"PRAGMA user_version = {_GPKG_VERSION}")
+        con.executemany("INSERT INTO gpkg_spatial_ref_sys VALUES (?, ?, ?, ?, ?, ?)", _srs_rows())
+        stamp = _iso(now)
+        for table, kind, description in _CONTENTS:
+            con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description, last_change, "
+                        "srs_id) VALUES (?, ?, ?, ?, ?, ?)",
+                        (table, kind, table, description, stamp, 4326 if kind == "features" else None))
+            if kind == "features":
+                con.execute("INSERT INTO gpkg_geometry_columns VALUES (?, 'geom', 'LINESTRING', 4326, 0, 0)", (table,))
+        settings = {"name": name or folder.resolve().name, "timezone": timezone_name or "", "currency": currency or "",
+                    "created": stamp, "schema_version": str(SCHEMA_VERSION)}
+        con.executemany("INSERT INTO survey VALUES (?, ?)", sorted(settings.items()))
+        con.commit()
+    finally:
+        con.close()
+    os.replace(tmp, db)
+    return db
+
+
+def connect(path: str | os.PathLike) -> sqlite3.Connection:
+    """An open connection to the workspace in ``path``."""
+    db = workspace_file(path)
+    if not db.is_file():
+        raise WorkspaceError(f"{path} is not a survey workspace (no {WORKSPACE_FILE}; see `transitmap init`)")
+    con = sqlite3.connect(db, timeout=60)
+    try:
+        version = dict(con.execute("SELECT key, value FROM survey")).get("schema_version")
+    except sqlite3.DatabaseError as e:
+        con.close()
+        raise WorkspaceError(f"{db} is not a transitmap workspace: {e}") from e
+    if version != str(SCHEMA_VERSION):
+        con.close()
+        raise WorkspaceError(f"{db} has workspace schema {version}; this transitmap reads {SCHEMA_VERSION}")
+    con.execute("PRAGMA foreign_keys = ON")
+    return con
+
+
+def settings(path: str | os.PathLike) -> dict[str, str]:
+    """The survey's settings: name, timezone, currency ('' when not set), created, schema_version."""
+    con = connect(path)
+    try:
+        return dict(con.execute("SELECT key, value FROM survey"))
+    finally:
+        con.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# Importing
+
+
+@dataclass
+class ImportResult:
+    """What one import did. ``rows``: one per trace or file that held none: trace_id, file, outcome
+    (added; unchanged: imported before; changed: refused, another version is in the workspace; file
+    unchanged: the file was imported before; refused: the path does not exist), status (accepted or
+    quarantined at import), codes."""
+
+    files: int = 0
+    files_unchanged: int = 0
+    added: int = 0
+    unchanged: int = 0
+    changed: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    unreadable: int = 0  # files (or paths) that held no trace
+    points: int = 0
+    seconds: float = 0.0
+    notices: N.NoticeContainer = field(default_factory=N.NoticeContainer)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def has_errors(self) -> bool:
+        return self.quarantined > 0 or self.changed > 0 or self.unreadable > 0
+
+    def summary(self) -> dict[str, Any]:
+        return {"files": self.files, "files_unchanged": self.files_unchanged, "traces_added": self.added,
+                "traces_unchanged": self.unchanged, "traces_changed": self.changed, "accepted": self.accepted,
+                "quarantined": self.quarantined, "unreadable_files": self.unreadable, "points": self.points, "seconds": round(self.seconds, 3),
+                "traces_per_s": round(self.added / self.seconds, 1) if self.seconds else None,
+                "points_per_s": round(self.points / self.seconds) if self.seconds else None,
+                "notices": self.notices.severity_counts()}
+
+    def to_report(self, version: str) -> dict[str, Any]:
+        return {"transitmap_version": version, "summary": self.summary(), "notices": self.notices.to_list(),
+                "traces": self.rows}
+
+
+def import_inputs(path: str | os.PathLike, inputs: Sequence[str | os.PathLike], *, now: datetime,
+                  validation: ValidationConfig = ValidationConfig(), limits: ReadLimits = ReadLimits(),
+                  progress: Callable[[int, int], None] | None = None) -> ImportResult:
+    """Read, validate and add the recordings under ``inputs`` to the workspace at ``path``, all or nothing.
+
+    ``now`` (time-zone aware) stamps the import: the day a trace came in is its local date in the survey's
+    time zone (UTC when none is set)."""
+    started = time.perf_counter()
+    con = connect(path)
+    result = ImportResult()
+    try:
+        tz = dict(con.execute("SELECT key, value FROM survey")).get("timezone") or "UTC"
+        day = _local_day(now, tz)
+        files, failed = list_inputs(inputs)
+        result.files = len(files) + len(failed)
+        con.execute("BEGIN IMMEDIATE")  # one transaction: an interrupted import leaves nothing behind
+        cur = con.execute("INSERT INTO imports (started_utc, day, inputs) VALUES (?, ?, ?)",
+                          (_iso(now), day, json.dumps([os.fspath(p) for p in inputs])))
+        import_id = cur.lastrowid
+        known_files = {h for (h,) in con.execute("SELECT sha256 FROM files")}
+        new_files = 0
+        known: dict[str, list[tuple[str, str]]] = {}
+        for tid, digest, src in con.execute("SELECT trace_id, digest, file FROM traces ORDER BY fid"):
+            known.setdefault(tid, []).append((digest, src))
+        if progress is not None:
+            progress(0, len(files))
+        for res in failed:  # paths that do not exist: nothing to keep, reported only
+            result.notices.extend(res.notices)
+            result.unreadable += 1
+            result.rows.append(_row("", res.source, "refused", "quarantined", res.notices))
+        for k, f in enumerate(files):
+            digest = _file_digest(f, limits)
+            if digest is not None and digest in known_files:
+                result.files_unchanged += 1
+                result.rows.append(_row("", f.name, "file unchanged", "", ()))
+            else:
+                _import_file(con, f, digest, import_id, day, limits, validation, known, result)
+                new_files += 1
+                if digest is not None:
+                    known_files.add(digest)
+            if progress is not None:
+                progress(k + 1, len(files))
+        result.seconds = time.perf_counter() - started
+        con.execute("UPDATE imports SET finished_utc = ?, files = ?, added = ?, unchanged = ?, changed = ?, "
+                    "quarantined = ?, points = ?, seconds = ? WHERE import_id = ?",
+                    (_iso(now), result.files, result.added, result.unchanged, result.changed, result.quarantined,
+                     result.points, round(result.seconds, 3), import_id))
+        _touch(con, ["imports"] + (["traces", "files"] if new_files else []), now)
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    finally:
+        con.close()
+    result.rows.sort(key=lambda r: (r["file"], r["trace_id"], r["outcome"]))
+    return result
+
+
+def _import_file(con, f: InputFile, digest: str | None, import_id: int, day: str, limits, validation, known,
+                 result: ImportResult) -> None:
+    reads = read_file(f, limits)
+    traces = [r for r in reads if r.trace is not None]
+    con.execute("INSERT OR IGNORE INTO files (sha256, file, import_id, traces, notices) VALUES (?, ?, ?, ?, ?)",
+                (digest or f"unreadable:{f.name}:{import_id}", f.name, import_id, len(traces),
+                 _notices_json([n for r in reads if r.trace is None for n in r.notices])))
+    for res in reads:
+        if res.trace is None:
+            result.notices.extend(res.notices)
+            result.unreadable += 1
+            result.rows.append(_row("", res.source, "added", "quarantined", res.notices))
+            continue
+        tr = res.trace
+        content = tr.content_digest()
+        held = known.get(tr.trace_id, [])
+        if (content, res.source) in held:
+            result.unchanged += 1
+            result.rows.append(_row(tr.trace_id, res.source, "unchanged", "", ()))
+            continue
+        other = next((f for d, f in held if d != content), None)
+        if other is not None:
+            notice = N.TraceChangedNotice(file=res.source, trace_id=tr.trace_id, other_file=other)
+            result.notices.add(notice)
+            result.changed += 1
+            result.rows.append(_row(tr.trace_id, res.source, "changed", "quarantined", (notice,)))
+            continue
+        # the same trace from another file is kept as a second upload: the build reports it a duplicate
+        try:
+            check = check_trace(tr, validation)
+            notes = (*res.notices, *check.notices)
+            keep = check.keep
+        except Exception as e:  # a bug of ours: the trace is kept, quarantined, and the import goes on
+            notes = (*res.notices, N.SystemErrorNotice(file=res.source, trace_id=tr.trace_id,
+                                                       message=f"{type(e).__name__}: {e}"[:300]))
+            keep = np.zeros(tr.n_points, bool)
+        status = "quarantined" if any(n.severity == N.ERROR for n in notes) else "accepted"
+        codes = ";".join(sorted({n.code() for n in notes}))
+        finite = np.flatnonzero(keep)
+        start = float(tr.t_s[finite[0]]) if len(finite) else None
+        con.execute(
+            "INSERT INTO traces (geom, trace_id, file, container, collector, status, codes, points, points_kept, "
+            "start_utc, day, import_id, digest, points_digest, read_notices, data) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (_gpkg_line(tr.lat[keep], tr.lon[keep]), tr.trace_id, res.source, f.name, tr.collector_id or "", status, codes,
+             tr.n_points, int(keep.sum()), _iso_s(start), day, import_id, content, tr.points_digest(),
+             _notices_json(res.notices), pack_trace(tr)))
+        known.setdefault(tr.trace_id, []).append((content, res.source))
+        result.notices.extend(notes)
+        result.added += 1
+        result.points += tr.n_points
+        result.accepted += status == "accepted"
+        result.quarantined += status == "quarantined"
+        result.rows.append(_row(tr.trace_id, res.source, "added", status, notes))
+
+
+def _row(trace_id: str, file: str, outcome: str, status: str, notes) -> dict[str, Any]:
+    return {"trace_id": trace_id, "file": file, "outcome": outcome, "status": status,
+            "codes": sorted({n.code() for n in notes})}
+
+
+def _file_digest(f: InputFile, limits: ReadLimits) -> str | None:
+    """SHA-256 of the file's bytes; None when it cannot be read (it is then reported by the reader)."""
+    h = hashlib.sha256()
+    try:
+        with f.open() as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+    except Exception:  # noqa: BLE001 - the reader says what is wrong with it
+        return None
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------
+# Building from the workspace
+
+
+def workspace_inputs(path: str | os.PathLike) -> list[InputFile]:
+    """The workspace's traces as inputs for ``pipeline.build_network``: one InputFile per file imported (an
+    archive is one file, as when read from disk), yielding its traces as read at import (and the notices of
+    files that held none)."""
+    con = connect(path)
+    try:
+        by_file: dict[str, list[int]] = {}
+        for rowid, file in con.execute("SELECT fid, container FROM traces ORDER BY container, file, trace_id, fid"):
+            by_file.setdefault(file, []).append(rowid)
+        empty = [(file, notes) for file, notes in con.execute(
+            "SELECT file, notices FROM files WHERE traces = 0 ORDER BY file, sha256")]
+    finally:
+        con.close()
+    db = workspace_file(path)
+    out = [InputFile(file, _no_open, None, results=_loader(db, ids)) for file, ids in by_file.items()]
+    for file, notes in empty:
+        failed = ReadResult(file, None, tuple(_notices_from_json(notes)))
+        out.append(InputFile(file, _no_open, None, results=lambda failed=failed: [failed]))
+    return sorted(out, key=lambda f: f.name)
+
+
+def _no_open():
+    raise OSError("a workspace trace is not opened as a file")
+
+
+def _loader(db: Path, fids: list[int]):
+    def load() -> list[ReadResult]:
+        con = sqlite3.connect(db)
+        try:
+            rows = [con.execute("SELECT file, read_notices, data FROM traces WHERE fid = ?", (i,)).fetchone()
+                    for i in fids]
+        finally:
+            con.close()
+        return [ReadResult(file, unpack_trace(data, file), tuple(_notices_from_json(notes)))
+                for file, notes, data in rows]
+
+    return load
+
+
+def previous_build(path: str | os.PathLike) -> tuple[bytes | None, frozenset[str]]:
+    """The feed of the latest build (None before the first) and every id the workspace ever published."""
+    con = connect(path)
+    try:
+        row = con.execute("SELECT feed FROM builds WHERE feed IS NOT NULL ORDER BY build_id DESC LIMIT 1").fetchone()
+        ids = frozenset(i for (i,) in con.execute("SELECT id FROM issued_ids"))
+    finally:
+        con.close()
+    return (row[0] if row else None), ids
+
+
+def record_build(path: str | os.PathLike, *, now: datetime, out: str, feed: bytes | None, ledger_csv: bytes,
+                 routes: int, stops: int, route_lines: list[dict[str, Any]] | None = None) -> int:
+    """Keep a build in the workspace: its feed, ledger and ids, and the routes layer (``route_lines``: per
+    pattern route_id, direction_id, trip_id, rides, directions, confidence, lat, lon). Returns the build id."""
+    import zipfile
+
+    import pandas as pd
+
+    con = connect(path)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        cur = con.execute("INSERT INTO builds (time_utc, out, feed, ledger, routes, stops) VALUES (?, ?, ?, ?, ?, ?)",
+                          (_iso(now), out, feed, ledger_csv, routes, stops))
+        build_id = cur.lastrowid
+        if feed is not None:
+            with zipfile.ZipFile(io.BytesIO(feed)) as z:
+                for kind, table, column in (("route", "routes.txt", "route_id"), ("stop", "stops.txt", "stop_id")):
+                    for i in pd.read_csv(z.open(table), dtype=str, keep_default_na=False)[column]:
+                        con.execute("INSERT INTO issued_ids (id, kind, first_build, last_build) VALUES (?, ?, ?, ?) "
+                                    "ON CONFLICT(id) DO UPDATE SET last_build = excluded.last_build",
+                                    (i, kind, build_id, build_id))
+        con.execute("DELETE FROM routes")
+        for r in route_lines or []:
+            con.execute("INSERT INTO routes (geom, route_id, direction_id, trip_id, route_name, rides, directions, "
+                        "confidence, build_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (_gpkg_line(r["lat"], r["lon"]), r["route_id"], r["direction_id"], r["trip_id"],
+                         r["route_name"], r["rides"], r["directions"], r["confidence"], build_id))
+        _touch(con, ["builds", "issued_ids", "routes"], now)
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    finally:
+        con.close()
+    return build_id
+
+
+# --------------------------------------------------------------------------------------------------
+# Status
+
+
+def survey_status(path: str | os.PathLike, *, today: date, pseudonyms: dict[str, str] | None = None) -> dict[str, Any]:
+    """What the workspace holds: totals and ``today``'s imports, per collector (accepted, quarantined with
+    their ERROR codes), the routes of the latest build seen on one ride or in one direction only, and the
+    traces imported since. With ``pseudonyms`` ({collector id: pseudonym}) collectors are shown by those."""
+    import pandas as pd
+
+    con = connect(path)
+    try:
+        info = dict(con.execute("SELECT key, value FROM survey"))
+        tr = pd.read_sql_query("SELECT trace_id, file, collector, status, codes, points, day, import_id, "
+                               "points_digest FROM traces ORDER BY fid", con)
+        unreadable = pd.read_sql_query("SELECT f.file, f.notices, i.day FROM files f JOIN imports i USING (import_id) "
+                                       "WHERE f.traces = 0 ORDER BY f.file", con)
+        imports = pd.read_sql_query("SELECT import_id, started_utc, day, files, added, unchanged, changed, "
+                                    "quarantined, points, seconds FROM imports ORDER BY import_id", con)
+        build = con.execute("SELECT build_id, time_utc, ledger, routes, stops FROM builds ORDER BY build_id DESC "
+                            "LIMIT 1").fetchone()
+        built_ids = con.execute("SELECT COUNT(*) FROM issued_ids").fetchone()[0]
+    finally:
+        con.close()
+    day = today.isoformat()
+    severity = {c.code(): c.severity for c in N.catalogue()}
+    errors = lambda codes: [c for c in codes.split(";") if c and severity.get(c) == N.ERROR]  # noqa: E731
+    tr["duplicate"] = tr.duplicated("points_digest", keep="first")
+    name = (lambda c: pseudonyms.get(c, c) if c else "") if pseudonyms is not None else (lambda c: c)
+    tr["who"] = tr["collector"].map(name)
+
+    def counts(df) -> dict[str, Any]:
+        reasons = Counter(c for codes in df.loc[df["status"] == "quarantined", "codes"] for c in errors(codes))
+        return {"traces": int(len(df)), "accepted": int(((df["status"] == "accepted") & ~df["duplicate"]).sum()),
+                "quarantined": int((df["status"] == "quarantined").sum()),
+                "duplicates": int(((df["status"] == "accepted") & df["duplicate"]).sum()),
+                "points": int(df["points"].sum()),
+                "quarantine_reasons": dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))}
+
+    collectors = []
+    for who, df in tr.groupby("who", sort=True):
+        collectors.append({"collector": who or "(not given)", "total": counts(df),
+                           "today": counts(df[df["day"] == day])})
+    status: dict[str, Any] = {
+        "survey": {k: info.get(k, "") for k in ("name", "timezone", "currency", "created")},
+        "today": day,
+        "total": {**counts(tr), "unreadable_files": int(len(unreadable)), "imports": int(len(imports))},
+        "today_imports": {**counts(tr[tr["day"] == day]),
+                          "unreadable_files": int((unreadable["day"] == day).sum()),
+                          "imports": int((imports["day"] == day).sum())},
+        "collectors": collectors,
+        "unreadable_files": [{"file": f, "day": d, "codes": sorted({n["code"] for n in json.loads(notes)})}
+                             for f, notes, d in unreadable.itertuples(index=False)],
+        "imports": imports.to_dict("records"),
+        "build": None,
+    }
+    if build is not None:
+        build_id, when, ledger_csv, n_routes, n_stops = build
+        led = pd.read_csv(io.BytesIO(ledger_csv), dtype=str, keep_default_na=False)
+        used = led[led["status"] == "used"]
+        per_route = used.groupby("route_id").agg(rides=("trace_id", "size"),
+                                                 directions=("direction_id", "nunique")).reset_index()
+        in_build = set(zip(led["trace_id"], led["file"]))
+        since = tr[[(t, f) not in in_build for t, f in zip(tr["trace_id"], tr["file"])]]
+        status["build"] = {
+            "build_id": int(build_id), "time_utc": when, "routes": int(n_routes), "stops": int(n_stops),
+            "ids_published": int(built_ids),
+            "routes_one_ride": sorted(per_route.loc[per_route["rides"] <= 1, "route_id"]),
+            "routes_one_direction": sorted(per_route.loc[per_route["directions"] < 2, "route_id"]),
+            "traces_since": int(len(since)),
+        }
+    return status
+
+
+# --------------------------------------------------------------------------------------------------
+# Storage of traces, notices and geometry
+
+
+def pack_trace(tr: Trace) -> bytes:
+    """A trace as bytes, exactly (float64 arrays bit for bit), for the workspace."""
+    meta = {"trace_id": tr.trace_id, "collector_id": tr.collector_id, "mode": tr.mode, "route_name": tr.route_name,
+            "operator": tr.operator, "origin": tr.origin, "destination": tr.destination, "notes": tr.notes,
+            "stops": [[s.time_s, s.lat, s.lon, s.kind, s.name, s.boarded, s.alighted, s.wait_s, s.note] for s in tr.stops],
+            "fares": [[f.amount, f.currency, f.from_stop, f.to_stop] for f in tr.fares],
+            "n": tr.n_points, "departures": len(tr.departures_s)}
+    head = json.dumps(meta, separators=(",", ":")).encode()
+    arrays = [np.ascontiguousarray(a, dtype="<f8").tobytes()
+              for a in (tr.t_s, tr.lat, tr.lon, tr.accuracy_m, tr.speed_mps, tr.departures_s)]
+    return zlib.compress(struct.pack("<I", len(head)) + head + b"".join(arrays), 1)
+
+
+def unpack_trace(data: bytes, source: str) -> Trace:
+    raw = zlib.decompress(data)
+    (n_head,) = struct.unpack_from("<I", raw)
+    meta = json.loads(raw[4:4 + n_head])
+    n, nd = meta["n"], meta["departures"]
+    values = np.frombuffer(raw, dtype="<f8", offset=4 + n_head).astype(np.float64)
+    t, lat, lon, acc, speed = (values[k * n:(k + 1) * n] for k in range(5))
+    return Trace(meta["trace_id"], source, t, lat, lon, acc, speed, meta["collector_id"], meta["mode"],
+                 meta["route_name"], meta["operator"], meta["origin"], meta["destination"], meta["notes"],
+                 tuple(Stop(*s) for s in meta["stops"]), tuple(Fare(*f) for f in meta["fares"]),
+                 values[5 * n:5 * n + nd])
+
+
+def _notices_json(notes) -> str:
+    return json.dumps([n.to_dict() for n in notes], sort_keys=True)
+
+
+def _notices_from_json(text: str) -> list[N.Notice]:
+    classes = {c.code(): c for c in N.catalogue()}
+    out = []
+    for d in json.loads(text or "[]"):
+        cls = classes.get(d.pop("code"))
+        d.pop("severity", None)
+        if cls is not None:
+            out.append(cls(**d))
+    return out
+
+
+def _gpkg_line(lat: np.ndarray, lon: np.ndarray) -> bytes | None:
+    """A GeoPackage geometry blob (WGS84 line, at most 500 points) of the points; None for fewer than two."""
+    import shapely
+
+    if len(lat) < 2:
+        return None
+    k = np.unique(np.linspace(0, len(lat) - 1, min(len(lat), 500)).round().astype(int))
+    line = shapely.linestrings(np.column_stack([np.asarray(lon)[k], np.asarray(lat)[k]]))
+    x0, y0, x1, y1 = shapely.bounds(line)
+    header = b"GP" + bytes([0, 0b00000011]) + struct.pack("<i4d", 4326, x0, x1, y0, y1)  # LE, xy envelope
+    return header + shapely.to_wkb(line, byte_order=1)
+
+
+def _touch(con, tables: list[str], now: datetime) -> None:
+    con.executemany("UPDATE gpkg_contents SET last_change = ? WHERE table_name = ?", [(_iso(now), t) for t in tables])
+
+
+def _iso(now: datetime) -> str:
+    if now.tzinfo is None:
+        raise ValueError("timestamps must be time-zone aware")
+    return now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+
+
+def _iso_s(t: float | None) -> str | None:
+    return None if t is None or not np.isfinite(t) else datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _local_day(now: datetime, tz: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    return now.astimezone(ZoneInfo(tz)).date().isoformat()
+
+
+def _srs_rows():
+    from pyproj import CRS
+
+    return [("Undefined cartesian SRS", -1, "NONE", -1, "undefined", "undefined cartesian coordinate reference system"),
+            ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic coordinate reference system"),
+            ("WGS 84 geodetic", 4326, "EPSG", 4326, CRS.from_epsg(4326).to_wkt("WKT1_GDAL"),
+             "longitude/latitude coordinates in decimal degrees on the WGS 84 spheroid")]
+
+
+_CONTENTS = [
+    ("traces", "features", "imported traces: status, notice codes, usable points"),
+    ("routes", "features", "the latest build's patterns with their rides and confidence"),
+    ("files", "attributes", "files imported, by content hash"),
+    ("imports", "attributes", "imports: when and how much"),
+    ("builds", "attributes", "builds: feed, ledger, counts"),
+    ("issued_ids", "attributes", "every route and stop id published"),
+    ("survey", "attributes", "name, time zone, currency"),
+]
+
+_SCHEMA = """
+CREATE TABLE gpkg_spatial_ref_sys (srs_name TEXT NOT NULL, srs_id INTEGER PRIMARY KEY, organization TEXT NOT NULL,
+  organization_coordsys_id INTEGER NOT NULL, definition TEXT NOT NULL, description TEXT);
+CREATE TABLE gpkg_contents (table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL, identifier TEXT UNIQUE,
+  description TEXT DEFAULT '', last_change DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+  min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE, srs_id INTEGER,
+  CONSTRAINT fk_gc_r_srs_id FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys(srs_id));
+CREATE TABLE gpkg_geometry_columns (table_name TEXT NOT NULL, column_name TEXT NOT NULL,
+  geometry_type_name TEXT NOT NULL, srs_id INTEGER NOT NULL, z TINYINT NOT NULL, m TINYINT NOT NULL,
+  CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name),
+  CONSTRAINT fk_gc_tn FOREIGN KEY (table_name) REFERENCES gpkg_contents(table_name),
+  CONSTRAINT fk_gc_srs FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys (srs_id));
+CREATE TABLE survey (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE imports (import_id INTEGER PRIMARY KEY AUTOINCREMENT, started_utc TEXT NOT NULL, finished_utc TEXT,
+  day TEXT NOT NULL, inputs TEXT NOT NULL, files INTEGER, added INTEGER, unchanged INTEGER, changed INTEGER,
+  quarantined INTEGER, points INTEGER, seconds REAL);
+CREATE TABLE files (sha256 TEXT PRIMARY KEY, file TEXT NOT NULL, import_id INTEGER NOT NULL REFERENCES imports,
+  traces INTEGER NOT NULL, notices TEXT NOT NULL);
+CREATE TABLE traces (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom BLOB, trace_id TEXT NOT NULL,
+  file TEXT NOT NULL, container TEXT NOT NULL, collector TEXT NOT NULL, status TEXT NOT NULL, codes TEXT NOT NULL, points INTEGER NOT NULL,
+  points_kept INTEGER NOT NULL, start_utc TEXT, day TEXT NOT NULL, import_id INTEGER NOT NULL REFERENCES imports,
+  digest TEXT NOT NULL, points_digest TEXT NOT NULL, read_notices TEXT NOT NULL, data BLOB NOT NULL);
+CREATE INDEX traces_day ON traces (day);
+CREATE INDEX traces_trace_id ON traces (trace_id);
+CREATE TABLE builds (build_id INTEGER PRIMARY KEY AUTOINCREMENT, time_utc TEXT NOT NULL, out TEXT NOT NULL,
+  feed BLOB, ledger BLOB NOT NULL, routes INTEGER NOT NULL, stops INTEGER NOT NULL);
+CREATE TABLE issued_ids (id TEXT PRIMARY KEY, kind TEXT NOT NULL, first_build INTEGER NOT NULL,
+  last_build INTEGER NOT NULL);
+CREATE TABLE routes (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom BLOB, route_id TEXT NOT NULL,
+  direction_id INTEGER NOT NULL, trip_id TEXT NOT NULL, route_name TEXT NOT NULL, rides INTEGER NOT NULL,
+  directions INTEGER NOT NULL, confidence TEXT NOT NULL, build_id INTEGER NOT NULL);
+"""
+
+
+def collector_ids(path: str | os.PathLike) -> list[str]:
+    """The collector ids of the workspace's traces."""
+    con = connect(path)
+    try:
+        return [c for (c,) in con.execute("SELECT DISTINCT collector FROM traces WHERE collector != '' ORDER BY 1")]
+    finally:
+        con.close()
