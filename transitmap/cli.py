@@ -72,12 +72,40 @@ def _progress(ctx: click.Context, desc: str):
     return update, bar.close
 
 
+def engine_options(f):
+    """--engine/--dask-scheduler, defined once for the commands that read traces."""
+    f = click.option("--dask-scheduler", metavar="ADDRESS",
+                     help="With --engine dask: the scheduler to use (tcp://host:8786) [default: a local cluster, "
+                          "one worker per core].")(f)
+    return click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+                        help="Where reading and checking each trace run: here, or on a Dask cluster "
+                             "(pip install 'transitmap[dask]'). The output is the same.")(f)
+
+
+@contextlib.contextmanager
+def _engine(name: str, address: str | None):
+    """The engine to run the per-trace stages on (None: this process)."""
+    if name != "dask":
+        yield None
+        return
+    try:
+        from .engine import DaskEngine
+
+        import distributed  # noqa: F401
+    except ImportError as e:
+        raise click.UsageError("--engine dask needs Dask: pip install 'transitmap[dask]'") from e
+    with DaskEngine(address) as engine:
+        yield engine
+
+
 @contextlib.contextmanager
 def _failures_exit(close):
     """Close the progress bar; turn a failure of transitmap itself into exit code 3 and one line (the
     traceback with -vv), never a raw traceback."""
     try:
         yield
+    except click.ClickException:  # usage errors keep their exit code 2
+        raise
     except Exception as e:
         log.debug("failure", exc_info=True)
         click.echo(f"transitmap failed: {type(e).__name__}: {e} (run with -vv for the traceback)", err=True)
@@ -91,17 +119,19 @@ def _failures_exit(close):
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Summary on stdout as a text table or as the JSON report.")
 @click.option("--out", "out", type=click.Path(dir_okay=False), help="Also write the JSON report to this file.")
+@engine_options
 @verbosity
 @click.pass_context
-def validate(ctx: click.Context, paths: tuple[str, ...], fmt: str, out: str | None) -> None:
+def validate(ctx: click.Context, paths: tuple[str, ...], fmt: str, out: str | None, engine: str,
+             dask_scheduler: str | None) -> None:
     """Check collector recordings (files, folders, .zip) and say, trace by trace, what is usable.
 
     Exit code 0 when no trace is quarantined, 1 when some is, 2 on usage errors, 3 on a failure of
     transitmap itself.
     """
     progress, close = _progress(ctx, "validating")
-    with _failures_exit(close):
-        run = validate_inputs(paths, progress=progress)
+    with _failures_exit(close), _engine(engine, dask_scheduler) as runner:
+        run = validate_inputs(paths, progress=progress, engine=runner)
     report = run.to_report(__version__)
     if out:
         write_atomic(out, to_json(report))
@@ -163,9 +193,11 @@ def render_text(report: dict, *, verbose: int = 0) -> str:
                    "[default for a workspace: its latest build].")
 @click.option("--no-validate", is_flag=True, help="Do not run the GTFS validator on the feed written.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@engine_options
 @verbosity
 @click.pass_context
-def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_file, previous, no_validate, fmt):
+def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_file, previous, no_validate, fmt,
+          engine, dask_scheduler):
     """Build a GTFS feed from collector recordings (files, folders, .zip) or from a survey workspace
     (``transitmap init``).
 
@@ -201,10 +233,11 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
         with open(previous, "rb") as fh:
             previous_feed = fh.read()
     progress, close = _progress(ctx, "building")
-    with _failures_exit(close):
+    with _failures_exit(close), _engine(engine, dask_scheduler) as runner:
         sources = ws.workspace_inputs(survey) if survey is not None else inputs
         try:
-            result = build_network(sources, config, progress=progress, previous=previous_feed, reserved_ids=reserved)
+            result = build_network(sources, config, progress=progress, previous=previous_feed, reserved_ids=reserved,
+                                   engine=runner)
         except ValueError as e:
             if "previous feed" not in str(e):
                 raise

@@ -132,14 +132,21 @@ class Path:
         return idx, dist
 
 
-def _cover(a: Path, b: Path, corridor: float, step: int = 2) -> tuple[float, float]:
+def _probes(path: Path) -> np.ndarray:
+    """A dozen of the path's observed vertices, evenly spread: most pairs of rides only cross, and a dozen
+    points tell."""
+    pts = path.points if path.known is None else path.points[path.known]
+    return pts[:: max(len(pts) // 12, 1)]
+
+
+def _cover(a: Path, b: Path, corridor: float, step: int = 2, *, probed: bool = False) -> tuple[float, float]:
     """(share of a within the corridor of b, share of that advancing along b), from every ``step``-th
-    vertex of a. Where a or b crossed a signal gap, the unknown stretch counts neither way."""
+    vertex of a. Where a or b crossed a signal gap, the unknown stretch counts neither way. ``probed``: the
+    pair passed the probe test already (``_probe_pass``)."""
     pts = a.points if a.known is None else a.points[a.known]
     if len(pts) == 0:
         return 0.0, 0.0
-    probe = pts[:: max(len(pts) // 12, 1)]  # a dozen points first: most pairs only cross
-    if (b.nearest(probe, corridor)[1] <= corridor).mean() < 0.5:
+    if not probed and (b.nearest(_probes(a), corridor)[1] <= corridor).mean() < 0.5:
         return 0.0, 0.0
     idx, dist = b.nearest(pts[::step], corridor)
     near = dist <= corridor
@@ -166,7 +173,33 @@ def _pairwise_cover(paths: list[Path], config: MatchConfig) -> dict[tuple[int, i
     # (the distance allows for the simplification), three times faster
     lines = shapely.simplify(np.array([p.line for p in paths], dtype=object), 5.0)
     a, b = shapely.STRtree(lines).query(lines, predicate="dwithin", distance=config.corridor_m + 5.0)
-    return {(i, j): _cover(paths[i], paths[j], config.corridor_m) for i, j in zip(a.tolist(), b.tolist()) if i != j}
+    a, b = a[a != b], b[a != b]
+    passed = _probe_pass(paths, a, b, config.corridor_m)
+    return {(i, j): _cover(paths[i], paths[j], config.corridor_m, probed=True) if ok else (0.0, 0.0)
+            for i, j, ok in zip(a.tolist(), b.tolist(), passed.tolist())}
+
+
+def _probe_pass(paths: list[Path], a: np.ndarray, b: np.ndarray, corridor: float) -> np.ndarray:
+    """For each candidate pair (a[k], b[k]): whether at least half of a's probe points (``_probes``) lie
+    within ``corridor`` of a vertex of b. The first test of ``_cover`` for all pairs at once: one spatial
+    query of every path vertex against every probe point, instead of one query per pair."""
+    probes = [_probes(p) for p in paths]
+    owner = np.repeat(np.arange(len(paths)), [len(q) for q in probes])
+    n_probes = np.bincount(owner, minlength=len(paths))
+    if len(owner) == 0:
+        return np.zeros(len(a), bool)
+    vertices = np.concatenate([p.points for p in paths])
+    vertex_path = np.repeat(np.arange(len(paths)), [len(p.points) for p in paths])
+    v, q = shapely.STRtree(np.concatenate(probes)).query(vertices, predicate="dwithin", distance=corridor)
+    n = len(paths)
+    probe_near = np.unique(q.astype(np.int64) * n + vertex_path[v])  # (probe, path it is near), each once
+    pair, count = np.unique(owner[probe_near // n] * n + probe_near % n, return_counts=True)
+    share = np.zeros(len(a))
+    key = a.astype(np.int64) * n + b
+    k = np.searchsorted(pair, key)
+    found = (k < len(pair)) & (pair[np.minimum(k, len(pair) - 1)] == key)
+    share[found] = count[k[found]] / np.maximum(n_probes[a[found]], 1)
+    return share >= 0.5
 
 
 def _same_path(cov, i, j, share) -> bool:

@@ -12,12 +12,15 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from . import notices as N
 from .model import Status
 from .read import ReadLimits, ReadResult, list_inputs, read_file
 from .validate import TraceCheck, ValidationConfig, check_survey, check_trace, summarize
+
+if TYPE_CHECKING:
+    from .engine import DaskEngine
 
 REPORT_VERSION = 1
 
@@ -91,12 +94,15 @@ def validate_inputs(
     progress: Callable[[int, int], None] | None = None,
     max_samples_per_code: int = 100,
     batch_points: int = 200_000,
+    engine: "DaskEngine | None" = None,
 ) -> ValidationRun:
     """Read and validate every trace under ``paths``.
 
     Files are read in batches of about ``batch_points`` points, then checked: memory is bounded by the
     batch (or the largest input file) unless ``keep_traces`` asks to keep the accepted traces.
-    ``progress(done, total)`` is called after each batch.
+    ``progress(done, total)`` is called after each batch. With an ``engine`` (``engine.DaskEngine``), the
+    per-trace stages (reading and checking each trace) run on its workers; the survey-level checks and
+    everything after run here. The result is the same either way.
     """
     files, failed = list_inputs(paths)
     entries: list[_Entry] = [_Entry(r.source, "", r.notices) for r in failed]
@@ -105,18 +111,16 @@ def validate_inputs(
     outlines: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     if progress is not None:
         progress(0, len(files))
-    for done, batch in _batches(files, limits, batch_points):
-        for res in batch:
+    batches = (_batches(files, limits, batch_points, config) if engine is None
+               else engine.map_files(_read_and_check, files, limits, config))
+    for done, batch in batches:
+        for res, check in batch:
             key = len(entries)
             if res.trace is None:
                 entries.append(_Entry(res.source, "", res.notices))
                 continue
-            try:
-                check = check_trace(res.trace, config)
-            except Exception as e:  # a bug of ours: the trace is quarantined, the run goes on
-                failure = N.SystemErrorNotice(file=res.source, trace_id=res.trace.trace_id,
-                                              message=f"{type(e).__name__}: {e}"[:300])
-                entries.append(_Entry(res.source, res.trace.trace_id, res.notices + (failure,), (), res.trace.n_points))
+            if isinstance(check, N.Notice):  # a bug of ours: the trace is quarantined, the run goes on
+                entries.append(_Entry(res.source, res.trace.trace_id, res.notices + (check,), (), res.trace.n_points))
                 continue
             summaries.append(summarize(key, check))
             if keep_traces and check.usable:
@@ -183,9 +187,10 @@ def _thin(index: np.ndarray, most: int = 300) -> np.ndarray:
     return index[np.unique(np.linspace(0, len(index) - 1, most).round().astype(int))]
 
 
-def _batches(files, limits: ReadLimits, batch_points: int):
-    """(files read so far, read results) in batches of about ``batch_points`` points: reading a batch and
-    then checking it runs markedly faster than alternating file by file (allocator and cache reuse)."""
+def _batches(files, limits: ReadLimits, batch_points: int, config: ValidationConfig):
+    """(files read so far, [(read result, its check)]) in batches of about ``batch_points`` points: reading a
+    batch and then checking it runs markedly faster than alternating file by file (allocator and cache
+    reuse)."""
     batch: list[ReadResult] = []
     points = 0
     for k, f in enumerate(files):
@@ -193,8 +198,24 @@ def _batches(files, limits: ReadLimits, batch_points: int):
             batch.append(res)
             points += res.trace.n_points if res.trace is not None else 0
         if points >= batch_points or k == len(files) - 1:
-            yield k + 1, batch
+            yield k + 1, [(res, _check_one(res, config)) for res in batch]
             batch, points = [], 0
+
+
+def _check_one(res: ReadResult, config: ValidationConfig) -> TraceCheck | N.Notice | None:
+    """The check of one trace read (None for a file that held none; a system_error notice if the check
+    itself failed)."""
+    if res.trace is None:
+        return None
+    try:
+        return check_trace(res.trace, config)
+    except Exception as e:  # a bug of ours must not take the survey down with it
+        return N.SystemErrorNotice(file=res.source, trace_id=res.trace.trace_id, message=f"{type(e).__name__}: {e}"[:300])
+
+
+def _read_and_check(files, limits: ReadLimits, config: ValidationConfig) -> list[tuple[ReadResult, Any]]:
+    """Read and check some input files: the per-trace stages, as one task for a distributed engine."""
+    return [(res, _check_one(res, config)) for f in files for res in read_file(f, limits)]
 
 
 @dataclass(frozen=True)
@@ -272,11 +293,13 @@ def build_network(
     progress: Callable[[int, int], None] | None = None,
     previous: bytes | None = None,
     reserved_ids: frozenset[str] = frozenset(),
+    engine: "DaskEngine | None" = None,
 ) -> BuildResult:
     """Validate the inputs, build routes, stops, times, headways and fares, and make the GTFS feed.
 
     ``previous``: the feed of an earlier build of the same survey; routes and stops that are still the
-    same keep its ids (``compare.stable_ids``), new ones are numbered after its ids and ``reserved_ids``."""
+    same keep its ids (``compare.stable_ids``), new ones are numbered after its ids and ``reserved_ids``.
+    ``engine``: where the per-trace stages run (see ``validate_inputs``)."""
     import hashlib
     from collections import Counter
 
@@ -290,7 +313,7 @@ def build_network(
     from .stops import infer_stops
     from .timing import headways, local_seconds, stop_offsets
 
-    run = validate_inputs(paths, validation, limits, keep_traces=True, progress=progress)
+    run = validate_inputs(paths, validation, limits, keep_traces=True, progress=progress, engine=engine)
     checks = run.checks
     if not checks:
         return BuildResult(run, None, _ledger_rows(run, {}), [], config.timezone or "UTC")

@@ -113,7 +113,17 @@ def _fs_file(name: str, path: Path) -> InputFile:
         size = path.stat().st_size
     except OSError:
         size = None
-    return InputFile(name, lambda: _open_regular(path), size)
+    return InputFile(name, _Opener(path), size)
+
+
+@dataclass(frozen=True)
+class _Opener:
+    """Opens one file on disk (a value, not a closure: input files can be sent to other processes)."""
+
+    path: Path
+
+    def __call__(self) -> IO[bytes]:
+        return _open_regular(self.path)
 
 
 def _open_regular(path: Path) -> IO[bytes]:

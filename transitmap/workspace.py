@@ -318,10 +318,9 @@ def workspace_inputs(path: str | os.PathLike) -> list[InputFile]:
     finally:
         con.close()
     db = workspace_file(path)
-    out = [InputFile(file, _no_open, None, results=_loader(db, ids)) for file, ids in by_file.items()]
-    for file, notes in empty:
-        failed = ReadResult(file, None, tuple(_notices_from_json(notes)))
-        out.append(InputFile(file, _no_open, None, results=lambda failed=failed: [failed]))
+    out = [InputFile(file, _no_open, None, results=_Loader(db, tuple(ids))) for file, ids in by_file.items()]
+    out += [InputFile(file, _no_open, None, results=_Failed(ReadResult(file, None, tuple(_notices_from_json(notes)))))
+            for file, notes in empty]
     return sorted(out, key=lambda f: f.name)
 
 
@@ -329,18 +328,30 @@ def _no_open():
     raise OSError("a workspace trace is not opened as a file")
 
 
-def _loader(db: Path, fids: list[int]):
-    def load() -> list[ReadResult]:
-        con = sqlite3.connect(db)
+@dataclass(frozen=True)
+class _Loader:
+    """Loads a file's stored traces (a value, not a closure: it can be sent to another process)."""
+
+    db: Path
+    fids: tuple[int, ...]
+
+    def __call__(self) -> list[ReadResult]:
+        con = sqlite3.connect(self.db)
         try:
             rows = [con.execute("SELECT file, read_notices, data FROM traces WHERE fid = ?", (i,)).fetchone()
-                    for i in fids]
+                    for i in self.fids]
         finally:
             con.close()
         return [ReadResult(file, unpack_trace(data, file), tuple(_notices_from_json(notes)))
                 for file, notes, data in rows]
 
-    return load
+
+@dataclass(frozen=True)
+class _Failed:
+    result: ReadResult
+
+    def __call__(self) -> list[ReadResult]:
+        return [self.result]
 
 
 def previous_build(path: str | os.PathLike) -> tuple[bytes | None, frozenset[str]]:

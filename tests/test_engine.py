@@ -1,0 +1,65 @@
+"""The per-trace stages on a Dask cluster (a local one here): the same output as in one process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from transitmap.cli import main
+
+pytest.importorskip("distributed")
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_traces"
+OUTPUTS = ["gtfs.zip", "traces.csv", "headways.csv", "report.json", "report.html", "network.gpkg"]
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from transitmap.engine import DaskEngine
+
+    with DaskEngine(n_workers=2, chunk_files=3) as e:  # small chunks: several tasks on both workers
+        yield e
+
+
+def test_validation_on_a_cluster_equals_validation_here(engine):
+    from transitmap.pipeline import validate_inputs
+
+    here = validate_inputs([SAMPLE])
+    there = validate_inputs([SAMPLE], engine=engine)
+    assert there.ledger == here.ledger and there.summary() == here.summary()
+    assert there.notices.to_list() == here.notices.to_list()
+    from transitmap.read import list_inputs
+
+    assert len(engine.chunks(list_inputs([SAMPLE])[0])) == 7  # 21 files in chunks of 3
+
+
+def test_build_with_engine_dask_writes_the_same_bytes(tmp_path):
+    runner = CliRunner()
+    here = runner.invoke(main, ["build", str(SAMPLE), "--out", str(tmp_path / "here"), "--no-validate", "-q"])
+    there = runner.invoke(main, ["build", str(SAMPLE), "--out", str(tmp_path / "there"), "--no-validate", "-q",
+                                 "--engine", "dask"])
+    assert here.exit_code == there.exit_code == 1, there.output  # the sample holds broken uploads on purpose
+    for name in OUTPUTS:
+        assert (tmp_path / "here" / name).read_bytes() == (tmp_path / "there" / name).read_bytes(), name
+
+
+def test_a_workspace_builds_on_a_cluster_too(engine, tmp_path):
+    from datetime import datetime, timezone
+
+    from transitmap import workspace as ws
+    from transitmap.pipeline import build_network
+
+    now = datetime(2026, 3, 2, 18, tzinfo=timezone.utc)
+    ws.init_workspace(tmp_path / "s", now=now)
+    ws.import_inputs(tmp_path / "s", [SAMPLE], now=now)
+    here = build_network(ws.workspace_inputs(tmp_path / "s"))
+    there = build_network(ws.workspace_inputs(tmp_path / "s"), engine=engine)
+    assert there.feed == here.feed and there.ledger_rows == here.ledger_rows
+
+
+def test_an_unreachable_scheduler_is_a_failure_not_a_hang(tmp_path):
+    res = CliRunner().invoke(main, ["validate", str(SAMPLE / "amara"), "--engine", "dask",
+                                    "--dask-scheduler", "tcp://127.0.0.1:9"])
+    assert res.exit_code == 3 and "transitmap failed" in res.output
