@@ -127,7 +127,7 @@ def score(network, epsg: int, result, fares: dict) -> dict:
     truth = [IndexedPath(along(t["xy"], 10.0)) for t in network]
 
     def cover(a, b):
-        idx, dist = b.nearest(a.points)
+        idx, dist = b.nearest(a.xy)
         near = dist <= 50
         steps = np.diff(idx[near])
         steps = steps[steps != 0]
@@ -151,7 +151,7 @@ def score(network, epsg: int, result, fares: dict) -> dict:
             pairs[ti] = oi
             taken.add(oi)
     matched = len(pairs)
-    shape_err = [float(np.median(shapely.distance(out[oi][2].points, truth[ti].line))) for ti, oi in pairs.items()]
+    shape_err = [float(np.median(shapely.distance(shapely.points(out[oi][2].xy), truth[ti].line))) for ti, oi in pairs.items()]
     # stops
     sx, sy = project(stops.stop_lat.astype(float).to_numpy(), stops.stop_lon.astype(float).to_numpy(), epsg)
     ours = shapely.points(sx, sy)

@@ -104,38 +104,43 @@ def _ride_path(ride: Ride, config: MatchConfig) -> "Path":
 
 
 class Path:
-    """A path densified to regular steps, with a spatial index of its vertices: a point's distance to the
-    path and its position along it come from the nearest vertex, in O(log n) (shapely's exact
-    point-to-line distance costs the number of vertices)."""
+    """A path densified to regular steps, with a KD-tree of its vertices: a point's distance to the path
+    and its position along it come from the nearest vertex, in O(log n) (shapely's exact point-to-line
+    distance costs the number of vertices). Vertices are numpy coordinates, not a Python object each."""
 
     def __init__(self, xy: np.ndarray, known: np.ndarray | None = None):
+        from scipy.spatial import cKDTree
+
         self.xy = xy
         self.known = known  # None: every point was observed; else False on lines across signal gaps
-        self.points = shapely.points(xy)
-        self.tree = shapely.STRtree(self.points)
-        self.line = shapely.linestrings(xy) if len(xy) > 1 else self.points[0]
+        self.tree = cKDTree(xy)
+        self.line = shapely.linestrings(xy) if len(xy) > 1 else shapely.points(xy[0])
         self.cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])  # metres at each vertex
         self.length = float(self.cum[-1])
 
+    @property
+    def observed(self) -> np.ndarray:
+        """The vertices where the ride was observed (not on a line across a signal gap)."""
+        return self.xy if self.known is None else self.xy[self.known]
+
     def nearest(self, pts, max_distance: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(index of the nearest vertex, distance to it) of each point; with ``max_distance``, points
-        farther than that get index -1 and distance inf (a bounded search is much faster)."""
-        pts = np.asarray(pts)
+        """(index of the nearest vertex, distance to it) of each point ((n, 2) coordinates); with
+        ``max_distance``, points farther than that get index -1 and distance inf (a bounded search is
+        much faster)."""
+        pts = np.asarray(pts, dtype=float).reshape(-1, 2)
         if max_distance is None:
-            (_, idx), dist = self.tree.query_nearest(pts, return_distance=True, all_matches=False)
-            return idx, dist
-        (which, found), d = self.tree.query_nearest(pts, max_distance=max_distance, return_distance=True,
-                                                    all_matches=False)
-        idx = np.full(len(pts), -1, dtype=np.int64)
-        dist = np.full(len(pts), np.inf)
-        idx[which], dist[which] = found, d
-        return idx, dist
+            dist, idx = self.tree.query(pts)
+            return np.asarray(idx, np.int64), np.asarray(dist)
+        # the bound is exclusive in scipy: a hair more keeps a vertex at exactly max_distance
+        dist, idx = self.tree.query(pts, distance_upper_bound=np.nextafter(max_distance, np.inf))
+        idx = np.where(np.isfinite(dist), idx, -1).astype(np.int64)
+        return idx, np.asarray(dist)
 
 
 def _probes(path: Path) -> np.ndarray:
     """A dozen of the path's observed vertices, evenly spread: most pairs of rides only cross, and a dozen
     points tell."""
-    pts = path.points if path.known is None else path.points[path.known]
+    pts = path.observed
     return pts[:: max(len(pts) // 12, 1)]
 
 
@@ -143,7 +148,7 @@ def _cover(a: Path, b: Path, corridor: float, step: int = 2, *, probed: bool = F
     """(share of a within the corridor of b, share of that advancing along b), from every ``step``-th
     vertex of a. Where a or b crossed a signal gap, the unknown stretch counts neither way. ``probed``: the
     pair passed the probe test already (``_probe_pass``)."""
-    pts = a.points if a.known is None else a.points[a.known]
+    pts = a.observed
     if len(pts) == 0:
         return 0.0, 0.0
     if not probed and (b.nearest(_probes(a), corridor)[1] <= corridor).mean() < 0.5:
@@ -183,16 +188,21 @@ def _probe_pass(paths: list[Path], a: np.ndarray, b: np.ndarray, corridor: float
     """For each candidate pair (a[k], b[k]): whether at least half of a's probe points (``_probes``) lie
     within ``corridor`` of a vertex of b. The first test of ``_cover`` for all pairs at once: one spatial
     query of every path vertex against every probe point, instead of one query per pair."""
+    from scipy.spatial import cKDTree
+
     probes = [_probes(p) for p in paths]
     owner = np.repeat(np.arange(len(paths)), [len(q) for q in probes])
     n_probes = np.bincount(owner, minlength=len(paths))
     if len(owner) == 0:
         return np.zeros(len(a), bool)
-    vertices = np.concatenate([p.points for p in paths])
-    vertex_path = np.repeat(np.arange(len(paths)), [len(p.points) for p in paths])
-    v, q = shapely.STRtree(np.concatenate(probes)).query(vertices, predicate="dwithin", distance=corridor)
+    vertex_path = np.repeat(np.arange(len(paths)), [len(p.xy) for p in paths])
+    hits = cKDTree(np.concatenate([p.xy for p in paths])).query_ball_point(
+        np.concatenate(probes), np.nextafter(corridor, np.inf), return_sorted=False)
+    sizes = np.fromiter((len(h) for h in hits), np.int64, len(hits))
+    q = np.repeat(np.arange(len(hits)), sizes)
+    v = np.fromiter((k for h in hits for k in h), np.int64, int(sizes.sum()))
     n = len(paths)
-    probe_near = np.unique(q.astype(np.int64) * n + vertex_path[v])  # (probe, path it is near), each once
+    probe_near = np.unique(q * n + vertex_path[v])  # (probe, path it is near), each once
     pair, count = np.unique(owner[probe_near // n] * n + probe_near % n, return_counts=True)
     share = np.zeros(len(a))
     key = a.astype(np.int64) * n + b
@@ -386,7 +396,7 @@ def _median_geometry(paths: list[Path], config: MatchConfig) -> np.ndarray:
     normal = np.column_stack([-tangent[:, 1], tangent[:, 0]])
     ks, offs = [], []
     for p in paths:
-        k, dist = ref.nearest(p.points, config.corridor_m)
+        k, dist = ref.nearest(p.xy, config.corridor_m)
         near = dist <= config.corridor_m
         if p.known is not None:
             near &= p.known

@@ -517,8 +517,6 @@ def _fares_between_stops(pattern, ps, rides, snap_m: float = 100.0):
     """(origin stop index, destination stop index, ride, fare) of the fares paid on a pattern between two of
     its stops: fares marked from one stop to another, and the whole fare of a partial ride (from where its
     collector boarded to where they got off: the board/alight marks, else the first and last fix)."""
-    import shapely
-
     from .match import Path
 
     if len(ps.stop_index) < 2:
@@ -535,7 +533,7 @@ def _fares_between_stops(pattern, ps, rides, snap_m: float = 100.0):
                 continue  # the whole fare of a full ride: the route's price
             a = r.stops[f.from_stop][1:3] if f.from_stop is not None else board
             b = r.stops[f.to_stop][1:3] if f.to_stop is not None else alight
-            (ka, kb), dist = path.nearest(shapely.points(np.array([a, b], dtype=float)))
+            (ka, kb), dist = path.nearest(np.array([a, b], dtype=float))
             sa, sb = path.cum[ka], path.cum[kb]
             ia, ib = int(np.argmin(np.abs(ps.s_m - sa))), int(np.argmin(np.abs(ps.s_m - sb)))
             if (dist.max() <= snap_m and abs(ps.s_m[ia] - sa) <= snap_m and abs(ps.s_m[ib] - sb) <= snap_m

@@ -93,7 +93,7 @@ def _pattern_candidates(key, pattern, rides: list[Ride], config: StopConfig) -> 
         xy, kinds = _events(ride, config, full=i in pattern.rides)
         if not len(xy):
             continue
-        k, dist = path.nearest(shapely.points(xy), config.on_pattern_m)
+        k, dist = path.nearest(xy, config.on_pattern_m)
         near = dist <= config.on_pattern_m
         for kk, (kind, name), ok in zip(k, kinds, near):
             if ok:

@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-import shapely
 
 from .clean import Ride
 from .match import Path, Pattern
@@ -47,7 +46,7 @@ def stop_offsets(pattern: Pattern, s_stops: np.ndarray, rides: list[Ride], confi
     for i in list(pattern.rides) + list(pattern.partial):
         r = rides[i]
         lo, hi = r.start, r.end
-        k, dist = path.nearest(shapely.points(np.column_stack([r.x_m[lo : hi + 1], r.y_m[lo : hi + 1]])), 60.0)
+        k, dist = path.nearest(np.column_stack([r.x_m[lo : hi + 1], r.y_m[lo : hi + 1]]), 60.0)
         s = np.maximum.accumulate(np.where(dist <= 60, path.cum[np.maximum(k, 0)], 0.0))
         t = r.t_s[lo : hi + 1]
         s_u, first = np.unique(s, return_index=True)
