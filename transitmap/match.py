@@ -172,29 +172,24 @@ def _cover(a: Path, b: Path, corridor: float, step: int = 2, *, probed: bool = F
 
 
 def _pairwise_cover(paths: list[Path], config: MatchConfig) -> dict[tuple[int, int], tuple[float, float]]:
-    """cover[(i, j)] = (share of ride i along ride j, share of that advancing), for rides near each other
-    only: candidates come from a spatial index of the rides."""
-    # candidates from the paths simplified to 5 m (a sixth of their vertices): the same pairs and a few more
-    # (the distance allows for the simplification), three times faster
-    lines = shapely.simplify(np.array([p.line for p in paths], dtype=object), 5.0)
-    a, b = shapely.STRtree(lines).query(lines, predicate="dwithin", distance=config.corridor_m + 5.0)
-    a, b = a[a != b], b[a != b]
-    passed = _probe_pass(paths, a, b, config.corridor_m)
-    return {(i, j): _cover(paths[i], paths[j], config.corridor_m, probed=True) if ok else (0.0, 0.0)
-            for i, j, ok in zip(a.tolist(), b.tolist(), passed.tolist())}
+    """cover[(i, j)] = (share of ride i along ride j, share of that advancing), for the pairs of rides
+    where at least half of i's probe points lie within the corridor of j (``_probe_pairs``); any other
+    pair only crosses or touches, and counts as (0, 0)."""
+    a, b = _probe_pairs(paths, config.corridor_m)
+    return {(i, j): _cover(paths[i], paths[j], config.corridor_m, probed=True) for i, j in zip(a.tolist(), b.tolist())}
 
 
-def _probe_pass(paths: list[Path], a: np.ndarray, b: np.ndarray, corridor: float) -> np.ndarray:
-    """For each candidate pair (a[k], b[k]): whether at least half of a's probe points (``_probes``) lie
-    within ``corridor`` of a vertex of b. The first test of ``_cover`` for all pairs at once: one spatial
-    query of every path vertex against every probe point, instead of one query per pair."""
+def _probe_pairs(paths: list[Path], corridor: float) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs of paths (a[k], b[k]), a != b, where at least half of a's probe points (``_probes``) lie
+    within ``corridor`` of a vertex of b: the first test of ``_cover`` for all pairs at once, from one
+    KD-tree of every path vertex (most pairs of rides near each other only cross)."""
     from scipy.spatial import cKDTree
 
     probes = [_probes(p) for p in paths]
     owner = np.repeat(np.arange(len(paths)), [len(q) for q in probes])
     n_probes = np.bincount(owner, minlength=len(paths))
     if len(owner) == 0:
-        return np.zeros(len(a), bool)
+        return np.array([], np.int64), np.array([], np.int64)
     vertex_path = np.repeat(np.arange(len(paths)), [len(p.xy) for p in paths])
     hits = cKDTree(np.concatenate([p.xy for p in paths])).query_ball_point(
         np.concatenate(probes), np.nextafter(corridor, np.inf), return_sorted=False)
@@ -204,12 +199,9 @@ def _probe_pass(paths: list[Path], a: np.ndarray, b: np.ndarray, corridor: float
     n = len(paths)
     probe_near = np.unique(q * n + vertex_path[v])  # (probe, path it is near), each once
     pair, count = np.unique(owner[probe_near // n] * n + probe_near % n, return_counts=True)
-    share = np.zeros(len(a))
-    key = a.astype(np.int64) * n + b
-    k = np.searchsorted(pair, key)
-    found = (k < len(pair)) & (pair[np.minimum(k, len(pair) - 1)] == key)
-    share[found] = count[k[found]] / np.maximum(n_probes[a[found]], 1)
-    return share >= 0.5
+    a, b = pair // n, pair % n
+    keep = (a != b) & (count / np.maximum(n_probes[a], 1) >= 0.5)
+    return a[keep], b[keep]
 
 
 def _same_path(cov, i, j, share) -> bool:
