@@ -280,13 +280,17 @@ def _resolve_containment(rides, paths, clusters, config: MatchConfig) -> list[tu
     members = {k: list(clusters[k]) for k in range(len(clusters))}
     partial: dict[int, list[int]] = {k: [] for k in range(len(clusters))}
     alive = set(range(len(clusters)))
+    pa, pb = _probe_pairs([paths[r] for r in reps], config.corridor_m)  # pairs that can lie along each other
+    along_of: dict[int, set[int]] = {}
+    for k, m in zip(pa.tolist(), pb.tolist()):
+        along_of.setdefault(k, set()).add(m)
     for k in order:
         a = reps[k]
         best = None
-        for m in alive:
+        for m in sorted(alive & along_of.get(k, set())):
             if m == k or length[reps[m]] <= length[a]:
                 continue
-            share, forward = _cover(paths[a], paths[reps[m]], config.corridor_m)
+            share, forward = _cover(paths[a], paths[reps[m]], config.corridor_m, probed=True)
             if share >= config.share and forward >= 0.7:
                 agree = _name_agreement(_majority_name([rides[i] for i in members[k]]),
                                         _majority_name([rides[i] for i in members[m]]))
