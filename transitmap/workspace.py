@@ -34,6 +34,7 @@ import struct
 import time
 import zlib
 from collections import Counter
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -119,13 +120,24 @@ def connect(path: str | os.PathLike) -> sqlite3.Connection:
     return con
 
 
+@contextmanager
+def _transaction(path: str | os.PathLike):
+    """The workspace's connection in one all-or-nothing transaction: committed when the block ends, rolled
+    back if anything fails or interrupts it (SQLite's journal does the same for a killed process)."""
+    with closing(connect(path)) as con:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+        except BaseException:
+            con.rollback()
+            raise
+        con.commit()
+
+
 def settings(path: str | os.PathLike) -> dict[str, str]:
     """The survey's settings: name, timezone, currency ('' when not set), created, schema_version."""
-    con = connect(path)
-    try:
+    with closing(connect(path)) as con:
         return dict(con.execute("SELECT key, value FROM survey"))
-    finally:
-        con.close()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -177,14 +189,12 @@ def import_inputs(path: str | os.PathLike, inputs: Sequence[str | os.PathLike], 
     ``now`` (time-zone aware) stamps the import: the day a trace came in is its local date in the survey's
     time zone (UTC when none is set)."""
     started = time.perf_counter()
-    con = connect(path)
     result = ImportResult()
-    try:
+    with _transaction(path) as con:  # an interrupted import leaves nothing behind
         tz = dict(con.execute("SELECT key, value FROM survey")).get("timezone") or "UTC"
         day = _local_day(now, tz)
         files, failed = list_inputs(inputs)
         result.files = len(files) + len(failed)
-        con.execute("BEGIN IMMEDIATE")  # one transaction: an interrupted import leaves nothing behind
         cur = con.execute("INSERT INTO imports (started_utc, day, inputs) VALUES (?, ?, ?)",
                           (_iso(now), day, json.dumps([os.fspath(p) for p in inputs])))
         import_id = cur.lastrowid
@@ -217,12 +227,6 @@ def import_inputs(path: str | os.PathLike, inputs: Sequence[str | os.PathLike], 
                     (_iso(now), result.files, result.added, result.unchanged, result.changed, result.quarantined,
                      result.points, round(result.seconds, 3), import_id))
         _touch(con, ["imports"] + (["traces", "files"] if new_files else []), now)
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
-    finally:
-        con.close()
     result.rows.sort(key=lambda r: (r["file"], r["trace_id"], r["outcome"]))
     return result
 
@@ -308,15 +312,12 @@ def workspace_inputs(path: str | os.PathLike) -> list[InputFile]:
     """The workspace's traces as inputs for ``pipeline.build_network``: one InputFile per file imported (an
     archive is one file, as when read from disk), yielding its traces as read at import (and the notices of
     files that held none)."""
-    con = connect(path)
-    try:
+    with closing(connect(path)) as con:
         by_file: dict[str, list[int]] = {}
         for rowid, file in con.execute("SELECT fid, container FROM traces ORDER BY container, file, trace_id, fid"):
             by_file.setdefault(file, []).append(rowid)
         empty = [(file, notes) for file, notes in con.execute(
             "SELECT file, notices FROM files WHERE traces = 0 ORDER BY file, sha256")]
-    finally:
-        con.close()
     db = workspace_file(path)
     out = [InputFile(file, _no_open, None, results=_Loader(db, tuple(ids))) for file, ids in by_file.items()]
     out += [InputFile(file, _no_open, None, results=_Failed(ReadResult(file, None, tuple(_notices_from_json(notes)))))
@@ -336,12 +337,9 @@ class _Loader:
     fids: tuple[int, ...]
 
     def __call__(self) -> list[ReadResult]:
-        con = sqlite3.connect(self.db)
-        try:
+        with closing(sqlite3.connect(self.db)) as con:
             rows = [con.execute("SELECT file, read_notices, data FROM traces WHERE fid = ?", (i,)).fetchone()
                     for i in self.fids]
-        finally:
-            con.close()
         return [ReadResult(file, unpack_trace(data, file), tuple(_notices_from_json(notes)))
                 for file, notes, data in rows]
 
@@ -356,12 +354,9 @@ class _Failed:
 
 def previous_build(path: str | os.PathLike) -> tuple[bytes | None, frozenset[str]]:
     """The feed of the latest build (None before the first) and every id the workspace ever published."""
-    con = connect(path)
-    try:
+    with closing(connect(path)) as con:
         row = con.execute("SELECT feed FROM builds WHERE feed IS NOT NULL ORDER BY build_id DESC LIMIT 1").fetchone()
         ids = frozenset(i for (i,) in con.execute("SELECT id FROM issued_ids"))
-    finally:
-        con.close()
     return (row[0] if row else None), ids
 
 
@@ -373,9 +368,7 @@ def record_build(path: str | os.PathLike, *, now: datetime, out: str, feed: byte
 
     import pandas as pd
 
-    con = connect(path)
-    try:
-        con.execute("BEGIN IMMEDIATE")
+    with _transaction(path) as con:
         cur = con.execute("INSERT INTO builds (time_utc, out, feed, ledger, routes, stops) VALUES (?, ?, ?, ?, ?, ?)",
                           (_iso(now), out, feed, ledger_csv, routes, stops))
         build_id = cur.lastrowid
@@ -393,12 +386,6 @@ def record_build(path: str | os.PathLike, *, now: datetime, out: str, feed: byte
                         (_gpkg_line(r["lat"], r["lon"]), r["route_id"], r["direction_id"], r["trip_id"],
                          r["route_name"], r["rides"], r["directions"], r["confidence"], build_id))
         _touch(con, ["builds", "issued_ids", "routes"], now)
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
-    finally:
-        con.close()
     return build_id
 
 
@@ -412,8 +399,7 @@ def survey_status(path: str | os.PathLike, *, today: date, pseudonyms: dict[str,
     traces imported since. With ``pseudonyms`` ({collector id: pseudonym}) collectors are shown by those."""
     import pandas as pd
 
-    con = connect(path)
-    try:
+    with closing(connect(path)) as con:
         info = dict(con.execute("SELECT key, value FROM survey"))
         tr = pd.read_sql_query("SELECT trace_id, file, collector, status, codes, points, day, import_id, "
                                "points_digest FROM traces ORDER BY fid", con)
@@ -424,8 +410,6 @@ def survey_status(path: str | os.PathLike, *, today: date, pseudonyms: dict[str,
         build = con.execute("SELECT build_id, time_utc, ledger, routes, stops FROM builds ORDER BY build_id DESC "
                             "LIMIT 1").fetchone()
         built_ids = con.execute("SELECT COUNT(*) FROM issued_ids").fetchone()[0]
-    finally:
-        con.close()
     day = today.isoformat()
     severity = {c.code(): c.severity for c in N.catalogue()}
     errors = lambda codes: [c for c in codes.split(";") if c and severity.get(c) == N.ERROR]  # noqa: E731
@@ -609,8 +593,5 @@ CREATE TABLE routes (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom BLOB, route_id 
 
 def collector_ids(path: str | os.PathLike) -> list[str]:
     """The collector ids of the workspace's traces."""
-    con = connect(path)
-    try:
+    with closing(connect(path)) as con:
         return [c for (c,) in con.execute("SELECT DISTINCT collector FROM traces WHERE collector != '' ORDER BY 1")]
-    finally:
-        con.close()
