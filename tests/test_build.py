@@ -525,3 +525,25 @@ def test_rides_crossing_midnight_run_past_24_00_on_their_service_day(tmp_path):
     findings = run_validator(result.feed, "2026-03-02")
     if findings is not None:
         assert not [f for f in findings if f["severity"] == "ERROR"], findings
+
+
+def test_regions_matched_in_processes_of_their_own_give_the_same_routes():
+    """Two towns 40 km apart (one route each, both directions, a partial ride) and a route on the edge of
+    a third: matched in one process or a process per region, the same routes."""
+    far = lambda p: (p[0] + 0.36, p[1])  # noqa: E731 - 40 km north
+    near_town = spec("N", "Town - Kibera", A, B, C, stops=(0, 0.25, 0.5, 0.75, 1))
+    far_town = spec("F", "Thika - Juja", far(A), far(B), far(C))
+    rides = rides_of([(near_town, 2, {}), (reverse(near_town), 2, {}), (far_town, 3, {}), (reverse(far_town), 1, {}),
+                      (spec("P", "Town - Kibera", A, B, C, stops=(0, 0.25, 0.5, 0.75, 1)), 1, {"partial": True})],
+                     seed=4)
+    from transitmap.match import MatchConfig, _regions
+
+    regions = _regions(rides, MatchConfig())
+    assert [sorted(rides[i].trace_id for i in r) for r in regions] == [
+        ["N-0", "N-1", "Nr-0", "Nr-1", "P-0"], ["F-0", "F-1", "F-2", "Fr-0"]]
+    one, notes_one = match_rides(rides, workers=1)
+    two, notes_two = match_rides(rides, workers=2)
+    assert grouping(rides, two) == grouping(rides, one) and len(one) == 2
+    assert [[(p.rides, p.partial, p.xy.tobytes()) for p in r.patterns] for r in two] == \
+        [[(p.rides, p.partial, p.xy.tobytes()) for p in r.patterns] for r in one]
+    assert sorted(n.trace_id for n in notes_two) == sorted(n.trace_id for n in notes_one)

@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from .geo import points_at
+
 
 @dataclass(frozen=True)
 class CompareConfig:
@@ -41,22 +43,11 @@ def sample_paths(lines: dict[str, list], sample_m: float) -> tuple[np.ndarray, n
                 geoms.append(g)
     if not geoms:
         return np.array([], dtype=object), np.array([], dtype=int), np.array([], dtype=object)
-    coords, line = shapely.get_coordinates(np.array(geoms, dtype=object), return_index=True)
-    step = np.hypot(*np.diff(coords, axis=0).T) * (line[1:] == line[:-1])  # no step from one line to the next
-    cum = np.r_[0.0, np.cumsum(step)]  # distance along all lines, one after another
-    first = np.flatnonzero(np.r_[True, line[1:] != line[:-1]])
-    last = np.r_[first[1:], len(line)] - 1
-    length = cum[last] - cum[first]
-    counts = np.maximum(np.ceil(length / sample_m).astype(int), 1)
+    geoms = np.array(geoms, dtype=object)
+    counts = np.maximum(np.ceil(shapely.length(geoms) / sample_m).astype(int), 1)
     which = np.repeat(np.arange(len(geoms)), counts)
     at = (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + 0.5) * sample_m
-    at = cum[first][which] + np.minimum(at, length[which])
-    # the segment holding each sample (within its own line), and where along it
-    j = np.clip(np.searchsorted(cum, at, side="right") - 1, first[which], np.maximum(last[which] - 1, first[which]))
-    seg = np.append(step, 0.0)[j]
-    t = np.clip(np.divide(at - cum[j], seg, out=np.zeros_like(at), where=seg > 0), 0.0, 1.0)
-    nxt = np.minimum(j + 1, last[which])
-    xy = coords[j] + t[:, None] * (coords[nxt] - coords[j])
+    xy = points_at(geoms, which, at)
     return np.array(keys, dtype=object)[which], which, shapely.points(xy)
 
 

@@ -61,8 +61,21 @@ class Route:
     name: str | None
 
 
-def match_rides(rides: list[Ride], config: MatchConfig = MatchConfig()) -> tuple[list[Route], list[N.Notice]]:
-    """Routes made of the rides, sorted deterministically, and the notices of matching."""
+def match_rides(rides: list[Ride], config: MatchConfig = MatchConfig(), *,
+                workers: int = 1) -> tuple[list[Route], list[N.Notice]]:
+    """Routes made of the rides, sorted deterministically, and the notices of matching.
+
+    Rides further apart than any test of matching reaches (``_regions``) never meet: with ``workers`` > 1,
+    each region is matched in a process of its own, with the same result."""
+    regions = _regions(rides, config) if workers > 1 else []
+    if len(regions) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        from itertools import repeat
+
+        with ProcessPoolExecutor(min(workers, len(regions))) as pool:
+            done = list(pool.map(match_rides, ([rides[i] for i in r] for r in regions), repeat(config)))
+        routes = [_renumbered(route, region) for region, (found, _) in zip(regions, done) for route in found]
+        return sorted(routes, key=_route_key), [n for _, notes in done for n in notes]
     if not rides:
         return [], []
     paths = [_ride_path(r, config) for r in rides]
@@ -78,6 +91,44 @@ def match_rides(rides: list[Ride], config: MatchConfig = MatchConfig()) -> tuple
             r = rides[members[0]]
             notices.append(N.PatternSingleRideNotice(file=r.source, trace_id=r.trace_id))
     return _group_variants(_pair_directions(out, config), config), notices
+
+
+def _regions(rides: list[Ride], config: MatchConfig) -> list[list[int]]:
+    """The rides in groups that matching cannot join: no ride of one group comes within twice the terminal
+    radius of a ride of another (the widest reach of any test below), largest group first. Rides are linked
+    through the grid cells (of that size) they pass and the cells around: a connected-components pass over
+    numpy arrays, cheap however dense the network."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    cell = 2 * config.terminal_radius_m + 10.0
+    pts = [np.floor(along(r.moving_xy, cell / 4) / cell).astype(np.int64) if len(r.moving_xy) > 1
+           else np.floor(r.moving_xy / cell).astype(np.int64) for r in rides]
+    owner = np.repeat(np.arange(len(rides)), [len(p) for p in pts])
+    xy = np.concatenate(pts)
+    around = np.array([(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)])
+    cx = (xy[:, None, 0] + around[None, :, 0]).ravel()
+    cy = (xy[:, None, 1] + around[None, :, 1]).ravel()
+    _, cell_id = np.unique((cx - cx.min()) * (int(cy.max() - cy.min()) + 1) + (cy - cy.min()), return_inverse=True)
+    ride_id = np.repeat(owner, len(around))
+    n = len(rides) + int(cell_id.max()) + 1
+    graph = coo_matrix((np.ones(len(ride_id), np.int8), (ride_id, len(rides) + cell_id.ravel())), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    return sorted(groups(len(rides), ((i, j) for i, j in _first_of(label[: len(rides)]))), key=lambda g: (-len(g), g[0]))
+
+
+def _first_of(label: np.ndarray):
+    """(ride, first ride of its label) for every ride: links that make the labels' groups."""
+    first = {}
+    for i, lab in enumerate(label.tolist()):
+        yield i, first.setdefault(lab, i)
+
+
+def _renumbered(route: Route, region: list[int]) -> Route:
+    """A route matched on a region's rides, with the rides' numbers in the whole survey."""
+    at = lambda ks: tuple(region[k] for k in ks)  # noqa: E731
+    return Route(tuple(Pattern(at(p.rides), at(p.partial), p.xy, p.name) for p in route.patterns), route.directions,
+                 route.name)
 
 
 def along(xy: np.ndarray, step: float) -> np.ndarray:
@@ -147,17 +198,23 @@ def _probes(path: Path) -> np.ndarray:
 def _cover(a: Path, b: Path, corridor: float, step: int = 2, *, probed: bool = False) -> tuple[float, float]:
     """(share of a within the corridor of b, share of that advancing along b), from every ``step``-th
     vertex of a. Where a or b crossed a signal gap, the unknown stretch counts neither way. ``probed``: the
-    pair passed the probe test already (``_probe_pass``)."""
+    pair passed the probe test already (``_probe_pairs``)."""
     pts = a.observed
     if len(pts) == 0:
         return 0.0, 0.0
     if not probed and (b.nearest(_probes(a), corridor)[1] <= corridor).mean() < 0.5:
         return 0.0, 0.0
     idx, dist = b.nearest(pts[::step], corridor)
-    near = dist <= corridor
+    return _shares(pts[::step], b, idx, dist <= corridor)
+
+
+def _shares(sample: np.ndarray, b: Path, idx: np.ndarray, near: np.ndarray) -> tuple[float, float]:
+    """``_cover`` from the nearest vertex of b to each sample point (``idx``; ``near``: within the corridor)."""
+    if len(sample) == 0:
+        return 0.0, 0.0
     if b.known is not None and not near.all():  # far from b where b's line crosses a gap: unknown
         far = np.flatnonzero(~near)
-        in_gap = ~b.known[b.nearest(pts[::step][far])[0]]
+        in_gap = ~b.known[b.nearest(sample[far])[0]]
         keep = np.ones(len(near), bool)
         keep[far[in_gap]] = False
         idx, near = idx[keep], near[keep]
@@ -174,9 +231,23 @@ def _cover(a: Path, b: Path, corridor: float, step: int = 2, *, probed: bool = F
 def _pairwise_cover(paths: list[Path], config: MatchConfig) -> dict[tuple[int, int], tuple[float, float]]:
     """cover[(i, j)] = (share of ride i along ride j, share of that advancing), for the pairs of rides
     where at least half of i's probe points lie within the corridor of j (``_probe_pairs``); any other
-    pair only crosses or touches, and counts as (0, 0)."""
+    pair only crosses or touches, and counts as (0, 0). One KD-tree query of ride j for all its partners."""
     a, b = _probe_pairs(paths, config.corridor_m)
-    return {(i, j): _cover(paths[i], paths[j], config.corridor_m, probed=True) for i, j in zip(a.tolist(), b.tolist())}
+    if len(a) == 0:
+        return {}
+    corridor, step = config.corridor_m, 2
+    found: dict[tuple[int, int], tuple[float, float]] = {}
+    order = np.lexsort((a, b))
+    bounds = np.flatnonzero(np.r_[True, b[order][1:] != b[order][:-1], True])
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        j = int(b[order[lo]])
+        partners = a[order[lo:hi]].tolist()
+        samples = [paths[i].observed[::step] for i in partners]
+        idx, dist = paths[j].nearest(np.concatenate(samples), corridor)
+        cut = np.cumsum([len(q) for q in samples])[:-1]
+        for i, sample, ii, dd in zip(partners, samples, np.split(idx, cut), np.split(dist, cut)):
+            found[i, j] = _shares(sample, paths[j], ii, dd <= corridor)
+    return {(i, j): found[i, j] for i, j in zip(a.tolist(), b.tolist())}
 
 
 def _probe_pairs(paths: list[Path], corridor: float) -> tuple[np.ndarray, np.ndarray]:

@@ -250,6 +250,9 @@ class BuildConfig:
     # key of the collector pseudonyms in the ledger; default: TRANSITMAP_PSEUDONYM_KEY, else a random key made
     # once per machine and kept in pseudonym_key_file() (never beside the output)
     pseudonym_key: str | None = None
+    # processes for matching, one region of the survey each (regions no test of matching joins); default:
+    # one per core. The output does not depend on it.
+    workers: int | None = None
 
 
 @dataclass
@@ -321,7 +324,11 @@ def build_network(
     epsg = utm_epsg(float(cen[0]), float(cen[1]))
     tz = config.timezone or timezone_at(float(cen[0]), float(cen[1]))
     rides, dropped = [], []
-    for c in checks:
+    # a build keeps the cleaned rides only: each trace is let go once cleaned (memory holds one copy)
+    run.checks, pending = [], checks[::-1]
+    del checks
+    while pending:
+        c = pending.pop()
         ride = clean_ride(c.trace, c.keep, c.stop_keep, c.fare_keep, epsg)
         if ride is None:
             dropped.append(N.RideWithoutMovementNotice(file=c.trace.source, trace_id=c.trace.trace_id,
@@ -332,7 +339,7 @@ def build_network(
         run.notices.extend(dropped)
         quarantined = {(n.trace_id, n.file) for n in dropped}
         return BuildResult(run, None, _ledger_rows(run, {}, quarantined), [], tz)
-    routes, notices = match_rides(rides)
+    routes, notices = match_rides(rides, workers=config.workers or os.cpu_count() or 1)
     stops, pattern_stops = infer_stops(rides, routes)
     notices += dropped
     to_latlon = _inverse(epsg)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .geo import project, utm_epsg
+from .geo import points_at, project, utm_epsg
 
 #: Time bands of the service day (name, start s, end s); service after midnight falls in "night"
 BANDS = (("early", 0, 6 * 3600), ("am_peak", 6 * 3600, 9 * 3600), ("midday", 9 * 3600, 16 * 3600),
@@ -497,10 +497,7 @@ def _corridors(shapes: pd.DataFrame, config: StatsConfig):
     owner = np.repeat(np.arange(len(geoms)), n)
     k = np.concatenate([np.arange(c) for c in n]) if len(n) else np.array([], int)
     step = np.repeat(lengths / n, n)
-    a = shapely.line_interpolate_point(geoms[owner], k * step)
-    b = shapely.line_interpolate_point(geoms[owner], (k + 1) * step)
-    ax, ay = shapely.get_x(a), shapely.get_y(a)
-    bx, by = shapely.get_x(b), shapely.get_y(b)
+    (ax, ay), (bx, by) = points_at(geoms, owner, k * step).T, points_at(geoms, owner, (k + 1) * step).T
     segs = shapely.linestrings(np.stack([np.column_stack([ax, ay]), np.column_stack([bx, by])], axis=1))
     seg_len = np.hypot(bx - ax, by - ay)
     route_codes, route_of_shape = np.unique(shapes["route_id"].to_numpy(), return_inverse=True)
