@@ -324,7 +324,8 @@ def _workspace_call(fn, *args, **kwargs):
                                  "the traces at build].")
 @click.option("--currency", help="ISO 4217 currency of fares that name none, e.g. ZAR.")
 @verbosity
-def init_cmd(survey_dir, name, timezone, currency):
+@click.pass_context
+def init_cmd(ctx, survey_dir, name, timezone, currency):
     """Create a survey workspace: one GeoPackage file, SURVEY_DIR/survey.gpkg, that holds the imported
     traces, their notices and the builds (QGIS opens it). No server.
 
@@ -346,7 +347,8 @@ def init_cmd(survey_dir, name, timezone, currency):
         raise click.BadParameter(f"not an ISO 4217 currency: {currency!r}", param_hint="--currency")
     path = _workspace_call(ws.init_workspace, survey_dir, name=name, timezone_name=timezone,
                            currency=currency.upper() if currency else None, now=datetime.now(tz.utc))
-    click.echo(f"survey workspace created: {path}")
+    if not ctx.meta.get("quiet"):
+        click.echo(f"survey workspace created: {path}")
 
 
 @main.command("import")
