@@ -225,16 +225,16 @@ def test_symlink_leaving_the_input_is_not_followed(tmp_path):
 
 
 def test_system_error_quarantines_only_that_trace(tmp_path, monkeypatch):
-    import transitmap.pipeline as P
+    import transitmap.validate as V
 
-    real = P.check_trace
+    real = V.check_trace
 
     def flaky(trace, config):
         if trace.trace_id == "t1":
             raise ZeroDivisionError("boom")
         return real(trace, config)
 
-    monkeypatch.setattr(P, "check_trace", flaky)
+    monkeypatch.setattr(V, "check_trace", flaky)  # what check_trace_safely calls
     run = validate_inputs([_write(tmp_path, {"a.json": GOOD, "b.json": ride(trace_id="t2", heading_deg=0)})])
     status = {r.trace_id: (r.status, r.codes) for r in run.ledger}
     assert status["t1"] == (Status.QUARANTINED, ("system_error",))

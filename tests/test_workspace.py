@@ -131,6 +131,13 @@ def test_a_build_from_the_workspace_equals_a_build_from_the_files(survey, tmp_pa
     assert c["builds"] == 1 and c["routes"] == 8 and c["issued_ids"] == 4 + 35
     routes = pyogrio.read_dataframe(survey / "survey.gpkg", layer="routes")
     assert set(routes["confidence"]) <= {"high", "medium", "low"} and routes["rides"].min() >= 1
+    # each feature is its trip's shape: the same first and last point (WGS84)
+    shapes = feed_table(tmp_path / "ws" / "gtfs.zip", "shapes.txt")
+    shapes["seq"] = shapes["shape_pt_sequence"].astype(int)
+    for trip_id, geom in zip(routes["trip_id"], routes.geometry):
+        pts = shapes[shapes["shape_id"] == trip_id].sort_values("seq")
+        ends = [float(pts[c].iloc[k]) for k in (0, -1) for c in ("shape_pt_lon", "shape_pt_lat")]
+        assert [*geom.coords[0], *geom.coords[-1]] == pytest.approx(ends, abs=1e-9)
 
 
 def sample_part(tmp_path: Path, keep) -> Path:

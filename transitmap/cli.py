@@ -267,7 +267,7 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
 
             ws.record_build(survey, now=datetime.now(tz.utc), out=os.path.abspath(out), feed=result.feed,
                             ledger_csv=files["traces.csv"], routes=result.routes, stops=result.stops,
-                            route_lines=_route_layer(result.feed, network) if network is not None else None)
+                            route_lines=ws.route_layer(result.feed, network.routes) if network is not None else None)
     if fmt == "json":
         click.echo(to_json(report).decode(), nl=False)
     elif not ctx.meta.get("quiet"):
@@ -281,30 +281,6 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
             click.echo(f"GTFS validator: {v['errors']} errors, {v['warnings']} warnings" if v["ran"]
                        else "GTFS validator: not installed (pip install 'transitmap[validate]')")
     sys.exit(EXIT_ERRORS if result.has_errors else EXIT_OK)
-
-
-def _route_layer(feed: bytes, network) -> list[dict]:
-    """The feed's patterns (WGS84) with their route's rides, directions and confidence, for the workspace."""
-    import io
-    import zipfile
-
-    import pandas as pd
-
-    with zipfile.ZipFile(io.BytesIO(feed)) as z:
-        trips = pd.read_csv(z.open("trips.txt"), dtype=str, keep_default_na=False)
-        shapes = pd.read_csv(z.open("shapes.txt"), dtype={"shape_id": str})
-    routes = network.routes.set_index("route_id")
-    out = []
-    for t in trips.sort_values("trip_id").itertuples(index=False):
-        pts = shapes[shapes["shape_id"] == t.shape_id].sort_values("shape_pt_sequence")
-        r = routes.loc[t.route_id] if t.route_id in routes.index else None
-        out.append({"route_id": t.route_id, "direction_id": int(t.direction_id), "trip_id": t.trip_id,
-                    "route_name": str(r["route_long_name"]) if r is not None else "",
-                    "rides": int(r["rides"]) if r is not None and "rides" in r else 0,
-                    "directions": int(r["directions"]) if r is not None else 0,
-                    "confidence": str(r["confidence"]) if r is not None and "confidence" in r else "",
-                    "lat": pts["shape_pt_lat"].to_numpy(float), "lon": pts["shape_pt_lon"].to_numpy(float)})
-    return out
 
 
 def _workspace_call(fn, *args, **kwargs):

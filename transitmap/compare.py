@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .geo import points_at
+from .geo import pairs_within, points_at
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,9 @@ class CompareConfig:
     sample_m: float = 40.0  # paths are compared at points this far apart
 
 
-def sample_paths(lines: dict[str, list], sample_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sample_paths(lines: dict[str, list], sample_m: float) -> tuple[np.ndarray, np.ndarray]:
     """Points every ``sample_m`` along each key's lines (shapely geometries in metres), each standing for
-    the ``sample_m`` of path around it: (key of each point, line number of each point, points)."""
+    the ``sample_m`` of path around it: (key of each point, (n, 2) coordinates)."""
     keys, geoms = [], []
     for key, gs in lines.items():
         for g in gs:
@@ -42,67 +42,37 @@ def sample_paths(lines: dict[str, list], sample_m: float) -> tuple[np.ndarray, n
                 keys.append(key)
                 geoms.append(g)
     if not geoms:
-        return np.array([], dtype=object), np.array([], dtype=int), np.array([], dtype=object)
+        return np.array([], dtype=object), np.empty((0, 2))
     geoms = np.array(geoms, dtype=object)
     counts = np.maximum(np.ceil(shapely.length(geoms) / sample_m).astype(int), 1)
     which = np.repeat(np.arange(len(geoms)), counts)
     at = (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + 0.5) * sample_m
-    xy = points_at(geoms, which, at)
-    return np.array(keys, dtype=object)[which], which, shapely.points(xy)
-
-
-def _pieces(which: np.ndarray, pts: np.ndarray, per: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """The sampled lines cut into pieces of ``per`` samples (consecutive pieces share their end point),
-    for a spatial index whose hits are few per route: (line number of each piece, pieces)."""
-    start = np.flatnonzero(np.r_[True, which[1:] != which[:-1]])
-    count = np.diff(np.r_[start, len(which)])
-    pos = np.arange(len(which)) - np.repeat(start, count)
-    last = np.repeat(count - 1, count)
-    q = np.minimum(pos // per, np.maximum(last - 1, 0) // per)  # the last sample closes the last piece
-    closes = (pos % per == 0) & (pos > 0)  # also ends the piece before
-    member = np.r_[np.arange(len(which)), np.flatnonzero(closes)]
-    piece_q = np.r_[q, q[closes] - 1]
-    order = np.lexsort((member, piece_q, which[member]))
-    member, piece_q = member[order], piece_q[order]
-    key = which[member] * (int(count.max()) + 1) + piece_q
-    ids, first = np.unique(key, return_index=True)
-    sizes = np.diff(np.r_[first, len(key)])
-    coords = shapely.get_coordinates(pts[member])
-    index = np.repeat(np.arange(len(ids)), sizes)
-    single = sizes == 1  # a line shorter than two samples stays a point
-    geoms = np.empty(len(ids), dtype=object)
-    many = np.repeat(~single, sizes)
-    if many.any():
-        geoms[~single] = shapely.linestrings(coords[many], indices=np.searchsorted(np.flatnonzero(~single), index[many]))
-    geoms[single] = pts[member[first[single]]]
-    return which[member[first]], geoms
+    return np.array(keys, dtype=object)[which], points_at(geoms, which, at)
 
 
 def shares(a: dict[str, list], b: dict[str, list], config: CompareConfig = CompareConfig()) -> pd.DataFrame:
     """For every pair of an ``a`` route and a ``b`` route that share a road: a_id, b_id, a_km and b_km
     (their sampled length, all lines of the route together), a_share and b_share (the part of each within
-    ``near_m`` of the other, 0..1)."""
-    ka, wa, pa = sample_paths(a, config.sample_m)
-    kb, wb, pb = sample_paths(b, config.sample_m)
+    ``near_m`` of the other, 0..1). A point is near the other path when within ``near_m`` of the line
+    between two of its samples: within hypot(near_m, sample_m / 2) of one of them (to 2 m at the defaults)."""
+    ka, pa = sample_paths(a, config.sample_m)
+    kb, pb = sample_paths(b, config.sample_m)
     cols = ["a_id", "b_id", "a_km", "b_km", "a_share", "b_share"]
     if len(pa) == 0 or len(pb) == 0:
         return pd.DataFrame(columns=cols)
     keys = np.unique(np.r_[ka, kb].astype(str))
     ca, cb = np.searchsorted(keys, ka.astype(str)), np.searchsorted(keys, kb.astype(str))
     n = len(keys)
+    i, j = pairs_within(pa, pb, float(np.hypot(config.near_m, config.sample_m / 2)))
 
-    def one_way(cx, px, cy, wy, py) -> pd.Series:
-        line_y, pieces = _pieces(wy, py)
-        route_of_line = np.zeros(int(wy.max()) + 1, dtype=np.int64)
-        route_of_line[wy] = cy
-        i, j = shapely.STRtree(pieces).query(px, predicate="dwithin", distance=config.near_m)
-        hit = np.unique(i.astype(np.int64) * n + route_of_line[line_y[j]])  # each point once per route
+    def one_way(cx, x, cy, y) -> pd.Series:
+        hit = np.unique(x * n + cy[y])  # each point once per route
         pair, near = np.unique(cx[hit // n] * n + hit % n, return_counts=True)
         return pd.Series(near / np.bincount(cx, minlength=n)[pair // n],
                          index=pd.MultiIndex.from_arrays([keys[pair // n], keys[pair % n]]))
 
-    ab = one_way(ca, pa, cb, wb, pb).rename("a_share")
-    ba = one_way(cb, pb, ca, wa, pa).rename("b_share")
+    ab = one_way(ca, i, cb, j).rename("a_share")
+    ba = one_way(cb, j, ca, i).rename("b_share")
     ba.index = ba.index.swaplevel()
     out = pd.concat([ab, ba], axis=1).fillna(0.0).reset_index()
     out.columns = ["a_id", "b_id", "a_share", "b_share"]
@@ -135,9 +105,9 @@ def match_points(a_xy: np.ndarray, b_xy: np.ndarray, within_m: float) -> dict[in
     point once."""
     if len(a_xy) == 0 or len(b_xy) == 0:
         return {}
-    pa, pb = shapely.points(np.asarray(a_xy, float)), shapely.points(np.asarray(b_xy, float))
-    i, j = shapely.STRtree(pb).query(pa, predicate="dwithin", distance=within_m)
-    d = shapely.distance(pa[i], pb[j])
+    a_xy, b_xy = np.asarray(a_xy, float).reshape(-1, 2), np.asarray(b_xy, float).reshape(-1, 2)
+    i, j = pairs_within(a_xy, b_xy, within_m)
+    d = np.hypot(*(a_xy[i] - b_xy[j]).T)
     order = np.lexsort((j, i, d))
     out: dict[int, int] = {}
     used: set[int] = set()
@@ -196,12 +166,14 @@ def diff_feeds(old, new, config: CompareConfig = CompareConfig()) -> FeedDiff:
     pairs = match_routes(overlap, config)
     ro, rn = so.routes.set_index("route_id"), sn.routes.set_index("route_id")
     stops_o, stops_n = _stop_xy(so, epsg), _stop_xy(sn, epsg)
+    route_stops_o, route_stops_n = _route_stop_xy(so, stops_o), _route_stop_xy(sn, stops_n)
+    none = np.empty((0, 2))
     rows = []
     for p in pairs.itertuples(index=False):
         o, n = ro.loc[p.a_id], rn.loc[p.b_id]
         old_km, new_km = _km(o), _km(n)
         moved, fresh = (1 - p.a_share) * old_km, (1 - p.b_share) * new_km
-        added, removed = _stop_changes(so.route_stops, sn.route_stops, p.a_id, p.b_id, stops_o, stops_n, config)
+        added, removed = _stop_changes(route_stops_o.get(p.a_id, none), route_stops_n.get(p.b_id, none), config)
         changes = []
         if moved >= config.moved_km and fresh >= config.moved_km:
             changes.append("path")
@@ -307,14 +279,17 @@ def _stop_xy(stats, epsg: int) -> tuple[np.ndarray, np.ndarray]:
     return stats.stop_points["stop_id"].to_numpy(), shapely.get_coordinates(pts)
 
 
-def _stop_changes(old_rs, new_rs, old_id, new_id, stops_o, stops_n, config) -> tuple[int, int]:
-    """(stop places added, stop places removed) on a matched route."""
-    index_o = {s: k for k, s in enumerate(stops_o[0])}
-    index_n = {s: k for k, s in enumerate(stops_n[0])}
-    a = [index_o[s] for s in old_rs.loc[old_rs["route_id"] == old_id, "stop_id"] if s in index_o]
-    b = [index_n[s] for s in new_rs.loc[new_rs["route_id"] == new_id, "stop_id"] if s in index_n]
-    same = match_points(stops_o[1][a], stops_n[1][b], config.same_stop_m)
-    return len(b) - len(same), len(a) - len(same)
+def _route_stop_xy(stats, stops: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
+    """{route_id: coordinates of its stops} (``stops``: the feed's stop ids and coordinates)."""
+    index = {s: k for k, s in enumerate(stops[0])}
+    rs = stats.route_stops[stats.route_stops["stop_id"].isin(index)]
+    return {rid: stops[1][[index[s] for s in ids]] for rid, ids in rs.groupby("route_id")["stop_id"]}
+
+
+def _stop_changes(old_xy: np.ndarray, new_xy: np.ndarray, config) -> tuple[int, int]:
+    """(stop places added, stop places removed) on a matched route, from its old and new stops."""
+    same = match_points(old_xy, new_xy, config.same_stop_m)
+    return len(new_xy) - len(same), len(old_xy) - len(same)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -62,3 +62,15 @@ def points_at(geoms: np.ndarray, which: np.ndarray, at_m: np.ndarray) -> np.ndar
     t = np.clip(np.divide(at - cum[j], seg, out=np.zeros_like(at), where=seg > 0), 0.0, 1.0)
     nxt = np.minimum(j + 1, last[which])
     return coords[j] + t[:, None] * (coords[nxt] - coords[j])
+
+
+def pairs_within(a_xy: np.ndarray, b_xy: np.ndarray, radius_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """(i, j) of every pair of points with ``a_xy[i]`` within ``radius_m`` of ``b_xy[j]`` (inclusive), from two
+    KD-trees, as numpy arrays (no Python object per pair)."""
+    from scipy.spatial import cKDTree
+
+    a_xy, b_xy = np.asarray(a_xy, float).reshape(-1, 2), np.asarray(b_xy, float).reshape(-1, 2)
+    if not len(a_xy) or not len(b_xy):
+        return np.array([], np.int64), np.array([], np.int64)
+    found = cKDTree(a_xy).sparse_distance_matrix(cKDTree(b_xy), radius_m, output_type="ndarray")
+    return found["i"].astype(np.int64), found["j"].astype(np.int64)

@@ -27,6 +27,7 @@ import shapely
 
 from . import notices as N
 from .clean import Ride
+from .geo import pairs_within
 
 
 @dataclass(frozen=True)
@@ -114,14 +115,10 @@ def _regions(rides: list[Ride], config: MatchConfig) -> list[list[int]]:
     n = len(rides) + int(cell_id.max()) + 1
     graph = coo_matrix((np.ones(len(ride_id), np.int8), (ride_id, len(rides) + cell_id.ravel())), shape=(n, n))
     _, label = connected_components(graph, directed=False)
-    return sorted(groups(len(rides), ((i, j) for i, j in _first_of(label[: len(rides)]))), key=lambda g: (-len(g), g[0]))
-
-
-def _first_of(label: np.ndarray):
-    """(ride, first ride of its label) for every ride: links that make the labels' groups."""
-    first = {}
-    for i, lab in enumerate(label.tolist()):
-        yield i, first.setdefault(lab, i)
+    by_label: dict[int, list[int]] = {}
+    for i, lab in enumerate(label[: len(rides)].tolist()):
+        by_label.setdefault(lab, []).append(i)
+    return sorted(by_label.values(), key=lambda g: (-len(g), g[0]))
 
 
 def _renumbered(route: Route, region: list[int]) -> Route:
@@ -247,26 +244,20 @@ def _pairwise_cover(paths: list[Path], config: MatchConfig) -> dict[tuple[int, i
         cut = np.cumsum([len(q) for q in samples])[:-1]
         for i, sample, ii, dd in zip(partners, samples, np.split(idx, cut), np.split(dist, cut)):
             found[i, j] = _shares(sample, paths[j], ii, dd <= corridor)
-    return {(i, j): found[i, j] for i, j in zip(a.tolist(), b.tolist())}
+    return found
 
 
 def _probe_pairs(paths: list[Path], corridor: float) -> tuple[np.ndarray, np.ndarray]:
     """The pairs of paths (a[k], b[k]), a != b, where at least half of a's probe points (``_probes``) lie
     within ``corridor`` of a vertex of b: the first test of ``_cover`` for all pairs at once, from one
     KD-tree of every path vertex (most pairs of rides near each other only cross)."""
-    from scipy.spatial import cKDTree
-
     probes = [_probes(p) for p in paths]
     owner = np.repeat(np.arange(len(paths)), [len(q) for q in probes])
     n_probes = np.bincount(owner, minlength=len(paths))
     if len(owner) == 0:
         return np.array([], np.int64), np.array([], np.int64)
     vertex_path = np.repeat(np.arange(len(paths)), [len(p.xy) for p in paths])
-    hits = cKDTree(np.concatenate([p.xy for p in paths])).query_ball_point(
-        np.concatenate(probes), np.nextafter(corridor, np.inf), return_sorted=False)
-    sizes = np.fromiter((len(h) for h in hits), np.int64, len(hits))
-    q = np.repeat(np.arange(len(hits)), sizes)
-    v = np.fromiter((k for h in hits for k in h), np.int64, int(sizes.sum()))
+    q, v = pairs_within(np.concatenate(probes), np.concatenate([p.xy for p in paths]), corridor)
     n = len(paths)
     probe_near = np.unique(q * n + vertex_path[v])  # (probe, path it is near), each once
     pair, count = np.unique(owner[probe_near // n] * n + probe_near % n, return_counts=True)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from . import notices as N
 from .model import Status
 from .read import ReadLimits, ReadResult, list_inputs, read_file
-from .validate import TraceCheck, ValidationConfig, check_survey, check_trace, summarize
+from .validate import TraceCheck, ValidationConfig, check_survey, check_trace, check_trace_safely, summarize
 
 if TYPE_CHECKING:
     from .engine import DaskEngine
@@ -205,12 +205,7 @@ def _batches(files, limits: ReadLimits, batch_points: int, config: ValidationCon
 def _check_one(res: ReadResult, config: ValidationConfig) -> TraceCheck | N.Notice | None:
     """The check of one trace read (None for a file that held none; a system_error notice if the check
     itself failed)."""
-    if res.trace is None:
-        return None
-    try:
-        return check_trace(res.trace, config)
-    except Exception as e:  # a bug of ours must not take the survey down with it
-        return N.SystemErrorNotice(file=res.source, trace_id=res.trace.trace_id, message=f"{type(e).__name__}: {e}"[:300])
+    return None if res.trace is None else check_trace_safely(res.trace, config)
 
 
 def _read_and_check(files, limits: ReadLimits, config: ValidationConfig) -> list[tuple[ReadResult, Any]]:
@@ -403,19 +398,19 @@ def build_network(
         od, od_notes = od_fares(route_id, paid, fare)
         notices += fare_notes + od_notes
         feed_routes.append((route_id, agency_id, route, trips, fare, od))
-    names = {k: stops[k].name or stop_names.get(k, stop_ids[k]) for k in range(len(stops))}
+    names = {stop_ids[k]: stops[k].name or stop_names.get(k, stop_ids[k]) for k in range(len(stops))}  # by stop_id
     final_routes = []
     for route_id, agency_id, route, trips, fare, od in feed_routes:
-        trips = [FeedTrip(**{**t.__dict__, "headsign": names[stop_ids.index(t.stop_ids[-1])]}) for t in trips]
+        trips = [FeedTrip(**{**t.__dict__, "headsign": names[t.stop_ids[-1]]}) for t in trips]
         main = min(trips, key=lambda t: (t.direction_id, t.variant))  # the route is named after its direction 0
-        first, last = names[stop_ids.index(main.stop_ids[0])], names[stop_ids.index(main.stop_ids[-1])]
+        first, last = names[main.stop_ids[0]], names[main.stop_ids[-1]]
         final_routes.append(FeedRoute(route_id, agency_id, route.name or f"{first} - {last}", tuple(trips),
                                       fare.price if fare else None, (fare.currency if fare else config.currency),
                                       tuple((o.origin, o.destination, o.price) for o in od)))
     if any(r.agency_id == default_agency for r in final_routes):
         agencies.insert(0, (default_agency, config.agency_name))
     slat, slon = to_latlon(np.array([s.x_m for s in stops]), np.array([s.y_m for s in stops]))
-    feed_stops = [FeedStop(stop_ids[k], names[k], float(slat[k]), float(slon[k])) for k in range(len(stops))]
+    feed_stops = [FeedStop(stop_ids[k], names[stop_ids[k]], float(slat[k]), float(slon[k])) for k in range(len(stops))]
     notices += [N.StopSeenOnceNotice(stop_id=stop_ids[k]) for k, s in enumerate(stops) if s.observations <= 1]
     dates, _ = local_seconds(np.array([r.t_s[r.start] for r in rides]), tz)
     days = pd.to_datetime(pd.Series(dates))

@@ -60,6 +60,15 @@ class TraceCheck:
         return not any(n.severity == N.ERROR for n in self.notices)
 
 
+def check_trace_safely(trace: Trace, config: ValidationConfig = ValidationConfig()) -> TraceCheck | N.Notice:
+    """``check_trace``, or a ``system_error`` notice if the check itself failed: a bug of ours quarantines
+    the trace, it does not take the survey down with it."""
+    try:
+        return check_trace(trace, config)
+    except Exception as e:
+        return N.SystemErrorNotice(file=trace.source, trace_id=trace.trace_id, message=f"{type(e).__name__}: {e}"[:300])
+
+
 def check_trace(trace: Trace, config: ValidationConfig = ValidationConfig()) -> TraceCheck:
     """Check one trace on its own. Returns the notices and the masks of what is usable."""
     notes: list[N.Notice] = []

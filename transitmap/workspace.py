@@ -45,7 +45,7 @@ import numpy as np
 from . import notices as N
 from .model import Fare, Stop, Trace
 from .read import InputFile, ReadLimits, ReadResult, list_inputs, read_file
-from .validate import ValidationConfig, check_trace
+from .validate import ValidationConfig, check_trace_safely
 
 WORKSPACE_FILE = "survey.gpkg"
 SCHEMA_VERSION = 1
@@ -259,14 +259,11 @@ def _import_file(con, f: InputFile, digest: str | None, import_id: int, day: str
             result.rows.append(_row(tr.trace_id, res.source, "changed", "quarantined", (notice,)))
             continue
         # the same trace from another file is kept as a second upload: the build reports it a duplicate
-        try:
-            check = check_trace(tr, validation)
-            notes = (*res.notices, *check.notices)
-            keep = check.keep
-        except Exception as e:  # a bug of ours: the trace is kept, quarantined, and the import goes on
-            notes = (*res.notices, N.SystemErrorNotice(file=res.source, trace_id=tr.trace_id,
-                                                       message=f"{type(e).__name__}: {e}"[:300]))
-            keep = np.zeros(tr.n_points, bool)
+        check = check_trace_safely(tr, validation)
+        if isinstance(check, N.Notice):  # a bug of ours: the trace is kept, quarantined, and the import goes on
+            notes, keep = (*res.notices, check), np.zeros(tr.n_points, bool)
+        else:
+            notes, keep = (*res.notices, *check.notices), check.keep
         status = "quarantined" if any(n.severity == N.ERROR for n in notes) else "accepted"
         codes = ";".join(sorted({n.code() for n in notes}))
         finite = np.flatnonzero(keep)
@@ -387,6 +384,29 @@ def record_build(path: str | os.PathLike, *, now: datetime, out: str, feed: byte
                          r["route_name"], r["rides"], r["directions"], r["confidence"], build_id))
         _touch(con, ["builds", "issued_ids", "routes"], now)
     return build_id
+
+
+def route_layer(feed: bytes, routes) -> list[dict[str, Any]]:
+    """The feed's patterns (WGS84 shapes) with their route's long name, rides, directions and confidence
+    (``routes``: the route table of ``stats.feed_stats`` with a ledger), for ``record_build``."""
+    import zipfile
+
+    import pandas as pd
+
+    with zipfile.ZipFile(io.BytesIO(feed)) as z:
+        trips = pd.read_csv(z.open("trips.txt"), dtype=str, keep_default_na=False)
+        shapes = pd.read_csv(z.open("shapes.txt"), dtype={"shape_id": str}).sort_values(
+            ["shape_id", "shape_pt_sequence"], kind="stable")
+    points = shapes.groupby("shape_id", sort=False).indices  # one pass, not one scan per trip
+    lat, lon = shapes["shape_pt_lat"].to_numpy(float), shapes["shape_pt_lon"].to_numpy(float)
+    info = routes.set_index("route_id")
+    value = lambda rid, col, default: info.at[rid, col] if rid in info.index and col in info else default  # noqa: E731
+    return [{"route_id": t.route_id, "direction_id": int(t.direction_id), "trip_id": t.trip_id,
+             "route_name": str(value(t.route_id, "route_long_name", "")), "rides": int(value(t.route_id, "rides", 0)),
+             "directions": int(value(t.route_id, "directions", 0)),
+             "confidence": str(value(t.route_id, "confidence", "")),
+             "lat": lat[points[t.shape_id]], "lon": lon[points[t.shape_id]]}
+            for t in trips.sort_values("trip_id").itertuples(index=False)]
 
 
 # --------------------------------------------------------------------------------------------------
