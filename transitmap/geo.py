@@ -64,6 +64,19 @@ def points_at(geoms: np.ndarray, which: np.ndarray, at_m: np.ndarray) -> np.ndar
     return coords[j] + t[:, None] * (coords[nxt] - coords[j])
 
 
+def simplified(xy: np.ndarray, tolerance_m: float) -> np.ndarray:
+    """Indices of the vertices of the line ``xy`` that Douglas-Peucker simplification (shapely) keeps: every
+    vertex left out lies within ``tolerance_m`` of the simplified line. The ends are always kept."""
+    xy = np.asarray(xy, float).reshape(-1, 2)
+    if len(xy) <= 2 or tolerance_m <= 0:
+        return np.arange(len(xy))
+    kept = shapely.get_coordinates(shapely.simplify(shapely.linestrings(xy), tolerance_m, preserve_topology=False))
+    # simplification keeps original vertices exactly: find them by value (a vertex at the same place twice
+    # is kept both times, which changes nothing)
+    index = np.flatnonzero(np.isin(xy[:, 0] + 1j * xy[:, 1], kept[:, 0] + 1j * kept[:, 1]))
+    return np.unique(np.r_[0, index, len(xy) - 1])
+
+
 def pairs_within(a_xy: np.ndarray, b_xy: np.ndarray, radius_m: float) -> tuple[np.ndarray, np.ndarray]:
     """(i, j) of every pair of points with ``a_xy[i]`` within ``radius_m`` of ``b_xy[j]`` (inclusive), from two
     KD-trees, as numpy arrays (no Python object per pair)."""

@@ -46,6 +46,13 @@ def gtfs_time(seconds: int) -> str:
     return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+def gtfs_times(seconds: np.ndarray) -> np.ndarray:
+    """``gtfs_time`` of many seconds at once (an object array of strings)."""
+    s = np.asarray(seconds, np.int64)
+    h, m, sec = (pd.Series(v).astype(str).str.zfill(2) for v in (s // 3600, s // 60 % 60, s % 60))
+    return (h + ":" + m + ":" + sec).to_numpy(object)
+
+
 def feed_bytes(tables: dict[str, pd.DataFrame]) -> bytes:
     """The zip of the tables, byte-identical for identical tables."""
     buf = io.BytesIO()
@@ -134,6 +141,7 @@ def network_tables(routes: list[FeedRoute], stops: list[FeedStop], meta: FeedMet
         t["stops.txt"].append({"stop_id": s.stop_id, "stop_name": s.name, "stop_lat": round(s.lat, 6),
                                "stop_lon": round(s.lon, 6), "zone_id": s.stop_id if zones else "",
                                "location_type": 0})
+    stop_times, shapes = [], []  # per trip, as columns: numpy, not a dict per row
     for r in routes:
         t["routes.txt"].append({"route_id": r.route_id, "agency_id": r.agency_id, "route_short_name": "",
                                 "route_long_name": r.long_name, "route_type": 3})
@@ -156,20 +164,22 @@ def network_tables(routes: list[FeedRoute], stops: list[FeedStop], meta: FeedMet
             t["trips.txt"].append({"route_id": r.route_id, "service_id": "observed", "trip_id": tid,
                                    "trip_headsign": trip.headsign, "direction_id": trip.direction_id,
                                    "shape_id": tid})
-            first = trip.headways[0].start_s
-            for seq, (stop_id, off, dist) in enumerate(zip(trip.stop_ids, trip.offsets_s, trip.stop_dist_m), start=1):
-                hhmmss = gtfs_time(first + off)
-                t["stop_times.txt"].append({"trip_id": tid, "arrival_time": hhmmss, "departure_time": hhmmss,
-                                            "stop_id": stop_id, "stop_sequence": seq, "timepoint": 0,
-                                            "shape_dist_traveled": round(float(dist), 1)})
+            n = len(trip.stop_ids)
+            seconds = trip.headways[0].start_s + np.asarray(trip.offsets_s, np.int64)
+            stop_times.append({"trip_id": np.full(n, tid, object), "arrival_time": seconds, "departure_time": seconds,
+                               "stop_id": np.array(trip.stop_ids, object), "stop_sequence": np.arange(1, n + 1),
+                               "timepoint": np.zeros(n, np.int64),
+                               "shape_dist_traveled": np.round(np.asarray(trip.stop_dist_m, float), 1)})
             for h in trip.headways:
                 t["frequencies.txt"].append({"trip_id": tid, "start_time": gtfs_time(h.start_s),
                                              "end_time": gtfs_time(h.end_s), "headway_secs": h.headway_s,
                                              "exact_times": 0})
-            for seq, (la, lo, d) in enumerate(zip(trip.shape_lat, trip.shape_lon, trip.shape_dist_m), start=1):
-                t["shapes.txt"].append({"shape_id": tid, "shape_pt_lat": round(float(la), 6),
-                                        "shape_pt_lon": round(float(lo), 6), "shape_pt_sequence": seq,
-                                        "shape_dist_traveled": round(float(d), 1)})
+            m = len(trip.shape_lat)
+            shapes.append({"shape_id": np.full(m, tid, object),
+                           "shape_pt_lat": np.round(np.asarray(trip.shape_lat, float), 6),
+                           "shape_pt_lon": np.round(np.asarray(trip.shape_lon, float), 6),
+                           "shape_pt_sequence": np.arange(1, m + 1),
+                           "shape_dist_traveled": np.round(np.asarray(trip.shape_dist_m, float), 1)})
     days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
     t["calendar.txt"].append({"service_id": "observed", **{d: int(k in meta.weekdays) for k, d in enumerate(days)},
                               "start_date": meta.start_date, "end_date": meta.end_date})
@@ -178,6 +188,11 @@ def network_tables(routes: list[FeedRoute], stops: list[FeedStop], meta: FeedMet
                                "feed_end_date": meta.end_date, "feed_version": meta.version,
                                "feed_contact_url": meta.agency_url})
     tables = {name: pd.DataFrame(rows, columns=COLUMNS[name]) for name, rows in t.items()}
+    for name, parts in (("stop_times.txt", stop_times), ("shapes.txt", shapes)):
+        if parts:
+            tables[name] = pd.DataFrame({c: np.concatenate([p[c] for p in parts]) for c in COLUMNS[name]})
+    for column in ("arrival_time", "departure_time"):
+        tables["stop_times.txt"][column] = gtfs_times(tables["stop_times.txt"][column].to_numpy())
     for name, columns in OPTIONAL.items():
         unused = [c for c in columns if not (tables[name][c].notna() & (tables[name][c] != "")).any()]
         tables[name] = tables[name].drop(columns=unused)

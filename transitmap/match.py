@@ -80,8 +80,7 @@ def match_rides(rides: list[Ride], config: MatchConfig = MatchConfig(), *,
     if not rides:
         return [], []
     paths = [_ride_path(r, config) for r in rides]
-    cover = _pairwise_cover(paths, config)
-    clusters = _clusters(rides, cover, config)
+    clusters = _clusters(rides, Covers(paths, config), config)
     patterns = _resolve_containment(rides, paths, clusters, config)
     notices = []
     out = []
@@ -225,15 +224,41 @@ def _shares(sample: np.ndarray, b: Path, idx: np.ndarray, near: np.ndarray) -> t
     return share, float((steps > 0).mean()) if len(steps) else 0.0
 
 
-def _pairwise_cover(paths: list[Path], config: MatchConfig) -> dict[tuple[int, int], tuple[float, float]]:
-    """cover[(i, j)] = (share of ride i along ride j, share of that advancing), for the pairs of rides
-    where at least half of i's probe points lie within the corridor of j (``_probe_pairs``); any other
-    pair only crosses or touches, and counts as (0, 0). One KD-tree query of ride j for all its partners."""
-    a, b = _probe_pairs(paths, config.corridor_m)
-    if len(a) == 0:
-        return {}
-    corridor, step = config.corridor_m, 2
+class Covers:
+    """cover(i, j) = (share of ride i along ride j, share of that advancing), as ``_cover`` gives it, for
+    every pair of rides. A pair that fails the probe test (``_probe_pairs``: fewer than half of i's probe
+    points within the corridor of j) only crosses or touches, and counts as (0, 0). Of the others, what
+    clustering needs is computed up front in two batches, one KD-tree query of ride j for all its partners:
+    the pairs that pass the probe test both ways (i < j), then the reverse of those that are the same path
+    one way (the only ones ``_same_path`` can accept); any other pair on demand, with the same result."""
+
+    def __init__(self, paths: list[Path], config: MatchConfig):
+        self.paths, self.corridor, self.share = paths, config.corridor_m, config.share
+        a, b = _probe_pairs(paths, config.corridor_m)
+        self.probed = set(zip(a.tolist(), b.tolist()))
+        n = max(len(paths), 1)
+        both = (a < b) & np.isin(a * n + b, b * n + a)
+        self.values = _batch_cover(paths, a[both], b[both], config.corridor_m)
+        self.mutual = sorted(self.values)  # (i, j), i < j: the pairs that can be the same path
+        ok = [(j, i) for (i, j), (share, forward) in self.values.items() if share >= self.share and forward >= 0.7]
+        if ok:
+            ra, rb = np.array(ok).T
+            self.values.update(_batch_cover(paths, ra, rb, config.corridor_m))
+
+    def __call__(self, i: int, j: int) -> tuple[float, float]:
+        if (i, j) not in self.values:
+            self.values[i, j] = (_cover(self.paths[i], self.paths[j], self.corridor, probed=True)
+                                 if (i, j) in self.probed else (0.0, 0.0))
+        return self.values[i, j]
+
+
+def _batch_cover(paths: list[Path], a: np.ndarray, b: np.ndarray, corridor: float,
+                 step: int = 2) -> dict[tuple[int, int], tuple[float, float]]:
+    """``_cover`` of the pairs (a[k], b[k]) that passed the probe test: one KD-tree query of each b for all
+    its partners."""
     found: dict[tuple[int, int], tuple[float, float]] = {}
+    if len(a) == 0:
+        return found
     order = np.lexsort((a, b))
     bounds = np.flatnonzero(np.r_[True, b[order][1:] != b[order][:-1], True])
     for lo, hi in zip(bounds[:-1], bounds[1:]):
@@ -266,9 +291,9 @@ def _probe_pairs(paths: list[Path], corridor: float) -> tuple[np.ndarray, np.nda
     return a[keep], b[keep]
 
 
-def _same_path(cov, i, j, share) -> bool:
-    (si, fi), (sj, fj) = cov.get((i, j), (0, 0)), cov.get((j, i), (0, 0))
-    return si >= share and sj >= share and fi >= 0.7 and fj >= 0.7
+def _same_path(cover: "Covers", i: int, j: int) -> bool:
+    same = lambda share, forward: share >= cover.share and forward >= 0.7  # noqa: E731
+    return same(*cover(i, j)) and same(*cover(j, i))
 
 
 def groups(n: int, links) -> list[list[int]]:
@@ -289,12 +314,12 @@ def groups(n: int, links) -> list[list[int]]:
     return sorted(out.values())
 
 
-def _clusters(rides: list[Ride], cover, config: MatchConfig) -> list[list[int]]:
+def _clusters(rides: list[Ride], cover: Covers, config: MatchConfig) -> list[list[int]]:
     """Rides on the same path in the same direction, unless both name their route and the names clearly
     differ (a partial ride of a long route can trace exactly the path of a short one, two route numbers can
     share a road). A cluster joined through unnamed rides is split by name again, and each part by terminals
     (full rides from ranks or to terminals far apart); every other ride goes to the part it overlaps most."""
-    linked = groups(len(rides), ((i, j) for (i, j) in cover if i < j and _same_path(cover, i, j, config.share)
+    linked = groups(len(rides), ((i, j) for (i, j) in cover.mutual if _same_path(cover, i, j)
                                  and _name_agreement(rides[i].route_name, rides[j].route_name) >= 0))
     names_differ = lambda i, j: _name_agreement(rides[i].route_name, rides[j].route_name) < 0  # noqa: E731
     out = []
@@ -307,7 +332,7 @@ def _clusters(rides: list[Ride], cover, config: MatchConfig) -> list[list[int]]:
     return sorted(out)
 
 
-def _split(group: list[int], anchor, conflict, cover) -> list[list[int]]:
+def _split(group: list[int], anchor, conflict, cover: Covers) -> list[list[int]]:
     """Split a group of rides into the parts its anchor rides form (anchors linked unless in conflict);
     every other ride joins the part whose rides it overlaps most."""
     anchors = [i for i in group if anchor(i)]
@@ -317,7 +342,7 @@ def _split(group: list[int], anchor, conflict, cover) -> list[list[int]]:
         return [group]
     for i in group:
         if not anchor(i):
-            best = max(range(len(parts)), key=lambda p: (np.mean([cover.get((i, j), (0, 0))[0] for j in parts[p]]), -p))
+            best = max(range(len(parts)), key=lambda p: (np.mean([cover(i, j)[0] for j in parts[p]]), -p))
             parts[best].append(i)
     return [sorted(p) for p in parts]
 

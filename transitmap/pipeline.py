@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from .engine import DaskEngine
 
 REPORT_VERSION = 1
+#: the feed's shapes leave out the vertices of a pattern's path (10 m apart) that lie within this of the line
+#: through the others (Douglas-Peucker): straight roads need no vertex every 10 m
+SHAPE_TOLERANCE_M = 1.0
 
 
 @dataclass(frozen=True)
@@ -304,7 +307,7 @@ def build_network(
     from .clean import clean_ride
     from .compare import stable_ids
     from .fares import od_fares, route_fare
-    from .geo import utm_epsg
+    from .geo import simplified, utm_epsg
     from .gtfs import FeedHeadway, FeedMeta, FeedRoute, FeedStop, FeedTrip, feed_bytes, network_tables, trip_id
     from .match import match_rides
     from .read import timezone_at
@@ -381,9 +384,10 @@ def build_network(
                     notices.append(N.HeadwayEstimatedNotice(file=first.source, trace_id=first.trace_id,
                                                             route_id=route_id, headway_s=float(h.headway_s)))
             dist = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(pattern.xy, axis=0).T))])
-            advance = np.concatenate([[True], np.diff(np.round(dist, 1)) > 0])  # no two points at one distance
-            lat, lon = to_latlon(pattern.xy[advance, 0], pattern.xy[advance, 1])
-            dist = dist[advance]
+            advance = np.flatnonzero(np.concatenate([[True], np.diff(np.round(dist, 1)) > 0]))  # no two points at one distance
+            shape = advance[simplified(pattern.xy[advance], SHAPE_TOLERANCE_M)]
+            lat, lon = to_latlon(pattern.xy[shape, 0], pattern.xy[shape, 1])
+            dist = dist[shape]
             trips.append(FeedTrip(
                 direction_id=d, variant=variant, headsign="", stop_ids=tuple(stop_ids[k] for k in ps.stop_index),
                 offsets_s=offsets,                stop_dist_m=np.minimum(ps.s_m, dist[-1]), shape_lat=lat, shape_lon=lon, shape_dist_m=dist,
