@@ -30,9 +30,10 @@ def test_validation_on_a_cluster_equals_validation_here(engine):
     there = validate_inputs([SAMPLE], engine=engine)
     assert there.ledger == here.ledger and there.summary() == here.summary()
     assert there.notices.to_list() == here.notices.to_list()
+    from transitmap.engine import chunks
     from transitmap.read import list_inputs
 
-    assert len(engine.chunks(list_inputs([SAMPLE])[0])) == 7  # 21 files in chunks of 3
+    assert len(chunks(list_inputs([SAMPLE])[0], engine.chunk_files, engine.chunk_bytes)) == 7  # 21 files in chunks of 3
 
 
 def test_build_with_engine_dask_writes_the_same_bytes(tmp_path):

@@ -181,3 +181,24 @@ def test_simulated_rides_spikes_are_found_and_good_fixes_kept():
     assert injected > 50
     assert found / injected >= 0.9
     assert lost / total <= 0.002
+
+
+def test_validation_in_worker_processes_equals_validation_here():
+    """``workers`` > 1 reads and checks the files in local processes (engine.ProcessEngine): the same ledger,
+    notices and traces, in the same order, with small chunks so that both workers get several."""
+    from pathlib import Path
+
+    from transitmap.engine import ProcessEngine
+    from transitmap.pipeline import validate_inputs
+
+    sample = Path(__file__).resolve().parent.parent / "sample_traces"
+    here = validate_inputs([sample], keep_traces=True)
+    with ProcessEngine(2, chunk_files=2) as engine:
+        there = validate_inputs([sample], keep_traces=True, engine=engine)
+    default = validate_inputs([sample], keep_traces=True, workers=2)
+    for run in (there, default):
+        assert run.ledger == here.ledger and run.notices.to_list() == here.notices.to_list()
+        assert [(c.trace.trace_id, c.trace.source) for c in run.checks] == [(c.trace.trace_id, c.trace.source)
+                                                                            for c in here.checks]
+        assert all(np.array_equal(a.keep, b.keep) and np.array_equal(a.trace.lat, b.trace.lat)
+                   for a, b in zip(run.checks, here.checks))

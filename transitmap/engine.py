@@ -1,4 +1,5 @@
-"""Where the per-trace stages run: in this process (the default, no engine), or on a Dask cluster.
+"""Where the per-trace stages run: in this process, in local worker processes (``ProcessEngine``, what
+``build`` uses on a machine with more than one core), or on a Dask cluster (``DaskEngine``).
 
 Reading a file and checking its traces needs nothing but the file (see ``docs/partitioning.md``), so those
 stages are sent to Dask workers in chunks of files; the survey-level checks, matching and everything after
@@ -11,7 +12,62 @@ Needs the ``dask`` extra: ``pip install 'transitmap[dask]'``.
 from __future__ import annotations
 
 import os
+from collections import deque
 from typing import Any, Callable, Iterator, Sequence
+
+
+def chunks(files: Sequence, max_files: int, max_bytes: int) -> list[list]:
+    """The files in chunks of at most ``max_files`` files or about ``max_bytes`` bytes, in order."""
+    out: list[list] = []
+    size = 0
+    for f in files:
+        if not out or len(out[-1]) >= max_files or size >= max_bytes:
+            out.append([])
+            size = 0
+        out[-1].append(f)
+        size += f.size or 0
+    return out
+
+
+class ProcessEngine:
+    """Runs tasks in ``workers`` local processes (``concurrent.futures``), no service needed. At most two
+    chunks a worker are under way at once, so results wait in memory only as long as the caller takes them.
+
+    Use as a context manager, like ``DaskEngine``."""
+
+    def __init__(self, workers: int | None = None, *, chunk_files: int = 16, chunk_bytes: int = 8 * 2**20) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self.chunk_files = chunk_files
+        self.chunk_bytes = chunk_bytes
+        self.pool = None
+
+    def __enter__(self) -> "ProcessEngine":
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.pool = ProcessPoolExecutor(self.workers)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+        self.pool = None
+
+    def map_files(self, fn: Callable[..., list], files: Sequence, *args: Any) -> Iterator[tuple[int, list]]:
+        """(files done so far, ``fn(chunk, *args)``) for each chunk of ``files``, in order."""
+        if self.pool is None:
+            raise RuntimeError("use the engine as a context manager: with ProcessEngine() as engine: ...")
+        pending: deque = deque()
+        done = 0
+        for chunk in chunks(files, self.chunk_files, self.chunk_bytes):
+            pending.append((len(chunk), self.pool.submit(fn, chunk, *args)))
+            while len(pending) > 2 * self.workers:
+                n, future = pending.popleft()
+                done += n
+                yield done, future.result()
+        while pending:
+            n, future = pending.popleft()
+            done += n
+            yield done, future.result()
 
 
 class DaskEngine:
@@ -51,28 +107,16 @@ class DaskEngine:
             self._cluster.close()
         self.client = self._cluster = None
 
-    def chunks(self, files: Sequence) -> list[list]:
-        """The files in chunks of at most ``chunk_files`` files or about ``chunk_bytes`` bytes, in order."""
-        out: list[list] = []
-        size = 0
-        for f in files:
-            if not out or len(out[-1]) >= self.chunk_files or size >= self.chunk_bytes:
-                out.append([])
-                size = 0
-            out[-1].append(f)
-            size += f.size or 0
-        return out
-
     def map_files(self, fn: Callable[..., list], files: Sequence, *args: Any) -> Iterator[tuple[int, list]]:
         """(files done so far, ``fn(chunk, *args)``) for each chunk of ``files``, in order, computed on the
         cluster (all chunks are submitted at once; results are taken one by one, in order)."""
         if self.client is None:
             raise RuntimeError("use the engine as a context manager: with DaskEngine() as engine: ...")
-        chunks = self.chunks(files)
+        parts = chunks(files, self.chunk_files, self.chunk_bytes)
         scattered = [self.client.scatter(a, broadcast=True) for a in args]
-        futures = [self.client.submit(fn, chunk, *scattered, pure=False) for chunk in chunks]
+        futures = [self.client.submit(fn, chunk, *scattered, pure=False) for chunk in parts]
         done = 0
-        for chunk, future in zip(chunks, futures):
+        for chunk, future in zip(parts, futures):
             result = future.result()
             future.release()
             done += len(chunk)

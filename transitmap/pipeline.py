@@ -20,7 +20,7 @@ from .read import ReadLimits, ReadResult, list_inputs, read_file
 from .validate import TraceCheck, ValidationConfig, check_survey, check_trace, check_trace_safely, summarize
 
 if TYPE_CHECKING:
-    from .engine import DaskEngine
+    from .engine import DaskEngine, ProcessEngine
 
 REPORT_VERSION = 1
 #: the feed's shapes leave out the vertices of a pattern's path (10 m apart) that lie within this of the line
@@ -97,7 +97,8 @@ def validate_inputs(
     progress: Callable[[int, int], None] | None = None,
     max_samples_per_code: int = 100,
     batch_points: int = 200_000,
-    engine: "DaskEngine | None" = None,
+    engine: "DaskEngine | ProcessEngine | None" = None,
+    workers: int = 1,
 ) -> ValidationRun:
     """Read and validate every trace under ``paths``.
 
@@ -105,9 +106,16 @@ def validate_inputs(
     batch (or the largest input file) unless ``keep_traces`` asks to keep the accepted traces.
     ``progress(done, total)`` is called after each batch. With an ``engine`` (``engine.DaskEngine``), the
     per-trace stages (reading and checking each trace) run on its workers; the survey-level checks and
-    everything after run here. The result is the same either way.
+    everything after run here. Without an engine, ``workers`` > 1 runs them in that many local processes
+    (``engine.ProcessEngine``). The result is the same either way.
     """
     files, failed = list_inputs(paths)
+    if engine is None and workers > 1 and len(files) > 1:
+        from .engine import ProcessEngine
+
+        with ProcessEngine(workers) as local:
+            return validate_inputs(paths, config, limits, keep_traces=keep_traces, progress=progress,
+                                   max_samples_per_code=max_samples_per_code, batch_points=batch_points, engine=local)
     entries: list[_Entry] = [_Entry(r.source, "", r.notices) for r in failed]
     summaries = []
     held: dict[int, TraceCheck] = {}
@@ -248,8 +256,8 @@ class BuildConfig:
     # key of the collector pseudonyms in the ledger; default: TRANSITMAP_PSEUDONYM_KEY, else a random key made
     # once per machine and kept in pseudonym_key_file() (never beside the output)
     pseudonym_key: str | None = None
-    # processes for matching, one region of the survey each (regions no test of matching joins); default:
-    # one per core. The output does not depend on it.
+    # processes for reading and checking the inputs, and for matching (one region of the survey each: regions
+    # no test of matching joins); default: one per core. The output does not depend on it.
     workers: int | None = None
 
 
@@ -294,7 +302,7 @@ def build_network(
     progress: Callable[[int, int], None] | None = None,
     previous: bytes | None = None,
     reserved_ids: frozenset[str] = frozenset(),
-    engine: "DaskEngine | None" = None,
+    engine: "DaskEngine | ProcessEngine | None" = None,
 ) -> BuildResult:
     """Validate the inputs, build routes, stops, times, headways and fares, and make the GTFS feed.
 
@@ -314,7 +322,9 @@ def build_network(
     from .stops import infer_stops
     from .timing import headways, local_seconds, stop_offsets
 
-    run = validate_inputs(paths, validation, limits, keep_traces=True, progress=progress, engine=engine)
+    workers = config.workers or os.cpu_count() or 1
+    run = validate_inputs(paths, validation, limits, keep_traces=True, progress=progress, engine=engine,
+                          workers=workers)
     checks = run.checks
     if not checks:
         return BuildResult(run, None, _ledger_rows(run, {}), [], config.timezone or "UTC")
@@ -337,7 +347,7 @@ def build_network(
         run.notices.extend(dropped)
         quarantined = {(n.trace_id, n.file) for n in dropped}
         return BuildResult(run, None, _ledger_rows(run, {}, quarantined), [], tz)
-    routes, notices = match_rides(rides, workers=config.workers or os.cpu_count() or 1)
+    routes, notices = match_rides(rides, workers=workers)
     stops, pattern_stops = infer_stops(rides, routes)
     notices += dropped
     to_latlon = _inverse(epsg)
