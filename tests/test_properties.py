@@ -157,3 +157,23 @@ def test_kept_points_are_in_time_order_and_within_range(doc):
     assert (np.abs(c.trace.lat[c.keep]) <= 90).all() and (np.abs(c.trace.lon[c.keep]) <= 180).all()
     if c.usable:
         assert c.keep.sum() >= 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(zone=st.sampled_from(["Africa/Johannesburg", "Africa/Nairobi", "Europe/London", "America/New_York",
+                             "Australia/Lord_Howe", "UTC"]),
+       start=st.floats(1.6e9, 1.8e9), spans=st.lists(st.floats(0, 3 * 86400), min_size=1, max_size=20))
+def test_local_seconds_equal_pandas_time_zone_conversion(zone, start, spans):
+    """The numpy path of ``local_seconds`` (one UTC offset throughout) gives what pandas' conversion gives,
+    across daylight-saving changes too."""
+    from zoneinfo import ZoneInfo
+
+    import pandas as pd
+
+    from transitmap.timing import local_seconds
+
+    t = start + np.sort(np.array(spans))
+    day, sec = local_seconds(t, zone)
+    idx = pd.to_datetime(t, unit="s", utc=True).tz_convert(ZoneInfo(zone))
+    assert list(day) == list(idx.strftime("%Y-%m-%d"))
+    assert np.allclose(sec, (idx - idx.normalize()).total_seconds(), rtol=0, atol=1e-3)

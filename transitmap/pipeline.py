@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from . import notices as N
 from .model import Status
 from .read import ReadLimits, ReadResult, list_inputs, read_file
-from .validate import TraceCheck, ValidationConfig, check_survey, check_trace, check_trace_safely, summarize
+from .validate import (TraceCheck, ValidationConfig, check_survey, check_trace, check_trace_safely, digests,
+                       summarize)
 
 if TYPE_CHECKING:
     from .engine import DaskEngine, ProcessEngine
@@ -125,7 +126,7 @@ def validate_inputs(
     batches = (_batches(files, limits, batch_points, config) if engine is None
                else engine.map_files(_read_and_check, files, limits, config))
     for done, batch in batches:
-        for res, check in batch:
+        for res, check, digest in batch:
             key = len(entries)
             if res.trace is None:
                 entries.append(_Entry(res.source, "", res.notices))
@@ -133,7 +134,7 @@ def validate_inputs(
             if isinstance(check, N.Notice):  # a bug of ours: the trace is quarantined, the run goes on
                 entries.append(_Entry(res.source, res.trace.trace_id, res.notices + (check,), (), res.trace.n_points))
                 continue
-            summaries.append(summarize(key, check))
+            summaries.append(summarize(key, check, digest))
             if keep_traces and check.usable:
                 held[key] = check
             elif keep_traces:
@@ -209,19 +210,20 @@ def _batches(files, limits: ReadLimits, batch_points: int, config: ValidationCon
             batch.append(res)
             points += res.trace.n_points if res.trace is not None else 0
         if points >= batch_points or k == len(files) - 1:
-            yield k + 1, [(res, _check_one(res, config)) for res in batch]
+            yield k + 1, [_check_one(res, config) for res in batch]
             batch, points = [], 0
 
 
-def _check_one(res: ReadResult, config: ValidationConfig) -> TraceCheck | N.Notice | None:
-    """The check of one trace read (None for a file that held none; a system_error notice if the check
-    itself failed)."""
-    return None if res.trace is None else check_trace_safely(res.trace, config)
+def _check_one(res: ReadResult, config: ValidationConfig) -> tuple[ReadResult, Any, tuple[str, str] | None]:
+    """(the trace read, its check, its digests): the check is None for a file that held none, a system_error
+    notice if the check itself failed."""
+    check = None if res.trace is None else check_trace_safely(res.trace, config)
+    return res, check, digests(check) if isinstance(check, TraceCheck) else None
 
 
-def _read_and_check(files, limits: ReadLimits, config: ValidationConfig) -> list[tuple[ReadResult, Any]]:
-    """Read and check some input files: the per-trace stages, as one task for a distributed engine."""
-    return [(res, _check_one(res, config)) for f in files for res in read_file(f, limits)]
+def _read_and_check(files, limits: ReadLimits, config: ValidationConfig) -> list[tuple[ReadResult, Any, Any]]:
+    """Read and check some input files: the per-trace stages, as one task for an engine."""
+    return [_check_one(res, config) for f in files for res in read_file(f, limits)]
 
 
 @dataclass(frozen=True)

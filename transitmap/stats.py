@@ -302,9 +302,10 @@ def _measure(gfeed, shapes: pd.DataFrame, epsg: int, near_m: float = 30.0) -> pd
     for trip, line, main in zip(shapes["trip_id"], shapes["geometry"], shapes["main"]):
         coords, pts = np.asarray(line.coords), by_trip.get(trip, np.empty((0, 2)))
         pos, off = _positions(coords, pts)
-        back, back_off = _positions(coords[::-1], pts)  # a shape drawn against the stops' order
-        if back_off < off - near_m:
-            pos = back
+        if off > near_m:  # perhaps a shape drawn against the stops' order
+            back, back_off = _positions(coords[::-1], pts)
+            if back_off < off - near_m:
+                pos = back
         distance.append(float(pos[-1] - pos[0]) if len(pos) >= 2 else np.nan)
         if main and len(pos) >= 2:
             rows.append(pd.DataFrame({"trip_id": trip, "spacing_m": np.diff(pos)}))

@@ -15,9 +15,9 @@ from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
-import shapely
 
 from .clean import Ride
+from .geo import pairs_within
 from .match import Path, Route, groups
 
 
@@ -86,33 +86,30 @@ def infer_stops(rides: list[Ride], routes: list[Route], config: StopConfig = Sto
 
 def _pattern_candidates(key, pattern, rides: list[Ride], config: StopConfig) -> list[_Candidate]:
     path = Path(pattern.xy)
-    s_all, names, ride_of, marked, ends = [], [], [], [], []
     members = list(pattern.rides) + list(pattern.partial)
-    for i in members:
-        ride = rides[i]
-        xy, kinds = _events(ride, config, full=i in pattern.rides)
-        if not len(xy):
-            continue
-        k, dist = path.nearest(xy, config.on_pattern_m)
-        near = dist <= config.on_pattern_m
-        for kk, (kind, name), ok in zip(k, kinds, near):
-            if ok:
-                s_all.append(path.cum[kk])
-                names.append(name)
-                ride_of.append(i)
-                marked.append(kind == "mark")
-                ends.append(kind == "end")
+    events = [(i, *_events(rides[i], config, full=i in pattern.rides)) for i in members]
+    xy = np.concatenate([e[1] for e in events]) if events else np.empty((0, 2))
+    kinds = [kind for e in events for kind in e[2]]
+    ride_of = np.repeat([e[0] for e in events], [len(e[1]) for e in events]) if events else np.empty(0, int)
+    k, dist = path.nearest(xy, config.on_pattern_m)
+    near = np.flatnonzero(dist <= config.on_pattern_m)  # events off the pattern are not its stops
+    s_all = path.cum[k[near]]
+    names = [kinds[j][1] for j in near]
+    marked = np.array([kinds[j][0] == "mark" for j in near], bool)
+    dwell = np.array([kinds[j][0] == "dwell" for j in near], bool)
+    ride_of = ride_of[near]
     length = path.length
     out = []
     n_rides = len(members)
-    if s_all:
+    if len(s_all):
         order = np.argsort(s_all, kind="stable")
-        s_sorted = np.asarray(s_all)[order]
+        s_sorted = s_all[order]
         cuts = np.flatnonzero(np.diff(s_sorted) > config.cluster_gap_m) + 1
-        for group in np.split(order, cuts):
-            s_med = float(np.median(np.asarray(s_all)[group]))
-            marks = sum(marked[g] for g in group)
-            dwell_rides = len({ride_of[g] for g in group if not marked[g] and not ends[g]})
+        for lo, hi, group in zip(np.r_[0, cuts], np.r_[cuts, len(order)], np.split(order, cuts)):
+            mid = (lo + hi - 1) // 2  # the median of the sorted run: its middle, or the mean of its two middles
+            s_med = float(s_sorted[mid] if (hi - lo) % 2 else (s_sorted[mid] + s_sorted[mid + 1]) / 2)
+            marks = int(marked[group].sum())
+            dwell_rides = len(np.unique(ride_of[group][dwell[group]]))
             terminal = s_med <= config.cluster_gap_m or s_med >= length - config.cluster_gap_m
             if marks or terminal or dwell_rides >= max(2, config.min_share * n_rides):
                 out.append(_candidate(key, path, s_med, [names[g] for g in group if names[g]], len(group), terminal))
@@ -154,25 +151,22 @@ def _events(ride: Ride, config: StopConfig, *, full: bool) -> tuple[np.ndarray, 
 def _merge(cands: list[_Candidate], config: StopConfig) -> tuple[list[Stop], list[int]]:
     """Candidates closer than ``merge_m`` and served in the same direction of travel become one stop."""
     n = len(cands)
-    pts = shapely.points([(c.x_m, c.y_m) for c in cands])
-    a, b = shapely.STRtree(pts).query(pts, predicate="dwithin", distance=config.merge_m)
-
-    def same_place(i: int, j: int) -> bool:
-        if i >= j or cands[i].pattern == cands[j].pattern:
-            return False
-        turn = abs((cands[i].bearing - cands[j].bearing + np.pi) % (2 * np.pi) - np.pi)
-        # a rank is one place whichever way its vehicles leave; elsewhere the other side of the road is
-        # another stop
-        return turn < np.pi / 3 or (cands[i].terminal and cands[j].terminal)
-
-    found = groups(n, ((i, j) for i, j in zip(a.tolist(), b.tolist()) if same_place(i, j)))
-    ordered = sorted(found, key=lambda g: (round(np.mean([cands[i].x_m for i in g]), 1),
-                                                      round(np.mean([cands[i].y_m for i in g]), 1)))
+    xy = np.array([(c.x_m, c.y_m) for c in cands], float).reshape(-1, 2)
+    a, b = pairs_within(xy, xy, config.merge_m)
+    pattern = np.unique([c.pattern for c in cands], axis=0, return_inverse=True)[1].ravel() if n else np.empty(0, int)
+    bearing = np.array([c.bearing for c in cands])
+    terminal = np.array([c.terminal for c in cands], bool)
+    turn = np.abs((bearing[a] - bearing[b] + np.pi) % (2 * np.pi) - np.pi)
+    # a rank is one place whichever way its vehicles leave; elsewhere the other side of the road is another stop
+    same = (a < b) & (pattern[a] != pattern[b]) & ((turn < np.pi / 3) | (terminal[a] & terminal[b]))
+    found = groups(n, zip(a[same].tolist(), b[same].tolist()))
+    centre = [(float(np.mean(xy[g, 0])), float(np.mean(xy[g, 1]))) for g in found]
+    ordered = sorted(range(len(found)), key=lambda k: (round(centre[k][0], 1), round(centre[k][1], 1)))
     stops, assignment = [], [0] * n
-    for k, g in enumerate(ordered):
+    for k, f in enumerate(ordered):
+        g = found[f]
         names = [nm for i in g for nm in cands[i].names]
-        stops.append(Stop(float(np.mean([cands[i].x_m for i in g])), float(np.mean([cands[i].y_m for i in g])),
-                          _majority(names), sum(cands[i].observations for i in g)))
+        stops.append(Stop(*centre[f], _majority(names), sum(cands[i].observations for i in g)))
         for i in g:
             assignment[i] = k
     return stops, assignment

@@ -56,9 +56,20 @@ def stop_offsets(pattern: Pattern, s_stops: np.ndarray, rides: list[Ride], confi
     legs = np.diff(times, axis=1)  # per ride, per leg
     gap = np.diff(s_stops)
     median_speed = _median_speed(times, s_stops)
-    leg = np.array([np.nanmedian(col) if np.isfinite(col).any() else g / median_speed for col, g in zip(legs.T, gap)])
+    leg = np.where(np.isfinite(legs).any(axis=0), nan_median(legs), gap / median_speed)
     leg = np.maximum(leg, gap / (config.max_speed_kph / 3.6))
     return np.concatenate([[0], np.cumsum(np.ceil(leg))]).astype(int)
+
+
+def nan_median(values: np.ndarray) -> np.ndarray:
+    """The median of each column of a 2-D array, NaN left out (NaN for a column of NaN only): what
+    ``np.nanmedian`` gives column by column, from one sort (NaN sort last)."""
+    values = np.sort(np.asarray(values, float), axis=0)
+    n = np.isfinite(values).sum(axis=0)
+    cols = np.arange(values.shape[1])
+    lo, hi = values[np.maximum(n - 1, 0) // 2, cols], values[np.maximum(n, 1) // 2 - (n == 0), cols]
+    out = np.where(n % 2 == 1, lo, (lo + hi) / 2)
+    return np.where(n > 0, out, np.nan)
 
 
 def _median_speed(times: np.ndarray, s: np.ndarray) -> float:
@@ -74,9 +85,29 @@ def _median_speed(times: np.ndarray, s: np.ndarray) -> float:
 
 def local_seconds(t_s: np.ndarray, tz: str) -> tuple[np.ndarray, np.ndarray]:
     """(local date as 'YYYY-MM-DD', seconds after local midnight) of UTC epoch seconds."""
-    idx = pd.to_datetime(np.asarray(t_s, dtype=float), unit="s", utc=True).tz_convert(ZoneInfo(tz))
+    t_s = np.asarray(t_s, dtype=float)
+    offset = _fixed_offset_s(t_s, tz)
+    if offset is not None:  # one UTC offset throughout (most of the world, most days): numpy only
+        local = t_s + offset
+        day = np.floor(local / 86400.0)
+        return day.astype("datetime64[D]").astype(str), local - day * 86400.0
+    idx = pd.to_datetime(t_s, unit="s", utc=True).tz_convert(ZoneInfo(tz))
     midnight = idx.normalize()
     return np.asarray(idx.strftime("%Y-%m-%d")), np.asarray((idx - midnight).total_seconds())
+
+
+def _fixed_offset_s(t_s: np.ndarray, tz: str, within_s: float = 86400.0) -> float | None:
+    """The zone's UTC offset in seconds when it is the same from a day before the first of ``t_s`` (so at
+    the local midnight before each) to the last, and they lie within a day (a zone changes its offset at
+    most once in a day); None otherwise."""
+    from datetime import datetime, timezone
+
+    if not len(t_s) or not np.isfinite(t_s).all() or t_s.max() - t_s.min() > within_s:
+        return None
+    zone = ZoneInfo(tz)
+    first, last = (datetime.fromtimestamp(float(t), timezone.utc).astimezone(zone).utcoffset()
+                   for t in (t_s.min() - 86400.0, t_s.max()))
+    return first.total_seconds() if first == last else None
 
 
 def headways(pattern: Pattern, rides: list[Ride], span_s: tuple[int, int], tz: str,

@@ -345,10 +345,17 @@ class SurveyVerdict:
         self.notices.setdefault(key, []).append(notice)
 
 
-def summarize(key: int, check: TraceCheck) -> TraceSummary:
+def digests(check: TraceCheck) -> tuple[str, str]:
+    """(content digest, points digest) of a checked trace, for ``summarize`` (computed where the trace was
+    checked, so that workers do the hashing)."""
+    points = check.trace.points_digest()
+    return check.trace.content_digest(points), points
+
+
+def summarize(key: int, check: TraceCheck, digest: tuple[str, str] | None = None) -> TraceSummary:
     tr = check.trace
-    points = tr.points_digest()
-    return TraceSummary(key, tr.trace_id, tr.source, tr.content_digest(points), points, check.centroid, check.usable)
+    content, points = digest or digests(check)
+    return TraceSummary(key, tr.trace_id, tr.source, content, points, check.centroid, check.usable)
 
 
 def check_survey(summaries: list[TraceSummary], config: ValidationConfig = ValidationConfig()) -> SurveyVerdict:
