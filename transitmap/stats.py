@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,10 @@ class StatsConfig:
     corridors_top: int = 20
     served_radius_m: float = 500.0  # the area served: this far around a stop
     headway_window: tuple[str, str] = ("07:00:00", "19:00:00")  # gtfs-kit's headway figures cover this window
+    # gtfs-kit's trip and route figures are computed route by route, in parts of this many routes, on
+    # ``workers`` processes (default: one per core); the figures do not depend on either
+    part_routes: int = 200
+    workers: int | None = None
 
 
 @dataclass(eq=False)
@@ -117,7 +122,7 @@ def feed_stats(feed: bytes | str | os.PathLike, *, ledger: pd.DataFrame | None =
     gfeed = gk.restrict_to_trips(gfeed, sorted(active)) if active else gfeed
     if gfeed.shapes is None or gfeed.shapes.empty or "shape_id" not in gfeed.trips or gfeed.trips["shape_id"].isna().any():
         gfeed = gk.create_shapes(gfeed)  # straight lines between stops where the feed has no shapes
-    trip_stats = gk.compute_trip_stats(gfeed, compute_dist_from_shapes=True)
+    trip_stats = _gk_trip_stats(gfeed, config)
     trip_stats["direction_id"] = trip_stats["direction_id"].fillna(0).astype(int)
     departures = _departures(gfeed, trip_stats)
 
@@ -167,6 +172,41 @@ def feed_stats(feed: bytes | str | os.PathLike, *, ledger: pd.DataFrame | None =
                    [["route_id", "stop_id"]].drop_duplicates().sort_values(["route_id", "stop_id"]).reset_index(drop=True))
     return NetworkStats(network, routes, headways, distributions, corridors, coverage, agreement, epsg, shapes,
                         stop_points, corridor_geometry, route_stops)
+
+
+def _route_parts(route_ids, config: StatsConfig) -> list[list[str]]:
+    """Route ids, sorted, in parts of ``config.part_routes``."""
+    ids = sorted(pd.unique(pd.Series(route_ids).dropna().astype(str)))
+    return [ids[k : k + config.part_routes] for k in range(0, len(ids), config.part_routes)] or [[]]
+
+
+def _map_parts(fn, args: list, workers: int | None) -> list:
+    """``fn`` of each of ``args``, in order: in ``workers`` processes when there are several parts."""
+    workers = workers or os.cpu_count() or 1
+    if workers <= 1 or len(args) <= 1:
+        return [fn(a) for a in args]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(min(workers, len(args))) as pool:
+        return list(pool.map(fn, args))
+
+
+def _gk_trip_stats(gfeed, config: StatsConfig) -> pd.DataFrame:
+    """gtfs-kit's trip stats (distances along the shapes), route by route in parts: each trip's figures
+    depend on its own route only. Sorted by route, direction, start time and trip."""
+    import gtfs_kit as gk
+
+    parts = _route_parts(gfeed.routes["route_id"], config)
+    feeds = [gfeed] if len(parts) == 1 else [gk.restrict_to_routes(gfeed, p) for p in parts]
+    frames = [f for f in _map_parts(_trip_stats_of, feeds, config.workers) if not f.empty]
+    out = pd.concat(frames, ignore_index=True) if frames else _trip_stats_of(gfeed)
+    return out.sort_values(["route_id", "direction_id", "start_time", "trip_id"], kind="stable", ignore_index=True)
+
+
+def _trip_stats_of(gfeed) -> pd.DataFrame:
+    import gtfs_kit as gk
+
+    return gk.compute_trip_stats(gfeed, compute_dist_from_shapes=True)
 
 
 def _read(feed):
@@ -409,8 +449,6 @@ def _route_table(gfeed, trip_stats, departures, shapes, headways, spacing, confi
 
 def _gk_route_stats(departures, trip_stats, config) -> pd.DataFrame:
     """gtfs-kit's route stats over the day's departures (frequency trips expanded)."""
-    import gtfs_kit as gk
-
     runs = departures.groupby("route_id")["dep_s"].transform("size")
     departures = departures[runs >= 2]  # one departure a day has no headway
     if departures.empty:
@@ -420,7 +458,15 @@ def _gk_route_stats(departures, trip_stats, config) -> pd.DataFrame:
     ex["trip_id"] = ex["template"] + "#" + ex.groupby("template").cumcount().astype(str)
     ex["start_time"] = [_hms(s) for s in ex["dep_s"]]
     ex["end_time"] = [_hms(round(s)) for s in ex["dep_s"] + ex["duration_s"]]
-    return gk.compute_route_stats_0(ex, *config.headway_window, split_directions=False)
+    parts = [ex[ex["route_id"].isin(p)] for p in _route_parts(ex["route_id"], config)]
+    frames = _map_parts(partial(_route_stats_of, window=config.headway_window), parts, config.workers)
+    return pd.concat(frames, ignore_index=True).sort_values("route_id", kind="stable", ignore_index=True)
+
+
+def _route_stats_of(trips: pd.DataFrame, window: tuple[str, str]) -> pd.DataFrame:
+    import gtfs_kit as gk
+
+    return gk.compute_route_stats_0(trips, *window, split_directions=False)
 
 
 def _route_fares(gfeed) -> pd.DataFrame:
