@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import sys
+import time
 from collections import Counter, defaultdict
 
 import click
@@ -258,8 +259,12 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
             from .stats import feed_stats
 
             ledger = pd.read_csv(io.BytesIO(files["traces.csv"]), dtype=str, keep_default_na=False)
+            started = time.perf_counter()
             network = feed_stats(result.feed, ledger=ledger)
+            log.info("network statistics in %.1f s", time.perf_counter() - started)
+            started = time.perf_counter()
             files.update(stats_files(network, report=report, traces=result.outlines))
+            log.info("report, figures and layers in %.1f s", time.perf_counter() - started)
         files["report.json"] = to_json(report)
         write_dir_atomic(out, files)
         if survey is not None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from difflib import SequenceMatcher
 
 import numpy as np
@@ -50,6 +51,11 @@ class Pattern:
     partial: tuple[int, ...]
     xy: np.ndarray  # (n, 2) metres, survey CRS, a vertex every ``dense_step_m``
     name: str | None
+
+    @cached_property
+    def path(self) -> "Path":
+        """The pattern's path with its KD-tree, made once for the stages that place things on it."""
+        return Path(self.xy)
 
 
 @dataclass(frozen=True, eq=False)
@@ -229,8 +235,9 @@ class Covers:
     every pair of rides. A pair that fails the probe test (``_probe_pairs``: fewer than half of i's probe
     points within the corridor of j) only crosses or touches, and counts as (0, 0). Of the others, what
     clustering needs is computed up front in two batches, one KD-tree query of ride j for all its partners:
-    the pairs that pass the probe test both ways (i < j), then the reverse of those that are the same path
-    one way (the only ones ``_same_path`` can accept); any other pair on demand, with the same result."""
+    the pairs that pass the probe test both ways, the shorter ride along the longer, then the reverse of
+    those that are the same path that way (the only ones ``_same_path`` can accept); any other pair on demand,
+    with the same result."""
 
     def __init__(self, paths: list[Path], config: MatchConfig):
         self.paths, self.corridor, self.share = paths, config.corridor_m, config.share
@@ -238,8 +245,12 @@ class Covers:
         self.probed = set(zip(a.tolist(), b.tolist()))
         n = max(len(paths), 1)
         both = (a < b) & np.isin(a * n + b, b * n + a)
-        self.values = _batch_cover(paths, a[both], b[both], config.corridor_m)
-        self.mutual = sorted(self.values)  # (i, j), i < j: the pairs that can be the same path
+        self.mutual = sorted(zip(a[both].tolist(), b[both].tolist()))  # (i, j), i < j: can be the same path
+        # each pair the cheaper way first (the shorter ride's points): the other way only if that one passes
+        size = np.array([len(p.observed) for p in paths])
+        i, j = a[both], b[both]
+        short = size[i] <= size[j]
+        self.values = _batch_cover(paths, np.where(short, i, j), np.where(short, j, i), config.corridor_m)
         ok = [(j, i) for (i, j), (share, forward) in self.values.items() if share >= self.share and forward >= 0.7]
         if ok:
             ra, rb = np.array(ok).T
@@ -499,11 +510,14 @@ def _pair_directions(patterns: list[Pattern], config: MatchConfig) -> list[Route
     # (the distance allows for the simplification), three times faster
     lines = shapely.simplify(np.array([p.line for p in paths], dtype=object), 5.0)
     a, b = shapely.STRtree(lines).query(lines, predicate="dwithin", distance=config.corridor_m + 5.0)
+    # a pair that fails the probe test either way has a cover of 0 that way: not the other direction
+    pa, pb = _probe_pairs(paths, config.corridor_m * 1.5)
+    probed = set(zip(pa.tolist(), pb.tolist()))
     candidates = []
     for i, j in zip(a.tolist(), b.tolist()):
-        if i < j:
-            si, fi = _cover(paths[i], paths[j], config.corridor_m * 1.5, step=5)
-            sj, fj = _cover(paths[j], paths[i], config.corridor_m * 1.5, step=5)
+        if i < j and (i, j) in probed and (j, i) in probed:
+            si, fi = _cover(paths[i], paths[j], config.corridor_m * 1.5, step=5, probed=True)
+            sj, fj = _cover(paths[j], paths[i], config.corridor_m * 1.5, step=5, probed=True)
             if si >= config.opposite_share and sj >= config.opposite_share and fi <= 0.3 and fj <= 0.3:
                 candidates.append((-(si + sj), i, j))
     used: set[int] = set()

@@ -7,7 +7,9 @@ is dropped silently. The outcome does not depend on the order in which the input
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from .engine import DaskEngine, ProcessEngine
 
 REPORT_VERSION = 1
+log = logging.getLogger(__name__)
 #: the feed's shapes leave out the vertices of a pattern's path (10 m apart) that lie within this of the line
 #: through the others (Douglas-Peucker): straight roads need no vertex every 10 m
 SHAPE_TOLERANCE_M = 1.0
@@ -324,6 +327,7 @@ def build_network(
     from .stops import infer_stops
     from .timing import headways, local_seconds, stop_offsets
 
+    clock = _Clock()
     workers = config.workers or os.cpu_count() or 1
     run = validate_inputs(paths, validation, limits, keep_traces=True, progress=progress, engine=engine,
                           workers=workers)
@@ -333,6 +337,7 @@ def build_network(
     cen = np.median(np.array([c.centroid for c in checks]), axis=0)
     epsg = utm_epsg(float(cen[0]), float(cen[1]))
     tz = config.timezone or timezone_at(float(cen[0]), float(cen[1]))
+    clock.lap(f"read and checked {len(run.ledger):,} traces")
     rides, dropped = [], []
     # a build keeps the cleaned rides only: each trace is let go once cleaned (memory holds one copy)
     run.checks, pending = [], checks[::-1]
@@ -349,8 +354,11 @@ def build_network(
         run.notices.extend(dropped)
         quarantined = {(n.trace_id, n.file) for n in dropped}
         return BuildResult(run, None, _ledger_rows(run, {}, quarantined), [], tz)
+    clock.lap(f"cleaned {len(rides):,} rides")
     routes, notices = match_rides(rides, workers=workers)
+    clock.lap(f"matched them into {len(routes):,} routes")
     stops, pattern_stops = infer_stops(rides, routes)
+    clock.lap(f"inferred {len(stops):,} stops")
     notices += dropped
     to_latlon = _inverse(epsg)
     ids = stable_ids(previous, [_route_lines(route) for route in routes],
@@ -435,7 +443,9 @@ def build_network(
     version = hashlib.sha256("".join(sorted(f"{r.trace_id}:{len(r.t_s)}:{r.t_s[0]}" for r in rides)).encode()).hexdigest()[:12]
     meta = FeedMeta(tuple(agencies), config.agency_url, tz, config.lang, tuple(sorted(set(days.dt.day_of_week))),
                     days.min().strftime("%Y%m%d"), end, config.publisher, version)
+    clock.lap("timed the patterns, their headways and fares")
     feed = feed_bytes(network_tables(final_routes, feed_stops, meta))
+    clock.lap("wrote the GTFS tables")
     run.notices.extend(notices)
     quarantined = {(n.trace_id, n.file) for n in dropped}
     pseudonym = _pseudonyms({r.collector_id for r in rides if r.collector_id}, config.pseudonym_key)
@@ -444,6 +454,18 @@ def build_network(
     outlines = _outlines(run, rides, ledger, to_latlon)
     return BuildResult(run, feed, ledger, headway_rows, tz, routes=len(final_routes), stops=len(feed_stops),
                        outlines=outlines)
+
+
+class _Clock:
+    """Logs (INFO: ``-v``) how long each stage of a build took."""
+
+    def __init__(self) -> None:
+        self.start = self.last = time.perf_counter()
+
+    def lap(self, what: str) -> None:
+        now = time.perf_counter()
+        log.info("%s in %.1f s (%.1f s since the start)", what, now - self.last, now - self.start)
+        self.last = now
 
 
 def _route_lines(route) -> dict[int, list]:
@@ -535,11 +557,9 @@ def _fares_between_stops(pattern, ps, rides, snap_m: float = 100.0):
     """(origin stop index, destination stop index, ride, fare) of the fares paid on a pattern between two of
     its stops: fares marked from one stop to another, and the whole fare of a partial ride (from where its
     collector boarded to where they got off: the board/alight marks, else the first and last fix)."""
-    from .match import Path
-
     if len(ps.stop_index) < 2:
         return []
-    path = Path(pattern.xy)
+    path = pattern.path
     out = []
     for i in pattern.rides + pattern.partial:
         r = rides[i]

@@ -85,7 +85,7 @@ def infer_stops(rides: list[Ride], routes: list[Route], config: StopConfig = Sto
 
 
 def _pattern_candidates(key, pattern, rides: list[Ride], config: StopConfig) -> list[_Candidate]:
-    path = Path(pattern.xy)
+    path = pattern.path
     members = list(pattern.rides) + list(pattern.partial)
     events = [(i, *_events(rides[i], config, full=i in pattern.rides)) for i in members]
     xy = np.concatenate([e[1] for e in events]) if events else np.empty((0, 2))

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .clean import Ride
-from .match import Path, Pattern
+from .match import Pattern
 
 BANDS_H = ((0, 6), (6, 9), (9, 16), (16, 19), (19, 24), (24, 30))  # local hours; past 24 = after midnight
 
@@ -41,7 +41,7 @@ class Headway:
 def stop_offsets(pattern: Pattern, s_stops: np.ndarray, rides: list[Ride], config: TimingConfig = TimingConfig()) -> np.ndarray:
     """Seconds from the first stop to each stop (int, non-decreasing, never faster than
     ``max_speed_kph``)."""
-    path = Path(pattern.xy)
+    path = pattern.path
     passes = []
     for i in list(pattern.rides) + list(pattern.partial):
         r = rides[i]
@@ -96,18 +96,18 @@ def local_seconds(t_s: np.ndarray, tz: str) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(idx.strftime("%Y-%m-%d")), np.asarray((idx - midnight).total_seconds())
 
 
-def _fixed_offset_s(t_s: np.ndarray, tz: str, within_s: float = 86400.0) -> float | None:
+def _fixed_offset_s(t_s: np.ndarray, tz: str, longest_s: float = 62 * 86400.0) -> float | None:
     """The zone's UTC offset in seconds when it is the same from a day before the first of ``t_s`` (so at
-    the local midnight before each) to the last, and they lie within a day (a zone changes its offset at
-    most once in a day); None otherwise."""
+    the local midnight before each) to the last: sampled every 6 hours, and a zone never changes its offset
+    and back within 6 hours. None when it changes, or when the times span more than ``longest_s``."""
     from datetime import datetime, timezone
 
-    if not len(t_s) or not np.isfinite(t_s).all() or t_s.max() - t_s.min() > within_s:
+    if not len(t_s) or not np.isfinite(t_s).all() or t_s.max() - t_s.min() > longest_s:
         return None
     zone = ZoneInfo(tz)
-    first, last = (datetime.fromtimestamp(float(t), timezone.utc).astimezone(zone).utcoffset()
-                   for t in (t_s.min() - 86400.0, t_s.max()))
-    return first.total_seconds() if first == last else None
+    at = np.append(np.arange(t_s.min() - 86400.0, t_s.max(), 6 * 3600.0), t_s.max())
+    offsets = {datetime.fromtimestamp(float(t), timezone.utc).astimezone(zone).utcoffset() for t in at}
+    return offsets.pop().total_seconds() if len(offsets) == 1 else None
 
 
 def headways(pattern: Pattern, rides: list[Ride], span_s: tuple[int, int], tz: str,
