@@ -185,9 +185,12 @@ def _map_parts(fn, args: list, workers: int | None) -> list:
     workers = workers or os.cpu_count() or 1
     if workers <= 1 or len(args) <= 1:
         return [fn(a) for a in args]
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(min(workers, len(args))) as pool:
+    # fresh processes, not forks of this one: a fork of a process that holds a large build copies much of it
+    # as the child's garbage collector touches the inherited objects
+    with ProcessPoolExecutor(min(workers, len(args)), mp_context=multiprocessing.get_context("spawn")) as pool:
         return list(pool.map(fn, args))
 
 
