@@ -177,3 +177,37 @@ def test_local_seconds_equal_pandas_time_zone_conversion(zone, start, spans):
     idx = pd.to_datetime(t, unit="s", utc=True).tz_convert(ZoneInfo(zone))
     assert list(day) == list(idx.strftime("%Y-%m-%d"))
     assert np.allclose(sec, (idx - idx.normalize()).total_seconds(), rtol=0, atol=1e-3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=st.lists(st.tuples(st.floats(1, 30), st.floats(0, 6.3)), min_size=1, max_size=80),
+       tolerance=st.sampled_from([0.5, 1.0, 5.0]))
+def test_a_simplified_shape_keeps_its_ends_and_leaves_out_only_vertices_near_it(steps, tolerance):
+    """``geo.simplified``: increasing indices of original vertices, both ends kept, and every vertex left out
+    within the tolerance of the line through those kept (steps of 1-30 m in any direction, as a path's)."""
+    import shapely
+
+    from transitmap.geo import simplified
+
+    length, angle = np.array(steps).T
+    xy = np.cumsum(np.vstack([[0.0, 0.0], np.column_stack([length * np.cos(angle), length * np.sin(angle)])]), axis=0)
+    keep = simplified(xy, tolerance)
+    assert keep[0] == 0 and keep[-1] == len(xy) - 1 and (np.diff(keep) > 0).all()
+    line = shapely.linestrings(xy[keep]) if len(keep) > 1 else shapely.points(xy[0])
+    assert (shapely.distance(shapely.points(xy), line) <= tolerance + 1e-6).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.integers(1, 8), cols=st.integers(0, 12), seed=st.integers(0, 2**31))
+def test_nan_median_is_numpy_nanmedian_column_by_column(rows, cols, seed):
+    import warnings
+
+    from transitmap.timing import nan_median
+
+    rng = np.random.default_rng(seed)
+    values = rng.uniform(0, 600, (rows, cols)).round(rng.integers(0, 3))  # ties too
+    values[rng.uniform(size=values.shape) < 0.4] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a column of NaN only
+        expected = np.array([np.nanmedian(c) for c in values.T]) if cols else np.empty(0)
+    np.testing.assert_array_equal(nan_median(values), expected)

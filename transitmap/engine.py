@@ -29,6 +29,27 @@ def chunks(files: Sequence, max_files: int, max_bytes: int) -> list[list]:
     return out
 
 
+def map_local(fn: Callable[[Any], Any], args: Sequence, workers: int | None = None) -> list:
+    """``fn`` of each of ``args``, in order: here for a single one or a single worker, else in ``workers``
+    (default: one per core) processes forked from this one. This process's objects are frozen out of the
+    garbage collector's reach while the workers are forked and run: otherwise each worker's collector writes
+    to the objects it inherited and the pages it writes are copied (without it, all processes of the scale
+    benchmark's full build peaked at 3,705 MiB, during the statistics; with it, 2,591 MiB)."""
+    import gc
+    from concurrent.futures import ProcessPoolExecutor
+
+    workers = workers or os.cpu_count() or 1
+    if workers <= 1 or len(args) <= 1:
+        return [fn(a) for a in args]
+    gc.collect()
+    gc.freeze()
+    try:
+        with ProcessPoolExecutor(min(workers, len(args))) as pool:
+            return list(pool.map(fn, args))
+    finally:
+        gc.unfreeze()
+
+
 class ProcessEngine:
     """Runs tasks in ``workers`` local processes (``concurrent.futures``), no service needed. At most two
     chunks a worker are under way at once, so results wait in memory only as long as the caller takes them.

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property
 from difflib import SequenceMatcher
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -76,11 +76,12 @@ def match_rides(rides: list[Ride], config: MatchConfig = MatchConfig(), *,
     each region is matched in a process of its own, with the same result."""
     regions = _regions(rides, config) if workers > 1 else []
     if len(regions) > 1:
-        from concurrent.futures import ProcessPoolExecutor
-        from itertools import repeat
+        import functools
 
-        with ProcessPoolExecutor(min(workers, len(regions))) as pool:
-            done = list(pool.map(match_rides, ([rides[i] for i in r] for r in regions), repeat(config)))
+        from .engine import map_local
+
+        done = map_local(functools.partial(match_rides, config=config), [[rides[i] for i in r] for r in regions],
+                         workers)
         routes = [_renumbered(route, region) for region, (found, _) in zip(regions, done) for route in found]
         return sorted(routes, key=_route_key), [n for _, notes in done for n in notes]
     if not rides:

@@ -403,7 +403,7 @@ def build_network(
                     first = rides[pattern.rides[0]]
                     notices.append(N.HeadwayEstimatedNotice(file=first.source, trace_id=first.trace_id,
                                                             route_id=route_id, headway_s=float(h.headway_s)))
-            dist = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(pattern.xy, axis=0).T))])
+            dist = pattern.path.cum  # metres along the pattern at each vertex
             advance = np.flatnonzero(np.concatenate([[True], np.diff(np.round(dist, 1)) > 0]))  # no two points at one distance
             shape = advance[simplified(pattern.xy[advance], SHAPE_TOLERANCE_M)]
             lat, lon = to_latlon(pattern.xy[shape, 0], pattern.xy[shape, 1])

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from .engine import map_local
 from .geo import points_at, project, utm_epsg
 
 #: Time bands of the service day (name, start s, end s); service after midnight falls in "night"
@@ -180,26 +181,6 @@ def _route_parts(route_ids, config: StatsConfig) -> list[list[str]]:
     return [ids[k : k + config.part_routes] for k in range(0, len(ids), config.part_routes)] or [[]]
 
 
-def _map_parts(fn, args: list, workers: int | None) -> list:
-    """``fn`` of each of ``args``, in order: in ``workers`` processes when there are several parts."""
-    workers = workers or os.cpu_count() or 1
-    if workers <= 1 or len(args) <= 1:
-        return [fn(a) for a in args]
-    import gc
-    from concurrent.futures import ProcessPoolExecutor
-
-    # the objects this process holds (a whole build, when called from one) are frozen out of the garbage
-    # collector's reach while the workers are forked: otherwise each worker's collector writes to them, and
-    # the pages it writes are copied (a build of the scale benchmark peaked 1.9 GB higher)
-    gc.collect()
-    gc.freeze()
-    try:
-        with ProcessPoolExecutor(min(workers, len(args))) as pool:
-            return list(pool.map(fn, args))
-    finally:
-        gc.unfreeze()
-
-
 def _gk_trip_stats(gfeed, config: StatsConfig) -> pd.DataFrame:
     """gtfs-kit's trip stats (distances along the shapes), route by route in parts: each trip's figures
     depend on its own route only. Sorted by route, direction, start time and trip."""
@@ -207,7 +188,7 @@ def _gk_trip_stats(gfeed, config: StatsConfig) -> pd.DataFrame:
 
     parts = _route_parts(gfeed.routes["route_id"], config)
     feeds = [gfeed] if len(parts) == 1 else [gk.restrict_to_routes(gfeed, p) for p in parts]
-    frames = [f for f in _map_parts(_trip_stats_of, feeds, config.workers) if not f.empty]
+    frames = [f for f in map_local(_trip_stats_of, feeds, config.workers) if not f.empty]
     out = pd.concat(frames, ignore_index=True) if frames else _trip_stats_of(gfeed)
     return out.sort_values(["route_id", "direction_id", "start_time", "trip_id"], kind="stable", ignore_index=True)
 
@@ -468,7 +449,7 @@ def _gk_route_stats(departures, trip_stats, config) -> pd.DataFrame:
     ex["start_time"] = [_hms(s) for s in ex["dep_s"]]
     ex["end_time"] = [_hms(round(s)) for s in ex["dep_s"] + ex["duration_s"]]
     parts = [ex[ex["route_id"].isin(p)] for p in _route_parts(ex["route_id"], config)]
-    frames = _map_parts(partial(_route_stats_of, window=config.headway_window), parts, config.workers)
+    frames = map_local(partial(_route_stats_of, window=config.headway_window), parts, config.workers)
     return pd.concat(frames, ignore_index=True).sort_values("route_id", kind="stable", ignore_index=True)
 
 
