@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -436,6 +436,7 @@ def _name_agreement(a: str | None, b: str | None) -> int:
     return 1 if sim >= 0.8 else (-1 if sim < 0.6 else 0)
 
 
+@lru_cache(maxsize=65536)
 def normalise_name(name: str) -> str:
     """Route names as heard: case, punctuation and spacing folded ("Bree-Bara" ~ "bree - bara")."""
     return " ".join(re.sub(r"[^\w]+", " ", name.lower()).split())
@@ -444,6 +445,7 @@ def normalise_name(name: str) -> str:
 _ROUTE_CODE = re.compile(r"^(\d{1,4}[a-z]{0,5}(?:_\d{1,2})?)\b")  # "45K", "237", "110ATH", "17B_2"
 
 
+@lru_cache(maxsize=65536)  # a survey has few distinct names, compared again and again
 def _name_similarity(a: str, b: str) -> float:
     """1 = the same route name, 0 = clearly different. Route numbers ("45K", "237", "100A") decide when
     both names carry one: routes that share most of their stop names differ by their number. A number
@@ -508,16 +510,13 @@ def _median_geometry(paths: list[Path], config: MatchConfig) -> np.ndarray:
 def _pair_directions(patterns: list[Pattern], config: MatchConfig) -> list[Route]:
     """Pair each pattern with the one running its corridor the other way round, best overlap first."""
     paths = [Path(p.xy) for p in patterns]
-    # candidates from the paths simplified to 5 m (a sixth of their vertices): the same pairs and a few more
-    # (the distance allows for the simplification), three times faster
-    lines = shapely.simplify(np.array([p.line for p in paths], dtype=object), 5.0)
-    a, b = shapely.STRtree(lines).query(lines, predicate="dwithin", distance=config.corridor_m + 5.0)
-    # a pair that fails the probe test either way has a cover of 0 that way: not the other direction
+    # candidates: the pairs that pass the probe test both ways (a pair that fails it either way has a cover
+    # of 0 that way: not the other direction)
     pa, pb = _probe_pairs(paths, config.corridor_m * 1.5)
     probed = set(zip(pa.tolist(), pb.tolist()))
     candidates = []
-    for i, j in zip(a.tolist(), b.tolist()):
-        if i < j and (i, j) in probed and (j, i) in probed:
+    for i, j in sorted(probed):
+        if i < j and (j, i) in probed:
             si, fi = _cover(paths[i], paths[j], config.corridor_m * 1.5, step=5, probed=True)
             sj, fj = _cover(paths[j], paths[i], config.corridor_m * 1.5, step=5, probed=True)
             if si >= config.opposite_share and sj >= config.opposite_share and fi <= 0.3 and fj <= 0.3:
