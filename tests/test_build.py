@@ -19,7 +19,7 @@ from transitmap.clean import clean_ride
 from transitmap.geo import project, utm_epsg
 from transitmap.gtfs import gtfs_time, run_validator
 from transitmap.match import match_rides
-from transitmap.pipeline import build_network, validate_inputs
+from transitmap.pipeline import BuildConfig, build_network, validate_inputs
 from transitmap.simulate import RideProfile, RouteSpec, at, ride
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -305,6 +305,28 @@ def test_sample_feed_matches_golden_tables(sample_build):
     assert sorted(tables) == sorted(golden)
     for name in sorted(golden):
         assert tables[name].splitlines() == golden[name].splitlines(), name
+
+
+
+def test_regions_built_in_processes_of_their_own_give_the_same_feed(tmp_path):
+    """Two towns 40 km apart, with fares between stops and departures seen at the rank: built in one process
+    or a process per region (routes, stops, stop times, headways, fares), the same feed, ledger and headways."""
+    far = lambda p: (p[0] + 0.36, p[1])  # noqa: E731 - 40 km north
+    near_town = spec("N", "Town - Kibera", A, B, C, stops=(0, 0.25, 0.5, 0.75, 1))
+    far_town = spec("F", "Thika - Juja", far(A), far(B), far(C), stops=(0, 0.3, 0.6, 1))
+    docs = (_docs(near_town, 3) + _docs(reverse(near_town), 2, seed=3) + _docs(far_town, 3, seed=4)
+            + _docs(reverse(far_town), 2, seed=5) + _docs(far_town, 1, seed=6, partial=True))
+    for d in docs[:2] + docs[5:7]:  # a fare between two marked stops
+        d["fares"] = [{"amount": 30, "currency": "KES", "from_stop": 1, "to_stop": 2}]
+    folder = _write_rides(tmp_path / "in", docs)
+    one = build_network([folder], dataclasses.replace(BuildConfig(), workers=1, pseudonym_key="k"))
+    two = build_network([folder], dataclasses.replace(BuildConfig(), workers=2, pseudonym_key="k"))
+    assert one.routes == two.routes == 2 and one.stops == two.stops >= 8
+    assert one.feed == two.feed
+    assert one.ledger_rows == two.ledger_rows and one.headway_rows == two.headway_rows
+    assert one.run.notices.to_list() == two.run.notices.to_list()
+    with zipfile.ZipFile(io.BytesIO(two.feed)) as z:
+        assert "fare_rules.txt" in z.namelist()
 
 
 # ------------------------------------------------------------------------------------ build notices

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import cached_property, lru_cache
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -73,18 +74,11 @@ def match_rides(rides: list[Ride], config: MatchConfig = MatchConfig(), *,
     """Routes made of the rides, sorted deterministically, and the notices of matching.
 
     Rides further apart than any test of matching reaches (``_regions``) never meet: with ``workers`` > 1,
-    each region is matched in a process of its own, with the same result."""
-    regions = _regions(rides, config) if workers > 1 else []
-    if len(regions) > 1:
-        from concurrent.futures import ProcessPoolExecutor
-        from itertools import repeat
-
-        # a plain fork (not engine.map_local): freezing the rides out of the garbage collector here raised the
-        # scale benchmark's peak for all processes from 2.6 to 5.1 GB
-        with ProcessPoolExecutor(min(workers, len(regions))) as pool:
-            done = list(pool.map(match_rides, ([rides[i] for i in r] for r in regions), repeat(config)))
-        routes = [_renumbered(route, region) for region, (found, _) in zip(regions, done) for route in found]
-        return sorted(routes, key=_route_key), [n for _, notes in done for n in notes]
+    each region is matched in a process of its own (``per_region``), with the same result."""
+    if workers > 1:
+        parts = per_region(match_rides, rides, config, workers, config)
+        order = merged_routes([(region, found) for region, (found, _) in parts])
+        return [route for _, _, route in order], [n for _, (_, notes) in parts for n in notes]
     if not rides:
         return [], []
     paths = [_ride_path(r, config) for r in rides]
@@ -126,6 +120,50 @@ def _regions(rides: list[Ride], config: MatchConfig) -> list[list[int]]:
     for i, lab in enumerate(label[: len(rides)].tolist()):
         by_label.setdefault(lab, []).append(i)
     return sorted(by_label.values(), key=lambda g: (-len(g), g[0]))
+
+
+def per_region(fn: Callable[..., Any], rides: list[Ride], config: MatchConfig, workers: int, *args: Any
+               ) -> list[tuple[list[int], Any]]:
+    """(region, ``fn(the region's rides, *args)``) for each region of the rides (``_regions``), in a process
+    each (forked from this one, ``workers`` at a time); a single region, or a single worker: all the rides,
+    here."""
+    regions = _regions(rides, config) if workers > 1 and len(rides) > 1 else []
+    if len(regions) <= 1:
+        return [(list(range(len(rides))), fn(rides, *args))]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from itertools import repeat
+
+    # Forked workers find the rides where this process left them (``_forked``): only the regions' numbers and
+    # the results are sent between processes. A plain fork (not engine.map_local): freezing the rides out of
+    # the garbage collector here raised the scale benchmark's peak for all processes from 2.6 to 5.1 GB.
+    fork = "fork" in multiprocessing.get_all_start_methods()
+    _forked[:] = [rides] if fork else []
+    try:
+        with ProcessPoolExecutor(min(workers, len(regions)),
+                                 mp_context=multiprocessing.get_context("fork") if fork else None) as pool:
+            rest = [repeat(a) for a in args]
+            done = list(pool.map(_in_region, repeat(fn), regions, *rest) if fork else
+                        pool.map(fn, ([rides[i] for i in r] for r in regions), *rest))
+    finally:
+        _forked.clear()
+    return list(zip(regions, done))
+
+
+_forked: list = []  # the rides of ``per_region``, for the workers it forks
+
+
+def _in_region(fn: Callable[..., Any], region: list[int], *args: Any) -> Any:
+    """``fn`` of a region's rides, in a worker forked by ``per_region``."""
+    return fn([_forked[0][i] for i in region], *args)
+
+
+def merged_routes(parts: list[tuple[list[int], list[Route]]]) -> list[tuple[int, int, Route]]:
+    """The routes of all regions (region, routes found on its rides) as (part, index in the part, route with
+    the rides' numbers in the whole survey), sorted as ``match_rides`` sorts them."""
+    found = [(k, r, _renumbered(route, region)) for k, (region, routes) in enumerate(parts)
+             for r, route in enumerate(routes)]
+    return sorted(found, key=lambda e: _route_key(e[2]))
 
 
 def _renumbered(route: Route, region: list[int]) -> Route:

@@ -320,12 +320,10 @@ def build_network(
     from .clean import clean_ride
     from .compare import stable_ids
     from .fares import od_fares, route_fare
-    from .geo import simplified, utm_epsg
+    from .geo import utm_epsg
     from .gtfs import FeedHeadway, FeedMeta, FeedRoute, FeedStop, FeedTrip, feed_bytes, network_tables, trip_id
-    from .match import match_rides
     from .read import timezone_at
-    from .stops import infer_stops
-    from .timing import headways, local_seconds, stop_offsets
+    from .timing import local_seconds
 
     clock = _Clock()
     workers = config.workers or os.cpu_count() or 1
@@ -355,10 +353,8 @@ def build_network(
         quarantined = {(n.trace_id, n.file) for n in dropped}
         return BuildResult(run, None, _ledger_rows(run, {}, quarantined), [], tz)
     clock.lap(f"cleaned {len(rides):,} rides")
-    routes, notices = match_rides(rides, workers=workers)
-    clock.lap(f"matched them into {len(routes):,} routes")
-    stops, pattern_stops = infer_stops(rides, routes)
-    clock.lap(f"inferred {len(stops):,} stops")
+    routes, notices, stops, pattern_stops, timed = _network(rides, tz, workers)
+    clock.lap(f"matched them into {len(routes):,} routes, inferred {len(stops):,} stops, timed the patterns")
     notices += dropped
     to_latlon = _inverse(epsg)
     ids = stable_ids(previous, [_route_lines(route) for route in routes],
@@ -387,14 +383,10 @@ def build_network(
                 assignment[rides[i].trace_id, rides[i].source] = (route_id, d, tid, "full")
             for i in pattern.partial:
                 assignment[rides[i].trace_id, rides[i].source] = (route_id, d, tid, "partial")
-            ps = pattern_stops[(r, p)]
-            offsets = stop_offsets(pattern, ps.s_m, rides)
+            ps, times = pattern_stops[(r, p)], timed[(r, p)]
             for k, s_m in zip(ps.stop_index, ps.s_m):
                 stop_names.setdefault(k, f"{route.name or route_id} km {s_m / 1000:.1f}")
-            starts = np.array([rides[i].t_s[rides[i].start] for i in pattern.rides + pattern.partial])
-            _, sec = local_seconds(starts, tz)
-            span = (int(sec.min() // 3600 * 3600), int(-(-(sec.max() + 1) // 3600) * 3600))
-            bands = headways(pattern, rides, span, tz)
+            bands = times.bands
             for h in bands:
                 headway_rows.append({"route_id": route_id, "direction_id": d, "trip_id": tid,
                                      "start_time": h.start_s, "end_time": h.end_s, "headway_s": h.headway_s, "provenance": h.provenance,
@@ -403,22 +395,20 @@ def build_network(
                     first = rides[pattern.rides[0]]
                     notices.append(N.HeadwayEstimatedNotice(file=first.source, trace_id=first.trace_id,
                                                             route_id=route_id, headway_s=float(h.headway_s)))
-            dist = pattern.path.cum  # metres along the pattern at each vertex
-            advance = np.flatnonzero(np.concatenate([[True], np.diff(np.round(dist, 1)) > 0]))  # no two points at one distance
-            shape = advance[simplified(pattern.xy[advance], SHAPE_TOLERANCE_M)]
-            lat, lon = to_latlon(pattern.xy[shape, 0], pattern.xy[shape, 1])
-            dist = dist[shape]
+            lat, lon = to_latlon(pattern.xy[times.shape, 0], pattern.xy[times.shape, 1])
+            dist = times.shape_dist_m
             trips.append(FeedTrip(
                 direction_id=d, variant=variant, headsign="", stop_ids=tuple(stop_ids[k] for k in ps.stop_index),
-                offsets_s=offsets,                stop_dist_m=np.minimum(ps.s_m, dist[-1]), shape_lat=lat, shape_lon=lon, shape_dist_m=dist,
+                offsets_s=times.offsets_s, stop_dist_m=np.minimum(ps.s_m, dist[-1]), shape_lat=lat, shape_lon=lon,
+                shape_dist_m=dist,
                 headways=tuple(FeedHeadway(h.start_s, h.end_s, h.headway_s) for h in bands)))
         if set(directions) != {0, 1}:
             first = rides[route.patterns[0].rides[0]]
             notices.append(N.DirectionMissingNotice(file=first.source, trace_id=first.trace_id, route_id=route_id))
         fare, fare_notes = route_fare(route_id, [rides[i] for p in route.patterns for i in p.rides],
                                       [rides[i] for p in route.patterns for i in p.partial])
-        paid = [(stop_ids[a], stop_ids[b], ride, f) for p, pattern in enumerate(route.patterns)
-                for a, b, ride, f in _fares_between_stops(pattern, pattern_stops[(r, p)], rides)]
+        paid = [(stop_ids[a], stop_ids[b], rides[i], f) for p in range(len(route.patterns))
+                for a, b, i, f in timed[(r, p)].paid]
         od, od_notes = od_fares(route_id, paid, fare)
         notices += fare_notes + od_notes
         feed_routes.append((route_id, agency_id, route, trips, fare, od))
@@ -553,8 +543,70 @@ def _inverse(epsg: int):
     return to_latlon
 
 
+@dataclass(frozen=True, eq=False)
+class _Timed:
+    """What the rides of one pattern give, beside its stops: the time from its first stop to each stop, its
+    headways by time band, its GTFS shape (indexes of the pattern's vertices kept, metres along the pattern)
+    and the fares paid between two of its stops (stop index, stop index, ride index, fare)."""
+
+    offsets_s: np.ndarray
+    bands: list
+    shape: np.ndarray
+    shape_dist_m: np.ndarray
+    paid: list
+
+
+def _network(rides, tz: str, workers: int):
+    """Routes (``match``), stops (``stops``) and the times of each pattern (``_Timed``) of the rides: each
+    region of the survey (``match.per_region``: rides that matching cannot join, and that share no stop) in a
+    process of its own, with the same result as all at once. Returns routes, notices, stops, the stops of each
+    (route index, pattern index) and its ``_Timed``."""
+    from .match import MatchConfig, merged_routes, per_region
+    from .stops import PatternStops, merged_stops
+
+    parts = per_region(_region_network, rides, MatchConfig(), workers, tz)
+    if len(parts) == 1:
+        return parts[0][1]
+    order = merged_routes([(region, found[0]) for region, found in parts])
+    stops, where = merged_stops([found[2] for _, found in parts])
+    pattern_stops, timed = {}, {}
+    for r, (k, local, route) in enumerate(order):
+        region, (_, _, _, stops_of, timed_of) = parts[k]
+        for p in range(len(route.patterns)):
+            ps, t = stops_of[(local, p)], timed_of[(local, p)]
+            pattern_stops[(r, p)] = PatternStops(tuple(where[k][i] for i in ps.stop_index), ps.s_m)
+            timed[(r, p)] = replace(t, paid=[(where[k][a], where[k][b], region[i], f) for a, b, i, f in t.paid])
+    notices = [n for _, found in parts for n in found[1]]
+    return [route for _, _, route in order], notices, stops, pattern_stops, timed
+
+
+def _region_network(rides, tz: str):
+    """``_network`` of the rides of one region, in one process."""
+    from .geo import simplified
+    from .match import match_rides
+    from .stops import infer_stops
+    from .timing import headways, local_seconds, stop_offsets
+
+    routes, notices = match_rides(rides)
+    stops, pattern_stops = infer_stops(rides, routes)
+    timed = {}
+    for r, route in enumerate(routes):
+        for p, pattern in enumerate(route.patterns):
+            ps = pattern_stops[(r, p)]
+            starts = np.array([rides[i].t_s[rides[i].start] for i in pattern.rides + pattern.partial])
+            _, sec = local_seconds(starts, tz)
+            span = (int(sec.min() // 3600 * 3600), int(-(-(sec.max() + 1) // 3600) * 3600))
+            dist = pattern.path.cum  # metres along the pattern at each vertex
+            advance = np.flatnonzero(np.concatenate([[True], np.diff(np.round(dist, 1)) > 0]))  # no two points at one distance
+            shape = advance[simplified(pattern.xy[advance], SHAPE_TOLERANCE_M)]
+            timed[(r, p)] = _Timed(stop_offsets(pattern, ps.s_m, rides), headways(pattern, rides, span, tz), shape,
+                                   dist[shape], _fares_between_stops(pattern, ps, rides))
+            pattern.__dict__.pop("path", None)  # made again where needed, not sent back to the calling process
+    return routes, notices, stops, pattern_stops, timed
+
+
 def _fares_between_stops(pattern, ps, rides, snap_m: float = 100.0):
-    """(origin stop index, destination stop index, ride, fare) of the fares paid on a pattern between two of
+    """(origin stop index, destination stop index, ride index, fare) of the fares paid on a pattern between two of
     its stops: fares marked from one stop to another, and the whole fare of a partial ride (from where its
     collector boarded to where they got off: the board/alight marks, else the first and last fix)."""
     if len(ps.stop_index) < 2:
@@ -576,7 +628,7 @@ def _fares_between_stops(pattern, ps, rides, snap_m: float = 100.0):
             ia, ib = int(np.argmin(np.abs(ps.s_m - sa))), int(np.argmin(np.abs(ps.s_m - sb)))
             if (dist.max() <= snap_m and abs(ps.s_m[ia] - sa) <= snap_m and abs(ps.s_m[ib] - sb) <= snap_m
                     and ia < ib and (ia, ib) != (0, len(ps.s_m) - 1)):
-                out.append((ps.stop_index[ia], ps.stop_index[ib], r, f))
+                out.append((ps.stop_index[ia], ps.stop_index[ib], i, f))
     return out
 
 

@@ -161,7 +161,7 @@ def _merge(cands: list[_Candidate], config: StopConfig) -> tuple[list[Stop], lis
     same = (a < b) & (pattern[a] != pattern[b]) & ((turn < np.pi / 3) | (terminal[a] & terminal[b]))
     found = groups(n, zip(a[same].tolist(), b[same].tolist()))
     centre = [(float(np.mean(xy[g, 0])), float(np.mean(xy[g, 1]))) for g in found]
-    ordered = sorted(range(len(found)), key=lambda k: (round(centre[k][0], 1), round(centre[k][1], 1)))
+    ordered = sorted(range(len(found)), key=lambda k: _place(*centre[k]))
     stops, assignment = [], [0] * n
     for k, f in enumerate(ordered):
         g = found[f]
@@ -170,6 +170,23 @@ def _merge(cands: list[_Candidate], config: StopConfig) -> tuple[list[Stop], lis
         for i in g:
             assignment[i] = k
     return stops, assignment
+
+
+def _place(x_m: float, y_m: float) -> tuple[float, float]:
+    """The order of the network's stops: west to east, then south to north (to 10 cm)."""
+    return round(x_m, 1), round(y_m, 1)
+
+
+def merged_stops(parts: list[list[Stop]]) -> tuple[list[Stop], list[list[int]]]:
+    """The stops of regions that share none, in one list in the order ``infer_stops`` gives (stops of
+    different regions are far apart, so never in the same place), and for each part where each of its stops
+    went."""
+    order = sorted(((k, i) for k, stops in enumerate(parts) for i in range(len(stops))),
+                   key=lambda e: _place(parts[e[0]][e[1]].x_m, parts[e[0]][e[1]].y_m))
+    where = [[0] * len(stops) for stops in parts]
+    for n, (k, i) in enumerate(order):
+        where[k][i] = n
+    return [parts[k][i] for k, i in order], where
 
 
 def _majority(names: list[str]) -> str | None:
