@@ -113,6 +113,39 @@ def test_a_direction_measures_its_own_half_of_an_out_and_back_shape(shape):
         assert s.shapes["gk_distance_m"].to_numpy() == pytest.approx(20_000, rel=0.005)  # gtfs-kit: the whole
 
 
+def test_stops_are_placed_where_the_feeds_distances_put_them_when_those_check_out():
+    from transitmap.stats import _placed
+
+    line = np.array([[0.0, 0.0], [1000.0, 0.0], [1000.0, 1000.0]])
+    shape_km = np.array([0.0, 1.0, 2.0])
+    stops = np.array([[250.0, 5.0], [1000.0, 400.0]])
+    assert _placed(line, stops, np.array([0.25, 1.4]), shape_km, 30.0) == pytest.approx([250, 1400])
+    assert _placed(line, stops, np.array([0.25, 1.9]), shape_km, 30.0) is None  # the second stop 500 m off
+    assert _placed(line, stops, np.array([1.4, 0.25]), shape_km, 30.0) is None  # out of order
+    assert _placed(line, stops, np.array([250.0, 1400.0]), shape_km, 30.0) is None  # other units: far beyond the end
+    assert _placed(line, stops, None, shape_km, 30.0) is None
+
+
+def test_stop_distances_that_do_not_fit_the_shape_are_measured_again():
+    """Stop distances in km against a shape in metres (a feed's mistake): the stops are placed on the shape
+    as if the feed had none, and the route still measures 10 km with stops 500 m apart."""
+    import zipfile
+
+    good = gtfs_feed(straight_10km())
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(good)) as src, zipfile.ZipFile(buf, "w") as out:
+        for name in src.namelist():
+            text = src.read(name).decode()
+            if name == "stop_times.txt":
+                t = pd.read_csv(io.StringIO(text), dtype=str)
+                t["shape_dist_traveled"] = (t["shape_dist_traveled"].astype(float) / 1000).round(3).astype(str)
+                text = t.to_csv(index=False)
+            out.writestr(name, text)
+    [r] = feed_stats(buf.getvalue()).routes.to_dict("records")
+    assert r["length_km_0"] == pytest.approx(10.0, rel=0.005) and r["length_km_1"] == pytest.approx(10.0, rel=0.005)
+    assert r["stop_spacing_m"] == pytest.approx(500, rel=0.005)
+
+
 @pytest.fixture(scope="module")
 def shared_corridor():
     r1 = straight_10km()

@@ -130,17 +130,19 @@ def per_region(fn: Callable[..., Any], rides: list[Ride], config: MatchConfig, w
     regions = _regions(rides, config) if workers > 1 and len(rides) > 1 else []
     if len(regions) <= 1:
         return [(list(range(len(rides))), fn(rides, *args))]
+    import gc
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from itertools import repeat
 
     # Forked workers find the rides where this process left them (``_forked``): only the regions' numbers and
-    # the results are sent between processes. A plain fork (not engine.map_local): freezing the rides out of
-    # the garbage collector here raised the scale benchmark's peak for all processes from 2.6 to 5.1 GB.
+    # the results are sent between processes. Each worker first freezes what it inherited out of its garbage
+    # collector's reach: a full collection would otherwise write to every object of this process, and the
+    # pages it writes to are copied (the scale benchmark's processes once peaked at 4.7 GB, twice the usual).
     fork = "fork" in multiprocessing.get_all_start_methods()
     _forked[:] = [rides] if fork else []
     try:
-        with ProcessPoolExecutor(min(workers, len(regions)),
+        with ProcessPoolExecutor(min(workers, len(regions)), initializer=gc.freeze,
                                  mp_context=multiprocessing.get_context("fork") if fork else None) as pool:
             rest = [repeat(a) for a in args]
             done = list(pool.map(_in_region, repeat(fn), regions, *rest) if fork else

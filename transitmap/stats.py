@@ -318,7 +318,9 @@ def _measure(gfeed, shapes: pd.DataFrame, epsg: int, near_m: float = 30.0) -> pd
     (``shapes.distance_m``). Returns the distances between consecutive stops of the main patterns
     (trip_id, spacing_m).
 
-    Stops are placed in order along the shape (``_positions``), on the shape as drawn or, when the stops lie
+    Stops are placed where the feed's shape_dist_traveled puts them, when that checks out against the shape
+    (``_placed``: transitmap's own feeds, most others). Else in order along the shape (``_positions``), on the
+    shape as drawn or, when the stops lie
     ``near_m`` closer to it that way, drawn the other way round. A shape that runs out and back along one road
     (one shape for both directions, as in Nairobi's 2014 feed) then gives each direction its own half; gtfs-kit
     measures such a shape, which crosses itself, as a whole for each direction, which doubles it."""
@@ -327,11 +329,20 @@ def _measure(gfeed, shapes: pd.DataFrame, epsg: int, near_m: float = 30.0) -> pd
     stops = gfeed.stops.set_index("stop_id")
     sx, sy = project(stops["stop_lat"].to_numpy(float), stops["stop_lon"].to_numpy(float), epsg)
     where = pd.DataFrame({"x": sx, "y": sy}, index=stops.index)
-    by_trip = {t: where.reindex(g["stop_id"]).to_numpy() for t, g in st.groupby("trip_id", sort=False)}
+    trip_ids, first = np.unique(st["trip_id"].to_numpy(), return_index=True)
+    cuts = np.append(first, len(st))
+    xy = where.reindex(st["stop_id"]).to_numpy()
+    given = _given_distances(gfeed, st)
+    by_trip = {t: (xy[a:b], None if given is None else given[0][a:b]) for t, a, b in zip(trip_ids, cuts[:-1], cuts[1:])}
     distance, rows = [], []
-    for trip, line, main in zip(shapes["trip_id"], shapes["geometry"], shapes["main"]):
-        coords, pts = np.asarray(line.coords), by_trip.get(trip, np.empty((0, 2)))
-        pos, off = _positions(coords, pts)
+    for trip, shape_id, line, main in zip(shapes["trip_id"], shapes["shape_id"], shapes["geometry"], shapes["main"]):
+        coords = np.asarray(line.coords)
+        pts, stop_dist = by_trip.get(trip, (np.empty((0, 2)), None))
+        pos = _placed(coords, pts, stop_dist, given[1].get(shape_id) if given else None, near_m)
+        if pos is None:
+            pos, off = _positions(coords, pts)
+        else:
+            off = 0.0
         if off > near_m:  # perhaps a shape drawn against the stops' order
             back, back_off = _positions(coords[::-1], pts)
             if back_off < off - near_m:
@@ -341,6 +352,37 @@ def _measure(gfeed, shapes: pd.DataFrame, epsg: int, near_m: float = 30.0) -> pd
             rows.append(pd.DataFrame({"trip_id": trip, "spacing_m": np.diff(pos)}))
     shapes["distance_m"] = distance
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame({"trip_id": [], "spacing_m": []})
+
+
+def _given_distances(gfeed, st: pd.DataFrame):
+    """The feed's own shape_dist_traveled: (of each stop time of ``st``, {shape_id: of each shape point in
+    order}), or None where the feed leaves any out."""
+    sh = gfeed.shapes
+    if "shape_dist_traveled" not in st or "shape_dist_traveled" not in sh:
+        return None
+    stop_dist = pd.to_numeric(st["shape_dist_traveled"], errors="coerce").to_numpy(float)
+    sh = sh.sort_values(["shape_id", "shape_pt_sequence"], kind="stable")
+    shape_dist = pd.to_numeric(sh["shape_dist_traveled"], errors="coerce").to_numpy(float)
+    if not (np.isfinite(stop_dist).all() and np.isfinite(shape_dist).all()):
+        return None
+    ids, start = np.unique(sh["shape_id"].to_numpy(), return_index=True)
+    return stop_dist, dict(zip(ids, np.split(shape_dist, start[1:])))
+
+
+def _placed(line: np.ndarray, points: np.ndarray, stop_dist, shape_dist, near_m: float) -> np.ndarray | None:
+    """Distances along ``line`` (metres) of ``points`` as the feed places them (shape_dist_traveled of the
+    stops, read against that of the shape's points), when they check out: in order along the shape, and each
+    stop within ``near_m`` of where it is placed. Else None (then ``_positions`` places them)."""
+    if stop_dist is None or shape_dist is None or len(shape_dist) != len(line) or len(points) < 2:
+        return None
+    if not np.isfinite(points).all() or (np.diff(shape_dist) < 0).any() or (np.diff(stop_dist) < 0).any():
+        return None
+    if stop_dist[0] < shape_dist[0] - 1e-6 or stop_dist[-1] > shape_dist[-1] + 1e-6:
+        return None
+    cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(line, axis=0).T))])
+    pos = np.interp(stop_dist, shape_dist, cum)
+    at = np.column_stack([np.interp(pos, cum, line[:, 0]), np.interp(pos, cum, line[:, 1])])
+    return pos if (np.hypot(*(at - points).T) <= near_m).all() else None
 
 
 def _positions(line: np.ndarray, points: np.ndarray, per_km_m: float = 2.0) -> tuple[np.ndarray, float]:
@@ -550,7 +592,7 @@ def _corridors(shapes: pd.DataFrame, config: StatsConfig):
     dup[i[(owner[j] < owner[i]) | ((owner[j] == owner[i]) & (j < i - 1))]] = True
     unique_km = float(seg_len[~dup].sum() / 1000)
     # routes along each piece: distinct (piece, route) pairs, counted and hashed into a set identity
-    key = np.unique(i.astype(np.int64) * len(route_codes) + route[j])
+    key = pd.unique(i.astype(np.int64) * len(route_codes) + route[j])  # hashed: faster than a sort here
     pairs = np.column_stack([key // len(route_codes), key % len(route_codes)])
     count = np.bincount(pairs[:, 0], minlength=len(segs))
     salt = np.random.default_rng(7).integers(1, 2**62, size=len(route_codes), dtype=np.int64)
