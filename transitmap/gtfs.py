@@ -53,10 +53,13 @@ def gtfs_times(seconds: np.ndarray) -> np.ndarray:
     return (h + ":" + m + ":" + sec).to_numpy(object)
 
 
-def feed_bytes(tables: dict[str, pd.DataFrame]) -> bytes:
-    """The zip of the tables, byte-identical for identical tables."""
+def feed_bytes(tables: dict[str, pd.DataFrame], chunk_rows: int = 250_000) -> bytes:
+    """The zip of the tables, byte-identical for identical tables. A large table is written in chunks of
+    rows, each compressed (zlib lets go of the interpreter) while the next is formatted as CSV."""
+    from concurrent.futures import ThreadPoolExecutor
+
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z, ThreadPoolExecutor(1) as compress:
         for name in sorted(tables):
             df = tables[name]
             if df.empty and name not in ("agency.txt", "stops.txt", "routes.txt", "trips.txt", "stop_times.txt"):
@@ -66,7 +69,15 @@ def feed_bytes(tables: dict[str, pd.DataFrame]) -> bytes:
                 df = df.sort_values(SORT[name], kind="stable")
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
-            z.writestr(info, df.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+            with z.open(info, "w") as out:
+                pending = None
+                for start in range(0, max(len(df), 1), chunk_rows):
+                    text = df.iloc[start : start + chunk_rows].to_csv(index=False, header=start == 0,
+                                                                        lineterminator="\n").encode("utf-8")
+                    if pending is not None:
+                        pending.result()
+                    pending = compress.submit(out.write, text)
+                pending.result()
     return buf.getvalue()
 
 
