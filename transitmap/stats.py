@@ -145,8 +145,10 @@ def feed_stats(feed: bytes | str | os.PathLike, *, ledger: pd.DataFrame | None =
         for c in ("rides", "rides_full", "rides_partial", "collectors"):
             routes[c] = routes[c].fillna(0).astype(int)
         routes["confidence"] = _confidence(routes)
-    unique_km, corridors, corridor_geometry = _corridors(shapes, config)
-    served = shapely.union_all(shapely.buffer(stop_points["geometry"].to_numpy(), config.served_radius_m, quad_segs=8))
+    # the two longest geometric figures side by side, on two cores
+    (unique_km, corridors, corridor_geometry), served_km2 = map_local(_call, [
+        (_corridors, shapes[["route_id", "geometry"]], config),
+        (_served_km2, stop_points["geometry"].to_numpy(), config.served_radius_m)], config.workers)
     agencies = sorted({a for a in routes["agency_name"] if a})  # of the routes run that day
     main = shapes[shapes["main"]]
     network = {
@@ -156,7 +158,7 @@ def feed_stats(feed: bytes | str | os.PathLike, *, ledger: pd.DataFrame | None =
         "route_km_both_directions": float(main["distance_m"].sum() / 1000),
         "unique_road_km": unique_km, "corridor_tolerance_m": config.corridor_tolerance_m,
         "corridor_min_m": config.corridor_min_m,
-        "area_served_km2": float(shapely.area(served) / 1e6), "served_radius_m": config.served_radius_m,
+        "area_served_km2": served_km2, "served_radius_m": config.served_radius_m,
         "bbox": [float(lon[ok].min()), float(lat[ok].min()), float(lon[ok].max()), float(lat[ok].max())],
         "operators": len(agencies), "operator_names": agencies,
         "departures": int(routes["departures"].sum()),
@@ -561,6 +563,16 @@ def _confidence(routes: pd.DataFrame) -> pd.Series:
     high = (routes["directions"] >= 2) & (routes["rides"] >= 4) & (routes["rides_full"] >= 2) & (routes["collectors"] >= 2)
     low = (routes["rides"] <= 1) | (routes["rides_full"] == 0)
     return pd.Series(np.where(high, "high", np.where(low, "low", "medium")), index=routes.index)
+
+
+def _call(task: tuple) -> Any:
+    """``fn(*args)`` of a task (fn, *args), for ``map_local``."""
+    return task[0](*task[1:])
+
+
+def _served_km2(points: np.ndarray, radius_m: float) -> float:
+    """The area (km2) within ``radius_m`` of the points."""
+    return float(shapely.area(shapely.union_all(shapely.buffer(points, radius_m, quad_segs=8))) / 1e6)
 
 
 def _corridors(shapes: pd.DataFrame, config: StatsConfig):
