@@ -3,13 +3,10 @@
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import shapely
 from click.testing import CliRunner

@@ -595,16 +595,23 @@ def _corridors(shapes: pd.DataFrame, config: StatsConfig):
     route = route_of_shape[owner]
     # pieces along each other: the middle of one within the tolerance of the other, side by side
     mid = shapely.points((ax + bx) / 2, (ay + by) / 2)
-    i, j = shapely.STRtree(segs).query(mid, predicate="dwithin", distance=config.corridor_tolerance_m)
+    tree = shapely.STRtree(segs)
     ux, uy = (bx - ax) / np.maximum(seg_len, 1e-9), (by - ay) / np.maximum(seg_len, 1e-9)
-    parallel = np.abs(ux[i] * ux[j] + uy[i] * uy[j]) >= 0.8
-    i, j = i[parallel], j[parallel]
     dup = np.zeros(len(segs), bool)
-    # ... of an earlier shape, or earlier on the same shape (the way back of an out-and-back shape)
-    dup[i[(owner[j] < owner[i]) | ((owner[j] == owner[i]) & (j < i - 1))]] = True
+    keys = []
+    # in chunks of pieces: a busy network has tens of millions of pairs of pieces side by side
+    for lo in range(0, len(segs), 50_000):
+        i, j = tree.query(mid[lo : lo + 50_000], predicate="dwithin", distance=config.corridor_tolerance_m)
+        i = i + lo
+        parallel = np.abs(ux[i] * ux[j] + uy[i] * uy[j]) >= 0.8
+        i, j = i[parallel], j[parallel]
+        # ... of an earlier shape, or earlier on the same shape (the way back of an out-and-back shape)
+        dup[i[(owner[j] < owner[i]) | ((owner[j] == owner[i]) & (j < i - 1))]] = True
+        # routes along each piece: distinct (piece, route) pairs (hashed: faster than a sort here)
+        keys.append(pd.unique(i.astype(np.int64) * len(route_codes) + route[j]))
     unique_km = float(seg_len[~dup].sum() / 1000)
-    # routes along each piece: distinct (piece, route) pairs, counted and hashed into a set identity
-    key = pd.unique(i.astype(np.int64) * len(route_codes) + route[j])  # hashed: faster than a sort here
+    # ... counted and hashed into a set identity
+    key = np.concatenate(keys) if keys else np.array([], np.int64)
     pairs = np.column_stack([key // len(route_codes), key % len(route_codes)])
     count = np.bincount(pairs[:, 0], minlength=len(segs))
     salt = np.random.default_rng(7).integers(1, 2**62, size=len(route_codes), dtype=np.int64)
