@@ -29,26 +29,43 @@ def chunks(files: Sequence, max_files: int, max_bytes: int) -> list[list]:
     return out
 
 
-def map_local(fn: Callable[[Any], Any], args: Sequence, workers: int | None = None) -> list:
-    """``fn`` of each of ``args``, in order: here for a single one or a single worker, else in ``workers``
-    (default: one per core) processes forked from this one. This process's objects are frozen out of the
-    garbage collector's reach while the workers are forked and run: otherwise each worker's collector writes
-    to the objects it inherited and the pages it writes are copied (without it, all processes of the scale
-    benchmark's full build peaked at 3,705 MiB, during the statistics; with it, 2,591 MiB). Matching's
-    regions do not use it: there it raised that peak to 5,063 MiB."""
-    import gc
-    from concurrent.futures import ProcessPoolExecutor
+_NOTHING = object()
+_inherited: list = []  # what ``map_local``'s forked workers find in the memory they inherit
 
+
+def map_local(fn: Callable[..., Any], args: Sequence, workers: int | None = None, *, shared: Any = _NOTHING) -> list:
+    """``fn`` of each of ``args`` (``fn(shared, arg)`` with ``shared``), in order: here for a single one or
+    a single worker, else in ``workers`` (default: one per core) processes forked from this one.
+
+    ``shared`` is not sent to the workers: they find it in the memory they inherited (where processes cannot
+    be forked, it is sent with each task). Each worker first freezes what it inherited out of its garbage
+    collector's reach: a full collection writes to every object it goes through, and each page written to
+    is copied. (Without it, all the processes of the scale benchmark's full build once held 3.7 GB, during
+    the statistics; with it, 2.6 GB.)"""
+    import gc
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from functools import partial
+    from itertools import repeat
+
+    call = fn if shared is _NOTHING else partial(fn, shared)
     workers = workers or os.cpu_count() or 1
     if workers <= 1 or len(args) <= 1:
-        return [fn(a) for a in args]
-    gc.collect()
-    gc.freeze()
+        return [call(a) for a in args]
+    fork = "fork" in multiprocessing.get_all_start_methods()
+    _inherited[:] = [shared] if fork and shared is not _NOTHING else []
     try:
-        with ProcessPoolExecutor(min(workers, len(args))) as pool:
-            return list(pool.map(fn, args))
+        with ProcessPoolExecutor(min(workers, len(args)), initializer=gc.freeze,
+                                 mp_context=multiprocessing.get_context("fork") if fork else None) as pool:
+            if _inherited:
+                return list(pool.map(_with_inherited, repeat(fn), args))
+            return list(pool.map(call, args))
     finally:
-        gc.unfreeze()
+        _inherited.clear()
+
+
+def _with_inherited(fn: Callable[..., Any], arg: Any) -> Any:
+    return fn(_inherited[0], arg)
 
 
 class ProcessEngine:

@@ -124,40 +124,21 @@ def _regions(rides: list[Ride], config: MatchConfig) -> list[list[int]]:
 
 def per_region(fn: Callable[..., Any], rides: list[Ride], config: MatchConfig, workers: int, *args: Any
                ) -> list[tuple[list[int], Any]]:
-    """(region, ``fn(the region's rides, *args)``) for each region of the rides (``_regions``), in a process
-    each (forked from this one, ``workers`` at a time); a single region, or a single worker: all the rides,
-    here."""
+    """(region, ``fn(the region's rides, *args)``) for each region of the rides (``_regions``), each in a
+    worker process (``engine.map_local``: the workers find the rides in the memory they inherited, only the
+    regions' numbers and the results travel); a single region, or a single worker: all the rides, here."""
+    from functools import partial
+
+    from .engine import map_local
+
     regions = _regions(rides, config) if workers > 1 and len(rides) > 1 else []
     if len(regions) <= 1:
         return [(list(range(len(rides))), fn(rides, *args))]
-    import gc
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from itertools import repeat
-
-    # Forked workers find the rides where this process left them (``_forked``): only the regions' numbers and
-    # the results are sent between processes. Each worker first freezes what it inherited out of its garbage
-    # collector's reach: a full collection would otherwise write to every object of this process, and the
-    # pages it writes to are copied (the scale benchmark's processes once peaked at 4.7 GB, twice the usual).
-    fork = "fork" in multiprocessing.get_all_start_methods()
-    _forked[:] = [rides] if fork else []
-    try:
-        with ProcessPoolExecutor(min(workers, len(regions)), initializer=gc.freeze,
-                                 mp_context=multiprocessing.get_context("fork") if fork else None) as pool:
-            rest = [repeat(a) for a in args]
-            done = list(pool.map(_in_region, repeat(fn), regions, *rest) if fork else
-                        pool.map(fn, ([rides[i] for i in r] for r in regions), *rest))
-    finally:
-        _forked.clear()
-    return list(zip(regions, done))
+    return list(zip(regions, map_local(partial(_in_region, fn, args), regions, workers, shared=rides)))
 
 
-_forked: list = []  # the rides of ``per_region``, for the workers it forks
-
-
-def _in_region(fn: Callable[..., Any], region: list[int], *args: Any) -> Any:
-    """``fn`` of a region's rides, in a worker forked by ``per_region``."""
-    return fn([_forked[0][i] for i in region], *args)
+def _in_region(fn: Callable[..., Any], args: tuple, rides: list[Ride], region: list[int]) -> Any:
+    return fn([rides[i] for i in region], *args)
 
 
 def merged_routes(parts: list[tuple[list[int], list[Route]]]) -> list[tuple[int, int, Route]]:

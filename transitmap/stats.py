@@ -186,19 +186,19 @@ def _route_parts(route_ids, config: StatsConfig) -> list[list[str]]:
 def _gk_trip_stats(gfeed, config: StatsConfig) -> pd.DataFrame:
     """gtfs-kit's trip stats (distances along the shapes), route by route in parts: each trip's figures
     depend on its own route only. Sorted by route, direction, start time and trip."""
-    import gtfs_kit as gk
-
     parts = _route_parts(gfeed.routes["route_id"], config)
-    feeds = [gfeed] if len(parts) == 1 else [gk.restrict_to_routes(gfeed, p) for p in parts]
-    frames = [f for f in map_local(_trip_stats_of, feeds, config.workers) if not f.empty]
-    out = pd.concat(frames, ignore_index=True) if frames else _trip_stats_of(gfeed)
+    frames = [f for f in map_local(_trip_stats_of, parts if len(parts) > 1 else [None], config.workers,
+                                   shared=gfeed) if not f.empty]
+    out = pd.concat(frames, ignore_index=True) if frames else _trip_stats_of(gfeed, None)
     return out.sort_values(["route_id", "direction_id", "start_time", "trip_id"], kind="stable", ignore_index=True)
 
 
-def _trip_stats_of(gfeed) -> pd.DataFrame:
+def _trip_stats_of(gfeed, route_ids: list[str] | None) -> pd.DataFrame:
+    """gtfs-kit's trip stats of the routes (None: all of them)."""
     import gtfs_kit as gk
 
-    return gk.compute_trip_stats(gfeed, compute_dist_from_shapes=True)
+    part = gfeed if route_ids is None else gk.restrict_to_routes(gfeed, route_ids)
+    return gk.compute_trip_stats(part, compute_dist_from_shapes=True)
 
 
 def _read(feed):
@@ -492,15 +492,16 @@ def _gk_route_stats(departures, trip_stats, config) -> pd.DataFrame:
     ex["trip_id"] = ex["template"] + "#" + ex.groupby("template").cumcount().astype(str)
     ex["start_time"] = [_hms(s) for s in ex["dep_s"]]
     ex["end_time"] = [_hms(round(s)) for s in ex["dep_s"] + ex["duration_s"]]
-    parts = [ex[ex["route_id"].isin(p)] for p in _route_parts(ex["route_id"], config)]
-    frames = map_local(partial(_route_stats_of, window=config.headway_window), parts, config.workers)
+    frames = map_local(partial(_route_stats_of, window=config.headway_window), _route_parts(ex["route_id"], config),
+                       config.workers, shared=ex)
     return pd.concat(frames, ignore_index=True).sort_values("route_id", kind="stable", ignore_index=True)
 
 
-def _route_stats_of(trips: pd.DataFrame, window: tuple[str, str]) -> pd.DataFrame:
+def _route_stats_of(trips: pd.DataFrame, route_ids: list[str], window: tuple[str, str]) -> pd.DataFrame:
+    """gtfs-kit's route stats of the routes' trips."""
     import gtfs_kit as gk
 
-    return gk.compute_route_stats_0(trips, *window, split_directions=False)
+    return gk.compute_route_stats_0(trips[trips["route_id"].isin(route_ids)], *window, split_directions=False)
 
 
 def _route_fares(gfeed) -> pd.DataFrame:
