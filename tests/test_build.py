@@ -329,6 +329,27 @@ def test_regions_built_in_processes_of_their_own_give_the_same_feed(tmp_path):
         assert "fare_rules.txt" in z.namelist()
 
 
+
+def _part_sum(shared: np.ndarray, bounds: tuple[int, int]) -> tuple[int, int]:
+    import os
+
+    return int(shared[bounds[0] : bounds[1]].sum()), os.getpid()
+
+
+def test_forked_workers_use_the_shared_object_they_inherit():
+    """``map_local``: the same results, in order, as in this process; the work ran in other processes."""
+    import os
+
+    from transitmap.engine import map_local
+
+    data = np.arange(1_000_000, dtype=np.int64)
+    parts = [(k, k + 250_000) for k in range(0, 1_000_000, 250_000)]
+    here = map_local(_part_sum, parts, workers=1, shared=data)
+    there = map_local(_part_sum, parts, workers=2, shared=data)
+    assert [s for s, _ in there] == [s for s, _ in here] == [int(data[a:b].sum()) for a, b in parts]
+    assert {p for _, p in here} == {os.getpid()} and os.getpid() not in {p for _, p in there}
+
+
 # ------------------------------------------------------------------------------------ build notices
 
 
