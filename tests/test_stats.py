@@ -126,6 +126,20 @@ def test_stops_are_placed_where_the_feeds_distances_put_them_when_those_check_ou
     assert _placed(line, stops, None, shape_km, 30.0) is None
 
 
+def test_a_feed_with_fitting_stop_distances_is_measured_from_them(monkeypatch):
+    """Stop distances that fit the shapes (as transitmap writes them): no stop is placed by the dynamic
+    programme, and the figures are those of the route."""
+    import transitmap.stats as stats
+
+    def placed_again(*_):
+        raise AssertionError("stops placed again although the feed's distances fit")
+
+    monkeypatch.setattr(stats, "_positions", placed_again)
+    [r] = feed_stats(gtfs_feed(straight_10km())).routes.to_dict("records")
+    assert r["length_km_0"] == pytest.approx(10.0, rel=0.005) and r["length_km_1"] == pytest.approx(10.0, rel=0.005)
+    assert r["stop_spacing_m"] == pytest.approx(500, rel=0.005)
+
+
 def test_stop_distances_that_do_not_fit_the_shape_are_measured_again():
     """Stop distances in km against a shape in metres (a feed's mistake): the stops are placed on the shape
     as if the feed had none, and the route still measures 10 km with stops 500 m apart."""

@@ -40,8 +40,8 @@ def map_local(fn: Callable[..., Any], args: Sequence, workers: int | None = None
     ``shared`` is not sent to the workers: they find it in the memory they inherited (where processes cannot
     be forked, it is sent with each task). Each worker first freezes what it inherited out of its garbage
     collector's reach: a full collection writes to every object it goes through, and each page written to
-    is copied. (Without it, all the processes of the scale benchmark's full build once held 3.7 GB, during
-    the statistics; with it, 2.6 GB.)"""
+    is copied. (Without freezing, all the processes of the scale benchmark's full build once held 3.7 GB,
+    during the statistics; with it, at most 2.9 GB over the whole build.)"""
     import gc
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor

@@ -166,11 +166,11 @@ def _png(fig) -> bytes:
 def figure_files(stats) -> dict[str, bytes]:
     """PNG figures for slides: the network map and the distributions (route length, headway, fare per km,
     stop spacing)."""
-    plt = _matplotlib()
-    out = {}
     import shapely
     from matplotlib.collections import LineCollection
 
+    plt = _matplotlib()
+    out = {}
     fig, ax = plt.subplots(figsize=(8, 8))
     lines = _map_lines(stats)
     if lines:  # one artist for all lines, each simplified to a tenth of a pixel of the 800-pixel map
