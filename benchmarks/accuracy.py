@@ -135,10 +135,10 @@ def score(network, epsg: int, result, fares: dict) -> dict:
 
     # Patterns match one to one: each qualifying (truth, output) pair by score, best first, while both are
     # free. Near-identical truth patterns (two route numbers on one road) then need two outputs.
-    tree = shapely.STRtree([o[2].line for o in out])
+    tree = shapely.STRtree([shapely.linestrings(o[2].xy) for o in out])
     candidates = []
     for ti, tp in enumerate(truth):
-        for oi in tree.query(tp.line, predicate="dwithin", distance=50):
+        for oi in tree.query(shapely.linestrings(tp.xy), predicate="dwithin", distance=50):
             s1, f1 = cover(tp, out[oi][2])
             s2, f2 = cover(out[oi][2], tp)
             if s1 >= 0.8 and s2 >= 0.8 and f1 >= 0.7 and f2 >= 0.7:
@@ -151,7 +151,7 @@ def score(network, epsg: int, result, fares: dict) -> dict:
             pairs[ti] = oi
             taken.add(oi)
     matched = len(pairs)
-    shape_err = [float(np.median(shapely.distance(shapely.points(out[oi][2].xy), truth[ti].line))) for ti, oi in pairs.items()]
+    shape_err = [float(np.median(shapely.distance(shapely.points(out[oi][2].xy), shapely.linestrings(truth[ti].xy)))) for ti, oi in pairs.items()]
     # stops
     sx, sy = project(stops.stop_lat.astype(float).to_numpy(), stops.stop_lon.astype(float).to_numpy(), epsg)
     ours = shapely.points(sx, sy)

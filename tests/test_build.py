@@ -351,6 +351,31 @@ def test_forked_workers_use_the_shared_object_they_inherit():
     assert {p for _, p in here} == {os.getpid()} and os.getpid() not in {p for _, p in there}
 
 
+def test_a_feed_written_in_chunks_by_workers_is_the_same_zip():
+    """``feed_bytes``: chunks of rows formatted by two worker processes give the zip one process gives, and
+    each table is the CSV pandas writes (quotes where a name needs them)."""
+    import io
+    import zipfile
+
+    import pandas as pd
+
+    from transitmap.gtfs import feed_bytes
+
+    shapes = pd.DataFrame({"shape_id": [f"R{k % 3}_0" for k in range(20)], "shape_pt_lat": np.round(np.linspace(-1.3, -1.2, 20), 6),
+                           "shape_pt_lon": np.round(np.linspace(36.8, 36.9, 20), 6), "shape_pt_sequence": np.arange(20),
+                           "shape_dist_traveled": np.round(np.linspace(0, 5000, 20), 1)})
+    stops = pd.DataFrame({"stop_id": ["S2", "S1"], "stop_name": ['Bree, "the rank"', "Bara"], "stop_lat": [-1.3, -1.2],
+                          "stop_lon": [36.8, 36.9], "location_type": [0, 0]})
+    tables = {"shapes.txt": shapes, "stops.txt": stops}
+    one = feed_bytes(tables)
+    assert feed_bytes(tables, chunk_rows=3, workers=2) == feed_bytes(tables, chunk_rows=3) == one
+    z = zipfile.ZipFile(io.BytesIO(one))
+    sorted_shapes = shapes.sort_values(["shape_id", "shape_pt_sequence"], kind="stable")
+    assert z.read("shapes.txt").decode() == sorted_shapes.to_csv(index=False, lineterminator="\n")
+    assert z.read("stops.txt").decode().splitlines()[1] == 'S1,Bara,-1.2,36.9,0'
+    assert '"Bree, ""the rank"""' in z.read("stops.txt").decode()
+
+
 # ------------------------------------------------------------------------------------ build notices
 
 

@@ -211,3 +211,43 @@ def test_nan_median_is_numpy_nanmedian_column_by_column(rows, cols, seed):
         warnings.simplefilter("ignore", RuntimeWarning)  # a column of NaN only
         expected = np.array([np.nanmedian(c) for c in values.T]) if cols else np.empty(0)
     np.testing.assert_array_equal(nan_median(values), expected)
+
+
+_FIELDS = {
+    "int": st.integers(-2**63, 2**63 - 1),
+    "float": st.one_of(st.floats(allow_nan=False), st.sampled_from([0.0, -0.0, 1e-5, 1e-4, 1e16, 123456.7, -1.283456])),
+    "float_nan": st.one_of(st.floats(), st.just(float("nan"))),
+    "text": st.text(st.sampled_from(list('ab ,"\n\r;é0')), max_size=6),
+    "plain": st.text(st.sampled_from(list("Rab_0 -é")), max_size=6),
+    "mixed": st.one_of(st.none(), st.integers(0, 9), st.text(max_size=3)),
+}
+
+
+@settings(max_examples=max(300, EXAMPLES), deadline=None)
+@given(kinds=st.lists(st.sampled_from(sorted(_FIELDS)), min_size=1, max_size=5), rows=st.integers(0, 6),
+       data=st.data(), header=st.booleans())
+def test_fast_csv_text_is_what_pandas_writes(kinds, rows, data, header):
+    import pandas as pd
+
+    from transitmap.gtfs import csv_text
+
+    columns = {f"c{k}_{kind}": data.draw(st.lists(_FIELDS[kind], min_size=rows, max_size=rows))
+               for k, kind in enumerate(kinds)}
+    df = pd.DataFrame(columns)
+    for name, kind in zip(columns, kinds):
+        if kind.startswith("float"):
+            df[name] = df[name].astype(float)
+    assert csv_text(df, header=header) == df.to_csv(index=False, header=header, lineterminator="\n")
+
+
+def test_fast_csv_text_writes_numbers_and_plain_strings_itself(monkeypatch):
+    import pandas as pd
+
+    from transitmap.gtfs import csv_text
+
+    df = pd.DataFrame({"shape_id": ["R1_0", "R1_0"], "shape_pt_lat": [-1.283456, 1e-05],
+                       "shape_pt_sequence": [1, 2], "shape_dist_traveled": [0.0, 12345.6]})
+    expected = df.to_csv(index=False, lineterminator="\n")
+    monkeypatch.setattr(pd.DataFrame, "to_csv", lambda *a, **k: pytest.fail("went through pandas"))
+    assert csv_text(df) == expected == ("shape_id,shape_pt_lat,shape_pt_sequence,shape_dist_traveled\n"
+                                        "R1_0,-1.283456,1,0.0\nR1_0,1e-05,2,12345.6\n")

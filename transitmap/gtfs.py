@@ -53,10 +53,14 @@ def gtfs_times(seconds: np.ndarray) -> np.ndarray:
     return (h + ":" + m + ":" + sec).to_numpy(object)
 
 
-def feed_bytes(tables: dict[str, pd.DataFrame], chunk_rows: int = 250_000) -> bytes:
+def feed_bytes(tables: dict[str, pd.DataFrame], chunk_rows: int = 250_000, *, workers: int = 1) -> bytes:
     """The zip of the tables, byte-identical for identical tables. A large table is written in chunks of
-    rows, each compressed (zlib lets go of the interpreter) while the next is formatted as CSV."""
+    rows: ``workers`` processes format the next chunks as CSV while this one compresses (zlib lets go of the
+    interpreter, so with one worker a thread compresses while the next chunk is formatted)."""
     from concurrent.futures import ThreadPoolExecutor
+    from functools import partial
+
+    from .engine import imap_local
 
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z, ThreadPoolExecutor(1) as compress:
@@ -71,14 +75,48 @@ def feed_bytes(tables: dict[str, pd.DataFrame], chunk_rows: int = 250_000) -> by
             info.compress_type = zipfile.ZIP_DEFLATED
             with z.open(info, "w") as out:
                 pending = None
-                for start in range(0, max(len(df), 1), chunk_rows):
-                    text = df.iloc[start : start + chunk_rows].to_csv(index=False, header=start == 0,
-                                                                        lineterminator="\n").encode("utf-8")
+                starts = range(0, max(len(df), 1), chunk_rows)
+                for text in imap_local(partial(_csv_rows, rows=chunk_rows), starts, workers, shared=df):
                     if pending is not None:
                         pending.result()
                     pending = compress.submit(out.write, text)
                 pending.result()
     return buf.getvalue()
+
+
+def _csv_rows(df: pd.DataFrame, start: int, rows: int) -> bytes:
+    """The CSV text of ``rows`` rows of a table from ``start`` (the header with the first)."""
+    return csv_text(df.iloc[start : start + rows], header=start == 0).encode("utf-8")
+
+
+def csv_text(df: pd.DataFrame, *, header: bool = True) -> str:
+    """``df.to_csv(index=False, lineterminator="\\n")``, the same text, three times as fast for tables of
+    numbers and plain strings (as ``shapes.txt``): numbers are written as Python writes them (the shortest
+    text that reads back the same number, what pandas writes too) and the rows joined at once, instead of
+    field by field through the csv module. A table with anything else (missing values, text that needs
+    quotes, other types) goes through pandas."""
+    cols = [_plain_texts(df[c]) for c in df.columns] if len(df.columns) > 1 else [None]
+    if any(c is None for c in cols) or any(not _plain_text(str(c)) or not str(c) for c in df.columns):
+        return df.to_csv(index=False, header=header, lineterminator="\n")
+    head = ",".join(map(str, df.columns)) + "\n" if header else ""
+    return head + "".join(line + "\n" for line in map(",".join, zip(*cols)))
+
+
+def _plain_texts(column: pd.Series) -> list[str] | None:
+    """The column's values as CSV fields that need no quotes, or None when it has other values."""
+    values = column.to_numpy()
+    if values.dtype.kind == "i":
+        return list(map(str, values.tolist()))
+    if values.dtype.kind == "f":
+        return list(map(repr, values.tolist())) if not np.isnan(values).any() else None
+    if values.dtype == object and all(type(v) is str and _plain_text(v) for v in pd.unique(values)):
+        return values.tolist()
+    return None
+
+
+def _plain_text(value: str) -> bool:
+    """A string the csv module writes as it is in a row of several fields: no comma, quote or line break."""
+    return not any(ch in value for ch in ',"\r\n')
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Deduplicate rides into route patterns, and pair opposite directions into routes.
 
 1. Rides that follow each other's path in the same direction (each lies >= ``share`` within ``corridor_m`` of
-   the other) form a cluster. Candidate pairs come from a spatial index (shapely STRtree), so the cost grows
-   with the number of overlapping rides, not with the square of all rides.
+   the other) form a cluster. Candidate pairs come from a spatial index (KD-trees of the rides' vertices), so
+   the cost grows with the number of overlapping rides, not with the square of all rides.
 2. A cluster lying inside a longer one is either a route of its own (a short route along a corridor) or rides
    of the longer route that boarded late / got off early. It stays a route when the evidence says so: its
    rides carry a different route name (route numbers decide), or they waited at a rank where the longer
@@ -25,7 +25,6 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-import shapely
 
 from . import notices as N
 from .clean import Ride
@@ -190,7 +189,6 @@ class Path:
         self.xy = xy
         self.known = known  # None: every point was observed; else False on lines across signal gaps
         self.tree = cKDTree(xy)
-        self.line = shapely.linestrings(xy) if len(xy) > 1 else shapely.points(xy[0])
         self.cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])  # metres at each vertex
         self.length = float(self.cum[-1])
 
@@ -306,19 +304,35 @@ def _batch_cover(paths: list[Path], a: np.ndarray, b: np.ndarray, corridor: floa
     return found
 
 
-def _probe_pairs(paths: list[Path], corridor: float) -> tuple[np.ndarray, np.ndarray]:
+def _probe_pairs(paths: list[Path], corridor: float, every: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """The pairs of paths (a[k], b[k]), a != b, where at least half of a's probe points (``_probes``) lie
-    within ``corridor`` of a vertex of b: the first test of ``_cover`` for all pairs at once, from one
-    KD-tree of every path vertex (most pairs of rides near each other only cross)."""
+    within ``corridor`` of a vertex of b: the first test of ``_cover`` for all pairs at once (most pairs of
+    rides near each other only cross). Candidates come from one KD-tree of every ``every``-th vertex of each
+    path (and its last), searched that much wider (``margin``: the farthest any vertex lies from the nearest
+    of those); each candidate path then checks its probes against all its vertices (its own KD-tree)."""
     probes = [_probes(p) for p in paths]
     owner = np.repeat(np.arange(len(paths)), [len(q) for q in probes])
     n_probes = np.bincount(owner, minlength=len(paths))
     if len(owner) == 0:
         return np.array([], np.int64), np.array([], np.int64)
-    vertex_path = np.repeat(np.arange(len(paths)), [len(p.xy) for p in paths])
-    q, v = pairs_within(np.concatenate(probes), np.concatenate([p.xy for p in paths]), corridor)
+    size = np.array([len(p.xy) for p in paths])
+    xy = np.concatenate([p.xy for p in paths])
+    first = np.repeat(np.cumsum(size) - size, size)
+    i = np.arange(len(xy)) - first  # each vertex's place on its path
+    last = first + np.repeat(size, size) - 1
+    before, after = first + i - i % every, np.minimum(first + i - i % every + every, last)
+    margin = float(np.minimum(np.hypot(*(xy - xy[before]).T), np.hypot(*(xy - xy[after]).T)).max())
+    coarse = np.flatnonzero((i % every == 0) | (first + i == last))
+    vertex_path = np.repeat(np.arange(len(paths)), size)[coarse]
+    all_probes = np.concatenate(probes)
+    q, v = pairs_within(all_probes, xy[coarse], corridor + margin + 1e-6)
     n = len(paths)
-    probe_near = np.unique(q * n + vertex_path[v])  # (probe, path it is near), each once
+    maybe = np.unique(q * n + vertex_path[v])  # (probe, path) that may be near, each once
+    by_path = maybe[np.argsort(maybe % n, kind="stable")]
+    cut = np.flatnonzero(np.diff(by_path % n)) + 1
+    near = np.concatenate([paths[int(g[0] % n)].nearest(all_probes[g // n], corridor)[0] >= 0
+                           for g in np.split(by_path, cut)]) if len(by_path) else np.zeros(0, bool)
+    probe_near = np.sort(by_path[near])  # (probe, path it is near), each once
     pair, count = np.unique(owner[probe_near // n] * n + probe_near % n, return_counts=True)
     a, b = pair // n, pair % n
     keep = (a != b) & (count / np.maximum(n_probes[a], 1) >= 0.5)
@@ -327,7 +341,9 @@ def _probe_pairs(paths: list[Path], corridor: float) -> tuple[np.ndarray, np.nda
 
 def _same_path(cover: "Covers", i: int, j: int) -> bool:
     same = lambda share, forward: share >= cover.share and forward >= 0.7  # noqa: E731
-    return same(*cover(i, j)) and same(*cover(j, i))
+    # the way already measured first: when it fails, the other way is never computed
+    first, then = sorted([(i, j), (j, i)], key=lambda pair: pair not in cover.values)
+    return same(*cover(*first)) and same(*cover(*then))
 
 
 def groups(n: int, links) -> list[list[int]]:

@@ -316,9 +316,10 @@ def build_network(
     ``engine``: where the per-trace stages run (see ``validate_inputs``)."""
     import hashlib
     from collections import Counter
+    from functools import partial
 
-    from .clean import clean_ride
     from .compare import stable_ids
+    from .engine import imap_local
     from .fares import od_fares, route_fare
     from .geo import utm_epsg
     from .gtfs import FeedHeadway, FeedMeta, FeedRoute, FeedStop, FeedTrip, feed_bytes, network_tables, trip_id
@@ -337,17 +338,19 @@ def build_network(
     tz = config.timezone or timezone_at(float(cen[0]), float(cen[1]))
     clock.lap(f"read and checked {len(run.ledger):,} traces")
     rides, dropped = [], []
-    # a build keeps the cleaned rides only: each trace is let go once cleaned (memory holds one copy)
-    run.checks, pending = [], checks[::-1]
+    # cleaned in batches on all cores; a build keeps the cleaned rides only: each batch of traces is let go
+    # once cleaned (memory holds one copy)
+    run.checks = []
+    batches = [(k, min(k + 256, len(checks))) for k in range(0, len(checks), 256)]
+    for (lo, hi), cleaned in zip(batches, imap_local(partial(_cleaned, epsg=epsg), batches, workers, shared=checks)):
+        for k, ride in zip(range(lo, hi), cleaned):
+            c, checks[k] = checks[k], None
+            if ride is None:
+                dropped.append(N.RideWithoutMovementNotice(file=c.trace.source, trace_id=c.trace.trace_id,
+                                                           length_m=c.length_m))
+            else:
+                rides.append(ride)
     del checks
-    while pending:
-        c = pending.pop()
-        ride = clean_ride(c.trace, c.keep, c.stop_keep, c.fare_keep, epsg)
-        if ride is None:
-            dropped.append(N.RideWithoutMovementNotice(file=c.trace.source, trace_id=c.trace.trace_id,
-                                                       length_m=c.length_m))
-        else:
-            rides.append(ride)
     if not rides:
         run.notices.extend(dropped)
         quarantined = {(n.trace_id, n.file) for n in dropped}
@@ -434,7 +437,7 @@ def build_network(
     meta = FeedMeta(tuple(agencies), config.agency_url, tz, config.lang, tuple(sorted(set(days.dt.day_of_week))),
                     days.min().strftime("%Y%m%d"), end, config.publisher, version)
     clock.lap("timed the patterns, their headways and fares")
-    feed = feed_bytes(network_tables(final_routes, feed_stops, meta))
+    feed = feed_bytes(network_tables(final_routes, feed_stops, meta), workers=workers)
     clock.lap("wrote the GTFS tables")
     run.notices.extend(notices)
     quarantined = {(n.trace_id, n.file) for n in dropped}
@@ -444,6 +447,13 @@ def build_network(
     outlines = _outlines(run, rides, ledger, to_latlon)
     return BuildResult(run, feed, ledger, headway_rows, tz, routes=len(final_routes), stops=len(feed_stops),
                        outlines=outlines)
+
+
+def _cleaned(checks: list, bounds: tuple[int, int], epsg: int) -> list:
+    """The rides (None: no movement) of the checked traces ``checks[lo:hi]``."""
+    from .clean import clean_ride
+
+    return [clean_ride(c.trace, c.keep, c.stop_keep, c.fare_keep, epsg) for c in checks[bounds[0] : bounds[1]]]
 
 
 class _Clock:

@@ -23,6 +23,7 @@ import shapely
 
 from .engine import map_local
 from .geo import points_at, project, utm_epsg
+from .gtfs import gtfs_times
 
 #: Time bands of the service day (name, start s, end s); service after midnight falls in "night"
 BANDS = (("early", 0, 6 * 3600), ("am_peak", 6 * 3600, 9 * 3600), ("midday", 9 * 3600, 16 * 3600),
@@ -490,8 +491,8 @@ def _gk_route_stats(departures, trip_stats, config) -> pd.DataFrame:
     base = trip_stats.drop(columns=["start_time", "end_time"]).rename(columns={"trip_id": "template"})
     ex = departures[["trip_id", "dep_s", "duration_s"]].rename(columns={"trip_id": "template"}).merge(base, on="template")
     ex["trip_id"] = ex["template"] + "#" + ex.groupby("template").cumcount().astype(str)
-    ex["start_time"] = [_hms(s) for s in ex["dep_s"]]
-    ex["end_time"] = [_hms(round(s)) for s in ex["dep_s"] + ex["duration_s"]]
+    ex["start_time"] = gtfs_times(ex["dep_s"].to_numpy(float))  # whole seconds, as _hms writes them
+    ex["end_time"] = gtfs_times(np.round((ex["dep_s"] + ex["duration_s"]).to_numpy(float)))
     frames = map_local(partial(_route_stats_of, window=config.headway_window), _route_parts(ex["route_id"], config),
                        config.workers, shared=ex)
     return pd.concat(frames, ignore_index=True).sort_values("route_id", kind="stable", ignore_index=True)

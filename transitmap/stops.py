@@ -10,7 +10,6 @@ served by ten routes is one stop); the other side of the road is another stop.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -18,7 +17,7 @@ import numpy as np
 
 from .clean import Ride
 from .geo import pairs_within
-from .match import Path, Route, groups
+from .match import Path, Route, groups, normalise_name
 
 
 @dataclass(frozen=True)
@@ -193,7 +192,7 @@ def _majority(names: list[str]) -> str | None:
     """The name most collectors gave, after folding case and spacing; shown as most often written."""
     if not names:
         return None
-    folded = Counter(" ".join(re.sub(r"[^\w]+", " ", n.lower()).split()) for n in names)
+    folded = Counter(map(normalise_name, names))
     best = max(folded, key=lambda k: (folded[k], k))
-    written = Counter(n for n in names if " ".join(re.sub(r"[^\w]+", " ", n.lower()).split()) == best)
+    written = Counter(n for n in names if normalise_name(n) == best)
     return max(written, key=lambda n: (written[n], n))
