@@ -253,12 +253,10 @@ def _shares(sample: np.ndarray, b: Path, idx: np.ndarray, near: np.ndarray) -> t
 
 class Covers:
     """cover(i, j) = (share of ride i along ride j, share of that advancing), as ``_cover`` gives it, for
-    every pair of rides. A pair that fails the probe test (``_probe_pairs``: fewer than half of i's probe
-    points within the corridor of j) only crosses or touches, and counts as (0, 0). Of the others, what
-    clustering needs is computed up front in two batches, one KD-tree query of ride j for all its partners:
-    the pairs that pass the probe test both ways, the shorter ride along the longer, then the reverse of
-    those that are the same path that way (the only ones ``_same_path`` can accept); any other pair on demand,
-    with the same result."""
+    every pair of rides, computed when first asked for. A pair that fails the probe test (``_probe_pairs``:
+    fewer than half of i's probe points within the corridor of j) only crosses or touches, and counts as
+    (0, 0). ``mutual``: the pairs (i, j), i < j, that pass it both ways, the only ones that can be the same
+    path."""
 
     def __init__(self, paths: list[Path], config: MatchConfig):
         self.paths, self.corridor, self.share = paths, config.corridor_m, config.share
@@ -266,42 +264,15 @@ class Covers:
         self.probed = set(zip(a.tolist(), b.tolist()))
         n = max(len(paths), 1)
         both = (a < b) & np.isin(a * n + b, b * n + a)
-        self.mutual = sorted(zip(a[both].tolist(), b[both].tolist()))  # (i, j), i < j: can be the same path
-        # each pair the cheaper way first (the shorter ride's points): the other way only if that one passes
-        size = np.array([len(p.observed) for p in paths])
-        i, j = a[both], b[both]
-        short = size[i] <= size[j]
-        self.values = _batch_cover(paths, np.where(short, i, j), np.where(short, j, i), config.corridor_m)
-        ok = [(j, i) for (i, j), (share, forward) in self.values.items() if share >= self.share and forward >= 0.7]
-        if ok:
-            ra, rb = np.array(ok).T
-            self.values.update(_batch_cover(paths, ra, rb, config.corridor_m))
+        self.mutual = sorted(zip(a[both].tolist(), b[both].tolist()))
+        self.size = [len(p.observed) for p in paths]
+        self.values: dict[tuple[int, int], tuple[float, float]] = {}
 
     def __call__(self, i: int, j: int) -> tuple[float, float]:
         if (i, j) not in self.values:
             self.values[i, j] = (_cover(self.paths[i], self.paths[j], self.corridor, probed=True)
                                  if (i, j) in self.probed else (0.0, 0.0))
         return self.values[i, j]
-
-
-def _batch_cover(paths: list[Path], a: np.ndarray, b: np.ndarray, corridor: float,
-                 step: int = 2) -> dict[tuple[int, int], tuple[float, float]]:
-    """``_cover`` of the pairs (a[k], b[k]) that passed the probe test: one KD-tree query of each b for all
-    its partners."""
-    found: dict[tuple[int, int], tuple[float, float]] = {}
-    if len(a) == 0:
-        return found
-    order = np.lexsort((a, b))
-    bounds = np.flatnonzero(np.r_[True, b[order][1:] != b[order][:-1], True])
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        j = int(b[order[lo]])
-        partners = a[order[lo:hi]].tolist()
-        samples = [paths[i].observed[::step] for i in partners]
-        idx, dist = paths[j].nearest(np.concatenate(samples), corridor)
-        cut = np.cumsum([len(q) for q in samples])[:-1]
-        for i, sample, ii, dd in zip(partners, samples, np.split(idx, cut), np.split(dist, cut)):
-            found[i, j] = _shares(sample, paths[j], ii, dd <= corridor)
-    return found
 
 
 def _probe_pairs(paths: list[Path], corridor: float, every: int = 8) -> tuple[np.ndarray, np.ndarray]:
@@ -341,13 +312,15 @@ def _probe_pairs(paths: list[Path], corridor: float, every: int = 8) -> tuple[np
 
 def _same_path(cover: "Covers", i: int, j: int) -> bool:
     same = lambda share, forward: share >= cover.share and forward >= 0.7  # noqa: E731
-    # the way already measured first: when it fails, the other way is never computed
-    first, then = sorted([(i, j), (j, i)], key=lambda pair: pair not in cover.values)
+    # the cheaper way first (the shorter ride's points): when it fails, the other way is never computed
+    first, then = ((i, j), (j, i)) if cover.size[i] <= cover.size[j] else ((j, i), (i, j))
     return same(*cover(*first)) and same(*cover(*then))
 
 
-def groups(n: int, links) -> list[list[int]]:
-    """Connected groups of ``0..n-1`` given linked pairs (union-find), each sorted, in order of their first."""
+def groups(n: int, links, linked: Callable[[int, int], bool] | None = None) -> list[list[int]]:
+    """Connected groups of ``0..n-1`` given linked pairs (union-find), each sorted, in order of their first.
+    With ``linked``, ``links`` are candidate pairs, linked when ``linked(i, j)``; a pair already in one group
+    is not asked about (the answer would change nothing)."""
     parent = list(range(n))
 
     def find(i):
@@ -357,7 +330,9 @@ def groups(n: int, links) -> list[list[int]]:
         return i
 
     for i, j in links:
-        parent[find(i)] = find(j)
+        a, b = find(i), find(j)
+        if a != b and (linked is None or linked(i, j)):
+            parent[a] = b
     out: dict[int, list[int]] = {}
     for i in range(n):
         out.setdefault(find(i), []).append(i)
@@ -369,8 +344,8 @@ def _clusters(rides: list[Ride], cover: Covers, config: MatchConfig) -> list[lis
     differ (a partial ride of a long route can trace exactly the path of a short one, two route numbers can
     share a road). A cluster joined through unnamed rides is split by name again, and each part by terminals
     (full rides from ranks or to terminals far apart); every other ride goes to the part it overlaps most."""
-    linked = groups(len(rides), ((i, j) for (i, j) in cover.mutual if _same_path(cover, i, j)
-                                 and _name_agreement(rides[i].route_name, rides[j].route_name) >= 0))
+    linked = groups(len(rides), cover.mutual, lambda i, j: _name_agreement(rides[i].route_name, rides[j].route_name)
+                    >= 0 and _same_path(cover, i, j))
     names_differ = lambda i, j: _name_agreement(rides[i].route_name, rides[j].route_name) < 0  # noqa: E731
     out = []
     for group in linked:
