@@ -48,9 +48,8 @@ def gtfs_time(seconds: int) -> str:
 
 def gtfs_times(seconds: np.ndarray) -> np.ndarray:
     """``gtfs_time`` of many seconds at once (an object array of strings)."""
-    s = np.asarray(seconds, np.int64)
-    h, m, sec = (pd.Series(v).astype(str).str.zfill(2) for v in (s // 3600, s // 60 % 60, s % 60))
-    return (h + ":" + m + ":" + sec).to_numpy(object)
+    values, where = np.unique(np.asarray(seconds, np.int64), return_inverse=True)  # a day has few
+    return np.array([gtfs_time(v) for v in values.tolist()], object)[where.reshape(-1)]
 
 
 def feed_bytes(tables: dict[str, pd.DataFrame], chunk_rows: int = 250_000, *, workers: int = 1) -> bytes:

@@ -352,9 +352,12 @@ def _measure(gfeed, shapes: pd.DataFrame, epsg: int, near_m: float = 30.0) -> pd
                 pos = back
         distance.append(float(pos[-1] - pos[0]) if len(pos) >= 2 else np.nan)
         if main and len(pos) >= 2:
-            rows.append(pd.DataFrame({"trip_id": trip, "spacing_m": np.diff(pos)}))
+            rows.append((trip, np.diff(pos)))
     shapes["distance_m"] = distance
-    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame({"trip_id": [], "spacing_m": []})
+    if not rows:
+        return pd.DataFrame({"trip_id": [], "spacing_m": []})
+    return pd.DataFrame({"trip_id": np.repeat(np.array([t for t, _ in rows], object), [len(d) for _, d in rows]),
+                         "spacing_m": np.concatenate([d for _, d in rows])})
 
 
 def _given_distances(gfeed, st: pd.DataFrame):
