@@ -10,6 +10,9 @@ ridden ``--rides`` times by simulated collectors (transitmap.simulate: noise, sp
 rides, a fix every 1-5 s). A part of the survey is a number of whole tiles (1/8 = 2 tiles), so that every
 part is a survey of the same kind. Inputs are JSON Lines files of 200 rides, one folder per tile.
 
+Time: ``wall_s``, and ``cpu_s`` the CPU time of the build and its workers (``/usr/bin/time -v``, user and
+system). The VM's speed swings: ``vm_steal_s`` is the time the hypervisor held the cores back during the run.
+
 Memory: ``peak_mib`` is what ``/usr/bin/time -v`` reports, the largest single process; the build runs
 worker processes beside it, so ``peak_all_processes_mib`` samples the whole process tree every 0.2 s
 (proportional set size: pages shared by forked workers count once), the most held over two samples in a row.
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -86,7 +90,7 @@ def run(parts: list[str]) -> None:
         inputs = [str(WORK / f"tile{k:02d}") for k in range(n)]
         out = WORK / f"out-{n:02d}"
         cmd = ["/usr/bin/time", "-v", exe, "build", *inputs, "--out", str(out), "--no-validate", "-q"]
-        t = time.perf_counter()
+        t, steal = time.perf_counter(), steal_s()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         peak_tree = peak_raw = last = 0
         with ThreadPoolExecutor(1) as pool:
@@ -98,14 +102,25 @@ def run(parts: list[str]) -> None:
                 last = now
                 time.sleep(0.2)
             _, stderr = talk.result()
-        wall = time.perf_counter() - t
+        wall, steal = time.perf_counter() - t, steal_s() - steal
         rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr).group(1)) / 1024
+        cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", stderr).group(1)) for kind in ("User", "System"))
         ledger = (out / "traces.csv").read_text().splitlines()[1:] if (out / "traces.csv").exists() else []
-        rows.append({"part": part, "tiles": n, "rides": len(ledger), "wall_s": round(wall, 1), "peak_mib": round(rss),
+        rows.append({"part": part, "tiles": n, "rides": len(ledger), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+                     "vm_steal_s": round(steal, 1), "peak_mib": round(rss),
                      "peak_all_processes_mib": round(peak_tree / 1024),
                      "peak_all_processes_one_sample_mib": round(peak_raw / 1024), "exit": proc.returncode})
         print(json.dumps(rows[-1]), flush=True)
     (WORK / "results.json").write_text(json.dumps(rows, indent=2))
+
+
+def steal_s() -> float:
+    """CPU time the hypervisor gave to others while this VM wanted it, all cores together (/proc/stat)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def tree_rss_kib(pid: int) -> int:

@@ -24,7 +24,6 @@ from functools import cached_property, lru_cache
 from typing import Any, Callable
 
 import numpy as np
-import pandas as pd
 
 from . import notices as N
 from .clean import Ride
@@ -512,8 +511,13 @@ def _median_geometry(paths: list[Path], config: MatchConfig) -> np.ndarray:
             near &= p.known
         ks.append(k[near])
         offs.append(np.einsum("ij,ij->i", p.xy[near] - grid[k[near]], normal[k[near]]))
-    med = pd.Series(np.concatenate(offs)).groupby(np.concatenate(ks)).median().reindex(range(len(grid)))
-    med = med.fillna(0.0).to_numpy()
+    # the median offset at each vertex of the reference (0 where no ride came near): the middle of each
+    # vertex's sorted offsets, or the mean of its two middles
+    k, off = np.concatenate(ks), np.concatenate(offs)
+    order = np.lexsort((off, k))
+    at, first, count = np.unique(k[order], return_index=True, return_counts=True)
+    med = np.zeros(len(grid))
+    med[at] = (off[order][first + count // 2] + off[order][first + (count - 1) // 2]) / 2
     # smoothed over five vertices (50 m): GPS noise is correlated over tens of metres
     smooth = np.convolve(np.pad(med, 2, mode="edge"), np.ones(5) / 5, mode="valid")
     return grid + normal * smooth[:, None]

@@ -10,6 +10,7 @@ served by ten routes is one stop); the other side of the road is another stop.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 
@@ -120,10 +121,10 @@ def _pattern_candidates(key, pattern, rides: list[Ride], config: StopConfig) -> 
 
 
 def _candidate(key, path: Path, s_m: float, names: list[str], observations: int, terminal: bool) -> _Candidate:
-    k = int(np.clip(np.searchsorted(path.cum, s_m), 0, len(path.xy) - 1))
-    a, b = path.xy[max(k - 1, 0)], path.xy[min(k + 1, len(path.xy) - 1)]
-    return _Candidate(key, float(path.cum[k]), float(path.xy[k][0]), float(path.xy[k][1]),
-                      float(np.arctan2(b[1] - a[1], b[0] - a[0])), names, observations, terminal)
+    last = len(path.xy) - 1
+    k = min(int(np.searchsorted(path.cum, s_m)), last)
+    (ax, ay), (x, y), (bx, by) = (path.xy[i].tolist() for i in (max(k - 1, 0), k, min(k + 1, last)))
+    return _Candidate(key, float(path.cum[k]), x, y, math.atan2(by - ay, bx - ax), names, observations, terminal)
 
 
 def _events(ride: Ride, config: StopConfig, *, full: bool) -> tuple[np.ndarray, list[tuple[str, str | None]]]:
