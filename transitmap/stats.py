@@ -289,26 +289,37 @@ def _shapes(gfeed, trip_stats, departures, epsg) -> pd.DataFrame:
 
 def _band_headways(departures: pd.DataFrame) -> pd.DataFrame:
     """Headways per route, direction and time band: gaps between consecutive departures (all patterns of the
-    direction together), each gap in the band where it starts."""
-    rows = []
-    edges = np.array([b[1] for b in BANDS] + [BANDS[-1][2]])
-    for (route, d), g in departures.groupby(["route_id", "direction_id"], sort=True):
-        dep = np.sort(g["dep_s"].to_numpy(float))
-        gap = np.diff(dep) / 60
-        band = np.searchsorted(edges, dep[:-1], side="right") - 1
-        count = np.bincount(np.clip(np.searchsorted(edges, dep, side="right") - 1, 0, len(BANDS) - 1), minlength=len(BANDS))
-        for k, (name, a, b) in enumerate(BANDS):
-            sel = gap[band == k]
-            if count[k] == 0:
-                continue
-            rows.append({"route_id": route, "direction_id": int(d), "band": name, "band_start": _hms(a),
-                         "band_end": _hms(b), "departures": int(count[k]),
-                         "headway_min_min": float(sel.min()) if len(sel) else np.nan,
-                         "headway_median_min": float(np.median(sel)) if len(sel) else np.nan,
-                         "headway_max_min": float(sel.max()) if len(sel) else np.nan})
+    direction together), each gap in the band where it starts. Departures before the first band count in it."""
     cols = ["route_id", "direction_id", "band", "band_start", "band_end", "departures", "headway_min_min",
             "headway_median_min", "headway_max_min"]
-    return pd.DataFrame(rows, columns=cols)
+    if departures.empty:
+        return pd.DataFrame([], columns=cols)
+    d = departures.dropna(subset=["route_id"]).sort_values(["route_id", "direction_id", "dep_s"], kind="stable")
+    route, direction, dep = d["route_id"].to_numpy(), d["direction_id"].to_numpy(), d["dep_s"].to_numpy(float)
+    new_group = np.r_[True, (route[1:] != route[:-1]) | (direction[1:] != direction[:-1])]
+    group, first = np.cumsum(new_group) - 1, np.flatnonzero(new_group)
+    nb = len(BANDS)
+    edges = np.array([b[1] for b in BANDS] + [BANDS[-1][2]])
+    count = np.bincount(group * nb + np.clip(np.searchsorted(edges, dep, side="right") - 1, 0, nb - 1),
+                        minlength=len(first) * nb)
+    # gaps within a direction, in the band where each starts (outside all bands: in none)
+    inner = ~new_group[1:]
+    gap, starts = (np.diff(dep) / 60)[inner], dep[:-1][inner]
+    band = np.searchsorted(edges, starts, side="right") - 1
+    ok = (band >= 0) & (band < nb)
+    key, gap = group[:-1][inner][ok] * nb + band[ok], gap[ok]
+    order = np.lexsort((gap, key))
+    key, gap = key[order], gap[order]
+    at, lo, n = np.unique(key, return_index=True, return_counts=True)
+    stats = np.full((len(first) * nb, 3), np.nan)
+    stats[at] = np.column_stack([gap[lo], (gap[lo + n // 2] + gap[lo + (n - 1) // 2]) / 2, gap[lo + n - 1]])
+    cell = np.flatnonzero(count)  # (direction, band) with departures, in order
+    g, k = cell // nb, cell % nb
+    names, start, end = (np.array(v, object) for v in zip(*[(name, _hms(a), _hms(b)) for name, a, b in BANDS]))
+    return pd.DataFrame({"route_id": route[first][g], "direction_id": direction[first][g].astype(int),
+                         "band": names[k], "band_start": start[k], "band_end": end[k],
+                         "departures": count[cell].astype(np.int64), "headway_min_min": stats[cell, 0],
+                         "headway_median_min": stats[cell, 1], "headway_max_min": stats[cell, 2]}, columns=cols)
 
 
 def _hms(s: float) -> str:
