@@ -250,15 +250,15 @@ def test_real_feeds_agree_with_gtfs_kit(name):
 
 def test_figures_do_not_depend_on_the_parts_gtfs_kit_runs_in():
     """gtfs-kit's trip and route figures, computed in parts of 40 routes on two processes, give the same
-    statistics, byte for byte, as in one call."""
+    statistics, byte for byte, as in one call; so do the page and the layers made side by side."""
     from transitmap.report import stats_files
     from transitmap.stats import StatsConfig
 
     path = SHARED / "nairobi-2019-gtfs.zip"
     if not path.exists():
         pytest.skip("../shared/data is not here")
-    whole = stats_files(feed_stats(path, config=StatsConfig(part_routes=10_000, workers=1)))
-    parts = stats_files(feed_stats(path, config=StatsConfig(part_routes=40, workers=2)))
+    whole = stats_files(feed_stats(path, config=StatsConfig(part_routes=10_000, workers=1)), workers=1)
+    parts = stats_files(feed_stats(path, config=StatsConfig(part_routes=40, workers=2)), workers=2)
     assert sorted(parts) == sorted(whole)
     assert all(parts[name] == whole[name] for name in whole), [n for n in whole if parts[n] != whole[n]]
 

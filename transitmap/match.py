@@ -127,6 +127,8 @@ def per_region(fn: Callable[..., Any], rides: list[Ride], config: MatchConfig, w
     regions' numbers and the results travel); a single region, or a single worker: all the rides, here."""
     from functools import partial
 
+    import scipy.spatial  # noqa: F401  (imported here once, before the workers are forked, not in each)
+
     from .engine import map_local
 
     regions = _regions(rides, config) if workers > 1 and len(rides) > 1 else []

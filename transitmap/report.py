@@ -111,16 +111,19 @@ def headway_colour(minutes: float | None) -> str:
 
 
 def stats_files(stats, *, report: dict[str, Any] | None = None, traces: list | None = None,
-                title: str = "transitmap network report") -> dict[str, bytes]:
+                title: str = "transitmap network report", workers: int | None = None) -> dict[str, bytes]:
     """The files of a statistics run, by relative path: ``stats/`` (stats.json and CSV tables),
     ``figures/`` (PNG), ``report.html`` (self-contained) and ``network.gpkg`` (layers for QGIS).
 
     ``report`` is a build's report model (validation findings); ``traces`` the build's trace outlines
-    ``(trace_id, status, codes, route_id, lat, lon)``, for the map and the traces layer."""
+    ``(trace_id, status, codes, route_id, lat, lon)``, for the map and the traces layer. The page (with its
+    figures) and the layers are made side by side on ``workers`` processes (default: one per core)."""
+    from .engine import map_local
     from .geo import project
 
     traces = [(*t[:4], *project(t[4], t[5], stats.epsg)) for t in traces or []]
-    figures = figure_files(stats)
+    (figures, page), layers = map_local(_report_part, ["page", "layers"], workers,
+                                        shared=(stats, report, traces, title))
     files = {
         "stats/stats.json": to_json(stats.to_dict()),
         "stats/routes.csv": _frame_csv(stats.routes),
@@ -128,10 +131,19 @@ def stats_files(stats, *, report: dict[str, Any] | None = None, traces: list | N
         "stats/distributions.csv": _frame_csv(stats.distributions),
         "stats/corridors.csv": _frame_csv(stats.corridors),
         **{f"figures/{name}": data for name, data in figures.items()},
-        "report.html": report_html(stats, figures, report=report, traces=traces, title=title).encode("utf-8"),
-        "network.gpkg": geopackage(stats, traces),
+        "report.html": page,
+        "network.gpkg": layers,
     }
     return files
+
+
+def _report_part(inputs: tuple, part: str):
+    """The layers (``network.gpkg``), or the figures and the page that shows them."""
+    stats, report, traces, title = inputs
+    if part == "layers":
+        return geopackage(stats, traces)
+    figures = figure_files(stats)
+    return figures, report_html(stats, figures, report=report, traces=traces, title=title).encode("utf-8")
 
 
 def _frame_csv(df) -> bytes:
