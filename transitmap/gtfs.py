@@ -108,8 +108,10 @@ def _plain_texts(column: pd.Series) -> list[str] | None:
         return list(map(str, values.tolist()))
     if values.dtype.kind == "f":
         return list(map(repr, values.tolist())) if not np.isnan(values).any() else None
-    if values.dtype == object and all(type(v) is str and _plain_text(v) for v in pd.unique(values)):
-        return values.tolist()
+    if values.dtype == object:
+        distinct = pd.unique(values)
+        if all(type(v) is str for v in distinct) and _plain_text("".join(distinct)):
+            return values.tolist()
     return None
 
 
