@@ -458,13 +458,17 @@ def normalise_name(name: str) -> str:
 _ROUTE_CODE = re.compile(r"^(\d{1,4}[a-z]{0,5}(?:_\d{1,2})?)\b")  # "45K", "237", "110ATH", "17B_2"
 
 
-@lru_cache(maxsize=65536)  # a survey has few distinct names, compared again and again
 def _name_similarity(a: str, b: str) -> float:
     """1 = the same route name, 0 = clearly different. Route numbers ("45K", "237", "100A") decide when
     both names carry one: routes that share most of their stop names differ by their number. A number
     changed by a typo (characters transposed, a space moved: "33d pmuthurwa" for "33DP Muthurwa") is as
     likely as another route (0.7: neither agree nor conflict)."""
-    a, b = normalise_name(a), normalise_name(b)
+    return _folded_similarity(normalise_name(a), normalise_name(b))
+
+
+@lru_cache(maxsize=65536)  # a survey has few distinct names, compared again and again
+def _folded_similarity(a: str, b: str) -> float:
+    """``_name_similarity`` of two names already folded by ``normalise_name``."""
     ca, cb = _ROUTE_CODE.match(a), _ROUTE_CODE.match(b)
     if ca and cb:
         if ca.group(1) == cb.group(1):
