@@ -251,3 +251,57 @@ def test_fast_csv_text_writes_numbers_and_plain_strings_itself(monkeypatch):
     monkeypatch.setattr(pd.DataFrame, "to_csv", lambda *a, **k: pytest.fail("went through pandas"))
     assert csv_text(df) == expected == ("shape_id,shape_pt_lat,shape_pt_sequence,shape_dist_traveled\n"
                                         "R1_0,-1.283456,1,0.0\nR1_0,1e-05,2,12345.6\n")
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31), n=st.integers(1, 12), corridor=st.sampled_from([30.0, 50.0, 75.0]),
+       every=st.sampled_from([2, 8, 16]))
+def test_probe_pairs_are_those_whose_probes_lie_near(seed, n, corridor, every):
+    """``match._probe_pairs`` (coarse KD-tree, then each candidate checked) gives exactly the pairs of the
+    definition: at least half of a's probe points within the corridor of a vertex of b. Paths here wander
+    and are spaced irregularly (as median geometries are), some along each other."""
+    from scipy.spatial.distance import cdist
+
+    from transitmap.match import Path, _probe_pairs, _probes
+
+    rng = np.random.default_rng(seed)
+    base = np.cumsum(rng.normal(0, 12, (rng.integers(2, 200), 2)) + [8.0, 3.0], axis=0)
+    paths = []
+    for _ in range(n):
+        if rng.random() < 0.6:  # along the base, shifted and jittered, from a random part of it
+            lo = int(rng.integers(0, max(len(base) - 1, 1)))
+            xy = base[lo:] + rng.normal(0, 15, 2) + rng.normal(0, 5, (len(base) - lo, 2))
+        else:
+            xy = np.cumsum(rng.normal(0, 20, (rng.integers(1, 120), 2)), axis=0) + rng.normal(0, 300, 2)
+        paths.append(Path(np.asarray(xy, float).reshape(-1, 2)))
+    a, b = _probe_pairs(paths, corridor, every)
+    want = sorted((i, j) for i in range(n) for j in range(n) if i != j and len(_probes(paths[i]))
+                  and (cdist(_probes(paths[i]), paths[j].xy).min(axis=1) <= corridor).mean() >= 0.5)
+    assert sorted(zip(a.tolist(), b.tolist())) == want
+
+
+def test_groups_asks_only_about_pairs_not_yet_joined():
+    from transitmap.match import groups
+
+    asked = []
+
+    def linked(i, j):
+        asked.append((i, j))
+        return (i, j) != (3, 4)
+
+    pairs = [(0, 1), (1, 2), (0, 2), (3, 4), (4, 5), (3, 5)]
+    assert groups(6, pairs, linked) == [[0, 1, 2], [3, 4, 5]] == groups(6, [p for p in pairs if p != (3, 4)])
+    assert asked == [(0, 1), (1, 2), (3, 4), (4, 5), (3, 5)]  # (0, 2) was joined through 1 already
+
+
+@pytest.mark.parametrize("ys, expected", [([0.0, 2.0, 10.0], 2.0), ([0.0, 2.0, 4.0, 10.0], 3.0),
+                                          ([5.0, -1.0, 5.0, -1.0, 30.0], 5.0)])
+def test_median_geometry_takes_the_median_offset_of_the_rides(ys, expected):
+    """Parallel rides along a straight road: the pattern runs at the median of their offsets (the middle
+    one, or the mean of the two middle ones), whichever ride is the reference."""
+    from transitmap.match import MatchConfig, Path, _median_geometry, along
+
+    paths = [Path(along(np.array([[0.0, y], [1000.0, y]]), 10.0)) for y in ys]
+    xy = _median_geometry(paths, MatchConfig())
+    assert np.allclose(xy[:, 1], expected, atol=1e-6)
+    assert np.allclose(xy[:, 0], np.arange(0.0, 1001.0, 10.0))
