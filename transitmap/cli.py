@@ -255,16 +255,18 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
 
             import pandas as pd
 
+            from .pipeline import cpu_s
             from .report import stats_files
             from .stats import feed_stats
 
             ledger = pd.read_csv(io.BytesIO(files["traces.csv"]), dtype=str, keep_default_na=False)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), cpu_s()
             network = feed_stats(result.feed, ledger=ledger)
-            log.info("network statistics in %.1f s", time.perf_counter() - started)
-            started = time.perf_counter()
+            log.info("network statistics in %.1f s, %.1f s of CPU", time.perf_counter() - started, cpu_s() - cpu)
+            started, cpu = time.perf_counter(), cpu_s()
             files.update(stats_files(network, report=report, traces=result.outlines))
-            log.info("report, figures and layers in %.1f s", time.perf_counter() - started)
+            log.info("report, figures and layers in %.1f s, %.1f s of CPU", time.perf_counter() - started,
+                     cpu_s() - cpu)
         files["report.json"] = to_json(report)
         write_dir_atomic(out, files)
         if survey is not None:

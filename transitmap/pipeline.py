@@ -456,16 +456,29 @@ def _cleaned(checks: list, bounds: tuple[int, int], epsg: int) -> list:
     return [clean_ride(c.trace, c.keep, c.stop_keep, c.fare_keep, epsg) for c in checks[bounds[0] : bounds[1]]]
 
 
+def cpu_s() -> float:
+    """CPU time (user and system) of this process and of the worker processes it has seen end."""
+    try:
+        import resource
+    except ImportError:  # not on Unix: this process only
+        return time.process_time()
+    own, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
+
+
 class _Clock:
-    """Logs (INFO: ``-v``) how long each stage of a build took."""
+    """Logs (INFO: ``-v``) how long each stage of a build took, and its CPU time (worker processes included:
+    each stage's workers end with it)."""
 
     def __init__(self) -> None:
         self.start = self.last = time.perf_counter()
+        self.cpu = cpu_s()
 
     def lap(self, what: str) -> None:
-        now = time.perf_counter()
-        log.info("%s in %.1f s (%.1f s since the start)", what, now - self.last, now - self.start)
-        self.last = now
+        now, cpu = time.perf_counter(), cpu_s()
+        log.info("%s in %.1f s, %.1f s of CPU (%.1f s since the start)", what, now - self.last, cpu - self.cpu,
+                 now - self.start)
+        self.last, self.cpu = now, cpu
 
 
 def _route_lines(route) -> dict[int, list]:
