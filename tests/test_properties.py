@@ -305,3 +305,19 @@ def test_median_geometry_takes_the_median_offset_of_the_rides(ys, expected):
     xy = _median_geometry(paths, MatchConfig())
     assert np.allclose(xy[:, 1], expected, atol=1e-6)
     assert np.allclose(xy[:, 0], np.arange(0.0, 1001.0, 10.0))
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**31), n=st.integers(1, 300), groups=st.integers(1, 40))
+def test_group_stats_are_the_least_median_and_greatest_of_each_group(seed, n, groups):
+    import pandas as pd
+
+    from transitmap.geo import group_stats
+
+    rng = np.random.default_rng(seed)
+    keys, values = rng.integers(0, groups, n), np.round(rng.normal(0, 10, n), int(rng.integers(0, 4)))
+    at, least, median, most = group_stats(keys, values)
+    want = pd.Series(values).groupby(keys).agg(["min", "median", "max"])
+    assert at.tolist() == want.index.tolist()
+    assert least.tolist() == want["min"].tolist() and most.tolist() == want["max"].tolist()
+    assert median.tolist() == want["median"].tolist()

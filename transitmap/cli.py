@@ -10,7 +10,6 @@ import contextlib
 import logging
 import os
 import sys
-import time
 from collections import Counter, defaultdict
 
 import click
@@ -255,18 +254,16 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
 
             import pandas as pd
 
-            from .pipeline import cpu_s
+            from .pipeline import Clock
             from .report import stats_files
             from .stats import feed_stats
 
             ledger = pd.read_csv(io.BytesIO(files["traces.csv"]), dtype=str, keep_default_na=False)
-            started, cpu = time.perf_counter(), cpu_s()
+            clock = Clock()
             network = feed_stats(result.feed, ledger=ledger)
-            log.info("network statistics in %.1f s, %.1f s of CPU", time.perf_counter() - started, cpu_s() - cpu)
-            started, cpu = time.perf_counter(), cpu_s()
+            clock.lap("network statistics")
             files.update(stats_files(network, report=report, traces=result.outlines))
-            log.info("report, figures and layers in %.1f s, %.1f s of CPU", time.perf_counter() - started,
-                     cpu_s() - cpu)
+            clock.lap("report, figures and layers")
         files["report.json"] = to_json(report)
         write_dir_atomic(out, files)
         if survey is not None:

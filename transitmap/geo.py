@@ -87,3 +87,12 @@ def pairs_within(a_xy: np.ndarray, b_xy: np.ndarray, radius_m: float) -> tuple[n
         return np.array([], np.int64), np.array([], np.int64)
     found = cKDTree(a_xy).sparse_distance_matrix(cKDTree(b_xy), radius_m, output_type="ndarray")
     return found["i"].astype(np.int64), found["j"].astype(np.int64)
+
+
+def group_stats(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For each distinct key (in order): the least, the median and the greatest of its values, from one sort
+    (numpy, no group-by). The median of an even count is the mean of its two middle values."""
+    order = np.lexsort((values, keys))
+    keys, values = np.asarray(keys)[order], np.asarray(values, float)[order]
+    at, lo, n = np.unique(keys, return_index=True, return_counts=True)
+    return at, values[lo], (values[lo + n // 2] + values[lo + (n - 1) // 2]) / 2, values[lo + n - 1]

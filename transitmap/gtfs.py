@@ -94,10 +94,12 @@ def csv_text(df: pd.DataFrame, *, header: bool = True) -> str:
     text that reads back the same number, what pandas writes too) and the rows joined at once, instead of
     field by field through the csv module. A table with anything else (missing values, text that needs
     quotes, other types) goes through pandas."""
-    cols = [_plain_texts(df[c]) for c in df.columns] if len(df.columns) > 1 else [None]
-    if any(c is None for c in cols) or any(not _plain_text(str(c)) or not str(c) for c in df.columns):
+    names = [str(c) for c in df.columns]
+    plain_names = len(names) > 1 and all(names) and _plain_text("".join(names))  # one field alone: quoted if empty
+    cols = [_plain_texts(df[c]) for c in df.columns] if plain_names else [None]
+    if any(c is None for c in cols):
         return df.to_csv(index=False, header=header, lineterminator="\n")
-    head = ",".join(map(str, df.columns)) + "\n" if header else ""
+    head = ",".join(names) + "\n" if header else ""
     return head + "".join(line + "\n" for line in map(",".join, zip(*cols)))
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from . import notices as N
 from .clean import Ride
-from .geo import pairs_within
+from .geo import group_stats, pairs_within
 
 
 @dataclass(frozen=True)
@@ -517,13 +517,10 @@ def _median_geometry(paths: list[Path], config: MatchConfig) -> np.ndarray:
             near &= p.known
         ks.append(k[near])
         offs.append(np.einsum("ij,ij->i", p.xy[near] - grid[k[near]], normal[k[near]]))
-    # the median offset at each vertex of the reference (0 where no ride came near): the middle of each
-    # vertex's sorted offsets, or the mean of its two middles
-    k, off = np.concatenate(ks), np.concatenate(offs)
-    order = np.lexsort((off, k))
-    at, first, count = np.unique(k[order], return_index=True, return_counts=True)
+    # the median offset at each vertex of the reference (0 where no ride came near)
+    at, _, median, _ = group_stats(np.concatenate(ks), np.concatenate(offs))
     med = np.zeros(len(grid))
-    med[at] = (off[order][first + count // 2] + off[order][first + (count - 1) // 2]) / 2
+    med[at] = median
     # smoothed over five vertices (50 m): GPS noise is correlated over tens of metres
     smooth = np.convolve(np.pad(med, 2, mode="edge"), np.ones(5) / 5, mode="valid")
     return grid + normal * smooth[:, None]

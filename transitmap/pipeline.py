@@ -326,7 +326,7 @@ def build_network(
     from .read import timezone_at
     from .timing import local_seconds
 
-    clock = _Clock()
+    clock = Clock()
     workers = config.workers or os.cpu_count() or 1
     run = validate_inputs(paths, validation, limits, keep_traces=True, progress=progress, engine=engine,
                           workers=workers)
@@ -466,9 +466,9 @@ def cpu_s() -> float:
     return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
 
 
-class _Clock:
+class Clock:
     """Logs (INFO: ``-v``) how long each stage of a build took, and its CPU time (worker processes included:
-    each stage's workers end with it)."""
+    each stage's workers end with it). ``lap`` ends a stage."""
 
     def __init__(self) -> None:
         self.start = self.last = time.perf_counter()

@@ -22,8 +22,8 @@ import pandas as pd
 import shapely
 
 from .engine import map_local
-from .geo import points_at, project, utm_epsg
-from .gtfs import gtfs_times
+from .geo import group_stats, points_at, project, utm_epsg
+from .gtfs import gtfs_time, gtfs_times
 
 #: Time bands of the service day (name, start s, end s); service after midnight falls in "night"
 BANDS = (("early", 0, 6 * 3600), ("am_peak", 6 * 3600, 9 * 3600), ("midday", 9 * 3600, 16 * 3600),
@@ -307,24 +307,16 @@ def _band_headways(departures: pd.DataFrame) -> pd.DataFrame:
     gap, starts = (np.diff(dep) / 60)[inner], dep[:-1][inner]
     band = np.searchsorted(edges, starts, side="right") - 1
     ok = (band >= 0) & (band < nb)
-    key, gap = group[:-1][inner][ok] * nb + band[ok], gap[ok]
-    order = np.lexsort((gap, key))
-    key, gap = key[order], gap[order]
-    at, lo, n = np.unique(key, return_index=True, return_counts=True)
+    at, *least_median_most = group_stats(group[:-1][inner][ok] * nb + band[ok], gap[ok])
     stats = np.full((len(first) * nb, 3), np.nan)
-    stats[at] = np.column_stack([gap[lo], (gap[lo + n // 2] + gap[lo + (n - 1) // 2]) / 2, gap[lo + n - 1]])
+    stats[at] = np.column_stack(least_median_most)
     cell = np.flatnonzero(count)  # (direction, band) with departures, in order
     g, k = cell // nb, cell % nb
-    names, start, end = (np.array(v, object) for v in zip(*[(name, _hms(a), _hms(b)) for name, a, b in BANDS]))
+    names, start, end = (np.array(v, object) for v in zip(*[(n, gtfs_time(a), gtfs_time(b)) for n, a, b in BANDS]))
     return pd.DataFrame({"route_id": route[first][g], "direction_id": direction[first][g].astype(int),
                          "band": names[k], "band_start": start[k], "band_end": end[k],
                          "departures": count[cell].astype(np.int64), "headway_min_min": stats[cell, 0],
                          "headway_median_min": stats[cell, 1], "headway_max_min": stats[cell, 2]}, columns=cols)
-
-
-def _hms(s: float) -> str:
-    s = int(s)
-    return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
 def _measure(gfeed, shapes: pd.DataFrame, epsg: int, near_m: float = 30.0) -> pd.DataFrame:
@@ -477,7 +469,7 @@ def _route_table(gfeed, trip_stats, departures, shapes, headways, spacing, confi
     # a route run once a day (no gtfs-kit route stats): its span is its one trip
     ends = departures.assign(end_s=departures["dep_s"] + departures["duration_s"]).groupby("route_id")
     for col, first in (("service_start", ends["dep_s"].min()), ("service_end", ends["end_s"].max().round())):
-        out[col] = out[col].astype(object).fillna(out["route_id"].map(first.map(_hms)).astype(object))
+        out[col] = out[col].astype(object).fillna(out["route_id"].map(first.map(gtfs_time)).astype(object))
     out["service_span_h"] = (_seconds(out["service_end"]) - _seconds(out["service_start"])) / 3600
     # the peak: the shortest band median among bands with a few departures (two close ones are not a service)
     busy = headways[headways["departures"] >= 4]
@@ -505,7 +497,7 @@ def _gk_route_stats(departures, trip_stats, config) -> pd.DataFrame:
     base = trip_stats.drop(columns=["start_time", "end_time"]).rename(columns={"trip_id": "template"})
     ex = departures[["trip_id", "dep_s", "duration_s"]].rename(columns={"trip_id": "template"}).merge(base, on="template")
     ex["trip_id"] = ex["template"] + "#" + ex.groupby("template").cumcount().astype(str)
-    ex["start_time"] = gtfs_times(ex["dep_s"].to_numpy(float))  # whole seconds, as _hms writes them
+    ex["start_time"] = gtfs_times(ex["dep_s"].to_numpy(float))  # whole seconds, as gtfs_time writes them
     ex["end_time"] = gtfs_times(np.round((ex["dep_s"] + ex["duration_s"]).to_numpy(float)))
     frames = map_local(partial(_route_stats_of, window=config.headway_window), _route_parts(ex["route_id"], config),
                        config.workers, shared=ex)
