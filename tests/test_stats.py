@@ -160,6 +160,30 @@ def test_stop_distances_that_do_not_fit_the_shape_are_measured_again():
     assert r["stop_spacing_m"] == pytest.approx(500, rel=0.005)
 
 
+
+def test_road_km_count_only_the_patterns_of_trips_described():
+    """A trip without stop times, and a trip of a route routes.txt does not list, have no figures (gtfs-kit
+    leaves them out): their shapes add no road-km and no corridor, like their routes add no route-km."""
+    import zipfile
+
+    far = gtfs_route("R2", [(20_000, 0), (20_000, 6_000)], headways=EVERY_10_MIN)
+    other = gtfs_route("R3", [(-20_000, 0), (-20_000, 6_000)], headways=EVERY_10_MIN)
+    good = gtfs_feed(straight_10km(), far, other)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(good)) as src, zipfile.ZipFile(buf, "w") as out:
+        for name in src.namelist():
+            t = pd.read_csv(io.BytesIO(src.read(name)), dtype=str)
+            if name == "stop_times.txt":  # R2's trips lose their stop times
+                t = t[~t["trip_id"].str.startswith("R2")]
+            if name == "routes.txt":  # R3 is not listed
+                t = t[t["route_id"] != "R3"]
+            out.writestr(name, t.to_csv(index=False))
+    whole, cut = feed_stats(good).network, feed_stats(buf.getvalue()).network
+    assert whole["unique_road_km"] == pytest.approx(10 + 6 + 6, abs=0.3)
+    assert cut["routes"] == 1 and cut["patterns"] == 2
+    assert cut["route_km"] == pytest.approx(10, rel=0.005)
+    assert cut["unique_road_km"] == pytest.approx(10, abs=0.15)
+
 @pytest.fixture(scope="module")
 def shared_corridor():
     r1 = straight_10km()

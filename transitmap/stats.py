@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -124,32 +123,39 @@ def feed_stats(feed: bytes | str | os.PathLike, *, ledger: pd.DataFrame | None =
     gfeed = gk.restrict_to_trips(gfeed, sorted(active)) if active else gfeed
     if gfeed.shapes is None or gfeed.shapes.empty or "shape_id" not in gfeed.trips or gfeed.trips["shape_id"].isna().any():
         gfeed = gk.create_shapes(gfeed)  # straight lines between stops where the feed has no shapes
-    trip_stats = _gk_trip_stats(gfeed, config)
-    trip_stats["direction_id"] = trip_stats["direction_id"].fillna(0).astype(int)
-    departures = _departures(gfeed, trip_stats)
-
     lat, lon = gfeed.stops["stop_lat"].to_numpy(float), gfeed.stops["stop_lon"].to_numpy(float)
     ok = np.isfinite(lat) & np.isfinite(lon)
     epsg = utm_epsg(float(np.median(lat[ok])), float(np.median(lon[ok])))
-    shapes = _shapes(gfeed, trip_stats, departures, epsg)
+    lines = _pattern_lines(gfeed, epsg)
     ok &= gfeed.stops["stop_id"].isin(gfeed.stop_times["stop_id"]).to_numpy()  # the stops served that day
     stop_points = pd.DataFrame({"stop_id": gfeed.stops["stop_id"].to_numpy()[ok],
                                 "stop_name": gfeed.stops.get("stop_name", pd.Series([""] * len(ok)))[ok].fillna("").to_numpy(),
                                 "geometry": shapely.points(*project(lat[ok], lon[ok], epsg))})
+    # the two longest geometric figures and gtfs-kit's trip and route figures (route by route, in parts), all
+    # on the cores at once, the longest first
+    parts = _route_parts(gfeed.routes["route_id"], config)
+    shared = {"feed": gfeed, "lines": lines[["route_id", "geometry"]], "stops": stop_points["geometry"].to_numpy(),
+              "config": config}
+    done = map_local(_stats_task, ["corridors", "served"] + (parts if len(parts) > 1 else [None]), config.workers,
+                     shared=shared)
+    (unique_km, corridors, corridor_geometry), served_km2 = done[:2]
+    frames = [f for f in done[2:] if not f[0].empty]
+    trip_stats = pd.concat([f[0] for f in frames], ignore_index=True) if frames else _trip_stats_of(gfeed, None)
+    trip_stats = _sorted_trip_stats(trip_stats)
+    rs = [f[1] for f in frames if not f[1].empty]
+    route_stats = pd.concat(rs, ignore_index=True).sort_values("route_id", kind="stable", ignore_index=True) if rs else pd.DataFrame()
+    departures = _departures(gfeed, trip_stats)
+    shapes = _shapes(lines, trip_stats, departures)
 
     headways = _band_headways(departures)
     spacing = _measure(gfeed, shapes, epsg)
-    routes = _route_table(gfeed, trip_stats, departures, shapes, headways, spacing, config)
+    routes = _route_table(gfeed, route_stats, departures, shapes, headways, spacing)
     support, coverage = _coverage(ledger, routes) if ledger is not None else (None, None)
     if support is not None:
         routes = routes.merge(support, on="route_id", how="left")
         for c in ("rides", "rides_full", "rides_partial", "collectors"):
             routes[c] = routes[c].fillna(0).astype(int)
         routes["confidence"] = _confidence(routes)
-    # the two longest geometric figures side by side, on two cores
-    (unique_km, corridors, corridor_geometry), served_km2 = map_local(_call, [
-        (_corridors, shapes[["route_id", "geometry"]], config),
-        (_served_km2, stop_points["geometry"].to_numpy(), config.served_radius_m)], config.workers)
     agencies = sorted({a for a in routes["agency_name"] if a})  # of the routes run that day
     main = shapes[shapes["main"]]
     network = {
@@ -184,14 +190,29 @@ def _route_parts(route_ids, config: StatsConfig) -> list[list[str]]:
     return [ids[k : k + config.part_routes] for k in range(0, len(ids), config.part_routes)] or [[]]
 
 
-def _gk_trip_stats(gfeed, config: StatsConfig) -> pd.DataFrame:
-    """gtfs-kit's trip stats (distances along the shapes), route by route in parts: each trip's figures
-    depend on its own route only. Sorted by route, direction, start time and trip."""
-    parts = _route_parts(gfeed.routes["route_id"], config)
-    frames = [f for f in map_local(_trip_stats_of, parts if len(parts) > 1 else [None], config.workers,
-                                   shared=gfeed) if not f.empty]
-    out = pd.concat(frames, ignore_index=True) if frames else _trip_stats_of(gfeed, None)
-    return out.sort_values(["route_id", "direction_id", "start_time", "trip_id"], kind="stable", ignore_index=True)
+def _stats_task(shared: dict, task: str | list[str] | None) -> Any:
+    """One task of ``feed_stats``' parallel part: "corridors", "served", or gtfs-kit's figures of a part of the
+    routes (``_gk_stats_of``; None: all of them)."""
+    if task == "corridors":
+        return _corridors(shared["lines"], shared["config"])
+    if task == "served":
+        return _served_km2(shared["stops"], shared["config"].served_radius_m)
+    return _gk_stats_of(shared["feed"], task, shared["config"].headway_window)
+
+
+def _gk_stats_of(gfeed, route_ids: list[str] | None, window: tuple[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """gtfs-kit's trip stats (distances along the shapes) and route stats of the routes (None: all of them).
+    Each trip's and each route's figures depend on its own route only, so the routes can be taken in parts."""
+    trips = _trip_stats_of(gfeed, route_ids)
+    ts = _sorted_trip_stats(trips)
+    return trips, _gk_route_stats(_departures(gfeed, ts), ts, window)
+
+
+def _sorted_trip_stats(trip_stats: pd.DataFrame) -> pd.DataFrame:
+    """Trip stats sorted by route, direction, start time and trip, a missing direction taken as 0."""
+    out = trip_stats.sort_values(["route_id", "direction_id", "start_time", "trip_id"], kind="stable", ignore_index=True)
+    out["direction_id"] = out["direction_id"].fillna(0).astype(int)
+    return out
 
 
 def _trip_stats_of(gfeed, route_ids: list[str] | None) -> pd.DataFrame:
@@ -253,10 +274,10 @@ def _departures(gfeed, trip_stats: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["route_id", "direction_id", "dep_s", "trip_id"], kind="stable").reset_index(drop=True)
 
 
-def _shapes(gfeed, trip_stats, departures, epsg) -> pd.DataFrame:
-    """One row per trip pattern (shape) in use: route_id, direction_id, shape_id, trip_id, departures,
-    distance_m (along the shape from the first stop to the last; set by ``_measure``), gk_distance_m (gtfs-kit's
-    figure), length_m (the whole shape), duration_s, num_stops, main (the direction's pattern with most departures), geometry (UTM)."""
+def _pattern_lines(gfeed, epsg: int) -> pd.DataFrame:
+    """The trip patterns the day's trips run (those gtfs-kit gives figures for: with stop times, on a listed route)
+    and their shapes: route_id, direction_id (missing: 0), shape_id, geometry (UTM), sorted by the first three;
+    shapes with fewer than two points left out."""
     sh = gfeed.shapes.sort_values(["shape_id", "shape_pt_sequence"], kind="stable")
     x, y = project(sh["shape_pt_lat"].to_numpy(float), sh["shape_pt_lon"].to_numpy(float), epsg)
     ids, start = np.unique(sh["shape_id"].to_numpy(), return_index=True)
@@ -264,12 +285,25 @@ def _shapes(gfeed, trip_stats, departures, epsg) -> pd.DataFrame:
     good = counts >= 2
     index = np.repeat(np.arange(len(ids)), counts)
     keep = np.repeat(good, counts)
-    lines = np.full(len(ids), None, dtype=object)
-    lines[good] = shapely.linestrings(np.column_stack([x[keep], y[keep]]), indices=index[keep] - np.cumsum(~good)[index[keep]])
-    geom = dict(zip(ids, lines))
+    lines = shapely.linestrings(np.column_stack([x[keep], y[keep]]), indices=index[keep] - np.cumsum(~good)[index[keep]])
+    trips = gfeed.trips
+    trips = trips[trips["trip_id"].isin(gfeed.stop_times["trip_id"]) & trips["route_id"].isin(gfeed.routes["route_id"])]
+    direction = trips["direction_id"].fillna(0).astype(int) if "direction_id" in trips else 0
+    out = (pd.DataFrame({"route_id": trips["route_id"], "direction_id": direction, "shape_id": trips["shape_id"]})
+           .drop_duplicates().sort_values(["route_id", "direction_id", "shape_id"], kind="stable", ignore_index=True))
+    out = out[out["shape_id"].isin(ids[good])].reset_index(drop=True)
+    out["geometry"] = out["shape_id"].map(dict(zip(ids[good], lines)))
+    return out
+
+
+def _shapes(lines: pd.DataFrame, trip_stats, departures) -> pd.DataFrame:
+    """One row per trip pattern (shape) in use: route_id, direction_id, shape_id, trip_id, departures,
+    distance_m (along the shape from the first stop to the last; set by ``_measure``), gk_distance_m (gtfs-kit's
+    figure), length_m (the whole shape), duration_s, num_stops, main (the direction's pattern with most departures),
+    geometry (UTM; ``lines``, ``_pattern_lines``)."""
     n_dep = departures.groupby("trip_id").size()
     pats = trip_stats.assign(departures=trip_stats["trip_id"].map(n_dep).fillna(0).astype(int))
-    pats = pats[pats["shape_id"].isin([i for i, g in geom.items() if g is not None])]
+    pats = pats[pats["shape_id"].isin(lines["shape_id"])]
     # a pattern is a route, direction and shape; its trip is the one run most often
     pats = pats.sort_values(["route_id", "direction_id", "shape_id", "departures", "trip_id"],
                             ascending=[True, True, True, False, True], kind="stable")
@@ -278,7 +312,7 @@ def _shapes(gfeed, trip_stats, departures, epsg) -> pd.DataFrame:
         num_stops=("num_stops", "first"), gk_distance_m=("distance", "first")).reset_index()
     agg["gk_distance_m"] *= 1000
     agg["duration_s"] *= 3600
-    agg["geometry"] = agg["shape_id"].map(geom)
+    agg = agg.merge(lines, on=["route_id", "direction_id", "shape_id"], how="inner")
     agg["length_m"] = shapely.length(agg["geometry"].to_numpy())
     order = agg.sort_values(["route_id", "direction_id", "departures", "length_m", "shape_id"],
                             ascending=[True, True, False, False, True], kind="stable")
@@ -427,7 +461,8 @@ def _positions(line: np.ndarray, points: np.ndarray, per_km_m: float = 2.0) -> t
     return np.maximum.accumulate(pos[rows, j]), float(d[rows, j].mean())
 
 
-def _route_table(gfeed, trip_stats, departures, shapes, headways, spacing, config) -> pd.DataFrame:
+def _route_table(gfeed, route_stats, departures, shapes, headways, spacing) -> pd.DataFrame:
+    """One row per route (``NetworkStats.routes``); ``route_stats``: gtfs-kit's (``_gk_route_stats``)."""
     routes = gfeed.routes.copy()
     for c in ("route_short_name", "route_long_name", "agency_id"):
         if c not in routes:
@@ -456,7 +491,7 @@ def _route_table(gfeed, trip_stats, departures, shapes, headways, spacing, confi
     out["stop_spacing_m"] = out["route_id"].map(sp.groupby("route_id")["spacing_m"].mean())
     out["departures"] = out["route_id"].map(departures.groupby("route_id").size()).fillna(0).astype(int)
     # gtfs-kit: headways over the window, peak vehicles, service span
-    rs = _gk_route_stats(departures, trip_stats, config)
+    rs = route_stats
     if not rs.empty:
         rs = rs.set_index("route_id")
         for ours, theirs in (("headway_min_min", "min_headway"), ("headway_mean_min", "mean_headway"),
@@ -488,8 +523,10 @@ def _route_table(gfeed, trip_stats, departures, shapes, headways, spacing, confi
     return out.sort_values("route_id", kind="stable").reset_index(drop=True)
 
 
-def _gk_route_stats(departures, trip_stats, config) -> pd.DataFrame:
+def _gk_route_stats(departures, trip_stats, window: tuple[str, str]) -> pd.DataFrame:
     """gtfs-kit's route stats over the day's departures (frequency trips expanded)."""
+    import gtfs_kit as gk
+
     runs = departures.groupby("route_id")["dep_s"].transform("size")
     departures = departures[runs >= 2]  # one departure a day has no headway
     if departures.empty:
@@ -499,16 +536,7 @@ def _gk_route_stats(departures, trip_stats, config) -> pd.DataFrame:
     ex["trip_id"] = ex["template"] + "#" + ex.groupby("template").cumcount().astype(str)
     ex["start_time"] = gtfs_times(ex["dep_s"].to_numpy(float))  # whole seconds, as gtfs_time writes them
     ex["end_time"] = gtfs_times(np.round((ex["dep_s"] + ex["duration_s"]).to_numpy(float)))
-    frames = map_local(partial(_route_stats_of, window=config.headway_window), _route_parts(ex["route_id"], config),
-                       config.workers, shared=ex)
-    return pd.concat(frames, ignore_index=True).sort_values("route_id", kind="stable", ignore_index=True)
-
-
-def _route_stats_of(trips: pd.DataFrame, route_ids: list[str], window: tuple[str, str]) -> pd.DataFrame:
-    """gtfs-kit's route stats of the routes' trips."""
-    import gtfs_kit as gk
-
-    return gk.compute_route_stats_0(trips[trips["route_id"].isin(route_ids)], *window, split_directions=False)
+    return gk.compute_route_stats_0(ex, *window, split_directions=False)
 
 
 def _route_fares(gfeed) -> pd.DataFrame:
@@ -571,11 +599,6 @@ def _confidence(routes: pd.DataFrame) -> pd.Series:
     high = (routes["directions"] >= 2) & (routes["rides"] >= 4) & (routes["rides_full"] >= 2) & (routes["collectors"] >= 2)
     low = (routes["rides"] <= 1) | (routes["rides_full"] == 0)
     return pd.Series(np.where(high, "high", np.where(low, "low", "medium")), index=routes.index)
-
-
-def _call(task: tuple) -> Any:
-    """``fn(*args)`` of a task (fn, *args), for ``map_local``."""
-    return task[0](*task[1:])
 
 
 def _served_km2(points: np.ndarray, radius_m: float) -> float:
