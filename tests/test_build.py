@@ -356,10 +356,11 @@ def test_a_feed_written_in_chunks_by_workers_is_the_same_zip():
     each table is the CSV pandas writes (quotes where a name needs them)."""
     import io
     import zipfile
+    import zlib
 
     import pandas as pd
 
-    from transitmap.gtfs import feed_bytes
+    from transitmap.gtfs import COMPRESS_LEVEL, feed_bytes
 
     shapes = pd.DataFrame({"shape_id": [f"R{k % 3}_0" for k in range(20)], "shape_pt_lat": np.round(np.linspace(-1.3, -1.2, 20), 6),
                            "shape_pt_lon": np.round(np.linspace(36.8, 36.9, 20), 6), "shape_pt_sequence": np.arange(20),
@@ -374,6 +375,16 @@ def test_a_feed_written_in_chunks_by_workers_is_the_same_zip():
     assert z.read("shapes.txt").decode() == sorted_shapes.to_csv(index=False, lineterminator="\n")
     assert z.read("stops.txt").decode().splitlines()[1] == 'S1,Bara,-1.2,36.9,0'
     assert '"Bree, ""the rank"""' in z.read("stops.txt").decode()
+    # every member deflated at COMPRESS_LEVEL, dated 1980-01-01: nothing of the moment it was written
+    assert {(i.compress_type, i.date_time) for i in z.infolist()} == {(zipfile.ZIP_DEFLATED, (1980, 1, 1, 0, 0, 0))}
+    rng = np.random.default_rng(1)
+    big = pd.DataFrame({"shape_id": [f"R{k // 500}_0" for k in range(20_000)], "shape_pt_lat": np.round(-1.3 + rng.random(20_000) / 10, 6),
+                        "shape_pt_lon": np.round(36.8 + rng.random(20_000) / 10, 6), "shape_pt_sequence": np.arange(20_000) % 500,
+                        "shape_dist_traveled": np.round(np.arange(20_000) % 500 * 10.3, 1)})
+    written = zipfile.ZipFile(io.BytesIO(feed_bytes({"shapes.txt": big}, chunk_rows=7_000)))
+    info, text = written.getinfo("shapes.txt"), written.read("shapes.txt")
+    size = {level: len(zlib.compress(text, level)) - 6 for level in (COMPRESS_LEVEL, 6)}  # raw deflate: no zlib header and checksum
+    assert info.compress_size == size[COMPRESS_LEVEL] != size[6]
 
 
 # ------------------------------------------------------------------------------------ build notices
