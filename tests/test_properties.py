@@ -258,8 +258,9 @@ def test_fast_csv_text_writes_numbers_and_plain_strings_itself(monkeypatch):
        every=st.sampled_from([2, 8, 16]))
 def test_probe_pairs_are_those_whose_probes_lie_near(seed, n, corridor, every):
     """``match._probe_pairs`` (coarse KD-tree, then each candidate checked) gives exactly the pairs of the
-    definition: at least half of a's probe points within the corridor of a vertex of b. Paths here wander
-    and are spaced irregularly (as median geometries are), some along each other."""
+    definition: at least half of a's probe points within the corridor of a vertex of b; and the way a's probes
+    go along b. Paths here wander and are spaced irregularly (as median geometries are), some along each other,
+    some the other way."""
     from scipy.spatial.distance import cdist
 
     from transitmap.match import Path, _probe_pairs, _probes
@@ -271,13 +272,22 @@ def test_probe_pairs_are_those_whose_probes_lie_near(seed, n, corridor, every):
         if rng.random() < 0.6:  # along the base, shifted and jittered, from a random part of it
             lo = int(rng.integers(0, max(len(base) - 1, 1)))
             xy = base[lo:] + rng.normal(0, 15, 2) + rng.normal(0, 5, (len(base) - lo, 2))
+            xy = xy[::-1] if rng.random() < 0.3 else xy
         else:
             xy = np.cumsum(rng.normal(0, 20, (rng.integers(1, 120), 2)), axis=0) + rng.normal(0, 300, 2)
         paths.append(Path(np.asarray(xy, float).reshape(-1, 2)))
-    a, b = _probe_pairs(paths, corridor, every)
+    a, b, way = _probe_pairs(paths, corridor, every)
     want = sorted((i, j) for i in range(n) for j in range(n) if i != j and len(_probes(paths[i]))
                   and (cdist(_probes(paths[i]), paths[j].xy).min(axis=1) <= corridor).mean() >= 0.5)
     assert sorted(zip(a.tolist(), b.tolist())) == want
+
+    def way_of(i, j):  # a's near probes, in order: their nearest vertices of b only advance (+1), only go back (-1)
+        d = cdist(_probes(paths[i]), paths[j].xy)
+        steps = np.diff(d.argmin(axis=1)[d.min(axis=1) <= corridor])
+        ahead, back = int((steps > 0).sum()), int((steps < 0).sum())
+        return 1 if ahead >= 2 and back == 0 else -1 if back >= 2 and ahead == 0 else 0
+
+    assert way.tolist() == [way_of(i, j) for i, j in zip(a.tolist(), b.tolist())]
 
 
 def test_groups_asks_only_about_pairs_not_yet_joined():

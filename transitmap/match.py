@@ -2,7 +2,8 @@
 
 1. Rides that follow each other's path in the same direction (each lies >= ``share`` within ``corridor_m`` of
    the other) form a cluster. Candidate pairs come from a spatial index (KD-trees of the rides' vertices), so
-   the cost grows with the number of overlapping rides, not with the square of all rides.
+   the cost grows with the number of overlapping rides, not with the square of all rides. A pair whose probe
+   points (a dozen along one ride) only go back along the other runs the other way, and is not measured.
 2. A cluster lying inside a longer one is either a route of its own (a short route along a corridor) or rides
    of the longer route that boarded late / got off early. It stays a route when the evidence says so: its
    rides carry a different route name (route numbers decide), or they waited at a rank where the longer
@@ -106,6 +107,8 @@ def _regions(rides: list[Ride], config: MatchConfig) -> list[list[int]]:
            else np.floor(r.moving_xy / cell).astype(np.int64) for r in rides]
     owner = np.repeat(np.arange(len(rides)), [len(p) for p in pts])
     xy = np.concatenate(pts)
+    again = np.r_[False, (owner[1:] == owner[:-1]) & (xy[1:] == xy[:-1]).all(axis=1)]  # the cell of the point before
+    owner, xy = owner[~again], xy[~again]
     around = np.array([(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)])
     cx = (xy[:, None, 0] + around[None, :, 0]).ravel()
     cy = (xy[:, None, 1] + around[None, :, 1]).ravel()
@@ -257,12 +260,13 @@ class Covers:
     every pair of rides, computed when first asked for. A pair that fails the probe test (``_probe_pairs``:
     fewer than half of i's probe points within the corridor of j) only crosses or touches, and counts as
     (0, 0). ``mutual``: the pairs (i, j), i < j, that pass it both ways, the only ones that can be the same
-    path."""
+    path; ``backward``: the pairs (i, j) where i's probes only go back along j (it runs the other way)."""
 
     def __init__(self, paths: list[Path], config: MatchConfig):
         self.paths, self.corridor, self.share = paths, config.corridor_m, config.share
-        a, b = _probe_pairs(paths, config.corridor_m)
+        a, b, way = _probe_pairs(paths, config.corridor_m)
         self.probed = set(zip(a.tolist(), b.tolist()))
+        self.backward = set(zip(a[way < 0].tolist(), b[way < 0].tolist()))  # i's probes run back along j
         n = max(len(paths), 1)
         both = (a < b) & np.isin(a * n + b, b * n + a)
         self.mutual = sorted(zip(a[both].tolist(), b[both].tolist()))
@@ -276,17 +280,20 @@ class Covers:
         return self.values[i, j]
 
 
-def _probe_pairs(paths: list[Path], corridor: float, every: int = 8) -> tuple[np.ndarray, np.ndarray]:
+def _probe_pairs(paths: list[Path], corridor: float, every: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The pairs of paths (a[k], b[k]), a != b, where at least half of a's probe points (``_probes``) lie
     within ``corridor`` of a vertex of b: the first test of ``_cover`` for all pairs at once (most pairs of
     rides near each other only cross). Candidates come from one KD-tree of every ``every``-th vertex of each
     path (and its last), searched that much wider (``margin``: the farthest any vertex lies from the nearest
-    of those); each candidate path then checks its probes against all its vertices (its own KD-tree)."""
+    of those); each candidate path then checks its probes against all its vertices (its own KD-tree).
+
+    Also each pair's ``way``: +1 when a's probes, in order, advance along b (their nearest vertices of b: at
+    least two steps forward, none back), -1 when they only go back (a runs the other way), else 0."""
     probes = [_probes(p) for p in paths]
     owner = np.repeat(np.arange(len(paths)), [len(q) for q in probes])
     n_probes = np.bincount(owner, minlength=len(paths))
     if len(owner) == 0:
-        return np.array([], np.int64), np.array([], np.int64)
+        return np.array([], np.int64), np.array([], np.int64), np.array([], np.int64)
     size = np.array([len(p.xy) for p in paths])
     xy = np.concatenate([p.xy for p in paths])
     first = np.repeat(np.cumsum(size) - size, size)
@@ -300,18 +307,26 @@ def _probe_pairs(paths: list[Path], corridor: float, every: int = 8) -> tuple[np
     q, v = pairs_within(all_probes, xy[coarse], corridor + margin + 1e-6)
     n = len(paths)
     maybe = np.unique(q * n + vertex_path[v])  # (probe, path) that may be near, each once
-    by_path = maybe[np.argsort(maybe % n, kind="stable")]
+    by_path = maybe[np.argsort(maybe % n, kind="stable")]  # by path, then probe: a pair's probes together, in order
     cut = np.flatnonzero(np.diff(by_path % n)) + 1
-    near = np.concatenate([paths[int(g[0] % n)].nearest(all_probes[g // n], corridor)[0] >= 0
-                           for g in np.split(by_path, cut)]) if len(by_path) else np.zeros(0, bool)
-    probe_near = np.sort(by_path[near])  # (probe, path it is near), each once
-    pair, count = np.unique(owner[probe_near // n] * n + probe_near % n, return_counts=True)
+    vertex = np.concatenate([paths[int(g[0] % n)].nearest(all_probes[g // n], corridor)[0]
+                             for g in np.split(by_path, cut)]) if len(by_path) else np.zeros(0, np.int64)
+    near = vertex >= 0
+    probe_near, vertex = by_path[near], vertex[near]  # (probe, path it is near), each once; its nearest vertex
+    pair_of = owner[probe_near // n] * n + probe_near % n
+    pair, where, count = np.unique(pair_of, return_inverse=True, return_counts=True)
+    step, same = np.diff(vertex), pair_of[1:] == pair_of[:-1]
+    ahead = np.bincount(where[1:][same & (step > 0)], minlength=len(pair))
+    back = np.bincount(where[1:][same & (step < 0)], minlength=len(pair))
+    way = np.where((ahead >= 2) & (back == 0), 1, np.where((back >= 2) & (ahead == 0), -1, 0))
     a, b = pair // n, pair % n
     keep = (a != b) & (count / np.maximum(n_probes[a], 1) >= 0.5)
-    return a[keep], b[keep]
+    return a[keep], b[keep], way[keep]
 
 
 def _same_path(cover: "Covers", i: int, j: int) -> bool:
+    if (i, j) in cover.backward or (j, i) in cover.backward:  # one runs the other way: its cover is not computed
+        return False
     same = lambda share, forward: share >= cover.share and forward >= 0.7  # noqa: E731
     # the cheaper way first (the shorter ride's points): when it fails, the other way is never computed
     first, then = ((i, j), (j, i)) if cover.size[i] <= cover.size[j] else ((j, i), (i, j))
@@ -393,9 +408,10 @@ def _resolve_containment(rides, paths, clusters, config: MatchConfig) -> list[tu
     members = {k: list(clusters[k]) for k in range(len(clusters))}
     partial: dict[int, list[int]] = {k: [] for k in range(len(clusters))}
     alive = set(range(len(clusters)))
-    pa, pb = _probe_pairs([paths[r] for r in reps], config.corridor_m)  # pairs that can lie along each other
+    # the pairs that can lie along each other the same way
+    pa, pb, way = _probe_pairs([paths[r] for r in reps], config.corridor_m)
     along_of: dict[int, set[int]] = {}
-    for k, m in zip(pa.tolist(), pb.tolist()):
+    for k, m in zip(pa[way >= 0].tolist(), pb[way >= 0].tolist()):
         along_of.setdefault(k, set()).add(m)
     for k in order:
         a = reps[k]
@@ -531,11 +547,12 @@ def _pair_directions(patterns: list[Pattern], config: MatchConfig) -> list[Route
     paths = [Path(p.xy) for p in patterns]
     # candidates: the pairs that pass the probe test both ways (a pair that fails it either way has a cover
     # of 0 that way: not the other direction)
-    pa, pb = _probe_pairs(paths, config.corridor_m * 1.5)
+    pa, pb, way = _probe_pairs(paths, config.corridor_m * 1.5)
     probed = set(zip(pa.tolist(), pb.tolist()))
+    ahead = set(zip(pa[way > 0].tolist(), pb[way > 0].tolist()))  # runs the same way: not the other direction
     candidates = []
     for i, j in sorted(probed):
-        if i < j and (j, i) in probed:
+        if i < j and (j, i) in probed and (i, j) not in ahead and (j, i) not in ahead:
             si, fi = _cover(paths[i], paths[j], config.corridor_m * 1.5, step=5, probed=True)
             sj, fj = _cover(paths[j], paths[i], config.corridor_m * 1.5, step=5, probed=True)
             if si >= config.opposite_share and sj >= config.opposite_share and fi <= 0.3 and fj <= 0.3:

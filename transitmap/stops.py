@@ -140,7 +140,8 @@ def _events(ride: Ride, config: StopConfig, *, full: bool) -> tuple[np.ndarray, 
         edges = np.flatnonzero(np.diff(np.concatenate([[0], slow.astype(np.int8), [0]])))
         for a, b in zip(edges[::2], edges[1::2]):  # runs of slow steps a..b-1 cover fixes a..b
             if t[b] - t[a] >= config.dwell_s:
-                xy.append((float(x[a : b + 1].mean()), float(y[a : b + 1].mean())))
+                n = b + 1 - a  # the mean as np.mean takes it (its sum over n), without its overhead
+                xy.append((float(np.add.reduce(x[a : b + 1]) / n), float(np.add.reduce(y[a : b + 1]) / n)))
                 kinds.append(("dwell", None))
     if full:
         xy += [(ride.x_m[lo], ride.y_m[lo]), (ride.x_m[hi], ride.y_m[hi])]
