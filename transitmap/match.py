@@ -273,6 +273,10 @@ class Covers:
         self.size = [len(p.observed) for p in paths]
         self.values: dict[tuple[int, int], tuple[float, float]] = {}
 
+    def other_way(self, i: int, j: int) -> bool:
+        """Whether one of the two rides runs back along the other (``backward``)."""
+        return (i, j) in self.backward or (j, i) in self.backward
+
     def __call__(self, i: int, j: int) -> tuple[float, float]:
         if (i, j) not in self.values:
             self.values[i, j] = (_cover(self.paths[i], self.paths[j], self.corridor, probed=True)
@@ -325,7 +329,7 @@ def _probe_pairs(paths: list[Path], corridor: float, every: int = 8) -> tuple[np
 
 
 def _same_path(cover: "Covers", i: int, j: int) -> bool:
-    if (i, j) in cover.backward or (j, i) in cover.backward:  # one runs the other way: its cover is not computed
+    if cover.other_way(i, j):  # not computed
         return False
     same = lambda share, forward: share >= cover.share and forward >= 0.7  # noqa: E731
     # the cheaper way first (the shorter ride's points): when it fails, the other way is never computed
@@ -360,8 +364,8 @@ def _clusters(rides: list[Ride], cover: Covers, config: MatchConfig) -> list[lis
     differ (a partial ride of a long route can trace exactly the path of a short one, two route numbers can
     share a road). A cluster joined through unnamed rides is split by name again, and each part by terminals
     (full rides from ranks or to terminals far apart); every other ride goes to the part it overlaps most."""
-    linked = groups(len(rides), cover.mutual, lambda i, j: _name_agreement(rides[i].route_name, rides[j].route_name)
-                    >= 0 and _same_path(cover, i, j))
+    linked = groups(len(rides), cover.mutual, lambda i, j: not cover.other_way(i, j) and _name_agreement(
+        rides[i].route_name, rides[j].route_name) >= 0 and _same_path(cover, i, j))
     names_differ = lambda i, j: _name_agreement(rides[i].route_name, rides[j].route_name) < 0  # noqa: E731
     out = []
     for group in linked:
