@@ -351,6 +351,27 @@ def test_forked_workers_use_the_shared_object_they_inherit():
     assert {p for _, p in here} == {os.getpid()} and os.getpid() not in {p for _, p in there}
 
 
+def test_a_build_makes_full_garbage_collections_rare_and_then_restores_them(monkeypatch, tmp_path):
+    """Inside a build, Python's full collections wait for a thousand middle ones (the build's millions of
+    objects are not gone through again and again); after it, even one that fails, the thresholds are back."""
+    import gc
+
+    from transitmap import pipeline
+
+    seen = []
+
+    def fail(*args, **kwargs):
+        seen.append(gc.get_threshold())
+        raise RuntimeError("stop here")
+
+    before = gc.get_threshold()
+    monkeypatch.setattr(pipeline, "validate_inputs", fail)
+    with pytest.raises(RuntimeError, match="stop here"):
+        pipeline.build_network([str(tmp_path)])
+    assert seen == [(before[0], before[1], max(before[2], 1000))]
+    assert gc.get_threshold() == before
+
+
 def test_a_feed_written_in_chunks_by_workers_is_the_same_zip():
     """``feed_bytes``: chunks of rows formatted by two worker processes give the zip one process gives, and
     each table is the CSV pandas writes (quotes where a name needs them)."""
