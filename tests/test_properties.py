@@ -331,3 +331,14 @@ def test_group_stats_are_the_least_median_and_greatest_of_each_group(seed, n, gr
     assert at.tolist() == want.index.tolist()
     assert least.tolist() == want["min"].tolist() and most.tolist() == want["max"].tolist()
     assert median.tolist() == want["median"].tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.integers(-2**62, 2**62), max_size=300), shape=st.sampled_from(["flat", "column"]))
+def test_distinct_is_numpys_unique(values, shape):
+    from transitmap.geo import distinct
+
+    a = np.array(values, dtype=np.int64)
+    a = a.reshape(-1, 1) if shape == "column" else a
+    got = distinct(a)
+    assert got.dtype == np.int64 and got.tolist() == np.unique(a).tolist()

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .geo import pairs_within, points_at
+from .geo import distinct, pairs_within, points_at
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def shares(a: dict[str, list], b: dict[str, list], config: CompareConfig = Compa
     i, j = pairs_within(pa, pb, float(np.hypot(config.near_m, config.sample_m / 2)))
 
     def one_way(cx, x, cy, y) -> pd.Series:
-        hit = np.unique(x * n + cy[y])  # each point once per route
+        hit = distinct(x * n + cy[y])  # each point once per route
         pair, near = np.unique(cx[hit // n] * n + hit % n, return_counts=True)
         return pd.Series(near / np.bincount(cx, minlength=n)[pair // n],
                          index=pd.MultiIndex.from_arrays([keys[pair // n], keys[pair % n]]))

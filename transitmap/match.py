@@ -28,7 +28,7 @@ import numpy as np
 
 from . import notices as N
 from .clean import Ride
-from .geo import group_stats, pairs_within
+from .geo import distinct, group_stats, pairs_within
 
 
 @dataclass(frozen=True)
@@ -310,7 +310,7 @@ def _probe_pairs(paths: list[Path], corridor: float, every: int = 8) -> tuple[np
     all_probes = np.concatenate(probes)
     q, v = pairs_within(all_probes, xy[coarse], corridor + margin + 1e-6)
     n = len(paths)
-    maybe = np.unique(q * n + vertex_path[v])  # (probe, path) that may be near, each once
+    maybe = distinct(q * n + vertex_path[v])  # (probe, path) that may be near, each once
     by_path = maybe[np.argsort(maybe % n, kind="stable")]  # by path, then probe: a pair's probes together, in order
     cut = np.flatnonzero(np.diff(by_path % n)) + 1
     vertex = np.concatenate([paths[int(g[0] % n)].nearest(all_probes[g // n], corridor)[0]

@@ -198,9 +198,11 @@ def _middle(lat: np.ndarray, lon: np.ndarray, trim_m: float = 500.0) -> tuple[np
 
 def _thin(index: np.ndarray, most: int = 300) -> np.ndarray:
     """At most ``most`` of the indices, evenly spread, first and last kept."""
+    from .geo import distinct
+
     if len(index) <= most:
         return index
-    return index[np.unique(np.linspace(0, len(index) - 1, most).round().astype(int))]
+    return index[distinct(np.linspace(0, len(index) - 1, most).round().astype(int))]
 
 
 def _batches(files, limits: ReadLimits, batch_points: int, config: ValidationConfig):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .clean import Ride
-from .geo import pairs_within
+from .geo import distinct, pairs_within
 from .match import Path, Route, groups, normalise_name
 
 
@@ -109,7 +109,7 @@ def _pattern_candidates(key, pattern, rides: list[Ride], config: StopConfig) -> 
             mid = (lo + hi - 1) // 2  # the median of the sorted run: its middle, or the mean of its two middles
             s_med = float(s_sorted[mid] if (hi - lo) % 2 else (s_sorted[mid] + s_sorted[mid + 1]) / 2)
             marks = int(marked[group].sum())
-            dwell_rides = len(np.unique(ride_of[group][dwell[group]]))
+            dwell_rides = len(distinct(ride_of[group][dwell[group]]))
             terminal = s_med <= config.cluster_gap_m or s_med >= length - config.cluster_gap_m
             if marks or terminal or dwell_rides >= max(2, config.min_share * n_rides):
                 out.append(_candidate(key, path, s_med, [names[g] for g in group if names[g]], len(group), terminal))
