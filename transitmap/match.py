@@ -548,7 +548,7 @@ def _median_geometry(paths: list[Path], config: MatchConfig) -> np.ndarray:
 
 def _pair_directions(patterns: list[Pattern], config: MatchConfig) -> list[Route]:
     """Pair each pattern with the one running its corridor the other way round, best overlap first."""
-    paths = [Path(p.xy) for p in patterns]
+    paths = [p.path for p in patterns]  # made once: stops and times use them too
     # candidates: the pairs that pass the probe test both ways (a pair that fails it either way has a cover
     # of 0 that way: not the other direction)
     pa, pb, way = _probe_pairs(paths, config.corridor_m * 1.5)
