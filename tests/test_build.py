@@ -84,6 +84,23 @@ def test_opposite_directions_make_one_route_with_two_directions():
     assert grouping(rides, routes) == [[["R-0", "R-1"], ["Rr-0", "Rr-1"]]]
 
 
+def test_rides_the_other_way_along_a_road_are_never_measured_against_each_other():
+    """Their probe points only go back along each other (``_probe_pairs``' way): clustering neither measures
+    their covers nor compares their names (the reversed name agrees), and they stay two patterns."""
+    from transitmap.match import Covers, MatchConfig, _clusters, _ride_path
+
+    route = spec("R", "Town - Kibera", A, B, C)
+    rides = rides_of([(route, 2, {}), (reverse(route), 2, {})])
+    config = MatchConfig()
+    cover = Covers([_ride_path(r, config) for r in rides], config)
+    way = {i: rides[i].trace_id.split("-")[0] for i in range(len(rides))}
+    across = {(i, j) for i, j in cover.mutual if way[i] != way[j]}
+    assert len(across) == 4 and all(cover.other_way(i, j) for i, j in across)
+    clusters = _clusters(rides, cover, config)
+    assert sorted(sorted(rides[i].trace_id for i in c) for c in clusters) == [["R-0", "R-1"], ["Rr-0", "Rr-1"]]
+    assert cover.values and not any(way[i] != way[j] for i, j in cover.values)
+
+
 def test_a_partial_ride_joins_its_route_as_partial():
     route = spec("R", "Town - Kibera", A, B, C, stops=(0, 0.25, 0.5, 0.75, 1))
     rides = rides_of([(route, 2, {}), (spec("P", "Town - Kibera", A, B, C, stops=(0, 0.25, 0.5, 0.75, 1)), 1,

@@ -160,7 +160,6 @@ def test_stop_distances_that_do_not_fit_the_shape_are_measured_again():
     assert r["stop_spacing_m"] == pytest.approx(500, rel=0.005)
 
 
-
 def test_road_km_count_only_the_patterns_of_trips_described():
     """A trip without stop times, and a trip of a route routes.txt does not list, have no figures (gtfs-kit
     leaves them out): their shapes add no road-km and no corridor, like their routes add no route-km."""
@@ -183,6 +182,7 @@ def test_road_km_count_only_the_patterns_of_trips_described():
     assert cut["routes"] == 1 and cut["patterns"] == 2
     assert cut["route_km"] == pytest.approx(10, rel=0.005)
     assert cut["unique_road_km"] == pytest.approx(10, abs=0.15)
+
 
 @pytest.fixture(scope="module")
 def shared_corridor():

@@ -329,8 +329,6 @@ def _probe_pairs(paths: list[Path], corridor: float, every: int = 8) -> tuple[np
 
 
 def _same_path(cover: "Covers", i: int, j: int) -> bool:
-    if cover.other_way(i, j):  # not computed
-        return False
     same = lambda share, forward: share >= cover.share and forward >= 0.7  # noqa: E731
     # the cheaper way first (the shorter ride's points): when it fails, the other way is never computed
     first, then = ((i, j), (j, i)) if cover.size[i] <= cover.size[j] else ((j, i), (i, j))
@@ -364,6 +362,7 @@ def _clusters(rides: list[Ride], cover: Covers, config: MatchConfig) -> list[lis
     differ (a partial ride of a long route can trace exactly the path of a short one, two route numbers can
     share a road). A cluster joined through unnamed rides is split by name again, and each part by terminals
     (full rides from ranks or to terminals far apart); every other ride goes to the part it overlaps most."""
+    # a pair that runs the other way is not measured, nor are its names compared
     linked = groups(len(rides), cover.mutual, lambda i, j: not cover.other_way(i, j) and _name_agreement(
         rides[i].route_name, rides[j].route_name) >= 0 and _same_path(cover, i, j))
     names_differ = lambda i, j: _name_agreement(rides[i].route_name, rides[j].route_name) < 0  # noqa: E731

@@ -139,12 +139,10 @@ def feed_stats(feed: bytes | str | os.PathLike, *, ledger: pd.DataFrame | None =
     done = map_local(_stats_task, ["corridors", "served"] + (parts if len(parts) > 1 else [None]), config.workers,
                      shared=shared)
     (unique_km, corridors, corridor_geometry), served_km2 = done[:2]
-    frames = [f for f in done[2:] if not f[0].empty]
-    trip_stats = pd.concat([f[0] for f in frames], ignore_index=True) if frames else _trip_stats_of(gfeed, None)
-    trip_stats = _sorted_trip_stats(trip_stats)
-    rs = [f[1] for f in frames if not f[1].empty]
+    frames = [f for f in done[2:] if not f[0].empty] or [_gk_stats_of(gfeed, None, config.headway_window)]
+    trip_stats, departures = (pd.concat([f[k] for f in frames], ignore_index=True) for k in (0, 1))
+    rs = [f[2] for f in frames if not f[2].empty]
     route_stats = pd.concat(rs, ignore_index=True).sort_values("route_id", kind="stable", ignore_index=True) if rs else pd.DataFrame()
-    departures = _departures(gfeed, trip_stats)
     shapes = _shapes(lines, trip_stats, departures)
 
     headways = _band_headways(departures)
@@ -200,12 +198,15 @@ def _stats_task(shared: dict, task: str | list[str] | None) -> Any:
     return _gk_stats_of(shared["feed"], task, shared["config"].headway_window)
 
 
-def _gk_stats_of(gfeed, route_ids: list[str] | None, window: tuple[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """gtfs-kit's trip stats (distances along the shapes) and route stats of the routes (None: all of them).
-    Each trip's and each route's figures depend on its own route only, so the routes can be taken in parts."""
-    trips = _trip_stats_of(gfeed, route_ids)
-    ts = _sorted_trip_stats(trips)
-    return trips, _gk_route_stats(_departures(gfeed, ts), ts, window)
+def _gk_stats_of(gfeed, route_ids: list[str] | None, window: tuple[str, str]
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """gtfs-kit's trip stats (distances along the shapes, ``_sorted_trip_stats``), the departures
+    (``_departures``) and gtfs-kit's route stats of the routes (None: all of them). Each trip's and each
+    route's figures depend on its own route only, so the routes can be taken in parts: parts in the order of
+    their routes, put end to end, give the figures of all of them."""
+    ts = _sorted_trip_stats(_trip_stats_of(gfeed, route_ids))
+    departures = _departures(gfeed, ts)
+    return ts, departures, _gk_route_stats(departures, ts, window)
 
 
 def _sorted_trip_stats(trip_stats: pd.DataFrame) -> pd.DataFrame:
