@@ -3,8 +3,10 @@ outcome does not depend on the order of the inputs."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
+import pickle
 from datetime import timedelta
 
 import msgspec
@@ -13,6 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from transitmap.match import along, along_all
+from transitmap.model import STOP_KINDS, Fare, Stop
 from transitmap.pipeline import validate_inputs
 from transitmap.read import InputFile, read_file
 from transitmap.report import to_json
@@ -342,3 +346,34 @@ def test_distinct_is_numpys_unique(values, shape):
     a = a.reshape(-1, 1) if shape == "column" else a
     got = distinct(a)
     assert got.dtype == np.int64 and got.tolist() == np.unique(a).tolist()
+
+
+_OPT_FLOAT = st.none() | st.floats(allow_nan=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(stop=st.builds(Stop, st.floats(), st.floats(), st.floats(), st.sampled_from(STOP_KINDS), st.none() | st.text(),
+                      st.none() | st.integers(0, 99), st.none() | st.integers(0, 99), _OPT_FLOAT, st.none() | st.text()),
+       fare=st.builds(Fare, st.floats(0, 1e6), st.text(max_size=3), st.none() | st.integers(0, 50),
+                      st.none() | st.integers(0, 50)))
+def test_stops_and_fares_come_back_from_a_worker_process_unchanged(stop, fare):
+    """Stops and fares cross to the calling process pickled as constructor calls (``model._pickled_as_call``)."""
+    for value in (stop, fare):
+        assert value.__reduce__() == (type(value), tuple(getattr(value, f.name) for f in dataclasses.fields(value)))
+        back = pickle.loads(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        assert type(back) is type(value) and repr(back) == repr(value)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(back, dataclasses.fields(back)[0].name, 0.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**31), sizes=st.lists(st.integers(0, 40), min_size=1, max_size=8),
+       step=st.sampled_from([5.0, 37.0, 127.5]))
+def test_points_along_many_lines_are_those_along_each(seed, sizes, step):
+    rng = np.random.default_rng(seed)
+    lines = [np.cumsum(rng.normal(0, 60, (n, 2)), axis=0) * (rng.random() > 0.1) for n in sizes]  # some stand still
+    points, line = along_all(lines, step)
+    for k, xy in enumerate(lines):
+        expected = along(xy, step) if len(xy) > 1 else xy
+        assert points[line == k] == pytest.approx(expected, abs=1e-6)
+    assert (np.diff(line) >= 0).all()
