@@ -561,7 +561,7 @@ def _outlines(run: ValidationRun, rides, ledger: list[dict], to_latlon) -> list[
     """(trace_id, status, codes, route_id, lat, lon) for the traces layer and the map."""
     kept = [_thin(np.arange(r.start, r.end + 1)) for r in rides]
     lat, lon = to_latlon(np.concatenate([r.x_m[k] for r, k in zip(rides, kept)]),
-                         np.concatenate([r.y_m[k] for r, k in zip(rides, kept)]))  # one call: pyproj's cost is per call
+                         np.concatenate([r.y_m[k] for r, k in zip(rides, kept)]))  # one call for all rides
     cut = np.cumsum([len(k) for k in kept])[:-1]
     moving = {(r.trace_id, r.source): g for r, g in zip(rides, zip(np.split(lat, cut), np.split(lon, cut)))}
     out = []
