@@ -198,6 +198,16 @@ def test_road_km_count_a_shared_road_once(shared_corridor):
     assert n["unique_road_km"] == pytest.approx(10 + 6 + 6, abs=0.3)
 
 
+def test_a_road_shared_with_pieces_half_a_piece_apart_counts_once():
+    """Pieces of 100 m along the same road, but starting 50 m apart: the middle of one is 51 m from the middle of
+    the other, and 10 m from the other piece itself. The KD-tree's candidates must reach that far."""
+    r1 = straight_10km()
+    r2 = gtfs_route("R2", [(10, 50), (10, 6_050)], headways=EVERY_10_MIN)  # along R1, 10 m to its side
+    n = feed_stats(gtfs_feed(r1, r2)).network
+    assert n["route_km"] == pytest.approx(10 + 6, rel=0.005)
+    assert n["unique_road_km"] == pytest.approx(10, abs=0.15)
+
+
 def test_the_shared_stretch_is_the_corridor_and_a_crossing_is_not(shared_corridor):
     c = shared_corridor.corridors
     assert len(c) == 1

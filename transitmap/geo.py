@@ -77,6 +77,14 @@ def simplified(xy: np.ndarray, tolerance_m: float) -> np.ndarray:
     return distinct(np.r_[0, index, len(xy) - 1])
 
 
+def segment_distance(px, py, ax, ay, bx, by) -> np.ndarray:
+    """Distance (m) from points to segments a-b, broadcast (numpy; cheaper than shapely geometries for
+    a trace's few stops, or for millions of pairs of points and segments at once)."""
+    dx, dy = bx - ax, by - ay
+    u = np.clip(((px - ax) * dx + (py - ay) * dy) / np.maximum(dx * dx + dy * dy, 1e-12), 0.0, 1.0)
+    return np.hypot(ax + u * dx - px, ay + u * dy - py)
+
+
 def pairs_within(a_xy: np.ndarray, b_xy: np.ndarray, radius_m: float) -> tuple[np.ndarray, np.ndarray]:
     """(i, j) of every pair of points with ``a_xy[i]`` within ``radius_m`` of ``b_xy[j]`` (inclusive), from two
     KD-trees, as numpy arrays (no Python object per pair)."""

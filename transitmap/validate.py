@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import notices as N
-from .geo import geodesic_m, project, utm_epsg
+from .geo import geodesic_m, project, segment_distance, utm_epsg
 from .model import Trace, iso_currencies
 
 T_MIN_S = 946_684_800.0  # 2000-01-01T00:00Z: GPS cold starts report 1970 or 1980
@@ -265,7 +265,7 @@ def _check_stops(trace: Trace, valid: np.ndarray, stop_xy, x, y, t, config: Vali
     timed = valid & np.isfinite(stime)
     if timed.any():  # near its own time first: 60 segments around the moment the stop was marked
         w = np.clip(np.searchsorted(t, stime[timed])[:, None] + np.arange(-30, 31), 0, len(t) - 1)
-        dist[timed] = _segment_distance(stop_xy[0][timed, None], stop_xy[1][timed, None], x[w[:, :-1]], y[w[:, :-1]],
+        dist[timed] = segment_distance(stop_xy[0][timed, None], stop_xy[1][timed, None], x[w[:, :-1]], y[w[:, :-1]],
                                         x[w[:, 1:]], y[w[:, 1:]]).min(axis=1)
     again = valid & (dist > config.stop_max_distance_m)  # untimed, or far near its time: the whole path
     if again.any():
@@ -283,15 +283,7 @@ def _check_stops(trace: Trace, valid: np.ndarray, stop_xy, x, y, t, config: Vali
 
 def _distance_to_path(px: np.ndarray, py: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Distance (m) from each point (px, py) to the polyline (x, y)."""
-    return _segment_distance(px[:, None], py[:, None], x[:-1], y[:-1], x[1:], y[1:]).min(axis=1)
-
-
-def _segment_distance(px, py, ax, ay, bx, by) -> np.ndarray:
-    """Distance (m) from points to segments a-b, broadcast (numpy; cheaper than shapely geometries for
-    the few stops of a trace)."""
-    dx, dy = bx - ax, by - ay
-    u = np.clip(((px - ax) * dx + (py - ay) * dy) / np.maximum(dx * dx + dy * dy, 1e-12), 0.0, 1.0)
-    return np.hypot(ax + u * dx - px, ay + u * dy - py)
+    return segment_distance(px[:, None], py[:, None], x[:-1], y[:-1], x[1:], y[1:]).min(axis=1)
 
 
 def _check_fares(trace: Trace, notes: list, ident: dict) -> np.ndarray:
