@@ -266,7 +266,7 @@ def _check_stops(trace: Trace, valid: np.ndarray, stop_xy, x, y, t, config: Vali
     if timed.any():  # near its own time first: 60 segments around the moment the stop was marked
         w = np.clip(np.searchsorted(t, stime[timed])[:, None] + np.arange(-30, 31), 0, len(t) - 1)
         dist[timed] = segment_distance(stop_xy[0][timed, None], stop_xy[1][timed, None], x[w[:, :-1]], y[w[:, :-1]],
-                                        x[w[:, 1:]], y[w[:, 1:]]).min(axis=1)
+                                       x[w[:, 1:]], y[w[:, 1:]]).min(axis=1)
     again = valid & (dist > config.stop_max_distance_m)  # untimed, or far near its time: the whole path
     if again.any():
         dist[again] = _distance_to_path(stop_xy[0][again], stop_xy[1][again], x, y)
