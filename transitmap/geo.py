@@ -85,15 +85,17 @@ def segment_distance(px, py, ax, ay, bx, by) -> np.ndarray:
     return np.hypot(ax + u * dx - px, ay + u * dy - py)
 
 
-def pairs_within(a_xy: np.ndarray, b_xy: np.ndarray, radius_m: float) -> tuple[np.ndarray, np.ndarray]:
+def pairs_within(a_xy: np.ndarray, b_xy: np.ndarray, radius_m: float, *, b_tree=None) -> tuple[np.ndarray, np.ndarray]:
     """(i, j) of every pair of points with ``a_xy[i]`` within ``radius_m`` of ``b_xy[j]`` (inclusive), from two
-    KD-trees, as numpy arrays (no Python object per pair)."""
+    KD-trees, as numpy arrays (no Python object per pair). ``b_tree``: the KD-tree of ``b_xy``, made once by a
+    caller that takes ``a_xy`` in chunks."""
     from scipy.spatial import cKDTree
 
     a_xy, b_xy = np.asarray(a_xy, float).reshape(-1, 2), np.asarray(b_xy, float).reshape(-1, 2)
     if not len(a_xy) or not len(b_xy):
         return np.array([], np.int64), np.array([], np.int64)
-    found = cKDTree(a_xy).sparse_distance_matrix(cKDTree(b_xy), radius_m, output_type="ndarray")
+    b_tree = cKDTree(b_xy) if b_tree is None else b_tree
+    found = cKDTree(a_xy).sparse_distance_matrix(b_tree, radius_m, output_type="ndarray")
     return found["i"].astype(np.int64), found["j"].astype(np.int64)
 
 

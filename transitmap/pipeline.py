@@ -393,7 +393,6 @@ def build_network(
     agency_of = {name: f"A{k + 1}" for k, name in enumerate(operators)}
     agencies = [(agency_of[name], name) for name in operators]
     default_agency = "A0"
-    shape_latlon = _shapes_latlon(routes, timed, to_latlon)
     for r, route in enumerate(routes):
         route_id = ids.route_ids[r]
         operator = operator_of(route)
@@ -419,7 +418,7 @@ def build_network(
                     first = rides[pattern.rides[0]]
                     notices.append(N.HeadwayEstimatedNotice(file=first.source, trace_id=first.trace_id,
                                                             route_id=route_id, headway_s=float(h.headway_s)))
-            lat, lon = shape_latlon[(r, p)]
+            lat, lon = to_latlon(pattern.xy[times.shape, 0], pattern.xy[times.shape, 1])
             dist = times.shape_dist_m
             trips.append(FeedTrip(
                 direction_id=d, variant=variant, headsign="", stop_ids=tuple(stop_ids[k] for k in ps.stop_index),
@@ -559,11 +558,10 @@ def _machine_key() -> str:
 
 def _outlines(run: ValidationRun, rides, ledger: list[dict], to_latlon) -> list[tuple]:
     """(trace_id, status, codes, route_id, lat, lon) for the traces layer and the map."""
-    kept = [_thin(np.arange(r.start, r.end + 1)) for r in rides]
-    lat, lon = to_latlon(np.concatenate([r.x_m[k] for r, k in zip(rides, kept)]),
-                         np.concatenate([r.y_m[k] for r, k in zip(rides, kept)]))  # one call for all rides
-    cut = np.cumsum([len(k) for k in kept])[:-1]
-    moving = {(r.trace_id, r.source): g for r, g in zip(rides, zip(np.split(lat, cut), np.split(lon, cut)))}
+    moving = {}
+    for r in rides:
+        k = _thin(np.arange(r.start, r.end + 1))
+        moving[(r.trace_id, r.source)] = to_latlon(r.x_m[k], r.y_m[k])
     out = []
     for row in ledger:
         key = (row["trace_id"], row["file"])
@@ -572,17 +570,6 @@ def _outlines(run: ValidationRun, rides, ledger: list[dict], to_latlon) -> list[
             out.append((row["trace_id"], row["status"], tuple(row["codes"]), row["route_id"], geom[0], geom[1]))
     # in the order of what they hold, not of the files they came in (file names must not change the outputs)
     return sorted(out, key=lambda o: (o[0], o[1], o[3], o[2], len(o[4]), o[4].tobytes(), o[5].tobytes()))
-
-
-def _shapes_latlon(routes, timed: dict, to_latlon) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
-    """(lat, lon) of the GTFS shape of each (route index, pattern index), in one call of pyproj."""
-    keys = [(r, p) for r, route in enumerate(routes) for p in range(len(route.patterns))]
-    xy = [routes[r].patterns[p].xy[timed[(r, p)].shape] for r, p in keys]
-    if not xy:
-        return {}
-    lat, lon = to_latlon(*np.concatenate(xy).T)
-    cut = np.cumsum([len(v) for v in xy])[:-1]
-    return dict(zip(keys, zip(np.split(lat, cut), np.split(lon, cut))))
 
 
 def _inverse(epsg: int):

@@ -21,7 +21,7 @@ import pandas as pd
 import shapely
 
 from .engine import map_local
-from .geo import group_stats, points_at, project, segment_distance, utm_epsg
+from .geo import group_stats, pairs_within, points_at, project, segment_distance, utm_epsg
 from .gtfs import gtfs_time, gtfs_times
 
 #: Time bands of the service day (name, start s, end s); service after midnight falls in "night"
@@ -631,16 +631,16 @@ def _corridors(shapes: pd.DataFrame, config: StatsConfig):
     # come from a KD-tree of the middles: a piece within the tolerance of a middle has its own middle within the
     # tolerance and half its length (numpy and scipy: half the time of shapely's STRtree with "dwithin")
     mx, my = (ax + bx) / 2, (ay + by) / 2
-    tree = cKDTree(np.column_stack([mx, my]))
+    middles = np.column_stack([mx, my])
+    tree = cKDTree(middles)
     reach = config.corridor_tolerance_m + (seg_len.max() / 2 if pieces else 0.0) + 1e-6
     ux, uy = (bx - ax) / np.maximum(seg_len, 1e-9), (by - ay) / np.maximum(seg_len, 1e-9)
     dup = np.zeros(pieces, bool)
     keys = []
     # in chunks of pieces: a busy network has tens of millions of pairs of pieces side by side
     for lo in range(0, pieces, 50_000):
-        near = cKDTree(np.column_stack([mx[lo : lo + 50_000], my[lo : lo + 50_000]])).sparse_distance_matrix(
-            tree, reach, output_type="ndarray")
-        i, j = near["i"].astype(np.int64) + lo, near["j"].astype(np.int64)
+        i, j = pairs_within(middles[lo : lo + 50_000], middles, reach, b_tree=tree)
+        i = i + lo
         within = segment_distance(mx[i], my[i], ax[j], ay[j], bx[j], by[j]) <= config.corridor_tolerance_m
         i, j = i[within], j[within]
         parallel = np.abs(ux[i] * ux[j] + uy[i] * uy[j]) >= 0.8
