@@ -12,11 +12,17 @@ part is a survey of the same kind. Inputs are JSON Lines files of 200 rides, one
 
 Time: ``wall_s``, and ``cpu_s`` the CPU time of the build and its workers (``/usr/bin/time -v``, user and
 system). The VM's speed swings: ``vm_steal_s`` is the time the hypervisor held the cores back during the run.
-``stages``: [wall s, CPU s] of each stage of the build, from its ``-v`` log.
+``idle_core_s``: the time the machine's cores stood idle during the run, all cores together (the build runs on
+one core while it does what only the calling process can do): with no core ever idle, the build would have
+taken ``wall_s - idle_core_s / cores``. ``stages``: [wall s, CPU s] of each stage of the build, from its ``-v``
+log.
 
 Memory: ``peak_mib`` is what ``/usr/bin/time -v`` reports, the largest single process; the build runs
-worker processes beside it, so ``peak_all_processes_mib`` samples the whole process tree every 0.2 s
+worker processes beside it, so ``peak_all_processes_mib`` samples the whole process tree every second
 (proportional set size: pages shared by forked workers count once), the most held over two samples in a row.
+Reading a process's proportional set size walks its memory map, and takes CPU from the build:
+``sampler_cpu_s`` is what this process used meanwhile (20-26 ms a sample of three processes: a tenth of a core
+at five samples a second, 2.5 % at one).
 One sample alone (``peak_all_processes_one_sample_mib``) can count a process twice: reading the memory of
 every process takes a while, and a process that forks in the meantime is read whole before the fork and
 shared after it.
@@ -45,6 +51,7 @@ from transitmap.simulate import RideProfile, RouteSpec, at, ride  # noqa: E402
 
 WORK = Path(__file__).resolve().parent / "_work" / "scale"
 SPACING_M = 60_000.0
+SAMPLE_S = 1.0  # the memory of the process tree is read this often
 
 
 def generate(tiles: int, rides: int, seed: int = 1) -> None:
@@ -91,7 +98,7 @@ def run(parts: list[str]) -> None:
         inputs = [str(WORK / f"tile{k:02d}") for k in range(n)]
         out = WORK / f"out-{n:02d}"
         cmd = ["/usr/bin/time", "-v", exe, "build", *inputs, "--out", str(out), "--no-validate", "-v"]
-        t, steal = time.perf_counter(), steal_s()
+        t, steal, idle, own = time.perf_counter(), steal_s(), idle_s(), time.process_time()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         peak_tree = peak_raw = last = 0
         with ThreadPoolExecutor(1) as pool:
@@ -101,14 +108,16 @@ def run(parts: list[str]) -> None:
                 peak_raw = max(peak_raw, now)
                 peak_tree = max(peak_tree, min(now, last))  # held over two samples in a row
                 last = now
-                time.sleep(0.2)
+                time.sleep(SAMPLE_S)
             _, stderr = talk.result()
-        wall, steal = time.perf_counter() - t, steal_s() - steal
+        wall, steal, idle = time.perf_counter() - t, steal_s() - steal, idle_s() - idle
+        own = time.process_time() - own
         rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr).group(1)) / 1024
         cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", stderr).group(1)) for kind in ("User", "System"))
         ledger = (out / "traces.csv").read_text().splitlines()[1:] if (out / "traces.csv").exists() else []
         rows.append({"part": part, "tiles": n, "rides": len(ledger), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
-                     "vm_steal_s": round(steal, 1), "peak_mib": round(rss),
+                     "vm_steal_s": round(steal, 1), "idle_core_s": round(idle, 1), "cores": os.cpu_count(),
+                     "sampler_cpu_s": round(own, 1), "peak_mib": round(rss),
                      "peak_all_processes_mib": round(peak_tree / 1024),
                      "peak_all_processes_one_sample_mib": round(peak_raw / 1024), "exit": proc.returncode,
                      "stages": stages(stderr)})
@@ -125,9 +134,19 @@ def stages(log: str) -> dict[str, list[float]]:
 
 def steal_s() -> float:
     """CPU time the hypervisor gave to others while this VM wanted it, all cores together (/proc/stat)."""
+    return _cpu_time_s(8)
+
+
+def idle_s() -> float:
+    """Time the cores stood idle (or waited for the disk), all cores together (/proc/stat)."""
+    return _cpu_time_s(4) + _cpu_time_s(5)
+
+
+def _cpu_time_s(field: int) -> float:
+    """One field of /proc/stat's "cpu" line (1 user, 2 nice, 3 system, 4 idle, 5 iowait, ..., 8 steal), in s."""
     try:
         fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
-        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+        return int(fields[field]) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return 0.0
 
@@ -135,26 +154,27 @@ def steal_s() -> float:
 def tree_rss_kib(pid: int) -> int:
     """Memory (KiB, proportional set size) of a process and all its descendants now: worker processes count
     too (``/usr/bin/time`` reports the largest single process)."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/status"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-        p = int(fields["Pid"])
-        children.setdefault(int(fields["PPid"]), []).append(p)
-        rss[p] = int(fields.get("VmRSS", "0 kB").split()[0])
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
-        total += _pss_kib(p, rss.get(p, 0))
-        todo += children.get(p, [])
+        total += _pss_kib(p)
+        todo += _children(p)
     return total
 
 
-def _pss_kib(pid: int, rss_kib: int) -> int:
+def _children(pid: int) -> list[int]:
+    """The child processes of a process, from each of its threads' ``children`` list (a few bytes each: the
+    sampling must not take the CPU the build needs)."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            out += [int(c) for c in task.read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+def _pss_kib(pid: int) -> int:
     """A process's proportional set size: pages shared between forked workers count once in the sum."""
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
@@ -162,7 +182,7 @@ def _pss_kib(pid: int, rss_kib: int) -> int:
                 return int(line.split()[1])
     except OSError:
         pass
-    return rss_kib
+    return 0
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ import enum
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ClassVar, Iterable
 
 
@@ -69,7 +70,9 @@ FIELD_DOCS: dict[str, str] = {
 }
 
 
+@lru_cache(maxsize=None)
 def _snake(name: str) -> str:
+    """CamelCase -> snake_case (a notice class name -> its code), once per class."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
