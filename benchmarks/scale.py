@@ -21,8 +21,8 @@ Memory: ``peak_mib`` is what ``/usr/bin/time -v`` reports, the largest single pr
 worker processes beside it, so ``peak_all_processes_mib`` samples the whole process tree every second
 (proportional set size: pages shared by forked workers count once), the most held over two samples in a row.
 Reading a process's proportional set size walks its memory map, and takes CPU from the build:
-``sampler_cpu_s`` is what this process used meanwhile (20-26 ms a sample of three processes: a tenth of a core
-at five samples a second, 2.5 % at one).
+``sampler_cpu_s`` is what this process used meanwhile (20-26 ms a sample of three processes on four tiles, about
+50 ms on all sixteen: at five samples a second, a tenth to a quarter of a core; at one, 2.5-5 %).
 One sample alone (``peak_all_processes_one_sample_mib``) can count a process twice: reading the memory of
 every process takes a while, and a process that forks in the meantime is read whole before the fork and
 shared after it.
@@ -139,14 +139,15 @@ def steal_s() -> float:
 
 def idle_s() -> float:
     """Time the cores stood idle (or waited for the disk), all cores together (/proc/stat)."""
-    return _cpu_time_s(4) + _cpu_time_s(5)
+    return _cpu_time_s(4, 5)
 
 
-def _cpu_time_s(field: int) -> float:
-    """One field of /proc/stat's "cpu" line (1 user, 2 nice, 3 system, 4 idle, 5 iowait, ..., 8 steal), in s."""
+def _cpu_time_s(*fields: int) -> float:
+    """The sum of fields of /proc/stat's "cpu" line (1 user, 2 nice, 3 system, 4 idle, 5 iowait, ..., 8 steal),
+    in s."""
     try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
-        return int(fields[field]) / os.sysconf("SC_CLK_TCK")
+        line = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return sum(int(line[f]) for f in fields) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return 0.0
 
@@ -162,10 +163,22 @@ def tree_rss_kib(pid: int) -> int:
     return total
 
 
+#: Linux lists each thread's children in /proc (CONFIG_PROC_CHILDREN); without it, every process is read
+_CHILD_LISTS = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists()
+
+
 def _children(pid: int) -> list[int]:
-    """The child processes of a process, from each of its threads' ``children`` list (a few bytes each: the
-    sampling must not take the CPU the build needs)."""
+    """The child processes of a process: from each of its threads' ``children`` list (a few bytes each: the
+    sampling must not take the CPU the build needs), else from every process's parent."""
     out = []
+    if not _CHILD_LISTS:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:  # the field after the state
+                    out.append(int(stat.parent.name))
+            except (OSError, IndexError, ValueError):
+                continue
+        return out
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
         try:
             out += [int(c) for c in task.read_text().split()]
@@ -175,13 +188,16 @@ def _children(pid: int) -> list[int]:
 
 
 def _pss_kib(pid: int) -> int:
-    """A process's proportional set size: pages shared between forked workers count once in the sum."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
+    """A process's proportional set size: pages shared between forked workers count once in the sum. Where the
+    kernel does not give it, the resident set size (shared pages then count in each process); 0 for a process
+    that has ended."""
+    for name, key in (("smaps_rollup", "Pss:"), ("status", "VmRSS:")):
+        try:
+            for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+                if line.startswith(key):
+                    return int(line.split()[1])
+        except OSError:
+            continue
     return 0
 
 
