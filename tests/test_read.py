@@ -11,7 +11,7 @@ from pathlib import Path
 import msgspec
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from transitmap.model import Status
@@ -109,6 +109,48 @@ def test_fast_and_lenient_paths_read_alike():
     a, b = fast.trace, lenient.trace
     assert a.content_digest() == b.content_digest()
     assert fast.notices == lenient.notices == ()
+
+
+_STOP_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-200, 200), st.floats(-200, 200, allow_nan=False),
+                         st.text(max_size=3), st.sampled_from(["board", "alight", "both", "stop", "jump"]),
+                         st.just("x" * 501), st.just("\U0001f68c" * 500), st.just("2026-03-02T06:50:00+03:00"))
+
+
+_STOP_KEYS = ["time", "lat", "lon", "kind", "name", "boarded", "alighted", "note"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(_STOP_KEYS), _STOP_VALUES, max_size=2),
+       st.sets(st.sampled_from(_STOP_KEYS), max_size=1))
+@example({"lat": 90.5}, set())
+@example({"lon": -181}, set())
+@example({"name": "x" * 501}, set())
+@example({"name": "\U0001f68c" * 500}, set())  # 500 characters, 2,000 bytes: allowed
+@example({"boarded": -1}, set())
+@example({"alighted": 3.0}, set())  # an integer to the schema; the lenient path
+@example({"kind": "jump"}, set())
+@example({}, {"kind"})
+def test_typed_stops_accept_nothing_the_schema_rejects(changes, removed):
+    """A stop decoded as ``_FastStop`` (checked in C, not by the schema) is one the schema allows (its time
+    only a string there too: the time parser reads it); and a trace reads alike through the fast path and
+    the dict path, whatever its stop."""
+    from transitmap.read import _FastStop, _read_json, _validators
+
+    good = stop_at(ride(), 9)
+    stop = {k: v for k, v in {**good, **changes}.items() if k not in removed}
+    try:
+        msgspec.json.decode(msgspec.json.encode(stop), type=_FastStop)
+        typed = True
+    except msgspec.ValidationError:
+        typed = False
+    lenient_schema = _validators()[0][False][1]
+    if typed:
+        assert lenient_schema.is_valid({**ride(), "stops": [stop]})
+    doc = ride(stops=[stop_at(ride(), 5), stop])
+    [fast] = _read_json("a.json", msgspec.json.encode(doc))
+    lenient = trace_from_dict(doc, "a.json")
+    assert fast.notices == lenient.notices
+    assert fast.trace.content_digest() == lenient.trace.content_digest()
 
 
 def test_invalid_point_points_at_the_field():

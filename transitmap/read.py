@@ -24,7 +24,7 @@ from importlib import resources
 from itertools import repeat
 from operator import attrgetter, itemgetter
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, Callable, Iterator, Optional, Sequence
+from typing import IO, Annotated, Any, Callable, Iterator, Literal, Optional, Sequence
 
 import numpy as np
 import msgspec
@@ -278,9 +278,10 @@ def trace_schema() -> dict:
 
 @lru_cache(maxsize=1)
 def _validators():
-    """Validators of the trace without its points (the points are checked column-wise, fast): a compiled
-    one as a quick gate, and jsonschema's, which lists every error with its path, for traces that fail
-    the gate; and validators of single items, used only to explain a bad one."""
+    """Validators of the trace without its points (the points are checked column-wise, fast), by whether
+    its stops were decoded as ``_FastStop`` (checked already): a compiled one as a quick gate, and
+    jsonschema's, which lists every error with its path, for traces that fail the gate; and validators of
+    single items, used only to explain a bad one."""
     import copy
 
     import jsonschema
@@ -288,6 +289,8 @@ def _validators():
     lenient = copy.deepcopy(trace_schema())
     lenient["properties"]["points"] = {"type": "array"}  # items: checked column-wise
     lenient["$defs"]["time"] = {"type": "string"}  # time syntax: checked by the time parser
+    typed = copy.deepcopy(lenient)
+    typed["properties"]["stops"] = {"type": ["array", "null"]}  # items: decoded as _FastStop
     import fastjsonschema
 
     from referencing import Registry, Resource
@@ -296,7 +299,7 @@ def _validators():
     full = trace_schema()
     registry = Registry().with_resource(full["$id"], Resource.from_contents(full))
     items = {k: cls({"$ref": f"{full['$id']}#/$defs/{k}"}, registry=registry) for k in ("point", "stop", "fare", "time")}
-    return fastjsonschema.compile(lenient), cls(lenient), items
+    return {False: (fastjsonschema.compile(lenient), cls(lenient)), True: (fastjsonschema.compile(typed), cls(typed))}, items
 
 
 class _FastPoint(msgspec.Struct, gc=False):  # only str and float fields: no cycles to track
@@ -307,13 +310,29 @@ class _FastPoint(msgspec.Struct, gc=False):  # only str and float fields: no cyc
     speed: Optional[float] = None  # noqa: UP007
 
 
-# A trace whose points have the schema's types: decoded and type-checked in C, no dict per point. The
-# other fields (named by the schema) are checked by the schema afterwards; what does not fit takes the
-# lenient path.
+class _FastStop(msgspec.Struct, gc=False):
+    """A stop as the schema's ``$defs/stop`` allows it (its time only a string: the time parser reads it),
+    decoded and checked in C. It accepts nothing the schema rejects; what it rejects (even what the schema
+    allows, such as ``"boarded": 3.0``) takes the lenient path, where the schema explains it."""
+
+    time: str
+    lat: Annotated[float, msgspec.Meta(ge=-90, le=90)]
+    lon: Annotated[float, msgspec.Meta(ge=-180, le=180)]
+    kind: Literal["board", "alight", "both", "stop"]
+    name: Optional[Annotated[str, msgspec.Meta(max_length=500)]] = None  # noqa: UP007
+    boarded: Optional[Annotated[int, msgspec.Meta(ge=0)]] = None  # noqa: UP007
+    alighted: Optional[Annotated[int, msgspec.Meta(ge=0)]] = None  # noqa: UP007
+    wait_s: Any = None  # not in the schema, kept as read (as from a CSV export)
+    note: Any = None
+
+
+# A trace whose points and stops have the schema's types: decoded and type-checked in C, no dict per point
+# or stop. The other fields (named by the schema) are checked by the schema afterwards; what does not fit
+# takes the lenient path.
 _FastTrace = msgspec.defstruct(
     "_FastTrace",
-    [("points", list[_FastPoint])]
-    + [(k, Any, msgspec.UNSET) for k in trace_schema()["properties"] if k != "points"],
+    [("points", list[_FastPoint]), ("stops", Optional[list[_FastStop]], msgspec.UNSET)]  # noqa: UP007
+    + [(k, Any, msgspec.UNSET) for k in trace_schema()["properties"] if k not in ("points", "stops")],
 )
 
 
@@ -441,7 +460,7 @@ def _trace_from_fast(ft: _FastTrace, source: str, pointer: str) -> ReadResult:
     columns = {"times": _StrList(map(_time, pts)), "lat": np.fromiter(map(_lat, pts), np.float64, n),
                "lon": np.fromiter(map(_lon, pts), np.float64, n), "accuracy": _optional_array(pts, _acc),
                "speed": _optional_array(pts, _spd)}
-    return _trace(envelope, source, pointer, columns)
+    return _trace(envelope, source, pointer, columns, typed=True)
 
 
 class _StrList(list):
@@ -457,7 +476,8 @@ def _optional_array(pts: list[_FastPoint], getter) -> np.ndarray | list:
         return list(map(getter, pts))
 
 
-def _trace(doc: Any, source: str, pointer: str, columns: dict[str, list] | None) -> ReadResult:
+def _trace(doc: Any, source: str, pointer: str, columns: dict[str, list] | None, typed: bool = False) -> ReadResult:
+    """``typed``: ``doc`` came from a ``_FastTrace``, its stops ``_FastStop``."""
     if not isinstance(doc, dict):
         return _failed(source, N.SchemaViolationNotice(file=source, location=pointer or "/",
                                                        message=f"a trace is a JSON object, not {type(doc).__name__}"))
@@ -473,7 +493,8 @@ def _trace(doc: Any, source: str, pointer: str, columns: dict[str, list] | None)
     elif not isinstance(version, str) or version.split(".")[0] != SCHEMA_MAJOR:
         return _failed(source, N.UnsupportedSchemaVersionNotice(file=source, trace_id=tid, schema_version=str(version)[:40]))
 
-    gate, envelope, items = _validators()
+    gates, items = _validators()
+    gate, envelope = gates[typed]
     drop_items: dict[str, set[int]] = {"stops": set(), "fares": set(), "departures": set()}
     ignored: set[str] = set()
     try:
@@ -859,21 +880,28 @@ def _text(v: Any) -> str | None:
     return s or None
 
 
-def _stops(stops: list[tuple[str, dict]], source: str, trace_id: str, lat: float, lon: float,
+_STOP_FIELDS = _FastStop.__struct_fields__  # time, lat, lon, kind, name, boarded, alighted, wait_s, note
+
+
+def _stop_values(s: dict | _FastStop) -> tuple:
+    """A stop's fields in the order of ``_STOP_FIELDS`` (None where absent)."""
+    return msgspec.structs.astuple(s) if type(s) is _FastStop else tuple(map(s.get, _STOP_FIELDS))
+
+
+def _stops(stops: list[tuple[str, dict | _FastStop]], source: str, trace_id: str, lat: float, lon: float,
            notices: list[N.Notice]) -> tuple[Stop, ...]:
     if not stops:
         return ()
-    t_s, bad, _, _ = parse_times([d.get("time") for _, d in stops], lat, lon)
+    rows = [_stop_values(d) for _, d in stops]
+    t_s, bad, _, _ = parse_times([r[0] for r in rows], lat, lon)
     out = []
-    for (loc, d), t, b in zip(stops, t_s, bad):
+    for (loc, _), (time, y, x, kind, name, boarded, alighted, wait_s, note), t, b in zip(stops, rows, t_s, bad):
         if b:
             notices.append(N.InvalidFieldNotice(file=source, trace_id=trace_id, location=loc + "/time",
-                                                message=f"unreadable stop time {str(d.get('time'))[:40]!r}; stop ignored"))
+                                                message=f"unreadable stop time {str(time)[:40]!r}; stop ignored"))
             continue
-        out.append(Stop(time_s=float(t), lat=float(d["lat"]), lon=float(d["lon"]),
-                        kind=d.get("kind") if d.get("kind") in STOP_KINDS else "stop",
-                        name=_text(d.get("name")), boarded=d.get("boarded"), alighted=d.get("alighted"),
-                        wait_s=d.get("wait_s"), note=_text(d.get("note"))))
+        out.append(Stop(float(t), float(y), float(x), kind if kind in STOP_KINDS else "stop", _text(name), boarded,
+                        alighted, wait_s, _text(note)))
     return tuple(out)
 
 
