@@ -125,6 +125,12 @@ def test_build_writes_statistics_report_and_layers_without_collector_ids(tmp_pat
     traces = pyogrio.read_dataframe(out / "network.gpkg", layer="traces")
     assert sorted(traces["status"].unique()) == ["quarantined", "used"]
     assert (traces["status"] == "used").sum() == 21
+    # in longitude and latitude (WGS84), where the network is: the used rides within its stops' box, give or take
+    # a few hundred metres
+    lon0, lat0, lon1, lat1 = stats["network"]["bbox"]
+    x0, y0, x1, y1 = traces[traces["status"] == "used"].total_bounds
+    assert traces.crs.to_epsg() == 4326
+    assert lon0 - 0.01 < x0 < x1 < lon1 + 0.01 and lat0 - 0.01 < y0 < y1 < lat1 + 0.01
     # pseudonyms only: no collector id in the feed, the statistics or the layers
     scanned = [(p, b) for p, b in output_blobs(out) if p.name in ("gtfs.zip", "network.gpkg") or p.parent.name == "stats"]
     assert len(scanned) >= 15  # the feed's tables, the layers, five statistics files

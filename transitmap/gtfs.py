@@ -46,10 +46,17 @@ def gtfs_time(seconds: int) -> str:
     return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+_TWO_DIGITS = np.array([f"{k:02d}" for k in range(100)])
+
+
 def gtfs_times(seconds: np.ndarray) -> np.ndarray:
     """``gtfs_time`` of many seconds at once (an object array of strings)."""
-    values, where = np.unique(np.asarray(seconds, np.int64), return_inverse=True)  # a day has few
-    return np.array([gtfs_time(v) for v in values.tolist()], object)[where.reshape(-1)]
+    v = np.asarray(seconds, np.int64).reshape(-1)
+    h = v // 3600
+    if len(v) == 0 or v.min() < 0 or h.max() > 99:
+        return np.array([gtfs_time(x) for x in v.tolist()], object)
+    add = np.char.add
+    return add(add(add(add(_TWO_DIGITS[h], ":"), _TWO_DIGITS[v // 60 % 60]), ":"), _TWO_DIGITS[v % 60]).astype(object)
 
 
 #: zlib's level for the feed's files: 4, the fastest level that still looks ahead for longer matches. On the

@@ -12,6 +12,7 @@ import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -357,26 +358,27 @@ def build_network(
     epsg = utm_epsg(float(cen[0]), float(cen[1]))
     tz = config.timezone or timezone_at(float(cen[0]), float(cen[1]))
     clock.lap(f"read and checked {len(run.ledger):,} traces")
-    rides, dropped = [], []
+    rides, dropped, moving = [], [], {}
     # cleaned in batches on all cores; a build keeps the cleaned rides only: each batch of traces is let go
     # once cleaned (memory holds one copy)
     run.checks = []
     batches = [(k, min(k + 256, len(checks))) for k in range(0, len(checks), 256)]
     for (lo, hi), cleaned in zip(batches, imap_local(partial(_cleaned, epsg=epsg), batches, workers, shared=checks)):
-        for k, ride in zip(range(lo, hi), cleaned):
+        for k, (ride, outline) in zip(range(lo, hi), cleaned):
             c, checks[k] = checks[k], None
             if ride is None:
                 dropped.append(N.RideWithoutMovementNotice(file=c.trace.source, trace_id=c.trace.trace_id,
                                                            length_m=c.length_m))
             else:
                 rides.append(ride)
+                moving[(ride.trace_id, ride.source)] = outline
     del checks
     if not rides:
         run.notices.extend(dropped)
         quarantined = {(n.trace_id, n.file) for n in dropped}
         return BuildResult(run, None, _ledger_rows(run, {}, quarantined), [], tz)
     clock.lap(f"cleaned {len(rides):,} rides")
-    routes, notices, stops, pattern_stops, timed = _network(rides, tz, workers)
+    routes, notices, stops, pattern_stops, timed = _network(rides, tz, epsg, workers)
     clock.lap(f"matched them into {len(routes):,} routes, inferred {len(stops):,} stops, timed the patterns")
     notices += dropped
     to_latlon = _inverse(epsg)
@@ -418,8 +420,7 @@ def build_network(
                     first = rides[pattern.rides[0]]
                     notices.append(N.HeadwayEstimatedNotice(file=first.source, trace_id=first.trace_id,
                                                             route_id=route_id, headway_s=float(h.headway_s)))
-            lat, lon = to_latlon(pattern.xy[times.shape, 0], pattern.xy[times.shape, 1])
-            dist = times.shape_dist_m
+            lat, lon, dist = times.shape_lat, times.shape_lon, times.shape_dist_m
             trips.append(FeedTrip(
                 direction_id=d, variant=variant, headsign="", stop_ids=tuple(stop_ids[k] for k in ps.stop_index),
                 offsets_s=times.offsets_s, stop_dist_m=np.minimum(ps.s_m, dist[-1]), shape_lat=lat, shape_lon=lon,
@@ -464,16 +465,23 @@ def build_network(
     pseudonym = _pseudonyms({r.collector_id for r in rides if r.collector_id}, config.pseudonym_key)
     collectors = {(r.trace_id, r.source): pseudonym.get(r.collector_id, "") for r in rides}
     ledger = _ledger_rows(run, assignment, quarantined, collectors)
-    outlines = _outlines(run, rides, ledger, to_latlon)
+    outlines = _outlines(run, moving, ledger)
     return BuildResult(run, feed, ledger, headway_rows, tz, routes=len(final_routes), stops=len(feed_stops),
                        outlines=outlines)
 
 
-def _cleaned(checks: list, bounds: tuple[int, int], epsg: int) -> list:
-    """The rides (None: no movement) of the checked traces ``checks[lo:hi]``."""
+def _cleaned(checks: list, bounds: tuple[int, int], epsg: int) -> list[tuple]:
+    """(ride, its outline: the latitudes and longitudes of its moving part, thinned) of each checked trace of
+    ``checks[lo:hi]``; (None, None) for a trace without movement."""
     from .clean import clean_ride
 
-    return [clean_ride(c.trace, c.keep, c.stop_keep, c.fare_keep, epsg) for c in checks[bounds[0] : bounds[1]]]
+    to_latlon = _inverse(epsg)
+    out = []
+    for c in checks[bounds[0] : bounds[1]]:
+        ride = clean_ride(c.trace, c.keep, c.stop_keep, c.fare_keep, epsg)
+        k = None if ride is None else _thin(np.arange(ride.start, ride.end + 1))
+        out.append((ride, None if ride is None else to_latlon(ride.x_m[k], ride.y_m[k])))
+    return out
 
 
 def cpu_s() -> float:
@@ -556,12 +564,9 @@ def _machine_key() -> str:
     return key
 
 
-def _outlines(run: ValidationRun, rides, ledger: list[dict], to_latlon) -> list[tuple]:
-    """(trace_id, status, codes, route_id, lat, lon) for the traces layer and the map."""
-    moving = {}
-    for r in rides:
-        k = _thin(np.arange(r.start, r.end + 1))
-        moving[(r.trace_id, r.source)] = to_latlon(r.x_m[k], r.y_m[k])
+def _outlines(run: ValidationRun, moving: dict, ledger: list[dict]) -> list[tuple]:
+    """(trace_id, status, codes, route_id, lat, lon) for the traces layer and the map. ``moving``: the outline
+    of each ride, by (trace_id, source) (``_cleaned``)."""
     out = []
     for row in ledger:
         key = (row["trace_id"], row["file"])
@@ -572,6 +577,7 @@ def _outlines(run: ValidationRun, rides, ledger: list[dict], to_latlon) -> list[
     return sorted(out, key=lambda o: (o[0], o[1], o[3], o[2], len(o[4]), o[4].tobytes(), o[5].tobytes()))
 
 
+@lru_cache(maxsize=4)
 def _inverse(epsg: int):
     from pyproj import Transformer
 
@@ -589,17 +595,20 @@ def _inverse(epsg: int):
 @dataclass(frozen=True, eq=False)
 class _Timed:
     """What the rides of one pattern give, beside its stops: the time from its first stop to each stop, its
-    headways by time band, its GTFS shape (indexes of the pattern's vertices kept, metres along the pattern)
-    and the fares paid between two of its stops (stop index, stop index, ride index, fare)."""
+    headways by time band, its GTFS shape (indexes of the pattern's vertices kept, metres along the pattern,
+    their latitudes and longitudes) and the fares paid between two of its stops (stop index, stop index, ride
+    index, fare)."""
 
     offsets_s: np.ndarray
     bands: list
     shape: np.ndarray
     shape_dist_m: np.ndarray
+    shape_lat: np.ndarray
+    shape_lon: np.ndarray
     paid: list
 
 
-def _network(rides, tz: str, workers: int):
+def _network(rides, tz: str, epsg: int, workers: int):
     """Routes (``match``), stops (``stops``) and the times of each pattern (``_Timed``) of the rides: each
     region of the survey (``match.per_region``: rides that matching cannot join, and that share no stop) in a
     process of its own, with the same result as all at once. Returns routes, notices, stops, the stops of each
@@ -607,7 +616,7 @@ def _network(rides, tz: str, workers: int):
     from .match import MatchConfig, merged_routes, per_region
     from .stops import PatternStops, merged_stops
 
-    parts = per_region(_region_network, rides, MatchConfig(), workers, tz)
+    parts = per_region(_region_network, rides, MatchConfig(), workers, tz, epsg)
     if len(parts) == 1:
         return parts[0][1]
     order = merged_routes([(region, found[0]) for region, found in parts])
@@ -623,8 +632,8 @@ def _network(rides, tz: str, workers: int):
     return [route for _, _, route in order], notices, stops, pattern_stops, timed
 
 
-def _region_network(rides, tz: str):
-    """``_network`` of the rides of one region, in one process."""
+def _region_network(rides, tz: str, epsg: int):
+    """``_network`` of the rides of one region, in one process (the rides in UTM zone ``epsg``)."""
     from .geo import simplified
     from .match import match_rides
     from .stops import infer_stops
@@ -633,6 +642,7 @@ def _region_network(rides, tz: str):
     routes, notices = match_rides(rides)
     stops, pattern_stops = infer_stops(rides, routes)
     timed = {}
+    to_latlon = _inverse(epsg)
     for r, route in enumerate(routes):
         for p, pattern in enumerate(route.patterns):
             ps = pattern_stops[(r, p)]
@@ -643,7 +653,8 @@ def _region_network(rides, tz: str):
             advance = np.flatnonzero(np.concatenate([[True], np.diff(np.round(dist, 1)) > 0]))  # no two points at one distance
             shape = advance[simplified(pattern.xy[advance], SHAPE_TOLERANCE_M)]
             timed[(r, p)] = _Timed(stop_offsets(pattern, ps.s_m, rides), headways(pattern, rides, span, tz), shape,
-                                   dist[shape], _fares_between_stops(pattern, ps, rides))
+                                   dist[shape], *to_latlon(pattern.xy[shape, 0], pattern.xy[shape, 1]),
+                                   _fares_between_stops(pattern, ps, rides))
             pattern.__dict__.pop("path", None)  # made again where needed, not sent back to the calling process
     return routes, notices, stops, pattern_stops, timed
 

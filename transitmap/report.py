@@ -119,11 +119,9 @@ def stats_files(stats, *, report: dict[str, Any] | None = None, traces: list | N
     ``(trace_id, status, codes, route_id, lat, lon)``, for the map and the traces layer. The page (with its
     figures) and the layers are made side by side on ``workers`` processes (default: one per core)."""
     from .engine import map_local
-    from .geo import project
 
-    traces = [(*t[:4], *project(t[4], t[5], stats.epsg)) for t in traces or []]
     (figures, page), layers = map_local(_report_part, ["page", "layers"], workers,
-                                        shared=(stats, report, traces, title))
+                                        shared=(stats, report, traces or [], title))
     files = {
         "stats/stats.json": to_json(stats.to_dict()),
         "stats/routes.csv": _frame_csv(stats.routes),
@@ -138,10 +136,14 @@ def stats_files(stats, *, report: dict[str, Any] | None = None, traces: list | N
 
 
 def _report_part(inputs: tuple, part: str):
-    """The layers (``network.gpkg``), or the figures and the page that shows them."""
+    """The layers (``network.gpkg``), or the figures and the page that shows them (its map in the statistics'
+    UTM zone)."""
+    from .geo import project
+
     stats, report, traces, title = inputs
     if part == "layers":
         return geopackage(stats, traces)
+    traces = [(*t[:4], *project(t[4], t[5], stats.epsg)) for t in traces]
     figures = figure_files(stats)
     return figures, report_html(stats, figures, report=report, traces=traces, title=title).encode("utf-8")
 
@@ -501,7 +503,8 @@ td.error{color:#b00}td.warning{color:#a60}.note{color:#666}
 
 def geopackage(stats, traces: list | None = None) -> bytes:
     """Layers for QGIS in one GeoPackage (WGS84): routes (one feature per pattern), stops, corridors and,
-    from a build, traces with their status. Timestamps inside are fixed so equal inputs give equal bytes."""
+    from a build, traces with their status (``traces``: (trace_id, status, codes, route_id, lat, lon)).
+    Timestamps inside are fixed so equal inputs give equal bytes."""
     import tempfile
 
     import geopandas as gpd
@@ -532,7 +535,7 @@ def geopackage(stats, traces: list | None = None) -> bytes:
         layers.append(("traces", gpd.GeoDataFrame(
             {"trace_id": [t[0] for t in keep], "status": [t[1] for t in keep],
              "codes": [";".join(t[2]) for t in keep], "route_id": [t[3] for t in keep]},
-            geometry=[shapely.linestrings(np.column_stack([t[4], t[5]])) for t in keep], crs=crs).to_crs(4326)))
+            geometry=[shapely.linestrings(np.column_stack([t[5], t[4]])) for t in keep], crs=4326)))
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2000-01-01T00:00:00Z"})
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "network.gpkg")

@@ -174,7 +174,8 @@ def feed_stats(feed: bytes | str | os.PathLike, *, ledger: pd.DataFrame | None =
         "patterns_on_self_crossing_shapes": int((~shapely.is_simple(shapes["geometry"].to_numpy())).sum()),
     }
     distributions = _distributions(routes, headways, spacing)
-    per_direction = departures.groupby(["route_id", "direction_id"])["dep_s"].agg(lambda d: d.max() - d.min())
+    span = departures.groupby(["route_id", "direction_id"])["dep_s"].agg(["max", "min"])
+    per_direction = span["max"] - span["min"]
     agreement = _agreement(trip_stats, shapes, stop_points, routes, network, per_direction.groupby(level=0).min())
     route_stops = (gfeed.stop_times[["trip_id", "stop_id"]].merge(gfeed.trips[["trip_id", "route_id"]], on="trip_id")
                    [["route_id", "stop_id"]].drop_duplicates().sort_values(["route_id", "stop_id"]).reset_index(drop=True))
@@ -262,6 +263,8 @@ def _departures(gfeed, trip_stats: pd.DataFrame) -> pd.DataFrame:
     ts = trip_stats.assign(dep_s=_seconds(trip_stats["start_time"]), duration_s=trip_stats["duration"] * 3600)
     cols = ["route_id", "direction_id", "trip_id", "shape_id", "dep_s", "duration_s"]
     fr = gfeed.frequencies
+    if fr is not None:
+        fr = fr[fr["trip_id"].isin(ts["trip_id"])]  # the trips of the routes in trip_stats (a part of them)
     if fr is None or fr.empty:
         return ts[cols].dropna(subset=["dep_s"]).reset_index(drop=True)
     fr = fr.assign(s=_seconds(fr["start_time"]), e=_seconds(fr["end_time"]), h=pd.to_numeric(fr["headway_secs"], errors="coerce"))
