@@ -123,6 +123,7 @@ def feed_stats(feed: bytes | str | os.PathLike, *, ledger: pd.DataFrame | None =
     gfeed = gk.restrict_to_trips(gfeed, sorted(active)) if active else gfeed
     if gfeed.shapes is None or gfeed.shapes.empty or "shape_id" not in gfeed.trips or gfeed.trips["shape_id"].isna().any():
         gfeed = gk.create_shapes(gfeed)  # straight lines between stops where the feed has no shapes
+    gfeed.shapes = _in_order(gfeed.shapes)  # as _pattern_lines and _measure read them
     lat, lon = gfeed.stops["stop_lat"].to_numpy(float), gfeed.stops["stop_lon"].to_numpy(float)
     ok = np.isfinite(lat) & np.isfinite(lon)
     epsg = utm_epsg(float(np.median(lat[ok])), float(np.median(lon[ok])))
@@ -278,11 +279,22 @@ def _departures(gfeed, trip_stats: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["route_id", "direction_id", "dep_s", "trip_id"], kind="stable").reset_index(drop=True)
 
 
+def _in_order(shapes: pd.DataFrame) -> pd.DataFrame:
+    """The shape points sorted by shape and sequence (stable): as they are when they are in that order already
+    (as transitmap writes them; checking takes a tenth of the time of sorting 2.6 million points)."""
+    ids, seq = shapes["shape_id"], shapes["shape_pt_sequence"].to_numpy(float, na_value=np.nan)
+    if ids.is_monotonic_increasing and not ids.isna().any():
+        same = (ids.to_numpy()[1:] == ids.to_numpy()[:-1]).astype(bool)
+        if not (same & ~(seq[1:] > seq[:-1])).any():  # within each shape, increasing sequence numbers
+            return shapes
+    return shapes.sort_values(["shape_id", "shape_pt_sequence"], kind="stable")
+
+
 def _pattern_lines(gfeed, epsg: int) -> pd.DataFrame:
     """The trip patterns the day's trips run (those gtfs-kit gives figures for: with stop times, on a listed route)
     and their shapes: route_id, direction_id (missing: 0), shape_id, geometry (UTM), sorted by the first three;
     shapes with fewer than two points left out."""
-    sh = gfeed.shapes.sort_values(["shape_id", "shape_pt_sequence"], kind="stable")
+    sh = gfeed.shapes  # in order (``_in_order``)
     x, y = project(sh["shape_pt_lat"].to_numpy(float), sh["shape_pt_lon"].to_numpy(float), epsg)
     ids, start = np.unique(sh["shape_id"].to_numpy(), return_index=True)
     counts = np.diff(np.append(start, len(sh)))
@@ -408,7 +420,6 @@ def _given_distances(gfeed, st: pd.DataFrame):
     if "shape_dist_traveled" not in st or "shape_dist_traveled" not in sh:
         return None
     stop_dist = pd.to_numeric(st["shape_dist_traveled"], errors="coerce").to_numpy(float)
-    sh = sh.sort_values(["shape_id", "shape_pt_sequence"], kind="stable")
     shape_dist = pd.to_numeric(sh["shape_dist_traveled"], errors="coerce").to_numpy(float)
     if not (np.isfinite(stop_dist).all() and np.isfinite(shape_dist).all()):
         return None
