@@ -151,88 +151,33 @@ def _cpu_time_s(*fields: int) -> float:
         return 0.0
 
 
-def tree_memory_kib(pid: int, anon_base_kib: int | None) -> int:
+def tree_memory_kib(pid: int, anon_base_kib: int) -> int:
     """Memory (KiB) of a process and all its descendants now: worker processes count too (``/usr/bin/time``
     reports the largest single process), pages they share counted once.
 
     Three counters, read in microseconds: the machine's anonymous memory above ``anon_base_kib`` (what it
     held before the build started; ``anon_kib``), which counts each page once however many forked workers
     share it, plus the file-backed and shared memory of the main process (its libraries; the workers map
-    the same). Summing each process's proportional set size instead (``tree_pss_kib``) reads its memory
+    the same). Summing each process's proportional set size instead (``smaps_rollup``) reads its memory
     map: 20-60 ms a sample for a build of the full survey, 5-10 s of CPU over the build, which the build
-    lost (the machine has two cores). Without ``anon_base_kib`` (no /proc/meminfo), that sum."""
-    if anon_base_kib is None:
-        return tree_pss_kib(pid)
-    return max(anon_kib() - anon_base_kib, 0) + _status_kib(pid, "RssFile:") + _status_kib(pid, "RssShmem:")
+    lost (the machine has two cores)."""
+    return max(anon_kib() - anon_base_kib, 0) + _kib(f"/proc/{pid}/status", "RssFile:") + \
+        _kib(f"/proc/{pid}/status", "RssShmem:")
 
 
-def anon_kib() -> int | None:
-    """Anonymous memory in use on the machine (KiB, /proc/meminfo AnonPages); None where not given."""
+def anon_kib() -> int:
+    """Anonymous memory in use on the machine (KiB, /proc/meminfo AnonPages)."""
+    return _kib("/proc/meminfo", "AnonPages:")
+
+
+def _kib(path: str, key: str) -> int:
+    """The figure of a "key: value kB" line of a /proc file; 0 where there is none (a process that has ended)."""
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("AnonPages:"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def _status_kib(pid: int, key: str) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        for line in Path(path).read_text().splitlines():
             if line.startswith(key):
                 return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
-    return 0
-
-
-def tree_pss_kib(pid: int) -> int:
-    """The sum of the proportional set sizes of a process and all its descendants (pages shared by forked
-    workers count once in the sum)."""
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        total += _pss_kib(p)
-        todo += _children(p)
-    return total
-
-
-#: Linux lists each thread's children in /proc (CONFIG_PROC_CHILDREN); without it, every process is read
-_CHILD_LISTS = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists()
-
-
-def _children(pid: int) -> list[int]:
-    """The child processes of a process: from each of its threads' ``children`` list (a few bytes each: the
-    sampling must not take the CPU the build needs), else from every process's parent."""
-    out = []
-    if not _CHILD_LISTS:
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:  # the field after the state
-                    out.append(int(stat.parent.name))
-            except (OSError, IndexError, ValueError):
-                continue
-        return out
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            out += [int(c) for c in task.read_text().split()]
-        except OSError:
-            continue
-    return out
-
-
-def _pss_kib(pid: int) -> int:
-    """A process's proportional set size: pages shared between forked workers count once in the sum. Where the
-    kernel does not give it, the resident set size (shared pages then count in each process); 0 for a process
-    that has ended."""
-    for name, key in (("smaps_rollup", "Pss:"), ("status", "VmRSS:")):
-        try:
-            for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
-                if line.startswith(key):
-                    return int(line.split()[1])
-        except OSError:
-            continue
     return 0
 
 

@@ -377,3 +377,13 @@ def test_points_along_many_lines_are_those_along_each(seed, sizes, step):
         expected = along(xy, step) if len(xy) > 1 else xy
         assert points[line == k] == pytest.approx(expected, abs=1e-6)
     assert (np.diff(line) >= 0).all()
+
+
+@given(st.lists(st.integers(-3 * 3600, 120 * 3600), max_size=200))
+def test_gtfs_times_write_each_time_as_gtfs_time_does(seconds):
+    """The vectorised HH:MM:SS of many times, for times of the service day, after midnight (24:xx and on),
+    past 99 hours and before midnight of the day before: one string each, as ``gtfs_time`` writes it."""
+    from transitmap.gtfs import gtfs_time, gtfs_times
+
+    out = gtfs_times(np.array(seconds, np.int64))
+    assert out.dtype == object and list(out) == [gtfs_time(s) for s in seconds]

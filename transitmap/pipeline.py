@@ -476,11 +476,14 @@ def _cleaned(checks: list, bounds: tuple[int, int], epsg: int) -> list[tuple]:
     from .clean import clean_ride
 
     to_latlon = _inverse(epsg)
-    out = []
+    out: list[tuple] = []
     for c in checks[bounds[0] : bounds[1]]:
         ride = clean_ride(c.trace, c.keep, c.stop_keep, c.fare_keep, epsg)
-        k = None if ride is None else _thin(np.arange(ride.start, ride.end + 1))
-        out.append((ride, None if ride is None else to_latlon(ride.x_m[k], ride.y_m[k])))
+        if ride is None:
+            out.append((None, None))
+            continue
+        k = _thin(np.arange(ride.start, ride.end + 1))
+        out.append((ride, to_latlon(ride.x_m[k], ride.y_m[k])))
     return out
 
 
@@ -595,13 +598,11 @@ def _inverse(epsg: int):
 @dataclass(frozen=True, eq=False)
 class _Timed:
     """What the rides of one pattern give, beside its stops: the time from its first stop to each stop, its
-    headways by time band, its GTFS shape (indexes of the pattern's vertices kept, metres along the pattern,
-    their latitudes and longitudes) and the fares paid between two of its stops (stop index, stop index, ride
-    index, fare)."""
+    headways by time band, its GTFS shape (the pattern's vertices kept: metres along the pattern, latitudes and
+    longitudes) and the fares paid between two of its stops (stop index, stop index, ride index, fare)."""
 
     offsets_s: np.ndarray
     bands: list
-    shape: np.ndarray
     shape_dist_m: np.ndarray
     shape_lat: np.ndarray
     shape_lon: np.ndarray
@@ -652,7 +653,7 @@ def _region_network(rides, tz: str, epsg: int):
             dist = pattern.path.cum  # metres along the pattern at each vertex
             advance = np.flatnonzero(np.concatenate([[True], np.diff(np.round(dist, 1)) > 0]))  # no two points at one distance
             shape = advance[simplified(pattern.xy[advance], SHAPE_TOLERANCE_M)]
-            timed[(r, p)] = _Timed(stop_offsets(pattern, ps.s_m, rides), headways(pattern, rides, span, tz), shape,
+            timed[(r, p)] = _Timed(stop_offsets(pattern, ps.s_m, rides), headways(pattern, rides, span, tz),
                                    dist[shape], *to_latlon(pattern.xy[shape, 0], pattern.xy[shape, 1]),
                                    _fares_between_stops(pattern, ps, rides))
             pattern.__dict__.pop("path", None)  # made again where needed, not sent back to the calling process
