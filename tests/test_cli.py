@@ -76,8 +76,8 @@ def test_build_writes_the_outputs_and_replaces_the_folder_atomically(tmp_path, m
     sample = Path(__file__).resolve().parent.parent / "sample_traces"
     out = tmp_path / "out"
     r = invoke("build", sample, "--out", out)
-    assert r.exit_code == 1, r.output  # the sample holds broken files on purpose
-    assert sorted(p.name for p in out.iterdir()) == ["figures", "gtfs.zip", "headways.csv", "network.gpkg",
+    assert r.exit_code == 0, r.output  # the sample holds broken files on purpose: reported, and a feed is written
+    assert sorted(p.name for p in out.iterdir()) == [".transitmap-output", "figures", "gtfs.zip", "headways.csv", "network.gpkg",
                                                      "report.html", "report.json", "stats", "traces.csv"]
     assert "feed: 4 routes" in r.output and "GTFS validator: 0 errors" in r.output
     report = json.loads((out / "report.json").read_text())
@@ -107,7 +107,7 @@ def test_build_writes_statistics_report_and_layers_without_collector_ids(tmp_pat
 
     sample = Path(__file__).resolve().parent.parent / "sample_traces"
     out = tmp_path / "out"
-    assert invoke("build", sample, "--out", out, "--no-validate").exit_code == 1
+    assert invoke("build", sample, "--out", out, "--no-validate").exit_code == 0
     ledger = pd.read_csv(out / "traces.csv", dtype=str, keep_default_na=False)
     used = ledger[ledger["status"] == "used"]
     named = used[~used["codes"].str.contains("missing_collector_id")]
@@ -155,3 +155,18 @@ def test_build_options_and_config_file(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[build]\nfrobnicate = 1\n")
     assert invoke("build", tmp_path / "in", "--out", tmp_path / "o2", "--config", bad).exit_code == 2
+
+
+def test_a_feed_written_is_success_strict_fails_on_quarantine_and_a_rejected_feed_fails(tmp_path):
+    write_json(tmp_path / "in" / "a.json", ride())
+    (tmp_path / "in" / "b.json").write_text("{")
+    r = invoke("build", tmp_path / "in", "--out", tmp_path / "o1", "--no-validate")
+    assert r.exit_code == 0 and "invalid_json" in r.output and (tmp_path / "o1" / "gtfs.zip").is_file()
+    r = invoke("build", tmp_path / "in", "--out", tmp_path / "o2", "--no-validate", "--strict")
+    assert r.exit_code == 1 and (tmp_path / "o2" / "gtfs.zip").is_file()
+    r = invoke("build", tmp_path / "in" / "a.json", "--out", tmp_path / "o3", "--agency-url", "notaurl")
+    assert r.exit_code == 1, r.output
+    assert re.search(r"^  ERROR \w+: \d+ \(the feed is written for inspection", r.output, re.MULTILINE), r.output
+    assert (tmp_path / "o3" / "gtfs.zip").is_file()
+    (tmp_path / "empty").mkdir()
+    assert invoke("build", tmp_path / "in" / "b.json", "--out", tmp_path / "o4", "--no-validate").exit_code == 1

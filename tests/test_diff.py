@@ -96,8 +96,10 @@ def test_diff_cli_text_json_and_html(pair, tmp_path):
     assert res.exit_code == 0, res.output
     assert "routes: 2 kept, 1 re-routed, 1 added, 1 removed" in res.output
     assert "rerouted  D  D Route D: path" in res.output and "removed   C -> -" in res.output
-    res = CliRunner().invoke(main, ["diff", old, new, "--format", "json", "--out", str(tmp_path / "d.json")])
+    res = CliRunner().invoke(main, ["diff", old, new, "--format", "json"])
     doc = json.loads(res.output)
+    res = CliRunner().invoke(main, ["diff", old, new, "--format", "json", "--out", str(tmp_path / "d.json")])
+    assert res.output == f"json written to {tmp_path / 'd.json'}\n"
     assert doc == json.loads((tmp_path / "d.json").read_text())
     assert {r["status"] for r in doc["routes"]} == {"kept", "rerouted", "added", "removed"}
     res = CliRunner().invoke(main, ["diff", old, new, "--format", "html"])

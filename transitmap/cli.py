@@ -17,7 +17,8 @@ import click
 from . import __version__
 from . import notices as N
 from .pipeline import validate_inputs
-from .report import to_csv, to_json, write_atomic, write_dir_atomic
+from .errors import UnsafeOutputError
+from .report import check_output_dir, to_csv, to_json, write_atomic, write_dir_atomic
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_FAILURE = 0, 1, 2, 3
 log = logging.getLogger("transitmap")
@@ -114,6 +115,31 @@ def _failures_exit(close):
         close()
 
 
+class Refused(click.ClickException):
+    """A request transitmap will not carry out as given: exit 2 and one line saying what to do (no usage
+    text: the options were well formed)."""
+
+    exit_code = EXIT_USAGE
+
+
+def _safe_out_dir(out: str, inputs) -> None:
+    """Refuse (exit 2, one line that says what to do) an output folder that would destroy something."""
+    try:
+        check_output_dir(out, inputs=inputs)
+    except UnsafeOutputError as e:
+        raise Refused(str(e)) from e
+
+
+def _safe_out_file(out: str, inputs) -> None:
+    """Refuse (exit 2) an output file that is one of the inputs or a folder."""
+    real = os.path.realpath(out)
+    if os.path.isdir(real):
+        raise Refused(f"--out {out} is a folder: name a file")
+    for given in inputs:
+        if os.path.realpath(given) == real:
+            raise Refused(f"--out {out} is the input {given}: name another file")
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
@@ -129,6 +155,8 @@ def validate(ctx: click.Context, paths: tuple[str, ...], fmt: str, out: str | No
     Exit code 0 when no trace is quarantined, 1 when some is, 2 on usage errors, 3 on a failure of
     transitmap itself.
     """
+    if out:
+        _safe_out_file(out, paths)
     progress, close = _progress(ctx, "validating")
     with _failures_exit(close), _engine(engine, dask_scheduler) as runner:
         run = validate_inputs(paths, progress=progress, engine=runner)
@@ -192,12 +220,14 @@ def render_text(report: dict, *, verbose: int = 0) -> str:
               help="The gtfs.zip of an earlier build: routes and stops that are still the same keep its ids "
                    "[default for a workspace: its latest build].")
 @click.option("--no-validate", is_flag=True, help="Do not run the GTFS validator on the feed written.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--strict", is_flag=True, help="Exit 1 when any input was quarantined (an ERROR notice), as validate does.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="On stdout: a text summary, or the whole report.json.")
 @engine_options
 @verbosity
 @click.pass_context
-def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_file, previous, no_validate, fmt,
-          engine, dask_scheduler):
+def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_file, previous, no_validate, strict,
+          fmt, engine, dask_scheduler):
     """Build a GTFS feed from collector recordings (files, folders, .zip) or from a survey workspace
     (``transitmap init``).
 
@@ -205,13 +235,19 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
     collector's pseudonym, quarantined or duplicate), headways.csv (with the provenance of each headway),
     report.json (validation and build notices, and the GTFS validator's findings), and the network
     statistics as ``transitmap stats`` writes them (report.html, stats/, figures/, network.gpkg). A
-    workspace keeps the build, and its next build keeps the ids of what is still the same. Exit code 0
-    when every trace is used or a duplicate, 1 when some input was quarantined or no feed could be
-    built, 2 on usage errors, 3 on a failure of transitmap itself.
+    workspace keeps the build, and its next build keeps the ids of what is still the same. OUT must be
+    new, empty or an earlier output of transitmap: a folder holding other files, an input, a workspace
+    or the current folder is refused.
+
+    Exit codes: 0 a feed was written (quarantined inputs are reported, not failures); 1 no feed could be
+    built, the GTFS validator found errors in it (it is still written, for inspection), or with
+    --strict some input was quarantined; 2 usage error or refused output folder; 3 failure of
+    transitmap itself.
     """
     from . import workspace as ws
     from .pipeline import BuildConfig, build_network
 
+    _safe_out_dir(out, inputs)
     survey = inputs[0] if len(inputs) == 1 and ws.is_workspace(inputs[0]) else None
     settings = _settings(config_file)
     if survey is not None:
@@ -265,7 +301,10 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
             files.update(stats_files(network, report=report, traces=result.outlines))
             clock.lap("report, figures and layers")
         files["report.json"] = to_json(report)
-        write_dir_atomic(out, files)
+        try:
+            write_dir_atomic(out, files, inputs=inputs)
+        except UnsafeOutputError as e:  # the folder changed during the build: still refused, nothing lost
+            raise Refused(str(e)) from e
         if survey is not None:
             from datetime import datetime, timezone as tz
 
@@ -284,7 +323,19 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
         if v is not None:
             click.echo(f"GTFS validator: {v['errors']} errors, {v['warnings']} warnings" if v["ran"]
                        else "GTFS validator: not installed (pip install 'transitmap[validate]')")
-    sys.exit(EXIT_ERRORS if result.has_errors else EXIT_OK)
+            for f in (f for f in v["notices"] if f["severity"] == "ERROR"):
+                click.echo(f"  ERROR {f['code']}: {f['count']} (the feed is written for inspection; fix the "
+                           "settings or inputs that cause it)")
+    sys.exit(build_exit_code(result.feed is not None, report, strict=strict))
+
+
+def build_exit_code(feed_written: bool, report: dict, *, strict: bool) -> int:
+    """0 when a feed was written that the GTFS validator does not reject; 1 otherwise, or with ``strict``
+    when any input was quarantined."""
+    rejected = (report.get("gtfs_validator") or {}).get("errors", 0) > 0
+    if not feed_written or rejected or (strict and report["summary"].get("quarantined", 0) > 0):
+        return EXIT_ERRORS
+    return EXIT_OK
 
 
 def _workspace_call(fn, *args, **kwargs):
@@ -462,6 +513,8 @@ def diff_cmd(old, new, fmt, out, near_m, moved_km, stop_m):
     from .stats import FeedError
 
     config = CompareConfig(near_m=near_m, moved_km=moved_km, same_stop_m=stop_m)
+    if out:
+        _safe_out_file(out, (old, new))
     with _failures_exit(lambda: None):
         try:
             result = diff_feeds(old, new, config)
@@ -477,7 +530,10 @@ def diff_cmd(old, new, fmt, out, near_m, moved_km, stop_m):
             data = render_diff(result).encode() + b"\n"
         if out:
             write_atomic(out, data)
-    click.echo(data.decode(), nl=False)
+    if out and fmt != "text":  # the file holds it; the terminal gets one line, not a 240 kB page
+        click.echo(f"{fmt} written to {out}")
+    else:
+        click.echo(data.decode(), nl=False)
 
 
 def render_diff(d) -> str:
@@ -573,6 +629,9 @@ def stats(ctx: click.Context, feed: str, out: str | None, ledger: str | None, fm
 
     if ledger is None and os.path.isfile(os.path.join(os.path.dirname(os.path.abspath(feed)), "traces.csv")):
         ledger = os.path.join(os.path.dirname(os.path.abspath(feed)), "traces.csv")
+    read_from = (feed, *([ledger] if ledger else []))
+    if out:
+        _safe_out_dir(out, read_from)
     with _failures_exit(lambda: None):
         table = pd.read_csv(ledger, dtype=str, keep_default_na=False) if ledger else None
         try:
@@ -589,8 +648,10 @@ def stats(ctx: click.Context, feed: str, out: str | None, ledger: str | None, fm
 
                 with open(path, "rb") as fh:
                     report = msgspec.json.decode(fh.read())
-            for name, data in stats_files(result, report=report).items():
-                write_atomic(os.path.join(out, name), data)
+            try:
+                write_dir_atomic(out, stats_files(result, report=report), inputs=read_from)
+            except UnsafeOutputError as e:
+                raise Refused(str(e)) from e
     if fmt == "json":
         click.echo(to_json(result.to_dict()).decode(), nl=False)
     elif fmt == "csv":

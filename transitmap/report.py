@@ -52,12 +52,82 @@ def _umask() -> int:
     return mask
 
 
-def write_dir_atomic(path: str | os.PathLike, files: dict[str, bytes]) -> None:
+#: The file every output folder holds: it says transitmap wrote the folder, and lists what it wrote. A folder
+#: is replaced only when it is empty or holds this file and nothing else than the files it lists.
+OUTPUT_MARKER = ".transitmap-output"
+_MARKER_HEADER = "transitmap output folder: each build replaces it whole. Files written:\n"
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """True when ``path`` is ``folder`` or lies below it (both resolved)."""
+    return path == folder or folder in path.parents
+
+
+def _written_by_us(folder: Path) -> list[str]:
+    """The entries of an existing folder that transitmap did not write there (empty: it may be replaced)."""
+    try:
+        marker = (folder / OUTPUT_MARKER).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        marker = ""
+    listed = set(marker[len(_MARKER_HEADER):].splitlines()) if marker.startswith(_MARKER_HEADER) else set()
+    foreign = []
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        for name in sorted(names):
+            rel = (Path(root) / name).relative_to(folder).as_posix()
+            if rel != OUTPUT_MARKER and rel not in listed:
+                foreign.append(rel)
+    return sorted(foreign)
+
+
+def check_output_dir(path: str | os.PathLike, *, inputs=(), workspace_file: str = "survey.gpkg") -> None:
+    """Raise :class:`UnsafeOutputError` unless ``path`` may be replaced by an output folder.
+
+    Allowed: a folder that does not exist, an empty one, or one transitmap wrote (its marker file lists every
+    file in it). Refused: the current folder or one holding it; an input, a folder holding an input or one
+    inside an input folder; a survey workspace (a folder with ``workspace_file``); a file; a folder holding
+    anything transitmap did not write there."""
+    from .errors import UnsafeOutputError
+
+    shown = os.fspath(path)
+    real = Path(os.path.realpath(path))
+    if _inside(Path(os.getcwd()).resolve(), real):
+        raise UnsafeOutputError(f"{shown} is the current folder or holds it: name a new folder for the outputs, "
+                                "such as out/")
+    for given in inputs:
+        inp = Path(os.path.realpath(given))
+        if _inside(inp, real):
+            raise UnsafeOutputError(f"{shown} holds the input {given}: name a folder outside the inputs, such as "
+                                    "out/")
+        if inp.is_dir() and not (inp / workspace_file).is_file() and _inside(real, inp):  # a workspace reads
+            # only its own file, so out/ inside it is fine
+            raise UnsafeOutputError(f"{shown} is inside the input folder {given}, where the next run would read "
+                                    "its outputs as recordings: name a folder outside the inputs")
+    if not real.exists():
+        return
+    if not real.is_dir():
+        raise UnsafeOutputError(f"{shown} is a file, not a folder: name a folder for the outputs")
+    if (real / workspace_file).exists():
+        raise UnsafeOutputError(f"{shown} is a survey workspace (it holds {workspace_file}): write the outputs "
+                                f"to another folder, such as {os.path.join(shown, 'out')}")
+    foreign = _written_by_us(real)
+    if foreign:
+        listed = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise UnsafeOutputError(f"{shown} holds files transitmap did not write ({listed}), and every run "
+                                "replaces its output folder whole: name a new or empty folder")
+
+
+def write_dir_atomic(path: str | os.PathLike, files: dict[str, bytes], *, inputs=()) -> None:
     """Write a folder of files so that ``path`` holds the complete old output or the complete new one: the
-    new folder is written beside it, then swapped in; a run that fails before leaves the old one untouched."""
+    new folder is written beside it, then swapped in; a run that fails before leaves the old one untouched.
+
+    The folder gets a marker file listing what was written; an existing ``path`` is replaced only where
+    :func:`check_output_dir` allows it (else :class:`~transitmap.errors.UnsafeOutputError`)."""
     import shutil
 
     path = Path(path)
+    check_output_dir(path, inputs=inputs)
+    files = {**files, OUTPUT_MARKER: (_MARKER_HEADER + "".join(f"{n}\n" for n in sorted(files))).encode()}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.new-", dir=path.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # as mkdir would make it, not mkdtemp's 0700

@@ -1,0 +1,12 @@
+"""transitmap's exceptions: one package base, each also a builtin so plain ``except ValueError`` still works."""
+
+from __future__ import annotations
+
+
+class TransitmapError(Exception):
+    """Base of every error transitmap raises on purpose (a usage or data problem, not a bug)."""
+
+
+class UnsafeOutputError(TransitmapError, ValueError):
+    """An output path that transitmap will not write: it holds the user's files, an input, a survey workspace
+    or the current folder. The message says what to do instead."""
