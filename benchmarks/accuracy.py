@@ -1,13 +1,22 @@
 """Accuracy of `transitmap build` against a real network: simulated collectors ride the Nairobi 2019 matatu
 network (Digital Matatus), the feed built from their traces is scored against the network.
 
-    python benchmarks/accuracy.py [--routes N] [--seed 1]        # needs ../shared/data/nairobi-2019-gtfs.zip
+    python benchmarks/accuracy.py [--routes N] [--seed 1] [--friendly]   # needs ../shared/data/nairobi-2019-gtfs.zip
 
 Collectors behave as real ones do (see transitmap.simulate): GPS noise of 3-12 m correlated in time, 0.5 %
 spikes of 100-800 m, signal gaps of 30-240 s, a fix every 1-10 s, waits of 2-20 min at the rank with the
 departures seen meanwhile, stops at the marked stops and at unmarked traffic stops, 10 % partial rides, 3 %
 fare typos (ten times the fare), route names misspelled (15 %) or missing (15 %); on average two rides per
 direction, some directions with one. The network has no fares: each route gets a known fare as truth.
+
+By default the survey is as hostile as real ones (``simulate.HOSTILE``): passengers' board and alight marks
+all along, vehicles standing unmarked at the same junctions ride after ride, ad-hoc stops marked for one
+passenger, rides named by their collector (6 %) or by their terminals (12 %), fares in Sierra Leonean leones
+written in the withdrawn code (SLL, 1,000 times the SLE amount) in 40 % of the JSON rides, and a third of the
+rides uploaded as OSMTracker GPX: no collector, route or fare field, the fare in a note in local notation
+(``Le 5,000``), the file named ``<route>___<A|B>___<collector>___HP_<time>.gpx`` (60 %) or by the app's
+clock; the JSON rides as ``<collector>/<collector>-<seq>.json``. ``--friendly`` rides as before (JSON Lines,
+KES, no hostile behaviour).
 
 Scores (the issue's definitions): a pattern matches when >= 80 % of each lies within 50 m of the other, in
 the same direction; recall = truth patterns matched, precision = output patterns that are the best match of a
@@ -33,11 +42,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from transitmap.geo import project, utm_epsg
+from transitmap.geo import along, project, utm_epsg
 from transitmap.match import Path as IndexedPath
-from transitmap.match import along
 from transitmap.pipeline import build_network
-from transitmap.simulate import RideProfile, RouteSpec, at, ride
+from dataclasses import replace
+
+from transitmap.pipeline import BuildConfig
+from transitmap.simulate import HOSTILE, RideProfile, RouteSpec, at, fare_note, osmtracker_gpx, ride
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "nairobi-2019-gtfs.zip"
@@ -71,7 +82,7 @@ def load_network(path: Path, limit: int | None):
         r = routes[routes.route_id == trip.route_id].iloc[0]
         out.append({
             "trip_id": trip.trip_id, "route_id": trip.route_id, "direction": int(trip.direction_id),
-            "name": f"{r.route_short_name} {r.route_long_name}".strip(), "lat": lat, "lon": lon, "xy": np.column_stack([x, y]),
+            "name": f"{r.route_short_name} {r.route_long_name}".strip(), "short": r.route_short_name, "lat": lat, "lon": lon, "xy": np.column_stack([x, y]),
             "stop_ids": list(st.stop_id), "stop_names": list(stops.loc[st.stop_id, "stop_name"]), "stop_frac": frac,
             "stop_xy": np.column_stack([sx, sy]), "headway_s": float(hw.median()) if len(hw) else 600.0,
             "bands": [(_sec(a), _sec(b), float(h)) for a, b, h in freqs[freqs.trip_id == trip.trip_id][
@@ -86,29 +97,48 @@ def _sec(hhmmss: str) -> int:
     return h * 3600 + m * 60 + s
 
 
-def simulate(network, seed: int, folder: Path) -> tuple[int, int, dict]:
+def simulate(network, seed: int, folder: Path, hostile: bool = True) -> tuple[int, int, dict]:
     rng = np.random.default_rng(seed)
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     fares = {}
     lines, n_rides, n_points = [], 0, 0
+    currency = "SLE" if hostile else "KES"
     for t in network:
-        fare = fares.setdefault(t["route_id"], float(50 + 10 * int(t["length_m"] // 5000)))
+        base = float(5 + int(t["length_m"] // 5000)) if hostile else float(50 + 10 * int(t["length_m"] // 5000))
+        fare = fares.setdefault(t["route_id"], base)
         spec = RouteSpec(t["trip_id"], t["name"], tuple(zip(t["lat"], t["lon"])), tuple(t["stop_names"]),
-                         tuple(t["stop_frac"]), fare=fare, currency="KES")
-        profile = RideProfile(headway_s=t["headway_s"])
+                         tuple(t["stop_frac"]), fare=fare, currency=currency)
+        profile = replace(HOSTILE, headway_s=t["headway_s"]) if hostile else RideProfile(headway_s=t["headway_s"])
         for k in range(int(np.clip(rng.poisson(2.0), 1, 4))):
-            variant = rng.choice(["same", "typo", None], p=[0.7, 0.15, 0.15])
+            if hostile:
+                variant = rng.choice(["same", "typo", None, "collector", "terminals"], p=[0.55, 0.12, 0.15, 0.06, 0.12])
+            else:
+                variant = rng.choice(["same", "typo", None], p=[0.7, 0.15, 0.15])
             start = at(2026, 3, 2 + int(rng.integers(0, 5)), int(rng.integers(6, 19)), int(rng.integers(0, 60)), 3)
-            doc = ride(spec, start, rng, trace_id=f"{t['trip_id']}-{k}", collector_id=f"c{int(rng.integers(0, 40)):02d}",
+            collector = f"c{int(rng.integers(0, 40)):02d}"
+            doc = ride(spec, start, rng, trace_id=f"{t['trip_id']}-{k}", collector_id=collector,
                        profile=profile, name_variant=variant)
             if rng.random() < 0.03:
                 doc["fares"] = [{"amount": f["amount"] * 10, "currency": f["currency"]} for f in doc["fares"]]
-            lines.append(msgspec.json.encode(doc))
             n_rides += 1
             t["full_rides"] = t.get("full_rides", 0) + int("origin" in doc and "destination" in doc)
             n_points += len(doc["points"])
+            if not hostile:
+                lines.append(msgspec.json.encode(doc))
+            elif rng.random() < 1 / 3:  # OSMTracker: the fare in a note on the first mark, names in the path
+                note, _ = fare_note(doc["fares"][0]["amount"], currency, rng)
+                when = start.strftime("%Y-%m-%d_%H-%M-%S")
+                name = (f"{t['short']}___{'AB'[t['direction']]}___{collector}___HP_{when}.gpx"
+                        if t["short"] and rng.random() < 0.6 else f"{when}.gpx")
+                (folder / "gpx").mkdir(exist_ok=True)
+                (folder / "gpx" / name).write_bytes(osmtracker_gpx(doc, {0: note} if doc.get("stops") else {}))
+            else:
+                if rng.random() < 0.4:  # the withdrawn code, in old leones
+                    doc["fares"] = [{"amount": f["amount"] * 1000, "currency": "SLL"} for f in doc["fares"]]
+                (folder / collector).mkdir(exist_ok=True)
+                (folder / collector / f"{collector}-{n_rides:04d}.json").write_bytes(msgspec.json.encode(doc))
     for i in range(0, len(lines), 100):
         (folder / f"part{i // 100:04d}.jsonl").write_bytes(b"\n".join(lines[i : i + 100]) + b"\n")
     return n_rides, n_points, fares
@@ -217,16 +247,17 @@ def main() -> None:
     ap.add_argument("--routes", type=int, default=None, help="only the first N routes (by route_id)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--misses", action="store_true", help="list the missed truth patterns and unmatched outputs")
+    ap.add_argument("--friendly", action="store_true", help="collectors and files without the hostile behaviour")
     args = ap.parse_args()
     if not DATA.exists():
         sys.exit(f"{DATA} not found: this benchmark needs ../shared/data")
     network, epsg = load_network(DATA, args.routes)
-    folder = WORK / f"survey-{args.routes or 'all'}-{args.seed}"
-    n_rides, n_points, fares = simulate(network, args.seed, folder)
+    folder = WORK / f"survey-{args.routes or 'all'}-{args.seed}{'-friendly' if args.friendly else ''}"
+    n_rides, n_points, fares = simulate(network, args.seed, folder, hostile=not args.friendly)
     print(f"network: {len({t['route_id'] for t in network})} routes, {len(network)} patterns, "
           f"{sum(t['length_m'] for t in network) / 1000:,.0f} km; survey: {n_rides} rides, {n_points:,} points")
     t0 = time.perf_counter()
-    result = build_network([folder])
+    result = build_network([folder], BuildConfig(currency="KES" if args.friendly else "SLE"))
     seconds = time.perf_counter() - t0
     (folder / "feed").mkdir(exist_ok=True)
     (folder / "feed" / "gtfs.zip").write_bytes(result.feed)  # for ../shared/tools/feedcheck

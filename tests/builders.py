@@ -57,6 +57,25 @@ def stop_at(trace: dict, i: int, kind: str = "both", **fields) -> dict:
     return {"time": p["time"], "lat": p["lat"], "lon": p["lon"], "kind": kind, **fields}
 
 
+def osmtracker_gpx(trace: dict, waypoints: list[tuple[int, str]] = (), *, digits: str = "0123456789") -> bytes:
+    """A trace as OSMTracker for Android writes it: waypoints (point index, label) first, the track named
+    after the app; ``digits``: the ten digits its times are written in (a phone set to Arabic writes ``٠١٢...``)."""
+    to = str.maketrans("0123456789", digits)
+    wpts = "".join(
+        f'<wpt lat="{trace["points"][i]["lat"]}" lon="{trace["points"][i]["lon"]}"><time>{trace["points"][i]["time"]}</time>'
+        f"<name><![CDATA[{text}]]></name><sat>0</sat></wpt>" for i, text in waypoints)
+    pts = "".join(f'<trkpt lat="{p["lat"]}" lon="{p["lon"]}"><ele>1650.0</ele><time>{p["time"].translate(to)}</time>'
+                  "</trkpt>" for p in trace["points"])
+    return (
+        "<?xml version='1.0' encoding='UTF-8' ?>\n"
+        '<gpx xmlns="http://www.topografix.com/GPX/1/1" version="1.1" creator="OSMTracker for Android™ - '
+        'https://github.com/labexp/osmtracker-android" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        'xsi:schemaLocation="http://www.topografix.com/GPX/1/1 http://www.topografix.com/GPX/1/1/gpx.xsd ">\n'
+        f'{wpts}<trk><name><![CDATA[Tracked with OSMTracker for Android™]]></name><cmt><![CDATA[Warning: HDOP values '
+        f'aren\'t the HDOP as returned by the GPS device.]]></cmt><trkseg>{pts}</trkseg></trk></gpx>'
+    ).encode()
+
+
 def moved(point: dict, north_m: float = 0.0, east_m: float = 0.0) -> dict:
     """The point moved by the given metres."""
     q = dict(point)

@@ -235,7 +235,7 @@ def _tables(feed: bytes) -> dict[str, pd.DataFrame]:
 
 def test_sample_feed_has_the_routes_directions_and_stops(sample_build):
     t = _tables(sample_build.feed)
-    assert set(t["routes.txt"].route_long_name) == {"Baragwanath - Bree", "Diepkloof-Bree", "Noord - Alexandra",
+    assert set(t["routes.txt"].route_long_name) == {"Baragwanath - Bree", "Diepkloof - Bree", "Noord - Alexandra",
                                                      "Randburg - Bree"}
     assert len(t["trips.txt"]) == 8 and set(t["trips.txt"].direction_id) == {"0", "1"}
     named = set(t["stops.txt"].stop_name)

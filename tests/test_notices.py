@@ -123,6 +123,7 @@ CASES: dict[str, tuple[dict, dict]] = {
     ),
     "non_positive_fare": ({"a.json": edited(GOOD, fares=[{"amount": 0, "currency": "KES"}])},
                           {"a.json": edited(GOOD, fares=[{"amount": 70, "currency": "KES"}])}),
+    "withdrawn_currency": ({"a.json": edited(GOOD, fares=[{"amount": 2000, "currency": "SLL"}])}, {"a.json": GOOD}),
     "unknown_currency": ({"a.json": edited(GOOD, fares=[{"amount": 70, "currency": "KSH"}])},
                          {"a.json": edited(GOOD, fares=[{"amount": 70, "currency": "kes"}])}),
     "fare_stop_not_found": (
@@ -191,6 +192,7 @@ def test_every_code_in_the_catalogue_has_a_case():
     covered |= {"pattern_single_ride", "direction_missing", "fare_outlier", "headway_estimated", "stop_seen_once",
                 "ride_without_movement"}  # build notices: tests/test_build.py
     covered |= {"trace_changed"}  # workspace imports: tests/test_workspace.py
+    covered |= {"fare_without_currency", "path_convention_mismatch"}  # build: tests/test_field_recordings.py
     assert {c.code() for c in N.catalogue()} == covered
 
 

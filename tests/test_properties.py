@@ -15,7 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from transitmap.match import along, along_all
+from transitmap.geo import along
+from transitmap.match import along_all
 from transitmap.model import STOP_KINDS, Fare, Stop
 from transitmap.pipeline import validate_inputs
 from transitmap.read import InputFile, read_file
@@ -313,7 +314,7 @@ def test_groups_asks_only_about_pairs_not_yet_joined():
 def test_median_geometry_takes_the_median_offset_of_the_rides(ys, expected):
     """Parallel rides along a straight road: the pattern runs at the median of their offsets (the middle
     one, or the mean of the two middle ones), whichever ride is the reference."""
-    from transitmap.match import MatchConfig, Path, _median_geometry, along
+    from transitmap.match import MatchConfig, Path, _median_geometry
 
     paths = [Path(along(np.array([[0.0, y], [1000.0, y]]), 10.0)) for y in ys]
     xy = _median_geometry(paths, MatchConfig())

@@ -18,7 +18,7 @@ from transitmap.model import Status
 from transitmap.pipeline import validate_inputs
 from transitmap.read import list_inputs, parse_note, parse_times, read_file, trace_from_dict
 
-from builders import ride, stop_at, write_json
+from builders import osmtracker_gpx, ride, stop_at, write_json
 
 MALFORMED = Path(__file__).parent / "fixtures" / "malformed"
 
@@ -209,30 +209,14 @@ def test_parse_times_rejects_impossible_dates_and_garbage():
 # ---------------------------------------------------------------------------------------------- GPX
 
 
-def _osmtracker(trace: dict, waypoints: list[tuple[int, str]]) -> bytes:
-    wpts = "".join(
-        f'<wpt lat="{trace["points"][i]["lat"]}" lon="{trace["points"][i]["lon"]}"><time>{trace["points"][i]["time"]}</time>'
-        f"<name><![CDATA[{text}]]></name><sat>0</sat></wpt>" for i, text in waypoints)
-    pts = "".join(f'<trkpt lat="{p["lat"]}" lon="{p["lon"]}"><ele>1650.0</ele><time>{p["time"]}</time></trkpt>'
-                  for p in trace["points"])
-    return (
-        "<?xml version='1.0' encoding='UTF-8' ?>\n"
-        '<gpx xmlns="http://www.topografix.com/GPX/1/1" version="1.1" creator="OSMTracker for Android™ - '
-        'https://github.com/labexp/osmtracker-android" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-        'xsi:schemaLocation="http://www.topografix.com/GPX/1/1 http://www.topografix.com/GPX/1/1/gpx.xsd ">\n'
-        f'{wpts}<trk><name><![CDATA[Tracked with OSMTracker for Android™]]></name><cmt><![CDATA[Warning: HDOP values '
-        f'aren\'t the HDOP as returned by the GPS device.]]></cmt><trkseg>{pts}</trkseg></trk></gpx>'
-    ).encode()
-
-
 def test_osmtracker_gpx_waypoints_become_stops_and_notes_fares(tmp_path):
     trace = ride()
-    data = _osmtracker(trace, [(5, "Odeon"), (40, "KES 70"), (80, "wait 12 min"), (100, "200 FCFA")])
+    data = osmtracker_gpx(trace, [(5, "Odeon"), (40, "KES 70"), (80, "wait 12 min"), (100, "200 FCFA")])
     (tmp_path / "2026-03-02_0700_Kawangware-46.gpx").write_bytes(data)
     files, _ = list_inputs([tmp_path])
     [res] = read_file(files[0])
     tr = res.trace
-    assert tr.route_name == "Kawangware-46"  # the generic track name gives way to the file name
+    assert tr.route_name is None  # the app's track name is none; the build reads the file's path (names.py)
     assert tr.n_points == 120 and tr.trace_id.startswith("x-")
     assert [s.name for s in tr.stops] == ["Odeon", None, None, None]
     assert [s.note for s in tr.stops][1:] == ["KES 70", "wait 12 min", "200 FCFA"]
@@ -246,6 +230,18 @@ def test_osmtracker_gpx_waypoints_become_stops_and_notes_fares(tmp_path):
     ("Ksh 50", ("KES", 50.0), None), ("70 kes", ("KES", 70.0), None), ("GH₵ 2.50", ("GHS", 2.5), None),
     ("2,50 cedis", ("GHS", 2.5), None), ("200 FCFA", ("XOF", 200.0), None), ("fare R15, waited 20 min", ("ZAR", 15.0), 1200.0),
     ("20 min", None, 1200.0), ("1 h", None, 3600.0), ("Bree rank", None, None), ("15", None, None),
+    # as real recordings write them (issue: fare and wait notes)
+    ("200F", ("XOF", 200.0), None), ("200 F", ("XOF", 200.0), None), ("200 frs", ("XOF", 200.0), None),
+    ("200FCFA", ("XOF", 200.0), None), ("150cfa", ("XOF", 150.0), None), ("2000/=", ("KES", 2000.0), None),
+    ("Sh 2,000", ("KES", 2000.0), None), ("Le 2,000", ("SLL", 2000.0), None), ("Le2000", ("SLL", 2000.0), None),
+    ("KSh 50", ("KES", 50.0), None), ("Ksh.50", ("KES", 50.0), None), ("R 15.50", ("ZAR", 15.5), None),
+    ("GH₵5", ("GHS", 5.0), None), ("GHS 5", ("GHS", 5.0), None), ("₦200", ("NGN", 200.0), None),
+    ("N200", ("NGN", 200.0), None), ("UGX 2,000", ("UGX", 2000.0), None), ("2k", ("", 2000.0), None),
+    ("Départ - 200F - 30min", ("XOF", 200.0), 1800.0), ("Départ-300f-20 minutes", ("XOF", 300.0), 1200.0),
+    ("Départ 300 fcfa 15 min", ("XOF", 300.0), 900.0), ("20min", None, 1200.0), ("20 mn", None, 1200.0),
+    ("1h", None, 3600.0), ("1h30", None, 5400.0), ("20 minuites", None, 1200.0),
+    ("Terminus 40", None, None), ("Rue 12", None, None), ("43 ème BIMA", None, None), ("Riviera 2", None, None),
+    ("9 kilos", None, None), ("all 5 stops", None, None), ("Parada de Bus tipo 1", None, None), ("2 km", None, None),
 ])
 def test_parse_note(text, fare, wait):
     f, w = parse_note(text, lon=-0.2)  # Accra: the West African franc
@@ -263,7 +259,7 @@ def test_gpx_with_two_tracks_is_two_traces_and_gpx_10_is_read(tmp_path):
     assert [r.status for r in run.ledger] == [Status.ACCEPTED, Status.ACCEPTED]
     files, _ = list_inputs([tmp_path])
     names = sorted(str(r.trace.route_name) for r in read_file(files[0]))
-    assert names == ["Kibera - Town", "day"]  # a track without a name takes the file's
+    assert names == ["Kibera - Town", "None"]  # a track without a name: the build reads the file's path
 
 
 # ---------------------------------------------------------------------------------------------- CSV

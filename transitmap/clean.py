@@ -24,6 +24,8 @@ class CleanConfig:
     # ran at vehicle_kph, sustained over vehicle_window_s, are the collector on foot; they are dropped
     vehicle_kph: float = 10.0
     vehicle_window_s: float = 60.0
+    walk_s: float = 30.0  # ... over at least this long, spanning walk_radius_m (GPS noise strays 40 m briefly,
+    walk_radius_m: float = 100.0  # and a vehicle stands at a stop near the rank before it drives off)
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,6 +50,7 @@ class Ride:
     stops: tuple[tuple[float, float, float, str, str | None], ...]  # (t_s, x_m, y_m, kind, name)
     fares: tuple[Fare, ...]
     departures_s: np.ndarray
+    mode: str = "minibus"  # the vehicle: rides of different modes are never one route
 
     @property
     def moving_xy(self) -> np.ndarray:
@@ -63,10 +66,10 @@ def clean_ride(trace: Trace, keep: np.ndarray, stop_keep: np.ndarray, fare_keep:
     t = trace.t_s[idx]
     x, y = project(trace.lat[idx], trace.lon[idx], epsg)
     # never keep what the collector recorded on foot before boarding or after alighting (privacy): it is
-    # neither route nor rank, and may show where they live or work
-    marks = {s.kind: s.time_s for s, ok in zip(trace.stops, stop_keep)
-             if ok and s.kind in ("board", "alight") and np.isfinite(s.time_s)}
-    lo, hi = _on_board(t, x, y, marks.get("board"), marks.get("alight"), config)
+    # neither route nor rank, and may show where they live or work. The collector's own time on board comes
+    # from motion: a stop's ``kind`` says what passengers did there (they board and alight all along a
+    # route), not when the collector got on or off
+    lo, hi = _on_board(t, x, y, config)
     if hi - lo < 1:
         return None
     t, x, y = t[lo : hi + 1], x[lo : hi + 1], y[lo : hi + 1]
@@ -99,16 +102,15 @@ def clean_ride(trace: Trace, keep: np.ndarray, stop_keep: np.ndarray, fare_keep:
         t_s=t, x_m=x, y_m=y, start=int(start), end=int(end),
         start_wait_s=float(t[start] - t[0]), end_wait_s=float(t[-1] - t[end]),
         stops=tuple(stops), fares=tuple(fares),
-        departures_s=np.asarray(trace.departures_s, dtype=float),
+        departures_s=np.asarray(trace.departures_s, dtype=float), mode=trace.mode,
     )
 
 
-def _on_board(t: np.ndarray, x: np.ndarray, y: np.ndarray, board_s: float | None, alight_s: float | None,
-              config: CleanConfig) -> tuple[int, int]:
+def _on_board(t: np.ndarray, x: np.ndarray, y: np.ndarray, config: CleanConfig) -> tuple[int, int]:
     """First and last fix of the ride: without the fixes before boarding (after alighting) that lie farther than
     ``wait_radius_m`` from where the collector boarded (alighted): a walk to the rank, or home. Boarding is the
-    board mark where the collector made one, else the first fix from which the vehicle ran at ``vehicle_kph``
-    over the next ``vehicle_window_s``; alighting likewise, backwards. The wait at the rank is kept."""
+    first fix from which the vehicle ran at ``vehicle_kph`` over the next ``vehicle_window_s``; alighting
+    likewise, backwards. The wait at the rank is kept."""
     n = len(t)
     ahead = np.minimum(np.searchsorted(t, t + config.vehicle_window_s), n - 1)
     behind = np.maximum(np.searchsorted(t, t - config.vehicle_window_s, side="right") - 1, 0)
@@ -118,16 +120,40 @@ def _on_board(t: np.ndarray, x: np.ndarray, y: np.ndarray, board_s: float | None
         return (dt > 0) & (np.hypot(x[j] - x, y[j] - y) > config.vehicle_kph / 3.6 * np.maximum(dt, 1))
 
     first, last = np.flatnonzero(fast(ahead)), np.flatnonzero(fast(behind))
-    a = min(int(np.searchsorted(t, board_s)), n - 1) if board_s is not None else int(first[0]) if len(first) else 0
-    b = (max(int(np.searchsorted(t, alight_s, side="right")) - 1, 0) if alight_s is not None
-         else int(last[-1]) if len(last) else n - 1)
+    a = int(first[0]) if len(first) else 0
+    b = int(last[-1]) if len(last) else n - 1
     if b <= a:
         return 0, n - 1
-    away = np.flatnonzero(np.hypot(x[:a] - x[a], y[:a] - y[a]) > config.wait_radius_m)
-    lo = int(away[-1]) + 1 if len(away) else 0
-    away = np.flatnonzero(np.hypot(x[b + 1 :] - x[b], y[b + 1 :] - y[b]) > config.wait_radius_m)
-    hi = b + int(away[0]) if len(away) else n - 1
+    # where the collector boarded: the median of the fixes over the minute before (GPS noise, correlated over
+    # tens of seconds, moves a single fix 40 m off while the vehicle waits)
+    around = lambda lo_s, hi_s: np.median(np.column_stack([x, y])[lo_s : hi_s + 1], axis=0)  # noqa: E731
+    board = around(int(np.searchsorted(t, t[a] - config.vehicle_window_s)), a)
+    alight = around(b, int(np.searchsorted(t, t[b] + config.vehicle_window_s, side="right")) - 1)
+    xy = np.column_stack([x, y])
+    lo = _after_walk(t[:a], np.hypot(x[:a] - board[0], y[:a] - board[1]), xy[:a], config)
+    hi = n - 1 - _after_walk(-t[b + 1 :][::-1], np.hypot(x[b + 1 :] - alight[0], y[b + 1 :] - alight[1])[::-1],
+                             xy[b + 1 :][::-1], config)
     return lo, hi
+
+
+def _after_walk(t: np.ndarray, d: np.ndarray, xy: np.ndarray, config: CleanConfig) -> int:
+    """The first fix after the last walk before boarding; 0 when there was none. A walk: fixes farther than
+    ``wait_radius_m`` from the boarding place (distances ``d``) for ``walk_s`` or more, which themselves span
+    ``walk_radius_m`` or more before their last minute. Shorter excursions are GPS noise around a waiting
+    vehicle; fixes far from the boarding place that stay put, then run to it within a minute, are the vehicle
+    at the rank driving off to a stop near it."""
+    far = np.r_[0, (d > config.wait_radius_m).astype(np.int8), 0]
+    starts, ends = np.flatnonzero(np.diff(far) == 1), np.flatnonzero(np.diff(far) == -1) - 1
+    if not len(starts):
+        return 0
+    # each run without its last minute (a vehicle leaving the rank for the stop where the collector's ride
+    # seems to begin): reduceat over [start, cut)
+    cut = np.maximum(np.searchsorted(t, t[ends] - config.vehicle_window_s, side="right"), starts + 1)
+    bounds = np.ravel(np.column_stack([starts, cut]))
+    padded = np.vstack([xy, xy[-1:]])  # an index may be len(xy)
+    span = np.hypot(*(np.maximum.reduceat(padded, bounds)[::2] - np.minimum.reduceat(padded, bounds)[::2]).T)
+    walks = ends[(t[ends] - t[starts] >= config.walk_s) & (span >= config.walk_radius_m)]
+    return int(walks[-1]) + 1 if len(walks) else 0
 
 
 def _leave(x: np.ndarray, y: np.ndarray, config: CleanConfig) -> int:

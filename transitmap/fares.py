@@ -16,12 +16,40 @@ import numpy as np
 
 from . import notices as N
 from .clean import Ride
-from .model import Fare
+from .model import WITHDRAWN_CURRENCIES, Fare
 
 
 @dataclass(frozen=True)
 class FareConfig:
     outlier_ratio: float = 3.0  # above or below the route's (lower) median fare
+
+
+def settle_currencies(rides: list[Ride], currency: str | None) -> tuple[list[Ride], list[N.Notice]]:
+    """Every fare in one known currency where it can be: a fare that names none ("", from a note such as ``2k``)
+    gets the survey's ``currency``, else the survey's most common one, else it is left out with a notice; a
+    fare in a withdrawn code whose successor is the survey's ``currency`` is converted (``SLL 2,000`` ->
+    ``SLE 2``). Returns the rides (changed ones replaced) and the notices."""
+    from dataclasses import replace
+
+    named = Counter(f.currency for r in rides for f in r.fares if f.currency)
+    fallback = currency or (named.most_common(1)[0][0] if named else None)
+    out, notices = [], []
+    for ride in rides:
+        fares, changed = [], False
+        for f in ride.fares:
+            if not f.currency:
+                changed = True
+                if fallback is None:
+                    notices.append(N.FareWithoutCurrencyNotice(file=ride.source, trace_id=ride.trace_id,
+                                                               amount=f.amount))
+                    continue
+                f = replace(f, currency=fallback)
+            if currency and WITHDRAWN_CURRENCIES.get(f.currency, ("",))[0] == currency:
+                changed = True
+                f = replace(f, amount=round(f.amount / WITHDRAWN_CURRENCIES[f.currency][1], 2), currency=currency)
+            fares.append(f)
+        out.append(replace(ride, fares=tuple(fares)) if changed else ride)
+    return out, notices
 
 
 @dataclass(frozen=True)

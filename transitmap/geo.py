@@ -64,6 +64,13 @@ def points_at(geoms: np.ndarray, which: np.ndarray, at_m: np.ndarray) -> np.ndar
     return coords[j] + t[:, None] * (coords[nxt] - coords[j])
 
 
+def along(xy: np.ndarray, step: float) -> np.ndarray:
+    """Points every ``step`` metres along a polyline, its end included (numpy, O(n))."""
+    cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
+    s = np.append(np.arange(0.0, cum[-1], step), cum[-1])
+    return np.column_stack([np.interp(s, cum, xy[:, 0]), np.interp(s, cum, xy[:, 1])])
+
+
 def simplified(xy: np.ndarray, tolerance_m: float) -> np.ndarray:
     """Indices of the vertices of the line ``xy`` that Douglas-Peucker simplification (shapely) keeps: every
     vertex left out lies within ``tolerance_m`` of the simplified line. The ends are always kept."""

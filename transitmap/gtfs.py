@@ -173,6 +173,8 @@ class FeedRoute:
     fare_price: float | None = None
     fare_currency: str | None = None
     od_fares: tuple[tuple[str, str, float], ...] = ()  # (origin stop_id, destination stop_id, price)
+    short_name: str = ""  # the route number riders use (45K, JBL 13)
+    route_type: int = 3  # GTFS: 3 bus (minibus taxis too), 2 rail, 4 ferry ...
 
 
 @dataclass(frozen=True)
@@ -206,8 +208,8 @@ def network_tables(routes: list[FeedRoute], stops: list[FeedStop], meta: FeedMet
                                "location_type": 0})
     stop_times, shapes = [], []  # per trip, as columns: numpy, not a dict per row
     for r in routes:
-        t["routes.txt"].append({"route_id": r.route_id, "agency_id": r.agency_id, "route_short_name": "",
-                                "route_long_name": r.long_name, "route_type": 3})
+        t["routes.txt"].append({"route_id": r.route_id, "agency_id": r.agency_id, "route_short_name": r.short_name,
+                                "route_long_name": r.long_name, "route_type": r.route_type})
         if r.fare_price is not None:
             t["fare_attributes.txt"].append({"fare_id": r.route_id, "price": f"{r.fare_price:.2f}",
                                              "currency_type": r.fare_currency, "payment_method": 0, "transfers": 0,

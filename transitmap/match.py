@@ -12,8 +12,9 @@
 3. A pattern's geometry is the median of all its full rides around a reference ride, more accurate than any
    single ride.
 4. Patterns that run the same corridor in opposite directions form one route (directions 0 and 1).
-5. Patterns whose riders name the same route and that share a terminal are one route: its branches and
-   short turns stay patterns of their own (each its own trip and shape) under one route_id.
+5. Patterns whose riders name the same route (``a - b`` and ``b - a`` alike) and that share a terminal or run
+   along each other for half their length are one route: its branches and short turns stay patterns of their
+   own (each its own trip and shape) under one route_id.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 
 from . import notices as N
 from .clean import Ride
-from .geo import distinct, group_stats, pairs_within
+from .geo import along, distinct, group_stats, pairs_within
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class MatchConfig:
     rank_wait_s: float = 120.0  # a wait this long at the start is a wait at a rank
     terminal_radius_m: float = 250.0
     opposite_share: float = 0.6  # of a pattern along another one backwards, to be its other direction
+    variant_share: float = 0.5  # of a pattern along another of the same name, to be a variant of its route
     dense_step_m: float = 10.0  # rides and patterns are compared as points this far apart
     gap_s: float = 20.0  # a step between fixes this long in time ...
     gap_m: float = 150.0  # ... and in distance is a signal gap: the straight line across it is not the road
@@ -80,6 +82,12 @@ def match_rides(rides: list[Ride], config: MatchConfig = MatchConfig(), *,
         return [route for _, _, route in order], [n for _, (_, notes) in parts for n in notes]
     if not rides:
         return [], []
+    modes = sorted({r.mode for r in rides})
+    if len(modes) > 1:  # rides of different modes (a train, a bus on the road beside it) are never one route
+        parts = [[i for i, r in enumerate(rides) if r.mode == m] for m in modes]
+        found = [match_rides([rides[i] for i in part], config) for part in parts]
+        order = merged_routes([(part, routes) for part, (routes, _) in zip(parts, found)])
+        return [route for _, _, route in order], [n for _, notes in found for n in notes]
     paths = [_ride_path(r, config) for r in rides]
     clusters = _clusters(rides, Covers(paths, config), config)
     patterns = _resolve_containment(rides, paths, clusters, config)
@@ -155,13 +163,6 @@ def _renumbered(route: Route, region: list[int]) -> Route:
     at = lambda ks: tuple(region[k] for k in ks)  # noqa: E731
     return Route(tuple(Pattern(at(p.rides), at(p.partial), p.xy, p.name) for p in route.patterns), route.directions,
                  route.name)
-
-
-def along(xy: np.ndarray, step: float) -> np.ndarray:
-    """Points every ``step`` metres along a polyline, its end included (numpy, O(n))."""
-    cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
-    s = np.append(np.arange(0.0, cum[-1], step), cum[-1])
-    return np.column_stack([np.interp(s, cum, xy[:, 0]), np.interp(s, cum, xy[:, 1])])
 
 
 def along_all(lines: list[np.ndarray], step: float) -> tuple[np.ndarray, np.ndarray]:
@@ -498,7 +499,14 @@ def normalise_name(name: str) -> str:
     return " ".join(re.sub(r"[^\w]+", " ", name.lower()).split())
 
 
-_ROUTE_CODE = re.compile(r"^(\d{1,4}[a-z]{0,5}(?:_\d{1,2})?)\b")  # "45K", "237", "110ATH", "17B_2"
+# "45K", "237", "110ATH", "17B_2"; or a whole name of a short prefix and a number: "jbl 13", "krt 03"
+_ROUTE_CODE = re.compile(r"^(\d{1,4}[a-z]{0,5}(?:_\d{1,2})?)\b|^([^\W\d_]{1,4} \d{1,4}[a-z]{0,3})$")
+
+
+def _code(folded: str) -> str | None:
+    """The route number of a folded name, or None."""
+    m = _ROUTE_CODE.match(folded)
+    return (m.group(1) or m.group(2)) if m else None
 
 
 def _name_similarity(a: str, b: str) -> float:
@@ -512,11 +520,11 @@ def _name_similarity(a: str, b: str) -> float:
 @lru_cache(maxsize=65536)  # a survey has few distinct names, compared again and again
 def _folded_similarity(a: str, b: str) -> float:
     """``_name_similarity`` of two names already folded by ``normalise_name``."""
-    ca, cb = _ROUTE_CODE.match(a), _ROUTE_CODE.match(b)
+    ca, cb = _code(a), _code(b)
     if ca and cb:
-        if ca.group(1) == cb.group(1):
+        if ca == cb:
             return 1.0
-        typo = (sorted(ca.group(1)) == sorted(cb.group(1))
+        typo = (sorted(ca) == sorted(cb)
                 or SequenceMatcher(None, a.replace(" ", ""), b.replace(" ", "")).ratio() >= 0.95)
         return 0.7 if typo else 0.0
     sort = lambda s: " ".join(sorted(s.split()))  # noqa: E731  (the other direction names the ends reversed)
@@ -608,13 +616,27 @@ def _group_variants(routes: list[Route], config: MatchConfig) -> list[Route]:
     by_name: dict[str, list[int]] = {}
     for k, r in enumerate(routes):
         if r.name:
-            code = _ROUTE_CODE.match(normalise_name(r.name))
-            by_name.setdefault(code.group(1) if code else normalise_name(r.name), []).append(k)
+            folded = normalise_name(r.name)  # the other direction names the ends reversed: "a - b", "b - a"
+            by_name.setdefault(_code(folded) or " ".join(sorted(folded.split())), []).append(k)
+    def same_way(p: Pattern, q: Pattern) -> bool | None:
+        """Whether two patterns of one name run the same way: by a terminal they share, else along each other
+        (None: neither tells)."""
+        if near(p.xy[0], q.xy[0]) or near(p.xy[-1], q.xy[-1]):
+            return True
+        if near(p.xy[0], q.xy[-1]) or near(p.xy[-1], q.xy[0]):
+            return False
+        share, forward = _cover(p.path, q.path, config.corridor_m)
+        return None if share < config.variant_share else forward >= 0.5
+
+    def linked(a: Route, b: Route) -> bool:  # a shared terminal, or one runs along the other for long
+        return any(near(p.xy[e], q.xy[f]) for p in a.patterns for q in b.patterns for e in (0, -1) for f in (0, -1)) \
+            or any(_cover(p.path, q.path, config.corridor_m)[0] >= config.variant_share
+                   for p, q in ((a.patterns[0], b.patterns[0]), (b.patterns[0], a.patterns[0])))
+
     merged: list[list[int]] = []
     for members in by_name.values():
         links = [(a, b) for a in range(len(members)) for b in range(a + 1, len(members))
-                 if any(near(p.xy[e], q.xy[f]) for p in routes[members[a]].patterns
-                        for q in routes[members[b]].patterns for e in (0, -1) for f in (0, -1))]
+                 if linked(routes[members[a]], routes[members[b]])]
         merged += [[members[k] for k in g] for g in groups(len(members), links) if len(g) > 1]
     if not merged:
         return routes
@@ -626,9 +648,8 @@ def _group_variants(routes: list[Route], config: MatchConfig) -> list[Route]:
             r = routes[k]
             # whether this route's direction 0 is the group's direction 1: from the first of its patterns
             # that shares a terminal with one already placed (the same end: same direction)
-            flip = next((d != d0 if near(p.xy[0], q.xy[0]) or near(p.xy[-1], q.xy[-1]) else d == d0
-                         for d, p in zip(r.directions, r.patterns) for d0, q in placed
-                         if any(near(p.xy[e], q.xy[f]) for e in (0, -1) for f in (0, -1))), False)
+            flip = next((d != d0 if same else d == d0 for d, p in zip(r.directions, r.patterns) for d0, q in placed
+                         for same in [same_way(p, q)] if same is not None), False)
             placed += [(d ^ int(flip), p) for d, p in zip(r.directions, r.patterns)]
         main = lambda dp: (-len(dp[1].rides), -len(dp[1].partial), round(dp[1].xy[0][0], -1),  # noqa: E731
                            round(dp[1].xy[0][1], -1), len(dp[1].xy))

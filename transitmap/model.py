@@ -113,6 +113,21 @@ class Status(str, enum.Enum):
 
 
 
+#: ISO 4217 codes withdrawn since, still written by people (and missing from current lists): the code that
+#: replaced each, and how many old units make one new one. A fare in a withdrawn code is kept as written (a
+#: WARNING names the successor); a survey whose currency is the successor gets the amount converted.
+WITHDRAWN_CURRENCIES: dict[str, tuple[str, float]] = {
+    "SLL": ("SLE", 1000.0),  # Sierra Leone, 2022
+    "GHC": ("GHS", 10000.0),  # Ghana, 2007
+    "ZMK": ("ZMW", 1000.0),  # Zambia, 2013
+    "MZM": ("MZN", 1000.0),  # Mozambique, 2006
+    "MRO": ("MRU", 10.0),  # Mauritania, 2018
+    "STD": ("STN", 1000.0),  # Sao Tome and Principe, 2018
+    "SDD": ("SDG", 100.0),  # Sudan, 2007
+    "ZWL": ("ZWG", 2498.7242),  # Zimbabwe, 2024 (the official conversion rate of 5 April 2024)
+}
+
+
 @lru_cache(maxsize=1)
 def iso_currencies() -> frozenset[str]:
     """ISO 4217 currency codes (from pycountry)."""

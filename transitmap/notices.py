@@ -67,6 +67,9 @@ FIELD_DOCS: dict[str, str] = {
     "stop_id": "stop_id in the feed written",
     "median_amount": "the route's (lower) median fare, same currency",
     "headway_s": "a headway, seconds",
+    "successor": "the ISO 4217 code that replaced a withdrawn one",
+    "old_per_new": "how many units of a withdrawn currency make one unit of its successor",
+    "convention": "the survey's declared path naming (`path_names`)",
 }
 
 
@@ -468,6 +471,36 @@ class UnknownCurrencyNotice(Notice):
     severity = WARNING
     location: str
     currency: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PathConventionMismatchNotice(Notice):
+    """A file's path does not fit the survey's declared path naming (`path_names`); its route, collector and
+    mode are read from the path by the default rules instead."""
+
+    severity = INFO
+    convention: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class WithdrawnCurrencyNotice(Notice):
+    """A fare is in a withdrawn ISO 4217 code that people still write (`SLL`, replaced by `SLE` at 1,000 to 1 in
+    2022). It is kept as written; a survey whose currency is the successor gets the amount converted."""
+
+    severity = WARNING
+    location: str
+    currency: str
+    successor: str
+    old_per_new: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class FareWithoutCurrencyNotice(Notice):
+    """A fare read from a note names no currency (`2k`), and neither the survey (`--currency`) nor the other
+    fares of the survey give one; the fare is left out."""
+
+    severity = WARNING
+    amount: float
 
 
 @dataclass(frozen=True, kw_only=True)

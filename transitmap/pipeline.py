@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -268,6 +269,9 @@ class BuildConfig:
     # processes for reading and checking the inputs, and for matching (one region of the survey each: regions
     # no test of matching joins); default: one per core. The output does not depend on it.
     workers: int | None = None
+    # how the survey names its files, e.g. "{mode}_{route}/{*}/{collector}_{date}" (see transitmap.names);
+    # default: read from the paths by the rules of transitmap.names
+    path_names: str | None = None
 
 
 @dataclass
@@ -341,7 +345,8 @@ def build_network(
 
     from .compare import stable_ids
     from .engine import imap_local
-    from .fares import od_fares, route_fare
+    from .fares import od_fares, route_fare, settle_currencies
+    from .names import NamingConfig, name_rides, route_type
     from .geo import utm_epsg
     from .gtfs import FeedHeadway, FeedMeta, FeedRoute, FeedStop, FeedTrip, feed_bytes, network_tables, trip_id
     from .read import timezone_at
@@ -375,12 +380,15 @@ def build_network(
     del checks
     if not rides:
         run.notices.extend(dropped)
-        quarantined = {(n.trace_id, n.file) for n in dropped}
+        quarantined = {(n.trace_id, n.file): n.code() for n in dropped}
         return BuildResult(run, None, _ledger_rows(run, {}, quarantined), [], tz)
     clock.lap(f"cleaned {len(rides):,} rides")
+    rides, currency_notices = settle_currencies(rides, config.currency)
+    rides, name_notices = name_rides(rides, NamingConfig(convention=config.path_names))
+    currency_notices += name_notices
     routes, notices, stops, pattern_stops, timed = _network(rides, tz, epsg, workers)
     clock.lap(f"matched them into {len(routes):,} routes, inferred {len(stops):,} stops, timed the patterns")
-    notices += dropped
+    notices += dropped + currency_notices
     to_latlon = _inverse(epsg)
     ids = stable_ids(previous, [_route_lines(route) for route in routes],
                      np.array([[s.x_m, s.y_m] for s in stops], float).reshape(-1, 2), epsg, reserved=reserved_ids)
@@ -437,14 +445,18 @@ def build_network(
         notices += fare_notes + od_notes
         feed_routes.append((route_id, agency_id, route, trips, fare, od))
     names = {stop_ids[k]: stops[k].name or stop_names.get(k, stop_ids[k]) for k in range(len(stops))}  # by stop_id
+    marked = {stop_ids[k]: stops[k].name for k in range(len(stops)) if stops[k].name}  # names collectors gave
     final_routes = []
     for route_id, agency_id, route, trips, fare, od in feed_routes:
-        trips = [FeedTrip(**{**t.__dict__, "headsign": names[t.stop_ids[-1]]}) for t in trips]
+        # a headsign and a route's terminals only from names collectors gave, never made up
+        trips = [FeedTrip(**{**t.__dict__, "headsign": marked.get(t.stop_ids[-1], "")}) for t in trips]
         main = min(trips, key=lambda t: (t.direction_id, t.variant))  # the route is named after its direction 0
-        first, last = names[main.stop_ids[0]], names[main.stop_ids[-1]]
-        final_routes.append(FeedRoute(route_id, agency_id, route.name or f"{first} - {last}", tuple(trips),
+        short, long = route_names(route.name, marked.get(main.stop_ids[0]), marked.get(main.stop_ids[-1]), route_id)
+        modes = Counter(rides[i].mode for p in route.patterns for i in p.rides + p.partial)
+        final_routes.append(FeedRoute(route_id, agency_id, long, tuple(trips),
                                       fare.price if fare else None, (fare.currency if fare else config.currency),
-                                      tuple((o.origin, o.destination, o.price) for o in od)))
+                                      tuple((o.origin, o.destination, o.price) for o in od), short,
+                                      route_type(min(modes, key=lambda m: (-modes[m], m)))))
     if any(r.agency_id == default_agency for r in final_routes):
         agencies.insert(0, (default_agency, config.agency_name))
     slat, slon = to_latlon(np.array([s.x_m for s in stops]), np.array([s.y_m for s in stops]))
@@ -461,13 +473,30 @@ def build_network(
     feed = feed_bytes(network_tables(final_routes, feed_stops, meta), workers=workers)
     clock.lap("wrote the GTFS tables")
     run.notices.extend(notices)
-    quarantined = {(n.trace_id, n.file) for n in dropped}
+    quarantined = {(n.trace_id, n.file): n.code() for n in dropped}
     pseudonym = _pseudonyms({r.collector_id for r in rides if r.collector_id}, config.pseudonym_key)
     collectors = {(r.trace_id, r.source): pseudonym.get(r.collector_id, "") for r in rides}
     ledger = _ledger_rows(run, assignment, quarantined, collectors)
     outlines = _outlines(run, moving, ledger)
     return BuildResult(run, feed, ledger, headway_rows, tz, routes=len(final_routes), stops=len(feed_stops),
                        outlines=outlines)
+
+
+_CODE_NAME = re.compile(r"^((?:[^\W\d_]{1,4} )?\d{1,4}[^\W\d_]{0,3})(?:\s+|\s*[-:]\s*|$)(.*)$")
+
+
+def route_names(name: str | None, first: str | None, last: str | None, route_id: str) -> tuple[str, str]:
+    """(route_short_name, route_long_name) of a route: the route number riders name (``45K``, ``JBL 13``) as the
+    short name; the rest of its name, else its terminals' names (``Bree - Soweto``), as the long name. A route
+    without a name or named terminals gets its id as short name: GTFS needs one of the two, and a made-up name
+    (``R008 km 0.0 - R008 km 19.9``) would be worse than none."""
+    terminals = f"{first} - {last}" if first and last and first != last else ""
+    if name:
+        m = _CODE_NAME.match(name.strip())
+        if m:
+            return m.group(1), m.group(2).strip() or terminals
+        return "", name
+    return ("", terminals) if terminals else (route_id, "")
 
 
 def _cleaned(checks: list, bounds: tuple[int, int], epsg: int) -> list[tuple]:
@@ -687,16 +716,21 @@ def _fares_between_stops(pattern, ps, rides, snap_m: float = 100.0):
     return out
 
 
-def _ledger_rows(run: ValidationRun, assignment: dict, quarantined: set = frozenset(),
+def _ledger_rows(run: ValidationRun, assignment: dict, quarantined: dict | None = None,
                  collectors: dict | None = None) -> list[dict[str, Any]]:
     """The ledger of a build: each input trace used (with its route and direction, and its collector's
-    pseudonym), quarantined or a duplicate."""
+    pseudonym), quarantined or a duplicate. ``quarantined``: (trace_id, file) -> the code of why the build
+    left an accepted trace out."""
+    quarantined = quarantined or {}
     rows = []
     for row in run.ledger:
         d = row.to_dict()
-        route = assignment.get((row.trace_id, row.file))
+        key = (row.trace_id, row.file)
+        route = assignment.get(key)
         if row.status == Status.ACCEPTED:
-            d["status"] = "used" if route and (row.trace_id, row.file) not in quarantined else "quarantined"
+            d["status"] = "used" if route and key not in quarantined else "quarantined"
+            if key in quarantined and quarantined[key] not in d["codes"]:
+                d["codes"] = sorted([*d["codes"], quarantined[key]])
         d["route_id"], d["direction_id"], d["trip_id"], d["ride"] = route if route else ("", "", "", "")
         d["collector"] = (collectors or {}).get((row.trace_id, row.file), "") if d["status"] == "used" else ""
         rows.append(d)

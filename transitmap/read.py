@@ -31,7 +31,7 @@ import msgspec
 import pandas as pd
 
 from . import notices as N
-from .model import STOP_KINDS, Fare, Stop, Trace, iso_currencies
+from .model import STOP_KINDS, WITHDRAWN_CURRENCIES, Fare, Stop, Trace, iso_currencies
 
 SCHEMA_MAJOR = "1"
 CSV_TABLES = ("points.csv", "traces.csv", "stops.csv", "fares.csv", "departures.csv")
@@ -235,6 +235,11 @@ def _read_zip(f: InputFile, limits: ReadLimits, depth: int) -> list[ReadResult]:
     for info in zf.infolist():
         if info.is_dir():
             continue
+        if not info.flag_bits & 0x800:  # no UTF-8 flag: zipfile read the name as CP437, but many tools write
+            try:  # UTF-8 without saying so; a name that is valid UTF-8 is taken as such
+                info.filename = info.filename.encode("cp437").decode("utf-8")
+            except (UnicodeEncodeError, UnicodeDecodeError):
+                pass
         member = f"{f.name}!{info.filename}"
         parts = PurePosixPath(info.filename.replace("\\", "/")).parts
         if info.filename.startswith(("/", "\\")) or ".." in parts or re.match(r"^[A-Za-z]:", info.filename):
@@ -422,19 +427,34 @@ def _bounded_lines(fh: IO[bytes], max_bytes: int) -> Iterator[bytes | int]:
 
 
 def _decode(name: str, data: bytes) -> tuple[str | bytes, N.Notice | None]:
-    """Bytes as UTF-8 (a BOM dropped); invalid UTF-8 is decoded with replacement and reported."""
+    """Bytes as UTF-8 (a BOM dropped); invalid UTF-8 is decoded with replacement and reported. Digits of other
+    scripts (Arabic-Indic ``٢٠٢٣``, Persian ``۲۰۲۳``, Devanagari ...) become ASCII digits, as phones set to
+    those languages write times and numbers."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    try:
-        data.decode("utf-8")
+    if data.isascii():
         return data, None
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         if data.startswith((b"\xff\xfe", b"\xfe\xff")):
             try:
-                return data.decode("utf-16"), N.InvalidEncodingNotice(file=name, message="UTF-16 text, read as such")
+                return ascii_digits(data.decode("utf-16")), N.InvalidEncodingNotice(file=name, message="UTF-16 text, read as such")
             except UnicodeDecodeError:
                 pass
-        return data.decode("utf-8", errors="replace"), N.InvalidEncodingNotice(file=name, message=str(e))
+        return ascii_digits(data.decode("utf-8", errors="replace")), N.InvalidEncodingNotice(file=name, message=str(e))
+    return (data, None) if not _OTHER_DIGIT.search(text) else (ascii_digits(text), None)
+
+
+_OTHER_DIGIT = re.compile(r"(?![0-9])\d")  # a decimal digit of any script but ASCII
+
+
+def ascii_digits(text: str) -> str:
+    """``text`` with every decimal digit of another script written as its ASCII digit."""
+    import unicodedata
+
+    found = set(_OTHER_DIGIT.findall(text))
+    return text.translate({ord(c): str(unicodedata.digit(c)) for c in found}) if found else text
 
 
 def _with_file_notices(results: list[ReadResult], notice: N.Notice | None) -> list[ReadResult]:
@@ -601,7 +621,7 @@ def parse_times(values: Sequence[Any], lat: float = np.nan, lon: float = np.nan,
     """
     n = len(values)
     if n < 64:
-        return _parse_few_times(values, lat, lon)
+        return _parse_few_times([ascii_digits(v) if type(v) is str else v for v in values], lat, lon)
     if all_str is None:
         all_str = set(map(type, values)) == {str}
     strs = values if all_str else [v if type(v) is str else "" for v in values]
@@ -609,6 +629,10 @@ def parse_times(values: Sequence[Any], lat: float = np.nan, lon: float = np.nan,
         fast = _parse_uniform_iso(strs)
         if fast is not None:
             return fast, np.zeros(n, bool), np.zeros(n, bool), "UTC"
+    if not all(map(str.isascii, strs)):  # digits of another script: phones set to Arabic, Persian ...
+        converted = list(map(ascii_digits, strs))
+        if converted != strs:
+            return parse_times(converted, lat, lon, all_str=True)
     # Otherwise classify the few distinct separators and suffixes (C-level map over the strings) and
     # look at single strings only when the trace mixes formats.
     seps = set(map(_SEP, strs))
@@ -950,8 +974,6 @@ def _read_gpx(name: str, data: bytes | ReadResult) -> list[ReadResult]:
             msg = "no track points"
         return _with_file_notices([_failed(name, N.SchemaViolationNotice(file=name, location="/gpx/trk", message=msg))], enc)
     author = gpx.author_name or (gpx.author_email if gpx.author_email else None)
-    stem = re.sub(r"\.gpx(\.gz)?$", "", PurePosixPath(name.split("!")[-1]).name, flags=re.IGNORECASE)
-    file_route = _route_from_name(stem)
     spans = []
     for trk in tracks:
         times = [p.time for s in trk.segments for p in s.points if p.time is not None]
@@ -960,7 +982,8 @@ def _read_gpx(name: str, data: bytes | ReadResult) -> list[ReadResult]:
     for k, trk in enumerate(tracks):
         notes: list[N.Notice] = []
         pts = [p for s in trk.segments for p in s.points]
-        route = trk.name if trk.name and not _APP_NAME.search(trk.name.strip()) else file_route
+        # the track's own name; a name in the file's path is read by the build, survey-wide (``names``)
+        route = trk.name if trk.name and not _APP_NAME.search(trk.name.strip()) else None
         lat = np.array([p.latitude for p in pts], dtype=np.float64)
         lon = np.array([p.longitude for p in pts], dtype=np.float64)
         wpts = [w for w in gpx.waypoints if len(tracks) == 1 or _within(w, spans[k])]
@@ -1010,60 +1033,86 @@ def _gpx_accuracy(p) -> float:
     return np.nan
 
 
-def _route_from_name(stem: str) -> str | None:
-    """A route name carried in a file name: ``2026-03-02_0712_Bree-Soweto`` -> ``Bree-Soweto``."""
-    words = [w for w in re.split(r"[_\s]+", stem) if w and not re.fullmatch(r"[\d\-:.T]+", w)]
-    text = " ".join(words).strip(" -")
-    if not text or _APP_NAME.search(text.replace("-", " ").replace(".", " ")) or not re.search(r"[^\W\d_]{2}", text):
-        return None
-    return text
-
-
-
-# Local ways of writing currencies, beside ISO codes. FCFA is resolved by place (see _currency).
-_CURRENCY_WORDS = {
-    "r": "ZAR", "rand": "ZAR", "ksh": "KES", "kshs": "KES", "ksh.": "KES", "sh": "KES", "/=": "KES",
-    "gh₵": "GHS", "ghc": "GHS", "gh¢": "GHS", "₵": "GHS", "cedi": "GHS", "cedis": "GHS",
-    "₦": "NGN", "naira": "NGN", "n": "NGN", "tsh": "TZS", "tshs": "TZS", "ush": "UGX", "ushs": "UGX",
-    "le": "SLE", "leones": "SLE", "birr": "ETB", "mk": "MWK", "k": "ZMW", "fc": "CDF", "frw": "RWF", "rwf": "RWF",
-    "cfa": "FCFA", "fcfa": "FCFA", "f cfa": "FCFA", "$": "USD", "us$": "USD", "€": "EUR",
+# Local ways of writing currencies, beside ISO codes: before the amount (``KSh 50``, ``Le2000``, ``₦200``) and
+# after it (``200F``, ``150cfa``, ``2000/=``). FCFA is resolved by place (see _currency); an amount with a
+# thousands ``k`` and no currency (``2k``) is the survey's currency ("").
+_BEFORE = {
+    "r": "ZAR", "zar": "ZAR", "ksh": "KES", "kshs": "KES", "sh": "KES", "shs": "KES",
+    "gh₵": "GHS", "ghc": "GHS", "gh¢": "GHS", "₵": "GHS", "¢": "GHS",
+    "₦": "NGN", "n": "NGN", "tsh": "TZS", "tshs": "TZS", "ush": "UGX", "ushs": "UGX",
+    "le": "SLL", "nle": "SLE", "mk": "MWK", "k": "ZMW", "fc": "CDF", "frw": "RWF",
+    "$": "USD", "us$": "USD", "€": "EUR", "₡": "CRC", "birr": "ETB", "br": "ETB",
 }
-_AMOUNT = r"(\d+(?:[.,]\d{1,2})?)"
-_CUR = r"([A-Za-z₵₦$€¢][A-Za-z₵₦$€¢.]{0,4}(?:\s?CFA)?)"
-_FARE_RES = (re.compile(rf"(?:^|[\s:(]){_CUR}\s?{_AMOUNT}(?:$|[\s),;/])"), re.compile(rf"(?:^|[\s:(]){_AMOUNT}\s?{_CUR}(?:$|[\s),;])"))
-_WAIT_RE = re.compile(r"(\d+(?:[.,]\d+)?)\s*(h|hrs?|hours?|min|mins|minutes?|m)\b", re.IGNORECASE)
+_AFTER = {
+    "f": "FCFA", "fr": "FCFA", "frs": "FCFA", "frcs": "FCFA", "francs": "FCFA", "cfa": "FCFA", "fcfa": "FCFA",
+    "f cfa": "FCFA", "cfa francs": "FCFA", "/=": "KES", "/-": "KES", "ksh": "KES", "kshs": "KES", "sh": "KES",
+    "shs": "KES", "shillings": "KES", "cedi": "GHS", "cedis": "GHS", "gh₵": "GHS", "₵": "GHS", "naira": "NGN",
+    "leones": "SLL", "le": "SLL", "rand": "ZAR", "birr": "ETB", "frw": "RWF", "colones": "CRC", "k": "",
+    "€": "EUR", "$": "USD",
+}
+# an amount: 2,000 / 2 000 / 2.000 (thousands), or 15 / 15.50 / 2,50
+_AMOUNT = r"(\d{1,3}(?:[,.\u00a0 ]\d{3})+(?![\d.,]\d)|\d+(?:[.,]\d{1,2})?)"
+_WORD_BEFORE = "|".join(sorted(map(re.escape, _BEFORE), key=len, reverse=True))
+_WORD_AFTER = "|".join(sorted(map(re.escape, _AFTER), key=len, reverse=True))
+_FARE_BEFORE = re.compile(rf"(?i)(?<![^\W\d_])({_WORD_BEFORE}|[a-z]{{3}})\.?\s?{_AMOUNT}(?![\w.,]?\d)(?![^\W\d_])")
+_FARE_AFTER = re.compile(rf"(?i)(?<![\w.,]){_AMOUNT}\s?({_WORD_AFTER}|[a-z]{{3}})(?![^\W\d_])")
+_WAIT_RE = re.compile(r"(?i)(?<![\w.,])(\d+(?:[.,]\d+)?)\s*(h|hrs?|hours?|heures?|min|mins|minutes?|minuites?|"
+                      r"minutos?|mn|mnt|mns)(?:\s*(\d{1,2})(?!\d))?(?![^\W\d_])")
+
+
+def _amount(text: str) -> float:
+    """``2,000`` -> 2000; ``15.50`` -> 15.5; ``2,50`` -> 2.5."""
+    if re.fullmatch(r"\d{1,3}(?:[,.\u00a0 ]\d{3})+", text):
+        return float(re.sub(r"\D", "", text))
+    return float(text.replace(",", "."))
 
 
 def parse_note(text: str, lon: float = np.nan) -> tuple[Fare | None, float | None]:
-    """A fare and/or a waiting time read from a free-text note ("R15", "KES 70", "200 FCFA", "20 min")."""
-    fare = None
+    """A fare and/or a waiting time read from a free-text note: ``R15``, ``KSh 50``, ``200F``, ``Départ - 200F -
+    30min``, ``2000/=``, ``Le2000``, ``2k`` (thousands, in the survey's currency: ``currency`` ""), ``20 mn``,
+    ``1h30``. A number inside a place name (``Terminus 40``, ``Rue 12``, ``Riviera 2``) is neither."""
     wait = None
-    for rx, order in ((_FARE_RES[0], "ca"), (_FARE_RES[1], "ac")):
-        m = rx.search(text)
-        if not m:
-            continue
-        cur, amt = (m.group(1), m.group(2)) if order == "ca" else (m.group(2), m.group(1))
-        code = _currency(cur, lon)
-        if code and not re.fullmatch(r"(?i)h|hrs?|hours?|min|mins|minutes?|m", cur.strip()):
-            fare = Fare(amount=float(amt.replace(",", ".")), currency=code)
-            break
     w = _WAIT_RE.search(text)
     if w:
         v = float(w.group(1).replace(",", "."))
-        wait = v * 3600 if w.group(2).lower().startswith("h") else v * 60
-    return fare, wait
+        if w.group(2).lower().startswith("h"):
+            wait = v * 3600 + (float(w.group(3)) * 60 if w.group(3) else 0.0)
+        else:
+            wait = v * 60
+        text = text[: w.start()] + " " + text[w.end():]
+    found = []
+    for m in _FARE_BEFORE.finditer(text):
+        code = _currency(m.group(1), lon, _BEFORE)
+        if code is not None:
+            found.append((m.start(), code, _amount(m.group(2))))
+    for m in _FARE_AFTER.finditer(text):
+        code = _currency(m.group(2), lon, _AFTER)
+        if code is not None:
+            amount = _amount(m.group(1)) * (1000 if m.group(2).lower() == "k" else 1)
+            found.append((m.start(), code, amount))
+    if not found:
+        return None, wait
+    _, code, amount = min(found)
+    return Fare(amount=amount, currency=code), wait
 
 
-def _currency(token: str, lon: float) -> str | None:
-    t = token.strip().lower()
-    code = _CURRENCY_WORDS.get(t)
-    if code == "FCFA":  # the West African (XOF) and Central African (XAF) francs meet near 6 E (Nigeria between)
+def _currency(token: str, lon: float, words: dict[str, str]) -> str | None:
+    """The ISO code a currency word or symbol stands for (FCFA by place: the West African (XOF) and Central
+    African (XAF) francs meet near 6 E, Nigeria between); None for a word that is not a currency."""
+    t = " ".join(token.strip().lower().rstrip(".").split())
+    code = words.get(t)
+    if code == "FCFA":
         return "XAF" if np.isfinite(lon) and lon > 6.0 else "XOF"
-    if code:
+    if code is not None:
         return code
-    if len(t) == 3 and t.isalpha() and t.upper() in iso_currencies():
-        return t.upper()
+    known = t.upper() in iso_currencies() or t.upper() in WITHDRAWN_CURRENCIES
+    if len(t) == 3 and t.isalpha() and known and (token.strip().isupper() or t in _LOWER_CASE_CODES):
+        return t.upper()  # a lower-case three-letter word is a code only where it is a common fare currency
     return None
+
+
+_LOWER_CASE_CODES = frozenset("kes zar ghs ngn ugx tzs xof xaf etb rwf sll sle usd eur mwk zmw crc sdg mzn aoa cdf "
+                              "gnf bif mga".split())
 
 
 def _waypoints(wpts, name: str, notes: list[N.Notice], lon: np.ndarray) -> tuple[list, list]:

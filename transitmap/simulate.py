@@ -8,13 +8,20 @@ scored). What it models, each switchable by :class:`RideProfile`:
 - driving at a cruise speed, stopping at marked stops (dwell) and at unmarked traffic stops;
 - fixes every ``fix_interval_s`` (jittered), GPS noise correlated in time (an AR(1) process), spikes of
   hundreds of metres, signal gaps;
-- partial rides (boarding late, alighting early), fares with typos, route names misspelled or missing.
+- partial rides (boarding late, alighting early), fares with typos, route names misspelled or missing;
+- what real rides show beside (``HOSTILE``): passengers' board and alight marks all along the route (a mark's
+  kind is what passengers did), vehicles standing at the same junctions and traffic lights ride after ride,
+  unmarked, ad-hoc stops marked for one passenger, rides named by the collector or by their terminals
+  (``Bree to Soweto``), fares written as notes in local notations (``Départ - 200F - 30min``, ``KSh 50``)
+  and in withdrawn currency codes (``SLL`` for ``SLE``); :func:`osmtracker_gpx` writes a ride as OSMTracker
+  does, for surveys whose files carry route numbers and collector codes in their names.
 
 Deterministic for a given ``numpy.random.Generator`` state.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -43,6 +50,10 @@ class RideProfile:
     partial_probability: float = 0.1
     mark_stops: bool = True  # the collector marks stops in the app
     accuracy: bool = True  # the device reports accuracy
+    passenger_marks: bool = False  # marks say what passengers did (board / alight / both), all along
+    junctions_per_km: float = 0.0  # places of a route (junctions, lights) where vehicles stand, unmarked ...
+    junction_stop_probability: float = 0.6  # ... on this share of rides
+    adhoc_stops: float = 0.0  # stops marked for one passenger, anywhere, per ride (Poisson mean)
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,10 @@ class RouteSpec:
     fare: float = 10.0
     currency: str = "ZAR"
     operator: str | None = None
+
+
+#: What real rides show (see the module docstring); the accuracy benchmark rides with it.
+HOSTILE = RideProfile(passenger_marks=True, junctions_per_km=0.8, adhoc_stops=0.7, traffic_stops_per_km=0.6)
 
 
 def _along(path_xy: np.ndarray):
@@ -79,7 +94,9 @@ def ride(
     """One simulated ride along ``route`` as a collector-schema trace (a JSON-ready dict).
 
     ``start`` is when the collector starts recording at the origin rank (time-zone aware).
-    ``name_variant``: "same", "typo", None (no name). ``partial``: None = drawn from the profile.
+    ``name_variant``: "same", "typo", None (no name), "collector" (the collector's id, as some write),
+    "terminals" (the first and last stops' names: ``Bree to Soweto``). ``partial``: None = drawn from the
+    profile.
     """
     lat0, lon0 = route.path[0]
     epsg = utm_epsg(lat0, lon0)
@@ -105,20 +122,29 @@ def ride(
     events = [(s, u(profile.dwell_s), i) for i, s in enumerate(stop_s) if s_from < s < s_to]
     n_traffic = rng.poisson(profile.traffic_stops_per_km * (s_to - s_from) / 1000)
     events += [(float(s), u(profile.traffic_stop_s), -1) for s in rng.uniform(s_from, s_to, n_traffic)]
+    if profile.junctions_per_km:  # the route's own junctions: the same places on every ride (seeded by route)
+        places = np.random.default_rng(zlib.crc32(route.route_id.encode())).uniform(
+            0, total, int(profile.junctions_per_km * total / 1000))
+        events += [(float(s), u(profile.traffic_stop_s), -1) for s in places
+                   if s_from < s < s_to and rng.random() < profile.junction_stop_probability]
+    adhoc = [float(s) for s in rng.uniform(s_from, s_to, rng.poisson(profile.adhoc_stops))]
+    events += [(s, u((5.0, 20.0)), -2) for s in adhoc]  # -2: marked, for one passenger
     events.sort()
     waiting = not partial or s_from == 0.0
     wait = u(profile.rank_wait_s) if waiting else u((5.0, 30.0))
     # Knots of the distance-time curve
     t_knots, s_knots = [0.0, wait], [s_from, s_from]
     marks = []
+    kinds = ("board", "alight", "both")
+    kind = lambda: str(rng.choice(kinds, p=(0.4, 0.4, 0.2))) if profile.passenger_marks else "both"  # noqa: E731
     if waiting or s_from > 0:
         marks.append((wait - 5.0, s_from, "board", int(np.argmin(np.abs(stop_s - s_from)))))
     for s, dwell, idx in events:
         t_arr = t_knots[-1] + (s - s_knots[-1]) / cruise
         t_knots += [t_arr, t_arr + dwell]
         s_knots += [s, s]
-        if idx >= 0:
-            marks.append((t_arr + dwell / 2, s, "both", idx))
+        if idx >= 0 or idx == -2:
+            marks.append((t_arr + dwell / 2, s, kind(), idx))
     t_end = t_knots[-1] + (s_to - s_knots[-1]) / cruise
     t_knots.append(t_end)
     s_knots.append(s_to)
@@ -164,7 +190,9 @@ def ride(
         "trace_id": trace_id,
         "collector_id": collector_id,
         "mode": "minibus",
-        "route_name": _name_variant(route.name, name_variant, rng),
+        "route_name": (collector_id if name_variant == "collector" else
+                       _terminals(route, rng) if name_variant == "terminals" else
+                       _name_variant(route.name, name_variant, rng)),
         "operator": route.operator,
         "points": points,
     }
@@ -177,7 +205,7 @@ def ride(
         for tm, sm, kind, idx in sorted(marks):
             sx, sy = np.interp(sm, cum, xy[:, 0]), np.interp(sm, cum, xy[:, 1])
             slat, slon = _unproject(np.array([sx + rng.normal(0, 4)]), np.array([sy + rng.normal(0, 4)]), epsg)
-            name = route.stop_names[idx] if idx < len(route.stop_names) else None
+            name = route.stop_names[idx] if 0 <= idx < len(route.stop_names) else None
             stops.append({"time": iso(tm), "lat": round(float(slat[0]), 6), "lon": round(float(slon[0]), 6),
                           "kind": kind, "name": name})
         trace["stops"] = stops
@@ -193,6 +221,55 @@ def ride(
             deps.append(d)
         trace["departures"] = [iso(x) for x in sorted(deps)]
     return trace
+
+
+def _terminals(route: RouteSpec, rng: np.random.Generator) -> str | None:
+    """The route named by its terminals, as riders say it: ``Bree to Soweto``, ``bree - soweto``."""
+    if len(route.stop_names) < 2 or not route.stop_names[0] or not route.stop_names[-1]:
+        return None
+    a, b = route.stop_names[0], route.stop_names[-1]
+    text = f"{a} to {b}" if rng.random() < 0.5 else f"{a} - {b}"
+    return text.lower() if rng.random() < 0.3 else text
+
+
+#: How riders write a fare in a note, by currency: ``{a}`` the amount as written (``2,000``), ``{n}`` plain.
+NOTATIONS = {
+    "XOF": ("{n}F", "{n} F", "{n} frs", "{n}FCFA", "{n}cfa", "Départ - {n}F - {w}min", "Départ-{n}f-{w} minutes",
+            "Départ {n} fcfa {w} min"),
+    "KES": ("KSh {n}", "Ksh.{n}", "{n}/=", "Sh {a}", "KES {n}", "ksh {n}"),
+    "SLE": ("Le {a}", "Le{n}", "{a} leones"),  # in old leones (SLL): what people still write
+    "ZAR": ("R{n}", "R {n}", "R {n}.00"),
+    "GHS": ("GH₵{n}", "GHS {n}", "{n} cedis"),
+    "NGN": ("₦{n}", "N{n}"),
+    "UGX": ("UGX {a}", "{a}/="),
+}
+
+
+def fare_note(amount: float, currency: str, rng: np.random.Generator, wait_min: int = 20) -> tuple[str, float]:
+    """A note a collector writes for a fare, in one of the local notations of ``currency``, and the amount it
+    says (a Sierra Leonean note is in old leones: 1,000 times the SLE amount)."""
+    n = amount * 1000 if currency == "SLE" else amount
+    text = str(rng.choice(NOTATIONS.get(currency, ("{n} " + currency,))))
+    return text.format(n=f"{n:g}", a=f"{n:,.0f}", w=wait_min), n
+
+
+def osmtracker_gpx(trace: dict, notes: dict[int, str] = {}) -> bytes:  # noqa: B006 - never mutated
+    """A simulated trace as OSMTracker for Android writes it: track points, and a waypoint for each stop mark
+    (its name, or the note given for that mark's index). No collector, route or fare fields: GPX has none."""
+    from xml.sax.saxutils import escape
+
+    wpts = []
+    for k, st in enumerate(trace.get("stops") or []):
+        label = notes.get(k) or st.get("name") or "stop"
+        wpts.append(f'<wpt lat="{st["lat"]}" lon="{st["lon"]}"><time>{st["time"]}</time>'
+                    f"<name><![CDATA[{label}]]></name><sat>0</sat></wpt>")
+    pts = "".join(f'<trkpt lat="{p["lat"]}" lon="{p["lon"]}"><time>{p["time"]}</time>'
+                  + (f'<extensions><accuracy>{p["accuracy"]}</accuracy></extensions>' if "accuracy" in p else "")
+                  + "</trkpt>" for p in trace["points"])
+    return ("<?xml version='1.0' encoding='UTF-8' ?>\n"
+            '<gpx xmlns="http://www.topografix.com/GPX/1/1" version="1.1" creator="OSMTracker for Android™">\n'
+            + "".join(wpts) + "<trk><name><![CDATA[Tracked with OSMTracker for Android™]]></name><trkseg>"
+            + pts + "</trkseg></trk></gpx>\n").encode()
 
 
 def _correlated_noise(rng: np.random.Generator, n: int, step_s: float, corr_s: float, sigma: float) -> np.ndarray:
