@@ -103,7 +103,7 @@ def simulate(network, seed: int, folder: Path, hostile: bool = True) -> tuple[in
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     fares = {}
-    lines, n_rides, n_points = [], 0, 0
+    lines, n_rides, n_points, truth = [], 0, 0, []
     currency = "SLE" if hostile else "KES"
     for t in network:
         base = float(5 + int(t["length_m"] // 5000)) if hostile else float(50 + 10 * int(t["length_m"] // 5000))
@@ -127,20 +127,26 @@ def simulate(network, seed: int, folder: Path, hostile: bool = True) -> tuple[in
             n_points += len(doc["points"])
             if not hostile:
                 lines.append(msgspec.json.encode(doc))
+                truth.append((doc["trace_id"], t["trip_id"]))
             elif rng.random() < 1 / 3:  # OSMTracker: the fare in a note on the first mark, names in the path
                 note, _ = fare_note(doc["fares"][0]["amount"], currency, rng)
                 when = start.strftime("%Y-%m-%d_%H-%M-%S")
-                name = (f"{t['short']}___{'AB'[t['direction']]}___{collector}___HP_{when}.gpx"
+                name = (f"{t['short'].replace('/', '-')}___{'AB'[t['direction']]}___{collector}___HP_{when}.gpx"
                         if t["short"] and rng.random() < 0.6 else f"{when}.gpx")
                 (folder / "gpx").mkdir(exist_ok=True)
                 (folder / "gpx" / name).write_bytes(osmtracker_gpx(doc, {0: note} if doc.get("stops") else {}))
+                truth.append((f"gpx/{name}", t["trip_id"]))
             else:
                 if rng.random() < 0.4:  # the withdrawn code, in old leones
                     doc["fares"] = [{"amount": f["amount"] * 1000, "currency": "SLL"} for f in doc["fares"]]
                 (folder / collector).mkdir(exist_ok=True)
                 (folder / collector / f"{collector}-{n_rides:04d}.json").write_bytes(msgspec.json.encode(doc))
+                truth.append((f"{collector}/{collector}-{n_rides:04d}.json", t["trip_id"]))
     for i in range(0, len(lines), 100):
         (folder / f"part{i // 100:04d}.jsonl").write_bytes(b"\n".join(lines[i : i + 100]) + b"\n")
+    # which truth pattern each ride rode (a file, or a trace_id in JSON Lines), beside the survey, for --misses
+    (folder.parent / f"{folder.name}-truth.csv").write_text(
+        "ride,trip_id\n" + "".join(f"{a},{b}\n" for a, b in truth))
     return n_rides, n_points, fares
 
 
@@ -202,10 +208,14 @@ def score(network, epsg: int, result, fares: dict) -> dict:
             if band:
                 hw_err.append(abs(h.headway_s - band[0]) / band[0])
     fare_ok = fare_n = 0
+    fare_wrong = []
     price = dict(zip(fa.fare_id, fa.price.astype(float)))
     for ti, oi in pairs.items():
         fare_n += 1
-        fare_ok += abs(price.get(out[oi][0], -1) - fares[network[ti]["route_id"]]) < 0.005
+        ok = abs(price.get(out[oi][0], -1) - fares[network[ti]["route_id"]]) < 0.005
+        fare_ok += ok
+        if not ok:
+            fare_wrong.append((out[oi][0], price.get(out[oi][0]), fares[network[ti]["route_id"]]))
     # Origin-destination fares: riders of less than half the route pay 70 % (simulate.ride); scored on the
     # matched patterns, pairs near half the route left out (our stops are not exactly the network's)
     od_ok = od_n = 0
@@ -227,7 +237,8 @@ def score(network, epsg: int, result, fares: dict) -> dict:
                 od_ok += abs(price[rule.fare_id] - (full if share > 0.5 else round(full * 0.7))) < 0.005
                 break
     misses = {"truth_missed": [network[ti]["trip_id"] for ti in range(len(truth)) if ti not in pairs],
-              "output_unmatched": [out[oi][1] for oi in range(len(out)) if oi not in taken]}
+              "output_unmatched": [out[oi][1] for oi in range(len(out)) if oi not in taken],
+              "fare_wrong": sorted(set(fare_wrong))}
     return misses, {
         "patterns_truth": len(truth), "patterns_output": len(out),
         "pattern_recall": matched / len(truth), "pattern_precision": len(taken) / max(len(out), 1),
@@ -268,10 +279,17 @@ def main() -> None:
     print(f"feed: {folder / 'feed' / 'gtfs.zip'}")
     if args.misses:
         ledger = pd.DataFrame(result.ledger_rows)
+        truth = pd.read_csv(folder.parent / f"{folder.name}-truth.csv", dtype=str)
+        rode = dict(zip(truth.ride, truth.trip_id))
+        ledger["truth"] = [rode.get(f, rode.get(t, "?")) for f, t in zip(ledger.file, ledger.trace_id)]
         for trip_id in misses["truth_missed"]:
-            rows = ledger[ledger.trace_id.str.startswith(trip_id + "-")]
-            print("missed", trip_id, [f"{r.trace_id}:{r.trip_id}:{r.ride}" for r in rows.itertuples()])
-        print("unmatched outputs", misses["output_unmatched"])
+            rows = ledger[ledger.truth == trip_id]
+            print("missed", trip_id, [f"{r.file}:{r.trip_id}:{r.ride}" for r in rows.itertuples()])
+        for trip_id in misses["output_unmatched"]:
+            rows = ledger[ledger.trip_id == trip_id]
+            print("unmatched output", trip_id, [f"{r.file}:{r.truth}:{r.ride}" for r in rows.itertuples()])
+        for route_id, price, truth_fare in misses["fare_wrong"]:
+            print("fare", route_id, price, "truth", truth_fare, list(ledger[ledger.route_id == route_id].file))
 
 
 if __name__ == "__main__":

@@ -159,16 +159,37 @@ def test_build_options_and_config_file(tmp_path):
     assert invoke("build", tmp_path / "in", "--out", tmp_path / "o2", "--config", bad).exit_code == 2
 
 
-def test_a_feed_written_is_success_strict_fails_on_quarantine_and_a_rejected_feed_fails(tmp_path):
+def test_a_feed_written_is_success_strict_fails_on_quarantine_and_a_rejected_feed_fails(tmp_path, monkeypatch):
     write_json(tmp_path / "in" / "a.json", ride())
     (tmp_path / "in" / "b.json").write_text("{")
     r = invoke("build", tmp_path / "in", "--out", tmp_path / "o1", "--no-validate")
     assert r.exit_code == 0 and "invalid_json" in r.output and (tmp_path / "o1" / "gtfs.zip").is_file()
     r = invoke("build", tmp_path / "in", "--out", tmp_path / "o2", "--no-validate", "--strict")
     assert r.exit_code == 1 and (tmp_path / "o2" / "gtfs.zip").is_file()
-    r = invoke("build", tmp_path / "in" / "a.json", "--out", tmp_path / "o3", "--agency-url", "notaurl")
+    import transitmap.cli as cli
+
+    rejected = {"ran": True, "errors": 4, "warnings": 0, "notices": [
+        {"code": "invalid_url", "severity": "ERROR", "count": 4}]}
+    monkeypatch.setattr(cli, "_validator_section", lambda result: rejected)
+    r = invoke("build", tmp_path / "in" / "a.json", "--out", tmp_path / "o3")
     assert r.exit_code == 1, r.output
-    assert re.search(r"^  ERROR \w+: \d+ \(the feed is written for inspection", r.output, re.MULTILINE), r.output
+    assert "  ERROR invalid_url: 4 (the feed is written for inspection" in r.output
     assert (tmp_path / "o3" / "gtfs.zip").is_file()
     (tmp_path / "empty").mkdir()
     assert invoke("build", tmp_path / "in" / "b.json", "--out", tmp_path / "o4", "--no-validate").exit_code == 1
+
+
+def test_settings_mistakes_are_usage_errors_in_one_line(tmp_path):
+    write_json(tmp_path / "in" / "a.json", ride())
+    cases = [(("--timezone", "Africa/Nairob"), "timezone 'Africa/Nairob' is not an IANA time zone"),
+             (("--currency", "KSH"), "currency 'KSH' is not an ISO 4217 code"),
+             (("--agency-url", "notaurl"), "agency_url 'notaurl' is not a web address"),
+             (("--path-names", "{line}_{who}"), "path_names '{line}_{who}' names no part")]
+    for k, (option, message) in enumerate(cases):
+        r = invoke("build", tmp_path / "in", "--out", tmp_path / f"o{k}", *option)
+        assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output, r.output
+        assert not (tmp_path / f"o{k}").exists()
+    toml = tmp_path / "survey.toml"
+    toml.write_text('[build]\nlanguage = "fr"\n')
+    r = invoke("build", tmp_path / "in", "--out", tmp_path / "o9", "--config", toml)
+    assert r.exit_code == 2 and "unknown setting 'language'; the settings are: timezone, currency" in r.output

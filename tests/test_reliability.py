@@ -57,7 +57,8 @@ def _umask() -> int:
 
 def _build(inputs: Path, out: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "transitmap.cli", "build", str(inputs), "--out", str(out),
-                             "--no-validate", "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--no-validate", "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # its own process group: a kill reaches its workers too
 
 
 def test_sigkill_at_any_moment_leaves_one_complete_output(tmp_path):
@@ -79,7 +80,7 @@ def test_sigkill_at_any_moment_leaves_one_complete_output(tmp_path):
     for share in (0.3, 0.7, 0.9, 0.97):
         proc = _build(b, out)
         time.sleep(duration * share)
-        proc.send_signal(signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)  # the build and its worker processes: none is left running
         proc.wait()
         now = snapshot(out)
         assert now in (outs["a"][0], outs["b"][0]), f"killed at {share:.0%}: a mixture of A and B"

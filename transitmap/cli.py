@@ -17,7 +17,7 @@ import click
 from . import __version__
 from . import notices as N
 from .pipeline import validate_inputs
-from .errors import UnsafeOutputError
+from .errors import SettingsError, UnsafeOutputError
 from .report import check_output_dir, to_csv, to_json, write_atomic, write_dir_atomic
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_FAILURE = 0, 1, 2, 3
@@ -219,6 +219,9 @@ def render_text(report: dict, *, verbose: int = 0) -> str:
 @click.option("--previous", type=click.Path(exists=True, dir_okay=False),
               help="The gtfs.zip of an earlier build: routes and stops that are still the same keep its ids "
                    "[default for a workspace: its latest build].")
+@click.option("--path-names", metavar="CONVENTION",
+              help="How the survey names its files, e.g. '{route}___{direction}___{collector}___{*}' or "
+                   "'{mode}_{route}/{*}/{collector}_{date}' [default: read from the paths].")
 @click.option("--no-validate", is_flag=True, help="Do not run the GTFS validator on the feed written.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any input was quarantined (an ERROR notice), as validate does.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
@@ -226,8 +229,8 @@ def render_text(report: dict, *, verbose: int = 0) -> str:
 @engine_options
 @verbosity
 @click.pass_context
-def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_file, previous, no_validate, strict,
-          fmt, engine, dask_scheduler):
+def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_file, previous, path_names,
+          no_validate, strict, fmt, engine, dask_scheduler):
     """Build a GTFS feed from collector recordings (files, folders, .zip) or from a survey workspace
     (``transitmap init``).
 
@@ -257,10 +260,12 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
                        ("agency_url", agency_url)):
         if value is not None:
             settings[key] = value
+    if path_names is not None:
+        settings["path_names"] = path_names
     try:
-        config = BuildConfig(**settings)
-    except TypeError as e:
-        raise click.UsageError(f"{config_file}: {e}") from e
+        config = BuildConfig.from_settings(settings)
+    except SettingsError as e:
+        raise Refused(f"{config_file + ': ' if config_file else ''}{e}") from e
     reserved: frozenset[str] = frozenset()
     previous_feed = None
     if survey is not None:

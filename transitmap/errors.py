@@ -7,6 +7,11 @@ class TransitmapError(Exception):
     """Base of every error transitmap raises on purpose (a usage or data problem, not a bug)."""
 
 
+class SettingsError(TransitmapError, ValueError):
+    """A survey setting that cannot be used (an unknown time zone or currency, an unknown key); the message
+    names the setting and what would do."""
+
+
 class UnsafeOutputError(TransitmapError, ValueError):
     """An output path that transitmap will not write: it holds the user's files, an input, a survey workspace
     or the current folder. The message says what to do instead."""

@@ -391,13 +391,20 @@ def _clusters(rides: list[Ride], cover: Covers, config: MatchConfig) -> list[lis
     linked = groups(len(rides), cover.mutual, lambda i, j: not cover.other_way(i, j) and _name_agreement(
         rides[i].route_name, rides[j].route_name) >= 0 and _same_path(cover, i, j))
     names_differ = lambda i, j: _name_agreement(rides[i].route_name, rides[j].route_name) < 0  # noqa: E731
+    coded = [bool(r.route_name) and _code(normalise_name(r.route_name)) is not None for r in rides]
     out = []
     for group in linked:
-        # split by name, then each part by terminals: two full rides that start or end at places further apart
-        # than a rank are different routes, whatever their names (100 and 100A share a road between ranks)
-        for part in _split(group, lambda i: rides[i].route_name is not None, names_differ, cover):
-            out += _split(part, lambda i: _full(rides[i], config),
-                          lambda i, j: _terminals_differ(rides[i], rides[j], config), cover)
+        # split by route number, then by name, then each part by terminals: two full rides that start or end at
+        # places further apart than a rank are different routes, whatever their names (100 and 100A share a
+        # road between ranks). Numbers first: a ride named by its terminals ("Kayole to Town") agrees with
+        # both 44G and 44Z running between them, and must not join them into one
+        for numbered in _split(group, lambda i: coded[i], names_differ, cover):
+            # where route numbers decided, the other names are weaker words: they split only unnumbered parts
+            by_name = any(coded[i] for i in numbered)
+            for part in _split(numbered, lambda i: rides[i].route_name is not None and (coded[i] or not by_name),
+                               names_differ, cover):
+                out += _split(part, lambda i: _full(rides[i], config),
+                              lambda i, j: _terminals_differ(rides[i], rides[j], config), cover)
     return sorted(out)
 
 
@@ -527,6 +534,11 @@ def _folded_similarity(a: str, b: str) -> float:
         typo = (sorted(ca) == sorted(cb)
                 or SequenceMatcher(None, a.replace(" ", ""), b.replace(" ", "")).ratio() >= 0.95)
         return 0.7 if typo else 0.0
+    if bool(ca) != bool(cb):  # a route number beside a name without one ("kayole to town"): riders who name the
+        # terminals may ride that number or another between them; agreeing when the number's name holds them
+        places = lambda s, code: set(s.split()) - {"to", code or ""}  # noqa: E731
+        plain, numbered = (places(b, None), places(a, ca)) if ca else (places(a, None), places(b, cb))
+        return 0.85 if len(plain) >= 2 and plain <= numbered else 0.7
     sort = lambda s: " ".join(sorted(s.split()))  # noqa: E731  (the other direction names the ends reversed)
     return max(SequenceMatcher(None, a, b).ratio(), SequenceMatcher(None, sort(a), sort(b)).ratio())
 

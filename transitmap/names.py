@@ -15,6 +15,7 @@ none) and the mode, and it clears the labels of marks that name no stop.
 - The route is the file name's route number, else a folder name that two or more rides share, else what is
   left of the file name, else a folder of one ride. A folder's leading mode word (``bus_``, ``tren_``) sets
   the ride's mode.
+- A route name that is a collector's id (some collectors write their own) names no route.
 - A label written on marks at many places far apart (``Parada de Bus tipo 1``, ``vide``, ``arrêt``) is a
   waypoint template, as are labels without a letter (``1``, ``3``): they name no stop.
 
@@ -69,7 +70,7 @@ _DATE = re.compile(r"(?<![0-9])(?:(?:19|20)\d\d[-_.]?[01]?\d[-_.]?[0-3]?\d|[0-3]
                    r"(?:[T_ -]?[0-2]?\d[-:_.h]?[0-5]\d(?:[-:_.m]?[0-5]\d)?s?)?(?![0-9])")
 _TIME = re.compile(r"(?<![0-9])[0-2]?\d[-:h][0-5]\d(?:[-:m][0-5]\d)?(?![0-9])")
 _COUNTER = re.compile(r"(?:-\d{1,2}|\s?\(\d+\)|[-_ ]copy(?:[-_ ]?\d+)?)$", re.IGNORECASE)
-_CODE = re.compile(r"\d{1,4}[A-Za-z]{0,3}")  # a route number: 14, 45K, 110ATH
+_CODE = re.compile(r"\d{1,4}(?:[-.]\d{1,4})?[A-Za-z]{0,3}(?:_\d{1,2})?")  # a route number: 14, 45K, 110ATH, 17B_2, 16-62
 _PREFIX = re.compile(r"[^\W\d_]{1,4}")  # a short district or line prefix before a number: JBL 13, krt 03
 
 
@@ -92,6 +93,9 @@ def name_rides(rides: list[Ride], config: NamingConfig = NamingConfig()) -> tupl
     """The rides with route names, collectors and modes read from their paths where their content gives none,
     and without the labels of marks that name no stop. Returns the rides (changed ones replaced) and notices."""
     notices: list[N.Notice] = []
+    # a collector's own id written as the route's name (it happens) names no route
+    collectors = {_fold(r.collector_id) for r in rides if r.collector_id}
+    rides = [replace(r, route_name=None) if r.route_name and _fold(r.route_name) in collectors else r for r in rides]
     paths = _split_paths([r.source for r in rides])
     declared: dict[int, dict[str, str]] = {}
     if config.convention:
@@ -126,7 +130,8 @@ def name_rides(rides: list[Ride], config: NamingConfig = NamingConfig()) -> tupl
                                      for s in ride.stops)
         out.append(replace(ride, **changes) if changes else ride)
     # a name read from a path is weaker than one a rider gave: where the path runs along a ride whose content
-    # names its route, the matcher decides by the paths ("na-02-BBr" beside rides named "Baragwanath - Bree")
+    # names its route, the matcher decides by the paths ("na-02-BBr" beside rides named "Baragwanath - Bree");
+    # a route number is as strong as a rider's word (33IMR beside 33MKR on the same road)
     for i in _along_named(rides, out, samples, config):
         out[i] = replace(out[i], route_name=None)
     return out, notices
@@ -138,7 +143,8 @@ def _along_named(rides: list[Ride], named: list[Ride], samples: list[np.ndarray]
     from scipy.spatial import cKDTree
 
     given = [j for j, r in enumerate(rides) if r.route_name]
-    guessed = [i for i, r in enumerate(rides) if not r.route_name and named[i].route_name]
+    guessed = [i for i, r in enumerate(rides) if not r.route_name and named[i].route_name
+               and not _CODE.match(named[i].route_name)]
     if not given or not guessed:
         return []
     owner = np.concatenate([np.full(len(samples[j]), j) for j in given])
@@ -220,16 +226,20 @@ def _words(stem: str) -> list[str]:
     direction words out; separators ``_`` and spaces (a ``-`` joins terminals: ``Bree-Soweto``)."""
     text = _COUNTER.sub("", _TIME.sub(" ", _DATE.sub(" ", stem)))
     fields = []
-    for f in re.split(r"[_\s]+", text):
+    # a convention of "___" between fields keeps single "_" inside them (17B_2___A___KD)
+    for f in re.split(r"_{3,}|\s+" if "___" in text else r"[_\s]+", text):
         parts = f.split("-")  # "na-02-BBr": a code of parts; "Bree-Soweto": one name of two terminals
-        fields += parts if any(re.fullmatch(r"\d+", p) for p in parts) else [f]
-    fields = [f.strip("-.() ") for f in fields]
-    out = []
+        fields += parts if not _CODE.fullmatch(f) and any(re.fullmatch(r"\d+", p) for p in parts) else [f]
+    fields = [f.strip("-.()_ ") for f in fields]
+    out: list[str] = []
+    counter = False  # a number after an app word counts rides ("ride_13", "track 4")
     for f in fields:
-        if not f or re.fullmatch(r"[\d\W_]*\d{5,}[\d\W_]*|[\W_]*", f):
+        if not f or re.fullmatch(r"[\d\W_]*\d{5,}[\d\W_]*|[\W_]*", f) or (counter and f.isdigit()):
+            counter = False
             continue
         low = _fold(f)
-        if low in _GENERIC or (low in _DIRECTION and out) or re.fullmatch(r"(week|wk|day|semaine|semana|dia)\d+", low):
+        counter = low in _GENERIC
+        if counter or (low in _DIRECTION and out) or re.fullmatch(r"(week|wk|day|semaine|semana|dia)\d+", low):
             continue
         out.append(f)
     return out

@@ -273,6 +273,42 @@ class BuildConfig:
     # default: read from the paths by the rules of transitmap.names
     path_names: str | None = None
 
+    def __post_init__(self) -> None:
+        """Settings that cannot work are refused here, with what would (``SettingsError``), not deep in a build."""
+        from .errors import SettingsError
+        from .model import WITHDRAWN_CURRENCIES, iso_currencies
+
+        if self.timezone is not None:
+            import zoneinfo
+
+            try:
+                zoneinfo.ZoneInfo(self.timezone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise SettingsError(f"timezone {self.timezone!r} is not an IANA time zone, such as Africa/Nairobi") from None
+        if self.currency is not None and self.currency not in iso_currencies() | set(WITHDRAWN_CURRENCIES):
+            raise SettingsError(f"currency {self.currency!r} is not an ISO 4217 code, such as KES, ZAR, GHS or XOF")
+        if not re.fullmatch(r"https?://[^\s/]+\.[^\s]+", self.agency_url or ""):
+            raise SettingsError(f"agency_url {self.agency_url!r} is not a web address (https://...): GTFS needs one")
+        if not isinstance(self.validity_days, int) or self.validity_days < 1:
+            raise SettingsError(f"validity_days {self.validity_days!r} is not a whole number of days, 1 or more")
+        if self.path_names is not None and not re.search(r"\{route\}|\{collector\}|\{mode\}", self.path_names):
+            raise SettingsError(f"path_names {self.path_names!r} names no part: use {{route}}, {{collector}}, "
+                                "{mode}, {direction}, {date} and {*}, e.g. {route}___{direction}___{collector}___{*}")
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> "BuildConfig":
+        """A config from a survey.toml's ``[build]`` table (or options): an unknown key is a ``SettingsError``
+        that lists the known ones."""
+        import dataclasses
+
+        from .errors import SettingsError
+
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(settings) - set(known))
+        if unknown:
+            raise SettingsError(f"unknown setting {unknown[0]!r}; the settings are: {', '.join(known)}")
+        return cls(**settings)
+
 
 @dataclass
 class BuildResult:
@@ -692,16 +728,15 @@ def _region_network(rides, tz: str, epsg: int):
 def _fares_between_stops(pattern, ps, rides, snap_m: float = 100.0):
     """(origin stop index, destination stop index, ride index, fare) of the fares paid on a pattern between two of
     its stops: fares marked from one stop to another, and the whole fare of a partial ride (from where its
-    collector boarded to where they got off: the board/alight marks, else the first and last fix)."""
+    collector boarded to where they got off: the ride's first and last fix, found from motion; board and
+    alight marks say what passengers did, not the collector)."""
     if len(ps.stop_index) < 2:
         return []
     path = pattern.path
     out = []
     for i in pattern.rides + pattern.partial:
         r = rides[i]
-        marks = {kind: (x, y) for _, x, y, kind, _ in r.stops if kind in ("board", "alight")}
-        board = marks.get("board", (r.x_m[0], r.y_m[0]))
-        alight = marks.get("alight", (r.x_m[-1], r.y_m[-1]))
+        board, alight = (r.x_m[0], r.y_m[0]), (r.x_m[-1], r.y_m[-1])
         for f in r.fares:
             if f.from_stop is None and f.to_stop is None and i not in pattern.partial:
                 continue  # the whole fare of a full ride: the route's price

@@ -127,8 +127,9 @@ def ride(
             0, total, int(profile.junctions_per_km * total / 1000))
         events += [(float(s), u(profile.traffic_stop_s), -1) for s in places
                    if s_from < s < s_to and rng.random() < profile.junction_stop_probability]
-    adhoc = [float(s) for s in rng.uniform(s_from, s_to, rng.poisson(profile.adhoc_stops))]
-    events += [(s, u((5.0, 20.0)), -2) for s in adhoc]  # -2: marked, for one passenger
+    if profile.adhoc_stops:
+        adhoc = rng.uniform(s_from, s_to, rng.poisson(profile.adhoc_stops))
+        events += [(float(s), u((5.0, 20.0)), -2) for s in adhoc]  # -2: marked, for one passenger
     events.sort()
     waiting = not partial or s_from == 0.0
     wait = u(profile.rank_wait_s) if waiting else u((5.0, 30.0))

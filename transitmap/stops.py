@@ -3,7 +3,9 @@
 Evidence per ride: the stops the collector marked, the dwells found in the trace (slower than
 ``dwell_speed_mps`` for at least ``dwell_s``), and the two ends of a full ride (its terminals). Events are
 placed on the pattern (nearest vertex, 10 m apart) and clustered along it; a cluster is a stop when a
-collector marked it, when vehicles stopped there on enough of the rides, or when it is a terminal. Stops of
+collector marked it (a lone unnamed mark of one ride among three or more full ones, where no other ride
+stood, is a stop for one passenger: not), when vehicles stopped there on enough of the rides (where the
+pattern's collectors mark stops, nearly all: else it is a junction or traffic), or when it is a terminal. Stops of
 different patterns closer than ``merge_m`` and served in the same direction of travel are one stop (a stop
 served by ten routes is one stop); the other side of the road is another stop.
 """
@@ -27,7 +29,9 @@ class StopConfig:
     dwell_s: float = 10.0
     on_pattern_m: float = 40.0  # events farther from the pattern are not its stops
     cluster_gap_m: float = 40.0  # events closer than this along the pattern are one stop
-    min_share: float = 0.3  # of the rides that must dwell at an unmarked place to make it a stop
+    min_share: float = 0.3  # of the rides that must dwell at an unmarked place to make it a stop ...
+    kept_share: float = 0.8  # ... where the pattern's collectors mark stops (else a junction, traffic)
+    weak_mark_rides: int = 3  # full rides of a pattern from which a lone unnamed mark is a stop for one passenger
     merge_m: float = 15.0
 
 
@@ -101,6 +105,8 @@ def _pattern_candidates(key, pattern, rides: list[Ride], config: StopConfig) -> 
     length = path.length
     out = []
     n_rides = len(members)
+    n_full = len(pattern.rides)
+    marking = len(distinct(ride_of[marked])) > 0  # the collectors of this pattern mark its stops
     if len(s_all):
         order = np.argsort(s_all, kind="stable")
         s_sorted = s_all[order]
@@ -108,10 +114,16 @@ def _pattern_candidates(key, pattern, rides: list[Ride], config: StopConfig) -> 
         for lo, hi, group in zip(np.r_[0, cuts], np.r_[cuts, len(order)], np.split(order, cuts)):
             mid = (lo + hi - 1) // 2  # the median of the sorted run: its middle, or the mean of its two middles
             s_med = float(s_sorted[mid] if (hi - lo) % 2 else (s_sorted[mid] + s_sorted[mid + 1]) / 2)
-            marks = int(marked[group].sum())
-            dwell_rides = len(distinct(ride_of[group][dwell[group]]))
+            mark_rides = distinct(ride_of[group][marked[group]])
+            dwell_rides = distinct(ride_of[group][dwell[group]])
             terminal = s_med <= config.cluster_gap_m or s_med >= length - config.cluster_gap_m
-            if marks or terminal or dwell_rides >= max(2, config.min_share * n_rides):
+            # where collectors mark stops, a place where vehicles stood unmarked is a junction or traffic,
+            # unless they stand there nearly every ride; a mark of one ride of many, unnamed, that no other
+            # ride stood at, is a stop for one passenger
+            needed = max(3, config.kept_share * n_rides) if marking else max(2, config.min_share * n_rides)
+            weak = (len(mark_rides) == 1 and n_full >= config.weak_mark_rides and not any(names[g] for g in group)
+                    and not len(np.setdiff1d(dwell_rides, mark_rides)))
+            if (len(mark_rides) and not weak) or terminal or len(dwell_rides) >= needed:
                 out.append(_candidate(key, path, s_med, [names[g] for g in group if names[g]], len(group), terminal))
     # The ends of the pattern are always stops (the ranks where its vehicles start and end).
     for s_end in (0.0, length):
