@@ -255,3 +255,20 @@ def test_route_names(name, first, last, expected):
 def test_route_types_of_modes():
     assert [route_type(m) for m in ("minibus", "bus", "tren", "train", "ferry", "metro", None)] == [3, 3, 2, 2, 4, 1, 3]
 
+
+
+def test_a_short_route_named_by_its_terminals_inside_a_longer_one_is_a_route_of_its_own(tmp_path):
+    """Riders name routes by their terminals (no numbers): three rides of the short route, named alike in any
+    case, order or spelling, lie along the long route's road but are not partial rides of it."""
+    long_names = ["Centre to Far East", "centre - far east", "Centre to Far East"]
+    short_names = ["Centre to Market", "centre - market", "CENTRE TO MARKET"]
+    for k, name in enumerate(long_names):
+        write_json(tmp_path / f"long{k}.json", ride(trace_id=f"long{k}", t0=at(k), route_name=name))
+    for k, name in enumerate(short_names):
+        write_json(tmp_path / f"short{k}.json", ride(trace_id=f"short{k}", t0=at(k + 4), n=60, route_name=name))
+    result = build_network([tmp_path])
+    rows = ledger(result).set_index("trace_id")
+    assert rows.loc[[f"short{k}" for k in range(3)], "route_id"].nunique() == 1
+    assert rows.loc["short0", "route_id"] != rows.loc["long0", "route_id"]
+    assert (rows.loc[[f"short{k}" for k in range(3)], "ride"] == "full").all()
+    assert sorted(tables(result.feed)["routes.txt"].route_long_name) == ["Centre to Far East", "Centre to Market"]

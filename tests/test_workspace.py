@@ -304,14 +304,16 @@ def test_the_report_shows_where_the_survey_is_thin(survey, tmp_path):
     run("build", survey, "--out", tmp_path / "out", "--no-validate", "-q")
     ledger = pd.read_csv(tmp_path / "out" / "traces.csv", dtype=str, keep_default_na=False)
     rides = ledger.groupby("route_id").size()
-    assert list(rides) == [1, 2]  # Noord - Alexandra once; a ride to Baragwanath and one from Diepkloof, on one road
+    # Noord - Alexandra once; a ride to Baragwanath and one from Diepkloof on one road: two routes, as their
+    # riders name them (Bree - Baragwanath, Diepkloof - Bree: one place shared), not one route's two directions
+    assert list(rides) == [1, 1, 1]
     b = ws.survey_status(survey, today=date(2026, 3, 2))["build"]
-    assert b["routes_one_ride"] == b["routes_one_direction"] == ["R001"]
+    assert b["routes_one_ride"] == b["routes_one_direction"] == ["R001", "R002", "R003"]
     html = (tmp_path / "out" / "report.html").read_text()
     thin = html[html.index('<g class="thin"'):]
-    assert thin[:thin.index("</g>")].count("<path") == 1 and "thin survey: one ride or one direction" in html
+    assert thin[:thin.index("</g>")].count("<path") == 3 and "thin survey: one ride or one direction" in html
     routes = pyogrio.read_dataframe(survey / "survey.gpkg", layer="routes")
-    assert list(routes["rides"]) == [1, 2, 2] and list(routes["confidence"]) == ["low", "medium", "medium"]
+    assert list(routes["rides"]) == [1, 1, 1] and list(routes["confidence"]) == ["low", "low", "low"]
 
 
 def test_traces_survive_the_workspace_bit_for_bit(survey):

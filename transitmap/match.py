@@ -520,8 +520,26 @@ def _name_similarity(a: str, b: str) -> float:
     """1 = the same route name, 0 = clearly different. Route numbers ("45K", "237", "100A") decide when
     both names carry one: routes that share most of their stop names differ by their number. A number
     changed by a typo (characters transposed, a space moved: "33d pmuthurwa" for "33DP Muthurwa") is as
-    likely as another route (0.7: neither agree nor conflict)."""
-    return _folded_similarity(normalise_name(a), normalise_name(b))
+    likely as another route (0.7: neither agree nor conflict). Names of two terminals without numbers ("Bree
+    to Soweto", "soweto - bree") are the same route when both places match (in any order, case or spelling),
+    and different routes when only one does (a short route from the same rank)."""
+    fa, fb = normalise_name(a), normalise_name(b)
+    ta, tb = _terminals(a), _terminals(b)
+    if ta and tb and not _code(fa) and not _code(fb):
+        same = lambda x, y: x == y or _folded_similarity(x, y) >= 0.8  # noqa: E731
+        if (same(ta[0], tb[0]) and same(ta[1], tb[1])) or (same(ta[0], tb[1]) and same(ta[1], tb[0])):
+            return 1.0
+        if any(same(x, y) for x in ta for y in tb):
+            return 0.3
+    return _folded_similarity(fa, fb)
+
+
+@lru_cache(maxsize=65536)
+def _terminals(name: str) -> tuple[str, str] | None:
+    """The two places of a name of terminals (``Bree to Soweto``, ``Bree - Soweto``), folded; else None."""
+    parts = [normalise_name(p) for p in re.split(r"\s+to\s+|\s*[-–—>]+\s*", name.strip(), flags=re.IGNORECASE)]
+    parts = [p for p in parts if p]
+    return (parts[0], parts[-1]) if len(parts) >= 2 and parts[0] != parts[-1] else None
 
 
 @lru_cache(maxsize=65536)  # a survey has few distinct names, compared again and again
@@ -590,7 +608,8 @@ def _median_geometry(paths: list[Path], config: MatchConfig) -> np.ndarray:
 
 
 def _pair_directions(patterns: list[Pattern], config: MatchConfig) -> list[Route]:
-    """Pair each pattern with the one running its corridor the other way round, best overlap first."""
+    """Pair each pattern with the one running its corridor the other way round: never two whose riders name
+    different routes (17A and 17Aky share a corridor), those whose names agree first, then best overlap."""
     paths = [p.path for p in patterns]  # made once: stops and times use them too
     # candidates: the pairs that pass the probe test both ways (a pair that fails it either way has a cover
     # of 0 that way: not the other direction)
@@ -602,11 +621,12 @@ def _pair_directions(patterns: list[Pattern], config: MatchConfig) -> list[Route
         if i < j and (j, i) in probed and (i, j) not in ahead and (j, i) not in ahead:
             si, fi = _cover(paths[i], paths[j], config.corridor_m * 1.5, step=5, probed=True)
             sj, fj = _cover(paths[j], paths[i], config.corridor_m * 1.5, step=5, probed=True)
-            if si >= config.opposite_share and sj >= config.opposite_share and fi <= 0.3 and fj <= 0.3:
-                candidates.append((-(si + sj), i, j))
+            agree = _name_agreement(patterns[i].name, patterns[j].name)
+            if si >= config.opposite_share and sj >= config.opposite_share and fi <= 0.3 and fj <= 0.3 and agree >= 0:
+                candidates.append((-agree, -(si + sj), i, j))
     used: set[int] = set()
     routes = []
-    for _, i, j in sorted(candidates):
+    for _, _, i, j in sorted(candidates):
         if i not in used and j not in used:
             used |= {i, j}
             routes.append(_route((patterns[i], patterns[j])))

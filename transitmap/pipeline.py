@@ -422,6 +422,7 @@ def build_network(
     rides, currency_notices = settle_currencies(rides, config.currency)
     rides, name_notices = name_rides(rides, NamingConfig(convention=config.path_names))
     currency_notices += name_notices
+    clock.lap("settled the fares' currencies, read names from the paths")
     routes, notices, stops, pattern_stops, timed = _network(rides, tz, epsg, workers)
     clock.lap(f"matched them into {len(routes):,} routes, inferred {len(stops):,} stops, timed the patterns")
     notices += dropped + currency_notices
