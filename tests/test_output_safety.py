@@ -161,3 +161,11 @@ def test_the_library_refuses_too(tmp_path):
     with pytest.raises(UnsafeOutputError, match="holds the input"):
         write_dir_atomic(tmp_path, {"a.txt": b"a"}, inputs=[mine / "thesis.docx"])
     assert os.listdir(mine) == ["thesis.docx"]
+
+
+def test_a_workspace_with_other_inputs_is_refused_not_read_as_files(uploads, tmp_path):
+    survey = tmp_path / "survey"
+    assert invoke("init", survey, "--timezone", "Africa/Nairobi").exit_code == 0
+    r = build([survey, uploads], tmp_path / "out")
+    assert r.exit_code == 2 and "is a survey workspace: a build takes it alone" in r.output, r.output
+    assert f"transitmap import {survey} FILES..." in r.output and not (tmp_path / "out").exists()

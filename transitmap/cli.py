@@ -251,6 +251,10 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
     from .pipeline import BuildConfig, build_network
 
     _safe_out_dir(out, inputs)
+    workspaces = [i for i in inputs if ws.is_workspace(i)]
+    if workspaces and len(inputs) > 1:
+        raise Refused(f"{workspaces[0]} is a survey workspace: a build takes it alone. Import the other inputs "
+                      f"into it first (transitmap import {workspaces[0]} FILES...), then build it")
     survey = inputs[0] if len(inputs) == 1 and ws.is_workspace(inputs[0]) else None
     settings = _settings(config_file)
     if survey is not None:
