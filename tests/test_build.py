@@ -499,6 +499,14 @@ def test_build_notice_headway_estimated_and_its_provenance(tmp_path):
     assert {h["provenance"] for h in result.headway_rows} == {"estimated_from_rank_waits"}
     observed = build_network([_write_rides(tmp_path / "b", _docs(ROUTE, 2))])
     assert {h["provenance"] for h in observed.headway_rows} <= {"observed", "observed_other_band"}
+    # one notice per trip and band, naming both and saying what headways.csv says
+    for run, rows in ((result, result.headway_rows), (observed, observed.headway_rows)):
+        notices = next((e["sample_notices"] for e in run.run.notices.to_list() if e["code"] == "headway_estimated"), [])
+        keys = [(n["trip_id"], n["start_time"]) for n in notices]
+        assert len(keys) == len(set(keys))
+        csv = {(h["trip_id"], h["start_time"]): h["provenance"] for h in rows if h["provenance"] != "observed"}
+        assert {(n["trip_id"], int(n["start_time"][:2]) * 3600 + int(n["start_time"][3:5]) * 60): n["provenance"]
+                for n in notices} == csv
 
 
 def test_boarding_a_leaving_vehicle_is_no_evidence_of_the_headway(tmp_path):

@@ -70,6 +70,9 @@ FIELD_DOCS: dict[str, str] = {
     "successor": "the ISO 4217 code that replaced a withdrawn one",
     "old_per_new": "how many units of a withdrawn currency make one unit of its successor",
     "convention": "the survey's declared path naming (`path_names`)",
+    "trip_id": "trip_id in the feed written",
+    "start_time": "start of a time band, HH:MM:SS as GTFS writes it (past midnight: 24:xx:xx)",
+    "provenance": "where a figure comes from, as `headways.csv` says it",
 }
 
 
@@ -619,12 +622,16 @@ class StopSeenOnceNotice(Notice):
 
 @dataclass(frozen=True, kw_only=True)
 class HeadwayEstimatedNotice(Notice):
-    """No departures were observed for this route and direction in a time band; the headway is estimated
-    from the start times of the rides (see ``headways.csv``, column ``provenance``)."""
+    """No departures were observed for this trip (route, direction, pattern) in a time band; its headway comes
+    from elsewhere, which ``provenance`` says as ``headways.csv`` does: `observed_other_band` (departures seen
+    in another band), `estimated_from_rank_waits` (twice the median wait at the rank) or `assumed`."""
 
     severity = WARNING
     route_id: str
+    trip_id: str
+    start_time: str
     headway_s: float
+    provenance: str
 
 
 @dataclass(frozen=True, kw_only=True)

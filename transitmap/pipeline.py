@@ -384,7 +384,8 @@ def build_network(
     from .fares import od_fares, route_fare, settle_currencies
     from .names import NamingConfig, name_rides, route_type
     from .geo import utm_epsg
-    from .gtfs import FeedHeadway, FeedMeta, FeedRoute, FeedStop, FeedTrip, feed_bytes, network_tables, trip_id
+    from .gtfs import (FeedHeadway, FeedMeta, FeedRoute, FeedStop, FeedTrip, feed_bytes, gtfs_time, network_tables,
+                       trip_id)
     from .read import timezone_at
     from .timing import local_seconds
 
@@ -463,8 +464,9 @@ def build_network(
                                      "samples": h.samples})
                 if h.provenance != "observed":
                     first = rides[pattern.rides[0]]
-                    notices.append(N.HeadwayEstimatedNotice(file=first.source, trace_id=first.trace_id,
-                                                            route_id=route_id, headway_s=float(h.headway_s)))
+                    notices.append(N.HeadwayEstimatedNotice(
+                        file=first.source, trace_id=first.trace_id, route_id=route_id, trip_id=tid,
+                        start_time=gtfs_time(h.start_s), headway_s=float(h.headway_s), provenance=h.provenance))
             lat, lon, dist = times.shape_lat, times.shape_lon, times.shape_dist_m
             trips.append(FeedTrip(
                 direction_id=d, variant=variant, headsign="", stop_ids=tuple(stop_ids[k] for k in ps.stop_index),
