@@ -367,3 +367,18 @@ def test_stats_on_something_that_is_not_a_feed_exits_1(tmp_path):
         z.writestr("readme.txt", "hello")
     res = CliRunner().invoke(main, ["stats", str(bad)])
     assert res.exit_code == 1 and "not a usable GTFS feed" in res.output
+
+
+def test_frequency_bands_that_meet_give_no_headway_shorter_than_their_own(tmp_path):
+    """06:00-09:00 every 284 s ends at 08:59:52; the 09:00 band continues a headway after it (not 8 s after)."""
+    from transitmap.stats import _continued
+
+    fr = pd.DataFrame({"trip_id": ["t", "t", "t", "u"], "s": [21600, 32400, 57600, 32400],
+                       "e": [32400, 57600, 68400, 36000], "h": [284, 600, 600, 300]})
+    assert _continued(fr).tolist() == [21600, 32392 + 600, 57592 + 600, 32400]
+    feed = gtfs_feed(gtfs_route("A", [(0, 0), (0, 5000)], headways=[("06:00:00", "09:00:00", 284),
+                                                                      ("09:00:00", "16:00:00", 600)]))
+    (tmp_path / "f.zip").write_bytes(feed)
+    stats = feed_stats(tmp_path / "f.zip")
+    assert stats.headways["headway_min_min"].min() >= 284 / 60 - 1e-9
+    assert stats.routes["headway_min_min"].min() >= 284 / 60 - 1e-9
