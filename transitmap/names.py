@@ -31,6 +31,7 @@ import re
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -59,7 +60,7 @@ _GENERIC = frozenset("""
     export exports exported raw files file recordings recording record log logs route_data routes route
     survey surveys day days week weeks new old final copy tmp test tests img download downloads osmtracker
     gpslogger tracked with for android untitled unnamed sin titulo nouveau nuevo nueva todo all misc other
-    otros autres hp points stops fares departures
+    otros autres hp points stops fares departures part parts chunk batch page sheet
 """.split())
 # Words of direction, dropped from names (the matcher finds directions from the paths).
 _DIRECTION = frozenset("""
@@ -107,7 +108,7 @@ def name_rides(rides: list[Ride], config: NamingConfig = NamingConfig()) -> tupl
                                                              convention=config.convention))
             else:
                 declared[i] = fields
-    samples = [along(r.moving_xy, 50.0) if len(r.moving_xy) > 1 else r.moving_xy for r in rides]
+    samples = _Samples(rides)
     one_path = _OnePath(samples, config)
     guessed = _guess(rides, paths, one_path, set(declared))
     templates = mark_templates(rides, config)
@@ -137,7 +138,7 @@ def name_rides(rides: list[Ride], config: NamingConfig = NamingConfig()) -> tupl
     return out, notices
 
 
-def _along_named(rides: list[Ride], named: list[Ride], samples: list[np.ndarray], config: NamingConfig) -> list[int]:
+def _along_named(rides: list[Ride], named: list[Ride], samples: "_Samples", config: NamingConfig) -> list[int]:
     """The rides named from their path only (``named``: after naming) that follow the path of a ride whose own
     content names its route, each along the other."""
     from scipy.spatial import cKDTree
@@ -199,6 +200,7 @@ def route_type(mode: str | None) -> int:
 # --------------------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=65536)  # a survey writes few distinct labels, on every ride
 def _fold(text: str) -> str:
     """Case and accents folded, spacing normalised: ``Vía  Zapote`` -> ``via zapote``."""
     text = unicodedata.normalize("NFKD", text.lower())
@@ -238,7 +240,7 @@ def _words(stem: str) -> list[str]:
             counter = False
             continue
         low = _fold(f)
-        counter = low in _GENERIC
+        counter = low in _GENERIC or (re.fullmatch(r"([^\W\d_]+)[-.]?\d+", low) or [None, ""])[1] in _GENERIC
         if counter or (low in _DIRECTION and out) or re.fullmatch(r"(week|wk|day|semaine|semana|dia)\d+", low):
             continue
         out.append(f)
@@ -270,11 +272,24 @@ def _folder_name(folder: str) -> tuple[str | None, str | None]:
     return name, mode
 
 
+class _Samples:
+    """Each ride's moving part as points every 50 m, made when first asked for (most rides never are)."""
+
+    def __init__(self, rides: list[Ride]):
+        self.rides, self.made = rides, {}
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        if i not in self.made:
+            xy = self.rides[i].moving_xy
+            self.made[i] = along(xy, 50.0) if len(xy) > 1 else xy
+        return self.made[i]
+
+
 class _OnePath:
     """Whether rides follow one path: most of them lie along one of the longest (a partial ride lies along the
     full one, the other direction along the same road; the rides of two routes part)."""
 
-    def __init__(self, samples: list[np.ndarray], config: NamingConfig):
+    def __init__(self, samples: "_Samples", config: NamingConfig):
         self.samples, self.config = samples, config
         self._trees: dict[int, object] = {}
 
