@@ -189,6 +189,15 @@ def test_names_from_folders_collectors_from_file_names_never_published(tmp_path)
             assert name not in blob.lower(), (path, name)
 
 
+def test_a_route_number_with_an_underscore_keeps_it_beside_the_number_without(tmp_path):
+    """17B and 17B_2 are two routes (Nairobi numbers them so): a file named by the convention keeps the "_2"."""
+    gpx(tmp_path / "17B_2___A___KD___HP_2019-03-05_07-12.gpx", east(0))
+    gpx(tmp_path / "17B___A___AB___HP_2019-03-05_09-12.gpx", north(1))
+    for convention in (None, "{route}___{direction}___{collector}___{*}"):
+        routes = tables(build_network([tmp_path], BuildConfig(path_names=convention)).feed)["routes.txt"]
+        assert sorted(routes.route_short_name) == ["17B", "17B_2"], convention
+
+
 def test_route_numbers_in_file_names_are_kept_with_their_prefix(tmp_path):
     gpx(tmp_path / "JBL_13.gpx", east(0))
     gpx(tmp_path / "JBL_25.gpx", north(1))
@@ -213,7 +222,8 @@ def test_a_declared_path_convention_names_route_and_collector(tmp_path):
     result = build_network([tmp_path], BuildConfig(path_names=convention))
     routes = tables(result.feed)["routes.txt"]
     assert {"14", "27"} <= set(routes.route_short_name)
-    assert b"KD" not in result.feed and b"AB" not in result.feed
+    feed_text = "".join(t.to_csv() for t in tables(result.feed).values())  # the tables, not the compressed zip
+    assert "KD" not in feed_text and "AB" not in feed_text
     rows = ledger(result)
     assert rows[rows.file.str.startswith("14")].collector.nunique() == 2
     [mismatch] = notices_of(result.run.notices, "path_convention_mismatch")
@@ -244,6 +254,7 @@ def test_rides_of_different_modes_on_one_road_are_never_one_route(tmp_path):
 @pytest.mark.parametrize("name, first, last, expected", [
     ("45K Kawangware - Town", None, None, ("45K", "Kawangware - Town")),
     ("JBL 13", "Souq", "Jabra", ("JBL 13", "Souq - Jabra")),
+    ("17B_2", None, None, ("17B_2", "")),
     ("alajuela-santabarbara", None, None, ("", "alajuela-santabarbara")),
     (None, "Bree Rank", "Soweto", ("", "Bree Rank - Soweto")),
     (None, None, "Soweto", ("R008", "")),  # never "R008 km 0.0 - Soweto"

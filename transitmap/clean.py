@@ -126,10 +126,9 @@ def _on_board(t: np.ndarray, x: np.ndarray, y: np.ndarray, config: CleanConfig) 
         return 0, n - 1
     # where the collector boarded: the median of the fixes over the minute before (GPS noise, correlated over
     # tens of seconds, moves a single fix 40 m off while the vehicle waits)
-    around = lambda lo_s, hi_s: np.median(np.column_stack([x, y])[lo_s : hi_s + 1], axis=0)  # noqa: E731
-    board = around(int(np.searchsorted(t, t[a] - config.vehicle_window_s)), a)
-    alight = around(b, int(np.searchsorted(t, t[b] + config.vehicle_window_s, side="right")) - 1)
     xy = np.column_stack([x, y])
+    board = np.median(xy[int(np.searchsorted(t, t[a] - config.vehicle_window_s)) : a + 1], axis=0)
+    alight = np.median(xy[b : int(np.searchsorted(t, t[b] + config.vehicle_window_s, side="right"))], axis=0)
     lo = _after_walk(t[:a], np.hypot(x[:a] - board[0], y[:a] - board[1]), xy[:a], config)
     hi = n - 1 - _after_walk(-t[b + 1 :][::-1], np.hypot(x[b + 1 :] - alight[0], y[b + 1 :] - alight[1])[::-1],
                              xy[b + 1 :][::-1], config)

@@ -650,6 +650,7 @@ def _group_variants(routes: list[Route], config: MatchConfig) -> list[Route]:
         if r.name:
             folded = normalise_name(r.name)  # the other direction names the ends reversed: "a - b", "b - a"
             by_name.setdefault(_code(folded) or " ".join(sorted(folded.split())), []).append(k)
+
     def same_way(p: Pattern, q: Pattern) -> bool | None:
         """Whether two patterns of one name run the same way: by a terminal they share, else along each other
         (None: neither tells)."""

@@ -128,6 +128,11 @@ WITHDRAWN_CURRENCIES: dict[str, tuple[str, float]] = {
 }
 
 
+def known_currency(code: str) -> bool:
+    """Whether ``code`` is an ISO 4217 currency code, current or withdrawn (``WITHDRAWN_CURRENCIES``)."""
+    return code in iso_currencies() or code in WITHDRAWN_CURRENCIES
+
+
 @lru_cache(maxsize=1)
 def iso_currencies() -> frozenset[str]:
     """ISO 4217 currency codes (from pycountry)."""

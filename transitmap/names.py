@@ -102,7 +102,7 @@ def name_rides(rides: list[Ride], config: NamingConfig = NamingConfig()) -> tupl
     if config.convention:
         rx = _convention_regex(config.convention)
         for i, p in enumerate(paths):
-            fields = _declared(rx, p, config.convention)
+            fields = _declared(rx, p)
             if fields is None:
                 notices.append(N.PathConventionMismatchNotice(file=rides[i].source, trace_id=rides[i].trace_id,
                                                              convention=config.convention))
@@ -240,7 +240,7 @@ def _words(stem: str) -> list[str]:
             counter = False
             continue
         low = _fold(f)
-        counter = low in _GENERIC or (re.fullmatch(r"([^\W\d_]+)[-.]?\d+", low) or [None, ""])[1] in _GENERIC
+        counter = re.sub(r"[-.]?\d+$", "", low) in _GENERIC  # "track", and "track12" / "part004" alike
         if counter or (low in _DIRECTION and out) or re.fullmatch(r"(week|wk|day|semaine|semana|dia)\d+", low):
             continue
         out.append(f)
@@ -326,7 +326,7 @@ def _guess(rides: list[Ride], paths: list[_PathName], one_path: _OnePath, skip: 
     for i in todo:
         rest = [w for w in codes[i][1] if _fold(w) not in personal]
         if rest:
-            stem_names[i] = " ".join(rest).strip(" -")
+            stem_names[i] = " ".join(rest).replace("_", " ").strip(" -")
     same_stem: dict[str, list[int]] = defaultdict(list)
     for i, name in stem_names.items():
         same_stem[_fold(name)].append(i)
@@ -360,7 +360,7 @@ def _guess(rides: list[Ride], paths: list[_PathName], one_path: _OnePath, skip: 
         if first_personal is None:  # a folder that is no route (its rides part): a collector's folder
             first_personal = next((re.sub(r"(?i)[_ -](export|exports|uploads?|data|files|gpx|rides)$", "", f)
                                    for n, _, f in folders if n and _fold(n) not in good), None)
-        out[i] = (route.replace("_", " ") if route else None, _fold(first_personal) if first_personal else None, mode)
+        out[i] = (route, _fold(first_personal) if first_personal else None, mode)
     return out
 
 
@@ -377,11 +377,11 @@ def _convention_regex(convention: str) -> list[re.Pattern]:
             name = m.group(1)
             rx += f"(?P<{name}>.+?)" if name in _FIELDS else ".*?"
             pos = m.end()
-        out.append(re.compile(rx + re.escape(seg[pos:]) + r"$", re.IGNORECASE))
+        out.append(re.compile(rx + re.escape(seg[pos:]), re.IGNORECASE))  # matched whole (fullmatch)
     return out
 
 
-def _declared(rx: list[re.Pattern], path: _PathName, convention: str) -> dict[str, str] | None:
+def _declared(rx: list[re.Pattern], path: _PathName) -> dict[str, str] | None:
     """The fields of a path that fits the declared convention, or None."""
     parts = [*path.folders, path.stem]
     if len(parts) < len(rx):
@@ -391,5 +391,7 @@ def _declared(rx: list[re.Pattern], path: _PathName, convention: str) -> dict[st
         m = r.fullmatch(part)
         if m is None:
             return None
-        fields.update({k: v.replace("_", " ").strip() for k, v in m.groupdict().items() if v})
+        # "_" between words is a space; a route number keeps its own (17B_2)
+        fields.update({k: v.strip() if _CODE.fullmatch(v.strip()) else v.replace("_", " ").strip()
+                       for k, v in m.groupdict().items() if v})
     return fields

@@ -276,7 +276,7 @@ class BuildConfig:
     def __post_init__(self) -> None:
         """Settings that cannot work are refused here, with what would (``SettingsError``), not deep in a build."""
         from .errors import SettingsError
-        from .model import WITHDRAWN_CURRENCIES, iso_currencies
+        from .model import known_currency
 
         if self.timezone is not None:
             import zoneinfo
@@ -285,7 +285,7 @@ class BuildConfig:
                 zoneinfo.ZoneInfo(self.timezone)
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
                 raise SettingsError(f"timezone {self.timezone!r} is not an IANA time zone, such as Africa/Nairobi") from None
-        if self.currency is not None and self.currency not in iso_currencies() | set(WITHDRAWN_CURRENCIES):
+        if self.currency is not None and not known_currency(self.currency):
             raise SettingsError(f"currency {self.currency!r} is not an ISO 4217 code, such as KES, ZAR, GHS or XOF")
         if not re.fullmatch(r"https?://[^\s/]+\.[^\s]+", self.agency_url or ""):
             raise SettingsError(f"agency_url {self.agency_url!r} is not a web address (https://...): GTFS needs one")
@@ -521,7 +521,7 @@ def build_network(
                        outlines=outlines)
 
 
-_CODE_NAME = re.compile(r"^((?:[^\W\d_]{1,4} )?\d{1,4}[^\W\d_]{0,3})(?:\s+|\s*[-:]\s*|$)(.*)$")
+_CODE_NAME = re.compile(r"^((?:[^\W\d_]{1,4} )?\d{1,4}[^\W\d_]{0,3}(?:_\d{1,2})?)(?:\s+|\s*[-:]\s*|$)(.*)$")
 
 
 def route_names(name: str | None, first: str | None, last: str | None, route_id: str) -> tuple[str, str]:

@@ -31,7 +31,7 @@ import msgspec
 import pandas as pd
 
 from . import notices as N
-from .model import STOP_KINDS, WITHDRAWN_CURRENCIES, Fare, Stop, Trace, iso_currencies
+from .model import STOP_KINDS, Fare, Stop, Trace, known_currency
 
 SCHEMA_MAJOR = "1"
 CSV_TABLES = ("points.csv", "traces.csv", "stops.csv", "fares.csv", "departures.csv")
@@ -1105,8 +1105,7 @@ def _currency(token: str, lon: float, words: dict[str, str]) -> str | None:
         return "XAF" if np.isfinite(lon) and lon > 6.0 else "XOF"
     if code is not None:
         return code
-    known = t.upper() in iso_currencies() or t.upper() in WITHDRAWN_CURRENCIES
-    if len(t) == 3 and t.isalpha() and known and (token.strip().isupper() or t in _LOWER_CASE_CODES):
+    if len(t) == 3 and t.isalpha() and known_currency(t.upper()) and (token.strip().isupper() or t in _LOWER_CASE_CODES):
         return t.upper()  # a lower-case three-letter word is a code only where it is a common fare currency
     return None
 

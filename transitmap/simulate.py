@@ -144,7 +144,7 @@ def ride(
         t_arr = t_knots[-1] + (s - s_knots[-1]) / cruise
         t_knots += [t_arr, t_arr + dwell]
         s_knots += [s, s]
-        if idx >= 0 or idx == -2:
+        if idx != -1:  # a stop of the route, or one for one passenger (-2); not traffic (-1)
             marks.append((t_arr + dwell / 2, s, kind(), idx))
     t_end = t_knots[-1] + (s_to - s_knots[-1]) / cruise
     t_knots.append(t_end)

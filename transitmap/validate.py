@@ -14,7 +14,7 @@ import numpy as np
 
 from . import notices as N
 from .geo import geodesic_m, project, segment_distance, utm_epsg
-from .model import WITHDRAWN_CURRENCIES, Trace, iso_currencies
+from .model import WITHDRAWN_CURRENCIES, Trace, known_currency
 
 T_MIN_S = 946_684_800.0  # 2000-01-01T00:00Z: GPS cold starts report 1970 or 1980
 T_MAX_S = 4_102_444_800.0  # 2100-01-01T00:00Z
@@ -290,13 +290,12 @@ def _check_fares(trace: Trace, notes: list, ident: dict) -> np.ndarray:
     """Which fares are usable. A withdrawn currency code is kept (with a WARNING); a fare that names no currency
     ("") is kept for the build to give it the survey's."""
     keep = np.ones(len(trace.fares), bool)
-    codes = iso_currencies()
     for i, f in enumerate(trace.fares):
         loc = f"/fares/{i}"
         bad = [s for s in (f.from_stop, f.to_stop) if s is not None and not 0 <= s < len(trace.stops)]
         if not f.amount > 0:
             notes.append(N.NonPositiveFareNotice(**ident, location=loc, amount=float(f.amount)))
-        elif f.currency and f.currency not in codes and f.currency not in WITHDRAWN_CURRENCIES:
+        elif f.currency and not known_currency(f.currency):
             notes.append(N.UnknownCurrencyNotice(**ident, location=loc, currency=f.currency[:20]))
         elif bad:
             notes.append(N.FareStopNotFoundNotice(**ident, location=loc, stop_index=int(bad[0])))
