@@ -213,6 +213,8 @@ def score(network, epsg: int, result, fares: dict, rode: dict | None = None) -> 
     fare_wrong = []
     price = dict(zip(fa.fare_id, fa.price.astype(float)))
     for ti, oi in pairs.items():
+        if fares.get(network[ti]["route_id"]) is None:
+            continue  # nobody recorded a fare (real surveys)
         fare_n += 1
         ok = abs(price.get(out[oi][0], -1) - fares[network[ti]["route_id"]]) < 0.005
         fare_ok += ok

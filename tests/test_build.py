@@ -543,6 +543,7 @@ def test_build_notice_ride_without_movement(tmp_path, monkeypatch):
     result = build_network([_write_rides(tmp_path / "a", _docs(ROUTE, 1))])
     assert "ride_without_movement" in _codes(result) and result.feed is None
     assert [r["status"] for r in result.ledger_rows] == ["quarantined"]
+    assert "ride_without_movement" in result.ledger_rows[0]["codes"]  # traces.csv says why
     assert result.to_report("x")["summary"]["quarantined"] == 1 and result.has_errors
 
 
@@ -550,7 +551,8 @@ def test_build_notice_ride_without_movement(tmp_path, monkeypatch):
     ([70, 700], 70.0, [700]),  # two fares, one with an extra zero: the lower median is the reference
     ([70, 70, 700], 70.0, [700]),
     ([10, 70, 70, 70], 70.0, [10]),
-    ([50, 70], 60.0, []),
+    ([50, 70], 50.0, []),  # a fare someone paid, not 60
+    ([1.4, 1.5], 1.4, []),  # Accra: one direction 1.40, the other 1.50; nobody pays 1.45
     ([70], 70.0, []),
 ])
 def test_route_fare_is_robust_to_typos(amounts, price, outliers):

@@ -255,6 +255,11 @@ def test_rides_of_different_modes_on_one_road_are_never_one_route(tmp_path):
     ("45K Kawangware - Town", None, None, ("45K", "Kawangware - Town")),
     ("JBL 13", "Souq", "Jabra", ("JBL 13", "Souq - Jabra")),
     ("17B_2", None, None, ("17B_2", "")),
+    ("16/62 Bus Station-Kayole", None, None, ("16/62", "Bus Station-Kayole")),  # a route beside 16, not 16
+    ("16-62", None, None, ("16-62", "")),
+    ("16 - Bus Station", None, None, ("16", "Bus Station")),
+    ("19C2 Donholm-Komarocks", None, None, ("19C2", "Donholm-Komarocks")),
+    ("3rd Avenue - Town", None, None, ("", "3rd Avenue - Town")),  # an ordinal is no route number
     ("alajuela-santabarbara", None, None, ("", "alajuela-santabarbara")),
     (None, "Bree Rank", "Soweto", ("", "Bree Rank - Soweto")),
     (None, None, "Soweto", ("R008", "")),  # never "R008 km 0.0 - Soweto"
@@ -283,3 +288,66 @@ def test_a_short_route_named_by_its_terminals_inside_a_longer_one_is_a_route_of_
     assert rows.loc["short0", "route_id"] != rows.loc["long0", "route_id"]
     assert (rows.loc[[f"short{k}" for k in range(3)], "ride"] == "full").all()
     assert sorted(tables(result.feed)["routes.txt"].route_long_name) == ["Centre to Far East", "Centre to Market"]
+
+
+def test_a_route_numbered_16_62_is_not_route_16_on_the_same_road(tmp_path):
+    """Nairobi's 16 and 16/62 leave from one stage along one road: the slash joins two numbers into one."""
+    for k in range(2):
+        write_json(tmp_path / f"a{k}.json", east(k, route_name="16 Bus Station-Kayole"))
+        write_json(tmp_path / f"b{k}.json", east(k + 2, route_name="16/62 Bus Station-Kayole"))
+    routes = tables(build_network([tmp_path]).feed)["routes.txt"]
+    assert sorted(routes.route_short_name) == ["16", "16/62"]
+
+
+def test_a_route_number_names_the_pattern_and_keeps_other_numbers_from_pairing_with_it(tmp_path):
+    """One rider names the route "33C ...", another only its terminals: the pattern is 33C, and the rides the
+    other way, all named 33B, are another route (not the other direction of "Commercial to Cabanas")."""
+    write_json(tmp_path / "a.json", east(0, route_name="33C Commercial-Cabanas"))
+    write_json(tmp_path / "b.json", east(1, route_name="Commercial to Cabanas"))
+    for k in range(2):
+        write_json(tmp_path / f"w{k}.json", west(k, route_name="33B Commercial-Cabanas"))
+    result = build_network([tmp_path])
+    routes = tables(result.feed)["routes.txt"].set_index("route_short_name")
+    assert sorted(routes.index) == ["33B", "33C"]
+    rows = ledger(result).set_index("trace_id")
+    assert rows.loc["e0", "route_id"] == rows.loc["e1", "route_id"] == routes.loc["33C", "route_id"]
+
+
+def test_a_route_fare_comes_from_rides_of_the_whole_route_not_a_direction_ridden_in_part(tmp_path):
+    """Route 42 was ridden end to end one way (fare 10); the other way only its first half was ridden, twice,
+    for 7: those are fares of part of the route."""
+    write_json(tmp_path / "e.json", east(0, route_name="42 Town-Kayole", fares=[{"amount": 10, "currency": "KES"}]))
+    for k in range(2):
+        write_json(tmp_path / f"w{k}.json", west(k, n=50, route_name="42", fares=[{"amount": 7, "currency": "KES"}]))
+    t = tables(build_network([tmp_path]).feed)
+    assert len(t["routes.txt"]) == 1
+    route_id = t["routes.txt"].route_id[0]
+    fares = t["fare_attributes.txt"].set_index("fare_id")
+    assert fares.loc[route_id, "price"] == "10.00"
+
+
+def test_a_route_number_with_a_digit_after_its_letter_is_one_number(tmp_path):
+    """Nairobi's 19C2: a rider writes the number and the terminals, a file name only the number."""
+    write_json(tmp_path / "a.json", east(0, route_name="19C2 Donholm-Komarocks"))
+    gpx(tmp_path / "19C2___A___k1___HP_2026-03-03_07-43-00.gpx", east(1))
+    result = build_network([tmp_path])
+    assert ledger(result).route_id.nunique() == 1
+    assert tables(result.feed)["routes.txt"].route_short_name.tolist() == ["19C2"]
+
+
+def test_two_numbers_of_a_route_in_a_file_name_are_not_a_time(tmp_path):
+    """Nairobi's 29/30 written in a file name as 29-30 (no hour 29); 16-62 (no minute 62) likewise."""
+    gpx(tmp_path / "29-30___B___k1___HP_2026-03-03_16-12-00.gpx", east(0))
+    gpx(tmp_path / "16-62___A___k2___HP_2026-03-03_15-39-00.gpx", north(1))
+    routes = tables(build_network([tmp_path]).feed)["routes.txt"]
+    assert sorted(routes.route_short_name) == ["16-62", "29-30"]
+    assert (routes.route_long_name == "").all()  # never "k1": on one ride, a word may be its collector's
+
+
+def test_words_of_one_file_name_name_no_route_words_of_several_on_one_path_do(tmp_path):
+    gpx(tmp_path / "fernando.gpx", north(0))  # one ride: its collector's name, or a route's? never published
+    for k in range(2):
+        gpx(tmp_path / f"45K_Kayole-Town_{k + 1}.gpx", east(k + 1))
+    routes = tables(build_network([tmp_path]).feed)["routes.txt"]
+    assert "fernando" not in routes.to_csv().lower()
+    assert ["45K", "Kayole-Town"] in routes[["route_short_name", "route_long_name"]].values.tolist()

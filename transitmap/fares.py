@@ -1,7 +1,7 @@
 """Fares per route from the fares collectors paid, robust to typos.
 
-A route's price is the median of the whole-ride fares of its full rides in the route's most common currency;
-a fare more than ``outlier_ratio`` times above or below the lower median is reported (a typo, a special trip)
+A route's price is the lower median (a fare someone paid) of the whole-ride fares of its full rides in the
+route's most common currency; a fare more than ``outlier_ratio`` times above or below the lower median is reported (a typo, a special trip)
 and left out of the price. Fares paid between two stops (a fare marked from one stop to another, or the
 whole fare of a rider who boarded late or got off early) give origin-destination fares the same way, per
 pair of stops, where they differ from the route's price.
@@ -108,5 +108,6 @@ def _robust(route_id: str, paid: list[tuple[Ride, Fare]], config: FareConfig) ->
     typical = (amounts <= reference * config.outlier_ratio) & (amounts >= reference / config.outlier_ratio)
     notices = [N.FareOutlierNotice(file=r.source, trace_id=r.trace_id, route_id=route_id, amount=f.amount,
                                    median_amount=reference) for (r, f), ok in zip(paid, typical) if not ok]
-    kept = amounts[typical]
-    return round(float(np.median(kept)), 2), len(kept), notices
+    kept = np.sort(amounts[typical])
+    # the lower median again: a fare someone paid (1.40 and 1.50 paid, 1.45 would be a price nobody pays)
+    return round(float(kept[(len(kept) - 1) // 2]), 2), len(kept), notices

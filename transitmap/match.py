@@ -506,8 +506,10 @@ def normalise_name(name: str) -> str:
     return " ".join(re.sub(r"[^\w]+", " ", name.lower()).split())
 
 
-# "45K", "237", "110ATH", "17B_2"; or a whole name of a short prefix and a number: "jbl 13", "krt 03"
-_ROUTE_CODE = re.compile(r"^(\d{1,4}[a-z]{0,5}(?:_\d{1,2})?)\b|^([^\W\d_]{1,4} \d{1,4}[a-z]{0,3})$")
+# "45K", "237", "110ATH", "19C2", "17B_2", "16 62" (16/62, a route of its own beside 16: folded, the slash is a space);
+# or a whole name of a short prefix and a number: "jbl 13", "krt 03"
+_ROUTE_CODE = re.compile(r"^(\d{1,4}(?!(?:st|nd|rd|th)(?= |$))(?:[a-z]{1,5}\d{0,2})?(?:_\d{1,2})?(?: \d{1,4}[a-z]?(?= |$))?)(?= |$)"
+                         r"|^([^\W\d_]{1,4} \d{1,4}[a-z]{0,3})$")
 
 
 def _code(folded: str) -> str | None:
@@ -549,8 +551,12 @@ def _folded_similarity(a: str, b: str) -> float:
     if ca and cb:
         if ca == cb:
             return 1.0
+        # a typo: characters transposed, or a space moved into the number ("33d pmuthurwa" for "33dp muthurwa":
+        # one number is the other with letters added, the names alike); not one letter for another (33B, 33C)
+        short, long_ = sorted((ca, cb), key=len)
         typo = (sorted(ca) == sorted(cb)
-                or SequenceMatcher(None, a.replace(" ", ""), b.replace(" ", "")).ratio() >= 0.95)
+                or (long_.startswith(short) and long_[len(short):].isalpha()
+                    and SequenceMatcher(None, a.replace(" ", ""), b.replace(" ", "")).ratio() >= 0.95))
         return 0.7 if typo else 0.0
     if bool(ca) != bool(cb):  # a route number beside a name without one ("kayole to town"): riders who name the
         # terminals may ride that number or another between them; agreeing when the number's name holds them
@@ -576,7 +582,10 @@ def _majority_name(rides: list[Ride]) -> str | None:
         else:
             groups.append([n])
     best = max(groups, key=lambda g: (len(g), -len(min(g))))
-    return max(set(best), key=lambda n: (best.count(n), any(c.isupper() for c in n), n))
+    # names that agree, shown with a route number where one carries it ("33C Commercial-Cabanas" before
+    # "Commercial to Cabanas"): the number tells this route from others between the same places
+    return max(set(best), key=lambda n: (_code(normalise_name(n)) is not None, best.count(n),
+                                         any(c.isupper() for c in n), n))
 
 
 def _median_geometry(paths: list[Path], config: MatchConfig) -> np.ndarray:

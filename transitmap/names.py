@@ -13,7 +13,8 @@ none) and the mode, and it clears the labels of marks that name no stop.
   rides of two routes do not): a collector's name or code recurs on the rides of every route they rode, and
   is dropped from names, and becomes the ride's collector where its content names none.
 - The route is the file name's route number, else a folder name that two or more rides share, else what is
-  left of the file name, else a folder of one ride. A folder's leading mode word (``bus_``, ``tren_``) sets
+  left of the file name where two or more rides on one path carry it (on one ride it may be a collector's
+  name), else a folder of one ride. Words after a route number join it on the same condition. A folder's leading mode word (``bus_``, ``tren_``) sets
   the ride's mode.
 - A route name that is a collector's id (some collectors write their own) names no route.
 - A label written on marks at many places far apart (``Parada de Bus tipo 1``, ``vide``, ``arrêt``) is a
@@ -69,9 +70,9 @@ _DIRECTION = frozenset("""
 """.split())
 _DATE = re.compile(r"(?<![0-9])(?:(?:19|20)\d\d[-_.]?[01]?\d[-_.]?[0-3]?\d|[0-3]?\d[-_.][01]?\d[-_.](?:19|20)?\d\d)"
                    r"(?:[T_ -]?[0-2]?\d[-:_.h]?[0-5]\d(?:[-:_.m]?[0-5]\d)?s?)?(?![0-9])")
-_TIME = re.compile(r"(?<![0-9])[0-2]?\d[-:h][0-5]\d(?:[-:m][0-5]\d)?(?![0-9])")
+_TIME = re.compile(r"(?<![0-9])(?:[01]?\d|2[0-3])[-:h][0-5]\d(?:[-:m][0-5]\d)?(?![0-9])")  # not 29-30, a route
 _COUNTER = re.compile(r"(?:-\d{1,2}|\s?\(\d+\)|[-_ ]copy(?:[-_ ]?\d+)?)$", re.IGNORECASE)
-_CODE = re.compile(r"\d{1,4}(?:[-.]\d{1,4})?[A-Za-z]{0,3}(?:_\d{1,2})?")  # a route number: 14, 45K, 110ATH, 17B_2, 16-62
+_CODE = re.compile(r"\d{1,4}(?:[-.]\d{1,4})?(?:[A-Za-z]{1,3}\d{0,2})?(?:_\d{1,2})?")  # a route number: 14, 45K, 110ATH, 19C2, 17B_2, 16-62
 _PREFIX = re.compile(r"[^\W\d_]{1,4}")  # a short district or line prefix before a number: JBL 13, krt 03
 
 
@@ -249,14 +250,15 @@ def _words(stem: str) -> list[str]:
 
 def _code(words: list[str]) -> tuple[str | None, list[str]]:
     """(the route number, with its prefix: ``JBL 13``; the other words) of a file name's words."""
+    counted = lambda rest: [w for w in rest if not re.fullmatch(r"\d+", w)]  # noqa: E731  (a lone number counts rides)
     if words and _CODE.fullmatch(words[0]):
-        return words[0], words[1:]
+        return words[0], counted(words[1:])
     if len(words) == 2 and _PREFIX.fullmatch(words[0]) and _CODE.fullmatch(words[1]) \
             and _fold(words[0]) not in MODE_WORDS:  # "JBL 13"; in "na-02-BBr" the number counts rides
         return f"{words[0]} {words[1]}", []
     if len(words) >= 2 and _fold(words[0]) in MODE_WORDS and _CODE.fullmatch(words[1]):
-        return words[1], words[2:]
-    return None, [w for w in words if not re.fullmatch(r"\d+", w)]  # a lone number after words: a counter
+        return words[1], counted(words[2:])
+    return None, counted(words)
 
 
 def _folder_name(folder: str) -> tuple[str | None, str | None]:
@@ -331,7 +333,9 @@ def _guess(rides: list[Ride], paths: list[_PathName], one_path: _OnePath, skip: 
     for i, name in stem_names.items():
         same_stem[_fold(name)].append(i)
     for members in same_stem.values():
-        if len(members) > 1 and not one_path(members):
+        # what is left of a file name names a route when two or more rides on one path carry it; on one
+        # ride it may as well be its collector's name or code ("14___B___KD", "fernando.gpx")
+        if len(members) == 1 or not one_path(members):
             for i in members:
                 del stem_names[i]
     # folder names, by name (the same name under several folders is one name): accepted on one path

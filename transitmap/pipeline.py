@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 #: the feed's shapes leave out the vertices of a pattern's path (10 m apart) that lie within this of the line
 #: through the others (Douglas-Peucker): straight roads need no vertex every 10 m
 SHAPE_TOLERANCE_M = 1.0
+WHOLE_ROUTE_SHARE = 2 / 3  # of its route's longest pattern, for a pattern's fares to be the route's price
 
 
 @dataclass(frozen=True)
@@ -476,8 +477,13 @@ def build_network(
         if set(directions) != {0, 1}:
             first = rides[route.patterns[0].rides[0]]
             notices.append(N.DirectionMissingNotice(file=first.source, trace_id=first.trace_id, route_id=route_id))
-        fare, fare_notes = route_fare(route_id, [rides[i] for p in route.patterns for i in p.rides],
-                                      [rides[i] for p in route.patterns for i in p.partial])
+        # a pattern much shorter than the route's longest (a short turn, or one direction ridden only in
+        # part) is ridden for less than the whole route: its fares count as partial rides' fares
+        longest = max(len(p.xy) for p in route.patterns)
+        whole = [len(p.xy) >= WHOLE_ROUTE_SHARE * longest for p in route.patterns]
+        fare, fare_notes = route_fare(
+            route_id, [rides[i] for p, w in zip(route.patterns, whole) if w for i in p.rides],
+            [rides[i] for p, w in zip(route.patterns, whole) for i in (p.partial if w else p.rides + p.partial)])
         paid = [(stop_ids[a], stop_ids[b], rides[i], f) for p in range(len(route.patterns))
                 for a, b, i, f in timed[(r, p)].paid]
         od, od_notes = od_fares(route_id, paid, fare)
@@ -521,7 +527,8 @@ def build_network(
                        outlines=outlines)
 
 
-_CODE_NAME = re.compile(r"^((?:[^\W\d_]{1,4} )?\d{1,4}[^\W\d_]{0,3}(?:_\d{1,2})?)(?:\s+|\s*[-:]\s*|$)(.*)$")
+_CODE_NAME = re.compile(r"^((?:[^\W\d_]{1,4} )?\d{1,4}(?!(?:st|nd|rd|th)\b)(?:[^\W\d_]{1,3}\d{0,2})?(?:_\d{1,2})?"
+                        r"(?:\s*/\s*\d{1,4}[^\W\d_]?|-\d{1,4}[^\W\d_]?(?=\s|$))?)(?:\s*[-:]\s*|\s+|$)(.*)$")
 
 
 def route_names(name: str | None, first: str | None, last: str | None, route_id: str) -> tuple[str, str]:

@@ -153,32 +153,7 @@ def ride(
     t_knots.append(t_end + u((20.0, 90.0)))  # the collector stops recording a little after arrival
     s_knots.append(s_to)
 
-    interval = u(profile.fix_interval_s)
-    n = int(t_knots[-1] / interval) + 1
-    # Fixes at whole seconds (as phones write them), jittered, never two in the same second.
-    t = np.unique(np.round(np.arange(n) * interval + rng.uniform(-0.3, 0.3, n) * min(interval, 1.0)))
-    t = t[t >= 0]
-    n = len(t)
-    s = np.interp(t, t_knots, s_knots)
-    x = np.interp(s, cum, xy[:, 0])
-    y = np.interp(s, cum, xy[:, 1])
-    sigma = u(profile.noise_m)
-    ex = _correlated_noise(rng, n, interval, profile.noise_correlation_s, sigma)
-    ey = _correlated_noise(rng, n, interval, profile.noise_correlation_s, sigma)
-    acc = np.clip(sigma * (1 + 0.3 * rng.standard_normal(n)), 2.0, None)
-    spikes = rng.random(n) < profile.spike_rate
-    spikes[[0, -1]] = False
-    ang = rng.uniform(0, 2 * np.pi, spikes.sum())
-    dist = rng.uniform(*profile.spike_m, spikes.sum())
-    x, y = x + ex, y + ey
-    x[spikes] += dist * np.cos(ang)
-    y[spikes] += dist * np.sin(ang)
-    keep = np.ones(n, bool)
-    if rng.random() < profile.gap_probability and t[-1] > 600:
-        g0 = rng.uniform(0.2, 0.8) * t[-1]
-        keep &= ~((t > g0) & (t < g0 + u(profile.gap_s)))
-    t, x, y, acc = t[keep], x[keep], y[keep], acc[keep]
-    lat, lon = _unproject(x, y, epsg)
+    t, lat, lon, acc = gps_fixes(t_knots, s_knots, xy, epsg, profile, rng)
 
     def iso(sec: float) -> str:
         return (start + timedelta(seconds=round(float(sec), 1))).isoformat(timespec="seconds")
@@ -222,6 +197,42 @@ def ride(
             deps.append(d)
         trace["departures"] = [iso(x) for x in sorted(deps)]
     return trace
+
+
+def gps_fixes(t_knots: list[float], s_knots: list[float], xy: np.ndarray, epsg: int, profile: RideProfile,
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What a phone records of a vehicle that is ``s_knots[k]`` metres along the path ``xy`` (UTM ``epsg``) at
+    ``t_knots[k]`` seconds (linear between knots): (seconds, latitudes, longitudes, reported accuracy) of fixes
+    every ``profile.fix_interval_s``, with the profile's noise, spikes and signal gap."""
+    u = lambda lo_hi: float(rng.uniform(*lo_hi))  # noqa: E731
+    cum = _along(xy)
+    interval = u(profile.fix_interval_s)
+    n = int(t_knots[-1] / interval) + 1
+    # Fixes at whole seconds (as phones write them), jittered, never two in the same second.
+    t = np.unique(np.round(np.arange(n) * interval + rng.uniform(-0.3, 0.3, n) * min(interval, 1.0)))
+    t = t[t >= 0]
+    n = len(t)
+    s = np.interp(t, t_knots, s_knots)
+    x = np.interp(s, cum, xy[:, 0])
+    y = np.interp(s, cum, xy[:, 1])
+    sigma = u(profile.noise_m)
+    ex = _correlated_noise(rng, n, interval, profile.noise_correlation_s, sigma)
+    ey = _correlated_noise(rng, n, interval, profile.noise_correlation_s, sigma)
+    acc = np.clip(sigma * (1 + 0.3 * rng.standard_normal(n)), 2.0, None)
+    spikes = rng.random(n) < profile.spike_rate
+    spikes[[0, -1]] = False
+    ang = rng.uniform(0, 2 * np.pi, spikes.sum())
+    dist = rng.uniform(*profile.spike_m, spikes.sum())
+    x, y = x + ex, y + ey
+    x[spikes] += dist * np.cos(ang)
+    y[spikes] += dist * np.sin(ang)
+    keep = np.ones(n, bool)
+    if rng.random() < profile.gap_probability and t[-1] > 600:
+        g0 = rng.uniform(0.2, 0.8) * t[-1]
+        keep &= ~((t > g0) & (t < g0 + u(profile.gap_s)))
+    t, x, y, acc = t[keep], x[keep], y[keep], acc[keep]
+    lat, lon = _unproject(x, y, epsg)
+    return t, lat, lon, acc
 
 
 def _terminals(route: RouteSpec, rng: np.random.Generator) -> str | None:
