@@ -45,7 +45,7 @@ import pandas as pd
 import shapely
 
 from transitmap.geo import along, project, utm_epsg
-from transitmap.match import Path as IndexedPath
+from transitmap.geo import Path as IndexedPath
 from transitmap.pipeline import build_network
 from dataclasses import replace
 

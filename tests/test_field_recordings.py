@@ -231,7 +231,7 @@ def test_a_declared_path_convention_names_route_and_collector(tmp_path):
 
 
 def test_mark_labels_used_all_over_the_survey_name_no_stop():
-    from transitmap.clean import Ride
+    from transitmap.model import Ride
     import numpy as np
 
     def r(stops):

@@ -268,7 +268,8 @@ def test_probe_pairs_are_those_whose_probes_lie_near(seed, n, corridor, every):
     some the other way."""
     from scipy.spatial.distance import cdist
 
-    from transitmap.match import Path, _probe_pairs, _probes
+    from transitmap.geo import Path
+    from transitmap.match import _probe_pairs, _probes
 
     rng = np.random.default_rng(seed)
     base = np.cumsum(rng.normal(0, 12, (rng.integers(2, 200), 2)) + [8.0, 3.0], axis=0)
@@ -296,7 +297,7 @@ def test_probe_pairs_are_those_whose_probes_lie_near(seed, n, corridor, every):
 
 
 def test_groups_asks_only_about_pairs_not_yet_joined():
-    from transitmap.match import groups
+    from transitmap.geo import groups
 
     asked = []
 
@@ -314,7 +315,8 @@ def test_groups_asks_only_about_pairs_not_yet_joined():
 def test_median_geometry_takes_the_median_offset_of_the_rides(ys, expected):
     """Parallel rides along a straight road: the pattern runs at the median of their offsets (the middle
     one, or the mean of the two middle ones), whichever ride is the reference."""
-    from transitmap.match import MatchConfig, Path, _median_geometry
+    from transitmap.geo import Path
+    from transitmap.match import MatchConfig, _median_geometry
 
     paths = [Path(along(np.array([[0.0, y], [1000.0, y]]), 10.0)) for y in ys]
     xy = _median_geometry(paths, MatchConfig())

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .geo import project
-from .model import Fare, Trace
+from .model import Fare, Ride, Trace
 
 
 @dataclass(frozen=True)
@@ -26,35 +26,6 @@ class CleanConfig:
     vehicle_window_s: float = 60.0
     walk_s: float = 30.0  # ... over at least this long, spanning walk_radius_m (GPS noise strays 40 m briefly,
     walk_radius_m: float = 100.0  # and a vehicle stands at a stop near the rank before it drives off)
-
-
-@dataclass(frozen=True, eq=False)
-class Ride:
-    """A usable ride in the survey CRS. Arrays hold the kept fixes, in time order; ``start``..``end``
-    (inclusive) is the moving part. ``collector_id`` stays inside transitmap: it is never exported."""
-
-    trace_id: str
-    source: str
-    collector_id: str | None
-    route_name: str | None
-    operator: str | None
-    origin: str | None
-    destination: str | None
-    t_s: np.ndarray
-    x_m: np.ndarray
-    y_m: np.ndarray
-    start: int
-    end: int
-    start_wait_s: float  # waited at the start before moving (a rank, when long)
-    end_wait_s: float  # recorded after arriving
-    stops: tuple[tuple[float, float, float, str, str | None], ...]  # (t_s, x_m, y_m, kind, name)
-    fares: tuple[Fare, ...]
-    departures_s: np.ndarray
-    mode: str = "minibus"  # the vehicle: rides of different modes are never one route
-
-    @property
-    def moving_xy(self) -> np.ndarray:
-        return np.column_stack([self.x_m[self.start : self.end + 1], self.y_m[self.start : self.end + 1]])
 
 
 def clean_ride(trace: Trace, keep: np.ndarray, stop_keep: np.ndarray, fare_keep: np.ndarray, epsg: int,

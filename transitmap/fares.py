@@ -15,8 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import notices as N
-from .clean import Ride
-from .model import WITHDRAWN_CURRENCIES, Fare
+from .model import WITHDRAWN_CURRENCIES, Fare, Ride
 
 
 @dataclass(frozen=True)

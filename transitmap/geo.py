@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Callable
 
 import numpy as np
 import shapely
@@ -121,3 +122,58 @@ def group_stats(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nd
     keys, values = np.asarray(keys)[order], np.asarray(values, float)[order]
     at, lo, n = np.unique(keys, return_index=True, return_counts=True)
     return at, values[lo], (values[lo + n // 2] + values[lo + (n - 1) // 2]) / 2, values[lo + n - 1]
+
+
+class Path:
+    """A path densified to regular steps, with a KD-tree of its vertices: a point's distance to the path
+    and its position along it come from the nearest vertex, in O(log n) (shapely's exact point-to-line
+    distance costs the number of vertices). Vertices are numpy coordinates, not a Python object each."""
+
+    def __init__(self, xy: np.ndarray, known: np.ndarray | None = None):
+        from scipy.spatial import cKDTree
+
+        self.xy = xy
+        self.known = known  # None: every point was observed; else False on lines across signal gaps
+        self.tree = cKDTree(xy)
+        self.cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])  # metres at each vertex
+        self.length = float(self.cum[-1])
+
+    @property
+    def observed(self) -> np.ndarray:
+        """The vertices where the ride was observed (not on a line across a signal gap)."""
+        return self.xy if self.known is None else self.xy[self.known]
+
+    def nearest(self, pts, max_distance: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(index of the nearest vertex, distance to it) of each point ((n, 2) coordinates); with
+        ``max_distance``, points farther than that get index -1 and distance inf (a bounded search is
+        much faster)."""
+        pts = np.asarray(pts, dtype=float).reshape(-1, 2)
+        if max_distance is None:
+            dist, idx = self.tree.query(pts)
+            return np.asarray(idx, np.int64), np.asarray(dist)
+        # the bound is exclusive in scipy: a hair more keeps a vertex at exactly max_distance
+        dist, idx = self.tree.query(pts, distance_upper_bound=np.nextafter(max_distance, np.inf))
+        idx = np.where(np.isfinite(dist), idx, -1).astype(np.int64)
+        return idx, np.asarray(dist)
+
+
+def groups(n: int, links, linked: Callable[[int, int], bool] | None = None) -> list[list[int]]:
+    """Connected groups of ``0..n-1`` given linked pairs (union-find), each sorted, in order of their first.
+    With ``linked``, ``links`` are candidate pairs, linked when ``linked(i, j)``; a pair already in one group
+    is not asked about (the answer would change nothing)."""
+    parent = list(range(n))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in links:
+        a, b = find(i), find(j)
+        if a != b and (linked is None or linked(i, j)):
+            parent[a] = b
+    out: dict[int, list[int]] = {}
+    for i in range(n):
+        out.setdefault(find(i), []).append(i)
+    return sorted(out.values())

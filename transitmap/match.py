@@ -22,14 +22,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import Any, Callable
 
 import numpy as np
 
 from . import notices as N
-from .clean import Ride
-from .geo import along, distinct, group_stats, pairs_within
+from .geo import Path, along, distinct, group_stats, groups, pairs_within
+from .model import Pattern, Ride, Route, normalise_name
 
 
 @dataclass(frozen=True)
@@ -43,31 +43,6 @@ class MatchConfig:
     dense_step_m: float = 10.0  # rides and patterns are compared as points this far apart
     gap_s: float = 20.0  # a step between fixes this long in time ...
     gap_m: float = 150.0  # ... and in distance is a signal gap: the straight line across it is not the road
-
-
-@dataclass(frozen=True, eq=False)
-class Pattern:
-    """A route pattern: one path in one direction. ``rides``/``partial`` index the input rides."""
-
-    rides: tuple[int, ...]
-    partial: tuple[int, ...]
-    xy: np.ndarray  # (n, 2) metres, survey CRS, a vertex every ``dense_step_m``
-    name: str | None
-
-    @cached_property
-    def path(self) -> "Path":
-        """The pattern's path with its KD-tree, made once for the stages that place things on it."""
-        return Path(self.xy)
-
-
-@dataclass(frozen=True, eq=False)
-class Route:
-    """The patterns of one line: its two directions (when both were observed) and its branches and short
-    turns, the main pattern of each direction (most rides) first."""
-
-    patterns: tuple[Pattern, ...]
-    directions: tuple[int, ...]  # the direction_id of each pattern
-    name: str | None
 
 
 def match_rides(rides: list[Ride], config: MatchConfig = MatchConfig(), *,
@@ -207,39 +182,6 @@ def _ride_path(ride: Ride, config: MatchConfig) -> "Path":
     return Path(dense, known=~(chord[k] & inside))
 
 
-class Path:
-    """A path densified to regular steps, with a KD-tree of its vertices: a point's distance to the path
-    and its position along it come from the nearest vertex, in O(log n) (shapely's exact point-to-line
-    distance costs the number of vertices). Vertices are numpy coordinates, not a Python object each."""
-
-    def __init__(self, xy: np.ndarray, known: np.ndarray | None = None):
-        from scipy.spatial import cKDTree
-
-        self.xy = xy
-        self.known = known  # None: every point was observed; else False on lines across signal gaps
-        self.tree = cKDTree(xy)
-        self.cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])  # metres at each vertex
-        self.length = float(self.cum[-1])
-
-    @property
-    def observed(self) -> np.ndarray:
-        """The vertices where the ride was observed (not on a line across a signal gap)."""
-        return self.xy if self.known is None else self.xy[self.known]
-
-    def nearest(self, pts, max_distance: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(index of the nearest vertex, distance to it) of each point ((n, 2) coordinates); with
-        ``max_distance``, points farther than that get index -1 and distance inf (a bounded search is
-        much faster)."""
-        pts = np.asarray(pts, dtype=float).reshape(-1, 2)
-        if max_distance is None:
-            dist, idx = self.tree.query(pts)
-            return np.asarray(idx, np.int64), np.asarray(dist)
-        # the bound is exclusive in scipy: a hair more keeps a vertex at exactly max_distance
-        dist, idx = self.tree.query(pts, distance_upper_bound=np.nextafter(max_distance, np.inf))
-        idx = np.where(np.isfinite(dist), idx, -1).astype(np.int64)
-        return idx, np.asarray(dist)
-
-
 def _probes(path: Path) -> np.ndarray:
     """A dozen of the path's observed vertices, evenly spread: most pairs of rides only cross, and a dozen
     points tell."""
@@ -360,28 +302,6 @@ def _same_path(cover: "Covers", i: int, j: int) -> bool:
     return same(*cover(*first)) and same(*cover(*then))
 
 
-def groups(n: int, links, linked: Callable[[int, int], bool] | None = None) -> list[list[int]]:
-    """Connected groups of ``0..n-1`` given linked pairs (union-find), each sorted, in order of their first.
-    With ``linked``, ``links`` are candidate pairs, linked when ``linked(i, j)``; a pair already in one group
-    is not asked about (the answer would change nothing)."""
-    parent = list(range(n))
-
-    def find(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, j in links:
-        a, b = find(i), find(j)
-        if a != b and (linked is None or linked(i, j)):
-            parent[a] = b
-    out: dict[int, list[int]] = {}
-    for i in range(n):
-        out.setdefault(find(i), []).append(i)
-    return sorted(out.values())
-
-
 def _clusters(rides: list[Ride], cover: Covers, config: MatchConfig) -> list[list[int]]:
     """Rides on the same path in the same direction, unless both name their route and the names clearly
     differ (a partial ride of a long route can trace exactly the path of a short one, two route numbers can
@@ -498,12 +418,6 @@ def _name_agreement(a: str | None, b: str | None) -> int:
         return 0
     sim = _name_similarity(a, b)
     return 1 if sim >= 0.8 else (-1 if sim < 0.6 else 0)
-
-
-@lru_cache(maxsize=65536)
-def normalise_name(name: str) -> str:
-    """Route names as heard: case, punctuation and spacing folded ("Bree-Bara" ~ "bree - bara")."""
-    return " ".join(re.sub(r"[^\w]+", " ", name.lower()).split())
 
 
 # "45K", "237", "110ATH", "19C2", "17B_2", "16 62" (16/62, a route of its own beside 16: folded, the slash is a space);

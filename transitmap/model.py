@@ -4,6 +4,11 @@ A :class:`Trace` is one collector riding one vehicle, as read: a "not-necessaril
 columnar numpy arrays (one array per field, one element per GPS fix), never a Python object per fix.
 Times are seconds since the Unix epoch in UTC (``float64``), so they are unambiguous; values that could
 not be read are ``NaN``. Validation never edits a trace in place; repairs return new objects.
+
+After validation the stages exchange, in the order they make them: a :class:`Ride` (clean: a usable ride
+in the survey's UTM metres), :class:`Pattern` and :class:`Route` (match: rides deduplicated into paths and
+lines), :class:`NetworkStop` and :class:`PatternStops` (stops), :class:`Headway` (timing). Stage modules import
+these from here and never each other (``tests/test_catalogue.py`` checks).
 """
 
 from __future__ import annotations
@@ -11,11 +16,14 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
+import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from operator import attrgetter
 
 import numpy as np
+
+from .geo import Path
 
 STOP_KINDS = ("board", "alight", "both", "stop")
 
@@ -112,7 +120,6 @@ class Status(str, enum.Enum):
     DUPLICATE = "duplicate"
 
 
-
 #: ISO 4217 codes withdrawn since, still written by people (and missing from current lists): the code that
 #: replaced each, and how many old units make one new one. A fare in a withdrawn code is kept as written (a
 #: WARNING names the successor); a survey whose currency is the successor gets the amount converted.
@@ -139,3 +146,93 @@ def iso_currencies() -> frozenset[str]:
     import pycountry
 
     return frozenset(c.alpha_3 for c in pycountry.currencies)
+
+
+# ------------------------------------------------------------------ what the stages after validation exchange
+
+
+@dataclass(frozen=True, eq=False)
+class Ride:
+    """A usable ride in the survey CRS. Arrays hold the kept fixes, in time order; ``start``..``end``
+    (inclusive) is the moving part. ``collector_id`` stays inside transitmap: it is never exported."""
+
+    trace_id: str
+    source: str
+    collector_id: str | None
+    route_name: str | None
+    operator: str | None
+    origin: str | None
+    destination: str | None
+    t_s: np.ndarray
+    x_m: np.ndarray
+    y_m: np.ndarray
+    start: int
+    end: int
+    start_wait_s: float  # waited at the start before moving (a rank, when long)
+    end_wait_s: float  # recorded after arriving
+    stops: tuple[tuple[float, float, float, str, str | None], ...]  # (t_s, x_m, y_m, kind, name)
+    fares: tuple[Fare, ...]
+    departures_s: np.ndarray
+    mode: str = "minibus"  # the vehicle: rides of different modes are never one route
+
+    @property
+    def moving_xy(self) -> np.ndarray:
+        return np.column_stack([self.x_m[self.start : self.end + 1], self.y_m[self.start : self.end + 1]])
+
+
+@dataclass(frozen=True, eq=False)
+class Pattern:
+    """A route pattern: one path in one direction. ``rides``/``partial`` index the input rides."""
+
+    rides: tuple[int, ...]
+    partial: tuple[int, ...]
+    xy: np.ndarray  # (n, 2) metres, survey CRS, a vertex every ``dense_step_m``
+    name: str | None
+
+    @cached_property
+    def path(self) -> Path:
+        """The pattern's path with its KD-tree, made once for the stages that place things on it."""
+        return Path(self.xy)
+
+
+@dataclass(frozen=True, eq=False)
+class Route:
+    """The patterns of one line: its two directions (when both were observed) and its branches and short
+    turns, the main pattern of each direction (most rides) first."""
+
+    patterns: tuple[Pattern, ...]
+    directions: tuple[int, ...]  # the direction_id of each pattern
+    name: str | None
+
+
+@dataclass(frozen=True)
+class NetworkStop:
+    """A stop of the network; ``x_m``/``y_m`` in the survey CRS."""
+
+    x_m: float
+    y_m: float
+    name: str | None
+    observations: int  # marks and dwells seen there, over all rides
+
+
+@dataclass(frozen=True, eq=False)
+class PatternStops:
+    """The stops of one pattern in order: indexes into the stop list and distances along the pattern."""
+
+    stop_index: tuple[int, ...]
+    s_m: np.ndarray
+
+
+@dataclass(frozen=True)
+class Headway:
+    start_s: int  # seconds after local midnight of the service day (may pass 24 h)
+    end_s: int
+    headway_s: int
+    provenance: str  # observed | observed_other_band | estimated_from_rank_waits | assumed
+    samples: int  # gaps or waits it rests on
+
+
+@lru_cache(maxsize=65536)
+def normalise_name(name: str) -> str:
+    """Route names as heard: case, punctuation and spacing folded ("Bree-Bara" ~ "bree - bara")."""
+    return " ".join(re.sub(r"[^\w]+", " ", name.lower()).split())

@@ -37,8 +37,8 @@ from functools import lru_cache
 import numpy as np
 
 from . import notices as N
-from .clean import Ride
 from .geo import along
+from .model import Ride
 
 #: The words of a mode, in a folder or file name, and the mode they stand for (``Trace.mode``).
 MODE_WORDS = {

@@ -690,7 +690,8 @@ def _network(rides, tz: str, epsg: int, workers: int):
     process of its own, with the same result as all at once. Returns routes, notices, stops, the stops of each
     (route index, pattern index) and its ``_Timed``."""
     from .match import MatchConfig, merged_routes, per_region
-    from .stops import PatternStops, merged_stops
+    from .model import PatternStops
+    from .stops import merged_stops
 
     parts = per_region(_region_network, rides, MatchConfig(), workers, tz, epsg)
     if len(parts) == 1:

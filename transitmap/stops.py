@@ -18,9 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .clean import Ride
-from .geo import distinct, pairs_within
-from .match import Path, Route, groups, normalise_name
+from .geo import Path, distinct, groups, pairs_within
+from .model import NetworkStop, PatternStops, Ride, Route, normalise_name
 
 
 @dataclass(frozen=True)
@@ -33,24 +32,6 @@ class StopConfig:
     kept_share: float = 0.8  # ... where the pattern's collectors mark stops (else a junction, traffic)
     weak_mark_rides: int = 3  # full rides of a pattern from which a lone unnamed mark is a stop for one passenger
     merge_m: float = 15.0
-
-
-@dataclass(frozen=True)
-class Stop:
-    """A stop of the network; ``x_m``/``y_m`` in the survey CRS."""
-
-    x_m: float
-    y_m: float
-    name: str | None
-    observations: int  # marks and dwells seen there, over all rides
-
-
-@dataclass(frozen=True, eq=False)
-class PatternStops:
-    """The stops of one pattern in order: indexes into the stop list and distances along the pattern."""
-
-    stop_index: tuple[int, ...]
-    s_m: np.ndarray
 
 
 @dataclass
@@ -66,7 +47,7 @@ class _Candidate:
 
 
 def infer_stops(rides: list[Ride], routes: list[Route], config: StopConfig = StopConfig()
-                ) -> tuple[list[Stop], dict[tuple[int, int], PatternStops]]:
+                ) -> tuple[list[NetworkStop], dict[tuple[int, int], PatternStops]]:
     """The network's stops and, per (route index, pattern index), the pattern's stops in order."""
     candidates: list[_Candidate] = []
     for r, route in enumerate(routes):
@@ -161,7 +142,7 @@ def _events(ride: Ride, config: StopConfig, *, full: bool) -> tuple[np.ndarray, 
     return np.array(xy, dtype=float).reshape(-1, 2), kinds
 
 
-def _merge(cands: list[_Candidate], config: StopConfig) -> tuple[list[Stop], list[int]]:
+def _merge(cands: list[_Candidate], config: StopConfig) -> tuple[list[NetworkStop], list[int]]:
     """Candidates closer than ``merge_m`` and served in the same direction of travel become one stop."""
     n = len(cands)
     xy = np.array([(c.x_m, c.y_m) for c in cands], float).reshape(-1, 2)
@@ -179,7 +160,7 @@ def _merge(cands: list[_Candidate], config: StopConfig) -> tuple[list[Stop], lis
     for k, f in enumerate(ordered):
         g = found[f]
         names = [nm for i in g for nm in cands[i].names]
-        stops.append(Stop(*centre[f], _majority(names), sum(cands[i].observations for i in g)))
+        stops.append(NetworkStop(*centre[f], _majority(names), sum(cands[i].observations for i in g)))
         for i in g:
             assignment[i] = k
     return stops, assignment
@@ -190,7 +171,7 @@ def _place(x_m: float, y_m: float) -> tuple[float, float]:
     return round(x_m, 1), round(y_m, 1)
 
 
-def merged_stops(parts: list[list[Stop]]) -> tuple[list[Stop], list[list[int]]]:
+def merged_stops(parts: list[list[NetworkStop]]) -> tuple[list[NetworkStop], list[list[int]]]:
     """The stops of regions that share none, in one list in the order ``infer_stops`` gives (stops of
     different regions are far apart, so never in the same place), and for each part where each of its stops
     went."""

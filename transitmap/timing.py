@@ -15,8 +15,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from .clean import Ride
-from .match import Pattern
+from .model import Headway, Pattern, Ride
 
 BANDS_H = ((0, 6), (6, 9), (9, 16), (16, 19), (19, 24), (24, 30))  # local hours; past 24 = after midnight
 
@@ -27,15 +26,6 @@ class TimingConfig:
     assumed_headway_s: float = 900.0  # only where nothing at all was observed (said in the provenance)
     # a shorter wait at the rank is boarding a vehicle about to leave, not waiting for one: no headway evidence
     min_rank_wait_s: float = 60.0
-
-
-@dataclass(frozen=True)
-class Headway:
-    start_s: int  # seconds after local midnight of the service day (may pass 24 h)
-    end_s: int
-    headway_s: int
-    provenance: str  # observed | observed_other_band | estimated_from_rank_waits | assumed
-    samples: int  # gaps or waits it rests on
 
 
 def stop_offsets(pattern: Pattern, s_stops: np.ndarray, rides: list[Ride], config: TimingConfig = TimingConfig()) -> np.ndarray:
