@@ -75,6 +75,14 @@ def test_stage_modules_do_not_import_each_other():
         assert not (_imports(PACKAGE / f"{stage}.py") & (STAGES - {stage})), stage
 
 
+def test_no_module_uses_another_modules_private_names():
+    for path in PACKAGE.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        private = [f"{node.module}.{a.name}" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                   and node.level == 1 for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+        assert not private, (path.name, private)
+
+
 def test_only_the_gtfs_and_stats_modules_use_gtfs_kit():
     users = {path.name for path in PACKAGE.glob("*.py") if "gtfs_kit" in _imports(path)}
     assert users <= {"gtfs.py", "stats.py"}, users

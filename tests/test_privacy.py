@@ -115,7 +115,7 @@ def test_pseudonyms_are_keyed_by_a_machine_key_kept_away_from_the_output(tmp_pat
 
     import pandas as pd
 
-    from transitmap.pipeline import pseudonym_key_file
+    from transitmap.privacy import pseudonym_key_file
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.delenv("TRANSITMAP_PSEUDONYM_KEY", raising=False)

@@ -449,13 +449,13 @@ def status_cmd(survey_dir, pseudonyms, day, fmt):
     from zoneinfo import ZoneInfo
 
     from . import workspace as ws
-    from .pipeline import _pseudonyms
+    from .privacy import pseudonyms as pseudonyms_of
 
     info = _workspace_call(ws.settings, survey_dir)
     today = day.date() if day else datetime.now(tz.utc).astimezone(ZoneInfo(info.get("timezone") or "UTC")).date()
     names = None
     if pseudonyms:
-        names = _pseudonyms(set(ws.collector_ids(survey_dir)), None)
+        names = pseudonyms_of(set(ws.collector_ids(survey_dir)), None)
     result = ws.survey_status(survey_dir, today=today, pseudonyms=names)
     if fmt == "json":
         click.echo(to_json(result).decode(), nl=False)
@@ -664,9 +664,9 @@ def stats(ctx: click.Context, feed: str, out: str | None, ledger: str | None, fm
     if fmt == "json":
         click.echo(to_json(result.to_dict()).decode(), nl=False)
     elif fmt == "csv":
-        from .report import _frame_csv
+        from .report import frame_csv
 
-        click.echo(_frame_csv(result.routes).decode(), nl=False)
+        click.echo(frame_csv(result.routes).decode(), nl=False)
     elif not ctx.meta.get("quiet"):
         click.echo(render_stats(result))
 

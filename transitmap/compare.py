@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .geo import distinct, pairs_within, points_at
+from .geo import distinct, pairs_within, points_at, reproject
 
 
 @dataclass(frozen=True)
@@ -147,10 +147,10 @@ class FeedDiff:
     new_lines: dict[str, list] = field(repr=False, default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from .stats import _plain
+        from .stats import json_plain
 
         return {"summary": self.summary,
-                "routes": [{k: _plain(v) for k, v in row.items()} for row in self.routes.to_dict("records")]}
+                "routes": [{k: json_plain(v) for k, v in row.items()} for row in self.routes.to_dict("records")]}
 
 
 def diff_feeds(old, new, config: CompareConfig = CompareConfig()) -> FeedDiff:
@@ -256,26 +256,17 @@ def _lines(stats, epsg: int) -> dict[str, list]:
     main = stats.shapes[stats.shapes["main"]]
     geoms = main["geometry"].to_numpy()
     if stats.epsg != epsg:
-        geoms = _reproject(geoms, stats.epsg, epsg)
+        geoms = reproject(geoms, stats.epsg, epsg)
     out: dict[str, list] = {}
     for rid, g in zip(main["route_id"], geoms):
         out.setdefault(rid, []).append(g)
     return out
 
 
-def _reproject(geoms, src: int, dst: int):
-    from pyproj import Transformer
-
-    from .geo import utm_crs
-
-    tr = Transformer.from_crs(utm_crs(src), utm_crs(dst), always_xy=True)
-    return shapely.transform(geoms, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
-
-
 def _stop_xy(stats, epsg: int) -> tuple[np.ndarray, np.ndarray]:
     pts = stats.stop_points["geometry"].to_numpy()
     if stats.epsg != epsg:
-        pts = _reproject(pts, stats.epsg, epsg)
+        pts = reproject(pts, stats.epsg, epsg)
     return stats.stop_points["stop_id"].to_numpy(), shapely.get_coordinates(pts)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import notices as N
-from .model import WITHDRAWN_CURRENCIES, Fare, Ride
+from .model import WITHDRAWN_CURRENCIES, Fare, Pattern, PatternStops, Ride
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,33 @@ def od_fares(route_id: str, paid: list[tuple[str, str, Ride, Fare]], route: Rout
         if route is None or price != route.price:
             out.append(ODFare(origin, destination, price, samples))
     return out, notices
+
+
+def fares_between_stops(pattern: Pattern, ps: PatternStops, rides: list[Ride], snap_m: float = 100.0
+                        ) -> list[tuple[int, int, int, Fare]]:
+    """(origin stop index, destination stop index, ride index, fare) of the fares paid on a pattern between two of
+    its stops: fares marked from one stop to another, and the whole fare of a partial ride (from where its
+    collector boarded to where they got off: the ride's first and last fix, found from motion; board and
+    alight marks say what passengers did, not the collector)."""
+    if len(ps.stop_index) < 2:
+        return []
+    path = pattern.path
+    out = []
+    for i in pattern.rides + pattern.partial:
+        r = rides[i]
+        board, alight = (r.x_m[0], r.y_m[0]), (r.x_m[-1], r.y_m[-1])
+        for f in r.fares:
+            if f.from_stop is None and f.to_stop is None and i not in pattern.partial:
+                continue  # the whole fare of a full ride: the route's price
+            a = r.stops[f.from_stop][1:3] if f.from_stop is not None else board
+            b = r.stops[f.to_stop][1:3] if f.to_stop is not None else alight
+            (ka, kb), dist = path.nearest(np.array([a, b], dtype=float))
+            sa, sb = path.cum[ka], path.cum[kb]
+            ia, ib = int(np.argmin(np.abs(ps.s_m - sa))), int(np.argmin(np.abs(ps.s_m - sb)))
+            if (dist.max() <= snap_m and abs(ps.s_m[ia] - sa) <= snap_m and abs(ps.s_m[ib] - sb) <= snap_m
+                    and ia < ib and (ia, ib) != (0, len(ps.s_m) - 1)):
+                out.append((ps.stop_index[ia], ps.stop_index[ib], i, f))
+    return out
 
 
 def _robust(route_id: str, paid: list[tuple[Ride, Fare]], config: FareConfig) -> tuple[float, int, list[N.Notice]]:

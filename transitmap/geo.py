@@ -36,6 +36,23 @@ def project(lat: np.ndarray, lon: np.ndarray, epsg: int) -> tuple[np.ndarray, np
     return np.asarray(x), np.asarray(y)
 
 
+@lru_cache(maxsize=64)
+def _from_utm(epsg: int) -> Transformer:
+    return Transformer.from_crs(utm_crs(epsg), CRS.from_epsg(4326), always_xy=True)
+
+
+def unproject(x: np.ndarray, y: np.ndarray, epsg: int) -> tuple[np.ndarray, np.ndarray]:
+    """(latitudes, longitudes) in WGS84 degrees of UTM metres of the given zone."""
+    lon, lat = _from_utm(epsg).transform(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+    return np.asarray(lat), np.asarray(lon)
+
+
+def reproject(geoms: np.ndarray, src: int, dst: int) -> np.ndarray:
+    """Shapely geometries in UTM zone ``src`` moved to UTM zone ``dst``."""
+    tr = Transformer.from_crs(utm_crs(src), utm_crs(dst), always_xy=True)
+    return shapely.transform(geoms, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+
+
 def geodesic_m(lat1, lon1, lat2, lon2) -> np.ndarray:
     """Geodesic distance in metres (vectorised)."""
     lon1, lat1, lon2, lat2 = np.broadcast_arrays(*(np.asarray(v, float) for v in (lon1, lat1, lon2, lat2)))

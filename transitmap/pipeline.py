@@ -13,13 +13,15 @@ import re
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import partial
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from . import notices as N
+from .geo import unproject
+from .privacy import pseudonyms, thinned, trimmed_outline
 from .model import Status
 from .read import ReadLimits, ReadResult, list_inputs, read_file
 from .validate import (TraceCheck, ValidationConfig, check_survey, check_trace, check_trace_safely, digests,
@@ -145,7 +147,7 @@ def validate_inputs(
             if keep_traces and check.usable:
                 held[key] = check
             elif keep_traces:
-                outlines[key] = _middle(res.trace.lat[check.keep], res.trace.lon[check.keep])
+                outlines[key] = trimmed_outline(res.trace.lat[check.keep], res.trace.lon[check.keep])
             entries.append(_Entry(res.source, res.trace.trace_id, res.notices, check.notices,
                                   res.trace.n_points, int(check.keep.sum()), readable=True))
         if progress is not None:
@@ -183,29 +185,6 @@ def validate_inputs(
     checks.sort(key=lambda c: (c.trace.trace_id, c.trace.source))
     return ValidationRun(files=len(files) + len(failed), ledger=ledger, notices=container, checks=checks,
                          outlines=run_outlines)
-
-
-def _middle(lat: np.ndarray, lon: np.ndarray, trim_m: float = 500.0) -> tuple[np.ndarray, np.ndarray]:
-    """A quarantined trace for the map, without its first and last ``trim_m`` (where a walk from home or to
-    work would show), thinned; nothing for a trace shorter than 2.5 times that."""
-    from .geo import geodesic_m
-
-    if len(lat) < 2:
-        return lat[:0], lon[:0]
-    cum = np.concatenate([[0.0], np.cumsum(geodesic_m(lat[:-1], lon[:-1], lat[1:], lon[1:]))])
-    if cum[-1] < 2.5 * trim_m:
-        return lat[:0], lon[:0]
-    keep = _thin(np.flatnonzero((cum >= trim_m) & (cum <= cum[-1] - trim_m)))
-    return lat[keep], lon[keep]
-
-
-def _thin(index: np.ndarray, most: int = 300) -> np.ndarray:
-    """At most ``most`` of the indices, evenly spread, first and last kept."""
-    from .geo import distinct
-
-    if len(index) <= most:
-        return index
-    return index[distinct(np.linspace(0, len(index) - 1, most).round().astype(int))]
 
 
 def _batches(files, limits: ReadLimits, batch_points: int, config: ValidationConfig):
@@ -378,7 +357,6 @@ def build_network(
     ``engine``: where the per-trace stages run (see ``validate_inputs``)."""
     import hashlib
     from collections import Counter
-    from functools import partial
 
     from .compare import stable_ids
     from .engine import imap_local
@@ -428,7 +406,7 @@ def build_network(
     routes, notices, stops, pattern_stops, timed = _network(rides, tz, epsg, workers)
     clock.lap(f"matched them into {len(routes):,} routes, inferred {len(stops):,} stops, timed the patterns")
     notices += dropped + currency_notices
-    to_latlon = _inverse(epsg)
+    to_latlon = partial(unproject, epsg=epsg)
     ids = stable_ids(previous, [_route_lines(route) for route in routes],
                      np.array([[s.x_m, s.y_m] for s in stops], float).reshape(-1, 2), epsg, reserved=reserved_ids)
     stop_ids = ids.stop_ids
@@ -519,7 +497,7 @@ def build_network(
     clock.lap("wrote the GTFS tables")
     run.notices.extend(notices)
     quarantined = {(n.trace_id, n.file): n.code() for n in dropped}
-    pseudonym = _pseudonyms({r.collector_id for r in rides if r.collector_id}, config.pseudonym_key)
+    pseudonym = pseudonyms({r.collector_id for r in rides if r.collector_id}, config.pseudonym_key)
     collectors = {(r.trace_id, r.source): pseudonym.get(r.collector_id, "") for r in rides}
     ledger = _ledger_rows(run, assignment, quarantined, collectors)
     outlines = _outlines(run, moving, ledger)
@@ -550,14 +528,14 @@ def _cleaned(checks: list, bounds: tuple[int, int], epsg: int) -> list[tuple]:
     ``checks[lo:hi]``; (None, None) for a trace without movement."""
     from .clean import clean_ride
 
-    to_latlon = _inverse(epsg)
+    to_latlon = partial(unproject, epsg=epsg)
     out: list[tuple] = []
     for c in checks[bounds[0] : bounds[1]]:
         ride = clean_ride(c.trace, c.keep, c.stop_keep, c.fare_keep, epsg)
         if ride is None:
             out.append((None, None))
             continue
-        k = _thin(np.arange(ride.start, ride.end + 1))
+        k = thinned(np.arange(ride.start, ride.end + 1))
         out.append((ride, to_latlon(ride.x_m[k], ride.y_m[k])))
     return out
 
@@ -597,51 +575,6 @@ def _route_lines(route) -> dict[int, list]:
     return lines
 
 
-def _pseudonyms(collector_ids: set[str], key: str | None) -> dict[str, str]:
-    """A keyed pseudonym (HMAC-SHA256, 10 hex digits) for each collector id. The key: the one given, else
-    ``TRANSITMAP_PSEUDONYM_KEY``, else this machine's key file (``pseudonym_key_file``), made on first use."""
-    import hashlib
-    import hmac
-
-    key = key or os.environ.get("TRANSITMAP_PSEUDONYM_KEY") or _machine_key()
-    return {c: "c" + hmac.new(key.encode(), c.encode(), hashlib.sha256).hexdigest()[:10] for c in collector_ids}
-
-
-def pseudonym_key_file() -> str:
-    """Where this machine keeps its pseudonym key: ``$XDG_CONFIG_HOME/transitmap/pseudonym-key`` (by default
-    under ``~/.config``), never beside an output."""
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return os.path.join(base, "transitmap", "pseudonym-key")
-
-
-def _machine_key() -> str:
-    import logging
-    import secrets
-
-    path = pseudonym_key_file()
-    try:
-        with open(path, encoding="ascii") as fh:
-            key = fh.read().strip()
-        if key:
-            return key
-    except FileNotFoundError:
-        pass
-    except OSError as e:
-        logging.getLogger(__name__).warning("cannot read the pseudonym key %s: %s", path, e)
-    key = secrets.token_hex(32)
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(key + "\n")
-    except FileExistsError:  # another run made it meanwhile
-        return _machine_key()
-    except OSError as e:
-        logging.getLogger(__name__).warning("cannot keep the pseudonym key in %s (%s): pseudonyms of this run "
-                                            "will not match those of other runs", path, e)
-    return key
-
-
 def _outlines(run: ValidationRun, moving: dict, ledger: list[dict]) -> list[tuple]:
     """(trace_id, status, codes, route_id, lat, lon) for the traces layer and the map. ``moving``: the outline
     of each ride, by (trace_id, source) (``_cleaned``)."""
@@ -653,21 +586,6 @@ def _outlines(run: ValidationRun, moving: dict, ledger: list[dict]) -> list[tupl
             out.append((row["trace_id"], row["status"], tuple(row["codes"]), row["route_id"], geom[0], geom[1]))
     # in the order of what they hold, not of the files they came in (file names must not change the outputs)
     return sorted(out, key=lambda o: (o[0], o[1], o[3], o[2], len(o[4]), o[4].tobytes(), o[5].tobytes()))
-
-
-@lru_cache(maxsize=4)
-def _inverse(epsg: int):
-    from pyproj import Transformer
-
-    from .geo import utm_crs
-
-    tr = Transformer.from_crs(utm_crs(epsg), "EPSG:4326", always_xy=True)
-
-    def to_latlon(x, y):
-        lon, lat = tr.transform(np.asarray(x, float), np.asarray(y, float))
-        return np.asarray(lat), np.asarray(lon)
-
-    return to_latlon
 
 
 @dataclass(frozen=True, eq=False)
@@ -714,12 +632,13 @@ def _region_network(rides, tz: str, epsg: int):
     from .geo import simplified
     from .match import match_rides
     from .stops import infer_stops
+    from .fares import fares_between_stops
     from .timing import headways, local_seconds, stop_offsets
 
     routes, notices = match_rides(rides)
     stops, pattern_stops = infer_stops(rides, routes)
     timed = {}
-    to_latlon = _inverse(epsg)
+    to_latlon = partial(unproject, epsg=epsg)
     for r, route in enumerate(routes):
         for p, pattern in enumerate(route.patterns):
             ps = pattern_stops[(r, p)]
@@ -731,35 +650,9 @@ def _region_network(rides, tz: str, epsg: int):
             shape = advance[simplified(pattern.xy[advance], SHAPE_TOLERANCE_M)]
             timed[(r, p)] = _Timed(stop_offsets(pattern, ps.s_m, rides), headways(pattern, rides, span, tz),
                                    dist[shape], *to_latlon(pattern.xy[shape, 0], pattern.xy[shape, 1]),
-                                   _fares_between_stops(pattern, ps, rides))
+                                   fares_between_stops(pattern, ps, rides))
             pattern.__dict__.pop("path", None)  # made again where needed, not sent back to the calling process
     return routes, notices, stops, pattern_stops, timed
-
-
-def _fares_between_stops(pattern, ps, rides, snap_m: float = 100.0):
-    """(origin stop index, destination stop index, ride index, fare) of the fares paid on a pattern between two of
-    its stops: fares marked from one stop to another, and the whole fare of a partial ride (from where its
-    collector boarded to where they got off: the ride's first and last fix, found from motion; board and
-    alight marks say what passengers did, not the collector)."""
-    if len(ps.stop_index) < 2:
-        return []
-    path = pattern.path
-    out = []
-    for i in pattern.rides + pattern.partial:
-        r = rides[i]
-        board, alight = (r.x_m[0], r.y_m[0]), (r.x_m[-1], r.y_m[-1])
-        for f in r.fares:
-            if f.from_stop is None and f.to_stop is None and i not in pattern.partial:
-                continue  # the whole fare of a full ride: the route's price
-            a = r.stops[f.from_stop][1:3] if f.from_stop is not None else board
-            b = r.stops[f.to_stop][1:3] if f.to_stop is not None else alight
-            (ka, kb), dist = path.nearest(np.array([a, b], dtype=float))
-            sa, sb = path.cum[ka], path.cum[kb]
-            ia, ib = int(np.argmin(np.abs(ps.s_m - sa))), int(np.argmin(np.abs(ps.s_m - sb)))
-            if (dist.max() <= snap_m and abs(ps.s_m[ia] - sa) <= snap_m and abs(ps.s_m[ib] - sb) <= snap_m
-                    and ia < ib and (ia, ib) != (0, len(ps.s_m) - 1)):
-                out.append((ps.stop_index[ia], ps.stop_index[ib], i, f))
-    return out
 
 
 def _ledger_rows(run: ValidationRun, assignment: dict, quarantined: dict | None = None,

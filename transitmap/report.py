@@ -194,10 +194,10 @@ def stats_files(stats, *, report: dict[str, Any] | None = None, traces: list | N
                                         shared=(stats, report, traces or [], title))
     files = {
         "stats/stats.json": to_json(stats.to_dict()),
-        "stats/routes.csv": _frame_csv(stats.routes),
-        "stats/headways.csv": _frame_csv(stats.headways),
-        "stats/distributions.csv": _frame_csv(stats.distributions),
-        "stats/corridors.csv": _frame_csv(stats.corridors),
+        "stats/routes.csv": frame_csv(stats.routes),
+        "stats/headways.csv": frame_csv(stats.headways),
+        "stats/distributions.csv": frame_csv(stats.distributions),
+        "stats/corridors.csv": frame_csv(stats.corridors),
         **{f"figures/{name}": data for name, data in figures.items()},
         "report.html": page,
         "network.gpkg": layers,
@@ -218,7 +218,7 @@ def _report_part(inputs: tuple, part: str):
     return figures, report_html(stats, figures, report=report, traces=traces, title=title).encode("utf-8")
 
 
-def _frame_csv(df) -> bytes:
+def frame_csv(df) -> bytes:
     df = df.copy()
     for c in df.columns:
         if df[c].map(lambda v: isinstance(v, (list, tuple))).any():

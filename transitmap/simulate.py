@@ -27,7 +27,7 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from .geo import project, utm_epsg
+from .geo import project, unproject, utm_epsg
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,7 @@ def ride(
         stops = []
         for tm, sm, kind, idx in sorted(marks):
             sx, sy = np.interp(sm, cum, xy[:, 0]), np.interp(sm, cum, xy[:, 1])
-            slat, slon = _unproject(np.array([sx + rng.normal(0, 4)]), np.array([sy + rng.normal(0, 4)]), epsg)
+            slat, slon = unproject(np.array([sx + rng.normal(0, 4)]), np.array([sy + rng.normal(0, 4)]), epsg)
             name = route.stop_names[idx] if 0 <= idx < len(route.stop_names) else None
             stops.append({"time": iso(tm), "lat": round(float(slat[0]), 6), "lon": round(float(slon[0]), 6),
                           "kind": kind, "name": name})
@@ -231,7 +231,7 @@ def gps_fixes(t_knots: list[float], s_knots: list[float], xy: np.ndarray, epsg: 
         g0 = rng.uniform(0.2, 0.8) * t[-1]
         keep &= ~((t > g0) & (t < g0 + u(profile.gap_s)))
     t, x, y, acc = t[keep], x[keep], y[keep], acc[keep]
-    lat, lon = _unproject(x, y, epsg)
+    lat, lon = unproject(x, y, epsg)
     return t, lat, lon, acc
 
 
@@ -293,13 +293,6 @@ def _correlated_noise(rng: np.random.Generator, n: int, step_s: float, corr_s: f
     e = rng.standard_normal(n + len(k) - 1)
     out = np.convolve(e, kernel, mode="valid")
     return out * (sigma / np.sqrt(np.sum(kernel**2)))
-
-
-def _unproject(x: np.ndarray, y: np.ndarray, epsg: int) -> tuple[np.ndarray, np.ndarray]:
-    from pyproj import Transformer
-
-    lon, lat = Transformer.from_crs(epsg, 4326, always_xy=True).transform(x, y)
-    return np.asarray(lat), np.asarray(lon)
 
 
 def _name_variant(name: str, variant: str | None, rng: np.random.Generator) -> str | None:

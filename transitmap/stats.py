@@ -84,18 +84,18 @@ class NetworkStats:
     def to_dict(self) -> dict[str, Any]:
         """Everything but geometry, as JSON-ready values (NaN as None)."""
         def rows(df: pd.DataFrame) -> list[dict[str, Any]]:
-            return [{k: _plain(v) for k, v in r.items()} for r in df.to_dict("records")]
+            return [{k: json_plain(v) for k, v in r.items()} for r in df.to_dict("records")]
 
-        return {"network": {k: _plain(v) for k, v in self.network.items()}, "routes": rows(self.routes),
+        return {"network": {k: json_plain(v) for k, v in self.network.items()}, "routes": rows(self.routes),
                 "headways": rows(self.headways), "distributions": rows(self.distributions),
                 "corridors": rows(self.corridors), "coverage": self.coverage, "agreement": self.agreement}
 
 
-def _plain(v: Any) -> Any:
+def json_plain(v: Any) -> Any:
     if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
+        return [json_plain(x) for x in v]
     if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
+        return {k: json_plain(x) for k, x in v.items()}
     if isinstance(v, (np.integer,)):
         return int(v)
     if isinstance(v, (float, np.floating)):
@@ -742,7 +742,7 @@ def _agreement(trip_stats, shapes, stop_points, routes, network, span_s: pd.Seri
 
     def check(figure: str, ours: float, theirs: float, rtol: float, atol: float = 1e-9) -> None:
         agree = bool(np.isclose(ours, theirs, rtol=rtol, atol=atol)) if np.isfinite([ours, theirs]).all() else False
-        checks.append({"figure": figure, "transitmap": _plain(ours), "gtfs_kit": _plain(theirs), "agree": agree})
+        checks.append({"figure": figure, "transitmap": json_plain(ours), "gtfs_kit": json_plain(theirs), "agree": agree})
 
     check("routes", network["routes"], float(trip_stats["route_id"].nunique()), 0)
     # each pattern from its first stop to its last, where gtfs-kit measured it so (otherwise, for a shape that
