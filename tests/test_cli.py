@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from click.testing import CliRunner
 
 from transitmap import __version__
@@ -193,3 +194,18 @@ def test_settings_mistakes_are_usage_errors_in_one_line(tmp_path):
     toml.write_text('[build]\nlanguage = "fr"\n')
     r = invoke("build", tmp_path / "in", "--out", tmp_path / "o9", "--config", toml)
     assert r.exit_code == 2 and "unknown setting 'language'; the settings are: timezone, currency" in r.output
+
+
+def test_errors_a_user_can_cause_share_one_base_and_map_to_exit_codes_by_type():
+    import inspect
+
+    from transitmap import cli, errors
+
+    classes = [c for _, c in inspect.getmembers(errors, inspect.isclass) if c.__module__ == errors.__name__]
+    assert {c.__name__ for c in classes} >= {"SettingsError", "UnsafeOutputError", "FeedError", "WorkspaceError"}
+    assert all(issubclass(c, errors.TransitmapError) for c in classes)
+    for error, code in [(errors.SettingsError, 2), (errors.WorkspaceError, 2), (errors.FeedError, 1), (RuntimeError, 3)]:
+        with pytest.raises((SystemExit, cli.Refused)) as caught:
+            with cli._failures_exit(lambda: None):
+                raise error("what went wrong")
+        assert (caught.value.exit_code if isinstance(caught.value, cli.Refused) else caught.value.code) == code, error

@@ -17,7 +17,7 @@ import click
 from . import __version__
 from . import notices as N
 from .pipeline import validate_inputs
-from .errors import SettingsError, UnsafeOutputError
+from .errors import FeedError, SettingsError, TransitmapError, UnsafeOutputError, WorkspaceError
 from .report import check_output_dir, to_csv, to_json, write_atomic, write_dir_atomic
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_FAILURE = 0, 1, 2, 3
@@ -107,6 +107,11 @@ def _failures_exit(close):
         yield
     except click.ClickException:  # usage errors keep their exit code 2
         raise
+    except FeedError as e:  # an input that is not a usable feed: the data's fault, exit 1
+        click.echo(f"not a usable GTFS feed: {e}", err=True)
+        sys.exit(EXIT_ERRORS)
+    except TransitmapError as e:  # settings, outputs, workspaces: what the user asked for, exit 2
+        raise Refused(str(e)) from e
     except Exception as e:
         log.debug("failure", exc_info=True)
         click.echo(f"transitmap failed: {type(e).__name__}: {e} (run with -vv for the traceback)", err=True)
@@ -283,9 +288,7 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
         try:
             result = build_network(sources, config, progress=progress, previous=previous_feed, reserved_ids=reserved,
                                    engine=runner)
-        except ValueError as e:
-            if "previous feed" not in str(e):
-                raise
+        except FeedError as e:  # the --previous feed: a usage error
             raise click.UsageError(str(e)) from e
         report = result.to_report(__version__)
         files = {"report.json": b"", "traces.csv": _ledger_csv(result.ledger_rows),
@@ -349,8 +352,6 @@ def build_exit_code(feed_written: bool, report: dict, *, strict: bool) -> int:
 
 def _workspace_call(fn, *args, **kwargs):
     """Call a workspace function; a folder that is not a workspace is a usage error (exit 2)."""
-    from .workspace import WorkspaceError
-
     try:
         return fn(*args, **kwargs)
     except WorkspaceError as e:
@@ -519,7 +520,6 @@ def diff_cmd(old, new, fmt, out, near_m, moved_km, stop_m):
     """
     from .compare import CompareConfig, diff_feeds
     from .report import diff_html
-    from .stats import FeedError
 
     config = CompareConfig(near_m=near_m, moved_km=moved_km, same_stop_m=stop_m)
     if out:
@@ -634,7 +634,7 @@ def stats(ctx: click.Context, feed: str, out: str | None, ledger: str | None, fm
     import pandas as pd
 
     from .report import stats_files
-    from .stats import FeedError, feed_stats
+    from .stats import feed_stats
 
     if ledger is None and os.path.isfile(os.path.join(os.path.dirname(os.path.abspath(feed)), "traces.csv")):
         ledger = os.path.join(os.path.dirname(os.path.abspath(feed)), "traces.csv")

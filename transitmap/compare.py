@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from .errors import FeedError
 from .geo import distinct, pairs_within, points_at, reproject
 
 
@@ -154,7 +155,7 @@ class FeedDiff:
 
 
 def diff_feeds(old, new, config: CompareConfig = CompareConfig()) -> FeedDiff:
-    """The difference of two GTFS feeds (zip bytes or paths) of one area. Raises ``stats.FeedError`` on
+    """The difference of two GTFS feeds (zip bytes or paths) of one area. Raises ``errors.FeedError`` on
     what is not a feed."""
     from .stats import feed_stats
 
@@ -368,7 +369,7 @@ def _previous_network(feed: bytes, epsg: int) -> dict[str, Any]:
             shapes = read("shapes.txt") if "shapes.txt" in z.namelist() else pd.DataFrame(
                 columns=["shape_id", "shape_pt_lat", "shape_pt_lon", "shape_pt_sequence"])
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
-        raise ValueError(f"the previous feed cannot be read: {e}") from e
+        raise FeedError(f"the previous feed cannot be read: {e}") from e
     shapes = shapes.assign(seq=pd.to_numeric(shapes["shape_pt_sequence"], errors="coerce")).sort_values(
         ["shape_id", "seq"], kind="stable")
     x, y = project(pd.to_numeric(shapes["shape_pt_lat"]).to_numpy(float),

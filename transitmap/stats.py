@@ -21,6 +21,7 @@ import pandas as pd
 import shapely
 
 from .engine import map_local
+from .errors import FeedError
 from .geo import group_stats, pairs_within, points_at, project, segment_distance, utm_epsg
 from .gtfs import gtfs_time, gtfs_times
 
@@ -28,10 +29,6 @@ from .gtfs import gtfs_time, gtfs_times
 BANDS = (("early", 0, 6 * 3600), ("am_peak", 6 * 3600, 9 * 3600), ("midday", 9 * 3600, 16 * 3600),
          ("pm_peak", 16 * 3600, 19 * 3600), ("evening", 19 * 3600, 24 * 3600), ("night", 24 * 3600, 48 * 3600))
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
-
-
-class FeedError(ValueError):
-    """The input is not a GTFS feed statistics can be computed on."""
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import notices as N
+from .errors import WorkspaceError
 from .model import Fare, Stop, Trace
 from .read import InputFile, ReadLimits, ReadResult, list_inputs, read_file
 from .validate import ValidationConfig, check_trace_safely
@@ -51,10 +52,6 @@ WORKSPACE_FILE = "survey.gpkg"
 SCHEMA_VERSION = 1
 _GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
 _GPKG_VERSION = 10300
-
-
-class WorkspaceError(Exception):
-    """The folder is not a workspace, or not one this version can use."""
 
 
 def workspace_file(path: str | os.PathLike) -> Path:
