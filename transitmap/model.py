@@ -27,6 +27,11 @@ from .geo import Path
 
 STOP_KINDS = ("board", "alight", "both", "stop")
 
+#: Time bands of the service day: (name, first hour, end hour), local time; past 24 is after midnight on the
+#: same service day. Headways are inferred per band (timing) and the statistics report by band (stats).
+TIME_BANDS = (("early", 0, 6), ("am_peak", 6, 9), ("midday", 9, 16), ("pm_peak", 16, 19), ("evening", 19, 24),
+              ("night", 24, 30))
+
 
 def _pickled_as_call(cls):
     """Pickle a frozen dataclass with slots as a call of its constructor. The dataclass's own

@@ -646,6 +646,11 @@ class SystemErrorNotice(Notice):
 # --------------------------------------------------------------------------------------------------
 
 
+def any_error(notices) -> bool:
+    """Whether any of the notices is an ERROR: the one rule that quarantines a trace."""
+    return any(n.severity == ERROR for n in notices)
+
+
 def catalogue() -> list[type[Notice]]:
     """Every notice class, sorted by code."""
     found: list[type[Notice]] = []

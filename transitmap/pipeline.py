@@ -171,7 +171,7 @@ def validate_inputs(
         container.extend(notes)
         if key in verdict.duplicates:
             status = Status.DUPLICATE
-        elif not e.readable or any(n.severity == N.ERROR for n in notes):
+        elif not e.readable or N.any_error(notes):
             status = Status.QUARANTINED
         else:
             status = Status.ACCEPTED

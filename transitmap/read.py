@@ -543,7 +543,7 @@ def _trace(doc: Any, source: str, pointer: str, columns: dict[str, list] | None,
         else:
             ignored.add(str(head))
             notes.append(N.InvalidFieldNotice(file=source, trace_id=tid, location=at(*path), message=err.message[:300]))
-    if any(n.severity == N.ERROR for n in notes):
+    if N.any_error(notes):
         return ReadResult(source, None, tuple(notes))
 
     def opt(key: str) -> Any:

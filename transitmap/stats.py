@@ -24,10 +24,12 @@ from .engine import map_local
 from .errors import FeedError
 from .geo import group_stats, pairs_within, points_at, project, segment_distance, utm_epsg
 from .gtfs import gtfs_time, gtfs_times
+from .model import TIME_BANDS
 
-#: Time bands of the service day (name, start s, end s); service after midnight falls in "night"
-BANDS = (("early", 0, 6 * 3600), ("am_peak", 6 * 3600, 9 * 3600), ("midday", 9 * 3600, 16 * 3600),
-         ("pm_peak", 16 * 3600, 19 * 3600), ("evening", 19 * 3600, 24 * 3600), ("night", 24 * 3600, 48 * 3600))
+#: The service day's time bands (name, start s, end s), ``model.TIME_BANDS``; all service after midnight
+#: falls in the last, "night"
+BANDS = tuple((name, lo * 3600, (hi if k < len(TIME_BANDS) - 1 else 48) * 3600)
+              for k, (name, lo, hi) in enumerate(TIME_BANDS))
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 

@@ -15,9 +15,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from .model import Headway, Pattern, Ride
+from .model import TIME_BANDS, Headway, Pattern, Ride
 
-BANDS_H = ((0, 6), (6, 9), (9, 16), (16, 19), (19, 24), (24, 30))  # local hours; past 24 = after midnight
 
 
 @dataclass(frozen=True)
@@ -111,7 +110,7 @@ def headways(pattern: Pattern, rides: list[Ride], span_s: tuple[int, int], tz: s
             gaps += [(a, b - a) for a, b in zip(sec[:-1], sec[1:]) if b > a]
     waits = [rides[i].start_wait_s for i in pattern.rides if rides[i].start_wait_s >= config.min_rank_wait_s]
     out = []
-    for lo_h, hi_h in BANDS_H:
+    for _, lo_h, hi_h in TIME_BANDS:
         lo, hi = max(lo_h * 3600, span_s[0]), min(hi_h * 3600, span_s[1])
         if hi <= lo:
             continue

@@ -57,7 +57,7 @@ class TraceCheck:
 
     @property
     def usable(self) -> bool:
-        return not any(n.severity == N.ERROR for n in self.notices)
+        return not N.any_error(self.notices)
 
 
 def check_trace_safely(trace: Trace, config: ValidationConfig = ValidationConfig()) -> TraceCheck | N.Notice:

@@ -261,7 +261,7 @@ def _import_file(con, f: InputFile, digest: str | None, import_id: int, day: str
             notes, keep = (*res.notices, check), np.zeros(tr.n_points, bool)
         else:
             notes, keep = (*res.notices, *check.notices), check.keep
-        status = "quarantined" if any(n.severity == N.ERROR for n in notes) else "accepted"
+        status = "quarantined" if N.any_error(notes) else "accepted"
         codes = ";".join(sorted({n.code() for n in notes}))
         finite = np.flatnonzero(keep)
         start = float(tr.t_s[finite[0]]) if len(finite) else None
