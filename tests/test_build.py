@@ -533,14 +533,12 @@ def test_build_notice_stop_seen_once(tmp_path):
     assert "stop_seen_once" not in _codes(build_network([_write_rides(tmp_path / "b", _docs(ROUTE, 3))]))
 
 
-def test_build_notice_ride_without_movement(tmp_path, monkeypatch):
-    import functools
-
-    import transitmap.clean as clean
+def test_build_notice_ride_without_movement(tmp_path):
+    from transitmap.clean import CleanConfig
 
     assert "ride_without_movement" not in _codes(build_network([_write_rides(tmp_path / "b", _docs(ROUTE, 1))]))
-    monkeypatch.setattr(clean, "clean_ride", functools.partial(clean.clean_ride, config=clean.CleanConfig(min_moving_m=1e7)))
-    result = build_network([_write_rides(tmp_path / "a", _docs(ROUTE, 1))])
+    # the cleaning stage's setting, from the build's: a ride must move 10,000 km
+    result = build_network([_write_rides(tmp_path / "a", _docs(ROUTE, 1))], BuildConfig(clean=CleanConfig(min_moving_m=1e7)))
     assert "ride_without_movement" in _codes(result) and result.feed is None
     assert [r["status"] for r in result.ledger_rows] == ["quarantined"]
     assert "ride_without_movement" in result.ledger_rows[0]["codes"]  # traces.csv says why

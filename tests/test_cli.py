@@ -167,11 +167,11 @@ def test_a_feed_written_is_success_strict_fails_on_quarantine_and_a_rejected_fee
     assert r.exit_code == 0 and "invalid_json" in r.output and (tmp_path / "o1" / "gtfs.zip").is_file()
     r = invoke("build", tmp_path / "in", "--out", tmp_path / "o2", "--no-validate", "--strict")
     assert r.exit_code == 1 and (tmp_path / "o2" / "gtfs.zip").is_file()
-    import transitmap.cli as cli
+    import transitmap.pipeline as pipeline
 
     rejected = {"ran": True, "errors": 4, "warnings": 0, "notices": [
         {"code": "invalid_url", "severity": "ERROR", "count": 4}]}
-    monkeypatch.setattr(cli, "_validator_section", lambda result: rejected)
+    monkeypatch.setattr(pipeline, "validator_summary", lambda feed, start: rejected)
     r = invoke("build", tmp_path / "in" / "a.json", "--out", tmp_path / "o3")
     assert r.exit_code == 1, r.output
     assert "  ERROR invalid_url: 4 (the feed is written for inspection" in r.output
@@ -209,3 +209,61 @@ def test_errors_a_user_can_cause_share_one_base_and_map_to_exit_codes_by_type():
             with cli._failures_exit(lambda: None):
                 raise error("what went wrong")
         assert (caught.value.exit_code if isinstance(caught.value, cli.Refused) else caught.value.code) == code, error
+
+
+def test_every_stage_setting_is_reachable_from_survey_toml_and_the_command_line(tmp_path):
+    from transitmap.pipeline import BuildConfig
+
+    config = BuildConfig.from_settings({"currency": "KES", "match": {"corridor_m": 40}, "stops": {"merge_m": 20},
+                                        "fares": {"outlier_ratio": 2}, "clean": {"min_moving_m": 500}})
+    assert (config.match.corridor_m, config.stops.merge_m, config.fares.outlier_ratio, config.clean.min_moving_m) \
+        == (40.0, 20.0, 2.0, 500.0)
+    assert config.match.share == BuildConfig().match.share  # the others keep their defaults
+    inputs = tmp_path / "in"
+    write_json(inputs / "a.json", ride(trace_id="a", route_name="14"))
+    toml = tmp_path / "survey.toml"
+    toml.write_text('[build]\ncurrency = "KES"\n[build.clean]\nmin-moving-m = 10000000\n')
+    # the cleaning stage's setting reaches it: a ride must move 10,000 km, so none is left
+    result = CliRunner().invoke(main, ["build", str(inputs), "--out", str(tmp_path / "o1"), "--config", str(toml),
+                                       "--format", "json", "--no-validate"])
+    assert result.exit_code == 1 and "ride_without_movement" in result.output
+    result = CliRunner().invoke(main, ["build", str(inputs), "--out", str(tmp_path / "o2"), "--no-validate",
+                                       "--set", "clean.min_moving_m=1e7", "--format", "json"])
+    assert result.exit_code == 1 and "ride_without_movement" in result.output
+    for wrong, says in [("match.corridr_m=40", "unknown setting 'match.corridr_m'"),
+                        ("match.corridor_m=wide", "match.corridor_m = 'wide': a number"),
+                        ("corridor_m=40", "write STAGE.KEY=VALUE"), ("timezone.x=1", "not a stage")]:
+        result = CliRunner().invoke(main, ["build", str(inputs), "--out", str(tmp_path / "o3"), "--set", wrong])
+        assert result.exit_code == 2 and says in result.output, (wrong, result.output)
+        assert not (tmp_path / "o3").exists()
+
+
+def test_the_readme_lists_every_stage_setting_with_its_default():
+    import dataclasses
+    from pathlib import Path
+
+    from transitmap.pipeline import BuildConfig
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    for f in dataclasses.fields(BuildConfig):
+        stage = getattr(BuildConfig(), f.name)
+        if dataclasses.is_dataclass(stage):
+            row = next(line for line in readme.splitlines() if line.startswith(f"| `[build.{f.name}]` |"))
+            for g in dataclasses.fields(stage):
+                assert f"`{g.name}` {getattr(stage, g.name)!r}" in row, (f.name, g.name)
+
+
+def test_a_library_caller_gets_the_files_of_transitmap_build(tmp_path):
+    from transitmap.pipeline import build_network, build_outputs
+
+    inputs = tmp_path / "in"
+    for k in range(2):
+        write_json(inputs / f"r{k}.json", ride(trace_id=f"r{k}", route_name="14", collector_id=f"c{k}",
+                                               fares=[{"amount": 50, "currency": "KES"}]))
+    result = CliRunner().invoke(main, ["build", str(inputs), "--out", str(tmp_path / "out"), "--no-validate"])
+    assert result.exit_code == 0, result.output
+    made = build_outputs(build_network([inputs]), __version__, validate_feed=False)
+    written = {p.relative_to(tmp_path / "out").as_posix(): p.read_bytes()
+               for p in (tmp_path / "out").rglob("*") if p.is_file() and p.name != ".transitmap-output"}
+    assert {"gtfs.zip", "traces.csv", "headways.csv", "report.json", "report.html", "network.gpkg"} <= set(made.files)
+    assert written == made.files

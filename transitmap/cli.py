@@ -9,15 +9,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import sys
 from collections import Counter, defaultdict
+from typing import Any
 
 import click
 
 from . import __version__
 from . import notices as N
-from .pipeline import validate_inputs
 from .errors import FeedError, SettingsError, TransitmapError, UnsafeOutputError, WorkspaceError
+from .pipeline import validate_inputs
 from .report import check_output_dir, to_csv, to_json, write_atomic, write_dir_atomic
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_FAILURE = 0, 1, 2, 3
@@ -227,6 +229,9 @@ def render_text(report: dict, *, verbose: int = 0) -> str:
 @click.option("--path-names", metavar="CONVENTION",
               help="How the survey names its files, e.g. '{route}___{direction}___{collector}___{*}' or "
                    "'{mode}_{route}/{*}/{collector}_{date}' [default: read from the paths].")
+@click.option("--set", "stage_settings", multiple=True, metavar="STAGE.KEY=VALUE",
+              help="A setting of one stage, as in survey.toml's [build.STAGE] table, e.g. --set match.corridor_m=40 "
+                   "(repeatable; see the README for the stages and their keys).")
 @click.option("--no-validate", is_flag=True, help="Do not run the GTFS validator on the feed written.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any input was quarantined (an ERROR notice), as validate does.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
@@ -235,7 +240,7 @@ def render_text(report: dict, *, verbose: int = 0) -> str:
 @verbosity
 @click.pass_context
 def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_file, previous, path_names,
-          no_validate, strict, fmt, engine, dask_scheduler):
+          stage_settings, no_validate, strict, fmt, engine, dask_scheduler):
     """Build a GTFS feed from collector recordings (files, folders, .zip) or from a survey workspace
     (``transitmap init``).
 
@@ -253,7 +258,7 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
     transitmap itself.
     """
     from . import workspace as ws
-    from .pipeline import BuildConfig, build_network
+    from .pipeline import BuildConfig, build_network, build_outputs
 
     _safe_out_dir(out, inputs)
     workspaces = [i for i in inputs if ws.is_workspace(i)]
@@ -271,6 +276,9 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
             settings[key] = value
     if path_names is not None:
         settings["path_names"] = path_names
+    for item in stage_settings:
+        stage, key, value = _stage_setting(item)
+        settings[stage] = {**(settings.get(stage) if isinstance(settings.get(stage), dict) else {}), key: value}
     try:
         config = BuildConfig.from_settings(settings)
     except SettingsError as e:
@@ -290,29 +298,8 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
                                    engine=runner)
         except FeedError as e:  # the --previous feed: a usage error
             raise click.UsageError(str(e)) from e
-        report = result.to_report(__version__)
-        files = {"report.json": b"", "traces.csv": _ledger_csv(result.ledger_rows),
-                 "headways.csv": _headways_csv(result.headway_rows)}
-        network = None
-        if result.feed is not None:
-            files["gtfs.zip"] = result.feed
-            if not no_validate:
-                report["gtfs_validator"] = _validator_section(result)
-            import io
-
-            import pandas as pd
-
-            from .pipeline import Clock
-            from .report import stats_files
-            from .stats import feed_stats
-
-            ledger = pd.read_csv(io.BytesIO(files["traces.csv"]), dtype=str, keep_default_na=False)
-            clock = Clock()
-            network = feed_stats(result.feed, ledger=ledger)
-            clock.lap("network statistics")
-            files.update(stats_files(network, report=report, traces=result.outlines))
-            clock.lap("report, figures and layers")
-        files["report.json"] = to_json(report)
+        made = build_outputs(result, __version__, validate_feed=not no_validate)
+        report, files = made.report, made.files
         try:
             write_dir_atomic(out, files, inputs=inputs)
         except UnsafeOutputError as e:  # the folder changed during the build: still refused, nothing lost
@@ -322,7 +309,7 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
 
             ws.record_build(survey, now=datetime.now(tz.utc), out=os.path.abspath(out), feed=result.feed,
                             ledger_csv=files["traces.csv"], routes=result.routes, stops=result.stops,
-                            route_lines=ws.route_layer(result.feed, network.routes) if network is not None else None)
+                            route_lines=ws.route_layer(result.feed, made.network.routes) if made.network else None)
     if fmt == "json":
         click.echo(to_json(report).decode(), nl=False)
     elif not ctx.meta.get("quiet"):
@@ -572,46 +559,38 @@ def render_diff(d) -> str:
     return "\n".join(lines).rstrip()
 
 
-def _settings(config_file: str | None) -> dict:
-    if not config_file:
-        return {}
+def _stage_setting(item: str) -> tuple[str, str, Any]:
+    """(stage, key, value) of a ``--set stage.key=value``; the value read as in TOML (40, 0.5, "text")."""
+    m = re.fullmatch(r"\s*([A-Za-z_]+)\.([A-Za-z_-]+)\s*=\s*(.+?)\s*", item)
+    if not m:
+        raise Refused(f"--set {item}: write STAGE.KEY=VALUE, e.g. --set match.corridor_m=40")
+    try:
+        value = _toml().loads(f"v = {m.group(3)}")["v"]
+    except _toml().TOMLDecodeError:
+        value = m.group(3)  # a word: a text
+    return m.group(1), m.group(2).replace("-", "_"), value
+
+
+def _toml():
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
+    return tomllib
+
+
+def _settings(config_file: str | None) -> dict:
+    if not config_file:
+        return {}
+    tomllib = _toml()
     with open(config_file, "rb") as fh:
         try:
             data = tomllib.load(fh)
         except tomllib.TOMLDecodeError as e:
             raise click.UsageError(f"{config_file}: {e}") from e
-    return {k.replace("-", "_"): v for k, v in data.get("build", data).items()}
-
-
-def _ledger_csv(rows: list[dict]) -> bytes:
-    return to_csv(rows, ["trace_id", "file", "status", "codes", "route_id", "direction_id", "trip_id", "ride",
-                         "collector", "points", "points_kept"])
-
-
-def _headways_csv(rows: list[dict]) -> bytes:
-    from .gtfs import gtfs_time
-
-    rows = [{**r, "start_time": gtfs_time(r["start_time"]), "end_time": gtfs_time(r["end_time"])} for r in rows]
-    return to_csv(rows, ["route_id", "direction_id", "trip_id", "start_time", "end_time", "headway_s", "provenance",
-                         "samples"])
-
-
-def _validator_section(result) -> dict:
-    from .gtfs import run_validator
-
-    import zipfile, io  # noqa: E401
-
-    with zipfile.ZipFile(io.BytesIO(result.feed)) as z:
-        start = z.read("calendar.txt").decode().splitlines()[1].split(",")[-2]
-    findings = run_validator(result.feed, f"{start[:4]}-{start[4:6]}-{start[6:]}")
-    if findings is None:
-        return {"ran": False, "errors": 0, "warnings": 0, "notices": []}
-    return {"ran": True, "date": start, "errors": sum(f["count"] for f in findings if f["severity"] == "ERROR"),
-            "warnings": sum(f["count"] for f in findings if f["severity"] == "WARNING"), "notices": findings}
+    fold = lambda table: {k.replace("-", "_"): fold(v) if isinstance(v, dict) else v  # noqa: E731
+                          for k, v in table.items()}
+    return fold(data.get("build", data))
 
 
 @main.command()

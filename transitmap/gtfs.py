@@ -288,3 +288,13 @@ def run_validator(feed: bytes, date: str) -> list[dict] | None:
             return None
     return [{"code": n["code"], "severity": n["severity"], "count": n.get("totalNotices", 0),
              "sample": (n.get("sampleNotices") or [{}])[0]} for n in report.get("notices", [])]
+
+
+def validator_summary(feed: bytes, start: str) -> dict:
+    """The report's ``gtfs_validator`` section for a feed whose service starts on ``start`` (YYYYMMDD, the day
+    it is validated for): {ran, date, errors, warnings, notices}; ``ran`` False without the validator."""
+    findings = run_validator(feed, f"{start[:4]}-{start[4:6]}-{start[6:]}")
+    if findings is None:
+        return {"ran": False, "errors": 0, "warnings": 0, "notices": []}
+    return {"ran": True, "date": start, "errors": sum(f["count"] for f in findings if f["severity"] == "ERROR"),
+            "warnings": sum(f["count"] for f in findings if f["severity"] == "WARNING"), "notices": findings}

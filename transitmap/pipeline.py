@@ -7,28 +7,45 @@ is dropped silently. The outcome does not depend on the order in which the input
 
 from __future__ import annotations
 
+import dataclasses
+import gc
+import hashlib
+import io
 import logging
 import os
 import re
 import time
+import zoneinfo
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
+import shapely
 
 from . import notices as N
-from .geo import unproject
+from .clean import CleanConfig, clean_ride
+from .compare import stable_ids
+from .engine import DaskEngine, ProcessEngine, imap_local
+from .errors import SettingsError
+from .fares import FareConfig, fares_between_stops, od_fares, route_fare, settle_currencies
+from .geo import simplified, unproject, utm_epsg
+from .gtfs import (FeedHeadway, FeedMeta, FeedRoute, FeedStop, FeedTrip, feed_bytes, gtfs_time, network_tables,
+                   trip_id, validator_summary)
+from .match import MatchConfig, match_rides, merged_routes, per_region
+from .model import PatternStops, Status, known_currency
+from .names import NamingConfig, name_rides, route_type
 from .privacy import pseudonyms, thinned, trimmed_outline
-from .model import Status
-from .read import ReadLimits, ReadResult, list_inputs, read_file
+from .read import ReadLimits, ReadResult, list_inputs, read_file, timezone_at
+from .report import headways_csv, ledger_csv, stats_files, to_json
+from .stats import NetworkStats, feed_stats
+from .stops import StopConfig, infer_stops, merged_stops
+from .timing import TimingConfig, headways, local_seconds, stop_offsets
 from .validate import (TraceCheck, ValidationConfig, check_survey, check_trace, check_trace_safely, digests,
                        summarize)
-
-if TYPE_CHECKING:
-    from .engine import DaskEngine, ProcessEngine
 
 REPORT_VERSION = 1
 log = logging.getLogger(__name__)
@@ -121,8 +138,6 @@ def validate_inputs(
     """
     files, failed = list_inputs(paths)
     if engine is None and workers > 1 and len(files) > 1:
-        from .engine import ProcessEngine
-
         with ProcessEngine(workers) as local:
             return validate_inputs(paths, config, limits, keep_traces=keep_traces, progress=progress,
                                    max_samples_per_code=max_samples_per_code, batch_points=batch_points, engine=local)
@@ -252,15 +267,18 @@ class BuildConfig:
     # how the survey names its files, e.g. "{mode}_{route}/{*}/{collector}_{date}" (see transitmap.names);
     # default: read from the paths by the rules of transitmap.names
     path_names: str | None = None
+    # each stage's own settings (survey.toml: a table per stage, [build.match] ...; options: --set match.corridor_m=40)
+    validate: ValidationConfig = ValidationConfig()
+    clean: CleanConfig = CleanConfig()
+    names: NamingConfig = NamingConfig()
+    match: MatchConfig = MatchConfig()
+    stops: StopConfig = StopConfig()
+    timing: TimingConfig = TimingConfig()
+    fares: FareConfig = FareConfig()
 
     def __post_init__(self) -> None:
         """Settings that cannot work are refused here, with what would (``SettingsError``), not deep in a build."""
-        from .errors import SettingsError
-        from .model import known_currency
-
         if self.timezone is not None:
-            import zoneinfo
-
             try:
                 zoneinfo.ZoneInfo(self.timezone)
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -279,15 +297,32 @@ class BuildConfig:
     def from_settings(cls, settings: dict) -> "BuildConfig":
         """A config from a survey.toml's ``[build]`` table (or options): an unknown key is a ``SettingsError``
         that lists the known ones."""
-        import dataclasses
-
-        from .errors import SettingsError
-
-        known = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(settings) - set(known))
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(settings) - set(fields))
         if unknown:
-            raise SettingsError(f"unknown setting {unknown[0]!r}; the settings are: {', '.join(known)}")
-        return cls(**settings)
+            raise SettingsError(f"unknown setting {unknown[0]!r}; the settings are: {', '.join(fields)}")
+        values = dict(settings)
+        stages = [n for n, f in fields.items() if dataclasses.is_dataclass(f.default)]
+        for name, value in settings.items():
+            stage = fields[name].default
+            if isinstance(value, dict) and name not in stages:
+                raise SettingsError(f"{name!r} is not a stage; the stages are: {', '.join(stages)}")
+            if dataclasses.is_dataclass(stage):
+                if not isinstance(value, dict):
+                    raise SettingsError(f"{name} is a table of settings ([build.{name}]), not {value!r}")
+                known = [f.name for f in dataclasses.fields(stage)]
+                wrong = sorted(set(value) - set(known))
+                if wrong:
+                    raise SettingsError(f"unknown setting '{name}.{wrong[0]}'; the {name} settings are: "
+                                        f"{', '.join(known)}")
+                for key, v in value.items():
+                    want = type(getattr(stage, key))
+                    if want in (int, float) and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                                 or (want is int and v != int(v))):
+                        raise SettingsError(f"{name}.{key} = {v!r}: a {'whole ' if want is int else ''}number")
+                values[name] = dataclasses.replace(stage, **{k: want(v) if want in (int, float) else v
+                                                             for k, v in value.items()})
+        return cls(**values)
 
 
 @dataclass
@@ -306,6 +341,7 @@ class BuildResult:
     #: moving part of a used ride, the usable points of a quarantined trace less its first and last 500 m
     #: (thinned to at most 300 fixes)
     outlines: list[tuple] = field(default_factory=list)
+    service_start: str = ""  # YYYYMMDD, the feed's first day of service (the day its validation is for)
 
     @property
     def has_errors(self) -> bool:
@@ -328,8 +364,6 @@ def _rare_full_collections():
     time inside. A build keeps millions of objects that hold no reference cycles (traces, rides, notices), and
     Python's collector goes through all of them each time they have grown by a quarter: 16 times, 4 s of the
     scale benchmark's full build. Younger cycles are still collected as usual."""
-    import gc
-
     young, middle, full = gc.get_threshold()
     gc.set_threshold(young, middle, max(full, 1000))
     try:
@@ -342,7 +376,7 @@ def _rare_full_collections():
 def build_network(
     paths: Sequence[str | os.PathLike],
     config: BuildConfig = BuildConfig(),
-    validation: ValidationConfig = ValidationConfig(),
+    validation: ValidationConfig | None = None,
     limits: ReadLimits = ReadLimits(),
     *,
     progress: Callable[[int, int], None] | None = None,
@@ -355,22 +389,9 @@ def build_network(
     ``previous``: the feed of an earlier build of the same survey; routes and stops that are still the
     same keep its ids (``compare.stable_ids``), new ones are numbered after its ids and ``reserved_ids``.
     ``engine``: where the per-trace stages run (see ``validate_inputs``)."""
-    import hashlib
-    from collections import Counter
-
-    from .compare import stable_ids
-    from .engine import imap_local
-    from .fares import od_fares, route_fare, settle_currencies
-    from .names import NamingConfig, name_rides, route_type
-    from .geo import utm_epsg
-    from .gtfs import (FeedHeadway, FeedMeta, FeedRoute, FeedStop, FeedTrip, feed_bytes, gtfs_time, network_tables,
-                       trip_id)
-    from .read import timezone_at
-    from .timing import local_seconds
-
     clock = Clock()
     workers = config.workers or os.cpu_count() or 1
-    run = validate_inputs(paths, validation, limits, keep_traces=True, progress=progress, engine=engine,
+    run = validate_inputs(paths, validation or config.validate, limits, keep_traces=True, progress=progress, engine=engine,
                           workers=workers)
     checks = run.checks
     if not checks:
@@ -384,7 +405,7 @@ def build_network(
     # once cleaned (memory holds one copy)
     run.checks = []
     batches = [(k, min(k + 256, len(checks))) for k in range(0, len(checks), 256)]
-    for (lo, hi), cleaned in zip(batches, imap_local(partial(_cleaned, epsg=epsg), batches, workers, shared=checks)):
+    for (lo, hi), cleaned in zip(batches, imap_local(partial(_cleaned, epsg=epsg, config=config.clean), batches, workers, shared=checks)):
         for k, (ride, outline) in zip(range(lo, hi), cleaned):
             c, checks[k] = checks[k], None
             if ride is None:
@@ -400,10 +421,10 @@ def build_network(
         return BuildResult(run, None, _ledger_rows(run, {}, quarantined), [], tz)
     clock.lap(f"cleaned {len(rides):,} rides")
     rides, currency_notices = settle_currencies(rides, config.currency)
-    rides, name_notices = name_rides(rides, NamingConfig(convention=config.path_names))
+    rides, name_notices = name_rides(rides, replace(config.names, convention=config.path_names or config.names.convention))
     currency_notices += name_notices
     clock.lap("settled the fares' currencies, read names from the paths")
-    routes, notices, stops, pattern_stops, timed = _network(rides, tz, epsg, workers)
+    routes, notices, stops, pattern_stops, timed = _network(rides, tz, epsg, workers, config)
     clock.lap(f"matched them into {len(routes):,} routes, inferred {len(stops):,} stops, timed the patterns")
     notices += dropped + currency_notices
     to_latlon = partial(unproject, epsg=epsg)
@@ -461,10 +482,11 @@ def build_network(
         whole = [len(p.xy) >= WHOLE_ROUTE_SHARE * longest for p in route.patterns]
         fare, fare_notes = route_fare(
             route_id, [rides[i] for p, w in zip(route.patterns, whole) if w for i in p.rides],
-            [rides[i] for p, w in zip(route.patterns, whole) for i in (p.partial if w else p.rides + p.partial)])
+            [rides[i] for p, w in zip(route.patterns, whole) for i in (p.partial if w else p.rides + p.partial)],
+            config.fares)
         paid = [(stop_ids[a], stop_ids[b], rides[i], f) for p in range(len(route.patterns))
                 for a, b, i, f in timed[(r, p)].paid]
-        od, od_notes = od_fares(route_id, paid, fare)
+        od, od_notes = od_fares(route_id, paid, fare, config.fares)
         notices += fare_notes + od_notes
         feed_routes.append((route_id, agency_id, route, trips, fare, od))
     names = {stop_ids[k]: stops[k].name or stop_names.get(k, stop_ids[k]) for k in range(len(stops))}  # by stop_id
@@ -502,7 +524,7 @@ def build_network(
     ledger = _ledger_rows(run, assignment, quarantined, collectors)
     outlines = _outlines(run, moving, ledger)
     return BuildResult(run, feed, ledger, headway_rows, tz, routes=len(final_routes), stops=len(feed_stops),
-                       outlines=outlines)
+                       outlines=outlines, service_start=meta.start_date)
 
 
 _CODE_NAME = re.compile(r"^((?:[^\W\d_]{1,4} )?\d{1,4}(?!(?:st|nd|rd|th)\b)(?:[^\W\d_]{1,3}\d{0,2})?(?:_\d{1,2})?"
@@ -523,15 +545,47 @@ def route_names(name: str | None, first: str | None, last: str | None, route_id:
     return ("", terminals) if terminals else (route_id, "")
 
 
-def _cleaned(checks: list, bounds: tuple[int, int], epsg: int) -> list[tuple]:
+@dataclass
+class BuildOutputs:
+    """Every file ``transitmap build`` writes into its folder, by relative path (``gtfs.zip``, ``traces.csv``,
+    ``headways.csv``, ``report.json``, and the statistics' ``report.html``, ``stats/``, ``figures/``,
+    ``network.gpkg`` when a feed was built), the report they hold, and the feed's statistics."""
+
+    files: dict[str, bytes]
+    report: dict[str, Any]
+    network: NetworkStats | None  # None when no feed was built
+
+
+def build_outputs(result: BuildResult, version: str, *, validate_feed: bool = True) -> BuildOutputs:
+    """What ``transitmap build`` writes for a build's ``result`` (``build_network``): the report (with the GTFS
+    validator's findings unless ``validate_feed`` is False), the ledger and headway files, and the network
+    statistics as ``transitmap stats`` writes them. A library caller gets the command line's files."""
+    report = result.to_report(version)
+    files = {"report.json": b"", "traces.csv": ledger_csv(result.ledger_rows),
+             "headways.csv": headways_csv(result.headway_rows)}
+    network = None
+    if result.feed is not None:
+        files["gtfs.zip"] = result.feed
+        if validate_feed:
+            report["gtfs_validator"] = validator_summary(result.feed, result.service_start)
+        clock = Clock()
+        # the ledger as stats reads a build's traces.csv
+        ledger = pd.read_csv(io.BytesIO(files["traces.csv"]), dtype=str, keep_default_na=False)
+        network = feed_stats(result.feed, ledger=ledger)
+        clock.lap("network statistics")
+        files.update(stats_files(network, report=report, traces=result.outlines))
+        clock.lap("report, figures and layers")
+    files["report.json"] = to_json(report)
+    return BuildOutputs(files, report, network)
+
+
+def _cleaned(checks: list, bounds: tuple[int, int], epsg: int, config: CleanConfig) -> list[tuple]:
     """(ride, its outline: the latitudes and longitudes of its moving part, thinned) of each checked trace of
     ``checks[lo:hi]``; (None, None) for a trace without movement."""
-    from .clean import clean_ride
-
     to_latlon = partial(unproject, epsg=epsg)
     out: list[tuple] = []
     for c in checks[bounds[0] : bounds[1]]:
-        ride = clean_ride(c.trace, c.keep, c.stop_keep, c.fare_keep, epsg)
+        ride = clean_ride(c.trace, c.keep, c.stop_keep, c.fare_keep, epsg, config)
         if ride is None:
             out.append((None, None))
             continue
@@ -567,8 +621,6 @@ class Clock:
 
 def _route_lines(route) -> dict[int, list]:
     """A route's pattern paths (shapely lines, metres) by direction."""
-    import shapely
-
     lines: dict[int, list] = {}
     for d, pattern in zip(route.directions, route.patterns):
         lines.setdefault(d, []).append(shapely.linestrings(pattern.xy))
@@ -602,16 +654,12 @@ class _Timed:
     paid: list
 
 
-def _network(rides, tz: str, epsg: int, workers: int):
+def _network(rides, tz: str, epsg: int, workers: int, config: BuildConfig):
     """Routes (``match``), stops (``stops``) and the times of each pattern (``_Timed``) of the rides: each
     region of the survey (``match.per_region``: rides that matching cannot join, and that share no stop) in a
     process of its own, with the same result as all at once. Returns routes, notices, stops, the stops of each
     (route index, pattern index) and its ``_Timed``."""
-    from .match import MatchConfig, merged_routes, per_region
-    from .model import PatternStops
-    from .stops import merged_stops
-
-    parts = per_region(_region_network, rides, MatchConfig(), workers, tz, epsg)
+    parts = per_region(_region_network, rides, config.match, workers, tz, epsg, config)
     if len(parts) == 1:
         return parts[0][1]
     order = merged_routes([(region, found[0]) for region, found in parts])
@@ -627,16 +675,10 @@ def _network(rides, tz: str, epsg: int, workers: int):
     return [route for _, _, route in order], notices, stops, pattern_stops, timed
 
 
-def _region_network(rides, tz: str, epsg: int):
+def _region_network(rides, tz: str, epsg: int, config: BuildConfig):
     """``_network`` of the rides of one region, in one process (the rides in UTM zone ``epsg``)."""
-    from .geo import simplified
-    from .match import match_rides
-    from .stops import infer_stops
-    from .fares import fares_between_stops
-    from .timing import headways, local_seconds, stop_offsets
-
-    routes, notices = match_rides(rides)
-    stops, pattern_stops = infer_stops(rides, routes)
+    routes, notices = match_rides(rides, config.match)
+    stops, pattern_stops = infer_stops(rides, routes, config.stops)
     timed = {}
     to_latlon = partial(unproject, epsg=epsg)
     for r, route in enumerate(routes):
@@ -648,7 +690,8 @@ def _region_network(rides, tz: str, epsg: int):
             dist = pattern.path.cum  # metres along the pattern at each vertex
             advance = np.flatnonzero(np.concatenate([[True], np.diff(np.round(dist, 1)) > 0]))  # no two points at one distance
             shape = advance[simplified(pattern.xy[advance], SHAPE_TOLERANCE_M)]
-            timed[(r, p)] = _Timed(stop_offsets(pattern, ps.s_m, rides), headways(pattern, rides, span, tz),
+            timed[(r, p)] = _Timed(stop_offsets(pattern, ps.s_m, rides, config.timing),
+                                   headways(pattern, rides, span, tz, config.timing),
                                    dist[shape], *to_latlon(pattern.xy[shape, 0], pattern.xy[shape, 1]),
                                    fares_between_stops(pattern, ps, rides))
             pattern.__dict__.pop("path", None)  # made again where needed, not sent back to the calling process

@@ -166,6 +166,21 @@ def to_csv(rows: list[dict], columns: list[str]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
+def ledger_csv(rows: list[dict]) -> bytes:
+    """``traces.csv``: the ledger of a build, a row per input trace."""
+    return to_csv(rows, ["trace_id", "file", "status", "codes", "route_id", "direction_id", "trip_id", "ride",
+                         "collector", "points", "points_kept"])
+
+
+def headways_csv(rows: list[dict]) -> bytes:
+    """``headways.csv``: the headway of each trip by time band, with its provenance."""
+    from .gtfs import gtfs_time
+
+    rows = [{**r, "start_time": gtfs_time(r["start_time"]), "end_time": gtfs_time(r["end_time"])} for r in rows]
+    return to_csv(rows, ["route_id", "direction_id", "trip_id", "start_time", "end_time", "headway_s", "provenance",
+                         "samples"])
+
+
 # --------------------------------------------------------------------------- statistics, report, figures, layers
 
 #: Colours of the map and the legend: a route's shortest headway of the day (band median), in minutes
