@@ -75,6 +75,12 @@ def test_stage_modules_do_not_import_each_other():
         assert not (_imports(PACKAGE / f"{stage}.py") & (STAGES - {stage})), stage
 
 
+def test_the_network_is_assembled_from_the_containers_into_gtfs_rows_alone():
+    assert _imports(PACKAGE / "assemble.py") - {"__future__", "hashlib", "re", "collections", "dataclasses", "typing",
+                                                "numpy", "pandas"} <= {"notices", "geo", "gtfs", "model", "compare",
+                                                                       "pipeline"}  # the last two: type hints only
+
+
 def test_no_module_uses_another_modules_private_names():
     for path in PACKAGE.glob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))

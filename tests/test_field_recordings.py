@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from transitmap.names import NamingConfig, mark_templates, route_type
-from transitmap.pipeline import BuildConfig, build_network, route_names, validate_inputs
+from transitmap.assemble import route_names
+from transitmap.pipeline import BuildConfig, build_network, validate_inputs
 
 from builders import EAT, NAIROBI, START, moved, osmtracker_gpx, output_blobs, ride, stop_at, write_json
 

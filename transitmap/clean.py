@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .geo import project
-from .model import Fare, Ride, Trace
+from .model import Ride, Trace
 
 
 @dataclass(frozen=True)

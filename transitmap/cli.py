@@ -20,7 +20,7 @@ from . import __version__
 from . import notices as N
 from .errors import FeedError, SettingsError, TransitmapError, UnsafeOutputError, WorkspaceError
 from .pipeline import validate_inputs
-from .report import check_output_dir, to_csv, to_json, write_atomic, write_dir_atomic
+from .report import check_output_dir, to_json, write_atomic, write_dir_atomic
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_FAILURE = 0, 1, 2, 3
 log = logging.getLogger("transitmap")

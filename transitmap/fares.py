@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import notices as N
-from .model import WITHDRAWN_CURRENCIES, Fare, Pattern, PatternStops, Ride
+from .model import WITHDRAWN_CURRENCIES, Fare, Pattern, PatternStops, Ride, Route
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,25 @@ def od_fares(route_id: str, paid: list[tuple[str, str, Ride, Fare]], route: Rout
         if route is None or price != route.price:
             out.append(ODFare(origin, destination, price, samples))
     return out, notices
+
+
+#: a pattern shorter than this share of its route's longest is ridden for less than the whole route (a short
+#: turn, or one direction ridden only in part): its fares count as partial rides' fares
+WHOLE_ROUTE_SHARE = 2 / 3
+
+
+def route_fares(route_id: str, route: Route, rides: list[Ride], paid: list[tuple[str, str, Ride, Fare]],
+                config: FareConfig = FareConfig()) -> tuple[RouteFare | None, list[ODFare], list[N.Notice]]:
+    """A route's fare (``route_fare``) from the rides of its patterns of the whole route, and its
+    origin-destination fares (``od_fares``) from ``paid``: (origin stop id, destination stop id, ride, fare)."""
+    longest = max(len(p.xy) for p in route.patterns)
+    whole = [len(p.xy) >= WHOLE_ROUTE_SHARE * longest for p in route.patterns]
+    fare, fare_notes = route_fare(
+        route_id, [rides[i] for p, w in zip(route.patterns, whole) if w for i in p.rides],
+        [rides[i] for p, w in zip(route.patterns, whole) for i in (p.partial if w else p.rides + p.partial)],
+        config)
+    od, od_notes = od_fares(route_id, paid, fare, config)
+    return fare, od, fare_notes + od_notes
 
 
 def fares_between_stops(pattern: Pattern, ps: PatternStops, rides: list[Ride], snap_m: float = 100.0

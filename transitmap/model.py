@@ -7,7 +7,8 @@ not be read are ``NaN``. Validation never edits a trace in place; repairs return
 
 After validation the stages exchange, in the order they make them: a :class:`Ride` (clean: a usable ride
 in the survey's UTM metres), :class:`Pattern` and :class:`Route` (match: rides deduplicated into paths and
-lines), :class:`NetworkStop` and :class:`PatternStops` (stops), :class:`Headway` (timing). Stage modules import
+lines), :class:`NetworkStop` and :class:`PatternStops` (stops), :class:`Headway` and :class:`PatternTimes` (timing,
+with each pattern's shape and the fares paid along it). Stage modules import
 these from here and never each other (``tests/test_catalogue.py`` checks).
 """
 
@@ -235,6 +236,20 @@ class Headway:
     headway_s: int
     provenance: str  # observed | observed_other_band | estimated_from_rank_waits | assumed
     samples: int  # gaps or waits it rests on
+
+
+@dataclass(frozen=True, eq=False)
+class PatternTimes:
+    """What the rides of one pattern give, beside its stops: the time from its first stop to each stop, its
+    headways by time band, its GTFS shape (the pattern's vertices kept: metres along the pattern, latitudes and
+    longitudes) and the fares paid between two of its stops (stop index, stop index, ride index, fare)."""
+
+    offsets_s: np.ndarray
+    bands: list
+    shape_dist_m: np.ndarray
+    shape_lat: np.ndarray
+    shape_lon: np.ndarray
+    paid: list
 
 
 @lru_cache(maxsize=65536)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import hashlib
 import io
 import logging
 import os
@@ -27,16 +26,16 @@ import pandas as pd
 import shapely
 
 from . import notices as N
+from .assemble import feed_rows
 from .clean import CleanConfig, clean_ride
 from .compare import stable_ids
 from .engine import DaskEngine, ProcessEngine, imap_local
 from .errors import SettingsError
-from .fares import FareConfig, fares_between_stops, od_fares, route_fare, settle_currencies
+from .fares import FareConfig, fares_between_stops, route_fares, settle_currencies
 from .geo import simplified, unproject, utm_epsg
-from .gtfs import (FeedHeadway, FeedMeta, FeedRoute, FeedStop, FeedTrip, feed_bytes, gtfs_time, network_tables,
-                   trip_id, validator_summary)
+from .gtfs import feed_bytes, network_tables, validator_summary
 from .match import MatchConfig, match_rides, merged_routes, per_region
-from .model import PatternStops, Status, known_currency
+from .model import PatternStops, PatternTimes, Status, known_currency
 from .names import NamingConfig, name_rides, route_type
 from .privacy import pseudonyms, thinned, trimmed_outline
 from .read import ReadLimits, ReadResult, list_inputs, read_file, timezone_at
@@ -52,7 +51,6 @@ log = logging.getLogger(__name__)
 #: the feed's shapes leave out the vertices of a pattern's path (10 m apart) that lie within this of the line
 #: through the others (Douglas-Peucker): straight roads need no vertex every 10 m
 SHAPE_TOLERANCE_M = 1.0
-WHOLE_ROUTE_SHARE = 2 / 3  # of its route's longest pattern, for a pattern's fares to be the route's price
 
 
 @dataclass(frozen=True)
@@ -427,122 +425,31 @@ def build_network(
     routes, notices, stops, pattern_stops, timed = _network(rides, tz, epsg, workers, config)
     clock.lap(f"matched them into {len(routes):,} routes, inferred {len(stops):,} stops, timed the patterns")
     notices += dropped + currency_notices
-    to_latlon = partial(unproject, epsg=epsg)
     ids = stable_ids(previous, [_route_lines(route) for route in routes],
                      np.array([[s.x_m, s.y_m] for s in stops], float).reshape(-1, 2), epsg, reserved=reserved_ids)
-    stop_ids = ids.stop_ids
-    stop_names: dict[int, str] = {}
-    feed_routes, headway_rows, assignment = [], [], {}
-    def operator_of(route) -> str | None:  # the operator most of a route's rides name
-        named = Counter(rides[i].operator for p in route.patterns for i in p.rides + p.partial if rides[i].operator)
-        return named.most_common(1)[0][0] if named else None
-
-    operators = sorted({op for op in map(operator_of, routes) if op})
-    agency_of = {name: f"A{k + 1}" for k, name in enumerate(operators)}
-    agencies = [(agency_of[name], name) for name in operators]
-    default_agency = "A0"
+    fares, fare_notices = [], []
     for r, route in enumerate(routes):
-        route_id = ids.route_ids[r]
-        operator = operator_of(route)
-        agency_id = agency_of[operator] if operator else default_agency
-        trips = []
-        directions = [1 - d if ids.flipped[r] else d for d in route.directions]  # as the previous build ran them
-        for p, (d, pattern) in enumerate(zip(directions, route.patterns)):
-            variant = directions[:p].count(d)  # 0 for the direction's main pattern
-            tid = trip_id(route_id, d, variant)
-            for i in pattern.rides:
-                assignment[rides[i].trace_id, rides[i].source] = (route_id, d, tid, "full")
-            for i in pattern.partial:
-                assignment[rides[i].trace_id, rides[i].source] = (route_id, d, tid, "partial")
-            ps, times = pattern_stops[(r, p)], timed[(r, p)]
-            for k, s_m in zip(ps.stop_index, ps.s_m):
-                stop_names.setdefault(k, f"{route.name or route_id} km {s_m / 1000:.1f}")
-            bands = times.bands
-            for h in bands:
-                headway_rows.append({"route_id": route_id, "direction_id": d, "trip_id": tid,
-                                     "start_time": h.start_s, "end_time": h.end_s, "headway_s": h.headway_s, "provenance": h.provenance,
-                                     "samples": h.samples})
-                if h.provenance != "observed":
-                    first = rides[pattern.rides[0]]
-                    notices.append(N.HeadwayEstimatedNotice(
-                        file=first.source, trace_id=first.trace_id, route_id=route_id, trip_id=tid,
-                        start_time=gtfs_time(h.start_s), headway_s=float(h.headway_s), provenance=h.provenance))
-            lat, lon, dist = times.shape_lat, times.shape_lon, times.shape_dist_m
-            trips.append(FeedTrip(
-                direction_id=d, variant=variant, headsign="", stop_ids=tuple(stop_ids[k] for k in ps.stop_index),
-                offsets_s=times.offsets_s, stop_dist_m=np.minimum(ps.s_m, dist[-1]), shape_lat=lat, shape_lon=lon,
-                shape_dist_m=dist,
-                headways=tuple(FeedHeadway(h.start_s, h.end_s, h.headway_s) for h in bands)))
-        if set(directions) != {0, 1}:
-            first = rides[route.patterns[0].rides[0]]
-            notices.append(N.DirectionMissingNotice(file=first.source, trace_id=first.trace_id, route_id=route_id))
-        # a pattern much shorter than the route's longest (a short turn, or one direction ridden only in
-        # part) is ridden for less than the whole route: its fares count as partial rides' fares
-        longest = max(len(p.xy) for p in route.patterns)
-        whole = [len(p.xy) >= WHOLE_ROUTE_SHARE * longest for p in route.patterns]
-        fare, fare_notes = route_fare(
-            route_id, [rides[i] for p, w in zip(route.patterns, whole) if w for i in p.rides],
-            [rides[i] for p, w in zip(route.patterns, whole) for i in (p.partial if w else p.rides + p.partial)],
-            config.fares)
-        paid = [(stop_ids[a], stop_ids[b], rides[i], f) for p in range(len(route.patterns))
+        paid = [(ids.stop_ids[a], ids.stop_ids[b], rides[i], f) for p in range(len(route.patterns))
                 for a, b, i, f in timed[(r, p)].paid]
-        od, od_notes = od_fares(route_id, paid, fare, config.fares)
-        notices += fare_notes + od_notes
-        feed_routes.append((route_id, agency_id, route, trips, fare, od))
-    names = {stop_ids[k]: stops[k].name or stop_names.get(k, stop_ids[k]) for k in range(len(stops))}  # by stop_id
-    marked = {stop_ids[k]: stops[k].name for k in range(len(stops)) if stops[k].name}  # names collectors gave
-    final_routes = []
-    for route_id, agency_id, route, trips, fare, od in feed_routes:
-        # a headsign and a route's terminals only from names collectors gave, never made up
-        trips = [FeedTrip(**{**t.__dict__, "headsign": marked.get(t.stop_ids[-1], "")}) for t in trips]
-        main = min(trips, key=lambda t: (t.direction_id, t.variant))  # the route is named after its direction 0
-        short, long = route_names(route.name, marked.get(main.stop_ids[0]), marked.get(main.stop_ids[-1]), route_id)
-        modes = Counter(rides[i].mode for p in route.patterns for i in p.rides + p.partial)
-        final_routes.append(FeedRoute(route_id, agency_id, long, tuple(trips),
-                                      fare.price if fare else None, (fare.currency if fare else config.currency),
-                                      tuple((o.origin, o.destination, o.price) for o in od), short,
-                                      route_type(min(modes, key=lambda m: (-modes[m], m)))))
-    if any(r.agency_id == default_agency for r in final_routes):
-        agencies.insert(0, (default_agency, config.agency_name))
-    slat, slon = to_latlon(np.array([s.x_m for s in stops]), np.array([s.y_m for s in stops]))
-    feed_stops = [FeedStop(stop_ids[k], names[stop_ids[k]], float(slat[k]), float(slon[k])) for k in range(len(stops))]
-    notices += [N.StopSeenOnceNotice(stop_id=stop_ids[k]) for k, s in enumerate(stops) if s.observations <= 1]
-    dates, _ = local_seconds(np.array([r.t_s[r.start] for r in rides]), tz)
-    days = pd.to_datetime(pd.Series(dates))
-    end = (days.max() + pd.Timedelta(days=config.validity_days)).strftime("%Y%m%d")
-    # the feed's version names its content (the rides), not the files they came in
-    version = hashlib.sha256("".join(sorted(f"{r.trace_id}:{len(r.t_s)}:{r.t_s[0]}" for r in rides)).encode()).hexdigest()[:12]
-    meta = FeedMeta(tuple(agencies), config.agency_url, tz, config.lang, tuple(sorted(set(days.dt.day_of_week))),
-                    days.min().strftime("%Y%m%d"), end, config.publisher, version)
+        fare, od, found = route_fares(ids.route_ids[r], route, rides, paid, config.fares)
+        fares.append((fare, od))
+        fare_notices += found
+    modes = [Counter(rides[i].mode for p in route.patterns for i in p.rides + p.partial) for route in routes]
+    types = [route_type(min(m, key=lambda mode: (-m[mode], mode))) for m in modes]
+    service_days, _ = local_seconds(np.array([r.t_s[r.start] for r in rides]), tz)
+    rows = feed_rows(rides, routes, stops, pattern_stops, timed, ids, fares, types, service_days, tz, epsg, config)
+    notices += rows.notices + fare_notices
     clock.lap("timed the patterns, their headways and fares")
-    feed = feed_bytes(network_tables(final_routes, feed_stops, meta), workers=workers)
+    feed = feed_bytes(network_tables(rows.routes, rows.stops, rows.meta), workers=workers)
     clock.lap("wrote the GTFS tables")
     run.notices.extend(notices)
     quarantined = {(n.trace_id, n.file): n.code() for n in dropped}
     pseudonym = pseudonyms({r.collector_id for r in rides if r.collector_id}, config.pseudonym_key)
     collectors = {(r.trace_id, r.source): pseudonym.get(r.collector_id, "") for r in rides}
-    ledger = _ledger_rows(run, assignment, quarantined, collectors)
+    ledger = _ledger_rows(run, rows.assignment, quarantined, collectors)
     outlines = _outlines(run, moving, ledger)
-    return BuildResult(run, feed, ledger, headway_rows, tz, routes=len(final_routes), stops=len(feed_stops),
-                       outlines=outlines, service_start=meta.start_date)
-
-
-_CODE_NAME = re.compile(r"^((?:[^\W\d_]{1,4} )?\d{1,4}(?!(?:st|nd|rd|th)\b)(?:[^\W\d_]{1,3}\d{0,2})?(?:_\d{1,2})?"
-                        r"(?:\s*/\s*\d{1,4}[^\W\d_]?|-\d{1,4}[^\W\d_]?(?=\s|$))?)(?:\s*[-:]\s*|\s+|$)(.*)$")
-
-
-def route_names(name: str | None, first: str | None, last: str | None, route_id: str) -> tuple[str, str]:
-    """(route_short_name, route_long_name) of a route: the route number riders name (``45K``, ``JBL 13``) as the
-    short name; the rest of its name, else its terminals' names (``Bree - Soweto``), as the long name. A route
-    without a name or named terminals gets its id as short name: GTFS needs one of the two, and a made-up name
-    (``R008 km 0.0 - R008 km 19.9``) would be worse than none."""
-    terminals = f"{first} - {last}" if first and last and first != last else ""
-    if name:
-        m = _CODE_NAME.match(name.strip())
-        if m:
-            return m.group(1), m.group(2).strip() or terminals
-        return "", name
-    return ("", terminals) if terminals else (route_id, "")
+    return BuildResult(run, feed, ledger, rows.headway_rows, tz, routes=len(rows.routes), stops=len(rows.stops),
+                       outlines=outlines, service_start=rows.meta.start_date)
 
 
 @dataclass
@@ -640,25 +547,11 @@ def _outlines(run: ValidationRun, moving: dict, ledger: list[dict]) -> list[tupl
     return sorted(out, key=lambda o: (o[0], o[1], o[3], o[2], len(o[4]), o[4].tobytes(), o[5].tobytes()))
 
 
-@dataclass(frozen=True, eq=False)
-class _Timed:
-    """What the rides of one pattern give, beside its stops: the time from its first stop to each stop, its
-    headways by time band, its GTFS shape (the pattern's vertices kept: metres along the pattern, latitudes and
-    longitudes) and the fares paid between two of its stops (stop index, stop index, ride index, fare)."""
-
-    offsets_s: np.ndarray
-    bands: list
-    shape_dist_m: np.ndarray
-    shape_lat: np.ndarray
-    shape_lon: np.ndarray
-    paid: list
-
-
 def _network(rides, tz: str, epsg: int, workers: int, config: BuildConfig):
-    """Routes (``match``), stops (``stops``) and the times of each pattern (``_Timed``) of the rides: each
+    """Routes (``match``), stops (``stops``) and the times of each pattern (``PatternTimes``) of the rides: each
     region of the survey (``match.per_region``: rides that matching cannot join, and that share no stop) in a
     process of its own, with the same result as all at once. Returns routes, notices, stops, the stops of each
-    (route index, pattern index) and its ``_Timed``."""
+    (route index, pattern index) and its ``PatternTimes``."""
     parts = per_region(_region_network, rides, config.match, workers, tz, epsg, config)
     if len(parts) == 1:
         return parts[0][1]
@@ -690,7 +583,7 @@ def _region_network(rides, tz: str, epsg: int, config: BuildConfig):
             dist = pattern.path.cum  # metres along the pattern at each vertex
             advance = np.flatnonzero(np.concatenate([[True], np.diff(np.round(dist, 1)) > 0]))  # no two points at one distance
             shape = advance[simplified(pattern.xy[advance], SHAPE_TOLERANCE_M)]
-            timed[(r, p)] = _Timed(stop_offsets(pattern, ps.s_m, rides, config.timing),
+            timed[(r, p)] = PatternTimes(stop_offsets(pattern, ps.s_m, rides, config.timing),
                                    headways(pattern, rides, span, tz, config.timing),
                                    dist[shape], *to_latlon(pattern.xy[shape, 0], pattern.xy[shape, 1]),
                                    fares_between_stops(pattern, ps, rides))

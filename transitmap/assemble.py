@@ -1,0 +1,141 @@
+"""The network as GTFS rows: agencies, routes with their names and fares, trips with their stops, times,
+shapes and headways, stops with their names, the calendar and the feed's version.
+
+``feed_rows`` takes what the stages made (routes and their patterns, stops, each pattern's ``PatternTimes``,
+the ids ``compare.stable_ids`` gave, each route's fares and ``route_type``) and returns the rows ``gtfs.py``
+writes, each trace's route and trip (for the ledger), the headway sidecar's rows and the notices of the
+network (headways estimated, directions missing, stops seen once). Names are only those riders and collectors
+gave: a headsign is the last stop's marked name, a route's long name its terminals' (``route_names``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from . import notices as N
+from .geo import unproject
+from .gtfs import FeedHeadway, FeedMeta, FeedRoute, FeedStop, FeedTrip, gtfs_time, trip_id
+from .model import NetworkStop, PatternStops, PatternTimes, Ride, Route
+
+if TYPE_CHECKING:
+    from .compare import StableIds
+    from .pipeline import BuildConfig
+
+
+@dataclass
+class FeedRows:
+    """The feed's rows (``gtfs.network_tables`` makes the tables), each trace's (route_id, direction_id,
+    trip_id, "full" | "partial") by (trace_id, source), the headway sidecar's rows and the network's notices."""
+
+    routes: list[FeedRoute]
+    stops: list[FeedStop]
+    meta: FeedMeta
+    headway_rows: list[dict[str, Any]]
+    assignment: dict[tuple[str, str], tuple]
+    notices: list[N.Notice]
+
+
+def feed_rows(rides: list[Ride], routes: list[Route], stops: list[NetworkStop],
+              pattern_stops: dict[tuple[int, int], PatternStops], timed: dict[tuple[int, int], PatternTimes],
+              ids: "StableIds", fares: list[tuple], route_types: list[int], service_days: np.ndarray, tz: str,
+              epsg: int, config: "BuildConfig") -> FeedRows:
+    """The GTFS rows of the network (see the module docstring). ``fares``: (RouteFare | None, [ODFare]) of
+    each route; ``service_days``: the local date each ride started on; ``config``: the agency, calendar and
+    feed settings."""
+    notices: list[N.Notice] = []
+    stop_ids = ids.stop_ids
+    stop_names: dict[int, str] = {}
+    feed_routes, headway_rows, assignment = [], [], {}
+    def operator_of(route) -> str | None:  # the operator most of a route's rides name
+        named = Counter(rides[i].operator for p in route.patterns for i in p.rides + p.partial if rides[i].operator)
+        return named.most_common(1)[0][0] if named else None
+
+    operators = sorted({op for op in map(operator_of, routes) if op})
+    agency_of = {name: f"A{k + 1}" for k, name in enumerate(operators)}
+    agencies = [(agency_of[name], name) for name in operators]
+    default_agency = "A0"
+    for r, route in enumerate(routes):
+        route_id = ids.route_ids[r]
+        operator = operator_of(route)
+        agency_id = agency_of[operator] if operator else default_agency
+        trips = []
+        directions = [1 - d if ids.flipped[r] else d for d in route.directions]  # as the previous build ran them
+        for p, (d, pattern) in enumerate(zip(directions, route.patterns)):
+            variant = directions[:p].count(d)  # 0 for the direction's main pattern
+            tid = trip_id(route_id, d, variant)
+            for i in pattern.rides:
+                assignment[rides[i].trace_id, rides[i].source] = (route_id, d, tid, "full")
+            for i in pattern.partial:
+                assignment[rides[i].trace_id, rides[i].source] = (route_id, d, tid, "partial")
+            ps, times = pattern_stops[(r, p)], timed[(r, p)]
+            for k, s_m in zip(ps.stop_index, ps.s_m):
+                stop_names.setdefault(k, f"{route.name or route_id} km {s_m / 1000:.1f}")
+            bands = times.bands
+            for h in bands:
+                headway_rows.append({"route_id": route_id, "direction_id": d, "trip_id": tid,
+                                     "start_time": h.start_s, "end_time": h.end_s, "headway_s": h.headway_s, "provenance": h.provenance,
+                                     "samples": h.samples})
+                if h.provenance != "observed":
+                    first = rides[pattern.rides[0]]
+                    notices.append(N.HeadwayEstimatedNotice(
+                        file=first.source, trace_id=first.trace_id, route_id=route_id, trip_id=tid,
+                        start_time=gtfs_time(h.start_s), headway_s=float(h.headway_s), provenance=h.provenance))
+            lat, lon, dist = times.shape_lat, times.shape_lon, times.shape_dist_m
+            trips.append(FeedTrip(
+                direction_id=d, variant=variant, headsign="", stop_ids=tuple(stop_ids[k] for k in ps.stop_index),
+                offsets_s=times.offsets_s, stop_dist_m=np.minimum(ps.s_m, dist[-1]), shape_lat=lat, shape_lon=lon,
+                shape_dist_m=dist,
+                headways=tuple(FeedHeadway(h.start_s, h.end_s, h.headway_s) for h in bands)))
+        if set(directions) != {0, 1}:
+            first = rides[route.patterns[0].rides[0]]
+            notices.append(N.DirectionMissingNotice(file=first.source, trace_id=first.trace_id, route_id=route_id))
+        fare, od = fares[r]
+        feed_routes.append((route_id, agency_id, route, trips, fare, od, route_types[r]))
+    names = {stop_ids[k]: stops[k].name or stop_names.get(k, stop_ids[k]) for k in range(len(stops))}  # by stop_id
+    marked = {stop_ids[k]: stops[k].name for k in range(len(stops)) if stops[k].name}  # names collectors gave
+    final_routes = []
+    for route_id, agency_id, route, trips, fare, od, kind in feed_routes:
+        # a headsign and a route's terminals only from names collectors gave, never made up
+        trips = [FeedTrip(**{**t.__dict__, "headsign": marked.get(t.stop_ids[-1], "")}) for t in trips]
+        main = min(trips, key=lambda t: (t.direction_id, t.variant))  # the route is named after its direction 0
+        short, long = route_names(route.name, marked.get(main.stop_ids[0]), marked.get(main.stop_ids[-1]), route_id)
+        final_routes.append(FeedRoute(route_id, agency_id, long, tuple(trips),
+                                      fare.price if fare else None, (fare.currency if fare else config.currency),
+                                      tuple((o.origin, o.destination, o.price) for o in od), short, kind))
+    if any(r.agency_id == default_agency for r in final_routes):
+        agencies.insert(0, (default_agency, config.agency_name))
+    slat, slon = unproject(np.array([s.x_m for s in stops]), np.array([s.y_m for s in stops]), epsg)
+    feed_stops = [FeedStop(stop_ids[k], names[stop_ids[k]], float(slat[k]), float(slon[k])) for k in range(len(stops))]
+    notices += [N.StopSeenOnceNotice(stop_id=stop_ids[k]) for k, s in enumerate(stops) if s.observations <= 1]
+    days = pd.to_datetime(pd.Series(service_days))
+    end = (days.max() + pd.Timedelta(days=config.validity_days)).strftime("%Y%m%d")
+    # the feed's version names its content (the rides), not the files they came in
+    version = hashlib.sha256("".join(sorted(f"{r.trace_id}:{len(r.t_s)}:{r.t_s[0]}" for r in rides)).encode()).hexdigest()[:12]
+    meta = FeedMeta(tuple(agencies), config.agency_url, tz, config.lang, tuple(sorted(set(days.dt.day_of_week))),
+                    days.min().strftime("%Y%m%d"), end, config.publisher, version)
+    return FeedRows(final_routes, feed_stops, meta, headway_rows, assignment, notices)
+
+
+_CODE_NAME = re.compile(r"^((?:[^\W\d_]{1,4} )?\d{1,4}(?!(?:st|nd|rd|th)\b)(?:[^\W\d_]{1,3}\d{0,2})?(?:_\d{1,2})?"
+                        r"(?:\s*/\s*\d{1,4}[^\W\d_]?|-\d{1,4}[^\W\d_]?(?=\s|$))?)(?:\s*[-:]\s*|\s+|$)(.*)$")
+
+
+def route_names(name: str | None, first: str | None, last: str | None, route_id: str) -> tuple[str, str]:
+    """(route_short_name, route_long_name) of a route: the route number riders name (``45K``, ``JBL 13``) as the
+    short name; the rest of its name, else its terminals' names (``Bree - Soweto``), as the long name. A route
+    without a name or named terminals gets its id as short name: GTFS needs one of the two, and a made-up name
+    (``R008 km 0.0 - R008 km 19.9``) would be worse than none."""
+    terminals = f"{first} - {last}" if first and last and first != last else ""
+    if name:
+        m = _CODE_NAME.match(name.strip())
+        if m:
+            return m.group(1), m.group(2).strip() or terminals
+        return "", name
+    return ("", terminals) if terminals else (route_id, "")
