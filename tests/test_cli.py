@@ -88,7 +88,7 @@ def test_build_writes_the_outputs_and_replaces_the_folder_atomically(tmp_path, m
     assert len(ledger) == 1 + len(report["traces"])
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
-    import transitmap.pipeline as P
+    import transitmap.cli as P  # where the command finds it
 
     def broken(*a, **k):
         raise RuntimeError("disk full")

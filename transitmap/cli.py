@@ -11,16 +11,28 @@ import logging
 import os
 import re
 import sys
+import zoneinfo
 from collections import Counter, defaultdict
+from datetime import datetime, timezone as tz
 from typing import Any
 
 import click
+import msgspec
+import pandas as pd
+from tqdm import tqdm
 
 from . import __version__
 from . import notices as N
+from . import workspace as ws
+from .compare import CompareConfig, diff_feeds
+from .engine import DaskEngine
 from .errors import FeedError, SettingsError, TransitmapError, UnsafeOutputError, WorkspaceError
-from .pipeline import validate_inputs
-from .report import check_output_dir, to_json, write_atomic, write_dir_atomic
+from .model import iso_currencies
+from .pipeline import BuildConfig, build_network, build_outputs, validate_inputs
+from .privacy import pseudonyms as pseudonyms_of
+from .report import (check_output_dir, diff_html, frame_csv, stats_files, to_json, write_atomic,
+                     write_dir_atomic)
+from .stats import feed_stats
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_FAILURE = 0, 1, 2, 3
 log = logging.getLogger("transitmap")
@@ -63,8 +75,6 @@ def _progress(ctx: click.Context, desc: str):
     """A progress callback drawing a bar on stderr, or None when quiet or stderr is not a terminal."""
     if ctx.meta.get("quiet") or not sys.stderr.isatty():
         return None, lambda: None
-    from tqdm import tqdm
-
     bar = tqdm(desc=desc, unit="file", file=sys.stderr, leave=False)
 
     def update(done: int, total: int) -> None:
@@ -92,9 +102,7 @@ def _engine(name: str, address: str | None):
         yield None
         return
     try:
-        from .engine import DaskEngine
-
-        import distributed  # noqa: F401
+        import distributed  # noqa: F401  (Dask is an optional extra: imported only when asked for)
     except ImportError as e:
         raise click.UsageError("--engine dask needs Dask: pip install 'transitmap[dask]'") from e
     with DaskEngine(address) as engine:
@@ -257,9 +265,6 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
     --strict some input was quarantined; 2 usage error or refused output folder; 3 failure of
     transitmap itself.
     """
-    from . import workspace as ws
-    from .pipeline import BuildConfig, build_network, build_outputs
-
     _safe_out_dir(out, inputs)
     workspaces = [i for i in inputs if ws.is_workspace(i)]
     if workspaces and len(inputs) > 1:
@@ -305,8 +310,6 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
         except UnsafeOutputError as e:  # the folder changed during the build: still refused, nothing lost
             raise Refused(str(e)) from e
         if survey is not None:
-            from datetime import datetime, timezone as tz
-
             ws.record_build(survey, now=datetime.now(tz.utc), out=os.path.abspath(out), feed=result.feed,
                             ledger_csv=files["traces.csv"], routes=result.routes, stops=result.stops,
                             route_lines=ws.route_layer(result.feed, made.network.routes) if made.network else None)
@@ -359,14 +362,7 @@ def init_cmd(ctx, survey_dir, name, timezone, currency):
 
     Exit code 0 on success, 2 when SURVEY_DIR is a workspace already or a setting is invalid.
     """
-    from datetime import datetime, timezone as tz
-
-    from . import workspace as ws
-    from .model import iso_currencies
-
     if timezone:
-        import zoneinfo
-
         try:
             zoneinfo.ZoneInfo(timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError) as e:
@@ -393,10 +389,6 @@ def import_cmd(ctx, survey_dir, inputs, fmt):
     content is not imported: trace_changed. Exit code 0 when everything was accepted or imported before,
     1 when some input was quarantined or refused, 2 on usage errors, 3 on a failure of transitmap itself.
     """
-    from datetime import datetime, timezone as tz
-
-    from . import workspace as ws
-
     _workspace_call(ws.settings, survey_dir)  # a folder that is not a workspace: a usage error
     progress, close = _progress(ctx, "importing")
     with _failures_exit(close):
@@ -433,14 +425,8 @@ def status_cmd(survey_dir, pseudonyms, day, fmt):
     """What a survey workspace holds: today's and all imports per collector (accepted, quarantined and
     why), unreadable files, and from the latest build the routes seen on one ride or in one direction only.
     """
-    from datetime import datetime, timezone as tz
-    from zoneinfo import ZoneInfo
-
-    from . import workspace as ws
-    from .privacy import pseudonyms as pseudonyms_of
-
     info = _workspace_call(ws.settings, survey_dir)
-    today = day.date() if day else datetime.now(tz.utc).astimezone(ZoneInfo(info.get("timezone") or "UTC")).date()
+    today = day.date() if day else datetime.now(tz.utc).astimezone(zoneinfo.ZoneInfo(info.get("timezone") or "UTC")).date()
     names = None
     if pseudonyms:
         names = pseudonyms_of(set(ws.collector_ids(survey_dir)), None)
@@ -505,9 +491,6 @@ def diff_cmd(old, new, fmt, out, near_m, moved_km, stop_m):
 
     Exit code 0 on success, 1 when a feed is not usable, 2 on usage errors, 3 on a failure of transitmap.
     """
-    from .compare import CompareConfig, diff_feeds
-    from .report import diff_html
-
     config = CompareConfig(near_m=near_m, moved_km=moved_km, same_stop_m=stop_m)
     if out:
         _safe_out_file(out, (old, new))
@@ -610,11 +593,6 @@ def stats(ctx: click.Context, feed: str, out: str | None, ledger: str | None, fm
     Exit code 0 on success, 1 when FEED is not a usable GTFS feed, 2 on usage errors, 3 on a failure of
     transitmap itself.
     """
-    import pandas as pd
-
-    from .report import stats_files
-    from .stats import feed_stats
-
     if ledger is None and os.path.isfile(os.path.join(os.path.dirname(os.path.abspath(feed)), "traces.csv")):
         ledger = os.path.join(os.path.dirname(os.path.abspath(feed)), "traces.csv")
     read_from = (feed, *([ledger] if ledger else []))
@@ -632,8 +610,6 @@ def stats(ctx: click.Context, feed: str, out: str | None, ledger: str | None, fm
             report = None
             path = os.path.join(os.path.dirname(os.path.abspath(feed)), "report.json")
             if ledger and os.path.isfile(path):
-                import msgspec
-
                 with open(path, "rb") as fh:
                     report = msgspec.json.decode(fh.read())
             try:
@@ -643,8 +619,6 @@ def stats(ctx: click.Context, feed: str, out: str | None, ledger: str | None, fm
     if fmt == "json":
         click.echo(to_json(result.to_dict()).decode(), nl=False)
     elif fmt == "csv":
-        from .report import frame_csv
-
         click.echo(frame_csv(result.routes).decode(), nl=False)
     elif not ctx.meta.get("quiet"):
         click.echo(render_stats(result))
@@ -697,8 +671,6 @@ def notices_cmd(fmt: str) -> None:
     if fmt == "markdown":
         click.echo(N.catalogue_markdown(), nl=False)
     elif fmt == "json":
-        import msgspec
-
         items = [{"code": c.code(), "severity": c.severity.name, "description": " ".join((c.__doc__ or "").split()),
                   "fields": N.notice_fields(c)} for c in N.catalogue()]
         click.echo(msgspec.json.format(msgspec.json.encode(items), indent=2).decode())

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import base64
+import csv
+import ctypes
+import html
+import io
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import msgspec
 import numpy as np
 import pandas as pd
+import pyogrio
+import shapely
+
+from .engine import map_local
+from .errors import UnsafeOutputError
+from .geo import project, utm_crs
+from .gtfs import gtfs_time
 
 
 def to_json(report: dict[str, Any]) -> bytes:
@@ -36,7 +50,6 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
 
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where that is not available."""
-    import ctypes
 
     try:
         renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
@@ -87,7 +100,6 @@ def check_output_dir(path: str | os.PathLike, *, inputs=(), workspace_file: str 
     file in it). Refused: the current folder or one holding it; an input, a folder holding an input or one
     inside an input folder; a survey workspace (a folder with ``workspace_file``); a file; a folder holding
     anything transitmap did not write there."""
-    from .errors import UnsafeOutputError
 
     shown = os.fspath(path)
     real = Path(os.path.realpath(path))
@@ -123,7 +135,6 @@ def write_dir_atomic(path: str | os.PathLike, files: dict[str, bytes], *, inputs
 
     The folder gets a marker file listing what was written; an existing ``path`` is replaced only where
     :func:`check_output_dir` allows it (else :class:`~transitmap.errors.UnsafeOutputError`)."""
-    import shutil
 
     path = Path(path)
     check_output_dir(path, inputs=inputs)
@@ -155,8 +166,6 @@ def write_dir_atomic(path: str | os.PathLike, files: dict[str, bytes], *, inputs
 
 def to_csv(rows: list[dict], columns: list[str]) -> bytes:
     """Rows as CSV (fixed columns, lists joined with ';'), UTF-8, LF line ends."""
-    import csv
-    import io
 
     buf = io.StringIO()
     w = csv.DictWriter(buf, columns, extrasaction="ignore", lineterminator="\n")
@@ -174,7 +183,6 @@ def ledger_csv(rows: list[dict]) -> bytes:
 
 def headways_csv(rows: list[dict]) -> bytes:
     """``headways.csv``: the headway of each trip by time band, with its provenance."""
-    from .gtfs import gtfs_time
 
     rows = [{**r, "start_time": gtfs_time(r["start_time"]), "end_time": gtfs_time(r["end_time"])} for r in rows]
     return to_csv(rows, ["route_id", "direction_id", "trip_id", "start_time", "end_time", "headway_s", "provenance",
@@ -203,7 +211,6 @@ def stats_files(stats, *, report: dict[str, Any] | None = None, traces: list | N
     ``report`` is a build's report model (validation findings); ``traces`` the build's trace outlines
     ``(trace_id, status, codes, route_id, lat, lon)``, for the map and the traces layer. The page (with its
     figures) and the layers are made side by side on ``workers`` processes (default: one per core)."""
-    from .engine import map_local
 
     (figures, page), layers = map_local(_report_part, ["page", "layers"], workers,
                                         shared=(stats, report, traces or [], title))
@@ -223,7 +230,6 @@ def stats_files(stats, *, report: dict[str, Any] | None = None, traces: list | N
 def _report_part(inputs: tuple, part: str):
     """The layers (``network.gpkg``), or the figures and the page that shows them (its map in the statistics'
     UTM zone)."""
-    from .geo import project
 
     stats, report, traces, title = inputs
     if part == "layers":
@@ -244,6 +250,7 @@ def frame_csv(df) -> bytes:
 
 
 def _matplotlib():
+    # imported when a figure is drawn: matplotlib takes 0.33 s to import, every command would pay it
     import matplotlib
 
     matplotlib.use("Agg")
@@ -254,7 +261,6 @@ def _matplotlib():
 
 
 def _png(fig) -> bytes:
-    import io
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None}, bbox_inches="tight")
@@ -265,7 +271,6 @@ def _png(fig) -> bytes:
 def figure_files(stats) -> dict[str, bytes]:
     """PNG figures for slides: the network map and the distributions (route length, headway, fare per km,
     stop spacing)."""
-    import shapely
     from matplotlib.collections import LineCollection
 
     plt = _matplotlib()
@@ -321,8 +326,6 @@ def report_html(stats, figures: dict[str, bytes], *, report: dict | None = None,
                 title: str = "transitmap network report") -> str:
     """One self-contained HTML page: summary, validation findings, the network map, distributions,
     corridors, survey coverage and the route table. No external resources."""
-    import base64
-    import html
 
     e = html.escape
     net = stats.network
@@ -362,7 +365,6 @@ def report_html(stats, figures: dict[str, bytes], *, report: dict | None = None,
 
 
 def _table(df, digits: int = 1) -> str:
-    import html
 
     if df is None or len(df) == 0:
         return "<p class=note>None.</p>"
@@ -381,7 +383,6 @@ def _table(df, digits: int = 1) -> str:
 
 
 def _findings_html(report: dict) -> str:
-    import html
 
     e = html.escape
     s = report.get("summary", {})
@@ -407,7 +408,6 @@ def _findings_html(report: dict) -> str:
 
 
 def _coverage_html(c: dict) -> str:
-    import html
 
     e = html.escape
     reasons = "".join(f"<li>{e(k)}: {v:,}</li>" for k, v in c["quarantine_reasons"].items()) or "<li>none</li>"
@@ -424,9 +424,6 @@ def svg_map(groups: list[tuple[str, list[tuple]]], points: list[tuple] = (), wid
     """Inline SVG of lines (UTM, metres) in groups drawn in order: ``groups`` = [(attributes of the <g>,
     [(line, attributes of its <path>, title)])], ``points`` = [(x, y, title)]. Drag to pan, wheel to zoom
     (the page's script)."""
-    import html
-
-    import shapely
 
     geoms = [g for _, items in groups for g, _, _ in items if g is not None]
     if not geoms:
@@ -467,7 +464,6 @@ def _map_svg(stats, traces: list | None, width: int = 960) -> str:
     """The network as inline SVG: routes coloured by their shortest headway, stops, quarantined traces
     (dashed), and with a build ledger the routes where the survey is thin (seen on one ride, or in one
     direction only) underlaid in a wide pale band; a title on each element names it."""
-    import shapely
 
     lines = _map_lines(stats)
     names = stats.routes.set_index("route_id")
@@ -507,7 +503,6 @@ def _map_svg(stats, traces: list | None, width: int = 960) -> str:
 def diff_html(diff, *, title: str = "transitmap diff") -> str:
     """One self-contained page of a feed diff: the counts, a map (removed red dashed, added green, re-routed:
     old path grey dashed under the new one in orange, kept grey) and the route table."""
-    import html
 
     e = html.escape
     s = diff.summary
@@ -590,13 +585,8 @@ def geopackage(stats, traces: list | None = None) -> bytes:
     """Layers for QGIS in one GeoPackage (WGS84): routes (one feature per pattern), stops, corridors and,
     from a build, traces with their status (``traces``: (trace_id, status, codes, route_id, lat, lon)).
     Timestamps inside are fixed so equal inputs give equal bytes."""
-    import tempfile
 
-    import geopandas as gpd
-    import pyogrio
-    import shapely
 
-    from .geo import utm_crs
 
     crs = utm_crs(stats.epsg)
     r = stats.routes.set_index("route_id")
