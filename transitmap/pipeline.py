@@ -8,15 +8,12 @@ is dropped silently. The outcome does not depend on the order in which the input
 from __future__ import annotations
 
 import dataclasses
-import gc
 import io
 import logging
 import os
 import re
-import time
 import zoneinfo
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Callable, Sequence
@@ -29,7 +26,7 @@ from . import notices as N
 from .assemble import feed_rows
 from .clean import CleanConfig, clean_ride
 from .compare import stable_ids
-from .engine import DaskEngine, ProcessEngine, imap_local
+from .engine import Clock, DaskEngine, ProcessEngine, imap_local, rare_full_collections
 from .errors import SettingsError
 from .fares import FareConfig, fares_between_stops, route_fares, settle_currencies
 from .geo import simplified, unproject, utm_epsg
@@ -356,21 +353,7 @@ class BuildResult:
         return report
 
 
-@contextmanager
-def _rare_full_collections():
-    """Full garbage collections only after a thousand of the middle generation's (instead of ten), for the
-    time inside. A build keeps millions of objects that hold no reference cycles (traces, rides, notices), and
-    Python's collector goes through all of them each time they have grown by a quarter: 16 times, 4 s of the
-    scale benchmark's full build. Younger cycles are still collected as usual."""
-    young, middle, full = gc.get_threshold()
-    gc.set_threshold(young, middle, max(full, 1000))
-    try:
-        yield
-    finally:
-        gc.set_threshold(young, middle, full)
-
-
-@_rare_full_collections()
+@rare_full_collections()
 def build_network(
     paths: Sequence[str | os.PathLike],
     config: BuildConfig = BuildConfig(),
@@ -499,31 +482,6 @@ def _cleaned(checks: list, bounds: tuple[int, int], epsg: int, config: CleanConf
         k = thinned(np.arange(ride.start, ride.end + 1))
         out.append((ride, to_latlon(ride.x_m[k], ride.y_m[k])))
     return out
-
-
-def cpu_s() -> float:
-    """CPU time (user and system) of this process and of the worker processes it has seen end."""
-    try:
-        import resource
-    except ImportError:  # not on Unix: this process only
-        return time.process_time()
-    own, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
-
-
-class Clock:
-    """Logs (INFO: ``-v``) how long each stage of a build took, and its CPU time (worker processes included:
-    each stage's workers end with it). ``lap`` ends a stage."""
-
-    def __init__(self) -> None:
-        self.start = self.last = time.perf_counter()
-        self.cpu = cpu_s()
-
-    def lap(self, what: str) -> None:
-        now, cpu = time.perf_counter(), cpu_s()
-        log.info("%s in %.1f s, %.1f s of CPU (%.1f s since the start)", what, now - self.last, cpu - self.cpu,
-                 now - self.start)
-        self.last, self.cpu = now, cpu
 
 
 def _route_lines(route) -> dict[int, list]:
