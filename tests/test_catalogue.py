@@ -51,7 +51,7 @@ def test_samples_are_capped_but_counts_are_not():
 
 # ------------------------------------------------------------------------------------ architecture
 
-STAGES = {"read", "validate", "clean", "names", "match", "stops", "timing", "fares", "gtfs"}
+STAGES = {"read", "validate", "clean", "names", "match", "stops", "timing", "fares", "gtfs", "stats", "report"}
 
 
 def _imports(path: Path) -> set[str]:

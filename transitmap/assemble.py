@@ -21,8 +21,8 @@ import pandas as pd
 
 from . import notices as N
 from .geo import unproject
-from .gtfs import FeedHeadway, FeedMeta, FeedRoute, FeedStop, FeedTrip, gtfs_time, trip_id
-from .model import NetworkStop, PatternStops, PatternTimes, Ride, Route
+from .gtfs import FeedHeadway, FeedMeta, FeedRoute, FeedStop, FeedTrip, trip_id
+from .model import NetworkStop, PatternStops, PatternTimes, Ride, Route, gtfs_time
 
 if TYPE_CHECKING:
     from .compare import StableIds

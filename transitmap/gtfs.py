@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .model import gtfs_time, gtfs_times  # noqa: F401  (gtfs.gtfs_time: where readers of GTFS look for it)
+
 #: Column order of every table written (GTFS Schedule reference).
 COLUMNS = {
     "agency.txt": ["agency_id", "agency_name", "agency_url", "agency_timezone", "agency_lang"],
@@ -38,25 +40,6 @@ SORT = {
     "shapes.txt": ["shape_id", "shape_pt_sequence"], "calendar.txt": ["service_id"], "feed_info.txt": [],
     "fare_attributes.txt": ["fare_id"], "fare_rules.txt": ["fare_id"],
 }
-
-
-def gtfs_time(seconds: int) -> str:
-    """HH:MM:SS; hours go past 24 for service after midnight (25:10:00)."""
-    seconds = int(seconds)
-    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
-_TWO_DIGITS = np.array([f"{k:02d}" for k in range(100)])
-
-
-def gtfs_times(seconds: np.ndarray) -> np.ndarray:
-    """``gtfs_time`` of many seconds at once (an object array of strings)."""
-    v = np.asarray(seconds, np.int64).reshape(-1)
-    h = v // 3600
-    if len(v) == 0 or v.min() < 0 or h.max() > 99:
-        return np.array([gtfs_time(x) for x in v.tolist()], object)
-    add = np.char.add
-    return add(add(add(add(_TWO_DIGITS[h], ":"), _TWO_DIGITS[v // 60 % 60]), ":"), _TWO_DIGITS[v % 60]).astype(object)
 
 
 #: zlib's level for the feed's files: 4, the fastest level that still looks ahead for longer matches. On the

@@ -34,6 +34,25 @@ TIME_BANDS = (("early", 0, 6), ("am_peak", 6, 9), ("midday", 9, 16), ("pm_peak",
               ("night", 24, 30))
 
 
+def gtfs_time(seconds: int) -> str:
+    """HH:MM:SS; hours go past 24 for service after midnight (25:10:00)."""
+    seconds = int(seconds)
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+_TWO_DIGITS = np.array([f"{k:02d}" for k in range(100)])
+
+
+def gtfs_times(seconds: np.ndarray) -> np.ndarray:
+    """``gtfs_time`` of many seconds at once (an object array of strings)."""
+    v = np.asarray(seconds, np.int64).reshape(-1)
+    h = v // 3600
+    if len(v) == 0 or v.min() < 0 or h.max() > 99:
+        return np.array([gtfs_time(x) for x in v.tolist()], object)
+    add = np.char.add
+    return add(add(add(add(_TWO_DIGITS[h], ":"), _TWO_DIGITS[v // 60 % 60]), ":"), _TWO_DIGITS[v % 60]).astype(object)
+
+
 def _pickled_as_call(cls):
     """Pickle a frozen dataclass with slots as a call of its constructor. The dataclass's own
     ``__setstate__`` looks up the fields of every object it restores: for the hundreds of thousands of

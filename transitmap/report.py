@@ -23,7 +23,7 @@ import shapely
 from .engine import map_local
 from .errors import UnsafeOutputError
 from .geo import project, utm_crs
-from .gtfs import gtfs_time
+from .model import gtfs_time
 
 
 def to_json(report: dict[str, Any]) -> bytes:

@@ -23,8 +23,7 @@ import shapely
 from .engine import map_local
 from .errors import FeedError
 from .geo import group_stats, pairs_within, points_at, project, segment_distance, utm_epsg
-from .gtfs import gtfs_time, gtfs_times
-from .model import TIME_BANDS
+from .model import TIME_BANDS, gtfs_time, gtfs_times
 
 #: The service day's time bands (name, start s, end s), ``model.TIME_BANDS``; all service after midnight
 #: falls in the last, "night"
