@@ -12,6 +12,9 @@ stable across rebuilds. Everything here works in metres in one UTM zone.
 
 from __future__ import annotations
 
+import io
+import re
+import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +24,9 @@ import shapely
 
 from .errors import FeedError
 from .geo import distinct, pairs_within, points_at, reproject
+from .geo import project
+from .stats import json_plain
+from .stats import feed_stats
 
 
 @dataclass(frozen=True)
@@ -148,8 +154,6 @@ class FeedDiff:
     new_lines: dict[str, list] = field(repr=False, default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from .stats import json_plain
-
         return {"summary": self.summary,
                 "routes": [{k: json_plain(v) for k, v in row.items()} for row in self.routes.to_dict("records")]}
 
@@ -157,8 +161,6 @@ class FeedDiff:
 def diff_feeds(old, new, config: CompareConfig = CompareConfig()) -> FeedDiff:
     """The difference of two GTFS feeds (zip bytes or paths) of one area. Raises ``errors.FeedError`` on
     what is not a feed."""
-    from .stats import feed_stats
-
     so, sn = feed_stats(old), feed_stats(new)
     epsg = so.epsg
     old_lines = _lines(so, epsg)
@@ -333,8 +335,6 @@ def stable_ids(previous: bytes | None, routes: list[dict[int, list]], stops_xy: 
 
 def _fresh(prefix: str, width: int, taken: set[str], count: int):
     """``count`` ids prefix + number, numbered after every such id in ``taken``."""
-    import re
-
     pattern = re.compile(re.escape(prefix) + r"(\d+)$")
     top = max((int(m.group(1)) for t in taken if (m := pattern.match(t))), default=0)
     return iter(f"{prefix}{n:0{width}d}" for n in range(top + 1, top + 1 + count))
@@ -357,11 +357,6 @@ def _runs_backwards(new: dict[int, list], old: dict[int, Any]) -> bool:
 
 def _previous_network(feed: bytes, epsg: int) -> dict[str, Any]:
     """The routes (lines by route and direction, in UTM ``epsg``) and stops of a previous build's feed."""
-    import io
-    import zipfile
-
-    from .geo import project
-
     try:
         with zipfile.ZipFile(io.BytesIO(feed)) as z:
             read = lambda name: pd.read_csv(z.open(name), dtype=str, keep_default_na=False)  # noqa: E731

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import gc
 import logging
+import multiprocessing
 import os
 import time
 from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from functools import partial
+from itertools import repeat
 from typing import Any, Callable, Iterator, Sequence
 
 try:
@@ -59,12 +63,6 @@ def imap_local(fn: Callable[..., Any], args: Sequence, workers: int | None = Non
                shared: Any = _NOTHING) -> Iterator:
     """``map_local``, each result as soon as it and those before it are done: the caller works on one while
     the workers make the next."""
-    import gc
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from functools import partial
-    from itertools import repeat
-
     call = fn if shared is _NOTHING else partial(fn, shared)
     workers = workers or os.cpu_count() or 1
     if workers <= 1 or len(args) <= 1:
@@ -97,8 +95,6 @@ class ProcessEngine:
         self.pool = None
 
     def __enter__(self) -> "ProcessEngine":
-        from concurrent.futures import ProcessPoolExecutor
-
         self.pool = ProcessPoolExecutor(self.workers)
         return self
 
@@ -145,7 +141,7 @@ class DaskEngine:
         self._cluster = None
 
     def __enter__(self) -> "DaskEngine":
-        from distributed import Client, LocalCluster
+        from distributed import Client, LocalCluster  # Dask is an optional extra (0.2 s to import)
 
         if self.address:
             self.client = Client(self.address, timeout="10s")

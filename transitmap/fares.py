@@ -10,7 +10,7 @@ pair of stops, where they differ from the route's price.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -28,8 +28,6 @@ def settle_currencies(rides: list[Ride], currency: str | None) -> tuple[list[Rid
     gets the survey's ``currency``, else the survey's most common one, else it is left out with a notice; a
     fare in a withdrawn code whose successor is the survey's ``currency`` is converted (``SLL 2,000`` ->
     ``SLE 2``). Returns the rides (changed ones replaced) and the notices."""
-    from dataclasses import replace
-
     named = Counter(f.currency for r in rides for f in r.fares if f.currency)
     fallback = currency or (named.most_common(1)[0][0] if named else None)
     out, notices = [], []

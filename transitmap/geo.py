@@ -114,7 +114,7 @@ def pairs_within(a_xy: np.ndarray, b_xy: np.ndarray, radius_m: float, *, b_tree=
     """(i, j) of every pair of points with ``a_xy[i]`` within ``radius_m`` of ``b_xy[j]`` (inclusive), from two
     KD-trees, as numpy arrays (no Python object per pair). ``b_tree``: the KD-tree of ``b_xy``, made once by a
     caller that takes ``a_xy`` in chunks."""
-    from scipy.spatial import cKDTree
+    from scipy.spatial import cKDTree  # here, not at the top: scipy takes 0.2 s to import, every command would pay it
 
     a_xy, b_xy = np.asarray(a_xy, float).reshape(-1, 2), np.asarray(b_xy, float).reshape(-1, 2)
     if not len(a_xy) or not len(b_xy):

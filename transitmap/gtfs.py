@@ -6,13 +6,22 @@ same network gives a byte-identical ``gtfs.zip``. Times past midnight are writte
 
 from __future__ import annotations
 
+import importlib.util
 import io
+import json
+import subprocess
+import sys
+import tempfile
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .engine import imap_local
 from .model import gtfs_time, gtfs_times  # noqa: F401  (gtfs.gtfs_time: where readers of GTFS look for it)
 
 #: Column order of every table written (GTFS Schedule reference).
@@ -51,11 +60,6 @@ def feed_bytes(tables: dict[str, pd.DataFrame], chunk_rows: int = 250_000, *, wo
     """The zip of the tables, byte-identical for identical tables. A large table is written in chunks of
     rows: ``workers`` processes format the next chunks as CSV while this one compresses (zlib lets go of the
     interpreter, so with one worker a thread compresses while the next chunk is formatted)."""
-    from concurrent.futures import ThreadPoolExecutor
-    from functools import partial
-
-    from .engine import imap_local
-
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL) as z, \
             ThreadPoolExecutor(1) as compress:
@@ -250,13 +254,6 @@ def network_tables(routes: list[FeedRoute], stops: list[FeedStop], meta: FeedMet
 def run_validator(feed: bytes, date: str) -> list[dict] | None:
     """Findings of the MobilityData rules (the ``gtfs-validator`` package, an optional extra) on a feed:
     a list of {code, severity, count, sample}; None when the validator is not installed or failed."""
-    import importlib.util
-    import json
-    import subprocess
-    import sys
-    import tempfile
-    from pathlib import Path
-
     if importlib.util.find_spec("gtfs_validator") is None:
         return None
     with tempfile.TemporaryDirectory() as tmp:

@@ -23,11 +23,13 @@ import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import lru_cache
+from functools import partial
 from typing import Any, Callable
 
 import numpy as np
 
 from . import notices as N
+from .engine import map_local
 from .geo import Path, along, distinct, group_stats, groups, pairs_within
 from .model import Pattern, Ride, Route, normalise_name
 
@@ -82,7 +84,7 @@ def _regions(rides: list[Ride], config: MatchConfig) -> list[list[int]]:
     radius of a ride of another (the widest reach of any test below), largest group first. Rides are linked
     through the grid cells (of that size) they pass and the cells around: a connected-components pass over
     numpy arrays, cheap however dense the network."""
-    from scipy.sparse import coo_matrix
+    from scipy.sparse import coo_matrix  # here: scipy takes 0.2 s to import (see geo.Path)
     from scipy.sparse.csgraph import connected_components
 
     cell = 2 * config.terminal_radius_m + 10.0
@@ -109,11 +111,8 @@ def per_region(fn: Callable[..., Any], rides: list[Ride], config: MatchConfig, w
     """(region, ``fn(the region's rides, *args)``) for each region of the rides (``_regions``), each in a
     worker process (``engine.map_local``: the workers find the rides in the memory they inherited, only the
     regions' numbers and the results travel); a single region, or a single worker: all the rides, here."""
-    from functools import partial
-
     import scipy.spatial  # noqa: F401  (imported here once, before the workers are forked, not in each)
 
-    from .engine import map_local
 
     regions = _regions(rides, config) if workers > 1 and len(rides) > 1 else []
     if len(regions) <= 1:

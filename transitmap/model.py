@@ -23,6 +23,7 @@ from functools import cached_property, lru_cache
 from operator import attrgetter
 
 import numpy as np
+import pycountry
 
 from .geo import Path
 
@@ -168,8 +169,6 @@ def known_currency(code: str) -> bool:
 @lru_cache(maxsize=1)
 def iso_currencies() -> frozenset[str]:
     """ISO 4217 currency codes (from pycountry)."""
-    import pycountry
-
     return frozenset(c.alpha_3 for c in pycountry.currencies)
 
 

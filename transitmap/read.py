@@ -11,24 +11,38 @@ types, the schema) becomes a notice. Semantic checks (ranges, speeds, gaps ...) 
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import gzip
 import io
 import json
 import os
 import re
+import stat
+import unicodedata
 import zipfile
 import zlib
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from functools import lru_cache
 from importlib import resources
 from itertools import repeat
 from operator import attrgetter, itemgetter
 from pathlib import Path, PurePosixPath
 from typing import IO, Annotated, Any, Callable, Iterator, Literal, Optional, Sequence
+from zoneinfo import ZoneInfo
 
-import numpy as np
+import defusedxml.ElementTree as DET
+import fastjsonschema
+import gpxpy
+import gpxpy.gpx
+import jsonschema
 import msgspec
+import numpy as np
 import pandas as pd
+from defusedxml import DefusedXmlException
+from referencing import Registry, Resource
+from timezonefinder import TimezoneFinder
 
 from . import notices as N
 from .model import STOP_KINDS, Fare, Stop, Trace, known_currency
@@ -129,8 +143,6 @@ class _Opener:
 def _open_regular(path: Path) -> IO[bytes]:
     """Open a regular file for reading; a pipe, socket or device (which could block the run for ever, or never
     end) raises OSError, also when the file was swapped for one after it was listed."""
-    import stat
-
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -287,18 +299,11 @@ def _validators():
     its stops were decoded as ``_FastStop`` (checked already): a compiled one as a quick gate, and
     jsonschema's, which lists every error with its path, for traces that fail the gate; and validators of
     single items, used only to explain a bad one."""
-    import copy
-
-    import jsonschema
-
     lenient = copy.deepcopy(trace_schema())
     lenient["properties"]["points"] = {"type": "array"}  # items: checked column-wise
     lenient["$defs"]["time"] = {"type": "string"}  # time syntax: checked by the time parser
     typed = copy.deepcopy(lenient)
     typed["properties"]["stops"] = {"type": ["array", "null"]}  # items: decoded as _FastStop
-    import fastjsonschema
-
-    from referencing import Registry, Resource
 
     cls = jsonschema.Draft202012Validator
     full = trace_schema()
@@ -451,8 +456,6 @@ _OTHER_DIGIT = re.compile(r"(?![0-9])\d")  # a decimal digit of any script but A
 
 def ascii_digits(text: str) -> str:
     """``text`` with every decimal digit of another script written as its ASCII digit."""
-    import unicodedata
-
     found = set(_OTHER_DIGIT.findall(text))
     return text.translate({ord(c): str(unicodedata.digit(c)) for c in found}) if found else text
 
@@ -711,7 +714,6 @@ def _parse_uniform_iso(strs: list[str]) -> np.ndarray | None:
     for j, k in enumerate(range(20, body)):
         seconds += (u[:, k] - 48) * 10.0 ** -(j + 1)
     if same_date:  # one date for the whole trace: compute it once
-        from datetime import date
 
         try:
             days: Any = (date.fromisoformat(strs[0][:10]) - date(1970, 1, 1)).days
@@ -752,8 +754,6 @@ _SUFFIX = itemgetter(slice(-6, None))
 def _parse_few_times(values: Sequence[Any], lat: float, lon: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """:func:`parse_times` for short lists (stops, departures): the standard library, without pandas'
     fixed cost per call."""
-    from datetime import datetime
-
     n = len(values)
     t_s = np.full(n, np.nan)
     bad = np.zeros(n, bool)
@@ -771,7 +771,6 @@ def _parse_few_times(values: Sequence[Any], lat: float, lon: float) -> tuple[np.
         if d.tzinfo is None:
             naive[i] = True
             if tz is None:
-                from zoneinfo import ZoneInfo
 
                 tz = ZoneInfo(timezone_at(lat, lon))
             d = d.replace(tzinfo=tz)
@@ -788,7 +787,6 @@ def timezone_at(lat: float, lon: float) -> str:
     if not (np.isfinite(lat) and np.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
         return "UTC"
     if _TF is None:
-        from timezonefinder import TimezoneFinder
 
         _TF = TimezoneFinder()
     return _TF.timezone_at(lng=float(lon), lat=float(lat)) or "UTC"
@@ -947,10 +945,6 @@ _APP_NAME = re.compile(r"(?i)osmtracker|gpslogger|active log|untitled|unnamed|^[
 def _read_gpx(name: str, data: bytes | ReadResult) -> list[ReadResult]:
     if isinstance(data, ReadResult):
         return [data]
-    import defusedxml.ElementTree as DET
-    import gpxpy
-    import gpxpy.gpx
-    from defusedxml import DefusedXmlException
 
     try:  # refuse DTDs and entities before gpxpy's own parser sees the text
         root = DET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
@@ -1005,8 +999,6 @@ def _read_gpx(name: str, data: bytes | ReadResult) -> list[ReadResult]:
 
 
 def _retag(n: N.Notice, trace_id: str) -> N.Notice:
-    import dataclasses
-
     return n if n.trace_id else dataclasses.replace(n, trace_id=trace_id)
 
 

@@ -13,6 +13,7 @@ are expanded into their departures (``start_time + k * headway_secs`` before ``e
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from . import notices as N
 from .engine import map_local
 from .errors import FeedError
 from .geo import group_stats, pairs_within, points_at, project, segment_distance, utm_epsg
@@ -107,7 +109,7 @@ def feed_stats(feed: bytes | str | os.PathLike, *, ledger: pd.DataFrame | None =
                config: StatsConfig = StatsConfig()) -> NetworkStats:
     """Statistics of a GTFS feed (zip bytes or path). ``ledger`` is a build's ``traces.csv`` (columns status,
     codes, route_id, direction_id, ride, collector) for the survey's coverage and each route's support."""
-    import gtfs_kit as gk
+    import gtfs_kit as gk  # here, not at the top: gtfs-kit takes 0.3 s to import, every command would pay it
 
     try:
         gfeed = _read(feed)
@@ -226,7 +228,6 @@ def _trip_stats_of(gfeed, route_ids: list[str] | None) -> pd.DataFrame:
 
 def _read(feed):
     import gtfs_kit as gk
-    import tempfile
 
     if isinstance(feed, (bytes, bytearray)):
         with tempfile.TemporaryDirectory() as tmp:
@@ -590,8 +591,6 @@ def _route_fares(gfeed) -> pd.DataFrame:
 
 def _coverage(ledger: pd.DataFrame, routes: pd.DataFrame):
     """Each route's support (rides, collectors) and the survey's coverage, from a build ledger."""
-    from . import notices as N
-
     led = ledger.fillna("").astype(str)
     used = led[led["status"] == "used"]
     collector = used["collector"] if "collector" in used else pd.Series("", index=used.index)
@@ -645,7 +644,7 @@ def _corridors(shapes: pd.DataFrame, config: StatsConfig):
     ``corridor_tolerance_m`` and roughly parallel (not a crossing). A piece counts towards the road-km unless a
     piece of an earlier shape, or an earlier piece of its own shape, runs along it; those that count, with the set of routes running along them,
     joined end to end, are the corridors."""
-    from scipy.spatial import cKDTree
+    from scipy.spatial import cKDTree  # here: scipy takes 0.2 s to import (see geo.Path)
 
     geoms = shapes["geometry"].to_numpy()
     lengths = shapely.length(geoms)

@@ -10,6 +10,7 @@ a band, the headway is estimated and its provenance says how; nothing is invente
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -89,8 +90,6 @@ def _fixed_offset_s(t_s: np.ndarray, tz: str, longest_s: float = 62 * 86400.0) -
     """The zone's UTC offset in seconds when it is the same from a day before the first of ``t_s`` (so at
     the local midnight before each) to the last: sampled every 6 hours, and a zone never changes its offset
     and back within 6 hours. None when it changes, or when the times span more than ``longest_s``."""
-    from datetime import datetime, timezone
-
     if not len(t_s) or not np.isfinite(t_s).all() or t_s.max() - t_s.min() > longest_s:
         return None
     zone = ZoneInfo(tz)

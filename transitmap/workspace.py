@@ -32,6 +32,7 @@ import os
 import sqlite3
 import struct
 import time
+import zipfile
 import zlib
 from collections import Counter
 from contextlib import closing, contextmanager
@@ -39,8 +40,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
+from zoneinfo import ZoneInfo
 
 import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
 
 from . import notices as N
 from .errors import WorkspaceError
@@ -358,10 +363,6 @@ def record_build(path: str | os.PathLike, *, now: datetime, out: str, feed: byte
                  routes: int, stops: int, route_lines: list[dict[str, Any]] | None = None) -> int:
     """Keep a build in the workspace: its feed, ledger and ids, and the routes layer (``route_lines``: per
     pattern route_id, direction_id, trip_id, rides, directions, confidence, lat, lon). Returns the build id."""
-    import zipfile
-
-    import pandas as pd
-
     with _transaction(path) as con:
         cur = con.execute("INSERT INTO builds (time_utc, out, feed, ledger, routes, stops) VALUES (?, ?, ?, ?, ?, ?)",
                           (_iso(now), out, feed, ledger_csv, routes, stops))
@@ -386,10 +387,6 @@ def record_build(path: str | os.PathLike, *, now: datetime, out: str, feed: byte
 def route_layer(feed: bytes, routes) -> list[dict[str, Any]]:
     """The feed's patterns (WGS84 shapes) with their route's long name, rides, directions and confidence
     (``routes``: the route table of ``stats.feed_stats`` with a ledger), for ``record_build``."""
-    import zipfile
-
-    import pandas as pd
-
     with zipfile.ZipFile(io.BytesIO(feed)) as z:
         trips = pd.read_csv(z.open("trips.txt"), dtype=str, keep_default_na=False)
         shapes = pd.read_csv(z.open("shapes.txt"), dtype={"shape_id": str}).sort_values(
@@ -414,8 +411,6 @@ def survey_status(path: str | os.PathLike, *, today: date, pseudonyms: dict[str,
     """What the workspace holds: totals and ``today``'s imports, per collector (accepted, quarantined with
     their ERROR codes), the routes of the latest build seen on one ride or in one direction only, and the
     traces imported since. With ``pseudonyms`` ({collector id: pseudonym}) collectors are shown by those."""
-    import pandas as pd
-
     with closing(connect(path)) as con:
         info = dict(con.execute("SELECT key, value FROM survey"))
         tr = pd.read_sql_query("SELECT trace_id, file, collector, status, codes, points, day, import_id, "
@@ -524,8 +519,6 @@ def _notices_from_json(text: str) -> list[N.Notice]:
 
 def _gpkg_line(lat: np.ndarray, lon: np.ndarray) -> bytes | None:
     """A GeoPackage geometry blob (WGS84 line, at most 500 points) of the points; None for fewer than two."""
-    import shapely
-
     if len(lat) < 2:
         return None
     k = np.unique(np.linspace(0, len(lat) - 1, min(len(lat), 500)).round().astype(int))
@@ -550,14 +543,10 @@ def _iso_s(t: float | None) -> str | None:
 
 
 def _local_day(now: datetime, tz: str) -> str:
-    from zoneinfo import ZoneInfo
-
     return now.astimezone(ZoneInfo(tz)).date().isoformat()
 
 
 def _srs_rows():
-    from pyproj import CRS
-
     return [("Undefined cartesian SRS", -1, "NONE", -1, "undefined", "undefined cartesian coordinate reference system"),
             ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic coordinate reference system"),
             ("WGS 84 geodetic", 4326, "EPSG", 4326, CRS.from_epsg(4326).to_wkt("WKT1_GDAL"),
