@@ -275,6 +275,15 @@ class MissingCollectorIdNotice(Notice):
 
 
 @dataclass(frozen=True, kw_only=True)
+class DecimalCommaNotice(Notice):
+    """Numbers in the CSV are written with a decimal comma (``-1,2921``, as spreadsheets in many locales write
+    them); they are read as ``-1.2921``. ``field``: the columns read so."""
+
+    severity = INFO
+    field: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class InvalidPointNotice(Notice):
     """Points lack `time`, `lat` or `lon` or have the wrong type; they are left out."""
 

@@ -215,8 +215,8 @@ def _read_file(f: InputFile, limits: ReadLimits, depth: int) -> list[ReadResult]
         return _read_json(f.name, _read_all(f.name, opener, limits))
     if base.endswith(".gpx"):
         return _read_gpx(f.name, _read_all(f.name, opener, limits))
-    if PurePosixPath(base).name == "points.csv":
-        return _read_csv(f, limits)
+    if base.endswith(".csv") and PurePosixPath(base).name not in CSV_TABLES[1:]:
+        return _read_csv(f, limits)  # any CSV of points, by its header (a lone stops.csv ... is unsupported)
     return [_failed(f.name, N.UnsupportedFileNotice(file=f.name))]
 
 
@@ -1107,22 +1107,30 @@ _LOWER_CASE_CODES = frozenset("kes zar ghs ngn ugx tzs xof xaf etb rwf sll sle u
 
 
 def _waypoints(wpts, name: str, notes: list[N.Notice], lon: np.ndarray) -> tuple[list, list]:
+    return _marks([(f"/wpt/{i}", w.name, [w.name, w.description, w.comment],
+                    w.time.isoformat() if w.time is not None else None, w.latitude, w.longitude)
+                   for i, w in enumerate(wpts)], name, notes, lon)
+
+
+def _marks(entries: list[tuple], name: str, notes: list[N.Notice], lon: np.ndarray) -> tuple[list, list]:
+    """Stop marks and fares of a recording app's marks (GPX waypoints, GPS loggers' annotations): ``entries``
+    of (location, label, texts, ISO time or None, lat, lon); a label that is a note (a fare, a wait) names no
+    stop."""
     stops, fares = [], []
     ref_lon = float(np.nanmedian(lon)) if np.isfinite(lon).any() else np.nan
-    for i, w in enumerate(wpts):
-        texts = [t.strip() for t in (w.name, w.description, w.comment) if t and t.strip()]
+    for location, label, texts, time, lat, lon_ in entries:
+        texts = [t.strip() for t in texts if t and t.strip()]
         text = " — ".join(texts)
         fare, wait = parse_note(text, ref_lon) if text else (None, None)
-        stop_name = w.name.strip() if w.name and w.name.strip() else None
+        stop_name = label.strip() if label and label.strip() else None
         if fare is not None or wait is not None:
             stop_name = None  # the name was a note, not the stop's name
         elif text and re.search(r"\d", text) and re.search(r"(?i)fare|paid|pay|wait|min|cost|price", text):
-            notes.append(N.UnparsedNoteNotice(file=name, location=f"/wpt/{i}", value=text[:80]))
-        time = w.time.isoformat() if w.time is not None else None
-        stops.append((f"/wpt/{i}", {"time": time, "lat": w.latitude, "lon": w.longitude, "kind": "stop",
-                                    "name": stop_name, "wait_s": wait, "note": text or None}))
+            notes.append(N.UnparsedNoteNotice(file=name, location=location, value=text[:80]))
+        stops.append((location, {"time": time, "lat": lat, "lon": lon_, "kind": "stop",
+                                 "name": stop_name, "wait_s": wait, "note": text or None}))
         if fare is not None:
-            fares.append((f"/wpt/{i}", {"amount": fare.amount, "currency": fare.currency}))
+            fares.append((location, {"amount": fare.amount, "currency": fare.currency}))
     return stops, fares
 
 
@@ -1130,8 +1138,33 @@ def _waypoints(wpts, name: str, notes: list[N.Notice], lon: np.ndarray) -> tuple
 # CSV
 
 
+#: Column names that GPS logger apps, spreadsheets and survey tools write, by the schema field they hold (the
+#: first found is used; names are compared lower-cased, spaces and dashes as underscores)
+CSV_COLUMNS = {
+    "trace_id": ("trace_id", "track_id", "track", "trace", "ride_id", "ride", "trip_id", "segment"),
+    "lat": ("lat", "latitude", "lat_deg", "latitude_deg", "y"),
+    "lon": ("lon", "lng", "long", "longitude", "lon_deg", "longitude_deg", "x"),
+    "time": ("time", "timestamp", "datetime", "date_time", "time_utc", "utc_time", "gps_time", "fix_time",
+             "recorded_at", "fecha_hora", "fecha_y_hora", "date_heure", "date_et_heure", "horodatage", "hora"),
+    "date": ("date", "fecha", "jour"),
+    "accuracy": ("accuracy", "accuracy_m", "horizontal_accuracy", "acc", "precision", "hacc"),
+    "speed": ("speed", "speed_mps", "speed_m_s"),
+}
+_DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+\s*$")
+_CLOCK = re.compile(r"^\s*\d{1,2}:\d\d(:\d\d(\.\d+)?)?\s*(Z|[+-]\d\d:?\d\d)?\s*$")
+
+
+def _delimiter(text: str | bytes) -> str:
+    """The field separator of a CSV from its header line: ``,``, ``;`` or a tab, whichever it holds most of
+    outside quotes (spreadsheets in many locales, and KoboToolbox, write ``;``)."""
+    head = text[: 4096].decode("utf-8", "replace") if isinstance(text, bytes) else text[:4096]
+    line = re.sub(r'"[^"]*"', "", head.splitlines()[0] if head else "")
+    counts = {d: line.count(d) for d in (",", ";", "\t")}
+    return max(counts, key=lambda d: (counts[d], d == ","))
+
+
 def _read_csv_table(f: InputFile, limits: ReadLimits, required: tuple[str, ...],
-                    notes: list[N.Notice]) -> pd.DataFrame | None:
+                    notes: list[N.Notice], aliases: bool = False) -> pd.DataFrame | None:
     data = _read_all(f.name, f.open, limits)
     if isinstance(data, ReadResult):
         notes.extend(data.notices)
@@ -1141,27 +1174,58 @@ def _read_csv_table(f: InputFile, limits: ReadLimits, required: tuple[str, ...],
         notes.append(enc)
     try:
         df = pd.read_csv(io.BytesIO(text) if isinstance(text, bytes) else io.StringIO(text), dtype=str,
-                         keep_default_na=False, skipinitialspace=True, encoding="utf-8")
+                         keep_default_na=False, skipinitialspace=True, encoding="utf-8", sep=_delimiter(text))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
         notes.append(N.InvalidCsvNotice(file=f.name, message=str(e).strip()[:300]))
         return None
-    df.columns = [str(c).strip().lower() for c in df.columns]
+    df.columns = [re.sub(r"[\s\-]+", "_", "".join(ch for ch in unicodedata.normalize("NFKD", str(c).strip().lower())
+                                                   if not unicodedata.combining(ch))) for c in df.columns]
+    if aliases:  # any CSV of points: its columns by the names tools give them
+        found = {field: next((c for c in names if c in df.columns), None) for field, names in CSV_COLUMNS.items()}
+        # the time: the first column of written times; else one of epoch seconds or milliseconds
+        stamps = [c for c in CSV_COLUMNS["time"] if c in df.columns]
+        written = [c for c in stamps if not df[c].head(20).str.fullmatch(r"\s*\d{9,13}(\.\d+)?\s*").all()]
+        found["time"] = written[0] if written else (stamps[0] if stamps else None)
+        if found["time"] and "utc" in found["time"] and written:  # named UTC, written without a zone
+            naive = ~df[found["time"]].str.strip().str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True)
+            df.loc[naive, found["time"]] = df.loc[naive, found["time"]].str.strip() + "Z"
+        if found["time"] and not written and len(df):
+            epoch = pd.to_numeric(df[found["time"]], errors="coerce")
+            unit = "ms" if epoch.median() > 1e11 else "s"
+            df[found["time"]] = pd.to_datetime(epoch, unit=unit, utc=True, errors="coerce").map(
+                lambda t: "" if pd.isna(t) else t.isoformat())
+        df = df.rename(columns={c: field for field, c in found.items() if c and c != field and field not in df.columns})
+        if "date" in df.columns and "time" in df.columns and df["time"].str.match(_CLOCK).all():
+            df["time"] = df["date"].str.strip() + "T" + df["time"].str.strip()  # a date column and a clock column
     missing = [c for c in required if c not in df.columns]
     if missing:
-        notes.append(N.InvalidCsvNotice(file=f.name, message=f"missing column {missing[0]!r}", field=missing[0]))
+        names = ", ".join(CSV_COLUMNS.get(missing[0], (missing[0],))) if aliases else repr(missing[0])
+        notes.append(N.InvalidCsvNotice(file=f.name, message=f"missing column {missing[0]!r}"
+                                        + (f" (read from any of: {names})" if aliases else ""), field=missing[0]))
         return None
-    df["trace_id"] = df["trace_id"].str.strip()
+    if "trace_id" in df.columns:
+        df["trace_id"] = df["trace_id"].str.strip()
     df["_line"] = np.arange(len(df)) + 2
     return df
 
 
 def _read_csv(f: InputFile, limits: ReadLimits) -> list[ReadResult]:
+    """The traces of a CSV of points: grouped by a trace id column, else one trace named after the file; the
+    columns by their names (``CSV_COLUMNS``), the separator sniffed, decimal commas read (``-1,2921``)."""
     file_notes: list[N.Notice] = []
-    pts = _read_csv_table(f, limits, ("trace_id", "time", "lat", "lon"), file_notes)
+    pts = _read_csv_table(f, limits, ("lat", "lon", "time"), file_notes, aliases=True)
     if pts is None:
         return [_failed(f.name, *file_notes)]
     if pts.empty:
         return [_failed(f.name, N.EmptyFileNotice(file=f.name), *file_notes)]
+    if "trace_id" not in pts.columns:  # one trace a file (GPS logger apps)
+        pts["trace_id"] = PurePosixPath(f.name.replace("\\", "/")).name.rsplit(".", 1)[0]
+    commas = [c for c in ("lat", "lon", "accuracy", "speed") if c in pts.columns
+              and pts[c].str.match(_DECIMAL_COMMA).any() and not pts[c].str.contains(r"\.", regex=True).any()]
+    for c in commas:
+        pts[c] = pts[c].str.replace(",", ".", regex=False)
+    if commas:
+        file_notes.append(N.DecimalCommaNotice(file=f.name, field=", ".join(commas)))
     tables: dict[str, pd.DataFrame | None] = {}
     required = {"traces.csv": ("trace_id",), "stops.csv": ("trace_id", "time", "lat", "lon"),
                 "fares.csv": ("trace_id", "amount", "currency"), "departures.csv": ("trace_id", "time")}
@@ -1213,6 +1277,16 @@ def _read_csv(f: InputFile, limits: ReadLimits) -> list[ReadResult]:
                 fares.append((loc, d))
         deps = [r["time"] for r in _rows_for(tables.get("departures.csv"), tid)]
         col = lambda c, g=g: g[c + "_f"].to_numpy() if c + "_f" in g.columns else None  # noqa: E731
+        note_col = next((c for c in ("annotation", "annotations", "note", "comment", "description") if c in g.columns),
+                        None)
+        if note_col is not None:  # a GPS logger's annotations: marks at the rows that carry one
+            marked = g[g[note_col].str.strip() != ""]
+            more_stops, more_fares = _marks(
+                [(f"line {r['_line']}", r[note_col], [r[note_col]], r["time"].strip() or None, r.get("lat_f"),
+                  r.get("lon_f")) for r in marked.to_dict("records")], f.name, notes,
+                g["lon_f"].to_numpy() if "lon_f" in g.columns else np.array([np.nan]))
+            stops += [m for m in more_stops if m[1]["lat"] is not None and np.isfinite(m[1]["lat"])]
+            fares += more_fares
         trace = build_trace(
             source=f.name, trace_id=tid, meta=meta, times=[s.strip() for s in g["time"].tolist()],
             lat=col("lat"), lon=col("lon"), accuracy=col("accuracy"), speed=col("speed"),

@@ -1,0 +1,82 @@
+"""What field teams' tools write, read without configuration: CSV files of any name and layout (GPS logger
+apps, spreadsheet and KoboToolbox exports in any locale). The fixtures in ``tests/fixtures/csv/`` are written
+as the tools write them (``make_csv.py`` there)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from transitmap.pipeline import build_network, validate_inputs
+
+CSV = Path(__file__).resolve().parent / "fixtures" / "csv"
+START_S = datetime(2026, 3, 4, 4, 0, tzinfo=timezone.utc).timestamp()  # 07:00 in Nairobi
+
+
+def samples(run, code: str) -> list[dict]:
+    return [s for n in run.notices.to_list() if n["code"] == code for s in n["sample_notices"]]
+
+
+@pytest.mark.parametrize("name, trace_ids, accuracy_m, speed_mps, codes", [
+    ("gpslogger.csv", ["gpslogger"], 6.0, 8.3, set()),
+    ("kobo-export.csv", ["A1", "A2"], 4.5, None, {"decimal_comma"}),
+    ("ride_2026-03-04.csv", ["ride_2026-03-04"], 5.0, None, {"decimal_comma"}),
+    ("logger-tab.csv", ["logger-tab"], None, 8.3, {"time_without_offset"}),  # local clock times: the zone of the place
+    ("beiwe.csv", ["beiwe"], 5.0, None, set()),  # written "UTC time" beside epoch milliseconds
+])
+def test_a_csv_of_points_is_read_by_its_header_whatever_its_name_separator_and_locale(name, trace_ids, accuracy_m,
+                                                                                     speed_mps, codes):
+    run = validate_inputs([CSV / name], keep_traces=True)
+    assert [row.status.value for row in run.ledger] == ["accepted"] * len(trace_ids)
+    traces = {c.trace.trace_id: c.trace for c in run.checks}
+    assert sorted(traces) == trace_ids
+    for trace in traces.values():
+        assert trace.n_points == 40
+        assert trace.t_s[0] == START_S and trace.t_s[-1] == START_S + 390
+        assert trace.lon[0] == pytest.approx(36.8219) and trace.lon[-1] == pytest.approx(36.8219 + 39 * 0.00075)
+        assert trace.lat[0] == pytest.approx(-1.2921) or trace.lat[0] == pytest.approx(-1.3021)
+        assert trace.accuracy_m[0] == pytest.approx(accuracy_m) if accuracy_m else pd.isna(trace.accuracy_m[0])
+        assert trace.speed_mps[0] == pytest.approx(speed_mps) if speed_mps else pd.isna(trace.speed_mps[0])
+    assert codes <= set(run.notices.counts) <= codes | {"missing_collector_id"}
+
+
+def test_decimal_commas_are_read_and_said():
+    [notice] = samples(validate_inputs([CSV / "kobo-export.csv"]), "decimal_comma")
+    assert (notice["file"], notice["field"], notice["severity"]) == ("kobo-export.csv", "lat, lon, accuracy", "INFO")
+
+
+def test_a_gps_loggers_annotation_is_a_mark_and_its_fare_note_a_fare():
+    [check] = validate_inputs([CSV / "gpslogger.csv"], keep_traces=True).checks
+    assert [(f.amount, f.currency) for f in check.trace.fares] == [(50.0, "KES")]
+    [stop] = check.trace.stops
+    assert stop.time_s == START_S + 200 and stop.lon == pytest.approx(36.8219 + 20 * 0.00075)
+
+
+def test_a_table_without_coordinates_is_reported_with_the_names_looked_for():
+    run = validate_inputs([CSV / "no-position.csv"])
+    assert [row.status.value for row in run.ledger] == ["quarantined"]
+    [sample] = samples(run, "invalid_csv")
+    assert sample["field"] == "lat" and "latitude" in sample["message"]
+
+
+def test_problems_in_a_csv_are_reported_by_line(tmp_path):
+    rows = (CSV / "kobo-export.csv").read_text(encoding="utf-8").splitlines()
+    rows[5] = rows[5].replace("-1,2921", "nord")  # line 6 of the file
+    (tmp_path / "export.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    [sample] = samples(validate_inputs([tmp_path / "export.csv"]), "invalid_point")
+    assert (sample["trace_id"], sample["location"]) == ("A1", "line 6")
+
+
+def test_one_ride_written_by_four_tools_is_read_alike_and_used_once():
+    """The same fixes in four layouts read into the same points: one ride used, three duplicates reported."""
+    result = build_network([CSV / "gpslogger.csv", CSV / "ride_2026-03-04.csv", CSV / "logger-tab.csv",
+                            CSV / "beiwe.csv"])
+    assert sorted(r["status"] for r in result.ledger_rows) == ["duplicate", "duplicate", "duplicate", "used"]
+    assert all(r["codes"] == ["duplicate_content"] for r in result.ledger_rows if r["status"] == "duplicate")
+    routes = pd.read_csv(io.BytesIO(zipfile.ZipFile(io.BytesIO(result.feed)).read("routes.txt")))
+    assert len(routes) == 1
