@@ -80,3 +80,43 @@ def test_one_ride_written_by_four_tools_is_read_alike_and_used_once():
     assert all(r["codes"] == ["duplicate_content"] for r in result.ledger_rows if r["status"] == "duplicate")
     routes = pd.read_csv(io.BytesIO(zipfile.ZipFile(io.BytesIO(result.feed)).read("routes.txt")))
     assert len(routes) == 1
+
+
+GEO = Path(__file__).resolve().parent / "fixtures" / "geo"
+
+
+def test_a_geojson_line_with_its_times_as_converters_write_them_is_a_trace():
+    """togeojson / GPSBabel: the times in ``coordTimes``; a waypoint without a time, placed at the nearest fix."""
+    run = validate_inputs([GEO / "togeojson.geojson"], keep_traces=True)
+    [check] = run.checks
+    trace = check.trace
+    assert (trace.trace_id, trace.n_points, trace.route_name) == ("togeojson", 40, "45K Kawangware - Town")
+    assert trace.t_s[0] == START_S and trace.t_s[-1] == START_S + 390
+    assert [(f.amount, f.currency) for f in trace.fares] == [(50.0, "KES")]
+    assert [s.time_s for s in trace.stops] == [START_S + 200]
+    assert set(run.notices.counts) == {"missing_collector_id"}
+
+
+def test_geojson_points_with_times_are_a_track():
+    [check] = validate_inputs([GEO / "logger-points.geojson"], keep_traces=True).checks
+    assert check.trace.n_points == 40 and check.trace.t_s[0] == START_S and check.trace.accuracy_m[0] == 5.0
+
+
+@pytest.mark.parametrize("name", ["drawn-route.geojson", "no-time.gpx"])
+def test_a_recording_without_times_says_so_once(name):
+    """A route traced without a clock, or a GPX without <time>: one no_timestamps with the count, not one
+    invalid_point or unparseable_time per point."""
+    run = validate_inputs([GEO / name])
+    assert [row.status.value for row in run.ledger] == ["quarantined"]
+    [sample] = samples(run, "no_timestamps")
+    assert sample["count"] == 40
+    assert not {"invalid_point", "unparseable_time"} & set(run.notices.counts)
+
+
+@pytest.mark.skipif(not (Path(__file__).resolve().parents[2] / "shared" / "data" / "xalapa-mapaton-geojson.zip").exists(),
+                    reason="needs ../shared/data")
+def test_the_xalapa_routes_are_read_and_said_to_have_no_times():
+    run = validate_inputs([Path(__file__).resolve().parents[2] / "shared" / "data" / "xalapa-mapaton-geojson.zip"])
+    assert len(run.ledger) >= 152
+    assert set(run.notices.counts) & {"schema_violation", "unsupported_file", "system_error"} == set()
+    assert run.notices.counts["no_timestamps"] >= 152

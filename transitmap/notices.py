@@ -284,6 +284,16 @@ class DecimalCommaNotice(Notice):
 
 
 @dataclass(frozen=True, kw_only=True)
+class NoTimestampsNotice(Notice):
+    """The recording has no time on any of its points (a route drawn or traced without a clock, a GPX without
+    ``<time>``, a time-less GeoJSON line): ``count`` points. transitmap needs times for travel times and
+    headways; such recordings are not used yet."""
+
+    severity = ERROR
+    count: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class InvalidPointNotice(Notice):
     """Points lack `time`, `lat` or `lon` or have the wrong type; they are left out."""
 

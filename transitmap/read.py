@@ -211,7 +211,7 @@ def _read_file(f: InputFile, limits: ReadLimits, depth: int) -> list[ReadResult]
             return g
     if base.endswith((".jsonl", ".ndjson")):
         return _read_jsonl(f.name, opener, limits)
-    if base.endswith(".json"):
+    if base.endswith((".json", ".geojson")):
         return _read_json(f.name, _read_all(f.name, opener, limits))
     if base.endswith(".gpx"):
         return _read_gpx(f.name, _read_all(f.name, opener, limits))
@@ -375,6 +375,8 @@ def _read_json(name: str, data: bytes | ReadResult) -> list[ReadResult]:
     doc, note = _parse_json(name, data, "", _FAST_MANY if re.match(rb"(\xef\xbb\xbf)?\s*\[", data) else _FAST_ONE)
     if doc is None:
         return [_failed(name, note)]
+    if isinstance(doc, dict) and doc.get("type") in _GEOJSON_TYPES and "points" not in doc:
+        return _with_file_notices(_read_geojson(name, doc), note)
     if isinstance(doc, list):
         results = [_trace_from_any(d, name, f"/{i}") for i, d in enumerate(doc)]
         if not results:
@@ -382,6 +384,71 @@ def _read_json(name: str, data: bytes | ReadResult) -> list[ReadResult]:
     else:
         results = [_trace_from_any(doc, name, "")]
     return _with_file_notices(results, note)
+
+
+_GEOJSON_TYPES = frozenset({"FeatureCollection", "Feature", "LineString", "MultiLineString"})
+_TIME_LISTS = ("coordTimes", "coordinateTimes", "times", "timestamps")  # what GPX/KML converters write
+_POINT_TIMES = ("time", "timestamp", "datetime", "when")
+
+
+def _read_geojson(name: str, doc: dict) -> list[ReadResult]:
+    """The traces of a GeoJSON document: each ``LineString``/``MultiLineString`` feature is a trace, its times
+    from a per-point list in its properties (``coordTimes``: togeojson, GPSBabel ...); ``Point`` features with
+    a time are one trace in file order; ``Point`` features without one are marks of the file's trace. Route
+    name, collector and mode come from the properties the schema names (and ``name``)."""
+    features = (doc.get("features") or []) if doc["type"] == "FeatureCollection" else \
+        [doc] if doc["type"] == "Feature" else [{"type": "Feature", "geometry": doc, "properties": {}}]
+    stem = PurePosixPath(name.replace("\\", "/")).name.rsplit(".", 1)[0]
+    lines, fixes, marks = [], [], []
+    for k, feat in enumerate(features):
+        geom = (feat or {}).get("geometry") or {}
+        props = (feat or {}).get("properties") or {}
+        kind, coords = geom.get("type"), geom.get("coordinates") or []
+        if kind in ("LineString", "MultiLineString"):
+            lines.append((k, props, coords if kind == "MultiLineString" else [coords]))
+        elif kind == "Point" and len(coords) >= 2:
+            when = next((props[t] for t in _POINT_TIMES if props.get(t)), None)
+            (fixes if when is not None else marks).append((k, props, coords, when))
+    results = []
+    for k, props, parts in lines:
+        pts = [c for part in parts for c in part if isinstance(c, (list, tuple)) and len(c) >= 2]
+        listed = next((props[t] for t in _TIME_LISTS if props.get(t)), None)
+        if isinstance(listed, list) and listed and isinstance(listed[0], list):  # one list per part
+            listed = [t for part in listed for t in part]
+        times = list(listed) if isinstance(listed, list) and len(listed) == len(pts) else [None] * len(pts)
+        trace_id = str(props.get("trace_id") or props.get("id") or (stem if len(lines) == 1 else f"{stem}-{k}"))
+        results.append(_geojson_trace(name, trace_id, props, pts, times, [m for m in marks], f"/features/{k}"))
+    if fixes:
+        results.append(_geojson_trace(name, stem, fixes[0][1], [c for _, _, c, _ in fixes],
+                                      [w for _, _, _, w in fixes], marks, "/features", [p for _, p, _, _ in fixes]))
+    if not results:  # no line, no timed point: nothing recorded (or points without times, such as stops)
+        return [_failed(name, N.NoTimestampsNotice(file=name, count=len(marks)) if marks else N.EmptyFileNotice(file=name))]
+    return results
+
+
+def _geojson_trace(name: str, trace_id: str, props: dict, pts: list, times: list, marks: list,
+                   pointer: str, point_props: list[dict] | None = None) -> ReadResult:
+    notes: list[N.Notice] = []
+    meta = {k: props.get(k) for k in ("collector_id", "mode", "route_name", "operator", "origin", "destination",
+                                      "notes")}
+    meta["route_name"] = meta["route_name"] or props.get("name") or props.get("route")
+    if not meta["collector_id"]:
+        notes.append(N.MissingCollectorIdNotice(file=name, trace_id=trace_id))
+    xy = np.array([[c[0], c[1]] if type(c[0]) in _NUMBER and type(c[1]) in _NUMBER else [np.nan, np.nan]
+                   for c in pts], dtype=float).reshape(-1, 2)
+
+    def when(w, c):  # a mark without a time (a converted waypoint): the time of the nearest fix of the trace
+        if w or not np.isfinite(xy).any() or not any(times) or not all(type(v) in _NUMBER for v in c[:2]):
+            return str(w) if w else None
+        return times[int(np.nanargmin(np.hypot(*(xy - np.asarray(c[:2], float)).T)))]
+
+    stops, fares = _marks([(f"/features/{k}", p.get("name"), [p.get("name"), p.get("desc"), p.get("description")],
+                            when(w, c), c[1], c[0]) for k, p, c, w in marks], name, notes, xy[:, 0])
+    accuracy = [p.get("accuracy") for p in point_props] if point_props else None
+    trace = build_trace(source=name, trace_id=trace_id, meta=meta, times=times, lat=[c[1] for c in pts],
+                        lon=[c[0] for c in pts], accuracy=accuracy, speed=None, stops=stops, fares=fares, departures=[],
+                        locate=lambda i, fld="": f"{pointer}/geometry/coordinates/{i}", notices=notes)
+    return ReadResult(name, trace, tuple(notes))
 
 
 def _read_jsonl(name: str, opener: Callable[[], IO[bytes]], limits: ReadLimits) -> list[ReadResult]:
@@ -829,6 +896,11 @@ def build_trace(
     ref_lat, ref_lon = _first_finite(lat_a, lon_a)
     t_s, t_bad, naive, tzname = parse_times(times, ref_lat, ref_lon, all_str=all_str)
 
+    if n and (time_missing.all() or (all_str and not any(times))):
+        # a recording without times (a drawn route, a GPX without <time>): said once, not point by point
+        notices.append(N.NoTimestampsNotice(file=source, trace_id=trace_id, count=n))
+        time_missing = np.zeros(n, bool)
+        t_bad = np.zeros(n, bool)
     bad = lat_bad | lon_bad | time_missing
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
