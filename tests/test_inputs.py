@@ -120,3 +120,34 @@ def test_the_xalapa_routes_are_read_and_said_to_have_no_times():
     assert len(run.ledger) >= 152
     assert set(run.notices.counts) & {"schema_violation", "unsupported_file", "system_error"} == set()
     assert run.notices.counts["no_timestamps"] >= 152
+
+
+@pytest.mark.parametrize("name", ["track.kml", "track.kmz"])
+def test_a_kml_track_is_a_trace_and_its_point_a_mark(name):
+    """Google Earth and logger apps: a gx:Track (when + gx:coord); a KMZ is the KML zipped as doc.kml."""
+    run = validate_inputs([GEO / name], keep_traces=True)
+    [check] = run.checks
+    trace = check.trace
+    assert (trace.n_points, trace.route_name) == (40, "45K Kawangware - Town")
+    assert trace.t_s[0] == START_S and trace.t_s[-1] == START_S + 390
+    assert trace.lon[-1] == pytest.approx(36.8219 + 39 * 0.00075)
+    assert [(f.amount, f.currency) for f in trace.fares] == [(50.0, "KES")] and len(trace.stops) == 1
+    assert set(run.notices.counts) == {"missing_collector_id", "missing_trace_id"}
+
+
+def test_a_kml_line_without_times_says_so():
+    run = validate_inputs([GEO / "line.kml"])
+    [sample] = samples(run, "no_timestamps")
+    assert sample["count"] == 40
+
+
+def test_kml_is_parsed_as_safely_as_gpx(tmp_path):
+    (tmp_path / "bomb.kml").write_text('<?xml version="1.0"?><!DOCTYPE kml [<!ENTITY a "aaaa">]>'
+                                       '<kml xmlns="http://www.opengis.net/kml/2.2"><Document>&a;</Document></kml>')
+    run = validate_inputs([tmp_path / "bomb.kml"])
+    assert "unsafe_xml" in run.notices.counts and [r.status.value for r in run.ledger] == ["quarantined"]
+
+
+def test_one_ride_as_gpx_converters_and_google_earth_write_it_is_one_ride():
+    result = build_network([GEO / "togeojson.geojson", GEO / "track.kml", CSV / "gpslogger.csv"])
+    assert sorted(r["status"] for r in result.ledger_rows) == ["duplicate", "duplicate", "used"]

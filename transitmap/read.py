@@ -198,7 +198,7 @@ def _read_file(f: InputFile, limits: ReadLimits, depth: int) -> list[ReadResult]
     if f.size is not None and f.size > limits.max_file_bytes and not name.removesuffix(".gz").endswith((".jsonl", ".ndjson")):
         # refused unread (JSON Lines are read line by line, whatever their size)
         return [_failed(f.name, N.FileTooLargeNotice(file=f.name, size_bytes=f.size, limit=limits.max_file_bytes))]
-    if name.endswith(".zip"):
+    if name.endswith((".zip", ".kmz")):  # a KMZ is a zip holding doc.kml
         return _read_zip(f, limits, depth)
     gz = name.endswith(".gz")
     base = name[:-3] if gz else name
@@ -215,6 +215,8 @@ def _read_file(f: InputFile, limits: ReadLimits, depth: int) -> list[ReadResult]
         return _read_json(f.name, _read_all(f.name, opener, limits))
     if base.endswith(".gpx"):
         return _read_gpx(f.name, _read_all(f.name, opener, limits))
+    if base.endswith(".kml"):
+        return _read_kml(f.name, _read_all(f.name, opener, limits))
     if base.endswith(".csv") and PurePosixPath(base).name not in CSV_TABLES[1:]:
         return _read_csv(f, limits)  # any CSV of points, by its header (a lone stops.csv ... is unsupported)
     return [_failed(f.name, N.UnsupportedFileNotice(file=f.name))]
@@ -426,6 +428,15 @@ def _read_geojson(name: str, doc: dict) -> list[ReadResult]:
     return results
 
 
+def _timed_marks(marks: list[tuple], xy: np.ndarray, times: list) -> list[tuple]:
+    """Marks (``_marks`` entries) without a time (a converted waypoint, a KML point) take the time of the nearest
+    fix of the trace (``xy``: lon, lat), where the trace has times."""
+    if not any(times) or not np.isfinite(xy).any():
+        return marks
+    nearest = lambda lat, lon: times[int(np.nanargmin(np.hypot(xy[:, 0] - lon, xy[:, 1] - lat)))]  # noqa: E731
+    return [(loc, label, texts, when or nearest(lat, lon), lat, lon) for loc, label, texts, when, lat, lon in marks]
+
+
 def _geojson_trace(name: str, trace_id: str, props: dict, pts: list, times: list, marks: list,
                    pointer: str, point_props: list[dict] | None = None) -> ReadResult:
     notes: list[N.Notice] = []
@@ -436,14 +447,10 @@ def _geojson_trace(name: str, trace_id: str, props: dict, pts: list, times: list
         notes.append(N.MissingCollectorIdNotice(file=name, trace_id=trace_id))
     xy = np.array([[c[0], c[1]] if type(c[0]) in _NUMBER and type(c[1]) in _NUMBER else [np.nan, np.nan]
                    for c in pts], dtype=float).reshape(-1, 2)
-
-    def when(w, c):  # a mark without a time (a converted waypoint): the time of the nearest fix of the trace
-        if w or not np.isfinite(xy).any() or not any(times) or not all(type(v) in _NUMBER for v in c[:2]):
-            return str(w) if w else None
-        return times[int(np.nanargmin(np.hypot(*(xy - np.asarray(c[:2], float)).T)))]
-
-    stops, fares = _marks([(f"/features/{k}", p.get("name"), [p.get("name"), p.get("desc"), p.get("description")],
-                            when(w, c), c[1], c[0]) for k, p, c, w in marks], name, notes, xy[:, 0])
+    stops, fares = _marks(_timed_marks([(f"/features/{k}", p.get("name"),
+                                         [p.get("name"), p.get("desc"), p.get("description")], str(w) if w else None,
+                                         c[1], c[0]) for k, p, c, w in marks if all(type(v) in _NUMBER for v in c[:2])],
+                                       xy, times), name, notes, xy[:, 0])
     accuracy = [p.get("accuracy") for p in point_props] if point_props else None
     trace = build_trace(source=name, trace_id=trace_id, meta=meta, times=times, lat=[c[1] for c in pts],
                         lon=[c[0] for c in pts], accuracy=accuracy, speed=None, stops=stops, fares=fares, departures=[],
@@ -1068,6 +1075,72 @@ def _read_gpx(name: str, data: bytes | ReadResult) -> list[ReadResult]:
             notes.append(N.MissingCollectorIdNotice(file=name, trace_id=trace.trace_id))
         results.append(ReadResult(name, trace, tuple(notes)))
     return _with_file_notices(results, enc)
+
+
+def _read_kml(name: str, data: bytes | ReadResult) -> list[ReadResult]:
+    """The traces of a KML file (parsed as safely as GPX): a ``gx:Track`` (``when`` and ``gx:coord``, as Google
+    Earth and logger apps write recorded tracks) or a ``gx:MultiTrack`` is a trace; a ``LineString`` is a path
+    without times (``no_timestamps``); ``Point`` placemarks are marks (their name and description read as GPX
+    waypoints are). A placemark's name is the route's name."""
+    if isinstance(data, ReadResult):
+        return [data]
+    try:
+        root = DET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as e:
+        return [_failed(name, N.UnsafeXmlNotice(file=name, message=f"{type(e).__name__}: {e}"[:300]))]
+    except Exception as e:  # ParseError
+        return [_failed(name, N.InvalidXmlNotice(file=name, message=str(e)[:300]))]
+    local = lambda el: el.tag.rsplit("}", 1)[-1]  # noqa: E731  (KML 2.2, 2.1 and gx namespaces alike)
+    child = lambda el, tag: next((c for c in el.iter() if local(c) == tag), None)  # noqa: E731
+    text = lambda el, tag: (child(el, tag).text or "").strip() if child(el, tag) is not None else ""  # noqa: E731
+    tracks, marks = [], []
+    for k, pm in enumerate(el for el in root.iter() if local(el) == "Placemark"):
+        label = text(pm, "name") or None
+        when = [(w.text or "").strip() for w in pm.iter() if local(w) == "when"]
+        coords = [(c.text or "").split() for c in pm.iter() if local(c) == "coord"]  # gx:coord "lon lat alt"
+        if coords:
+            pts = [(float(c[0]), float(c[1])) if len(c) >= 2 and _is_float(c[0]) and _is_float(c[1]) else (np.nan, np.nan)
+                   for c in coords]
+            tracks.append((k, label, pts, when if len(when) == len(pts) else [None] * len(pts), text(pm, "description")))
+            continue
+        line = next((el for el in pm.iter() if local(el) == "LineString"), None)
+        if line is not None:
+            pts = [tuple(float(v) for v in c.split(",")[:2]) for c in text(line, "coordinates").split()
+                   if len(c.split(",")) >= 2 and all(_is_float(v) for v in c.split(",")[:2])]
+            tracks.append((k, label, pts, [None] * len(pts), text(pm, "description")))
+            continue
+        point = next((el for el in pm.iter() if local(el) == "Point"), None)
+        if point is not None:
+            c = text(point, "coordinates").split(",")
+            if len(c) >= 2 and _is_float(c[0]) and _is_float(c[1]):
+                marks.append((f"/Placemark/{k}", label, [label, text(pm, "description")], when[0] if when else None,
+                              float(c[1]), float(c[0])))
+    if not tracks:
+        return [_failed(name, N.NoTimestampsNotice(file=name, count=len(marks)) if marks else
+                        N.SchemaViolationNotice(file=name, location="/kml", message="no track, line or point"))]
+    results = []
+    for k, label, pts, times, description in tracks:
+        notes: list[N.Notice] = []
+        lon = np.array([p[0] for p in pts], dtype=np.float64)
+        xy = np.array(pts, dtype=np.float64).reshape(-1, 2)
+        stops, fares = _marks(_timed_marks(marks, xy, times) if len(tracks) == 1 else [], name, notes, lon)
+        trace = build_trace(
+            source=name, trace_id="", meta={"route_name": label if label and not _APP_NAME.search(label) else None,
+                                            "notes": description or None},
+            times=times, lat=np.array([p[1] for p in pts], dtype=np.float64), lon=lon, accuracy=None, speed=None,
+            stops=stops, fares=fares, departures=[], locate=lambda i, fld="", k=k: f"/Placemark/{k}/coord/{i}",
+            notices=notes)
+        notes = [_retag(n, trace.trace_id) for n in notes]
+        notes.append(N.MissingCollectorIdNotice(file=name, trace_id=trace.trace_id))
+        results.append(ReadResult(name, trace, tuple(notes)))
+    return results
+
+
+def _is_float(v: str) -> bool:
+    try:
+        return np.isfinite(float(v))
+    except ValueError:
+        return False
 
 
 def _retag(n: N.Notice, trace_id: str) -> N.Notice:
