@@ -22,7 +22,7 @@ def test_exit_0_when_nothing_is_quarantined(tmp_path):
     write_json(tmp_path / "a.json", ride())
     r = invoke("validate", tmp_path)
     assert r.exit_code == 0, r.output
-    assert r.output.startswith("1 files, 1 traces, 120 points: 1 accepted, 0 quarantined, 0 duplicate")
+    assert r.output.startswith("1 file, 1 trace, 120 points: 1 accepted, 0 quarantined, 0 duplicate")
 
 
 def test_exit_1_when_a_trace_is_quarantined_and_the_table_names_it(tmp_path):
@@ -31,7 +31,7 @@ def test_exit_1_when_a_trace_is_quarantined_and_the_table_names_it(tmp_path):
     r = invoke("validate", tmp_path)
     assert r.exit_code == 1
     assert re.search(r"^ERROR\s+invalid_json\s+1$", r.output, re.MULTILINE), r.output
-    assert "b.json: 0 accepted, 1 quarantined" in r.output
+    assert "b.json: no trace" in r.output  # a file that held no trace says so
 
 
 def test_exit_2_on_usage_errors(tmp_path):
@@ -267,3 +267,57 @@ def test_a_library_caller_gets_the_files_of_transitmap_build(tmp_path):
                for p in (tmp_path / "out").rglob("*") if p.is_file() and p.name != ".transitmap-output"}
     assert {"gtfs.zip", "traces.csv", "headways.csv", "report.json", "report.html", "network.gpkg"} <= set(made.files)
     assert written == made.files
+
+
+def test_validate_counts_add_up_and_read_as_words(tmp_path):
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parent.parent / "sample_traces"
+    r = CliRunner().invoke(main, ["validate", str(sample)])
+    first = r.output.splitlines()[0]
+    # traces: 21 + 2 + 1 = 24; the three files that held none are said apart
+    assert first == "21 files, 24 traces, 8,123 points: 21 accepted, 2 quarantined, 1 duplicate; 3 files yielded no trace"
+    assert "  lerato/empty.json: no trace" in r.output
+    write_json(tmp_path / "one" / "a.json", ride(trace_id="a"))
+    r = CliRunner().invoke(main, ["validate", str(tmp_path / "one")])
+    assert r.output.startswith("1 file, 1 trace, 120 points: 1 accepted, 0 quarantined, 0 duplicate\n")
+
+
+def test_validate_a_photo_beside_good_rides_is_no_error_and_nothing_found_is_one(tmp_path):
+    write_json(tmp_path / "rides" / "a.json", ride(trace_id="a"))
+    (tmp_path / "rides" / "photo.jpg").write_bytes(b"\xff\xd8\xff")
+    r = CliRunner().invoke(main, ["validate", str(tmp_path / "rides")])
+    assert r.exit_code == 0 and "unsupported_file" in r.output
+    for folder in ("empty", "photos"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "photos" / "photo.jpg").write_bytes(b"\xff\xd8\xff")
+    for folder in ("empty", "photos"):
+        r = CliRunner().invoke(main, ["validate", str(tmp_path / folder)])
+        assert r.exit_code == 1 and f"no recording found in {tmp_path / folder}" in r.output, r.output
+
+
+def test_the_build_log_names_each_stage_once_without_repeating_the_total(tmp_path):
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parent.parent / "sample_traces"
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "transitmap.cli", "-v", "build", str(sample), "--out", str(tmp_path / "o"),
+                        "--no-validate"], capture_output=True, text=True)
+    stages = [line.split(": ", 1)[1].rsplit(" in ", 1)[0] for line in r.stderr.splitlines()
+              if line.startswith("INFO transitmap.build: ")]
+    assert len(stages) >= 7 and len(set(stages)) == len(stages), stages
+    assert "since the start" not in r.stderr
+
+
+def test_figures_for_people_are_never_in_exponent_notation(tmp_path):
+    from pathlib import Path
+
+    from transitmap.report import figure
+
+    assert [figure(v) for v in (1210.0, 45.25, 0.1333, 100.0)] == ["1,210", "45.2", "0.133", "100"]
+    sample = Path(__file__).resolve().parent.parent / "sample_traces"
+    assert CliRunner().invoke(main, ["build", str(sample), "--out", str(tmp_path / "o"), "--no-validate"]).exit_code == 0
+    r = CliRunner().invoke(main, ["stats", str(tmp_path / "o" / "gtfs.zip")])
+    assert r.exit_code == 0 and not re.search(r"\de[+-]\d", r.output), r.output

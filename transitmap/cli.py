@@ -30,7 +30,7 @@ from .errors import FeedError, SettingsError, TransitmapError, UnsafeOutputError
 from .model import iso_currencies
 from .pipeline import BuildConfig, build_network, build_outputs, validate_inputs
 from .privacy import pseudonyms as pseudonyms_of
-from .report import (check_output_dir, diff_html, frame_csv, stats_files, to_json, write_atomic,
+from .report import (check_output_dir, diff_html, figure, frame_csv, stats_files, to_json, write_atomic,
                      write_dir_atomic)
 from .stats import feed_stats
 
@@ -167,8 +167,8 @@ def validate(ctx: click.Context, paths: tuple[str, ...], fmt: str, out: str | No
              dask_scheduler: str | None) -> None:
     """Check collector recordings (files, folders, .zip) and say, trace by trace, what is usable.
 
-    Exit code 0 when no trace is quarantined, 1 when some is, 2 on usage errors, 3 on a failure of
-    transitmap itself.
+    Exit code 0 when no trace is quarantined, 1 when some is or when no recording was found at all, 2 on
+    usage errors, 3 on a failure of transitmap itself.
     """
     if out:
         _safe_out_file(out, paths)
@@ -182,17 +182,27 @@ def validate(ctx: click.Context, paths: tuple[str, ...], fmt: str, out: str | No
         click.echo(to_json(report).decode(), nl=False)
     elif not ctx.meta.get("quiet"):
         click.echo(render_text(report, verbose=ctx.meta.get("verbose", 0)))
-    sys.exit(EXIT_ERRORS if run.has_errors else EXIT_OK)
+    nothing = not any(row.trace_id for row in run.ledger)
+    if nothing:  # an empty folder, or one of other files only: say so, and fail (nothing to build from)
+        click.echo(f"no recording found in {', '.join(paths)} (files read: .json, .jsonl, .gpx, .kml, .kmz, "
+                   ".geojson, .csv, and .zip or .gz of them)", err=True)
+    sys.exit(EXIT_ERRORS if run.has_errors or nothing else EXIT_OK)
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 file``, ``21 files``, ``8,123 points``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def render_text(report: dict, *, verbose: int = 0) -> str:
     """The validation report as text tables: totals, notices per severity and code, files with problems."""
     s = report["summary"]
     ok = "used" if "used" in s else "accepted"  # a build uses what validation accepts
+    empty = s["unreadable_files"]  # files that yielded no trace: quarantined rows without a trace
     lines = [
-        f"{s['files']} files, {s['traces']} traces, {s['points']:,} points: "
-        f"{s[ok]} {ok}, {s['quarantined']} quarantined, {s['duplicate']} duplicate"
-        + (f" ({s['unreadable_files']} files yielded no trace)" if s["unreadable_files"] else ""),
+        f"{_count(s['files'], 'file')}, {_count(s['traces'], 'trace')}, {_count(s['points'], 'point')}: "
+        f"{s[ok]:,} {ok}, {s['quarantined'] - empty:,} quarantined, {s['duplicate']:,} duplicate"
+        + (f"; {_count(empty, 'file')} yielded no trace" if empty else ""),
         "",
     ]
     if report["notices"]:
@@ -202,19 +212,21 @@ def render_text(report: dict, *, verbose: int = 0) -> str:
             lines.append(f"{n['severity']:<8}  {n['code']:<{w}}  {n['total_notices']:>7}")
         lines.append("")
     per_file: dict[str, Counter] = defaultdict(Counter)
+    no_trace = {row["file"] for row in report["traces"] if not row["trace_id"]}
     for row in report["traces"]:
         per_file[row["file"]][row["status"]] += 1
         if verbose:
             per_file[row["file"]].update(f"  {c}" for c in row["codes"])
     shown = {f: c for f, c in per_file.items() if verbose or c["quarantined"] or c["duplicate"]}
     if shown:
-        lines.append("files" + ("" if verbose else " with quarantined or duplicate traces") + ":")
+        lines.append("files" + ("" if verbose else " with quarantined or duplicate traces, or with none") + ":")
         limit = None if verbose else 30
         for f in sorted(shown)[:limit]:
             c = shown[f]
             codes = sorted(k.strip() for k in c if k.startswith("  "))
-            lines.append(f"  {f}: {c[ok]} {ok}, {c['quarantined']} quarantined, {c['duplicate']} duplicate"
-                         + (f"  [{', '.join(codes)}]" if codes else ""))
+            counts = ("no trace" if f in no_trace else
+                      f"{c[ok]} {ok}, {c['quarantined']} quarantined, {c['duplicate']} duplicate")
+            lines.append(f"  {f}: {counts}" + (f"  [{', '.join(codes)}]" if codes else ""))
         if limit and len(shown) > limit:
             lines.append(f"  ... and {len(shown) - limit} more (-v lists all)")
     return "\n".join(lines).rstrip() + "\n"
@@ -643,7 +655,7 @@ def render_stats(result) -> str:
     ]
     for r in result.distributions.itertuples():
         label = f"{r.metric} ({r.unit})"
-        vals = "".join(f"{v:>9.3g}" if v == v else f"{'-':>9}" for v in (r.min, r.p10, r.median, r.p90, r.max))
+        vals = "".join(f"{figure(v):>9}" if v == v else f"{'-':>9}" for v in (r.min, r.p10, r.median, r.p90, r.max))
         lines.append(f"{label:<22}{r.n:>6}{vals}")
     if len(result.corridors):
         lines += ["", "corridors shared by most routes:"]

@@ -195,8 +195,8 @@ class Clock:
 
     def lap(self, what: str) -> None:
         now, cpu = time.perf_counter(), cpu_s()
-        logging.getLogger("transitmap.build").info("%s in %.1f s, %.1f s of CPU (%.1f s since the start)", what,
-                                                   now - self.last, cpu - self.cpu, now - self.start)
+        logging.getLogger("transitmap.build").info("%s in %.1f s, %.1f s of CPU", what, now - self.last,
+                                                   cpu - self.cpu)
         self.last, self.cpu = now, cpu
 
 

@@ -670,6 +670,12 @@ def any_error(notices) -> bool:
     return any(n.severity == ERROR for n in notices)
 
 
+def any_error_code(codes) -> bool:
+    """Whether any of the notice codes is an ERROR's (a code not in the catalogue counts as one)."""
+    severity = {c.code(): c.severity for c in catalogue()}
+    return any(severity.get(code, ERROR) == ERROR for code in codes)
+
+
 def catalogue() -> list[type[Notice]]:
     """Every notice class, sorted by code."""
     found: list[type[Notice]] = []

@@ -84,7 +84,9 @@ class ValidationRun:
 
     @property
     def has_errors(self) -> bool:
-        return self.count(Status.QUARANTINED) > 0
+        """Some trace quarantined, or some file unusable for an ERROR (a file that is not a recording, such as a
+        photo, is listed with an INFO and is no error)."""
+        return any(r.status == Status.QUARANTINED and (r.trace_id or N.any_error_code(r.codes)) for r in self.ledger)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -422,7 +424,7 @@ def build_network(
     service_days, _ = local_seconds(np.array([r.t_s[r.start] for r in rides]), tz)
     rows = feed_rows(rides, routes, stops, pattern_stops, timed, ids, fares, types, service_days, tz, epsg, config)
     notices += rows.notices + fare_notices
-    clock.lap("timed the patterns, their headways and fares")
+    clock.lap("kept the ids of the previous build, set the fares, assembled the GTFS rows")
     feed = feed_bytes(network_tables(rows.routes, rows.stops, rows.meta), workers=workers)
     clock.lap("wrote the GTFS tables")
     run.notices.extend(notices)

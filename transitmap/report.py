@@ -26,6 +26,11 @@ from .geo import project, utm_crs
 from .model import gtfs_time
 
 
+def figure(v: float) -> str:
+    """A figure for people: three significant digits, never in exponent notation (``1,210``, ``45.3``, ``0.133``)."""
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
 def to_json(report: dict[str, Any]) -> bytes:
     """Stable JSON: sorted keys, two-space indent, a final newline (byte-identical for equal reports)."""
     return msgspec.json.format(msgspec.json.encode(report, order="sorted"), indent=2) + b"\n"
@@ -304,7 +309,7 @@ def figure_files(stats) -> dict[str, bytes]:
         fig, ax = plt.subplots(figsize=(6, 3.5))
         if len(v):
             ax.hist(v, bins=min(30, max(5, len(v) // 3)), color="#4575b4", edgecolor="white")
-            ax.axvline(float(np.median(v)), color="#d73027", linestyle="--", label=f"median {np.median(v):.3g}")
+            ax.axvline(float(np.median(v)), color="#d73027", linestyle="--", label=f"median {figure(float(np.median(v)))}")
             ax.legend()
         else:
             ax.text(0.5, 0.5, "no data in this feed", ha="center", va="center", transform=ax.transAxes)
