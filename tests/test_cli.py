@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import pytest
@@ -321,3 +322,47 @@ def test_figures_for_people_are_never_in_exponent_notation(tmp_path):
     assert CliRunner().invoke(main, ["build", str(sample), "--out", str(tmp_path / "o"), "--no-validate"]).exit_code == 0
     r = CliRunner().invoke(main, ["stats", str(tmp_path / "o" / "gtfs.zip")])
     assert r.exit_code == 0 and not re.search(r"\de[+-]\d", r.output), r.output
+
+
+def _in_a_terminal(*args: str) -> tuple[int, str]:
+    """Run ``transitmap ARGS`` with its output on a pseudo-terminal of 100 columns: (exit code, what it showed)."""
+    import fcntl
+    import pty
+    import struct
+    import sys
+    import termios
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a terminal of a real size (a new pty has none, and progress bars fit 0 columns)
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+        os.execv(sys.executable, [sys.executable, "-m", "transitmap.cli", *args])
+    shown = b""
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        shown += data
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), shown.decode("utf-8", "replace")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="pseudo-terminals need POSIX")
+def test_long_work_shows_its_progress_in_a_terminal_and_not_in_a_pipe(tmp_path):
+    from pathlib import Path
+
+    sample = str(Path(__file__).resolve().parent.parent / "sample_traces")
+    code, shown = _in_a_terminal("build", sample, "--out", str(tmp_path / "a"), "--no-validate")
+    assert code == 0
+    assert "\rbuilding: read 21 of 21 files" in shown and "\rbuilding: matched them into 4 routes" in shown
+    assert "\rwriting the outputs: network statistics" in shown
+    code, shown = _in_a_terminal("stats", str(tmp_path / "a" / "gtfs.zip"))
+    assert code == 0 and "\rcomputing the statistics" in shown
+    code, shown = _in_a_terminal("diff", str(tmp_path / "a" / "gtfs.zip"), str(tmp_path / "a" / "gtfs.zip"))
+    assert code == 0 and "\rcomparing the feeds" in shown
+    code, shown = _in_a_terminal("-q", "stats", str(tmp_path / "a" / "gtfs.zip"))
+    assert code == 0 and "\rcomputing" not in shown  # -q: no progress
+    r = CliRunner().invoke(main, ["build", sample, "--out", str(tmp_path / "b"), "--no-validate"])
+    assert r.exit_code == 0 and "\r" not in r.output  # not a terminal: no bar

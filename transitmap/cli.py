@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import zoneinfo
 from collections import Counter, defaultdict
 from datetime import datetime, timezone as tz
@@ -83,6 +84,30 @@ def _progress(ctx: click.Context, desc: str):
         bar.refresh()
 
     return update, bar.close
+
+
+@contextlib.contextmanager
+def _working(ctx: click.Context, desc: str):
+    """A status line on stderr while long work runs (its stage and the time so far), when stderr is a terminal
+    and not -q; yields a callback that says what was just done (``None`` when nothing is shown)."""
+    if ctx.meta.get("quiet") or not sys.stderr.isatty():
+        yield None
+        return
+    bar = tqdm(desc=desc, bar_format="{desc} {elapsed}", file=sys.stderr, leave=False)
+    done = threading.Event()
+
+    def tick() -> None:  # the elapsed time moves while a stage runs
+        while not done.wait(0.5):
+            bar.refresh()
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    try:
+        yield lambda done: bar.set_description_str(f"{desc}: {done}", refresh=True)
+    finally:
+        done.set()
+        ticker.join()
+        bar.close()
 
 
 def engine_options(f):
@@ -307,15 +332,17 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
     if previous:
         with open(previous, "rb") as fh:
             previous_feed = fh.read()
-    progress, close = _progress(ctx, "building")
-    with _failures_exit(close), _engine(engine, dask_scheduler) as runner:
+    with _failures_exit(lambda: None), _engine(engine, dask_scheduler) as runner:
         sources = ws.workspace_inputs(survey) if survey is not None else inputs
         try:
-            result = build_network(sources, config, progress=progress, previous=previous_feed, reserved_ids=reserved,
-                                   engine=runner)
+            with _working(ctx, "building") as stage:
+                progress = (lambda done, total: stage(f"read {done:,} of {total:,} files")) if stage else None
+                result = build_network(sources, config, progress=progress, previous=previous_feed,
+                                       reserved_ids=reserved, engine=runner, stage=stage)
         except FeedError as e:  # the --previous feed: a usage error
             raise click.UsageError(str(e)) from e
-        made = build_outputs(result, __version__, validate_feed=not no_validate)
+        with _working(ctx, "writing the outputs") as stage:
+            made = build_outputs(result, __version__, validate_feed=not no_validate, stage=stage)
         report, files = made.report, made.files
         try:
             write_dir_atomic(out, files, inputs=inputs)
@@ -508,7 +535,8 @@ def diff_cmd(old, new, fmt, out, near_m, moved_km, stop_m):
         _safe_out_file(out, (old, new))
     with _failures_exit(lambda: None):
         try:
-            result = diff_feeds(old, new, config)
+            with _working(click.get_current_context(), "comparing the feeds"):
+                result = diff_feeds(old, new, config)
         except FeedError as e:
             log.debug("unusable feed", exc_info=True)
             click.echo(f"not a usable GTFS feed: {e}", err=True)
@@ -613,7 +641,8 @@ def stats(ctx: click.Context, feed: str, out: str | None, ledger: str | None, fm
     with _failures_exit(lambda: None):
         table = pd.read_csv(ledger, dtype=str, keep_default_na=False) if ledger else None
         try:
-            result = feed_stats(feed, ledger=table)
+            with _working(ctx, "computing the statistics"):
+                result = feed_stats(feed, ledger=table)
         except FeedError as e:
             log.debug("unusable feed", exc_info=True)
             click.echo(f"{feed}: not a usable GTFS feed: {e}", err=True)

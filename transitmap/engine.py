@@ -187,17 +187,20 @@ def cpu_s() -> float:
 
 class Clock:
     """Logs (INFO: ``-v``) how long each stage of a build took, and its CPU time (worker processes included:
-    each stage's workers end with it). ``lap`` ends a stage."""
+    each stage's workers end with it). ``lap`` ends a stage; ``on_lap`` hears of it."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_lap: Callable[[str], None] | None = None) -> None:
         self.start = self.last = time.perf_counter()
         self.cpu = cpu_s()
+        self.on_lap = on_lap  # told each stage's name as it ends (a progress display)
 
     def lap(self, what: str) -> None:
         now, cpu = time.perf_counter(), cpu_s()
         logging.getLogger("transitmap.build").info("%s in %.1f s, %.1f s of CPU", what, now - self.last,
                                                    cpu - self.cpu)
         self.last, self.cpu = now, cpu
+        if self.on_lap is not None:
+            self.on_lap(what)
 
 
 @contextmanager

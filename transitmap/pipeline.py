@@ -366,13 +366,15 @@ def build_network(
     previous: bytes | None = None,
     reserved_ids: frozenset[str] = frozenset(),
     engine: "DaskEngine | ProcessEngine | None" = None,
+    stage: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Validate the inputs, build routes, stops, times, headways and fares, and make the GTFS feed.
 
     ``previous``: the feed of an earlier build of the same survey; routes and stops that are still the
     same keep its ids (``compare.stable_ids``), new ones are numbered after its ids and ``reserved_ids``.
-    ``engine``: where the per-trace stages run (see ``validate_inputs``)."""
-    clock = Clock()
+    ``engine``: where the per-trace stages run (see ``validate_inputs``). ``stage(name)`` is told of each stage
+    as it ends (``progress(done, total)`` of the files read)."""
+    clock = Clock(stage)
     workers = config.workers or os.cpu_count() or 1
     run = validate_inputs(paths, validation or config.validate, limits, keep_traces=True, progress=progress, engine=engine,
                           workers=workers)
@@ -448,7 +450,8 @@ class BuildOutputs:
     network: NetworkStats | None  # None when no feed was built
 
 
-def build_outputs(result: BuildResult, version: str, *, validate_feed: bool = True) -> BuildOutputs:
+def build_outputs(result: BuildResult, version: str, *, validate_feed: bool = True,
+                  stage: Callable[[str], None] | None = None) -> BuildOutputs:
     """What ``transitmap build`` writes for a build's ``result`` (``build_network``): the report (with the GTFS
     validator's findings unless ``validate_feed`` is False), the ledger and headway files, and the network
     statistics as ``transitmap stats`` writes them. A library caller gets the command line's files."""
@@ -460,7 +463,7 @@ def build_outputs(result: BuildResult, version: str, *, validate_feed: bool = Tr
         files["gtfs.zip"] = result.feed
         if validate_feed:
             report["gtfs_validator"] = validator_summary(result.feed, result.service_start)
-        clock = Clock()
+        clock = Clock(stage)
         # the ledger as stats reads a build's traces.csv
         ledger = pd.read_csv(io.BytesIO(files["traces.csv"]), dtype=str, keep_default_na=False)
         network = feed_stats(result.feed, ledger=ledger)
