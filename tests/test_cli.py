@@ -366,3 +366,50 @@ def test_long_work_shows_its_progress_in_a_terminal_and_not_in_a_pipe(tmp_path):
     assert code == 0 and "\rcomputing" not in shown  # -q: no progress
     r = CliRunner().invoke(main, ["build", sample, "--out", str(tmp_path / "b"), "--no-validate"])
     assert r.exit_code == 0 and "\r" not in r.output  # not a terminal: no bar
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="pseudo-terminals need POSIX")
+@pytest.mark.parametrize("when", ["read 16 of", "cleaned", "matched", "writing the outputs: network statistics"])
+def test_ctrl_c_exits_130_with_one_line_and_the_previous_output_intact(tmp_path, when):
+    """Ctrl-C (SIGINT to the terminal's process group: the command and its worker processes) at each stage."""
+    import fcntl
+    import pty
+    import select
+    import signal
+    import struct
+    import sys
+    import termios
+    import time
+    from datetime import datetime, timedelta, timezone
+
+    for k in range(200):
+        write_json(tmp_path / "in" / f"r{k:03d}.json",
+                   ride(trace_id=f"r{k}", n=300, dt_s=2.0,
+                        t0=datetime(2026, 3, 2, 5, tzinfo=timezone.utc) + timedelta(minutes=7 * k)))
+    out = tmp_path / "out"
+    assert CliRunner().invoke(main, ["build", str(tmp_path / "in"), "--out", str(out), "--no-validate"]).exit_code == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    pid, fd = pty.fork()
+    if pid == 0:
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+        os.execv(sys.executable, [sys.executable, "-m", "transitmap.cli", "build", str(tmp_path / "in"),
+                                  "--out", str(out), "--no-validate"])
+    shown, sent, start = b"", False, time.monotonic()
+    while time.monotonic() - start < 120:
+        if select.select([fd], [], [], 0.05)[0]:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            shown += data
+        if not sent and when.encode() in shown:
+            os.killpg(pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+            sent = True
+    _, status = os.waitpid(pid, 0)
+    text = shown.decode("utf-8", "replace")
+    assert sent, text[-500:]
+    assert os.waitstatus_to_exitcode(status) == 130, text[-500:]
+    assert text.count("interrupted: outputs are written whole or not at all") == 1 and "Traceback" not in text
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

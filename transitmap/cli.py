@@ -1,7 +1,7 @@
 """The ``transitmap`` command line: parses options, calls one library function, renders the result.
 
 Exit codes: 0 = no ERROR; 1 = some input was quarantined (an ERROR notice); 2 = usage error;
-3 = transitmap itself failed (a bug: please report it).
+3 = transitmap itself failed (a bug: please report it); 130 = interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import re
+import signal
 import sys
 import threading
 import zoneinfo
@@ -35,7 +36,8 @@ from .report import (check_output_dir, diff_html, figure, frame_csv, stats_files
                      write_dir_atomic)
 from .stats import feed_stats
 
-EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_FAILURE = 0, 1, 2, 3
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+INTERRUPTED = "interrupted: outputs are written whole or not at all; what was there before is as it was"
 log = logging.getLogger("transitmap")
 
 
@@ -66,10 +68,11 @@ def verbosity(f):
 def main() -> None:
     """Turn field recordings of informal transit into validated traces, GTFS and network statistics.
 
-    Exit codes: 0 ok; 1 some input was quarantined (an ERROR notice); 2 usage error; 3 transitmap failed.
+    Exit codes: 0 ok; 1 some input was quarantined (an ERROR notice); 2 usage error; 3 transitmap failed; 130 interrupted (Ctrl-C).
     """
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
 
 
 def _progress(ctx: click.Context, desc: str):
@@ -140,6 +143,10 @@ def _failures_exit(close):
     traceback with -vv), never a raw traceback."""
     try:
         yield
+    except KeyboardInterrupt:  # Ctrl-C where ``entry`` did not take it (the library's caller ran ``main``)
+        close()
+        click.echo(INTERRUPTED, err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except click.ClickException:  # usage errors keep their exit code 2
         raise
     except FeedError as e:  # an input that is not a usable feed: the data's fault, exit 1
@@ -722,5 +729,19 @@ def notices_cmd(fmt: str) -> None:
             click.echo(f"{c.severity.name:<8} {c.code():<{w}}  {' '.join((c.__doc__ or '').split())}")
 
 
-if __name__ == "__main__":  # pragma: no cover
+def entry() -> None:
+    """The ``transitmap`` command: ``main`` with Ctrl-C ending it at once, exit 130 and one line. Outputs are
+    written atomically and a workspace import is one transaction, so stopping anywhere loses nothing (as a
+    kill does: tests/test_reliability.py); unwinding instead could wait on worker processes that are gone.
+    The workers leave quietly on the same Ctrl-C (``engine``)."""
+    def interrupted(signum, frame) -> None:
+        sys.stderr.write(f"\n{INTERRUPTED}\n")
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
+
+    signal.signal(signal.SIGINT, interrupted)
     main()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    entry()

@@ -15,6 +15,7 @@ import gc
 import logging
 import multiprocessing
 import os
+import signal
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
@@ -71,11 +72,22 @@ def imap_local(fn: Callable[..., Any], args: Sequence, workers: int | None = Non
     fork = "fork" in multiprocessing.get_all_start_methods()
     _inherited[:] = [shared] if fork and shared is not _NOTHING else []
     try:
-        with ProcessPoolExecutor(min(workers, len(args)), initializer=gc.freeze,
+        with ProcessPoolExecutor(min(workers, len(args)), initializer=_worker_frozen,
                                  mp_context=multiprocessing.get_context("fork") if fork else None) as pool:
             yield from (pool.map(_with_inherited, repeat(fn), args) if _inherited else pool.map(call, args))
     finally:
         _inherited.clear()
+
+
+def _worker() -> None:
+    """A worker process leaves at once and quietly on Ctrl-C (the terminal interrupts the whole process group):
+    the command that started it says so once and exits 130; a worker's traceback would say nothing more."""
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+
+
+def _worker_frozen() -> None:
+    _worker()
+    gc.freeze()  # the parent's objects, inherited, stay out of the worker's garbage collections
 
 
 def _with_inherited(fn: Callable[..., Any], arg: Any) -> Any:
@@ -95,7 +107,7 @@ class ProcessEngine:
         self.pool = None
 
     def __enter__(self) -> "ProcessEngine":
-        self.pool = ProcessPoolExecutor(self.workers)
+        self.pool = ProcessPoolExecutor(self.workers, initializer=_worker)
         return self
 
     def __exit__(self, *exc) -> None:
