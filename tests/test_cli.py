@@ -324,27 +324,36 @@ def test_figures_for_people_are_never_in_exponent_notation(tmp_path):
     assert r.exit_code == 0 and not re.search(r"\de[+-]\d", r.output), r.output
 
 
-def _in_a_terminal(*args: str) -> tuple[int, str]:
-    """Run ``transitmap ARGS`` with its output on a pseudo-terminal of 100 columns: (exit code, what it showed)."""
+def _in_a_terminal(*args: str, interrupt_on: str | None = None) -> tuple[int, str]:
+    """Run ``transitmap ARGS`` with its output on a pseudo-terminal of 100 columns: (exit code, what it showed).
+    With ``interrupt_on``, Ctrl-C as soon as that text shows (SIGINT to the terminal's process group: the command
+    and its worker processes, as a terminal does)."""
     import fcntl
     import pty
+    import select
+    import signal
     import struct
     import sys
     import termios
+    import time
 
     pid, fd = pty.fork()
     if pid == 0:  # the child: a terminal of a real size (a new pty has none, and progress bars fit 0 columns)
         fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
         os.execv(sys.executable, [sys.executable, "-m", "transitmap.cli", *args])
-    shown = b""
-    while True:
-        try:
-            data = os.read(fd, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        shown += data
+    shown, start = b"", time.monotonic()
+    while time.monotonic() - start < 120:
+        if select.select([fd], [], [], 0.05)[0]:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            shown += data
+        if interrupt_on is not None and interrupt_on.encode() in shown:
+            os.killpg(pid, signal.SIGINT)
+            interrupt_on = None
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status), shown.decode("utf-8", "replace")
 
@@ -372,14 +381,6 @@ def test_long_work_shows_its_progress_in_a_terminal_and_not_in_a_pipe(tmp_path):
 @pytest.mark.parametrize("when", ["read 16 of", "cleaned", "matched", "writing the outputs: network statistics"])
 def test_ctrl_c_exits_130_with_one_line_and_the_previous_output_intact(tmp_path, when):
     """Ctrl-C (SIGINT to the terminal's process group: the command and its worker processes) at each stage."""
-    import fcntl
-    import pty
-    import select
-    import signal
-    import struct
-    import sys
-    import termios
-    import time
     from datetime import datetime, timedelta, timezone
 
     for k in range(200):
@@ -389,27 +390,7 @@ def test_ctrl_c_exits_130_with_one_line_and_the_previous_output_intact(tmp_path,
     out = tmp_path / "out"
     assert CliRunner().invoke(main, ["build", str(tmp_path / "in"), "--out", str(out), "--no-validate"]).exit_code == 0
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    pid, fd = pty.fork()
-    if pid == 0:
-        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-        os.execv(sys.executable, [sys.executable, "-m", "transitmap.cli", "build", str(tmp_path / "in"),
-                                  "--out", str(out), "--no-validate"])
-    shown, sent, start = b"", False, time.monotonic()
-    while time.monotonic() - start < 120:
-        if select.select([fd], [], [], 0.05)[0]:
-            try:
-                data = os.read(fd, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            shown += data
-        if not sent and when.encode() in shown:
-            os.killpg(pid, signal.SIGINT)  # what the terminal does on Ctrl-C
-            sent = True
-    _, status = os.waitpid(pid, 0)
-    text = shown.decode("utf-8", "replace")
-    assert sent, text[-500:]
-    assert os.waitstatus_to_exitcode(status) == 130, text[-500:]
+    code, text = _in_a_terminal("build", str(tmp_path / "in"), "--out", str(out), "--no-validate", interrupt_on=when)
+    assert when in text and code == 130, text[-500:]
     assert text.count("interrupted: outputs are written whole or not at all") == 1 and "Traceback" not in text
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
