@@ -6,6 +6,7 @@ import json
 import os
 import re
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -394,3 +395,15 @@ def test_ctrl_c_exits_130_with_one_line_and_the_previous_output_intact(tmp_path,
     assert when in text and code == 130, text[-500:]
     assert text.count("interrupted: outputs are written whole or not at all") == 1 and "Traceback" not in text
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_help_lists_commands_in_survey_order_each_with_an_example_and_its_exit_codes():
+    r = CliRunner().invoke(main, ["--help"])
+    listed = [line.split()[0] for line in r.output.split("Commands:")[1].splitlines() if line.strip()]
+    assert listed == ["init", "import", "status", "validate", "build", "stats", "diff", "notices"]
+    for name in listed:
+        text = CliRunner().invoke(main, [name, "--help"]).output
+        assert "Example:" in text and "Exit code" in text and "``" not in text, name
+        command = main.get_command(None, name)
+        undocumented = [o.name for o in command.params if isinstance(o, click.Option) and not o.help]
+        assert not undocumented, (name, undocumented)

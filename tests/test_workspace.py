@@ -288,8 +288,15 @@ def test_status_per_collector_today_and_in_total(survey, tmp_path):
     shared = json.loads(out)
     assert "lerato" not in out and "naledi" not in out
     assert sorted(c["collector"][:1] for c in shared["collectors"] if c["collector"] != "(not given)") == ["c"] * 3
+    before = ws.survey_status(survey, today=date(2026, 3, 3))["total"]
+    assert "trace_far_from_survey" not in before["quarantine_reasons"]  # a survey-wide check: the build makes it
     run("build", survey, "--out", tmp_path / "out", "--no-validate", "-q")
-    b = ws.survey_status(survey, today=date(2026, 3, 3))["build"]
+    after = ws.survey_status(survey, today=date(2026, 3, 3))
+    # status agrees with the build: the trace it quarantined is quarantined for its collector too
+    assert after["total"]["quarantined"] == before["quarantined"] + 1
+    assert after["total"]["quarantine_reasons"]["trace_far_from_survey"] == 1
+    assert sum(c["total"]["quarantine_reasons"].get("trace_far_from_survey", 0) for c in after["collectors"]) == 1
+    b = after["build"]
     assert b["traces_since"] == 0 and b["routes"] == 4
     ledger = pd.read_csv(tmp_path / "out" / "traces.csv", dtype=str, keep_default_na=False)
     used = ledger[ledger["status"] == "used"]

@@ -62,7 +62,17 @@ def verbosity(f):
                         help="Only errors; no progress bar.")(f)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _SurveyOrder(click.Group):
+    """Commands listed in the order a survey uses them, not alphabetically."""
+
+    ORDER = ("init", "import", "status", "validate", "build", "stats", "diff", "notices")
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda n: (self.ORDER.index(n) if n in self.ORDER else len(self.ORDER), n))
+
+
+@click.group(cls=_SurveyOrder, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="transitmap")
 @verbosity
 def main() -> None:
@@ -201,6 +211,11 @@ def validate(ctx: click.Context, paths: tuple[str, ...], fmt: str, out: str | No
 
     Exit code 0 when no trace is quarantined, 1 when some is or when no recording was found at all, 2 on
     usage errors, 3 on a failure of transitmap itself.
+
+    Example:
+
+    \b
+      transitmap validate uploads/ --out report.json
     """
     if out:
         _safe_out_file(out, paths)
@@ -294,12 +309,12 @@ def render_text(report: dict, *, verbose: int = 0) -> str:
 def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_file, previous, path_names,
           stage_settings, no_validate, strict, fmt, engine, dask_scheduler):
     """Build a GTFS feed from collector recordings (files, folders, .zip) or from a survey workspace
-    (``transitmap init``).
+    (see transitmap init).
 
     Writes into OUT: gtfs.zip, traces.csv (the ledger: every input trace used with its route and its
     collector's pseudonym, quarantined or duplicate), headways.csv (with the provenance of each headway),
     report.json (validation and build notices, and the GTFS validator's findings), and the network
-    statistics as ``transitmap stats`` writes them (report.html, stats/, figures/, network.gpkg). A
+    statistics as transitmap stats writes them (report.html, stats/, figures/, network.gpkg). A
     workspace keeps the build, and its next build keeps the ids of what is still the same. OUT must be
     new, empty or an earlier output of transitmap: a folder holding other files, an input, a workspace
     or the current folder is refused.
@@ -308,6 +323,12 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
     built, the GTFS validator found errors in it (it is still written, for inspection), or with
     --strict some input was quarantined; 2 usage error or refused output folder; 3 failure of
     transitmap itself.
+
+    Example:
+
+    \b
+      transitmap build sample_traces/ --out out/
+      transitmap build gauteng-2026 --out feeds/2026-03-06/ --set match.corridor_m=40
     """
     _safe_out_dir(out, inputs)
     workspaces = [i for i in inputs if ws.is_workspace(i)]
@@ -407,6 +428,11 @@ def init_cmd(ctx, survey_dir, name, timezone, currency):
     traces, their notices and the builds (QGIS opens it). No server.
 
     Exit code 0 on success, 2 when SURVEY_DIR is a workspace already or a setting is invalid.
+
+    Example:
+
+    \b
+      transitmap init gauteng-2026 --timezone Africa/Johannesburg --currency ZAR
     """
     if timezone:
         try:
@@ -424,7 +450,8 @@ def init_cmd(ctx, survey_dir, name, timezone, currency):
 @main.command("import")
 @click.argument("survey_dir", type=click.Path(exists=True, file_okay=False))
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="On stdout: a summary per file, or the import's rows as JSON.")
 @verbosity
 @click.pass_context
 def import_cmd(ctx, survey_dir, inputs, fmt):
@@ -434,6 +461,11 @@ def import_cmd(ctx, survey_dir, inputs, fmt):
     import leaves the workspace as it was). A trace whose trace_id is in the workspace with other
     content is not imported: trace_changed. Exit code 0 when everything was accepted or imported before,
     1 when some input was quarantined or refused, 2 on usage errors, 3 on a failure of transitmap itself.
+
+    Example:
+
+    \b
+      transitmap import gauteng-2026 uploads/2026-03-04/ phones/thabo.zip
     """
     _workspace_call(ws.settings, survey_dir)  # a folder that is not a workspace: a usage error
     progress, close = _progress(ctx, "importing")
@@ -465,11 +497,19 @@ def import_cmd(ctx, survey_dir, inputs, fmt):
                                                  "for status shared beyond the coordinator.")
 @click.option("--day", type=click.DateTime(["%Y-%m-%d"]), help="The day to report as 'today' [default: today in "
                                                                "the survey's time zone].")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="On stdout: tables per collector, or all of it as JSON.")
 @verbosity
 def status_cmd(survey_dir, pseudonyms, day, fmt):
     """What a survey workspace holds: today's and all imports per collector (accepted, quarantined and
     why), unreadable files, and from the latest build the routes seen on one ride or in one direction only.
+
+    Exit code 0 on success, 2 when SURVEY_DIR is not a workspace or on usage errors.
+
+    Example:
+
+    \b
+      transitmap status gauteng-2026 --day 2026-03-04
     """
     info = _workspace_call(ws.settings, survey_dir)
     today = day.date() if day else datetime.now(tz.utc).astimezone(zoneinfo.ZoneInfo(info.get("timezone") or "UTC")).date()
@@ -536,6 +576,11 @@ def diff_cmd(old, new, fmt, out, near_m, moved_km, stop_m):
     fare and name changes. Routes are matched by their paths, not their ids.
 
     Exit code 0 on success, 1 when a feed is not usable, 2 on usage errors, 3 on a failure of transitmap.
+
+    Example:
+
+    \b
+      transitmap diff feeds/2026-03-05/gtfs.zip feeds/2026-03-06/gtfs.zip --format html --out diff.html
     """
     config = CompareConfig(near_m=near_m, moved_km=moved_km, same_stop_m=stop_m)
     if out:
@@ -639,6 +684,11 @@ def stats(ctx: click.Context, feed: str, out: str | None, ledger: str | None, fm
 
     Exit code 0 on success, 1 when FEED is not a usable GTFS feed, 2 on usage errors, 3 on a failure of
     transitmap itself.
+
+    Example:
+
+    \b
+      transitmap stats out/gtfs.zip --out out-stats/
     """
     if ledger is None and os.path.isfile(os.path.join(os.path.dirname(os.path.abspath(feed)), "traces.csv")):
         ledger = os.path.join(os.path.dirname(os.path.abspath(feed)), "traces.csv")
@@ -713,9 +763,18 @@ def render_stats(result) -> str:
 
 
 @main.command("notices")
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True,
+              help="A table, the Markdown page of docs/notices.md, or JSON.")
 def notices_cmd(fmt: str) -> None:
-    """List every notice code transitmap can report, with its severity and meaning."""
+    """List every notice code transitmap can report, with its severity and meaning.
+
+    Exit code 0.
+
+    Example:
+
+    \b
+      transitmap notices --format markdown > notices.md
+    """
     if fmt == "markdown":
         click.echo(N.catalogue_markdown(), nl=False)
     elif fmt == "json":

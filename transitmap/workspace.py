@@ -409,8 +409,8 @@ def route_layer(feed: bytes, routes) -> list[dict[str, Any]]:
 
 def survey_status(path: str | os.PathLike, *, today: date, pseudonyms: dict[str, str] | None = None) -> dict[str, Any]:
     """What the workspace holds: totals and ``today``'s imports, per collector (accepted, quarantined with
-    their ERROR codes), the routes of the latest build seen on one ride or in one direction only, and the
-    traces imported since. With ``pseudonyms`` ({collector id: pseudonym}) collectors are shown by those."""
+    their ERROR codes; a trace the latest build quarantined counts as quarantined, with the build's codes), the
+    routes of the latest build seen on one ride or in one direction only, and the traces imported since. With ``pseudonyms`` ({collector id: pseudonym}) collectors are shown by those."""
     with closing(connect(path)) as con:
         info = dict(con.execute("SELECT key, value FROM survey"))
         tr = pd.read_sql_query("SELECT trace_id, file, collector, status, codes, points, day, import_id, "
@@ -423,6 +423,13 @@ def survey_status(path: str | os.PathLike, *, today: date, pseudonyms: dict[str,
                             "LIMIT 1").fetchone()
         built_ids = con.execute("SELECT COUNT(*) FROM issued_ids").fetchone()[0]
     day = today.isoformat()
+    led = pd.read_csv(io.BytesIO(build[2]), dtype=str, keep_default_na=False) if build is not None else None
+    if led is not None:  # what the latest build found beyond the import's checks (trace_far_from_survey ...)
+        later = {(t, f): c for t, f, st, c in zip(led["trace_id"], led["file"], led["status"], led["codes"])
+                 if st == "quarantined"}
+        hit = [(t, f) in later for t, f in zip(tr["trace_id"], tr["file"])]
+        tr.loc[hit, "status"] = "quarantined"
+        tr.loc[hit, "codes"] = [later[k] for k, h in zip(zip(tr["trace_id"], tr["file"]), hit) if h]
     severity = {c.code(): c.severity for c in N.catalogue()}
     errors = lambda codes: [c for c in codes.split(";") if c and severity.get(c) == N.ERROR]  # noqa: E731
     tr["duplicate"] = tr.duplicated("points_digest", keep="first")
@@ -455,8 +462,7 @@ def survey_status(path: str | os.PathLike, *, today: date, pseudonyms: dict[str,
         "build": None,
     }
     if build is not None:
-        build_id, when, ledger_csv, n_routes, n_stops = build
-        led = pd.read_csv(io.BytesIO(ledger_csv), dtype=str, keep_default_na=False)
+        build_id, when, _, n_routes, n_stops = build
         used = led[led["status"] == "used"]
         per_route = used.groupby("route_id").agg(rides=("trace_id", "size"),
                                                  directions=("direction_id", "nunique")).reset_index()
