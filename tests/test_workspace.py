@@ -337,3 +337,12 @@ def test_traces_survive_the_workspace_bit_for_bit(survey):
             assert getattr(a, name).tobytes() == getattr(b, name).tobytes(), (key, name)
         assert (a.stops, a.fares, a.collector_id, a.route_name, a.operator) == (b.stops, b.fares, b.collector_id,
                                                                                b.route_name, b.operator)
+
+
+def test_import_and_status_read_as_words(survey):
+    code, out = run("import", survey, SAMPLE / "lerato")
+    assert out.startswith("7 files (0 imported before): 5 traces added (4 accepted, 1 quarantined)")
+    code, out = run("status", survey)
+    first, _, total = out.splitlines()[:3]
+    assert first.startswith('survey "Soweto pilot" (')  # the name quoted: never "survey survey"
+    assert total.endswith("; 2 unreadable files, 1 import")

@@ -476,9 +476,10 @@ def import_cmd(ctx, survey_dir, inputs, fmt):
         click.echo(to_json(report).decode(), nl=False)
     elif not ctx.meta.get("quiet"):
         s = result.summary()
-        click.echo(f"{s['files']} files ({s['files_unchanged']} imported before): {s['traces_added']} traces added "
+        click.echo(f"{_count(s['files'], 'file')} ({s['files_unchanged']} imported before): "
+                   f"{_count(s['traces_added'], 'trace')} added "
                    f"({s['accepted']} accepted, {s['quarantined']} quarantined), {s['traces_unchanged']} imported "
-                   f"before, {s['traces_changed']} refused as changed, {s['unreadable_files']} files with no trace; "
+                   f"before, {s['traces_changed']} refused as changed, {_count(s['unreadable_files'], 'file')} with no trace; "
                    f"{s['points']:,} points in {s['seconds']:.1f} s")
         for n in report["notices"]:
             if n["severity"] == "ERROR" or ctx.meta.get("verbose"):
@@ -527,15 +528,17 @@ def render_status(st: dict) -> str:
     """A survey's status as text."""
     def line(label: str, c: dict) -> str:
         why = ", ".join(f"{k} {v}" for k, v in c["quarantine_reasons"].items())
-        return (f"{label}: {c['traces']} traces, {c['accepted']} accepted, {c['quarantined']} quarantined"
-                + (f" ({why})" if why else "") + f", {c['duplicates']} duplicates, {c['points']:,} points")
+        return (f"{label}: {_count(c['traces'], 'trace')}, {c['accepted']:,} accepted, {c['quarantined']:,} quarantined"
+                + (f" ({why})" if why else "") + f", {_count(c['duplicates'], 'duplicate')}, "
+                f"{_count(c['points'], 'point')}")
 
     sv = st["survey"]
-    out = [f"survey {sv['name']} (time zone {sv['timezone'] or 'from the traces'}, currency "
+    out = [f"survey \"{sv['name']}\" (time zone {sv['timezone'] or 'from the traces'}, currency "
            f"{sv['currency'] or 'from the traces'})",
-           line(f"today {st['today']}", st["today_imports"]) + f"; {st['today_imports']['unreadable_files']} unreadable files",
-           line("total", st["total"]) + f"; {st['total']['unreadable_files']} unreadable files, "
-                                        f"{st['total']['imports']} imports", "", "per collector (today | total):"]
+           line(f"today {st['today']}", st["today_imports"])
+           + f"; {_count(st['today_imports']['unreadable_files'], 'unreadable file')}",
+           line("total", st["total"]) + f"; {_count(st['total']['unreadable_files'], 'unreadable file')}, "
+                                        f"{_count(st['total']['imports'], 'import')}", "", "per collector (today | total):"]
     for c in st["collectors"]:
         t, a = c["today"], c["total"]
         why = ", ".join(f"{k} {v}" for k, v in a["quarantine_reasons"].items())
