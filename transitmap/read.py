@@ -445,15 +445,16 @@ def _geojson_trace(name: str, trace_id: str, props: dict, pts: list, times: list
     meta["route_name"] = meta["route_name"] or props.get("name") or props.get("route")
     if not meta["collector_id"]:
         notes.append(N.MissingCollectorIdNotice(file=name, trace_id=trace_id))
-    xy = np.array([[c[0], c[1]] if type(c[0]) in _NUMBER and type(c[1]) in _NUMBER else [np.nan, np.nan]
-                   for c in pts], dtype=float).reshape(-1, 2)
+    lon, _ = _floats([c[0] for c in pts])
+    lat, _ = _floats([c[1] for c in pts])
+    xy = np.column_stack([lon, lat])
     stops, fares = _marks(_timed_marks([(f"/features/{k}", p.get("name"),
                                          [p.get("name"), p.get("desc"), p.get("description")], str(w) if w else None,
                                          c[1], c[0]) for k, p, c, w in marks if all(type(v) in _NUMBER for v in c[:2])],
-                                       xy, times), name, notes, xy[:, 0])
+                                       xy, times), name, notes, lon)
     accuracy = [p.get("accuracy") for p in point_props] if point_props else None
-    trace = build_trace(source=name, trace_id=trace_id, meta=meta, times=times, lat=[c[1] for c in pts],
-                        lon=[c[0] for c in pts], accuracy=accuracy, speed=None, stops=stops, fares=fares, departures=[],
+    trace = build_trace(source=name, trace_id=trace_id, meta=meta, times=times, lat=lat, lon=lon, accuracy=accuracy,
+                        speed=None, stops=stops, fares=fares, departures=[],
                         locate=lambda i, fld="": f"{pointer}/geometry/coordinates/{i}", notices=notes)
     return ReadResult(name, trace, tuple(notes))
 
@@ -1099,20 +1100,20 @@ def _read_kml(name: str, data: bytes | ReadResult) -> list[ReadResult]:
         when = [(w.text or "").strip() for w in pm.iter() if local(w) == "when"]
         coords = [(c.text or "").split() for c in pm.iter() if local(c) == "coord"]  # gx:coord "lon lat alt"
         if coords:
-            pts = [(float(c[0]), float(c[1])) if len(c) >= 2 and _is_float(c[0]) and _is_float(c[1]) else (np.nan, np.nan)
+            pts = [(float(c[0]), float(c[1])) if len(c) >= 2 and _num(c[0]) is not None and _num(c[1]) is not None else (np.nan, np.nan)
                    for c in coords]
             tracks.append((k, label, pts, when if len(when) == len(pts) else [None] * len(pts), text(pm, "description")))
             continue
         line = next((el for el in pm.iter() if local(el) == "LineString"), None)
         if line is not None:
             pts = [tuple(float(v) for v in c.split(",")[:2]) for c in text(line, "coordinates").split()
-                   if len(c.split(",")) >= 2 and all(_is_float(v) for v in c.split(",")[:2])]
+                   if len(c.split(",")) >= 2 and all(_num(v) is not None for v in c.split(",")[:2])]
             tracks.append((k, label, pts, [None] * len(pts), text(pm, "description")))
             continue
         point = next((el for el in pm.iter() if local(el) == "Point"), None)
         if point is not None:
             c = text(point, "coordinates").split(",")
-            if len(c) >= 2 and _is_float(c[0]) and _is_float(c[1]):
+            if len(c) >= 2 and _num(c[0]) is not None and _num(c[1]) is not None:
                 marks.append((f"/Placemark/{k}", label, [label, text(pm, "description")], when[0] if when else None,
                               float(c[1]), float(c[0])))
     if not tracks:
@@ -1134,13 +1135,6 @@ def _read_kml(name: str, data: bytes | ReadResult) -> list[ReadResult]:
         notes.append(N.MissingCollectorIdNotice(file=name, trace_id=trace.trace_id))
         results.append(ReadResult(name, trace, tuple(notes)))
     return results
-
-
-def _is_float(v: str) -> bool:
-    try:
-        return np.isfinite(float(v))
-    except ValueError:
-        return False
 
 
 def _retag(n: N.Notice, trace_id: str) -> N.Notice:
