@@ -13,6 +13,10 @@ they carry.
 - **Khartoum** (`khartoum-2023-gpx.zip`): 64 OSMTracker GPX, one ride of one route each, named by district and
   route number (`JBL_13.gpx`); 6 are byte copies of others; 11 write their times in Arabic-Indic digits.
   Rides used, copies found as duplicates, routes whose name carries the route number of their rides' files.
+- **Xalapa** (`xalapa-mapaton-geojson.zip`): a mapping campaign's GeoJSON routes with no time per point, one
+  folder per concession route (`009/ida/`, `009/vuelta/`), TransitWand stop files with stop-to-stop times and
+  headways per period. The feed's shapes against the recorded lines (distance of each recorded point to its
+  trip's shape), routes against folders (pairwise) and where the times come from.
 
 Prints one JSON document of figures.
 """
@@ -31,10 +35,13 @@ import zipfile
 from itertools import combinations
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import shapely
 from click.testing import CliRunner
 
 from transitmap.cli import main
+from transitmap.geo import project, utm_epsg
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
@@ -123,8 +130,57 @@ def khartoum(out: Path) -> dict:
             "examples": sorted(set(routes.route_short_name + " | " + routes.route_long_name))[:8]}
 
 
+def xalapa(out: Path) -> dict:
+    """The mapping campaign's routes, none with a time per point: the feed's shapes against the lines recorded
+    (the distance from each recorded point to the shape of the trip its ride was given, in metres, UTM), the
+    routes against the campaign's route folders (pairwise, folder = route, ``ida``/``vuelta`` its directions)
+    and where the feed's times come from."""
+    src = DATA / "xalapa-mapaton-geojson.zip"
+    code, seconds = build(src, out)
+    ledger = pd.read_csv(out / "traces.csv", dtype=str, keep_default_na=False)
+    used = ledger[ledger.status == "used"]
+    folder = used.file.str.extract(r"!xalapa-mapaton/(\d+)/(?:(ida|vuelta)/)?")
+    with zipfile.ZipFile(out / "gtfs.zip") as z:
+        shapes = pd.read_csv(z.open("shapes.txt"), dtype={"shape_id": str})
+        trips = pd.read_csv(z.open("trips.txt"), dtype=str).set_index("trip_id")
+        routes = pd.read_csv(z.open("routes.txt"), dtype=str, keep_default_na=False)
+    lines = {sid: g.sort_values("shape_pt_sequence") for sid, g in shapes.groupby("shape_id")}
+    epsg = utm_epsg(float(shapes.shape_pt_lat.mean()), float(shapes.shape_pt_lon.mean()))
+    recorded = {}
+    with zipfile.ZipFile(src) as z:
+        for name in z.namelist():
+            if name.endswith("route.geojson") and "/stops/" not in name:
+                for feat in json.loads(z.read(name))["features"]:
+                    if feat["properties"].get("id"):
+                        recorded[(str(feat["properties"]["id"]), f"{src.name}!{name}")] = feat["geometry"]["coordinates"]
+    distances = []
+    for row in used.itertuples():
+        line = lines[trips.loc[row.trip_id, "shape_id"]]
+        sx, sy = project(line.shape_pt_lat.to_numpy(), line.shape_pt_lon.to_numpy(), epsg)
+        pts = np.array(recorded[(row.trace_id, row.file)], float)
+        px, py = project(pts[:, 1], pts[:, 0], epsg)
+        distances.append(shapely.distance(shapely.points(px, py), shapely.linestrings(sx, sy)))
+    d = np.concatenate(distances)
+    headways = pd.read_csv(out / "headways.csv", dtype=str)
+    per_trip = headways.drop_duplicates("trip_id")
+    report = json.loads((out / "report.json").read_text())
+    return {"exit_code": code, "build_s": round(seconds, 1), "traces": len(ledger), "used": len(used),
+            "quarantined": int((ledger.status == "quarantined").sum()),
+            "duplicates": int((ledger.status == "duplicate").sum()),
+            "route_folders": int(folder[0].nunique()), "routes": len(routes),
+            "pairwise": pairwise(list(folder[0]), list(used.route_id)),
+            "shape_distance_m": {"median": round(float(np.median(d)), 1), "p90": round(float(np.percentile(d, 90)), 1),
+                                 "points": int(len(d))},
+            "trips_by_travel_times": per_trip.travel_times.value_counts().to_dict(),
+            "headway_bands_by_provenance": headways.provenance.value_counts().to_dict(),
+            "notices": {n["code"]: n["total_notices"] for n in report["notices"]
+                        if n["code"] in ("no_timestamps", "travel_times_estimated", "reported_headways_uniform",
+                                         "no_service_dates")}}
+
+
 def run(out: Path) -> dict:
-    return {"alajuela": alajuela(out / "alajuela"), "khartoum": khartoum(out / "khartoum")}
+    return {"alajuela": alajuela(out / "alajuela"), "khartoum": khartoum(out / "khartoum"),
+            "xalapa": xalapa(out / "xalapa")}
 
 
 if __name__ == "__main__":

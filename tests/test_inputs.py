@@ -5,14 +5,17 @@ as the tools write them (``make_csv.py`` there)."""
 from __future__ import annotations
 
 import io
+import json
 import zipfile
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from transitmap.pipeline import build_network, validate_inputs
+from transitmap.pipeline import BuildConfig, build_network, validate_inputs
 
 CSV = Path(__file__).resolve().parent / "fixtures" / "csv"
 START_S = datetime(2026, 3, 4, 4, 0, tzinfo=timezone.utc).timestamp()  # 07:00 in Nairobi
@@ -103,23 +106,98 @@ def test_geojson_points_with_times_are_a_track():
 
 
 @pytest.mark.parametrize("name", ["drawn-route.geojson", "no-time.gpx"])
-def test_a_recording_without_times_says_so_once(name):
-    """A route traced without a clock, or a GPX without <time>: one no_timestamps with the count, not one
-    invalid_point or unparseable_time per point."""
-    run = validate_inputs([GEO / name])
-    assert [row.status.value for row in run.ledger] == ["quarantined"]
+def test_a_recording_without_times_says_so_once_and_is_used(name):
+    """A route traced without a clock, or a GPX without <time>: one no_timestamps (a warning) with the count,
+    not one invalid_point or unparseable_time per point; the recording is accepted, its times made up at the
+    nominal speed and marked ``estimated``."""
+    run = validate_inputs([GEO / name], keep_traces=True)
+    assert [row.status.value for row in run.ledger] == ["accepted"]
     [sample] = samples(run, "no_timestamps")
-    assert sample["count"] == 40
-    assert not {"invalid_point", "unparseable_time"} & set(run.notices.counts)
+    assert (sample["count"], sample["timing"], sample["severity"]) == (40, "estimated", "WARNING")
+    assert not {"invalid_point", "unparseable_time", "duplicate_timestamp"} & set(run.notices.counts)
+    trace = run.checks[0].trace
+    assert trace.timing == "estimated" and (np.diff(trace.t_s) > 0).all()
+    assert trace.route_name is None  # "Ruta 10012" is the app's running number, not a route's name
+
+
+def test_a_transitwand_export_gives_its_stops_the_times_between_them():
+    """The route file and its stop files (beside it in stops/, the same stops twice) are one recording: the
+    stops are placed along the line, timed by their travelTime (the first stop's is the app's clock; a broken
+    leg is timed at the others' speed, with a notice), the name is the description (the app's "Ruta 10001"
+    is its running number), and the headways per period become reported headways (0 minutes: a notice)."""
+    run = validate_inputs([GEO / "transitwand"], keep_traces=True)
+    assert [(row.status.value, row.file) for row in run.ledger] == [("accepted", "route/route.geojson")]
+    trace = run.checks[0].trace
+    assert (trace.timing, trace.route_name, trace.trace_id) == ("stop_times", "Kawangware - Town", "501")
+    assert [round(st.time_s - trace.t_s[0]) for st in trace.stops] == [0, 110, 220, 330, 440]
+    assert [st.wait_s for st in trace.stops] == [10] * 5
+    assert trace.reported_headways == (("am_peak", 600.0), ("midday", 1200.0))
+    messages = sorted(s["message"] for s in samples(run, "invalid_field"))
+    assert messages[0].startswith("1 of 4 stop-to-stop times implausible (first: 5 s for 835 m)")
+    assert "headway '0' minutes is not between 1 and 180" in messages[1]
+
+
+def _feed_table(result, name: str) -> pd.DataFrame:
+    return pd.read_csv(io.BytesIO(zipfile.ZipFile(io.BytesIO(result.feed)).read(name)), dtype=str)
+
+
+def test_a_route_known_only_without_times_is_published_with_its_times_marked_estimated():
+    """No ride has times: the trip runs at the survey's speed (20 km/h when no ride shows one), every day from the
+    date set, 06:00-21:00 at the assumed headway; headways.csv, the notices and the ledger say so."""
+    result = build_network([GEO / "no-time.gpx"], BuildConfig(first_service_date="2026-03-02"))
+    [row] = result.ledger_rows
+    assert row["status"] == "used" and "no_timestamps" in row["codes"]
+    calendar = _feed_table(result, "calendar.txt").iloc[0]
+    assert calendar.start_date == "20260302" and calendar[["monday", "saturday", "sunday"]].tolist() == ["1"] * 3
+    stop_times = _feed_table(result, "stop_times.txt")
+    shape = _feed_table(result, "shapes.txt").astype({"shape_dist_traveled": float})
+    length_m = shape.shape_dist_traveled.max()
+    seconds = pd.to_timedelta(stop_times.arrival_time).dt.total_seconds()
+    assert seconds.max() - seconds.min() == pytest.approx(length_m / (20 / 3.6), abs=len(stop_times) + 1)
+    assert {(h["travel_times"], h["timed_rides"], h["provenance"]) for h in result.headway_rows} == {
+        ("survey_speed", 0, "assumed")}
+    assert (min(h["start_time"] for h in result.headway_rows), max(h["end_time"] for h in result.headway_rows)) \
+        == (6 * 3600, 21 * 3600)
+    codes = set(result.run.notices.counts)
+    assert {"travel_times_estimated", "no_service_dates", "no_timestamps"} <= codes
+
+
+def test_stop_times_and_reported_headways_make_the_trip_of_a_transitwand_route():
+    result = build_network([GEO / "transitwand"], BuildConfig(first_service_date="2026-03-02"))
+    rows = result.headway_rows
+    assert [(h["start_time"] // 3600, h["end_time"] // 3600, h["headway_s"], h["provenance"]) for h in rows] == [
+        (6, 9, 600, "reported"), (9, 16, 1200, "reported")]
+    assert {(h["travel_times"], h["timed_rides"]) for h in rows} == {("stop_times", 1)}
+    seconds = pd.to_timedelta(_feed_table(result, "stop_times.txt").arrival_time).dt.total_seconds()
+    assert seconds.max() - seconds.min() == pytest.approx(440, abs=15)
+    assert _feed_table(result, "routes.txt").route_long_name.tolist() == ["Kawangware - Town"]
+
+
+def test_rides_with_times_time_a_route_that_rides_without_times_also_show():
+    """A timed ride and a time-less one of the same path: one route; its travel times and days only from the
+    timed ride (390 s, a Wednesday), the time-less ride used for the path."""
+    result = build_network([GEO / "togeojson.geojson", GEO / "drawn-route.geojson"])
+    assert sorted((r["status"], r["route_id"]) for r in result.ledger_rows) == [("used", "R001"), ("used", "R001")]
+    assert {(h["travel_times"], h["timed_rides"]) for h in result.headway_rows} == {("recorded", 1)}
+    seconds = pd.to_timedelta(_feed_table(result, "stop_times.txt").arrival_time).dt.total_seconds()
+    assert seconds.max() - seconds.min() == pytest.approx(390, abs=15)
+    calendar = _feed_table(result, "calendar.txt").iloc[0]
+    assert calendar.start_date == "20260304" and calendar[["wednesday", "thursday"]].tolist() == ["1", "0"]
+    assert "travel_times_estimated" not in result.run.notices.counts
 
 
 @pytest.mark.skipif(not (Path(__file__).resolve().parents[2] / "shared" / "data" / "xalapa-mapaton-geojson.zip").exists(),
                     reason="needs ../shared/data")
-def test_the_xalapa_routes_are_read_and_said_to_have_no_times():
-    run = validate_inputs([Path(__file__).resolve().parents[2] / "shared" / "data" / "xalapa-mapaton-geojson.zip"])
+def test_the_xalapa_routes_are_read_said_to_have_no_times_and_used():
+    run = validate_inputs([Path(__file__).resolve().parents[2] / "shared" / "data" / "xalapa-mapaton-geojson.zip"],
+                          keep_traces=True)
     assert len(run.ledger) >= 152
     assert set(run.notices.counts) & {"schema_violation", "unsupported_file", "system_error"} == set()
     assert run.notices.counts["no_timestamps"] >= 152
+    assert sum(row.status.value == "accepted" for row in run.ledger) >= 140
+    timing = Counter(c.trace.timing for c in run.checks)
+    assert timing["stop_times"] >= 90 and timing["estimated"] >= 40  # the routes with stop files, the others
+    assert not any(row.file.split("!")[-1].split("/")[-2] == "stops" for row in run.ledger)  # read with their routes
 
 
 @pytest.mark.parametrize("name", ["track.kml", "track.kmz"])
@@ -151,3 +229,20 @@ def test_kml_is_parsed_as_safely_as_gpx(tmp_path):
 def test_one_ride_as_gpx_converters_and_google_earth_write_it_is_one_ride():
     result = build_network([GEO / "togeojson.geojson", GEO / "track.kml", CSV / "gpslogger.csv"])
     assert sorted(r["status"] for r in result.ledger_rows) == ["duplicate", "duplicate", "used"]
+
+
+@pytest.mark.parametrize("headways, uniform", [((10, 10, 10, 10), True), ((10, 15, 10, 20), False)])
+def test_headways_every_recording_reports_alike_are_said_to_be_an_apps_default(tmp_path, headways, uniform):
+    """Five routes of a mapping campaign all reporting 10 minutes in every period (as all 149 of Xalapa's do):
+    kept as reported, with one warning; headways that differ by period are taken as given."""
+    for k in range(5):
+        coords = [[36.80 + 0.00075 * i, -1.30 + 0.01 * k] for i in range(40)]
+        props = {"id": f"r{k}", "desc": f"Place {k} - Town", **dict(zip(("peak_am", "midday", "peak_pm", "night"), headways))}
+        (tmp_path / f"route{k}.geojson").write_text(json.dumps({"type": "Feature", "properties": props,
+                                                                "geometry": {"type": "LineString", "coordinates": coords}}))
+    result = build_network([tmp_path], BuildConfig(first_service_date="2026-03-02"))
+    assert all(r["status"] == "used" for r in result.ledger_rows) and len(result.ledger_rows) == 5
+    assert {h["provenance"] for h in result.headway_rows} == {"reported"}
+    assert sorted({h["headway_s"] for h in result.headway_rows}) == sorted({60 * h for h in headways})
+    found = samples(result.run, "reported_headways_uniform")
+    assert [(s["count"], s["headway_s"]) for s in found] == ([(5, 600.0)] if uniform else [])

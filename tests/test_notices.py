@@ -193,7 +193,8 @@ def test_every_code_in_the_catalogue_has_a_case():
                 "ride_without_movement"}  # build notices: tests/test_build.py
     covered |= {"trace_changed"}  # workspace imports: tests/test_workspace.py
     covered |= {"fare_without_currency", "path_convention_mismatch"}  # build: tests/test_field_recordings.py
-    covered |= {"decimal_comma", "no_timestamps"}  # other tools' files: tests/test_inputs.py
+    covered |= {"decimal_comma", "no_timestamps", "travel_times_estimated", "no_service_dates",
+                "reported_headways_uniform"}  # other tools' files: tests/test_inputs.py
     assert {c.code() for c in N.catalogue()} == covered
 
 

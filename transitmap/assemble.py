@@ -10,6 +10,7 @@ gave: a headsign is the last stop's marked name, a route's long name its termina
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import re
 from collections import Counter
@@ -81,12 +82,18 @@ def feed_rows(rides: list[Ride], routes: list[Route], stops: list[NetworkStop],
             for h in bands:
                 headway_rows.append({"route_id": route_id, "direction_id": d, "trip_id": tid,
                                      "start_time": h.start_s, "end_time": h.end_s, "headway_s": h.headway_s, "provenance": h.provenance,
-                                     "samples": h.samples})
+                                     "samples": h.samples, "travel_times": times.travel_times,
+                                     "timed_rides": times.timed_rides})
                 if h.provenance != "observed":
                     first = rides[pattern.rides[0]]
                     notices.append(N.HeadwayEstimatedNotice(
                         file=first.source, trace_id=first.trace_id, route_id=route_id, trip_id=tid,
                         start_time=gtfs_time(h.start_s), headway_s=float(h.headway_s), provenance=h.provenance))
+            if times.travel_times == "survey_speed":
+                first = rides[pattern.rides[0]]
+                notices.append(N.TravelTimesEstimatedNotice(file=first.source, trace_id=first.trace_id,
+                                                            route_id=route_id, trip_id=tid,
+                                                            speed_kph=float(config.timing.untimed_speed_kph or 20.0)))
             lat, lon, dist = times.shape_lat, times.shape_lon, times.shape_dist_m
             trips.append(FeedTrip(
                 direction_id=d, variant=variant, headsign="", stop_ids=tuple(stop_ids[k] for k in ps.stop_index),
@@ -114,11 +121,17 @@ def feed_rows(rides: list[Ride], routes: list[Route], stops: list[NetworkStop],
     slat, slon = unproject(np.array([s.x_m for s in stops]), np.array([s.y_m for s in stops]), epsg)
     feed_stops = [FeedStop(stop_ids[k], names[stop_ids[k]], float(slat[k]), float(slon[k])) for k in range(len(stops))]
     notices += [N.StopSeenOnceNotice(stop_id=stop_ids[k]) for k, s in enumerate(stops) if s.observations <= 1]
-    days = pd.to_datetime(pd.Series(service_days))
+    if len(service_days):
+        days = pd.to_datetime(pd.Series(service_days))
+        weekdays = tuple(sorted(set(days.dt.day_of_week)))
+    else:  # no ride tells when vehicles run: every day, from the day set (or of the build)
+        days = pd.to_datetime(pd.Series([config.first_service_date or datetime.date.today().isoformat()]))
+        weekdays = tuple(range(7))
+        notices.append(N.NoServiceDatesNotice(start_date=days.min().strftime("%Y-%m-%d")))
     end = (days.max() + pd.Timedelta(days=config.validity_days)).strftime("%Y%m%d")
     # the feed's version names its content (the rides), not the files they came in
     version = hashlib.sha256("".join(sorted(f"{r.trace_id}:{len(r.t_s)}:{r.t_s[0]}" for r in rides)).encode()).hexdigest()[:12]
-    meta = FeedMeta(tuple(agencies), config.agency_url, tz, config.lang, tuple(sorted(set(days.dt.day_of_week))),
+    meta = FeedMeta(tuple(agencies), config.agency_url, tz, config.lang, weekdays,
                     days.min().strftime("%Y%m%d"), end, config.publisher, version)
     return FeedRows(final_routes, feed_stops, meta, headway_rows, assignment, notices)
 

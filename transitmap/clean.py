@@ -73,7 +73,8 @@ def clean_ride(trace: Trace, keep: np.ndarray, stop_keep: np.ndarray, fare_keep:
         t_s=t, x_m=x, y_m=y, start=int(start), end=int(end),
         start_wait_s=float(t[start] - t[0]), end_wait_s=float(t[-1] - t[end]),
         stops=tuple(stops), fares=tuple(fares),
-        departures_s=np.asarray(trace.departures_s, dtype=float), mode=trace.mode,
+        departures_s=np.asarray(trace.departures_s, dtype=float), mode=trace.mode, timing=trace.timing,
+        reported_headways=trace.reported_headways,
     )
 
 

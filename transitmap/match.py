@@ -425,9 +425,12 @@ _ROUTE_CODE = re.compile(r"^(\d{1,4}(?!(?:st|nd|rd|th)(?= |$))(?:[a-z]{1,5}\d{0,
                          r"|^([^\W\d_]{1,4} \d{1,4}[a-z]{0,3})$")
 
 
+_ROUTE_WORD = re.compile(r"^(?:ruta|route|rota|rte|line|linea|ligne|bus|no|nr|num|numero) (?=\d)")
+
+
 def _code(folded: str) -> str | None:
-    """The route number of a folded name, or None."""
-    m = _ROUTE_CODE.match(folded)
+    """The route number of a folded name ("Ruta 8 Terminal" and "8" alike), or None."""
+    m = _ROUTE_CODE.match(_ROUTE_WORD.sub("", folded))
     return (m.group(1) or m.group(2)) if m else None
 
 

@@ -111,6 +111,12 @@ class Trace:
     stops: tuple[Stop, ...] = ()
     fares: tuple[Fare, ...] = ()
     departures_s: np.ndarray = field(default_factory=lambda: np.empty(0))  # UTC epoch seconds
+    #: where ``t_s`` comes from: ``recorded`` per point; ``stop_times`` (none per point, but travel times between
+    #: the stops, as TransitWand-style apps export them; the time of day unknown); ``estimated`` (no time at
+    #: all: ``t_s`` is made up at a nominal speed so the stages can run, and no figure is taken from it)
+    timing: str = "recorded"
+    #: headways the recording's app reports per time band (band of ``TIME_BANDS``, seconds), not observed
+    reported_headways: tuple[tuple[str, float], ...] = ()
 
     @property
     def n_points(self) -> int:
@@ -198,6 +204,18 @@ class Ride:
     fares: tuple[Fare, ...]
     departures_s: np.ndarray
     mode: str = "minibus"  # the vehicle: rides of different modes are never one route
+    timing: str = "recorded"  # as ``Trace.timing``: times of day only from ``recorded`` rides
+    reported_headways: tuple[tuple[str, float], ...] = ()  # as ``Trace.reported_headways``
+
+    @property
+    def clock(self) -> bool:
+        """Whether the ride's times are times of day (it tells when vehicles run)."""
+        return self.timing == "recorded"
+
+    @property
+    def travel_timed(self) -> bool:
+        """Whether the ride's times tell how long the vehicle took (recorded, or from its stops' times)."""
+        return self.timing != "estimated"
 
     @property
     def moving_xy(self) -> np.ndarray:
@@ -252,7 +270,7 @@ class Headway:
     start_s: int  # seconds after local midnight of the service day (may pass 24 h)
     end_s: int
     headway_s: int
-    provenance: str  # observed | observed_other_band | estimated_from_rank_waits | assumed
+    provenance: str  # observed | reported | observed_other_band | estimated_from_rank_waits | assumed
     samples: int  # gaps or waits it rests on
 
 
@@ -268,6 +286,10 @@ class PatternTimes:
     shape_lat: np.ndarray
     shape_lon: np.ndarray
     paid: list
+    #: where ``offsets_s`` come from: ``recorded`` (rides with times), ``stop_times`` (the travel times of
+    #: rides' stops, no time per point), ``survey_speed`` (rides without times, at the survey's median speed)
+    travel_times: str = "recorded"
+    timed_rides: int = 0  # rides the offsets rest on
 
 
 @lru_cache(maxsize=65536)

@@ -73,6 +73,8 @@ FIELD_DOCS: dict[str, str] = {
     "trip_id": "trip_id in the feed written",
     "start_time": "start of a time band, HH:MM:SS as GTFS writes it (past midnight: 24:xx:xx)",
     "provenance": "where a figure comes from, as `headways.csv` says it",
+    "start_date": "the first day of the feed's calendar, YYYY-MM-DD",
+    "timing": "where a trace's times come from: `recorded`, `stop_times` (times between its stops) or `estimated`",
 }
 
 
@@ -286,11 +288,15 @@ class DecimalCommaNotice(Notice):
 @dataclass(frozen=True, kw_only=True)
 class NoTimestampsNotice(Notice):
     """The recording has no time on any of its points (a route drawn or traced without a clock, a GPX without
-    ``<time>``, a time-less GeoJSON line): ``count`` points. transitmap needs times for travel times and
-    headways; such recordings are not used yet."""
+    ``<time>``, a time-less GeoJSON line): ``count`` points. The recording is used for what it shows (its
+    path, the shape, its stops and names); ``timing`` says where its travel times come from: ``stop_times``
+    (the times its stops carry, as TransitWand-style apps export them) or ``estimated`` (none: its pattern's
+    travel times come from rides with times, else from the survey's median speed, said as
+    ``travel_times_estimated``). It never tells when vehicles run (service hours, days, headways)."""
 
-    severity = ERROR
+    severity = WARNING
     count: int
+    timing: str = "estimated"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -651,6 +657,39 @@ class HeadwayEstimatedNotice(Notice):
     start_time: str
     headway_s: float
     provenance: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class TravelTimesEstimatedNotice(Notice):
+    """Only rides without any time (``no_timestamps``, timing ``estimated``) show this trip: its stop_times run
+    at the survey's median speed on board (``speed_kph``, from the rides with times; `--set
+    timing.untimed_speed_kph=...` sets it), as ``headways.csv`` says (``travel_times`` = `survey_speed`)."""
+
+    severity = WARNING
+    route_id: str
+    trip_id: str
+    speed_kph: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportedHeadwaysUniformNotice(Notice):
+    """Every recording that reports headways reports the same one for every band (``count`` recordings,
+    ``headway_s``): most likely the collection app's default rather than what its users saw. The headways
+    are kept as ``reported`` in ``headways.csv``; check them before publishing."""
+
+    severity = WARNING
+    count: int
+    headway_s: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoServiceDatesNotice(Notice):
+    """No ride used has a time of day (all lack timestamps), so nothing tells on which days vehicles run: the
+    calendar runs every day from ``start_date`` (`--set first_service_date=YYYY-MM-DD`; default the day of
+    the build)."""
+
+    severity = WARNING
+    start_date: str
 
 
 @dataclass(frozen=True, kw_only=True)

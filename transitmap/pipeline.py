@@ -39,7 +39,8 @@ from .read import ReadLimits, ReadResult, list_inputs, read_file, timezone_at
 from .report import headways_csv, ledger_csv, stats_files, to_json
 from .stats import NetworkStats, feed_stats
 from .stops import StopConfig, infer_stops, merged_stops
-from .timing import TimingConfig, headways, local_seconds, stop_offsets
+from .timing import (TimingConfig, headways, local_seconds, service_span, stop_offsets, survey_speed_kph,
+                     uniform_reported_headways)
 from .validate import (TraceCheck, ValidationConfig, check_survey, check_trace, check_trace_safely, digests,
                        summarize)
 
@@ -255,6 +256,9 @@ class BuildConfig:
     publisher: str = "transitmap"
     lang: str = "en"
     validity_days: int = 365  # the calendar runs this long after the last surveyed day
+    # YYYY-MM-DD: the calendar's first day when no ride has a time of day (all without timestamps); default:
+    # the day of the build
+    first_service_date: str | None = None
     # key of the collector pseudonyms in the ledger; default: TRANSITMAP_PSEUDONYM_KEY, else a random key made
     # once per machine and kept in pseudonym_key_file() (never beside the output)
     pseudonym_key: str | None = None
@@ -286,6 +290,8 @@ class BuildConfig:
             raise SettingsError(f"agency_url {self.agency_url!r} is not a web address (https://...): GTFS needs one")
         if not isinstance(self.validity_days, int) or self.validity_days < 1:
             raise SettingsError(f"validity_days {self.validity_days!r} is not a whole number of days, 1 or more")
+        if self.first_service_date is not None and not re.fullmatch(r"\d{4}-\d\d-\d\d", str(self.first_service_date)):
+            raise SettingsError(f"first_service_date {self.first_service_date!r} is not a date as YYYY-MM-DD")
         if self.path_names is not None and not re.search(r"\{route\}|\{collector\}|\{mode\}", self.path_names):
             raise SettingsError(f"path_names {self.path_names!r} names no part: use {{route}}, {{collector}}, "
                                 "{mode}, {direction}, {date} and {*}, e.g. {route}___{direction}___{collector}___{*}")
@@ -351,6 +357,11 @@ class BuildResult:
         report["summary"].update({"routes": self.routes, "stops": self.stops, "timezone": self.timezone,
                                   "used": count("used"), "quarantined": count("quarantined")})
         report["summary"].pop("accepted", None)
+        untimed = sum(1 for r in self.ledger_rows if r["status"] == "used" and "no_timestamps" in r["codes"])
+        if untimed:  # said only where it happens: where the times of rides without any come from
+            trips = {h["trip_id"]: h["travel_times"] for h in self.headway_rows}
+            report["summary"].update({"used_without_timestamps": untimed,
+                                      "trips_by_travel_times": dict(sorted(Counter(trips.values()).items()))})
         report["traces"] = self.ledger_rows
         return report
 
@@ -407,8 +418,10 @@ def build_network(
     clock.lap(f"cleaned {len(rides):,} rides")
     rides, currency_notices = settle_currencies(rides, config.currency)
     rides, name_notices = name_rides(rides, replace(config.names, convention=config.path_names or config.names.convention))
-    currency_notices += name_notices
+    currency_notices += name_notices + uniform_reported_headways(rides)
     clock.lap("settled the fares' currencies, read names from the paths")
+    if config.timing.untimed_speed_kph is None and not all(r.travel_timed for r in rides):
+        config = replace(config, timing=replace(config.timing, untimed_speed_kph=survey_speed_kph(rides)))
     routes, notices, stops, pattern_stops, timed = _network(rides, tz, epsg, workers, config)
     clock.lap(f"matched them into {len(routes):,} routes, inferred {len(stops):,} stops, timed the patterns")
     notices += dropped + currency_notices
@@ -423,7 +436,7 @@ def build_network(
         fare_notices += found
     modes = [Counter(rides[i].mode for p in route.patterns for i in p.rides + p.partial) for route in routes]
     types = [route_type(min(m, key=lambda mode: (-m[mode], mode))) for m in modes]
-    service_days, _ = local_seconds(np.array([r.t_s[r.start] for r in rides]), tz)
+    service_days, _ = local_seconds(np.array([r.t_s[r.start] for r in rides if r.clock]), tz)
     rows = feed_rows(rides, routes, stops, pattern_stops, timed, ids, fares, types, service_days, tz, epsg, config)
     notices += rows.notices + fare_notices
     clock.lap("kept the ids of the previous build, set the fares, assembled the GTFS rows")
@@ -540,16 +553,14 @@ def _region_network(rides, tz: str, epsg: int, config: BuildConfig):
     for r, route in enumerate(routes):
         for p, pattern in enumerate(route.patterns):
             ps = pattern_stops[(r, p)]
-            starts = np.array([rides[i].t_s[rides[i].start] for i in pattern.rides + pattern.partial])
-            _, sec = local_seconds(starts, tz)
-            span = (int(sec.min() // 3600 * 3600), int(-(-(sec.max() + 1) // 3600) * 3600))
+            span = service_span(pattern, rides, tz, config.timing)
             dist = pattern.path.cum  # metres along the pattern at each vertex
             advance = np.flatnonzero(np.concatenate([[True], np.diff(np.round(dist, 1)) > 0]))  # no two points at one distance
             shape = advance[simplified(pattern.xy[advance], SHAPE_TOLERANCE_M)]
-            timed[(r, p)] = PatternTimes(stop_offsets(pattern, ps.s_m, rides, config.timing),
-                                   headways(pattern, rides, span, tz, config.timing),
-                                   dist[shape], *to_latlon(pattern.xy[shape, 0], pattern.xy[shape, 1]),
-                                   fares_between_stops(pattern, ps, rides))
+            offsets, source, n_timed = stop_offsets(pattern, ps.s_m, rides, config.timing)
+            timed[(r, p)] = PatternTimes(offsets, headways(pattern, rides, span, tz, config.timing),
+                                         dist[shape], *to_latlon(pattern.xy[shape, 0], pattern.xy[shape, 1]),
+                                         fares_between_stops(pattern, ps, rides), source, n_timed)
             pattern.__dict__.pop("path", None)  # made again where needed, not sent back to the calling process
     return routes, notices, stops, pattern_stops, timed
 

@@ -22,7 +22,7 @@ import stat
 import unicodedata
 import zipfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import lru_cache
 from importlib import resources
@@ -45,6 +45,7 @@ from referencing import Registry, Resource
 from timezonefinder import TimezoneFinder
 
 from . import notices as N
+from .geo import WGS84
 from .model import STOP_KINDS, Fare, Stop, Trace, known_currency
 
 SCHEMA_MAJOR = "1"
@@ -113,7 +114,7 @@ def list_inputs(paths: Sequence[str | os.PathLike | InputFile]) -> tuple[list[In
                         if target.is_dir():
                             continue  # a link to a folder inside the input is read there already
                     found.append((rel, fp))
-            files.extend(_group_csv([(rel, _fs_file(rel, fp)) for rel, fp in found]))
+            files.extend(_group([(rel, _fs_file(rel, fp)) for rel, fp in found]))
         elif p.exists():
             files.append(_fs_file(p.name, p))
         else:
@@ -154,16 +155,40 @@ def _open_regular(path: Path) -> IO[bytes]:
         raise
 
 
-def _group_csv(entries: list[tuple[str, InputFile]]) -> list[InputFile]:
-    """Attach ``traces.csv``, ``stops.csv`` ... to the ``points.csv`` of the same folder."""
+_GEOJSON_STOPS = re.compile(r"(?i)(^|[/_\- ])stops?(/|[_\- ]?\w*\.(geo)?json$)")
+
+
+def _group(entries: list[tuple[str, InputFile]]) -> list[InputFile]:
+    """Attach ``traces.csv``, ``stops.csv`` ... to the ``points.csv`` of the same folder, and GeoJSON stop files
+    (in a ``stops/`` folder, or named ``*stops.geojson``) to the GeoJSON routes beside them: the routes of the
+    folder that holds the ``stops/`` folder (or the file), and of its subfolders, as TransitWand-style apps
+    export them (``<route>/route/route.geojson`` + ``<route>/stops/route_<id>_stops.geojson``)."""
     by_dir: dict[str, dict[str, InputFile]] = {}
+    stop_files: dict[str, dict[str, InputFile]] = {}
     out = []
     for rel, f in entries:
         pp = PurePosixPath(rel)
         if pp.name.lower() in CSV_TABLES:
             by_dir.setdefault(str(pp.parent), {})[pp.name.lower()] = f
+        elif pp.suffix.lower() in (".geojson", ".json") and _GEOJSON_STOPS.search(rel):
+            parts = pp.parent.parts
+            owner = parts[: max(i for i, p in enumerate(parts) if p.lower() == "stops")] if any(
+                p.lower() == "stops" for p in parts) else parts
+            stop_files.setdefault(owner, {})[f.name] = f
         else:
             out.append(f)
+    if stop_files:
+        used = set()
+        for k, f in enumerate(out):
+            if not f.name.lower().endswith((".geojson", ".json")):
+                continue
+            folder = PurePosixPath(f.name.split("!")[-1]).parent.parts
+            mine = {name: sf for owner, group in stop_files.items() if folder[: len(owner)] == owner
+                    for name, sf in group.items()}
+            if mine:
+                out[k] = replace(f, siblings={**f.siblings, **mine})
+                used |= set(mine)
+        out.extend(sf for group in stop_files.values() for name, sf in group.items() if name not in used)
     for tables in by_dir.values():
         points = tables.pop("points.csv", None)
         if points is None:
@@ -212,7 +237,7 @@ def _read_file(f: InputFile, limits: ReadLimits, depth: int) -> list[ReadResult]
     if base.endswith((".jsonl", ".ndjson")):
         return _read_jsonl(f.name, opener, limits)
     if base.endswith((".json", ".geojson")):
-        return _read_json(f.name, _read_all(f.name, opener, limits))
+        return _read_json(f.name, _read_all(f.name, opener, limits), f.siblings, limits)
     if base.endswith(".gpx"):
         return _read_gpx(f.name, _read_all(f.name, opener, limits))
     if base.endswith(".kml"):
@@ -268,7 +293,7 @@ def _read_zip(f: InputFile, limits: ReadLimits, depth: int) -> list[ReadResult]:
             results.append(_failed(member, N.UnsupportedFileNotice(file=member)))
             continue
         entries.append((info.filename, InputFile(member, _bounded_member(zf, info, limits), info.file_size)))
-    for inner in sorted(_group_csv(entries), key=lambda x: x.name):
+    for inner in sorted(_group(entries), key=lambda x: x.name):
         results.extend(read_file(inner, limits, depth + 1))
     return results or [_failed(f.name, N.EmptyFileNotice(file=f.name))]  # an archive of nothing (or of folders)
 
@@ -371,14 +396,15 @@ def _parse_json(name: str, data: bytes, location: str, fast: msgspec.json.Decode
         return None, N.InvalidJsonNotice(file=name, location=location, message="nested too deeply")
 
 
-def _read_json(name: str, data: bytes | ReadResult) -> list[ReadResult]:
+def _read_json(name: str, data: bytes | ReadResult, siblings: dict[str, InputFile] | None = None,
+               limits: ReadLimits = ReadLimits()) -> list[ReadResult]:
     if isinstance(data, ReadResult):
         return [data]
     doc, note = _parse_json(name, data, "", _FAST_MANY if re.match(rb"(\xef\xbb\xbf)?\s*\[", data) else _FAST_ONE)
     if doc is None:
         return [_failed(name, note)]
     if isinstance(doc, dict) and doc.get("type") in _GEOJSON_TYPES and "points" not in doc:
-        return _with_file_notices(_read_geojson(name, doc), note)
+        return _with_file_notices(_read_geojson(name, doc, _stop_docs(siblings or {}, limits)), note)
     if isinstance(doc, list):
         results = [_trace_from_any(d, name, f"/{i}") for i, d in enumerate(doc)]
         if not results:
@@ -393,7 +419,72 @@ _TIME_LISTS = ("coordTimes", "coordinateTimes", "times", "timestamps")  # what G
 _POINT_TIMES = ("time", "timestamp", "datetime", "when")
 
 
-def _read_geojson(name: str, doc: dict) -> list[ReadResult]:
+def _stop_docs(siblings: dict[str, InputFile], limits: ReadLimits) -> list[tuple[str, dict]]:
+    """The GeoJSON stop files beside a GeoJSON route file (``_group``), parsed; unreadable ones are left to
+    nobody: they hold no trace, and their stops are only used where they can be read."""
+    out = []
+    for sname, sf in sorted(siblings.items()):
+        if not sname.lower().endswith((".geojson", ".json")):
+            continue
+        data = _read_all(sname, sf.open, limits)
+        if isinstance(data, bytes):
+            doc, _ = _parse_json(sname, data, "", _GENERIC)
+            if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
+                out.append((sname, doc))
+    return out
+
+
+_ROUTE_REF = ("routeId", "route_id", "routeID", "route")
+_TRAVEL = ("travelTime", "travel_time_s", "travel_time")  # seconds from the stop before (TransitWand)
+_DWELL = ("dwellTime", "dwell_time_s", "dwell_s", "wait_s")  # seconds stood at the stop
+#: headways an app reports per period of the day, in minutes (TransitWand: peak_am, midday, peak_pm, night)
+_HEADWAY_BANDS = {"peak_am": "am_peak", "am_peak": "am_peak", "midday": "midday", "peak_pm": "pm_peak",
+                  "pm_peak": "pm_peak", "night": "evening", "evening": "evening", "early": "early"}
+_PLAUSIBLE_HEADWAY_MIN = (1, 180)
+
+
+def _route_stops(trace_id: str, lines: int, stop_docs: list[tuple[str, dict]]) -> list[tuple[str, dict, list]]:
+    """(location, properties, coordinates) of the stops of one route in the stop files beside it: the stop
+    features naming the route's id (``routeId`` ...), or all of a file that names no route when the route
+    file holds one line; from the file with the most of them (TransitWand writes the same stops twice), in
+    their ``sequence``."""
+    best: list = []
+    for sname, doc in stop_docs:
+        found = []
+        for k, feat in enumerate(doc.get("features") or []):
+            geom, props = (feat or {}).get("geometry") or {}, (feat or {}).get("properties") or {}
+            coords = geom.get("coordinates") or []
+            if geom.get("type") != "Point" or len(coords) < 2 or not all(type(v) in _NUMBER for v in coords[:2]):
+                continue
+            ref = next((props[r] for r in _ROUTE_REF if props.get(r) is not None), None)
+            if (ref is None and lines == 1) or (ref is not None and str(ref) == trace_id):
+                found.append((f"{sname}#/features/{k}", props, coords))
+        if len(found) > len(best):
+            best = found
+    seq = lambda e: e[1].get("sequence") if type(e[1].get("sequence")) in _NUMBER else float("inf")  # noqa: E731
+    return sorted(best, key=seq)
+
+
+def _reported_headways(props: dict, name: str, trace_id: str, pointer: str,
+                       notes: list[N.Notice]) -> list[tuple[str, float]]:
+    """Headways per band a route's properties report (minutes), where plausible; a notice for the others."""
+    out = []
+    for key, band in _HEADWAY_BANDS.items():
+        if key not in props or props[key] is None:
+            continue
+        v = props[key]
+        v = _num(str(v)) if type(v) is not bool else None
+        if v is not None and _PLAUSIBLE_HEADWAY_MIN[0] <= v <= _PLAUSIBLE_HEADWAY_MIN[1]:
+            out.append((band, v * 60.0))
+        else:
+            notes.append(N.InvalidFieldNotice(
+                file=name, trace_id=trace_id, location=f"{pointer}/properties/{key}",
+                message=f"headway {str(props[key])[:20]!r} minutes is not between {_PLAUSIBLE_HEADWAY_MIN[0]} and "
+                        f"{_PLAUSIBLE_HEADWAY_MIN[1]}; ignored"))
+    return out
+
+
+def _read_geojson(name: str, doc: dict, stop_docs: list[tuple[str, dict]] = ()) -> list[ReadResult]:
     """The traces of a GeoJSON document: each ``LineString``/``MultiLineString`` feature is a trace, its times
     from a per-point list in its properties (``coordTimes``: togeojson, GPSBabel ...); ``Point`` features with
     a time are one trace in file order; ``Point`` features without one are marks of the file's trace. Route
@@ -419,7 +510,8 @@ def _read_geojson(name: str, doc: dict) -> list[ReadResult]:
             listed = [t for part in listed for t in part]
         times = list(listed) if isinstance(listed, list) and len(listed) == len(pts) else [None] * len(pts)
         trace_id = str(props.get("trace_id") or props.get("id") or (stem if len(lines) == 1 else f"{stem}-{k}"))
-        results.append(_geojson_trace(name, trace_id, props, pts, times, [m for m in marks], f"/features/{k}"))
+        results.append(_geojson_trace(name, trace_id, props, pts, times, [m for m in marks], f"/features/{k}",
+                                      route_stops=_route_stops(trace_id, len(lines), stop_docs) if stop_docs else ()))
     if fixes:
         results.append(_geojson_trace(name, stem, fixes[0][1], [c for _, _, c, _ in fixes],
                                       [w for _, _, _, w in fixes], marks, "/features", [p for _, p, _, _ in fixes]))
@@ -438,11 +530,15 @@ def _timed_marks(marks: list[tuple], xy: np.ndarray, times: list) -> list[tuple]
 
 
 def _geojson_trace(name: str, trace_id: str, props: dict, pts: list, times: list, marks: list,
-                   pointer: str, point_props: list[dict] | None = None) -> ReadResult:
+                   pointer: str, point_props: list[dict] | None = None, route_stops=()) -> ReadResult:
     notes: list[N.Notice] = []
+    headways = _reported_headways(props, name, trace_id, pointer, notes)
     meta = {k: props.get(k) for k in ("collector_id", "mode", "route_name", "operator", "origin", "destination",
                                       "notes")}
-    meta["route_name"] = meta["route_name"] or props.get("name") or props.get("route")
+    # the name, unless an app made it up; else the description (TransitWand keeps the route's places there)
+    given = _text(props.get("name"))
+    meta["route_name"] = meta["route_name"] or (given if given and not _APP_NAME.search(given) else None) \
+        or _text(props.get("route")) or _text(props.get("desc")) or _text(props.get("description"))
     if not meta["collector_id"]:
         notes.append(N.MissingCollectorIdNotice(file=name, trace_id=trace_id))
     lon, _ = _floats([c[0] for c in pts])
@@ -452,10 +548,18 @@ def _geojson_trace(name: str, trace_id: str, props: dict, pts: list, times: list
                                          [p.get("name"), p.get("desc"), p.get("description")], str(w) if w else None,
                                          c[1], c[0]) for k, p, c, w in marks if all(type(v) in _NUMBER for v in c[:2])],
                                        xy, times), name, notes, lon)
+    legs = []
+    if route_stops and not stops:  # the stops of a stop file: places, and the times between them
+        stops = [(loc, {"lat": c[1], "lon": c[0], "kind": "stop", "name": _text(p.get("name")),
+                        "wait_s": next((p[d] for d in _DWELL if type(p.get(d)) in _NUMBER and p[d] >= 0), None)})
+                 for loc, p, c in route_stops]
+        legs = [(loc + "/properties", next((p[a] for a in _TRAVEL if p.get(a) is not None), None),
+                 next((p[d] for d in _DWELL if p.get(d) is not None), None)) for loc, p, _ in route_stops]
     accuracy = [p.get("accuracy") for p in point_props] if point_props else None
     trace = build_trace(source=name, trace_id=trace_id, meta=meta, times=times, lat=lat, lon=lon, accuracy=accuracy,
                         speed=None, stops=stops, fares=fares, departures=[],
-                        locate=lambda i, fld="": f"{pointer}/geometry/coordinates/{i}", notices=notes)
+                        locate=lambda i, fld="": f"{pointer}/geometry/coordinates/{i}", notices=notes,
+                        stop_legs=legs, reported_headways=headways)
     return ReadResult(name, trace, tuple(notes))
 
 
@@ -872,6 +976,104 @@ def _first_finite(lat: np.ndarray, lon: np.ndarray) -> tuple[float, float]:
     return (float(lat[ok[0]]), float(lon[ok[0]])) if len(ok) else (np.nan, np.nan)
 
 
+#: the speed at which the points of a recording without times are spaced in time: a placeholder so that
+#: cleaning and matching can run; no travel time is taken from it (timing rescales it to the survey's speed)
+NOMINAL_SPEED_MPS = 20 / 3.6
+#: the made-up times start here (2000-01-03T00:00Z, a Monday); no time of day or date is taken from them
+MADE_UP_START_S = 946_857_600.0
+_LEG_SPEED_MPS = (0.3, 120 / 3.6)  # a stop-to-stop leg slower or faster than these is a broken time
+_MAX_LEG_S = 3 * 3600.0
+
+
+def made_up_times(lat: np.ndarray, lon: np.ndarray, stops: tuple[Stop, ...], legs: Sequence[tuple[str, Any, Any]],
+                  source: str, trace_id: str, notices: list[N.Notice]) -> tuple[np.ndarray, str, tuple[Stop, ...]]:
+    """Times for a recording that has none: (times, timing, stops with their times).
+
+    With ``legs`` (one per stop, in the order of ``stops``: location, seconds from the stop before, seconds
+    stood at the stop), each stop is placed at its point of the path (in order along it) and the points between
+    two stops are timed by distance: timing ``stop_times``. A leg that is missing or implausible (faster than
+    120 km/h, slower than walking, over 3 hours) is timed at the median speed of the others, with a notice.
+    Without legs, or with fewer than two usable ones, every point is spaced at ``NOMINAL_SPEED_MPS``:
+    timing ``estimated``. Times always increase (by 10 ms at least) so no point reads as a repeat."""
+    n = len(lat)
+    ok = np.isfinite(lat) & np.isfinite(lon)
+    step = np.zeros(n)
+    k = np.flatnonzero(ok)
+    if len(k) > 1:
+        step[k[1:]] = WGS84.inv(lon[k[:-1]], lat[k[:-1]], lon[k[1:]], lat[k[1:]])[2]
+    cum = np.cumsum(step)
+    nominal = cum / NOMINAL_SPEED_MPS
+    timing, t_rel = "estimated", nominal
+    anchors = _stop_points(lat, lon, ok, stops) if len(legs) == len(stops) and len(stops) >= 2 else None
+    if anchors is not None:
+        travel = np.array([_num(str(a)) if a is not None else None for _, a, _ in legs], dtype=float)
+        dwell = np.array([_num(str(b)) if b is not None else None for _, _, b in legs], dtype=float)
+        dwell = np.where(np.isfinite(dwell) & (dwell >= 0) & (dwell <= _MAX_LEG_S), dwell, 0.0)
+        gap_m = np.diff(cum[anchors])
+        leg = travel[1:]  # the first stop's travel time is from wherever the app started: not a leg
+        speed = np.divide(gap_m, leg, out=np.full(len(leg), np.nan), where=np.isfinite(leg) & (leg > 0))
+        good = np.isfinite(speed) & (speed >= _LEG_SPEED_MPS[0]) & (speed <= _LEG_SPEED_MPS[1]) & (leg <= _MAX_LEG_S)
+        good |= np.isfinite(leg) & (gap_m < 1) & (leg >= 0) & (leg <= 600)  # two stops at one point
+        if good.sum() >= max(1, len(leg) // 2):
+            median = float(np.median(gap_m[good] / np.maximum(leg[good], 1)))
+            median = median if median > 0 else NOMINAL_SPEED_MPS
+            if not good.all():
+                i = int(np.flatnonzero(~good)[0]) + 1
+                notices.append(N.InvalidFieldNotice(
+                    file=source, trace_id=trace_id, location=legs[i][0],
+                    message=f"{int((~good).sum())} of {len(leg)} stop-to-stop times implausible (first: "
+                            f"{str(legs[i][1])[:20]} s for {gap_m[i - 1]:.0f} m); timed at the others' median speed"))
+            leg = np.where(good, leg, gap_m / median)
+            # the time it arrived at each stop; between two stops by distance (the stand at a stop is spread
+            # over the leg after it: a point has one time, a stop two)
+            arrive = np.concatenate([[0.0], np.cumsum(leg + dwell[:-1])])
+            t_rel = np.interp(cum, cum[anchors], arrive)
+            t_rel = np.where(cum < cum[anchors[0]], (cum - cum[anchors[0]]) / median, t_rel)
+            t_rel = np.where(cum > cum[anchors[-1]], arrive[-1] + (cum - cum[anchors[-1]]) / median, t_rel)
+            shift = t_rel.min()
+            t_rel -= shift
+            timing = "stop_times"
+    t = MADE_UP_START_S + np.maximum.accumulate(t_rel) + 0.01 * np.arange(n)
+    t = np.where(ok, t, np.nan)
+    if stops:
+        at = anchors if anchors is not None else _stop_points(lat, lon, ok, stops)
+        if timing == "stop_times":  # a stop's time is when the vehicle arrived there
+            stops = tuple(dataclasses.replace(st, time_s=float(MADE_UP_START_S + a - shift)) for st, a in zip(stops, arrive))
+        elif at is not None:
+            stops = tuple(dataclasses.replace(st, time_s=float(t[i])) for st, i in zip(stops, at))
+    return t, timing, stops
+
+
+def _stop_points(lat: np.ndarray, lon: np.ndarray, ok: np.ndarray, stops: tuple[Stop, ...]) -> np.ndarray | None:
+    """The point of the path each stop is at, the stops in order along the path: the order-keeping assignment
+    with the least total distance (dynamic programming over stops x points; a loop's first stop is not put at
+    its end). None when the path has no point."""
+    k = np.flatnonzero(ok)
+    if not len(k):
+        return None
+    coslat = np.cos(np.radians(np.nanmean(lat[k])))
+    slat, slon = np.array([st.lat for st in stops]), np.array([st.lon for st in stops])
+    d = np.hypot((lon[k][None, :] - slon[:, None]) * coslat, lat[k][None, :] - slat[:, None])
+    total = d[0].copy()
+    back = np.zeros(d.shape, dtype=np.int64)
+    for i in range(1, len(stops)):  # best total of stops 0..i with stop i at point j (at or after stop i-1's)
+        best_before = np.minimum.accumulate(total)
+        back[i] = _running_argmin(total)
+        total = d[i] + best_before
+    at = np.empty(len(stops), dtype=np.int64)
+    at[-1] = int(np.argmin(total))
+    for i in range(len(stops) - 1, 0, -1):
+        at[i - 1] = back[i, at[i]]
+    return k[at]
+
+
+def _running_argmin(v: np.ndarray) -> np.ndarray:
+    """For each j, the index of the smallest of v[:j + 1] (the first of equal ones)."""
+    best = np.minimum.accumulate(v)
+    idx = np.where(v == best, np.arange(len(v)), 0)
+    return np.maximum.accumulate(idx * (np.r_[True, best[1:] < best[:-1]]))
+
+
 def build_trace(
     *,
     source: str,
@@ -888,11 +1090,15 @@ def build_trace(
     locate: Callable[..., str],
     notices: list[N.Notice],
     explain: Callable[[int], str] | None = None,
+    stop_legs: Sequence[tuple[str, Any, Any]] = (),
+    reported_headways: Sequence[tuple[str, float]] = (),
 ) -> Trace:
     """A :class:`Trace` from columns, whatever the format; appends the notices of reading them.
 
     ``lat``/``lon``/``accuracy``/``speed`` are Python values (checked for type) or float arrays (NaN where
-    a value could not be read); ``stops``/``fares`` are (location, dict of the schema's fields) pairs.
+    a value could not be read); ``stops``/``fares`` are (location, dict of the schema's fields) pairs. A
+    recording without any time gets times made up (``made_up_times``): from ``stop_legs`` (per stop: location,
+    seconds travelled from the stop before, seconds stood there) where they are given, else at a nominal speed.
     """
     n = len(times)
     lat_a, lat_bad = (lat, ~np.isfinite(lat)) if isinstance(lat, np.ndarray) else _floats(lat)
@@ -904,9 +1110,9 @@ def build_trace(
     ref_lat, ref_lon = _first_finite(lat_a, lon_a)
     t_s, t_bad, naive, tzname = parse_times(times, ref_lat, ref_lon, all_str=all_str)
 
-    if n and (time_missing.all() or (all_str and not any(times))):
+    timeless = bool(n and (time_missing.all() or (all_str and not any(times))))
+    if timeless:
         # a recording without times (a drawn route, a GPX without <time>): said once, not point by point
-        notices.append(N.NoTimestampsNotice(file=source, trace_id=trace_id, count=n))
         time_missing = np.zeros(n, bool)
         t_bad = np.zeros(n, bool)
     bad = lat_bad | lon_bad | time_missing
@@ -932,7 +1138,12 @@ def build_trace(
             notices.append(N.InvalidFieldNotice(file=source, trace_id=trace_id, location=locate(i, col),
                                                 message=f"{col} must be a non-negative number; ignored"))
 
-    stop_objs = _stops(stops, source, trace_id, ref_lat, ref_lon, notices)
+    stop_objs = _stops(stops, source, trace_id, ref_lat, ref_lon, notices, timeless)
+    timing = "recorded"
+    if timeless:
+        t_s, timing, stop_objs = made_up_times(np.where(bad, np.nan, lat_a), np.where(bad, np.nan, lon_a),
+                                               stop_objs, stop_legs, source, trace_id, notices)
+        notices.append(N.NoTimestampsNotice(file=source, trace_id=trace_id, count=n, timing=timing))
     fare_objs = tuple(_fare(d) for _, d in fares)
     dep_t, dep_bad, _, _ = parse_times(departures, ref_lat, ref_lon)
     if dep_bad.any():
@@ -957,6 +1168,8 @@ def build_trace(
         stops=stop_objs,
         fares=fare_objs,
         departures_s=dep_t[~dep_bad],
+        timing=timing,
+        reported_headways=tuple(reported_headways),
     )
     if not trace_id:
         trace = trace.replace(trace_id="x-" + trace.points_digest()[:12])
@@ -991,14 +1204,18 @@ def _stop_values(s: dict | _FastStop) -> tuple:
 
 
 def _stops(stops: list[tuple[str, dict | _FastStop]], source: str, trace_id: str, lat: float, lon: float,
-           notices: list[N.Notice]) -> tuple[Stop, ...]:
+           notices: list[N.Notice], timeless: bool = False) -> tuple[Stop, ...]:
+    """The stops read; in a recording without times (``timeless``) a stop without a time is kept (its time is
+    made up with the points')."""
     if not stops:
         return ()
     rows = [_stop_values(d) for _, d in stops]
     t_s, bad, _, _ = parse_times([r[0] for r in rows], lat, lon)
     out = []
     for (loc, _), (time, y, x, kind, name, boarded, alighted, wait_s, note), t, b in zip(stops, rows, t_s, bad):
-        if b:
+        if b and timeless and time is None:
+            t = np.nan
+        elif b:
             notices.append(N.InvalidFieldNotice(file=source, trace_id=trace_id, location=loc + "/time",
                                                 message=f"unreadable stop time {str(time)[:40]!r}; stop ignored"))
             continue
@@ -1019,7 +1236,9 @@ def _fare(d: dict) -> Fare:
 # not route names.
 _APP_NAME = re.compile(r"(?i)osmtracker|gpslogger|active log|untitled|unnamed|^[\d\-_: T.]+$|"
                        r"^((upload|track|trace|ride|recording|log|gps|file|export|data|new|img|test|tmp|copy|"
-                       r"download|gpx)[\s\d]*)+$")
+                       r"download|gpx)[\s\d]*)+$|"
+                       # an app's running number, not a route's (TransitWand names routes "Ruta 10012")
+                       r"^(ruta|route|rota|route|line|l[ií]nea|ligne|track)\s*#?\d{5,}$")
 
 
 def _read_gpx(name: str, data: bytes | ReadResult) -> list[ReadResult]:

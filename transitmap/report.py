@@ -187,11 +187,12 @@ def ledger_csv(rows: list[dict]) -> bytes:
 
 
 def headways_csv(rows: list[dict]) -> bytes:
-    """``headways.csv``: the headway of each trip by time band, with its provenance."""
+    """``headways.csv``: the headway of each trip by time band, with its provenance, and where the trip's
+    travel times come from (``PatternTimes.travel_times``) and on how many rides."""
 
     rows = [{**r, "start_time": gtfs_time(r["start_time"]), "end_time": gtfs_time(r["end_time"])} for r in rows]
     return to_csv(rows, ["route_id", "direction_id", "trip_id", "start_time", "end_time", "headway_s", "provenance",
-                         "samples"])
+                         "samples", "travel_times", "timed_rides"])
 
 
 # --------------------------------------------------------------------------- statistics, report, figures, layers
@@ -394,6 +395,13 @@ def _findings_html(report: dict) -> str:
     out = [f"<h2>Validation</h2><p>{s.get('traces', 0):,} traces in {s.get('files', 0):,} files: "
            f"{s.get('used', s.get('accepted', 0)):,} used, {s.get('quarantined', 0):,} quarantined, "
            f"{s.get('duplicate', 0):,} duplicate.</p>"]
+    if s.get("used_without_timestamps"):
+        trips = s.get("trips_by_travel_times", {})
+        out.append(f"<p>{s['used_without_timestamps']:,} of the rides used have no timestamps (<code>no_timestamps"
+                   "</code>): their paths, stops and names are used, never the hours or days of service. Travel "
+                   f"times: {trips.get('recorded', 0):,} trips from rides with times, {trips.get('stop_times', 0):,} "
+                   f"from the times between their stops, {trips.get('survey_speed', 0):,} estimated at the survey's "
+                   "median speed (<code>headways.csv</code>, column <code>travel_times</code>).</p>")
     rows = []
     for n in report.get("notices", []):
         # no file names: they often carry a collector's name (they are in report.json and traces.csv); the

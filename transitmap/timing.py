@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from . import notices as N
 from .model import TIME_BANDS, Headway, Pattern, Ride
 
 
@@ -26,14 +27,31 @@ class TimingConfig:
     assumed_headway_s: float = 900.0  # only where nothing at all was observed (said in the provenance)
     # a shorter wait at the rank is boarding a vehicle about to leave, not waiting for one: no headway evidence
     min_rank_wait_s: float = 60.0
+    # the speed of a pattern only rides without times show; default (None): the median speed of the survey's
+    # rides with times (20 km/h when it has none)
+    untimed_speed_kph: float | None = None
+    # the hours a pattern runs when no ride with a time of day shows when (only rides without times), and its
+    # rides report no headway per band: from the first hour to the last
+    untimed_first_h: int = 6
+    untimed_last_h: int = 21
 
 
-def stop_offsets(pattern: Pattern, s_stops: np.ndarray, rides: list[Ride], config: TimingConfig = TimingConfig()) -> np.ndarray:
-    """Seconds from the first stop to each stop (int, non-decreasing, never faster than
-    ``max_speed_kph``)."""
+def stop_offsets(pattern: Pattern, s_stops: np.ndarray, rides: list[Ride],
+                 config: TimingConfig = TimingConfig()) -> tuple[np.ndarray, str, int]:
+    """Seconds from the first stop to each stop (int, non-decreasing, never faster than ``max_speed_kph``),
+    where they come from (``recorded``, ``stop_times`` or ``survey_speed``: see ``PatternTimes``) and on how
+    many rides they rest. Rides whose times are made up (``Ride.timing`` estimated) count only where the
+    pattern has no other: then every leg is run at ``untimed_speed_kph``."""
     path = pattern.path
+    members = list(pattern.rides) + list(pattern.partial)
+    timed = [i for i in members if rides[i].travel_timed]
+    gap = np.diff(s_stops)
+    if not timed:
+        speed = (config.untimed_speed_kph or 20.0) / 3.6
+        leg = np.maximum(gap / speed, gap / (config.max_speed_kph / 3.6))
+        return np.concatenate([[0], np.cumsum(np.ceil(leg))]).astype(int), "survey_speed", 0
     passes = []
-    for i in list(pattern.rides) + list(pattern.partial):
+    for i in timed:
         r = rides[i]
         lo, hi = r.start, r.end
         k, dist = path.nearest(np.column_stack([r.x_m[lo : hi + 1], r.y_m[lo : hi + 1]]), 60.0)
@@ -44,11 +62,47 @@ def stop_offsets(pattern: Pattern, s_stops: np.ndarray, rides: list[Ride], confi
         passes.append(np.where(covered, np.interp(s_stops, s_u, t[first]), np.nan))
     times = np.array(passes)
     legs = np.diff(times, axis=1)  # per ride, per leg
-    gap = np.diff(s_stops)
     median_speed = _median_speed(times, s_stops)
     leg = np.where(np.isfinite(legs).any(axis=0), nan_median(legs), gap / median_speed)
     leg = np.maximum(leg, gap / (config.max_speed_kph / 3.6))
-    return np.concatenate([[0], np.cumsum(np.ceil(leg))]).astype(int)
+    source = "recorded" if any(rides[i].clock for i in timed) else "stop_times"
+    return np.concatenate([[0], np.cumsum(np.ceil(leg))]).astype(int), source, len(timed)
+
+
+def survey_speed_kph(rides: list[Ride]) -> float:
+    """The median speed on board of the rides whose times tell travel times (20 km/h when none does)."""
+    speeds = []
+    for r in rides:
+        if r.travel_timed and r.end > r.start:
+            dt = r.t_s[r.end] - r.t_s[r.start]
+            if dt > 0:
+                speeds.append(float(np.hypot(np.diff(r.x_m[r.start:r.end + 1]), np.diff(r.y_m[r.start:r.end + 1])).sum() / dt))
+    return round(float(np.median(speeds)) * 3.6, 1) if speeds else 20.0
+
+
+def uniform_reported_headways(rides: list[Ride]) -> list:
+    """``reported_headways_uniform`` when five or more rides report headways and all report one value in every
+    band (an app's default, most likely)."""
+    reporting = sorted((r for r in rides if r.reported_headways), key=lambda r: (r.trace_id, r.source))
+    values = {h for r in reporting for _, h in r.reported_headways}
+    if len(reporting) >= 5 and len(values) == 1 and all(len(r.reported_headways) > 1 for r in reporting):
+        return [N.ReportedHeadwaysUniformNotice(file=reporting[0].source, trace_id=reporting[0].trace_id,
+                                                count=len(reporting), headway_s=float(values.pop()))]
+    return []
+
+
+def service_span(pattern: Pattern, rides: list[Ride], tz: str, config: TimingConfig = TimingConfig()) -> tuple[int, int]:
+    """The hours (local seconds) a pattern runs: from the hour its first ride with a time of day started to
+    the hour after its last; with none, the bands its rides report headways for, else ``untimed_first_h`` to ``untimed_last_h``."""
+    starts = np.array([rides[i].t_s[rides[i].start] for i in pattern.rides + pattern.partial if rides[i].clock])
+    if len(starts):
+        _, sec = local_seconds(starts, tz)
+        return int(sec.min() // 3600 * 3600), int(-(-(sec.max() + 1) // 3600) * 3600)
+    reported = {band for i in pattern.rides + pattern.partial for band, _ in rides[i].reported_headways}
+    hours = [(lo, hi) for name, lo, hi in TIME_BANDS if name in reported]
+    lo, hi = (min(h[0] for h in hours), max(h[1] for h in hours)) if hours else (config.untimed_first_h,
+                                                                                 config.untimed_last_h)
+    return lo * 3600, hi * 3600
 
 
 def nan_median(values: np.ndarray) -> np.ndarray:
@@ -102,20 +156,27 @@ def headways(pattern: Pattern, rides: list[Ride], span_s: tuple[int, int], tz: s
              config: TimingConfig = TimingConfig()) -> list[Headway]:
     """Headways by time band over the service span (local seconds) of one pattern."""
     gaps = []  # (local second of the gap's start, gap seconds)
-    for i in pattern.rides:
+    clocked = [i for i in pattern.rides if rides[i].clock]
+    for i in clocked:
         deps = np.sort(rides[i].departures_s)
         if len(deps) >= 2:
             _, sec = local_seconds(deps, tz)
             gaps += [(a, b - a) for a, b in zip(sec[:-1], sec[1:]) if b > a]
-    waits = [rides[i].start_wait_s for i in pattern.rides if rides[i].start_wait_s >= config.min_rank_wait_s]
+    waits = [rides[i].start_wait_s for i in clocked if rides[i].start_wait_s >= config.min_rank_wait_s]
+    reported: dict[str, list[float]] = {}
+    for i in pattern.rides + pattern.partial:
+        for band, h in rides[i].reported_headways:
+            reported.setdefault(band, []).append(h)
     out = []
-    for _, lo_h, hi_h in TIME_BANDS:
+    for band, lo_h, hi_h in TIME_BANDS:
         lo, hi = max(lo_h * 3600, span_s[0]), min(hi_h * 3600, span_s[1])
         if hi <= lo:
             continue
         inside = [g for a, g in gaps if lo_h * 3600 <= a < hi_h * 3600]
         if inside:
             out.append(Headway(lo, hi, int(round(np.median(inside))), "observed", len(inside)))
+        elif band in reported:  # what the recording app's user reported for the band: not counted departures
+            out.append(Headway(lo, hi, int(round(np.median(reported[band]))), "reported", len(reported[band])))
         elif gaps:
             out.append(Headway(lo, hi, int(round(np.median([g for _, g in gaps]))), "observed_other_band", len(gaps)))
         elif waits:
