@@ -55,10 +55,22 @@ STAGES = {"read", "validate", "clean", "names", "match", "stops", "timing", "far
 
 
 def _imports(path: Path) -> set[str]:
+    """The modules a module of the package imports (of a stage that is a package, ``read/``: what all its
+    modules import from outside it)."""
+    if path.suffix == ".py" and not path.exists() and path.with_suffix("").is_dir():
+        return set().union(*(_imports(p) for p in path.with_suffix("").glob("*.py")))
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    inner = path.parent != PACKAGE  # a module of a subpackage: ``..`` is the package, ``.`` its own modules
     found = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
+        if isinstance(node, ast.ImportFrom) and inner:
+            if node.level == 2 and node.module:
+                found.add(node.module.split(".")[0])
+            elif node.level == 2:
+                found.update(a.name for a in node.names)
+            elif node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.ImportFrom):
             if node.level == 1 and node.module:
                 found.add(node.module.split(".")[0])
             elif node.level == 1:
@@ -82,25 +94,45 @@ def test_the_network_is_assembled_from_the_containers_into_gtfs_rows_alone():
 
 
 def test_no_module_uses_another_modules_private_names():
-    for path in PACKAGE.glob("*.py"):
+    for path in PACKAGE.rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         private = [f"{node.module}.{a.name}" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-                   and node.level == 1 for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+                   and node.level >= 1 for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
         assert not private, (path.name, private)
 
 
 def test_only_the_gtfs_and_stats_modules_use_gtfs_kit():
-    users = {path.name for path in PACKAGE.glob("*.py") if "gtfs_kit" in _imports(path)}
+    users = {path.name for path in PACKAGE.rglob("*.py") if "gtfs_kit" in _imports(path)}
     assert users <= {"gtfs.py", "stats.py"}, users
 
 
 def test_only_the_cli_imports_click_and_the_library_does_not_print():
-    for path in PACKAGE.glob("*.py"):
+    for path in PACKAGE.rglob("*.py"):
         if path.name != "cli.py":
             assert "click" not in _imports(path), path.name
             tree = ast.parse(path.read_text(encoding="utf-8"))
             calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "print"]
             assert not calls, path.name
+
+
+def test_each_input_format_is_one_module_with_its_reader_in_the_registry():
+    """Adding a format is adding a module of ``transitmap/read/`` with its ``READER`` (listed in
+    ``files.READERS``), its fixtures and its tests: nothing else in the package names a format."""
+    import importlib
+
+    from transitmap.read import READERS, Reader
+
+    shared = {"__init__", "base", "files", "traces", "notes"}
+    formats = sorted(p.stem for p in (PACKAGE / "read").glob("*.py") if p.stem not in shared)
+    registered = {}
+    for name in formats:
+        module = importlib.import_module(f"transitmap.read.{name}")
+        readers = [v for v in vars(module).values() if isinstance(v, Reader)]
+        assert readers, name
+        registered.update({r.name: name for r in readers})
+        assert all(r in READERS for r in readers), name
+    assert len(READERS) == len(registered)
+    assert {"json", "json-lines", "geojson", "gpx", "kml", "csv"} <= set(registered)
 
 
 def test_schema_shipped_in_the_package_is_the_collector_schema():

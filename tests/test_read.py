@@ -102,9 +102,9 @@ def test_fast_and_lenient_paths_read_alike():
     """A trace that fits the typed fast path and the same trace read through the dict path agree."""
     doc = ride(route_name="Kawangware 46", stops=[stop_at(ride(), 10, name="Odeon")],
                fares=[{"amount": 70, "currency": "KES"}], departures=["2026-03-02T06:50:00+03:00"])
-    from transitmap.read import _read_json
+    from transitmap.read.canonical import read_json
 
-    [fast] = _read_json("a.json", msgspec.json.encode(doc))
+    [fast] = read_json("a.json", msgspec.json.encode(doc))
     lenient = trace_from_dict(doc, "a.json")
     a, b = fast.trace, lenient.trace
     assert a.content_digest() == b.content_digest()
@@ -134,7 +134,7 @@ def test_typed_stops_accept_nothing_the_schema_rejects(changes, removed):
     """A stop decoded as ``_FastStop`` (checked in C, not by the schema) is one the schema allows (its time
     only a string there too: the time parser reads it); and a trace reads alike through the fast path and
     the dict path, whatever its stop."""
-    from transitmap.read import _FastStop, _read_json, _validators
+    from transitmap.read.canonical import _FastStop, _validators, read_json
 
     good = stop_at(ride(), 9)
     stop = {k: v for k, v in {**good, **changes}.items() if k not in removed}
@@ -147,7 +147,7 @@ def test_typed_stops_accept_nothing_the_schema_rejects(changes, removed):
     if typed:
         assert lenient_schema.is_valid({**ride(), "stops": [stop]})
     doc = ride(stops=[stop_at(ride(), 5), stop])
-    [fast] = _read_json("a.json", msgspec.json.encode(doc))
+    [fast] = read_json("a.json", msgspec.json.encode(doc))
     lenient = trace_from_dict(doc, "a.json")
     assert fast.notices == lenient.notices
     assert fast.trace.content_digest() == lenient.trace.content_digest()

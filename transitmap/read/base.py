@@ -1,0 +1,153 @@
+"""What every reader shares: the limits of reading, what reading a file yields, one file to read, a registry
+entry, and reading, decoding and parsing a file's bytes safely.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import re
+import unicodedata
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from typing import IO, Any, Callable
+
+import msgspec
+
+from .. import notices as N
+from ..model import Trace
+
+SCHEMA_MAJOR = "1"
+
+
+CSV_TABLES = ("points.csv", "traces.csv", "stops.csv", "fares.csv", "departures.csv")
+
+
+NUMBER = frozenset({int, float})  # JSON numbers; bool is not one
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Sizes beyond which input is refused rather than read."""
+
+    max_file_bytes: int = 512 * 2**20  # a JSON, GPX or CSV file read in one piece
+    max_line_bytes: int = 64 * 2**20  # one JSON Lines line
+    max_archive_ratio: float = 200.0  # uncompressed / compressed, for members over 1 MiB
+    max_archive_depth: int = 2  # zips within zips
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """What one trace (or one file that yielded no trace) became when read."""
+
+    source: str
+    trace: Trace | None
+    notices: tuple[N.Notice, ...] = ()
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One file to read: its display name and a way to open it."""
+
+    name: str
+    open: Callable[[], IO[bytes]]
+    size: int | None = None
+    siblings: dict[str, "InputFile"] = field(default_factory=dict)  # CSV tables beside points.csv
+    #: what the file was read as already (a survey workspace keeps traces read on import): no re-reading
+    results: Callable[[], list["ReadResult"]] | None = None
+
+
+def failed_read(source: str, *notices: N.Notice) -> ReadResult:
+    return ReadResult(source, None, tuple(notices))
+
+
+def read_all(name: str, opener: Callable[[], IO[bytes]], limits: ReadLimits) -> bytes | ReadResult:
+    try:
+        with opener() as fh:
+            data = fh.read(limits.max_file_bytes + 1)
+    except (gzip.BadGzipFile, zlib.error, EOFError, zipfile.BadZipFile) as e:
+        return failed_read(name, N.InvalidArchiveNotice(file=name, message=str(e) or type(e).__name__))
+    if len(data) > limits.max_file_bytes:
+        return failed_read(name, N.FileTooLargeNotice(file=name, size_bytes=len(data), limit=limits.max_file_bytes))
+    if not data.strip():
+        return failed_read(name, N.EmptyFileNotice(file=name))
+    return data
+
+
+GENERIC = msgspec.json.Decoder()
+
+
+def parse_json(name: str, data: bytes, location: str, fast: msgspec.json.Decoder) -> tuple[Any, N.Notice | None]:
+    """Decode JSON: typed when it fits ``fast``, else generic. Returns (document, encoding notice) or
+    (None, the notice saying why not)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return fast.decode(data), None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        pass  # not the fast shape, or not JSON at all: find out which on the lenient path
+    text, enc = decode_text(name, data)
+    try:
+        return GENERIC.decode(text.encode("utf-8") if isinstance(text, str) else text), enc
+    except (msgspec.DecodeError, UnicodeDecodeError) as e:
+        return None, N.InvalidJsonNotice(file=name, location=location, message=str(e)[:300])
+    except RecursionError:
+        return None, N.InvalidJsonNotice(file=name, location=location, message="nested too deeply")
+
+
+def decode_text(name: str, data: bytes) -> tuple[str | bytes, N.Notice | None]:
+    """Bytes as UTF-8 (a BOM dropped); invalid UTF-8 is decoded with replacement and reported. Digits of other
+    scripts (Arabic-Indic ``٢٠٢٣``, Persian ``۲۰۲۳``, Devanagari ...) become ASCII digits, as phones set to
+    those languages write times and numbers."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if data.isascii():
+        return data, None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            try:
+                return ascii_digits(data.decode("utf-16")), N.InvalidEncodingNotice(file=name, message="UTF-16 text, read as such")
+            except UnicodeDecodeError:
+                pass
+        return ascii_digits(data.decode("utf-8", errors="replace")), N.InvalidEncodingNotice(file=name, message=str(e))
+    return (data, None) if not _OTHER_DIGIT.search(text) else (ascii_digits(text), None)
+
+
+_OTHER_DIGIT = re.compile(r"(?![0-9])\d")  # a decimal digit of any script but ASCII
+
+
+def ascii_digits(text: str) -> str:
+    """``text`` with every decimal digit of another script written as its ASCII digit."""
+    found = set(_OTHER_DIGIT.findall(text))
+    return text.translate({ord(c): str(unicodedata.digit(c)) for c in found}) if found else text
+
+
+def with_file_notices(results: list[ReadResult], notice: N.Notice | None) -> list[ReadResult]:
+    if notice is None:
+        return results
+    return [ReadResult(r.source, r.trace, (notice,) + r.notices) for r in results]
+
+def retag(n: N.Notice, trace_id: str) -> N.Notice:
+    return n if n.trace_id else dataclasses.replace(n, trace_id=trace_id)
+
+
+#: reads one file: (the file, a way to open it (decompressed), the limits) -> its results
+ReadFunction = Callable[["InputFile", Callable[[], IO[bytes]], "ReadLimits"], "list[ReadResult]"]
+
+
+@dataclass(frozen=True)
+class Reader:
+    """One format in the registry (``files.READERS``): the files it takes, by the end of their name (``.gz``
+    removed) and, where the name does not decide, by their first bytes (``sniff``), and how it reads one.
+    Adding a format is adding a module with its ``READER`` and listing it there."""
+
+    name: str
+    suffixes: tuple[str, ...]
+    read: ReadFunction
+    sniff: Callable[[bytes], bool] | None = None
+
+    def takes(self, name: str, head: Callable[[], bytes]) -> bool:
+        return name.endswith(self.suffixes) and (self.sniff is None or self.sniff(head()))
