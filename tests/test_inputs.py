@@ -246,3 +246,65 @@ def test_headways_every_recording_reports_alike_are_said_to_be_an_apps_default(t
     assert sorted({h["headway_s"] for h in result.headway_rows}) == sorted({60 * h for h in headways})
     found = samples(result.run, "reported_headways_uniform")
     assert [(s["count"], s["headway_s"]) for s in found] == ([(5, 600.0)] if uniform else [])
+
+
+ODK = Path(__file__).resolve().parent / "fixtures" / "odk"
+
+
+def test_a_kobotoolbox_export_gives_a_trace_per_submission_from_its_geotrace():
+    """KoboToolbox, ';'-separated: the geotrace answer in a group is the path (no times: no_timestamps), the
+    route number, fare, boarding stop and collector from the form's fields; a submission whose geotrace is empty
+    is left out with a notice naming its line."""
+    run = validate_inputs([ODK / "kobo-export.csv"], keep_traces=True)
+    assert sorted((r.trace_id, r.status.value) for r in run.ledger) == [("", "quarantined"), ("5f1c0a2e-1", "accepted")]
+    trace = run.checks[0].trace
+    assert (trace.n_points, trace.timing, trace.route_name, trace.collector_id) == (40, "estimated", "45K", "amina_k")
+    assert trace.lat[0] == -1.2921 and trace.lon[-1] == pytest.approx(36.8219 + 39 * 0.00075)
+    assert trace.accuracy_m[0] == 5.0
+    assert [(f.amount, f.currency) for f in trace.fares] == [(50.0, "")]  # the survey's currency
+    assert [(round(s.lat, 4), round(s.lon, 4), s.kind) for s in trace.stops] == [(-1.2921, 36.8219, "stop")]
+    [left_out] = samples(run, "invalid_field")
+    assert left_out["location"] == "line 3" and "no path" in left_out["message"]
+
+
+def test_an_odk_central_export_and_its_audit_log_are_read_without_configuration():
+    run = validate_inputs([ODK], keep_traces=True)
+    assert sorted((r.trace_id, r.status.value) for r in run.ledger if r.trace_id) == [
+        ("5f1c0a2e-1", "accepted"), ("uuid-3f2a", "accepted"), ("uuid:3f2a", "duplicate")]  # Kobo's ride again
+    run = validate_inputs([ODK / "central-export.csv", ODK / "uuid-3f2a"], keep_traces=True)
+    traces = {c.trace.trace_id: c.trace for c in run.checks}
+    assert set(traces) == {"uuid:3f2a", "audit"}  # given alone, the log is named after its file
+    central = traces["uuid:3f2a"]
+    assert (central.route_name, central.collector_id) == ("45K Kawangware - Town", "Amina K")
+    assert [(f.amount, f.currency) for f in central.fares] == [(50.0, "KES")]  # "KSh 50", as a note is read
+    audit = traces["audit"]
+    assert (audit.timing, audit.collector_id, audit.n_points) == ("recorded", "amina_k", 41)
+    assert audit.t_s[0] == START_S and audit.t_s[39] == START_S + 390
+
+
+def test_a_survey_names_the_columns_of_its_own_form(tmp_path):
+    """A form whose fields the readers do not know (``linea``, ``recorrido`` with a single point: no geotrace to
+    find by content): named in [build.read] (or ``import --set read.KEY=VALUE``)."""
+    text = (ODK / "central-export.csv").read_text().replace("ride-route", "linea").replace("ride-trace", "recorrido")
+    (tmp_path / "form.csv").write_text(text)
+    plain = build_network([tmp_path / "form.csv"])
+    assert _feed_table(plain, "routes.txt").route_long_name.fillna("").tolist() == [""]
+    named = build_network([tmp_path / "form.csv"], BuildConfig.from_settings({"read": {"route_name": "linea"}}))
+    assert _feed_table(named, "routes.txt")[["route_short_name", "route_long_name"]].values.tolist() == [
+        ["45K", "Kawangware - Town"]]
+
+
+def test_digits_of_any_script_are_read_in_times_coordinates_and_fares(tmp_path):
+    """Persian digits (as phones set to Persian or Dari write them) in a CSV's times, coordinates and notes;
+    Arabic-Indic digits in GPX times: tests/test_field_recordings.py."""
+    persian = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+    rows = ["time,lat,lon,note"] + [
+        f"2026-03-04T07:{i // 6:02d}:{i % 6 * 10:02d}+03:00,-1.2921,{36.8219 + i * 0.00075:.5f},".translate(persian)
+        + ("کرایه ۵۰ KES" if i == 5 else "") for i in range(40)]
+    (tmp_path / "ride.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    run = validate_inputs([tmp_path], keep_traces=True)
+    [check] = run.checks
+    trace = check.trace
+    assert (trace.n_points, trace.t_s[0], trace.t_s[-1] - trace.t_s[0]) == (40, START_S, 390)
+    assert (trace.lat[0], trace.lon[-1]) == (-1.2921, pytest.approx(36.8219 + 39 * 0.00075))
+    assert [(f.amount, f.currency) for f in trace.fares] == [(50.0, "KES")]

@@ -32,6 +32,7 @@ from .errors import FeedError, SettingsError, TransitmapError, UnsafeOutputError
 from .model import iso_currencies
 from .pipeline import BuildConfig, build_network, build_outputs, validate_inputs
 from .privacy import pseudonyms as pseudonyms_of
+from .read import ReadLimits
 from .report import (check_output_dir, diff_html, figure, frame_csv, stats_files, to_json, write_atomic,
                      write_dir_atomic)
 from .stats import feed_stats
@@ -452,9 +453,12 @@ def init_cmd(ctx, survey_dir, name, timezone, currency):
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="On stdout: a summary per file, or the import's rows as JSON.")
+@click.option("--set", "read_settings", multiple=True, metavar="read.KEY=VALUE",
+              help="A column the survey's forms name their own way (repeatable), e.g. read.geotrace=recorrido "
+                   "or read.route_name=linea; the keys are those of [build.read] in the README.")
 @verbosity
 @click.pass_context
-def import_cmd(ctx, survey_dir, inputs, fmt):
+def import_cmd(ctx, survey_dir, inputs, fmt, read_settings):
     """Add recordings (files, folders, .zip) to a survey workspace, validating them on the way in.
 
     Importing is idempotent (files and traces imported before add nothing) and atomic (an interrupted
@@ -468,9 +472,19 @@ def import_cmd(ctx, survey_dir, inputs, fmt):
       transitmap import gauteng-2026 uploads/2026-03-04/ phones/thabo.zip
     """
     _workspace_call(ws.settings, survey_dir)  # a folder that is not a workspace: a usage error
+    columns: dict[str, str] = {}
+    for item in read_settings:
+        stage, key, value = _stage_setting(item)
+        if stage != "read":
+            raise Refused(f"--set {item}: import takes only read.KEY=VALUE (the columns of the survey's forms)")
+        columns[key] = value
+    try:
+        limits = ReadLimits(columns=BuildConfig.from_settings({"read": columns}).read)
+    except SettingsError as e:
+        raise Refused(str(e)) from e
     progress, close = _progress(ctx, "importing")
     with _failures_exit(close):
-        result = ws.import_inputs(survey_dir, inputs, now=datetime.now(tz.utc), progress=progress)
+        result = ws.import_inputs(survey_dir, inputs, now=datetime.now(tz.utc), progress=progress, limits=limits)
     report = result.to_report(__version__)
     if fmt == "json":
         click.echo(to_json(report).decode(), nl=False)

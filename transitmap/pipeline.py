@@ -35,7 +35,7 @@ from .match import MatchConfig, match_rides, merged_routes, per_region
 from .model import PatternStops, PatternTimes, Status, known_currency
 from .names import NamingConfig, name_rides, route_type
 from .privacy import pseudonyms, thinned, trimmed_outline
-from .read import ReadLimits, ReadResult, list_inputs, read_file, timezone_at
+from .read import ReadColumns, ReadLimits, ReadResult, list_inputs, read_file, timezone_at
 from .report import headways_csv, ledger_csv, stats_files, to_json
 from .stats import NetworkStats, feed_stats
 from .stops import StopConfig, infer_stops, merged_stops
@@ -269,6 +269,7 @@ class BuildConfig:
     # default: read from the paths by the rules of transitmap.names
     path_names: str | None = None
     # each stage's own settings (survey.toml: a table per stage, [build.match] ...; options: --set match.corridor_m=40)
+    read: ReadColumns = ReadColumns()
     validate: ValidationConfig = ValidationConfig()
     clean: CleanConfig = CleanConfig()
     names: NamingConfig = NamingConfig()
@@ -387,6 +388,8 @@ def build_network(
     as it ends (``progress(done, total)`` of the files read)."""
     clock = Clock(stage)
     workers = config.workers or os.cpu_count() or 1
+    if config.read != ReadColumns():  # the columns the survey's forms name their own way
+        limits = replace(limits, columns=config.read)
     run = validate_inputs(paths, validation or config.validate, limits, keep_traces=True, progress=progress, engine=engine,
                           workers=workers)
     checks = run.checks

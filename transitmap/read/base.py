@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import io
 import re
 import unicodedata
 import zipfile
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Callable
 
 import msgspec
+import pandas as pd
 
 from .. import notices as N
 from ..model import Trace
@@ -28,13 +30,43 @@ NUMBER = frozenset({int, float})  # JSON numbers; bool is not one
 
 
 @dataclass(frozen=True)
+class ReadColumns:
+    """The columns a survey's forms or apps name otherwise than the readers know (``[build.read]`` in
+    survey.toml, ``--set read.route_name=ruta``): each the column's name, lower-cased, spaces and dashes as
+    ``_``; empty: found by the names tools give them (``table.CSV_COLUMNS``, ``odk.FORM_COLUMNS``)."""
+
+    trace_id: str = ""
+    lat: str = ""
+    lon: str = ""
+    time: str = ""
+    collector_id: str = ""
+    route_name: str = ""
+    mode: str = ""
+    fare: str = ""
+    geotrace: str = ""  # an ODK/KoboToolbox form's geotrace answer (the ride's path)
+
+    def named(self, columns) -> dict[str, str]:
+        """{field: column} of the fields set here whose column is among ``columns``."""
+        have = set(columns)
+        return {f.name: normal_column(v) for f in dataclasses.fields(self)
+                if (v := getattr(self, f.name)) and normal_column(v) in have}
+
+
+def normal_column(name: str) -> str:
+    """A column's name as the readers compare them: accents dropped, lower case, spaces and dashes as ``_``."""
+    folded = "".join(ch for ch in unicodedata.normalize("NFKD", str(name).strip().lower()) if not unicodedata.combining(ch))
+    return re.sub(r"[\s\-]+", "_", folded)
+
+
+@dataclass(frozen=True)
 class ReadLimits:
-    """Sizes beyond which input is refused rather than read."""
+    """Sizes beyond which input is refused rather than read, and the columns a survey names its own way."""
 
     max_file_bytes: int = 512 * 2**20  # a JSON, GPX or CSV file read in one piece
     max_line_bytes: int = 64 * 2**20  # one JSON Lines line
     max_archive_ratio: float = 200.0  # uncompressed / compressed, for members over 1 MiB
     max_archive_depth: int = 2  # zips within zips
+    columns: ReadColumns = ReadColumns()
 
 
 @dataclass(frozen=True)
@@ -151,3 +183,32 @@ class Reader:
 
     def takes(self, name: str, head: Callable[[], bytes]) -> bool:
         return name.endswith(self.suffixes) and (self.sniff is None or self.sniff(head()))
+
+
+def csv_delimiter(text: str | bytes) -> str:
+    """The field separator of a CSV from its header line: ``,``, ``;`` or a tab, whichever it holds most of
+    outside quotes (spreadsheets in many locales, and KoboToolbox, write ``;``)."""
+    head = text[: 4096].decode("utf-8", "replace") if isinstance(text, bytes) else text[:4096]
+    line = re.sub(r'"[^"]*"', "", head.splitlines()[0] if head else "")
+    counts = {d: line.count(d) for d in (",", ";", "\t")}
+    return max(counts, key=lambda d: (counts[d], d == ","))
+
+
+def read_table(f: "InputFile", limits: "ReadLimits", notes: list[N.Notice]) -> "pd.DataFrame | None":
+    """A CSV file as text columns, its separator sniffed (``csv_delimiter``), its column names as
+    ``normal_column`` makes them; None (with a notice in ``notes``) when it cannot be read as a table."""
+    data = read_all(f.name, f.open, limits)
+    if isinstance(data, ReadResult):
+        notes.extend(data.notices)
+        return None
+    text, enc = decode_text(f.name, data)
+    if enc:
+        notes.append(enc)
+    try:
+        df = pd.read_csv(io.BytesIO(text) if isinstance(text, bytes) else io.StringIO(text), dtype=str,
+                         keep_default_na=False, skipinitialspace=True, encoding="utf-8", sep=csv_delimiter(text))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
+        notes.append(N.InvalidCsvNotice(file=f.name, message=str(e).strip()[:300]))
+        return None
+    df.columns = [normal_column(c) for c in df.columns]
+    return df

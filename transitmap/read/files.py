@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Callable, Sequence
 
 from .. import notices as N
-from . import canonical, geojson, gpx, kml, table
+from . import canonical, geojson, gpx, kml, odk, table
 from .base import CSV_TABLES, InputFile, ReadLimits, ReadResult, failed_read
 
 
@@ -166,7 +166,8 @@ def _read_file(f: InputFile, limits: ReadLimits, depth: int) -> list[ReadResult]
 
 
 #: the formats, each with the files it takes; the first that takes a file reads it
-READERS = (canonical.JSONL_READER, canonical.JSON_READER, geojson.READER, gpx.READER, kml.READER, table.READER)
+READERS = (canonical.JSONL_READER, canonical.JSON_READER, geojson.READER, gpx.READER, kml.READER, odk.AUDIT_READER,
+           odk.FORM_READER, table.READER)
 
 
 class _Head:

@@ -5,9 +5,7 @@ KoboToolbox point exports), with ``traces.csv``, ``stops.csv``, ``fares.csv``, `
 
 from __future__ import annotations
 
-import io
 import re
-import unicodedata
 from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import IO, Callable
@@ -17,7 +15,7 @@ import pandas as pd
 
 from .. import notices as N
 from ..model import STOP_KINDS
-from .base import CSV_TABLES, InputFile, Reader, ReadLimits, ReadResult, decode_text, failed_read, read_all
+from .base import CSV_TABLES, InputFile, Reader, ReadLimits, ReadResult, failed_read, read_table
 from .notes import marks_of
 from .traces import build_trace, int_or_none, number_or_none
 
@@ -41,36 +39,16 @@ _DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+\s*$")
 _CLOCK = re.compile(r"^\s*\d{1,2}:\d\d(:\d\d(\.\d+)?)?\s*(Z|[+-]\d\d:?\d\d)?\s*$")
 
 
-def _delimiter(text: str | bytes) -> str:
-    """The field separator of a CSV from its header line: ``,``, ``;`` or a tab, whichever it holds most of
-    outside quotes (spreadsheets in many locales, and KoboToolbox, write ``;``)."""
-    head = text[: 4096].decode("utf-8", "replace") if isinstance(text, bytes) else text[:4096]
-    line = re.sub(r'"[^"]*"', "", head.splitlines()[0] if head else "")
-    counts = {d: line.count(d) for d in (",", ";", "\t")}
-    return max(counts, key=lambda d: (counts[d], d == ","))
-
-
 def _read_csv_table(f: InputFile, limits: ReadLimits, required: tuple[str, ...],
                     notes: list[N.Notice], aliases: bool = False) -> pd.DataFrame | None:
-    data = read_all(f.name, f.open, limits)
-    if isinstance(data, ReadResult):
-        notes.extend(data.notices)
+    df = read_table(f, limits, notes)
+    if df is None:
         return None
-    text, enc = decode_text(f.name, data)
-    if enc:
-        notes.append(enc)
-    try:
-        df = pd.read_csv(io.BytesIO(text) if isinstance(text, bytes) else io.StringIO(text), dtype=str,
-                         keep_default_na=False, skipinitialspace=True, encoding="utf-8", sep=_delimiter(text))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
-        notes.append(N.InvalidCsvNotice(file=f.name, message=str(e).strip()[:300]))
-        return None
-    df.columns = [re.sub(r"[\s\-]+", "_", "".join(ch for ch in unicodedata.normalize("NFKD", str(c).strip().lower())
-                                                   if not unicodedata.combining(ch))) for c in df.columns]
     if aliases:  # any CSV of points: its columns by the names tools give them
         found = {field: next((c for c in names if c in df.columns), None) for field, names in CSV_COLUMNS.items()}
+        found.update({field: c for field, c in limits.columns.named(df.columns).items() if field in found})
         # the time: the first column of written times; else one of epoch seconds or milliseconds
-        stamps = [c for c in CSV_COLUMNS["time"] if c in df.columns]
+        stamps = [c for c in (found["time"], *CSV_COLUMNS["time"]) if c in df.columns]
         written = [c for c in stamps if not df[c].head(20).str.fullmatch(r"\s*\d{9,13}(\.\d+)?\s*").all()]
         found["time"] = written[0] if written else (stamps[0] if stamps else None)
         if found["time"] and "utc" in found["time"] and written:  # named UTC, written without a zone

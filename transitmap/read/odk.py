@@ -1,0 +1,176 @@
+"""ODK Collect and KoboToolbox: a form's CSV export, one submission a row (the ride's path a ``geotrace``
+answer, ``lat lon alt acc;lat lon alt acc;...`` without any time; the route, fare and collector as form fields;
+stops as ``geopoint`` answers), and the audit log of a form that tracks the device's location (``audit.csv``:
+``event,node,start,end,latitude,longitude,accuracy``, times in epoch milliseconds).
+
+Column names come from the form: the common ones are recognised (``FORM_COLUMNS``, by the last part of a
+grouped name such as ``ride/route`` or ``ride-route``), a survey names its own in ``[build.read]``
+(``geotrace = "recorrido"``). KoboToolbox writes ``;`` or ``,``; ODK Central ``,``; both are sniffed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import PurePosixPath
+from typing import IO, Callable
+
+import numpy as np
+import pandas as pd
+
+from .. import notices as N
+from .base import InputFile, Reader, ReadLimits, ReadResult, failed_read, read_table
+from .notes import parse_note
+from .traces import build_trace, number_or_none
+
+_POINT = r"-?\d{1,3}(?:\.\d+)? -?\d{1,3}(?:\.\d+)?(?: -?[\d.]+(?: [\d.]+)?)?"
+GEOTRACE = re.compile(rf"^\s*{_POINT}\s*(?:;\s*{_POINT}\s*)+;?\s*$")  # two points or more
+GEOPOINT = re.compile(r"^\s*(-?\d{1,3}(?:\.\d+)?) (-?\d{1,3}(?:\.\d+)?)(?: (-?[\d.]+))?(?: ([\d.]+))?\s*$")
+_SNIFF_TRACE = re.compile(rb"-?\d{1,3}\.\d+ -?\d{1,3}\.\d+ -?[\d.]+ [\d.]+ ?;\s*-?\d{1,3}\.\d+ -?\d{1,3}\.\d+")
+_AUDIT_HEAD = re.compile(rb"^(\xef\xbb\xbf)?event,node,start,end,[^\n]*latitude,longitude")
+
+#: form fields by the names forms give them (compared with the last part of a grouped name)
+FORM_COLUMNS = {
+    "trace_id": ("instanceid", "meta_instanceid", "_uuid", "uuid", "key", "_id"),
+    "collector_id": ("_submitted_by", "username", "enumerator", "collector", "collector_id", "surveyor",
+                     "submittername", "submitter_name"),
+    "route_name": ("route_name", "route_number", "route_no", "route", "line", "ruta", "route_id"),
+    "mode": ("mode", "vehicle", "vehicle_type", "transport_mode"),
+    "operator": ("operator", "association", "sacco", "company"),
+    "origin": ("origin", "from", "boarding_point", "start_point"),
+    "destination": ("destination", "to", "alighting_point", "end_point"),
+    "notes": ("notes", "note", "comment", "comments", "remarks"),
+    "fare": ("fare", "fare_amount", "fare_paid", "price"),
+    "currency": ("currency", "fare_currency"),
+}
+
+
+def _last(column: str) -> str:
+    return re.split(r"[/.]", column)[-1]
+
+
+def _find(columns: list[str], names: tuple[str, ...]) -> str | None:
+    """The first column whose name (or the last part of its grouped name) is one of ``names``."""
+    for n in names:
+        for c in columns:
+            if c == n or _last(c) == n or (c.endswith("_" + n) and c.startswith(("meta_", "ride_", "group_"))):
+                return c
+    return None
+
+
+def _text(v) -> str | None:
+    v = str(v).strip() if v is not None else ""
+    return v or None
+
+
+def read_form(f: InputFile, limits: ReadLimits) -> list[ReadResult]:
+    """One trace a submission: its geotrace (times made up: ``no_timestamps``), its fields, its stops."""
+    file_notes: list[N.Notice] = []
+    df = read_table(f, limits, file_notes)
+    if df is None:
+        return [failed_read(f.name, *file_notes)]
+    columns = list(df.columns)
+    named = limits.columns.named(columns)
+    geotrace = named.get("geotrace") or next(
+        (c for c in columns if (v := df[c].head(50).str.strip()).ne("").any() and v[v.ne("")].str.match(GEOTRACE).all()),
+        None)
+    if geotrace is None or df.empty:
+        return [failed_read(f.name, *file_notes, N.InvalidCsvNotice(
+            file=f.name, message="no geotrace column (answers such as 'lat lon alt acc;lat lon alt acc')",
+            field="geotrace"))]
+    found = {k: named.get(k) or _find(columns, names) for k, names in FORM_COLUMNS.items()}
+    points = [c for c in columns if c != geotrace and "stop" in _last(c)
+              and (v := df[c].head(50).str.strip()).ne("").any() and v[v.ne("")].str.match(GEOPOINT).all()]
+    stem = PurePosixPath(f.name.replace("\\", "/")).name.rsplit(".", 1)[0]
+    results = []
+    for k, row in enumerate(df.to_dict("records")):
+        line = k + 2
+        notes = list(file_notes) if not results else []
+        tid = _text(row.get(found["trace_id"])) if found["trace_id"] else None
+        tid = tid or f"{stem}-{line}"
+        text = row[geotrace].strip()
+        pts = [p.split() for p in text.split(";") if p.strip()]
+        bad = [i for i, p in enumerate(pts) if len(p) < 2 or number_or_none(p[0]) is None or number_or_none(p[1]) is None]
+        if not pts or (text and not GEOTRACE.match(text) and len(bad) == len(pts)):
+            notes.append(N.InvalidFieldNotice(file=f.name, trace_id=tid, location=f"line {line}",
+                                              message=f"{geotrace}: no path ({text[:40]!r}); submission left out"))
+            results.append(ReadResult(f.name, None, tuple(notes)))
+            continue
+        lat = np.array([number_or_none(p[0]) if i not in bad else np.nan for i, p in enumerate(pts)], float)
+        lon = np.array([number_or_none(p[1]) if i not in bad else np.nan for i, p in enumerate(pts)], float)
+        acc = np.array([number_or_none(p[3]) if len(p) > 3 and i not in bad and number_or_none(p[3]) is not None
+                        else np.nan for i, p in enumerate(pts)], float)
+        acc = np.where(acc > 0, acc, np.nan)  # ODK writes 0 where the accuracy is unknown
+        meta = {key: _text(row.get(found[key])) if found[key] else None
+                for key in ("collector_id", "mode", "route_name", "operator", "origin", "destination", "notes")}
+        if not meta["collector_id"]:
+            notes.append(N.MissingCollectorIdNotice(file=f.name, trace_id=tid))
+        stops = []
+        for c in points:
+            m = GEOPOINT.match(row[c] or "")
+            if m:
+                name = _text(row.get(c + "_name"))
+                stops.append((f"line {line}, {c}", {"lat": float(m.group(1)), "lon": float(m.group(2)), "kind": "stop",
+                                                    "name": name}))
+        fares = []
+        paid = _text(row.get(found["fare"])) if found["fare"] else None
+        if paid:
+            amount = number_or_none(paid)
+            currency = (_text(row.get(found["currency"])) if found["currency"] else None) or ""
+            fare = None if amount is None else {"amount": amount, "currency": currency.upper()}
+            if fare is None:
+                parsed, _ = parse_note(paid, float(np.nanmedian(lon)) if np.isfinite(lon).any() else np.nan)
+                fare = {"amount": parsed.amount, "currency": parsed.currency} if parsed else None
+            if fare is None:
+                notes.append(N.InvalidFieldNotice(file=f.name, trace_id=tid, location=f"line {line}, {found['fare']}",
+                                                  message=f"fare {paid[:30]!r} is not an amount; ignored"))
+            else:
+                fares.append((f"line {line}, {found['fare']}", fare))
+        trace = build_trace(source=f.name, trace_id=tid, meta=meta, times=[None] * len(pts), lat=lat, lon=lon,
+                            accuracy=acc, speed=None, stops=stops, fares=fares, departures=[],
+                            locate=lambda i, fld="", line=line: f"line {line}, {geotrace} point {i}", notices=notes)
+        results.append(ReadResult(f.name, trace, tuple(notes)))
+    return results
+
+
+def read_audit(f: InputFile, limits: ReadLimits) -> list[ReadResult]:
+    """The positions of an ODK Collect audit log with location tracking: one trace, a fix per event that
+    carries a position, at the event's start. Named after the folder the log is in (ODK Central and Briefcase
+    keep a submission's audit in a folder named by its instance id), else after the file."""
+    notes: list[N.Notice] = []
+    df = read_table(f, limits, notes)
+    if df is None:
+        return [failed_read(f.name, *notes)]
+    located = df[(df.get("latitude", pd.Series(dtype=str)).str.strip() != "")]
+    parts = PurePosixPath(f.name.split("!")[-1].replace("\\", "/")).parts
+    tid = parts[-2] if len(parts) > 1 else parts[-1].rsplit(".", 1)[0]
+    if located.empty:
+        return [failed_read(f.name, *notes, N.EmptyFileNotice(file=f.name, trace_id=tid))]
+    start = pd.to_numeric(located["start"], errors="coerce")
+    times = pd.to_datetime(start, unit="ms", utc=True, errors="coerce").map(
+        lambda t: None if pd.isna(t) else t.isoformat()).tolist()
+    users = located["user"].str.strip() if "user" in located.columns else pd.Series([""])
+    collector = next((u for u in users if u), None)
+    if not collector:
+        notes.append(N.MissingCollectorIdNotice(file=f.name, trace_id=tid))
+    lines = (located.index.to_numpy() + 2)
+    trace = build_trace(source=f.name, trace_id=tid, meta={"collector_id": collector}, times=times,
+                        lat=pd.to_numeric(located["latitude"], errors="coerce").to_numpy(float),
+                        lon=pd.to_numeric(located["longitude"], errors="coerce").to_numpy(float),
+                        accuracy=pd.to_numeric(located.get("accuracy"), errors="coerce").to_numpy(float)
+                        if "accuracy" in located.columns else None,
+                        speed=None, stops=[], fares=[], departures=[],
+                        locate=lambda i, fld="": f"line {lines[i]}", notices=notes)
+    return [ReadResult(f.name, trace, tuple(notes))]
+
+
+def _read_form_file(f: InputFile, opener: Callable[[], IO[bytes]], limits: ReadLimits) -> list[ReadResult]:
+    return read_form(replace(f, open=opener), limits)
+
+
+def _read_audit_file(f: InputFile, opener: Callable[[], IO[bytes]], limits: ReadLimits) -> list[ReadResult]:
+    return read_audit(replace(f, open=opener), limits)
+
+
+AUDIT_READER = Reader("odk-audit", (".csv",), _read_audit_file, sniff=lambda head: bool(_AUDIT_HEAD.match(head)))
+FORM_READER = Reader("odk-form", (".csv",), _read_form_file, sniff=lambda head: bool(_SNIFF_TRACE.search(head)))
