@@ -270,7 +270,8 @@ def test_a_kobotoolbox_export_gives_a_trace_per_submission_from_its_geotrace():
 def test_an_odk_central_export_and_its_audit_log_are_read_without_configuration():
     run = validate_inputs([ODK], keep_traces=True)
     assert sorted((r.trace_id, r.status.value) for r in run.ledger if r.trace_id) == [
-        ("5f1c0a2e-1", "accepted"), ("uuid-3f2a", "accepted"), ("uuid:3f2a", "duplicate")]  # Kobo's ride again
+        ("5f1c0a2e-1", "accepted"), ("5f1c0a2e-3", "accepted"), ("uuid-3f2a", "accepted"),
+        ("uuid:3f2a", "duplicate")]  # Kobo's ride again (the XLSX's is timed between its stops: other times)
     run = validate_inputs([ODK / "central-export.csv", ODK / "uuid-3f2a"], keep_traces=True)
     traces = {c.trace.trace_id: c.trace for c in run.checks}
     assert set(traces) == {"uuid:3f2a", "audit"}  # given alone, the log is named after its file
@@ -308,3 +309,24 @@ def test_digits_of_any_script_are_read_in_times_coordinates_and_fares(tmp_path):
     assert (trace.n_points, trace.t_s[0], trace.t_s[-1] - trace.t_s[0]) == (40, START_S, 390)
     assert (trace.lat[0], trace.lon[-1]) == (-1.2921, pytest.approx(36.8219 + 39 * 0.00075))
     assert [(f.amount, f.currency) for f in trace.fares] == [(50.0, "KES")]
+
+
+def test_a_kobotoolbox_xlsx_export_gives_its_repeat_groups_stops_with_their_times():
+    """KoboToolbox's default export: the submissions on one sheet, the repeat group ``stops`` on another (linked by
+    ``_parent_index``); the stops' names and times time the path between them (timing ``stop_times``)."""
+    run = validate_inputs([ODK / "kobo-export.xlsx"], keep_traces=True)
+    assert [(r.trace_id, r.status.value) for r in run.ledger] == [("5f1c0a2e-3", "accepted")]
+    trace = run.checks[0].trace
+    assert (trace.timing, trace.route_name, trace.n_points) == ("stop_times", "46", 40)
+    assert [(s.name, round(s.time_s - trace.t_s[0])) for s in trace.stops] == [
+        ("Kawangware", 0), ("Adams Arcade", 200), ("Kencom", 390)]
+    assert [(f.amount, f.currency) for f in trace.fares] == [(60.0, "")]
+
+
+def test_a_broken_workbook_is_unreadable_not_a_crash_and_parsed_safely(tmp_path):
+    import openpyxl.xml
+
+    assert openpyxl.xml.DEFUSEDXML  # openpyxl parses the workbook's XML with defusedxml
+    (tmp_path / "export.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
+    run = validate_inputs([tmp_path])
+    assert [(r.status.value, r.codes) for r in run.ledger] == [("quarantined", ("unreadable_file",))]

@@ -167,7 +167,7 @@ def _read_file(f: InputFile, limits: ReadLimits, depth: int) -> list[ReadResult]
 
 #: the formats, each with the files it takes; the first that takes a file reads it
 READERS = (canonical.JSONL_READER, canonical.JSON_READER, geojson.READER, gpx.READER, kml.READER, odk.AUDIT_READER,
-           odk.FORM_READER, table.READER)
+           odk.FORM_READER, odk.WORKBOOK_READER, table.READER)
 
 
 class _Head:
