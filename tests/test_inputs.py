@@ -330,3 +330,22 @@ def test_a_broken_workbook_is_unreadable_not_a_crash_and_parsed_safely(tmp_path)
     (tmp_path / "export.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
     run = validate_inputs([tmp_path])
     assert [(r.status.value, r.codes) for r in run.ledger] == [("quarantined", ("unreadable_file",))]
+
+
+def test_a_loop_known_without_stops_between_still_has_two_stops(tmp_path):
+    """A circuit drawn from a rank back to it, nothing marked on the way (the Xalapa campaign's "Circuito"
+    routes): its trip starts and ends at the one stop of the rank, twice in stop_times, which planners and
+    node-gtfs need (a trip of one stop is unusable)."""
+    import math
+    ring = [[36.8219 + 0.01 * math.sin(2 * math.pi * k / 80), -1.2921 + 0.01 * (1 - math.cos(2 * math.pi * k / 80))]
+            for k in range(81)]
+    west = [[36.8219 - 0.00075 * k, -1.2921] for k in range(40)]  # another route from the same rank
+    for name, coords in (("Circuito", ring), ("Rank - West", west)):
+        (tmp_path / f"{name}.geojson").write_text(json.dumps({"type": "Feature", "properties": {"desc": name},
+                                                              "geometry": {"type": "LineString", "coordinates": coords}}))
+    result = build_network([tmp_path], BuildConfig(first_service_date="2026-03-02"))
+    stop_times = _feed_table(result, "stop_times.txt")
+    loop = stop_times[stop_times.trip_id == stop_times.groupby("trip_id").shape_dist_traveled.max().astype(float).idxmax()]
+    assert len(loop) == 2 and loop.stop_id.nunique() == 1  # the rank, twice
+    assert pd.to_timedelta(loop.arrival_time).dt.total_seconds().diff().iloc[1] > 600  # 6.3 km at 20 km/h
+    assert stop_times.groupby("trip_id").size().min() >= 2

@@ -62,7 +62,9 @@ def infer_stops(rides: list[Ride], routes: list[Route], config: StopConfig = Sto
         items.sort()
         seq, s = [], []
         for s_m, k in items:
-            if not seq or seq[-1] != k:  # a merged stop met twice in a row is one stop
+            # a merged stop met twice in a row is one stop, unless the pattern went round and came back to it
+            # (a loop from a rank back to it: two stops, so that the trip has the two GTFS needs)
+            if not seq or seq[-1] != k or s_m - s[-1] > 2 * config.cluster_gap_m:
                 seq.append(k)
                 s.append(s_m)
         out[key] = PatternStops(tuple(seq), np.array(s))
