@@ -16,6 +16,7 @@ import pytest
 import shapely
 
 from transitmap.clean import clean_ride
+from transitmap.errors import SettingsError
 from transitmap.geo import project, utm_epsg
 from transitmap.gtfs import gtfs_time, run_validator
 from transitmap.match import match_rides
@@ -486,7 +487,8 @@ def test_origin_destination_fares_from_fares_between_stops_and_partial_riders(tm
     assert od[(trip[1], trip[3])] == "30.00"  # the median of 30 and 30; 300 is an outlier
     assert any(o != trip[0] and d == trip[-1] and p == "50.00" for (o, d), p in od.items())  # the late rider
     assert prices["R001"] == "70.00" and list(rules[rules.fare_id == "R001"].origin_id) == [""]
-    assert set(t["stops.txt"].zone_id) == set(t["stops.txt"].stop_id)  # each stop its own fare zone
+    boarding = t["stops.txt"][t["stops.txt"].location_type.astype(str) == "0"]
+    assert set(boarding.zone_id) == set(boarding.stop_id)  # each stop its own fare zone (stations have none)
     [n] = [n for n in result.run.notices.to_list() if n["code"] == "fare_outlier"][0]["sample_notices"]
     assert n["amount"] == 300 and n["median_amount"] == 30
 
@@ -674,3 +676,56 @@ def test_regions_matched_in_processes_of_their_own_give_the_same_routes():
     assert [[(p.rides, p.partial, p.xy.tobytes()) for p in r.patterns] for r in two] == \
         [[(p.rides, p.partial, p.xy.tobytes()) for p in r.patterns] for r in one]
     assert sorted(n.trace_id for n in notes_two) == sorted(n.trace_id for n in notes_one)
+
+
+# ------------------------------------------------------------------------ feeds trip planners serve well
+
+
+def test_a_placeholder_agency_url_is_said_and_the_contact_written_only_when_given(sample_build):
+    [found] = [n for n in sample_build.run.notices.to_list() if n["code"] == "placeholder_agency_url"]
+    assert found["severity"] == "WARNING" and found["sample_notices"][0]["agency_url"] == "https://example.com/"
+    info = _tables(sample_build.feed)["feed_info.txt"]
+    assert "feed_contact_url" not in info.columns and "feed_contact_email" not in info.columns
+    own = build_network([SAMPLE], BuildConfig(agency_url="https://taxi.example.org/", contact_email="data@example.org"))
+    assert "placeholder_agency_url" not in own.run.notices.counts
+    info = _tables(own.feed)["feed_info.txt"]
+    assert info[["feed_publisher_url", "feed_contact_email"]].values.tolist() == [
+        ["https://taxi.example.org/", "data@example.org"]]
+    with pytest.raises(SettingsError):
+        BuildConfig(contact_email="not an address")
+
+
+def test_minibus_taxis_stop_anywhere_on_request_and_formal_buses_do_not(sample_build):
+    """continuous_pickup / continuous_drop_off 0 for the informal modes (minibus, matatu, trotro, shared and
+    motorbike taxis: hail_and_ride_modes); empty (no continuous stopping) for the others, or when set to none."""
+    routes = _tables(sample_build.feed)["routes.txt"]
+    assert set(routes.continuous_pickup) == {"0"} and set(routes.continuous_drop_off) == {"0"}
+    none = build_network([SAMPLE], BuildConfig(hail_and_ride_modes=""))
+    assert "continuous_pickup" not in _tables(none.feed)["routes.txt"].columns
+    from transitmap.names import canonical_mode
+
+    assert [canonical_mode(m) for m in ("Matatu", "trotro", "boda", "bus", "Tren")] == [
+        "minibus", "minibus", "motorbike_taxi", "bus", "rail"]
+
+
+def test_stops_are_named_by_collectors_or_after_the_nearest_named_stop_never_made_up(sample_build):
+    stops = _tables(sample_build.feed)["stops.txt"]
+    assert not stops.stop_name.str.contains(r" km \d", regex=True).any()  # "Diepkloof-Bree km 1.8" was made up
+    assert (stops.stop_name != "").all()  # stops.txt needs a name for a stop and a station
+    unnamed = stops[stops.stop_name.str.startswith(("near ", "on "))]
+    assert len(unnamed) and unnamed.stop_name.str.startswith("near ").all()
+
+
+def test_the_boarding_points_of_a_rank_are_grouped_under_one_station(sample_build):
+    """Stops collectors gave one name, within 200 m of each other (the bays of a rank, the two sides of a road),
+    are children (parent_station) of a station (location_type 1) of that name at their centre."""
+    stops = _tables(sample_build.feed)["stops.txt"]
+    stations = stops[stops.location_type == "1"]
+    assert len(stations) >= 3 and (stations.stop_id.str.endswith("_station")).all()
+    for st in stations.itertuples():
+        children = stops[stops.parent_station == st.stop_id]
+        assert len(children) >= 2 and set(children.stop_name) == {st.stop_name}
+        assert (children.location_type == "0").all()
+        assert float(st.stop_lat) == pytest.approx(children.stop_lat.astype(float).mean(), abs=1e-6)
+    served = set(_tables(sample_build.feed)["stop_times.txt"].stop_id)
+    assert not served & set(stations.stop_id)  # trips stop at boarding points, never at a station

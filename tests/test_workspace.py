@@ -182,8 +182,9 @@ def test_a_rebuild_with_more_rides_keeps_the_ids(survey, tmp_path):
     assert set(names2) - set(names1) == {"R004"} and "Randburg" in names2["R004"]  # numbered after the others
     # stops at the same place keep their ids: an old and a new stop within 30 m (the radius of stable ids:
     # a stop moves as rides come in), each the other's nearest (two stops that merged into one keep one id)
-    s1 = feed_table(tmp_path / "b1" / "gtfs.zip", "stops.txt")
-    s2 = feed_table(tmp_path / "b2" / "gtfs.zip", "stops.txt").set_index("stop_id")
+    s1, s2 = (feed_table(tmp_path / b / "gtfs.zip", "stops.txt") for b in ("b1", "b2"))
+    s1, s2 = (s[s["location_type"] == "0"].reset_index(drop=True) for s in (s1, s2))  # the boarding points
+    s2 = s2.set_index("stop_id")
     from transitmap.geo import geodesic_m
 
     lat1, lon1 = s1["stop_lat"].astype(float).to_numpy(), s1["stop_lon"].astype(float).to_numpy()

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from . import notices as N
-from .geo import unproject
-from .gtfs import FeedHeadway, FeedMeta, FeedRoute, FeedStop, FeedTrip, trip_id
+from .geo import groups, unproject
+from .gtfs import PLACEHOLDER_URL, FeedHeadway, FeedMeta, FeedRoute, FeedStop, FeedTrip, trip_id
 from .model import NetworkStop, PatternStops, PatternTimes, Ride, Route, gtfs_time
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ class FeedRows:
 def feed_rows(rides: list[Ride], routes: list[Route], stops: list[NetworkStop],
               pattern_stops: dict[tuple[int, int], PatternStops], timed: dict[tuple[int, int], PatternTimes],
               ids: "StableIds", fares: list[tuple], route_types: list[int], service_days: np.ndarray, tz: str,
-              epsg: int, config: "BuildConfig") -> FeedRows:
+              epsg: int, config: "BuildConfig", hail_and_ride: list[bool] | None = None) -> FeedRows:
     """The GTFS rows of the network (see the module docstring). ``fares``: (RouteFare | None, [ODFare]) of
     each route; ``service_days``: the local date each ride started on; ``config``: the agency, calendar and
     feed settings."""
@@ -77,7 +77,7 @@ def feed_rows(rides: list[Ride], routes: list[Route], stops: list[NetworkStop],
                 assignment[rides[i].trace_id, rides[i].source] = (route_id, d, tid, "partial")
             ps, times = pattern_stops[(r, p)], timed[(r, p)]
             for k, s_m in zip(ps.stop_index, ps.s_m):
-                stop_names.setdefault(k, f"{route.name or route_id} km {s_m / 1000:.1f}")
+                stop_names.setdefault(k, f"on {route.name}" if route.name else "")
             bands = times.bands
             for h in bands:
                 headway_rows.append({"route_id": route_id, "direction_id": d, "trip_id": tid,
@@ -104,22 +104,30 @@ def feed_rows(rides: list[Ride], routes: list[Route], stops: list[NetworkStop],
             first = rides[route.patterns[0].rides[0]]
             notices.append(N.DirectionMissingNotice(file=first.source, trace_id=first.trace_id, route_id=route_id))
         fare, od = fares[r]
-        feed_routes.append((route_id, agency_id, route, trips, fare, od, route_types[r]))
-    names = {stop_ids[k]: stops[k].name or stop_names.get(k, stop_ids[k]) for k in range(len(stops))}  # by stop_id
+        feed_routes.append((route_id, agency_id, route, trips, fare, od, route_types[r],
+                            bool(hail_and_ride and hail_and_ride[r])))
+    names = {stop_ids[k]: stops[k].name or _unnamed(k, stops, NEAR_NAMED_M) or stop_names.get(k) or stop_ids[k]
+             for k in range(len(stops))}  # by stop_id
     marked = {stop_ids[k]: stops[k].name for k in range(len(stops)) if stops[k].name}  # names collectors gave
     final_routes = []
-    for route_id, agency_id, route, trips, fare, od, kind in feed_routes:
+    for route_id, agency_id, route, trips, fare, od, kind, hail in feed_routes:
         # a headsign and a route's terminals only from names collectors gave, never made up
         trips = [FeedTrip(**{**t.__dict__, "headsign": marked.get(t.stop_ids[-1], "")}) for t in trips]
         main = min(trips, key=lambda t: (t.direction_id, t.variant))  # the route is named after its direction 0
         short, long = route_names(route.name, marked.get(main.stop_ids[0]), marked.get(main.stop_ids[-1]), route_id)
         final_routes.append(FeedRoute(route_id, agency_id, long, tuple(trips),
                                       fare.price if fare else None, (fare.currency if fare else config.currency),
-                                      tuple((o.origin, o.destination, o.price) for o in od), short, kind))
+                                      tuple((o.origin, o.destination, o.price) for o in od), short, kind, hail))
     if any(r.agency_id == default_agency for r in final_routes):
         agencies.insert(0, (default_agency, config.agency_name))
     slat, slon = unproject(np.array([s.x_m for s in stops]), np.array([s.y_m for s in stops]), epsg)
-    feed_stops = [FeedStop(stop_ids[k], names[stop_ids[k]], float(slat[k]), float(slon[k])) for k in range(len(stops))]
+    parents = _stations(stops, stop_ids, STATION_M)
+    feed_stops = [FeedStop(stop_ids[k], names[stop_ids[k]], float(slat[k]), float(slon[k]),
+                           parent_station=parents.get(k, ("",))[0]) for k in range(len(stops))]
+    for station_id, members in sorted({v[0]: [m for m, w in parents.items() if w[0] == v[0]]
+                                       for v in parents.values()}.items()):
+        feed_stops.append(FeedStop(station_id, stops[members[0]].name, float(np.mean(slat[members])),
+                                   float(np.mean(slon[members])), location_type=1))
     notices += [N.StopSeenOnceNotice(stop_id=stop_ids[k]) for k, s in enumerate(stops) if s.observations <= 1]
     if len(service_days):
         days = pd.to_datetime(pd.Series(service_days))
@@ -132,8 +140,55 @@ def feed_rows(rides: list[Ride], routes: list[Route], stops: list[NetworkStop],
     # the feed's version names its content (the rides), not the files they came in
     version = hashlib.sha256("".join(sorted(f"{r.trace_id}:{len(r.t_s)}:{r.t_s[0]}" for r in rides)).encode()).hexdigest()[:12]
     meta = FeedMeta(tuple(agencies), config.agency_url, tz, config.lang, weekdays,
-                    days.min().strftime("%Y%m%d"), end, config.publisher, version)
+                    days.min().strftime("%Y%m%d"), end, config.publisher, version, config.contact_email or "",
+                    config.contact_url or "")
+    if config.agency_url == PLACEHOLDER_URL:
+        notices.append(N.PlaceholderAgencyUrlNotice(agency_url=PLACEHOLDER_URL))
     return FeedRows(final_routes, feed_stops, meta, headway_rows, assignment, notices)
+
+
+#: stops collectors gave one name within this distance of each other are the boarding points of one station
+#: (a rank: the bays of its routes, the two sides of a road)
+STATION_M = 200.0
+
+
+def _stations(stops: list[NetworkStop], stop_ids: list[str], within_m: float) -> dict[int, tuple[str]]:
+    """{stop index: (station id,)} of the stops grouped under a station: two or more stops of one name (as
+    collectors gave it, case and spacing folded) each within ``within_m`` of another. The station's id is its
+    first stop's id with ``_station``: it follows the stops' stable ids."""
+    by_name: dict[str, list[int]] = {}
+    for k, s in enumerate(stops):
+        if s.name:
+            by_name.setdefault(" ".join(s.name.lower().split()), []).append(k)
+    out: dict[int, tuple[str]] = {}
+    for members in by_name.values():
+        if len(members) < 2:
+            continue
+        xy = np.array([(stops[k].x_m, stops[k].y_m) for k in members])
+        near = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1]) <= within_m
+        ii, jj = np.nonzero(np.triu(near, 1))
+        for group in groups(len(members), zip(ii.tolist(), jj.tolist())):
+            if len(group) >= 2:
+                ks = sorted((members[i] for i in group), key=lambda k: stop_ids[k])
+                out.update({k: (f"{stop_ids[ks[0]]}_station",) for k in ks})
+    return out
+
+
+#: an unnamed stop is named after the nearest stop collectors named within this distance ("near Bree Rank")
+NEAR_NAMED_M = 500.0
+
+
+def _unnamed(k: int, stops: list[NetworkStop], within_m: float) -> str:
+    """The name of a stop nobody named: "near" the nearest named stop within ``within_m`` (a name that is true,
+    where a made-up one such as "R004 km 1.8" was not); else "" (the caller then says which route it is on,
+    else gives its id: stops.txt needs a name for a stop)."""
+    named = [(s.x_m, s.y_m, s.name) for s in stops if s.name]
+    if not named:
+        return ""
+    xy = np.array([(x, y) for x, y, _ in named])
+    d = np.hypot(xy[:, 0] - stops[k].x_m, xy[:, 1] - stops[k].y_m)
+    i = int(np.argmin(d))
+    return f"near {named[i][2]}" if d[i] <= within_m else ""
 
 
 _CODE_NAME = re.compile(r"^((?:[^\W\d_]{1,4} )?\d{1,4}(?!(?:st|nd|rd|th)\b)(?:[^\W\d_]{1,3}\d{0,2})?(?:_\d{1,2})?"

@@ -381,6 +381,8 @@ def _previous_network(feed: bytes, epsg: int) -> dict[str, Any]:
         if sid in geoms:
             lines.setdefault(rid, []).append(geoms[sid])
             directions.setdefault(rid, {}).setdefault(int(d or 0), geoms[sid])  # the direction's first pattern
+    if "location_type" in stops:  # the stops riders board at; a station (a rank) follows its first stop's id
+        stops = stops[stops["location_type"].isin(["", "0"])]
     sx, sy = project(pd.to_numeric(stops["stop_lat"]).to_numpy(float), pd.to_numeric(stops["stop_lon"]).to_numpy(float), epsg)
     return {"route_ids": list(routes["route_id"]), "stop_ids": list(stops["stop_id"]), "lines": lines,
             "directions": directions, "stops_xy": np.column_stack([sx, sy])}

@@ -27,8 +27,9 @@ from .model import gtfs_time, gtfs_times  # noqa: F401  (gtfs.gtfs_time: where r
 #: Column order of every table written (GTFS Schedule reference).
 COLUMNS = {
     "agency.txt": ["agency_id", "agency_name", "agency_url", "agency_timezone", "agency_lang"],
-    "stops.txt": ["stop_id", "stop_name", "stop_lat", "stop_lon", "zone_id", "location_type"],
-    "routes.txt": ["route_id", "agency_id", "route_short_name", "route_long_name", "route_type"],
+    "stops.txt": ["stop_id", "stop_name", "stop_lat", "stop_lon", "zone_id", "location_type", "parent_station"],
+    "routes.txt": ["route_id", "agency_id", "route_short_name", "route_long_name", "route_type", "continuous_pickup",
+                   "continuous_drop_off"],
     "trips.txt": ["route_id", "service_id", "trip_id", "trip_headsign", "direction_id", "shape_id"],
     "stop_times.txt": ["trip_id", "arrival_time", "departure_time", "stop_id", "stop_sequence", "timepoint",
                        "shape_dist_traveled"],
@@ -37,12 +38,15 @@ COLUMNS = {
     "calendar.txt": ["service_id", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
                      "start_date", "end_date"],
     "feed_info.txt": ["feed_publisher_name", "feed_publisher_url", "feed_lang", "feed_start_date", "feed_end_date",
-                      "feed_version", "feed_contact_url"],
+                      "feed_version", "feed_contact_email", "feed_contact_url"],
     "fare_attributes.txt": ["fare_id", "price", "currency_type", "payment_method", "transfers", "agency_id"],
     "fare_rules.txt": ["fare_id", "route_id", "origin_id", "destination_id"],
 }
 #: Optional columns left out of a table when no row uses them
-OPTIONAL = {"stops.txt": ["zone_id"], "fare_rules.txt": ["origin_id", "destination_id"]}
+OPTIONAL = {"stops.txt": ["zone_id", "parent_station"], "routes.txt": ["continuous_pickup", "continuous_drop_off"], "fare_rules.txt": ["origin_id", "destination_id"],
+            "feed_info.txt": ["feed_contact_email", "feed_contact_url"]}
+#: the agency_url of a survey that set none (GTFS requires one): said as placeholder_agency_url
+PLACEHOLDER_URL = "https://example.com/"
 SORT = {
     "agency.txt": ["agency_id"], "stops.txt": ["stop_id"], "routes.txt": ["route_id"], "trips.txt": ["trip_id"],
     "stop_times.txt": ["trip_id", "stop_sequence"], "frequencies.txt": ["trip_id", "start_time"],
@@ -126,6 +130,8 @@ class FeedStop:
     name: str
     lat: float
     lon: float
+    location_type: int = 0  # 0 a stop (a boarding point), 1 a station (a rank: its boarding points grouped)
+    parent_station: str = ""
 
 
 @dataclass(frozen=True)
@@ -162,6 +168,7 @@ class FeedRoute:
     od_fares: tuple[tuple[str, str, float], ...] = ()  # (origin stop_id, destination stop_id, price)
     short_name: str = ""  # the route number riders use (45K, JBL 13)
     route_type: int = 3  # GTFS: 3 bus (minibus taxis too), 2 rail, 4 ferry ...
+    hail_and_ride: bool = False  # vehicles stop anywhere along the route on request (continuous_pickup 0)
 
 
 @dataclass(frozen=True)
@@ -175,6 +182,8 @@ class FeedMeta:
     end_date: str
     publisher: str
     version: str
+    contact_email: str = ""
+    contact_url: str = ""
 
 
 def trip_id(route_id: str, direction_id: int, variant: int) -> str:
@@ -191,12 +200,15 @@ def network_tables(routes: list[FeedRoute], stops: list[FeedStop], meta: FeedMet
     zones = any(r.od_fares for r in routes)  # origin-destination fares: each stop is its own fare zone
     for s in stops:
         t["stops.txt"].append({"stop_id": s.stop_id, "stop_name": s.name, "stop_lat": round(s.lat, 6),
-                               "stop_lon": round(s.lon, 6), "zone_id": s.stop_id if zones else "",
-                               "location_type": 0})
+                               "stop_lon": round(s.lon, 6), "zone_id": s.stop_id if zones and not s.location_type else "",
+                               "location_type": s.location_type, "parent_station": s.parent_station})
     stop_times, shapes = [], []  # per trip, as columns: numpy, not a dict per row
     for r in routes:
+        # continuous stopping: 0 (anywhere on request) for hail-and-ride routes, else left empty (1: none, the default)
+        hail = 0 if r.hail_and_ride else ""
         t["routes.txt"].append({"route_id": r.route_id, "agency_id": r.agency_id, "route_short_name": r.short_name,
-                                "route_long_name": r.long_name, "route_type": r.route_type})
+                                "route_long_name": r.long_name, "route_type": r.route_type, "continuous_pickup": hail,
+                                "continuous_drop_off": hail})
         if r.fare_price is not None:
             t["fare_attributes.txt"].append({"fare_id": r.route_id, "price": f"{r.fare_price:.2f}",
                                              "currency_type": r.fare_currency, "payment_method": 0, "transfers": 0,
@@ -238,7 +250,7 @@ def network_tables(routes: list[FeedRoute], stops: list[FeedStop], meta: FeedMet
     t["feed_info.txt"].append({"feed_publisher_name": meta.publisher, "feed_publisher_url": meta.agency_url,
                                "feed_lang": meta.lang, "feed_start_date": meta.start_date,
                                "feed_end_date": meta.end_date, "feed_version": meta.version,
-                               "feed_contact_url": meta.agency_url})
+                               "feed_contact_email": meta.contact_email, "feed_contact_url": meta.contact_url})
     tables = {name: pd.DataFrame(rows, columns=COLUMNS[name]) for name, rows in t.items()}
     for name, parts in (("stop_times.txt", stop_times), ("shapes.txt", shapes)):
         if parts:

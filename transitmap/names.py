@@ -195,7 +195,12 @@ def mark_templates(rides: list[Ride], config: NamingConfig = NamingConfig()) -> 
 
 def route_type(mode: str | None) -> int:
     """The GTFS route_type of a ride's mode (3, a bus, for every road vehicle)."""
-    return ROUTE_TYPES.get(MODE_WORDS.get(_fold(mode or ""), mode or ""), 3)
+    return ROUTE_TYPES.get(canonical_mode(mode), 3)
+
+
+def canonical_mode(mode: str | None) -> str:
+    """A mode as ``MODE_WORDS`` names it (``matatu``, ``trotro`` -> ``minibus``; ``boda`` -> ``motorbike_taxi``)."""
+    return MODE_WORDS.get(_fold(mode or ""), _fold(mode or "").replace(" ", "_"))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -74,6 +74,7 @@ FIELD_DOCS: dict[str, str] = {
     "start_time": "start of a time band, HH:MM:SS as GTFS writes it (past midnight: 24:xx:xx)",
     "provenance": "where a figure comes from, as `headways.csv` says it",
     "start_date": "the first day of the feed's calendar, YYYY-MM-DD",
+    "agency_url": "the agencies' web address in the feed",
     "timing": "where a trace's times come from: `recorded`, `stop_times` (times between its stops) or `estimated`",
 }
 
@@ -690,6 +691,16 @@ class NoServiceDatesNotice(Notice):
 
     severity = WARNING
     start_date: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlaceholderAgencyUrlNotice(Notice):
+    """The feed's agencies and publisher have the placeholder web address (``agency_url``): GTFS requires one, and
+    a trip planner shows it to riders. Set the survey's own: `--agency-url https://...` or ``agency_url`` in
+    survey.toml. The feed's contact (``contact_email``, ``contact_url``) is written only when given."""
+
+    severity = WARNING
+    agency_url: str
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -30,10 +30,10 @@ from .engine import Clock, DaskEngine, ProcessEngine, imap_local, rare_full_coll
 from .errors import SettingsError
 from .fares import FareConfig, fares_between_stops, route_fares, settle_currencies
 from .geo import simplified, unproject, utm_epsg
-from .gtfs import feed_bytes, network_tables, validator_summary
+from .gtfs import PLACEHOLDER_URL, feed_bytes, network_tables, validator_summary
 from .match import MatchConfig, match_rides, merged_routes, per_region
 from .model import PatternStops, PatternTimes, Status, known_currency
-from .names import NamingConfig, name_rides, route_type
+from .names import NamingConfig, canonical_mode, name_rides, route_type
 from .privacy import pseudonyms, thinned, trimmed_outline
 from .read import ReadColumns, ReadLimits, ReadResult, list_inputs, read_file, timezone_at
 from .report import headways_csv, ledger_csv, stats_files, to_json
@@ -252,7 +252,13 @@ class BuildConfig:
     timezone: str | None = None  # IANA; default: the zone at the survey's centre (timezonefinder, offline)
     currency: str | None = None  # for routes whose fares name none; default: the traces' own
     agency_name: str = "Informal transit operators"  # for routes whose rides name no operator
-    agency_url: str = "https://example.com/"  # GTFS requires one; set the survey's own
+    agency_url: str = PLACEHOLDER_URL  # GTFS requires one; set the survey's own (else placeholder_agency_url)
+    # modes whose vehicles stop anywhere on request (continuous_pickup / continuous_drop_off 0 in routes.txt),
+    # as transitmap.names.MODE_WORDS names them, separated by spaces ("" for none)
+    hail_and_ride_modes: str = "minibus shared_taxi motorbike_taxi"
+    # the feed's contact (feed_info.txt), written only when given
+    contact_email: str | None = None
+    contact_url: str | None = None
     publisher: str = "transitmap"
     lang: str = "en"
     validity_days: int = 365  # the calendar runs this long after the last surveyed day
@@ -289,6 +295,10 @@ class BuildConfig:
             raise SettingsError(f"currency {self.currency!r} is not an ISO 4217 code, such as KES, ZAR, GHS or XOF")
         if not re.fullmatch(r"https?://[^\s/]+\.[^\s]+", self.agency_url or ""):
             raise SettingsError(f"agency_url {self.agency_url!r} is not a web address (https://...): GTFS needs one")
+        if self.contact_url is not None and not re.fullmatch(r"https?://[^\s/]+\.[^\s]+", self.contact_url):
+            raise SettingsError(f"contact_url {self.contact_url!r} is not a web address (https://...)")
+        if self.contact_email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", self.contact_email):
+            raise SettingsError(f"contact_email {self.contact_email!r} is not an email address")
         if not isinstance(self.validity_days, int) or self.validity_days < 1:
             raise SettingsError(f"validity_days {self.validity_days!r} is not a whole number of days, 1 or more")
         if self.first_service_date is not None and not re.fullmatch(r"\d{4}-\d\d-\d\d", str(self.first_service_date)):
@@ -438,9 +448,12 @@ def build_network(
         fares.append((fare, od))
         fare_notices += found
     modes = [Counter(rides[i].mode for p in route.patterns for i in p.rides + p.partial) for route in routes]
-    types = [route_type(min(m, key=lambda mode: (-m[mode], mode))) for m in modes]
+    majority = [canonical_mode(min(m, key=lambda mode: (-m[mode], mode))) for m in modes]
+    types = [route_type(mode) for mode in majority]
+    hail = [mode in config.hail_and_ride_modes.split() for mode in majority]
     service_days, _ = local_seconds(np.array([r.t_s[r.start] for r in rides if r.clock]), tz)
-    rows = feed_rows(rides, routes, stops, pattern_stops, timed, ids, fares, types, service_days, tz, epsg, config)
+    rows = feed_rows(rides, routes, stops, pattern_stops, timed, ids, fares, types, service_days, tz, epsg, config,
+                     hail)
     notices += rows.notices + fare_notices
     clock.lap("kept the ids of the previous build, set the fares, assembled the GTFS rows")
     feed = feed_bytes(network_tables(rows.routes, rows.stops, rows.meta), workers=workers)

@@ -370,7 +370,10 @@ def record_build(path: str | os.PathLike, *, now: datetime, out: str, feed: byte
         if feed is not None:
             with zipfile.ZipFile(io.BytesIO(feed)) as z:
                 for kind, table, column in (("route", "routes.txt", "route_id"), ("stop", "stops.txt", "stop_id")):
-                    for i in pd.read_csv(z.open(table), dtype=str, keep_default_na=False)[column]:
+                    rows = pd.read_csv(z.open(table), dtype=str, keep_default_na=False)
+                    if "location_type" in rows:  # a station's id is its first stop's with _station: not issued
+                        rows = rows[rows["location_type"].isin(["", "0"])]
+                    for i in rows[column]:
                         con.execute("INSERT INTO issued_ids (id, kind, first_build, last_build) VALUES (?, ?, ?, ?) "
                                     "ON CONFLICT(id) DO UPDATE SET last_build = excluded.last_build",
                                     (i, kind, build_id, build_id))
