@@ -156,6 +156,7 @@ def score(network, epsg: int, result, fares: dict, rode: dict | None = None) -> 
     z = zipfile.ZipFile(io.BytesIO(result.feed))
     read = lambda n: pd.read_csv(z.open(n), dtype=str, keep_default_na=False)  # noqa: E731
     trips, shapes, stops = read("trips.txt"), read("shapes.txt"), read("stops.txt")
+    stops = stops[stops.get("location_type", "0").isin(["", "0"])]  # boarding points, not the stations of ranks
     fa = read("fare_attributes.txt") if "fare_attributes.txt" in z.namelist() else pd.DataFrame(columns=["fare_id", "price"])
     out = []
     for trip in trips.itertuples():

@@ -99,7 +99,8 @@ def _stops_keeping_id(old: bytes, new: bytes) -> int:
 
     def stops(feed):
         with zipfile.ZipFile(io.BytesIO(feed)) as z:
-            return pd.read_csv(z.open("stops.txt"), dtype={"stop_id": str}).set_index("stop_id")
+            table = pd.read_csv(z.open("stops.txt"), dtype={"stop_id": str})
+            return table[table.get("location_type", 0) == 0].set_index("stop_id")  # not the stations of ranks
 
     a, b = stops(old), stops(new)
     both = a.index.intersection(b.index)

@@ -347,7 +347,7 @@ def test_regions_built_in_processes_of_their_own_give_the_same_feed(tmp_path):
         rules = pd.read_csv(z.open("fare_rules.txt"), dtype=str)
     # each town's fare between two of its stops, numbered back into the survey's stops
     assert sorted(rules.dropna(subset=["origin_id"])["route_id"]) == ["R001", "R002"]
-    assert {h["provenance"] for h in two.headway_rows} == {"observed"}
+    assert {h["provenance"] for h in two.headway_rows} == {"observed", "extrapolated"}  # the hours not ridden
 
 
 def _part_sum(shared: np.ndarray, bounds: tuple[int, int]) -> tuple[int, int]:
@@ -499,9 +499,9 @@ def test_build_notice_headway_estimated_and_its_provenance(tmp_path):
         d.pop("departures", None)
     result = build_network([_write_rides(tmp_path / "a", docs)])
     assert "headway_estimated" in _codes(result)
-    assert {h["provenance"] for h in result.headway_rows} == {"estimated_from_rank_waits"}
+    assert {h["provenance"] for h in result.headway_rows} == {"estimated_from_rank_waits", "extrapolated"}
     observed = build_network([_write_rides(tmp_path / "b", _docs(ROUTE, 2))])
-    assert {h["provenance"] for h in observed.headway_rows} <= {"observed", "observed_other_band"}
+    assert {h["provenance"] for h in observed.headway_rows} <= {"observed", "observed_other_band", "extrapolated"}
     # one notice per trip and band, naming both and saying what headways.csv says
     for run, rows in ((result, result.headway_rows), (observed, observed.headway_rows)):
         notices = next((e["sample_notices"] for e in run.run.notices.to_list() if e["code"] == "headway_estimated"), [])
@@ -645,7 +645,10 @@ def test_rides_crossing_midnight_run_past_24_00_on_their_service_day(tmp_path):
     result = build_network([_write_rides(tmp_path / "a", docs)])
     t = _tables(result.feed)
     freq = t["frequencies.txt"]
-    assert (freq["end_time"] == "24:00:00").all() and (freq["start_time"] == "23:00:00").all()
+    # the declared 05:00-21:00, widened to the hour after the last departure seen (23:55): the evening band to 24:00
+    assert freq.groupby("trip_id").end_time.max().eq("24:00:00").all()
+    assert freq.groupby("trip_id").start_time.min().eq("05:00:00").all()
+    assert not freq.start_time.str.startswith("00:").any()  # never wrapped
     from transitmap.stats import feed_stats
 
     ends = feed_stats(result.feed).routes["service_end"]
@@ -729,3 +732,46 @@ def test_the_boarding_points_of_a_rank_are_grouped_under_one_station(sample_buil
         assert float(st.stop_lat) == pytest.approx(children.stop_lat.astype(float).mean(), abs=1e-6)
     served = set(_tables(sample_build.feed)["stop_times.txt"].stop_id)
     assert not served & set(stations.stop_id)  # trips stop at boarding points, never at a station
+
+
+def test_service_runs_over_the_declared_hours_and_days_with_the_bands_nobody_rode_extrapolated(sample_build):
+    """The sample was ridden on weekdays between noon and 16:00: its feed runs 05:00-21:00 every day (the
+    default declaration), each band nobody rode at the headway of the nearest band ridden (``extrapolated``,
+    with a notice), and the days nobody rode are said."""
+    rows = pd.DataFrame(sample_build.headway_rows)
+    for trip, g in rows.groupby("trip_id"):
+        assert (g.start_time.min(), g.end_time.max()) == (5 * 3600, 21 * 3600), trip
+        assert (g.end_time.iloc[:-1].to_numpy() == g.start_time.iloc[1:].to_numpy()).all()  # no hole
+        ridden = g[g.provenance != "extrapolated"]
+        assert len(ridden) >= 1
+        for h in g[g.provenance == "extrapolated"].itertuples():
+            nearest = ridden.iloc[((ridden.start_time + ridden.end_time) / 2 - (h.start_time + h.end_time) / 2).abs().argmin()]
+            assert h.headway_s == nearest.headway_s
+    notices = sample_build.run.notices.to_list()
+    said = {s["provenance"] for n in notices if n["code"] == "headway_estimated" for s in n["sample_notices"]}
+    assert "extrapolated" in said
+    [days] = [s for n in notices if n["code"] == "service_days_not_observed" for s in n["sample_notices"]]
+    assert days["days"] == "sat,sun" and days["observed"] == "mon,tue,wed,thu,fri"
+    calendar = _tables(sample_build.feed)["calendar.txt"].iloc[0]
+    assert calendar[["monday", "saturday", "sunday"]].tolist() == ["1", "1", "1"]
+
+
+def test_a_declaration_narrower_than_the_rides_is_widened_by_them():
+    """Declared 13:00-14:00 on weekdays: each pattern runs at least then, and over every hour its rides show; the
+    calendar is Monday to Friday and no day is said to be missing."""
+    result = build_network([SAMPLE], BuildConfig.from_settings({"service_days": "mon-fri",
+                                                               "timing": {"service_hours": "13:00-14:00"}}))
+    rows = pd.DataFrame(result.headway_rows)
+    assert rows.start_time.min() <= 12 * 3600 and (rows.groupby("trip_id").start_time.min() <= 13 * 3600).all()
+    assert (rows.groupby("trip_id").end_time.max() >= 14 * 3600).all()
+    assert "extrapolated" not in set(rows.provenance)  # nothing beyond the hours ridden was declared
+    calendar = _tables(result.feed)["calendar.txt"].iloc[0]
+    assert calendar[["friday", "saturday", "sunday"]].tolist() == ["1", "0", "0"]
+    assert "service_days_not_observed" not in result.run.notices.counts
+
+
+@pytest.mark.parametrize("settings", [{"service_days": "weekdays"}, {"timing": {"service_hours": "21:00-05:00"}},
+                                      {"timing": {"service_hours": "5-21"}}])
+def test_a_service_declaration_that_cannot_work_is_refused(settings):
+    with pytest.raises(SettingsError):
+        BuildConfig.from_settings(settings)

@@ -143,7 +143,7 @@ def _feed_table(result, name: str) -> pd.DataFrame:
 
 def test_a_route_known_only_without_times_is_published_with_its_times_marked_estimated():
     """No ride has times: the trip runs at the survey's speed (20 km/h when no ride shows one), every day from the
-    date set, 06:00-21:00 at the assumed headway; headways.csv, the notices and the ledger say so."""
+    date set, 05:00-21:00 (the declared service hours) at the assumed headway; headways.csv, the notices and the ledger say so."""
     result = build_network([GEO / "no-time.gpx"], BuildConfig(first_service_date="2026-03-02"))
     [row] = result.ledger_rows
     assert row["status"] == "used" and "no_timestamps" in row["codes"]
@@ -157,7 +157,7 @@ def test_a_route_known_only_without_times_is_published_with_its_times_marked_est
     assert {(h["travel_times"], h["timed_rides"], h["provenance"]) for h in result.headway_rows} == {
         ("survey_speed", 0, "assumed")}
     assert (min(h["start_time"] for h in result.headway_rows), max(h["end_time"] for h in result.headway_rows)) \
-        == (6 * 3600, 21 * 3600)
+        == (5 * 3600, 21 * 3600)
     codes = set(result.run.notices.counts)
     assert {"travel_times_estimated", "no_service_dates", "no_timestamps"} <= codes
 
@@ -166,7 +166,8 @@ def test_stop_times_and_reported_headways_make_the_trip_of_a_transitwand_route()
     result = build_network([GEO / "transitwand"], BuildConfig(first_service_date="2026-03-02"))
     rows = result.headway_rows
     assert [(h["start_time"] // 3600, h["end_time"] // 3600, h["headway_s"], h["provenance"]) for h in rows] == [
-        (6, 9, 600, "reported"), (9, 16, 1200, "reported")]
+        (5, 6, 600, "extrapolated"), (6, 9, 600, "reported"), (9, 16, 1200, "reported"),
+        (16, 19, 1200, "extrapolated"), (19, 21, 1200, "extrapolated")]  # over the declared 05:00-21:00
     assert {(h["travel_times"], h["timed_rides"]) for h in rows} == {("stop_times", 1)}
     seconds = pd.to_timedelta(_feed_table(result, "stop_times.txt").arrival_time).dt.total_seconds()
     assert seconds.max() - seconds.min() == pytest.approx(440, abs=15)
@@ -182,7 +183,8 @@ def test_rides_with_times_time_a_route_that_rides_without_times_also_show():
     seconds = pd.to_timedelta(_feed_table(result, "stop_times.txt").arrival_time).dt.total_seconds()
     assert seconds.max() - seconds.min() == pytest.approx(390, abs=15)
     calendar = _feed_table(result, "calendar.txt").iloc[0]
-    assert calendar.start_date == "20260304" and calendar[["wednesday", "thursday"]].tolist() == ["1", "0"]
+    assert calendar.start_date == "20260304"  # the day ridden; every day served, as declared by default
+    assert samples(result.run, "service_days_not_observed")[0]["observed"] == "wed"
     assert "travel_times_estimated" not in result.run.notices.counts
 
 
@@ -242,7 +244,7 @@ def test_headways_every_recording_reports_alike_are_said_to_be_an_apps_default(t
                                                                 "geometry": {"type": "LineString", "coordinates": coords}}))
     result = build_network([tmp_path], BuildConfig(first_service_date="2026-03-02"))
     assert all(r["status"] == "used" for r in result.ledger_rows) and len(result.ledger_rows) == 5
-    assert {h["provenance"] for h in result.headway_rows} == {"reported"}
+    assert {h["provenance"] for h in result.headway_rows} == {"reported", "extrapolated"}  # 05-06 from 06-09
     assert sorted({h["headway_s"] for h in result.headway_rows}) == sorted({60 * h for h in headways})
     found = samples(result.run, "reported_headways_uniform")
     assert [(s["count"], s["headway_s"]) for s in found] == ([(5, 600.0)] if uniform else [])

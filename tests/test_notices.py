@@ -195,7 +195,7 @@ def test_every_code_in_the_catalogue_has_a_case():
     covered |= {"fare_without_currency", "path_convention_mismatch"}  # build: tests/test_field_recordings.py
     covered |= {"decimal_comma", "no_timestamps", "travel_times_estimated", "no_service_dates",
                 "reported_headways_uniform"}  # other tools' files: tests/test_inputs.py
-    covered |= {"placeholder_agency_url"}  # planner-ready feeds: tests/test_build.py
+    covered |= {"placeholder_agency_url", "service_days_not_observed"}  # planner-ready feeds: tests/test_build.py
     assert {c.code() for c in N.catalogue()} == covered
 
 

@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 
 from . import notices as N
-from .geo import groups, unproject
+from .geo import groups, pairs_within, unproject
 from .gtfs import PLACEHOLDER_URL, FeedHeadway, FeedMeta, FeedRoute, FeedStop, FeedTrip, trip_id
-from .model import NetworkStop, PatternStops, PatternTimes, Ride, Route, gtfs_time
+from .model import DAYS, NetworkStop, PatternStops, PatternTimes, Ride, Route, gtfs_time
+from .model import weekdays as weekdays_of
 
 if TYPE_CHECKING:
     from .compare import StableIds
@@ -106,7 +107,8 @@ def feed_rows(rides: list[Ride], routes: list[Route], stops: list[NetworkStop],
         fare, od = fares[r]
         feed_routes.append((route_id, agency_id, route, trips, fare, od, route_types[r],
                             bool(hail_and_ride and hail_and_ride[r])))
-    names = {stop_ids[k]: stops[k].name or _unnamed(k, stops, NEAR_NAMED_M) or stop_names.get(k) or stop_ids[k]
+    near = _near_names(stops, NEAR_NAMED_M)
+    names = {stop_ids[k]: stops[k].name or near.get(k) or stop_names.get(k) or stop_ids[k]
              for k in range(len(stops))}  # by stop_id
     marked = {stop_ids[k]: stops[k].name for k in range(len(stops)) if stops[k].name}  # names collectors gave
     final_routes = []
@@ -129,12 +131,18 @@ def feed_rows(rides: list[Ride], routes: list[Route], stops: list[NetworkStop],
         feed_stops.append(FeedStop(station_id, stops[members[0]].name, float(np.mean(slat[members])),
                                    float(np.mean(slon[members])), location_type=1))
     notices += [N.StopSeenOnceNotice(stop_id=stop_ids[k]) for k, s in enumerate(stops) if s.observations <= 1]
-    if len(service_days):
+    declared = weekdays_of(config.service_days)
+    if len(service_days):  # the days declared, and any other day a collector rode on
         days = pd.to_datetime(pd.Series(service_days))
-        weekdays = tuple(sorted(set(days.dt.day_of_week)))
-    else:  # no ride tells when vehicles run: every day, from the day set (or of the build)
+        seen = set(days.dt.day_of_week.tolist())
+        weekdays = tuple(sorted(seen | set(declared)))
+        unseen = [DAYS[d] for d in weekdays if d not in seen]
+        if unseen:
+            notices.append(N.ServiceDaysNotObservedNotice(days=",".join(unseen),
+                                                          observed=",".join(DAYS[d] for d in sorted(seen))))
+    else:  # no ride tells when vehicles run: the days declared, from the day set (or of the build)
         days = pd.to_datetime(pd.Series([config.first_service_date or datetime.date.today().isoformat()]))
-        weekdays = tuple(range(7))
+        weekdays = declared
         notices.append(N.NoServiceDatesNotice(start_date=days.min().strftime("%Y-%m-%d")))
     end = (days.max() + pd.Timedelta(days=config.validity_days)).strftime("%Y%m%d")
     # the feed's version names its content (the rides), not the files they came in
@@ -156,21 +164,18 @@ def _stations(stops: list[NetworkStop], stop_ids: list[str], within_m: float) ->
     """{stop index: (station id,)} of the stops grouped under a station: two or more stops of one name (as
     collectors gave it, case and spacing folded) each within ``within_m`` of another. The station's id is its
     first stop's id with ``_station``: it follows the stops' stable ids."""
-    by_name: dict[str, list[int]] = {}
-    for k, s in enumerate(stops):
-        if s.name:
-            by_name.setdefault(" ".join(s.name.lower().split()), []).append(k)
+    named = [k for k, s in enumerate(stops) if s.name]
+    if len(named) < 2:
+        return {}
+    folded = [" ".join(stops[k].name.lower().split()) for k in named]
+    xy = np.array([(stops[k].x_m, stops[k].y_m) for k in named])
+    ii, jj = pairs_within(xy, xy, within_m)
+    pairs = [(i, j) for i, j in zip(ii.tolist(), jj.tolist()) if i < j and folded[i] == folded[j]]
     out: dict[int, tuple[str]] = {}
-    for members in by_name.values():
-        if len(members) < 2:
-            continue
-        xy = np.array([(stops[k].x_m, stops[k].y_m) for k in members])
-        near = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1]) <= within_m
-        ii, jj = np.nonzero(np.triu(near, 1))
-        for group in groups(len(members), zip(ii.tolist(), jj.tolist())):
-            if len(group) >= 2:
-                ks = sorted((members[i] for i in group), key=lambda k: stop_ids[k])
-                out.update({k: (f"{stop_ids[ks[0]]}_station",) for k in ks})
+    for group in groups(len(named), pairs):
+        if len(group) >= 2:
+            ks = sorted((named[i] for i in group), key=lambda k: stop_ids[k])
+            out.update({k: (f"{stop_ids[ks[0]]}_station",) for k in ks})
     return out
 
 
@@ -178,17 +183,22 @@ def _stations(stops: list[NetworkStop], stop_ids: list[str], within_m: float) ->
 NEAR_NAMED_M = 500.0
 
 
-def _unnamed(k: int, stops: list[NetworkStop], within_m: float) -> str:
-    """The name of a stop nobody named: "near" the nearest named stop within ``within_m`` (a name that is true,
-    where a made-up one such as "R004 km 1.8" was not); else "" (the caller then says which route it is on,
-    else gives its id: stops.txt needs a name for a stop)."""
-    named = [(s.x_m, s.y_m, s.name) for s in stops if s.name]
-    if not named:
-        return ""
-    xy = np.array([(x, y) for x, y, _ in named])
-    d = np.hypot(xy[:, 0] - stops[k].x_m, xy[:, 1] - stops[k].y_m)
-    i = int(np.argmin(d))
-    return f"near {named[i][2]}" if d[i] <= within_m else ""
+def _near_names(stops: list[NetworkStop], within_m: float) -> dict[int, str]:
+    """Names of the stops nobody named: "near" the nearest named stop within ``within_m`` (a name that is true,
+    where a made-up one such as "R004 km 1.8" was not). A stop with none near is left out (the caller then
+    says which route it is on, else gives its id: stops.txt needs a name for a stop)."""
+    named = [k for k, s in enumerate(stops) if s.name]
+    unnamed = [k for k, s in enumerate(stops) if not s.name]
+    if not named or not unnamed:
+        return {}
+    a = np.array([(stops[k].x_m, stops[k].y_m) for k in unnamed], float)
+    b = np.array([(stops[k].x_m, stops[k].y_m) for k in named], float)
+    i, j = pairs_within(a, b, within_m)
+    d = np.hypot(*(a[i] - b[j]).T)
+    out: dict[int, str] = {}
+    for ii, jj, _ in sorted(zip(i.tolist(), j.tolist(), d.tolist()), key=lambda t: (t[0], t[2], named[t[1]])):
+        out.setdefault(unnamed[ii], f"near {stops[named[jj]].name}")
+    return out
 
 
 _CODE_NAME = re.compile(r"^((?:[^\W\d_]{1,4} )?\d{1,4}(?!(?:st|nd|rd|th)\b)(?:[^\W\d_]{1,3}\d{0,2})?(?:_\d{1,2})?"

@@ -25,6 +25,7 @@ from operator import attrgetter
 import numpy as np
 import pycountry
 
+from .errors import SettingsError
 from .geo import Path
 
 STOP_KINDS = ("board", "alight", "both", "stop")
@@ -33,6 +34,21 @@ STOP_KINDS = ("board", "alight", "both", "stop")
 #: same service day. Headways are inferred per band (timing) and the statistics report by band (stats).
 TIME_BANDS = (("early", 0, 6), ("am_peak", 6, 9), ("midday", 9, 16), ("pm_peak", 16, 19), ("evening", 19, 24),
               ("night", 24, 30))
+
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def weekdays(days: str) -> tuple[int, ...]:
+    """The days (0 = Monday) of a declaration such as "mon-sun", "mon-fri", "sat,sun" or "mon-fri,sun"."""
+    out: set[int] = set()
+    for part in str(days).lower().replace(" ", "").split(","):
+        ends = part.split("-")
+        if not part or len(ends) > 2 or any(e[:3] not in DAYS for e in ends):
+            raise SettingsError(f"service_days {days!r} is not a list of days such as mon-sun, mon-sat or sat,sun")
+        a, b = DAYS.index(ends[0][:3]), DAYS.index(ends[-1][:3])
+        out.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
+    return tuple(sorted(out))
 
 
 def gtfs_time(seconds: int) -> str:

@@ -75,6 +75,8 @@ FIELD_DOCS: dict[str, str] = {
     "provenance": "where a figure comes from, as `headways.csv` says it",
     "start_date": "the first day of the feed's calendar, YYYY-MM-DD",
     "agency_url": "the agencies' web address in the feed",
+    "days": "days of the week, as mon,tue ... sun",
+    "observed": "what was observed, in the same terms",
     "timing": "where a trace's times come from: `recorded`, `stop_times` (times between its stops) or `estimated`",
 }
 
@@ -691,6 +693,17 @@ class NoServiceDatesNotice(Notice):
 
     severity = WARNING
     start_date: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceDaysNotObservedNotice(Notice):
+    """The calendar serves days the survey declares (``service_days``, default every day) on which no collector
+    rode (``days``; ``observed``: the days ridden): their service is the days ridden, extended as declared.
+    Ride a weekend day to know it, or declare only the days vehicles run (`--set service_days=mon-sat`)."""
+
+    severity = WARNING
+    days: str
+    observed: str
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -32,14 +32,14 @@ from .fares import FareConfig, fares_between_stops, route_fares, settle_currenci
 from .geo import simplified, unproject, utm_epsg
 from .gtfs import PLACEHOLDER_URL, feed_bytes, network_tables, validator_summary
 from .match import MatchConfig, match_rides, merged_routes, per_region
-from .model import PatternStops, PatternTimes, Status, known_currency
+from .model import PatternStops, PatternTimes, Status, known_currency, weekdays
 from .names import NamingConfig, canonical_mode, name_rides, route_type
 from .privacy import pseudonyms, thinned, trimmed_outline
 from .read import ReadColumns, ReadLimits, ReadResult, list_inputs, read_file, timezone_at
 from .report import headways_csv, ledger_csv, stats_files, to_json
 from .stats import NetworkStats, feed_stats
 from .stops import StopConfig, infer_stops, merged_stops
-from .timing import (TimingConfig, headways, local_seconds, service_span, stop_offsets, survey_speed_kph,
+from .timing import (TimingConfig, headways, local_seconds, stop_offsets, survey_speed_kph,
                      uniform_reported_headways)
 from .validate import (TraceCheck, ValidationConfig, check_survey, check_trace, check_trace_safely, digests,
                        summarize)
@@ -265,6 +265,9 @@ class BuildConfig:
     # YYYY-MM-DD: the calendar's first day when no ride has a time of day (all without timestamps); default:
     # the day of the build
     first_service_date: str | None = None
+    # the days the survey's vehicles run ("mon-sun", "mon-sat", "mon,wed,fri"): served whether or not a
+    # collector rode on them (days nobody rode are said as service_days_not_observed)
+    service_days: str = "mon-sun"
     # key of the collector pseudonyms in the ledger; default: TRANSITMAP_PSEUDONYM_KEY, else a random key made
     # once per machine and kept in pseudonym_key_file() (never beside the output)
     pseudonym_key: str | None = None
@@ -303,6 +306,7 @@ class BuildConfig:
             raise SettingsError(f"validity_days {self.validity_days!r} is not a whole number of days, 1 or more")
         if self.first_service_date is not None and not re.fullmatch(r"\d{4}-\d\d-\d\d", str(self.first_service_date)):
             raise SettingsError(f"first_service_date {self.first_service_date!r} is not a date as YYYY-MM-DD")
+        weekdays(self.service_days)  # a SettingsError names what would do
         if self.path_names is not None and not re.search(r"\{route\}|\{collector\}|\{mode\}", self.path_names):
             raise SettingsError(f"path_names {self.path_names!r} names no part: use {{route}}, {{collector}}, "
                                 "{mode}, {direction}, {date} and {*}, e.g. {route}___{direction}___{collector}___{*}")
@@ -368,6 +372,8 @@ class BuildResult:
         report["summary"].update({"routes": self.routes, "stops": self.stops, "timezone": self.timezone,
                                   "used": count("used"), "quarantined": count("quarantined")})
         report["summary"].pop("accepted", None)
+        bands = Counter(h["provenance"] for h in self.headway_rows)
+        report["summary"]["headway_bands"] = dict(sorted(bands.items()))
         untimed = sum(1 for r in self.ledger_rows if r["status"] == "used" and "no_timestamps" in r["codes"])
         if untimed:  # said only where it happens: where the times of rides without any come from
             trips = {h["trip_id"]: h["travel_times"] for h in self.headway_rows}
@@ -569,12 +575,11 @@ def _region_network(rides, tz: str, epsg: int, config: BuildConfig):
     for r, route in enumerate(routes):
         for p, pattern in enumerate(route.patterns):
             ps = pattern_stops[(r, p)]
-            span = service_span(pattern, rides, tz, config.timing)
             dist = pattern.path.cum  # metres along the pattern at each vertex
             advance = np.flatnonzero(np.concatenate([[True], np.diff(np.round(dist, 1)) > 0]))  # no two points at one distance
             shape = advance[simplified(pattern.xy[advance], SHAPE_TOLERANCE_M)]
             offsets, source, n_timed = stop_offsets(pattern, ps.s_m, rides, config.timing)
-            timed[(r, p)] = PatternTimes(offsets, headways(pattern, rides, span, tz, config.timing),
+            timed[(r, p)] = PatternTimes(offsets, headways(pattern, rides, tz, config.timing),
                                          dist[shape], *to_latlon(pattern.xy[shape, 0], pattern.xy[shape, 1]),
                                          fares_between_stops(pattern, ps, rides), source, n_timed)
             pattern.__dict__.pop("path", None)  # made again where needed, not sent back to the calling process

@@ -395,6 +395,12 @@ def _findings_html(report: dict) -> str:
     out = [f"<h2>Validation</h2><p>{s.get('traces', 0):,} traces in {s.get('files', 0):,} files: "
            f"{s.get('used', s.get('accepted', 0)):,} used, {s.get('quarantined', 0):,} quarantined, "
            f"{s.get('duplicate', 0):,} duplicate.</p>"]
+    if s.get("headway_bands"):
+        bands = s["headway_bands"]
+        said = ", ".join(f"{n:,} {p.replace('_', ' ')}" for p, n in sorted(bands.items(), key=lambda kv: -kv[1]))
+        out.append(f"<p>Headways of {sum(bands.values()):,} trip-bands over the service hours ({e(said)}): "
+                   "<em>extrapolated</em> bands lie beyond the hours collectors rode, their headway that of the "
+                   "nearest band ridden (<code>headways.csv</code>, <code>headway_estimated</code>).</p>")
     if s.get("used_without_timestamps"):
         trips = s.get("trips_by_travel_times", {})
         out.append(f"<p>{s['used_without_timestamps']:,} of the rides used have no timestamps (<code>no_timestamps"

@@ -9,6 +9,7 @@ a band, the headway is estimated and its provenance says how; nothing is invente
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
@@ -17,8 +18,19 @@ import numpy as np
 import pandas as pd
 
 from . import notices as N
+from .errors import SettingsError
 from .model import TIME_BANDS, Headway, Pattern, Ride
 
+
+
+def declared_span_s(hours: str) -> tuple[int, int]:
+    """Seconds after local midnight of a declared span "HH:MM-HH:MM" (the end after the start, up to 30:00)."""
+    m = re.fullmatch(r"\s*(\d{1,2}):(\d\d)\s*-\s*(\d{1,2}):(\d\d)\s*", str(hours))
+    lo, hi = (int(m.group(1)) * 3600 + int(m.group(2)) * 60, int(m.group(3)) * 3600 + int(m.group(4)) * 60) if m else (0, 0)
+    if not m or not 0 <= lo < hi <= 30 * 3600:
+        raise SettingsError(f"service_hours {hours!r} is not a span of the day such as 05:00-21:00 (an end past "
+                            "24:00, up to 30:00, is after midnight)")
+    return lo, hi
 
 
 @dataclass(frozen=True)
@@ -30,10 +42,12 @@ class TimingConfig:
     # the speed of a pattern only rides without times show; default (None): the median speed of the survey's
     # rides with times (20 km/h when it has none)
     untimed_speed_kph: float | None = None
-    # the hours a pattern runs when no ride with a time of day shows when (only rides without times), and its
-    # rides report no headway per band: from the first hour to the last
-    untimed_first_h: int = 6
-    untimed_last_h: int = 21
+    # the hours the survey's vehicles run (HH:MM-HH:MM, local; past 24:00 for service after midnight): every
+    # pattern runs at least then, and longer where its rides show it (its first and last departures seen)
+    service_hours: str = "05:00-21:00"
+
+    def __post_init__(self) -> None:
+        declared_span_s(self.service_hours)  # refused here, with what would do, not deep in a build
 
 
 def stop_offsets(pattern: Pattern, s_stops: np.ndarray, rides: list[Ride],
@@ -91,20 +105,6 @@ def uniform_reported_headways(rides: list[Ride]) -> list:
     return []
 
 
-def service_span(pattern: Pattern, rides: list[Ride], tz: str, config: TimingConfig = TimingConfig()) -> tuple[int, int]:
-    """The hours (local seconds) a pattern runs: from the hour its first ride with a time of day started to
-    the hour after its last; with none, the bands its rides report headways for, else ``untimed_first_h`` to ``untimed_last_h``."""
-    starts = np.array([rides[i].t_s[rides[i].start] for i in pattern.rides + pattern.partial if rides[i].clock])
-    if len(starts):
-        _, sec = local_seconds(starts, tz)
-        return int(sec.min() // 3600 * 3600), int(-(-(sec.max() + 1) // 3600) * 3600)
-    reported = {band for i in pattern.rides + pattern.partial for band, _ in rides[i].reported_headways}
-    hours = [(lo, hi) for name, lo, hi in TIME_BANDS if name in reported]
-    lo, hi = (min(h[0] for h in hours), max(h[1] for h in hours)) if hours else (config.untimed_first_h,
-                                                                                 config.untimed_last_h)
-    return lo * 3600, hi * 3600
-
-
 def nan_median(values: np.ndarray) -> np.ndarray:
     """The median of each column of a 2-D array, NaN left out (NaN for a column of NaN only): what
     ``np.nanmedian`` gives column by column, from one sort (NaN sort last)."""
@@ -152,9 +152,47 @@ def _fixed_offset_s(t_s: np.ndarray, tz: str, longest_s: float = 62 * 86400.0) -
     return offsets.pop().total_seconds() if len(offsets) == 1 else None
 
 
-def headways(pattern: Pattern, rides: list[Ride], span_s: tuple[int, int], tz: str,
-             config: TimingConfig = TimingConfig()) -> list[Headway]:
-    """Headways by time band over the service span (local seconds) of one pattern."""
+def observed_span(pattern: Pattern, rides: list[Ride], tz: str) -> tuple[int, int] | None:
+    """The hours (local seconds) a pattern's rides show it running: from the hour its first ride with a time of
+    day started to the hour after its last; without such a ride, the bands its recordings report headways for;
+    else None."""
+    starts = np.array([rides[i].t_s[rides[i].start] for i in pattern.rides + pattern.partial if rides[i].clock])
+    if len(starts):
+        _, sec = local_seconds(starts, tz)
+        return int(sec.min() // 3600 * 3600), int(-(-(sec.max() + 1) // 3600) * 3600)
+    reported = {band for i in pattern.rides + pattern.partial for band, _ in rides[i].reported_headways}
+    hours = [(lo, hi) for name, lo, hi in TIME_BANDS if name in reported]
+    return (min(h[0] for h in hours) * 3600, max(h[1] for h in hours) * 3600) if hours else None
+
+
+def headways(pattern: Pattern, rides: list[Ride], tz: str, config: TimingConfig = TimingConfig()) -> list[Headway]:
+    """Headways by time band over the hours one pattern runs: the survey's declared ``service_hours`` and the
+    hours its rides show (``observed_span``). Bands the rides show get headways from them (see the module
+    docstring); bands only the declaration adds are ``extrapolated`` from the nearest band that has one."""
+    declared = declared_span_s(config.service_hours)
+    seen = observed_span(pattern, rides, tz)
+    shown = _band_headways(pattern, rides, seen or declared, tz, config)
+    if seen is None:
+        return shown
+    span = (min(declared[0], seen[0]), max(declared[1], seen[1]))
+    out = []
+    for band, lo_h, hi_h in TIME_BANDS:
+        lo, hi = max(lo_h * 3600, span[0]), min(hi_h * 3600, span[1])
+        if hi <= lo:
+            continue
+        own = [h for h in shown if lo_h * 3600 <= h.start_s < hi_h * 3600]
+        if own:  # the rides show the band (in part: it runs over the whole band the service covers)
+            out.append(Headway(lo, hi, own[0].headway_s, own[0].provenance, own[0].samples))
+            continue
+        near = min(shown, key=lambda h: (abs((h.start_s + h.end_s) / 2 - (lo + hi) / 2), h.start_s))
+        provenance = "assumed" if near.provenance == "assumed" else "extrapolated"
+        out.append(Headway(lo, hi, near.headway_s, provenance, near.samples))
+    return out
+
+
+def _band_headways(pattern: Pattern, rides: list[Ride], span_s: tuple[int, int], tz: str,
+                   config: TimingConfig) -> list[Headway]:
+    """Headways by time band over the hours ``span_s`` (local seconds) the pattern's rides show."""
     gaps = []  # (local second of the gap's start, gap seconds)
     clocked = [i for i in pattern.rides if rides[i].clock]
     for i in clocked:
