@@ -775,3 +775,51 @@ def test_a_declaration_narrower_than_the_rides_is_widened_by_them():
 def test_a_service_declaration_that_cannot_work_is_refused(settings):
     with pytest.raises(SettingsError):
         BuildConfig.from_settings(settings)
+
+
+def test_the_timetable_profile_writes_every_departure_as_a_trip_of_its_own(sample_build):
+    """For consumers that do not read frequencies.txt: each band's departures (its start, then every headway) are
+    trips with their own stop_times, on the pattern's shape; the same departures as the frequencies describe."""
+    timetable = build_network([SAMPLE], BuildConfig(profile="timetable"))
+    t, f = _tables(timetable.feed), _tables(sample_build.feed)
+    assert "frequencies.txt" not in t
+    freq = f["frequencies.txt"].assign(start=lambda d: d.start_time.map(_seconds), end=lambda d: d.end_time.map(_seconds),
+                                       h=lambda d: d.headway_secs.astype(int))
+    expected = {(row.trip_id, dep) for row in freq.itertuples() for dep in range(row.start, row.end, row.h)}
+    first = t["stop_times.txt"][t["stop_times.txt"].stop_sequence == "1"].merge(t["trips.txt"], on="trip_id")
+    got = {(shape, _seconds(time)) for shape, time in zip(first.shape_id, first.departure_time)}
+    assert got == expected
+    template = f["stop_times.txt"].groupby("trip_id")
+    for run in t["trips.txt"].sample(20, random_state=1).itertuples():
+        mine = t["stop_times.txt"][t["stop_times.txt"].trip_id == run.trip_id]
+        base = template.get_group(run.shape_id)
+        assert mine.stop_id.tolist() == base.stop_id.tolist()
+        offsets = lambda d: [_seconds(x) - _seconds(d.arrival_time.iloc[0]) for x in d.arrival_time]  # noqa: E731
+        assert offsets(mine) == offsets(base)
+    findings = run_validator(timetable.feed, "2026-03-04")
+    if findings is not None:
+        assert not [x for x in findings if x["severity"] == "ERROR"], findings
+
+
+def _seconds(hms: str) -> int:
+    h, m, s = map(int, hms.split(":"))
+    return h * 3600 + m * 60 + s
+
+
+def test_virtual_stops_cut_the_stretches_of_hail_and_ride_routes_for_planners_that_ignore_continuous_stopping():
+    result = build_network([SAMPLE], BuildConfig(virtual_stop_m=300))
+    t = _tables(result.feed)
+    virtual = t["stops.txt"][t["stops.txt"].stop_desc.str.startswith("virtual stop")]
+    assert len(virtual) > 20 and virtual.stop_name.str.startswith("between ").all()
+    st = t["stop_times.txt"].assign(d=lambda x: x.shape_dist_traveled.astype(float),
+                                    s=lambda x: x.arrival_time.map(_seconds), seq=lambda x: x.stop_sequence.astype(int))
+    for _, g in st.sort_values(["trip_id", "seq"]).groupby("trip_id"):
+        assert (g.d.diff().dropna() <= 300 * 1.5 + 1).all()  # no stretch much longer than asked
+        assert (g.s.diff().dropna() >= 0).all()
+    none = build_network([SAMPLE], BuildConfig(virtual_stop_m=300, hail_and_ride_modes=""))
+    assert "stop_desc" not in _tables(none.feed)["stops.txt"].columns  # only along hail-and-ride routes
+    findings = run_validator(result.feed, "2026-03-04")
+    if findings is not None:
+        assert not [x for x in findings if x["severity"] == "ERROR"], findings
+    with pytest.raises(SettingsError):
+        BuildConfig(virtual_stop_m=10)

@@ -289,6 +289,12 @@ def render_text(report: dict, *, verbose: int = 0) -> str:
 @click.option("--currency", help="ISO 4217 currency for fares that name none [default: the survey's, else the traces' own].")
 @click.option("--agency-name", help="Agency for routes whose rides name no operator.")
 @click.option("--agency-url", help="URL of the agency / survey (GTFS requires one).")
+@click.option("--profile", type=click.Choice(["frequencies", "timetable"]),
+              help="The feed's layout: 'frequencies' (a trip a pattern, run at its headways) or 'timetable' (every "
+                   "departure a trip of its own, for apps that do not read frequencies.txt) [default: frequencies].")
+@click.option("--virtual-stops", "virtual_stop_m", type=float, metavar="METRES",
+              help="Also write virtual stops every METRES between the stops of hail-and-ride routes, for trip "
+                   "planners that ignore continuous stopping [default: none].")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="A survey.toml with the same settings (options given here win).")
 @click.option("--previous", type=click.Path(exists=True, dir_okay=False),
@@ -307,8 +313,8 @@ def render_text(report: dict, *, verbose: int = 0) -> str:
 @engine_options
 @verbosity
 @click.pass_context
-def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_file, previous, path_names,
-          stage_settings, no_validate, strict, fmt, engine, dask_scheduler):
+def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, profile, virtual_stop_m, config_file, previous,
+          path_names, stage_settings, no_validate, strict, fmt, engine, dask_scheduler):
     """Build a GTFS feed from collector recordings (files, folders, .zip) or from a survey workspace
     (see transitmap init).
 
@@ -342,7 +348,7 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, config_
         found = _workspace_call(ws.settings, survey)
         settings = {**{k: found[k] for k in ("timezone", "currency") if found.get(k)}, **settings}
     for key, value in (("timezone", timezone), ("currency", currency), ("agency_name", agency_name),
-                       ("agency_url", agency_url)):
+                       ("agency_url", agency_url), ("profile", profile), ("virtual_stop_m", virtual_stop_m)):
         if value is not None:
             settings[key] = value
     if path_names is not None:

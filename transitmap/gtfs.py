@@ -27,7 +27,8 @@ from .model import gtfs_time, gtfs_times  # noqa: F401  (gtfs.gtfs_time: where r
 #: Column order of every table written (GTFS Schedule reference).
 COLUMNS = {
     "agency.txt": ["agency_id", "agency_name", "agency_url", "agency_timezone", "agency_lang"],
-    "stops.txt": ["stop_id", "stop_name", "stop_lat", "stop_lon", "zone_id", "location_type", "parent_station"],
+    "stops.txt": ["stop_id", "stop_name", "stop_desc", "stop_lat", "stop_lon", "zone_id", "location_type",
+                  "parent_station"],
     "routes.txt": ["route_id", "agency_id", "route_short_name", "route_long_name", "route_type", "continuous_pickup",
                    "continuous_drop_off"],
     "trips.txt": ["route_id", "service_id", "trip_id", "trip_headsign", "direction_id", "shape_id"],
@@ -43,7 +44,7 @@ COLUMNS = {
     "fare_rules.txt": ["fare_id", "route_id", "origin_id", "destination_id"],
 }
 #: Optional columns left out of a table when no row uses them
-OPTIONAL = {"stops.txt": ["zone_id", "parent_station"], "routes.txt": ["continuous_pickup", "continuous_drop_off"], "fare_rules.txt": ["origin_id", "destination_id"],
+OPTIONAL = {"stops.txt": ["stop_desc", "zone_id", "parent_station"], "routes.txt": ["continuous_pickup", "continuous_drop_off"], "fare_rules.txt": ["origin_id", "destination_id"],
             "feed_info.txt": ["feed_contact_email", "feed_contact_url"]}
 #: the agency_url of a survey that set none (GTFS requires one): said as placeholder_agency_url
 PLACEHOLDER_URL = "https://example.com/"
@@ -132,6 +133,7 @@ class FeedStop:
     lon: float
     location_type: int = 0  # 0 a stop (a boarding point), 1 a station (a rank: its boarding points grouped)
     parent_station: str = ""
+    desc: str = ""
 
 
 @dataclass(frozen=True)
@@ -191,15 +193,66 @@ def trip_id(route_id: str, direction_id: int, variant: int) -> str:
     return f"{route_id}_{direction_id}" + (f"_{variant + 1}" if variant else "")
 
 
-def network_tables(routes: list[FeedRoute], stops: list[FeedStop], meta: FeedMeta) -> dict[str, pd.DataFrame]:
-    """The GTFS tables of a network (one service: the observed weekdays over the feed's validity)."""
+#: the feed's layouts: ``frequencies`` (a trip a pattern, run at its headways: frequencies.txt, exact_times 0),
+#: ``timetable`` (every departure a trip of its own with its stop_times, for consumers that do not read
+#: frequencies.txt: the departures at each band's start and every headway after it)
+PROFILES = ("frequencies", "timetable")
+VIRTUAL_STOP_DESC = "virtual stop: vehicles stop anywhere on this stretch on request (hail and ride)"
+
+
+def with_virtual_stops(routes: list[FeedRoute], stops: list[FeedStop], every_m: float
+                       ) -> tuple[list[FeedRoute], list[FeedStop]]:
+    """The network with virtual stops every ``every_m`` metres between the stops of hail-and-ride routes more than
+    ``every_m`` apart, for trip planners that ignore continuous stopping (GTFS ``continuous_pickup``): each on
+    the shape, timed in proportion to its distance between its two stops, named after them, ``stop_desc`` saying
+    what it is. Ids: the trip's and a count (``R001_0_v3``)."""
+    if every_m <= 0:
+        return routes, stops
+    names = {s.stop_id: s.name for s in stops}
+    new_stops = list(stops)
+    out = []
+    for r in routes:
+        if not r.hail_and_ride:
+            out.append(r)
+            continue
+        trips = []
+        for trip in r.trips:
+            tid = trip_id(r.route_id, trip.direction_id, trip.variant)
+            ids, offsets, dists = [trip.stop_ids[0]], [int(trip.offsets_s[0])], [float(trip.stop_dist_m[0])]
+            for k in range(1, len(trip.stop_ids)):
+                a, b = float(trip.stop_dist_m[k - 1]), float(trip.stop_dist_m[k])
+                n = int((b - a) // every_m) - (1 if (b - a) % every_m < every_m / 2 else 0)
+                for j in range(1, n + 1):
+                    d = a + j * (b - a) / (n + 1)
+                    vid = f"{tid}_v{len(ids)}"
+                    lat = float(np.interp(d, trip.shape_dist_m, trip.shape_lat))
+                    lon = float(np.interp(d, trip.shape_dist_m, trip.shape_lon))
+                    new_stops.append(FeedStop(vid, f"between {names[trip.stop_ids[k - 1]]} and {names[trip.stop_ids[k]]}",
+                                              lat, lon, desc=VIRTUAL_STOP_DESC))
+                    t0, t1 = int(trip.offsets_s[k - 1]), int(trip.offsets_s[k])
+                    ids.append(vid)
+                    offsets.append(int(round(t0 + (t1 - t0) * j / (n + 1))))
+                    dists.append(d)
+                ids.append(trip.stop_ids[k])
+                offsets.append(int(trip.offsets_s[k]))
+                dists.append(b)
+            trips.append(FeedTrip(**{**trip.__dict__, "stop_ids": tuple(ids), "offsets_s": np.array(offsets),
+                                     "stop_dist_m": np.array(dists)}))
+        out.append(FeedRoute(**{**r.__dict__, "trips": tuple(trips)}))
+    return out, new_stops
+
+
+def network_tables(routes: list[FeedRoute], stops: list[FeedStop], meta: FeedMeta,
+                   profile: str = "frequencies") -> dict[str, pd.DataFrame]:
+    """The GTFS tables of a network (one service: the observed weekdays over the feed's validity), in one of the
+    ``PROFILES``."""
     t: dict[str, list[dict]] = {name: [] for name in COLUMNS}
     for agency_id, name in meta.agencies:
         t["agency.txt"].append({"agency_id": agency_id, "agency_name": name, "agency_url": meta.agency_url,
                                 "agency_timezone": meta.timezone, "agency_lang": meta.lang})
     zones = any(r.od_fares for r in routes)  # origin-destination fares: each stop is its own fare zone
     for s in stops:
-        t["stops.txt"].append({"stop_id": s.stop_id, "stop_name": s.name, "stop_lat": round(s.lat, 6),
+        t["stops.txt"].append({"stop_id": s.stop_id, "stop_name": s.name, "stop_desc": s.desc, "stop_lat": round(s.lat, 6),
                                "stop_lon": round(s.lon, 6), "zone_id": s.stop_id if zones and not s.location_type else "",
                                "location_type": s.location_type, "parent_station": s.parent_station})
     stop_times, shapes = [], []  # per trip, as columns: numpy, not a dict per row
@@ -225,16 +278,22 @@ def network_tables(routes: list[FeedRoute], stops: list[FeedStop], meta: FeedMet
                                         "destination_id": destination})
         for trip in r.trips:
             tid = trip_id(r.route_id, trip.direction_id, trip.variant)
-            t["trips.txt"].append({"route_id": r.route_id, "service_id": "observed", "trip_id": tid,
-                                   "trip_headsign": trip.headsign, "direction_id": trip.direction_id,
-                                   "shape_id": tid})
             n = len(trip.stop_ids)
-            seconds = trip.headways[0].start_s + np.asarray(trip.offsets_s, np.int64)
-            stop_times.append({"trip_id": np.full(n, tid, object), "arrival_time": seconds, "departure_time": seconds,
-                               "stop_id": np.array(trip.stop_ids, object), "stop_sequence": np.arange(1, n + 1),
-                               "timepoint": np.zeros(n, np.int64),
-                               "shape_dist_traveled": np.round(np.asarray(trip.stop_dist_m, float), 1)})
-            for h in trip.headways:
+            if profile == "timetable":  # every departure its own trip: R001_0 leaving at 05:10:00 is R001_0_051000
+                departures = [d for h in trip.headways for d in range(h.start_s, h.end_s, max(h.headway_s, 1))]
+            else:
+                departures = [trip.headways[0].start_s]
+            for dep in departures:
+                run = f"{tid}_{gtfs_time(dep).replace(':', '')}" if profile == "timetable" else tid
+                t["trips.txt"].append({"route_id": r.route_id, "service_id": "observed", "trip_id": run,
+                                       "trip_headsign": trip.headsign, "direction_id": trip.direction_id,
+                                       "shape_id": tid})
+                seconds = dep + np.asarray(trip.offsets_s, np.int64)
+                stop_times.append({"trip_id": np.full(n, run, object), "arrival_time": seconds,
+                                   "departure_time": seconds, "stop_id": np.array(trip.stop_ids, object),
+                                   "stop_sequence": np.arange(1, n + 1), "timepoint": np.zeros(n, np.int64),
+                                   "shape_dist_traveled": np.round(np.asarray(trip.stop_dist_m, float), 1)})
+            for h in trip.headways if profile == "frequencies" else ():
                 t["frequencies.txt"].append({"trip_id": tid, "start_time": gtfs_time(h.start_s),
                                              "end_time": gtfs_time(h.end_s), "headway_secs": h.headway_s,
                                              "exact_times": 0})

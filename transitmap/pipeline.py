@@ -30,7 +30,7 @@ from .engine import Clock, DaskEngine, ProcessEngine, imap_local, rare_full_coll
 from .errors import SettingsError
 from .fares import FareConfig, fares_between_stops, route_fares, settle_currencies
 from .geo import simplified, unproject, utm_epsg
-from .gtfs import PLACEHOLDER_URL, feed_bytes, network_tables, validator_summary
+from .gtfs import PLACEHOLDER_URL, PROFILES, feed_bytes, network_tables, validator_summary, with_virtual_stops
 from .match import MatchConfig, match_rides, merged_routes, per_region
 from .model import PatternStops, PatternTimes, Status, known_currency, weekdays
 from .names import NamingConfig, canonical_mode, name_rides, route_type
@@ -253,6 +253,12 @@ class BuildConfig:
     currency: str | None = None  # for routes whose fares name none; default: the traces' own
     agency_name: str = "Informal transit operators"  # for routes whose rides name no operator
     agency_url: str = PLACEHOLDER_URL  # GTFS requires one; set the survey's own (else placeholder_agency_url)
+    # the feed's layout (gtfs.PROFILES): "frequencies" (a trip a pattern, run at its headways) or "timetable"
+    # (every departure a trip with its stop_times, for consumers that do not read frequencies.txt)
+    profile: str = "frequencies"
+    # > 0: also write virtual stops every so many metres between the stops of hail-and-ride routes, for trip
+    # planners that ignore continuous stopping (stop_desc says what they are)
+    virtual_stop_m: float = 0.0
     # modes whose vehicles stop anywhere on request (continuous_pickup / continuous_drop_off 0 in routes.txt),
     # as transitmap.names.MODE_WORDS names them, separated by spaces ("" for none)
     hail_and_ride_modes: str = "minibus shared_taxi motorbike_taxi"
@@ -307,6 +313,10 @@ class BuildConfig:
         if self.first_service_date is not None and not re.fullmatch(r"\d{4}-\d\d-\d\d", str(self.first_service_date)):
             raise SettingsError(f"first_service_date {self.first_service_date!r} is not a date as YYYY-MM-DD")
         weekdays(self.service_days)  # a SettingsError names what would do
+        if self.profile not in PROFILES:
+            raise SettingsError(f"profile {self.profile!r} is not one of {', '.join(PROFILES)}")
+        if not isinstance(self.virtual_stop_m, (int, float)) or self.virtual_stop_m < 0 or 0 < self.virtual_stop_m < 50:
+            raise SettingsError(f"virtual_stop_m {self.virtual_stop_m!r} is not 0 (none) or a distance of 50 m or more")
         if self.path_names is not None and not re.search(r"\{route\}|\{collector\}|\{mode\}", self.path_names):
             raise SettingsError(f"path_names {self.path_names!r} names no part: use {{route}}, {{collector}}, "
                                 "{mode}, {direction}, {date} and {*}, e.g. {route}___{direction}___{collector}___{*}")
@@ -462,7 +472,8 @@ def build_network(
                      hail)
     notices += rows.notices + fare_notices
     clock.lap("kept the ids of the previous build, set the fares, assembled the GTFS rows")
-    feed = feed_bytes(network_tables(rows.routes, rows.stops, rows.meta), workers=workers)
+    feed_routes, feed_stops = with_virtual_stops(rows.routes, rows.stops, config.virtual_stop_m)
+    feed = feed_bytes(network_tables(feed_routes, feed_stops, rows.meta, config.profile), workers=workers)
     clock.lap("wrote the GTFS tables")
     run.notices.extend(notices)
     quarantined = {(n.trace_id, n.file): n.code() for n in dropped}
