@@ -46,6 +46,7 @@ import shapely
 
 from transitmap.geo import along, project, utm_epsg
 from transitmap.geo import Path as IndexedPath
+from transitmap.model import TIME_BANDS
 from transitmap.pipeline import build_network
 from dataclasses import replace
 
@@ -159,6 +160,8 @@ def score(network, epsg: int, result, fares: dict, rode: dict | None = None) -> 
     stops = stops[stops.get("location_type", "0").isin(["", "0"])]  # boarding points, not the stations of ranks
     fa = read("fare_attributes.txt") if "fare_attributes.txt" in z.namelist() else pd.DataFrame(columns=["fare_id", "price"])
     out = []
+    # a pattern is a shape: a band's trip of a pattern (R001_0_am_peak, its own times) runs on the pattern's shape
+    trips = trips.sort_values("trip_id").drop_duplicates("shape_id")
     for trip in trips.itertuples():
         sh = shapes[shapes.shape_id == trip.shape_id]
         x, y = project(sh.shape_pt_lat.astype(float).to_numpy(), sh.shape_pt_lon.astype(float).to_numpy(), epsg)
@@ -205,7 +208,8 @@ def score(network, epsg: int, result, fares: dict, rode: dict | None = None) -> 
     hw_err = []
     rows = pd.DataFrame(result.headway_rows)
     for ti, oi in pairs.items():
-        mine = rows[(rows.trip_id == out[oi][1]) & (rows.provenance == "observed")]
+        own = [out[oi][1]] + [f"{out[oi][1]}_{band}" for band, _, _ in TIME_BANDS]  # with its bands' trips
+        mine = rows[rows.trip_id.isin(own) & (rows.provenance == "observed")]
         for h in mine.itertuples():
             band = [hw for a, b, hw in network[ti]["bands"] if a <= h.start_time < b]
             if band:

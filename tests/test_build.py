@@ -823,3 +823,39 @@ def test_virtual_stops_cut_the_stretches_of_hail_and_ride_routes_for_planners_th
         assert not [x for x in findings if x["severity"] == "ERROR"], findings
     with pytest.raises(SettingsError):
         BuildConfig(virtual_stop_m=10)
+
+
+def test_a_band_whose_rides_take_longer_gets_a_trip_with_its_own_times(tmp_path):
+    """Three rides at 07:00-08:00 in peak traffic (18 km/h) and three at midday (40 km/h) on one route: the
+    peak and the midday each get a trip of the pattern with their own stop times (R001_0_am_peak, on the
+    pattern's shape), headways.csv says so and on how many rides; the other bands keep the pattern's trip."""
+    rng = np.random.default_rng(7)
+    slow, fast = (dataclasses.replace(QUIET, cruise_kph=(k, k)) for k in (18.0, 40.0))
+    docs = [ride(ROUTE, at(2026, 3, 2, h, m, 3), rng, trace_id=f"r-{h}-{m}", collector_id="c", profile=p)
+            for h, p in ((7, slow), (12, fast)) for m in (0, 15, 30)]
+    result = build_network([_write_rides(tmp_path / "a", docs)])
+    t = _tables(result.feed)
+    trips = t["trips.txt"].set_index("trip_id")
+    assert {"R001_0_am_peak", "R001_0_midday"} <= set(trips.index)
+    assert set(trips.shape_id) == {"R001_0"} and set(t["shapes.txt"].shape_id) == {"R001_0"}
+    st = t["stop_times.txt"].assign(s=lambda d: d.arrival_time.map(_seconds))
+    took = st.groupby("trip_id").s.agg(lambda s: s.max() - s.min())
+    assert took["R001_0_am_peak"] > 1.6 * took["R001_0_midday"]  # 40 / 18 = 2.2 on the road, less at stops
+    rows = pd.DataFrame(result.headway_rows)
+    peak = rows[rows.trip_id == "R001_0_am_peak"]
+    assert set(peak.travel_times) == {"recorded_in_band"} and set(peak.timed_rides) == {3}
+    assert (peak.start_time.min(), peak.end_time.max()) == (6 * 3600, 9 * 3600)
+    assert set(rows[rows.trip_id == "R001_0"].travel_times) == {"recorded"}  # 05-06, 16-21: all rides' times
+    freq = t["frequencies.txt"]
+    assert set(freq[freq.trip_id == "R001_0_am_peak"].start_time) == {"06:00:00"}
+    findings = run_validator(result.feed, "2026-03-02")
+    if findings is not None:
+        assert not [x for x in findings if x["severity"] == "ERROR"], findings
+
+
+def test_rides_that_take_the_same_time_all_day_give_one_trip(tmp_path):
+    rng = np.random.default_rng(7)
+    docs = [ride(ROUTE, at(2026, 3, 2, h, m, 3), rng, trace_id=f"r-{h}-{m}", collector_id="c",
+                 profile=dataclasses.replace(QUIET, cruise_kph=(30.0, 30.0))) for h in (7, 12) for m in (0, 15, 30)]
+    result = build_network([_write_rides(tmp_path / "a", docs)])
+    assert set(_tables(result.feed)["trips.txt"].trip_id) == {"R001_0"}

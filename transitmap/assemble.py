@@ -23,7 +23,7 @@ import pandas as pd
 from . import notices as N
 from .geo import groups, pairs_within, unproject
 from .gtfs import PLACEHOLDER_URL, FeedHeadway, FeedMeta, FeedRoute, FeedStop, FeedTrip, trip_id
-from .model import DAYS, NetworkStop, PatternStops, PatternTimes, Ride, Route, gtfs_time
+from .model import DAYS, TIME_BANDS, NetworkStop, PatternStops, PatternTimes, Ride, Route, gtfs_time
 from .model import weekdays as weekdays_of
 
 if TYPE_CHECKING:
@@ -80,11 +80,14 @@ def feed_rows(rides: list[Ride], routes: list[Route], stops: list[NetworkStop],
             for k, s_m in zip(ps.stop_index, ps.s_m):
                 stop_names.setdefault(k, f"on {route.name}" if route.name else "")
             bands = times.bands
+            band_of = {h: next(name for name, lo, hi in TIME_BANDS if lo * 3600 <= h.start_s < hi * 3600) for h in bands}
             for h in bands:
-                headway_rows.append({"route_id": route_id, "direction_id": d, "trip_id": tid,
+                own = times.band_offsets.get(band_of[h])  # the band's rides take their own time: a trip of its own
+                headway_rows.append({"route_id": route_id, "direction_id": d,
+                                     "trip_id": trip_id(route_id, d, variant, band_of[h] if own else ""),
                                      "start_time": h.start_s, "end_time": h.end_s, "headway_s": h.headway_s, "provenance": h.provenance,
-                                     "samples": h.samples, "travel_times": times.travel_times,
-                                     "timed_rides": times.timed_rides})
+                                     "samples": h.samples, "travel_times": "recorded_in_band" if own else times.travel_times,
+                                     "timed_rides": own[1] if own else times.timed_rides})
                 if h.provenance != "observed":
                     first = rides[pattern.rides[0]]
                     notices.append(N.HeadwayEstimatedNotice(
@@ -96,11 +99,14 @@ def feed_rows(rides: list[Ride], routes: list[Route], stops: list[NetworkStop],
                                                             route_id=route_id, trip_id=tid,
                                                             speed_kph=float(config.timing.untimed_speed_kph or 20.0)))
             lat, lon, dist = times.shape_lat, times.shape_lon, times.shape_dist_m
-            trips.append(FeedTrip(
-                direction_id=d, variant=variant, headsign="", stop_ids=tuple(stop_ids[k] for k in ps.stop_index),
-                offsets_s=times.offsets_s, stop_dist_m=np.minimum(ps.s_m, dist[-1]), shape_lat=lat, shape_lon=lon,
-                shape_dist_m=dist,
-                headways=tuple(FeedHeadway(h.start_s, h.end_s, h.headway_s) for h in bands)))
+            for band, offsets in [("", times.offsets_s), *((b, o) for b, (o, _) in sorted(times.band_offsets.items()))]:
+                runs = [h for h in bands if (band_of[h] if band_of[h] in times.band_offsets else "") == band]
+                if runs:  # the pattern's trip in the bands without times of their own, and one a band with
+                    trips.append(FeedTrip(
+                        direction_id=d, variant=variant, headsign="", stop_ids=tuple(stop_ids[k] for k in ps.stop_index),
+                        offsets_s=offsets, stop_dist_m=np.minimum(ps.s_m, dist[-1]), shape_lat=lat, shape_lon=lon,
+                        shape_dist_m=dist, headways=tuple(FeedHeadway(h.start_s, h.end_s, h.headway_s) for h in runs),
+                        band=band))
         if set(directions) != {0, 1}:
             first = rides[route.patterns[0].rides[0]]
             notices.append(N.DirectionMissingNotice(file=first.source, trace_id=first.trace_id, route_id=route_id))

@@ -157,6 +157,7 @@ class FeedTrip:
     shape_lon: np.ndarray
     shape_dist_m: np.ndarray
     headways: tuple[FeedHeadway, ...]
+    band: str = ""  # a time band whose rides take their own time: the pattern's trip for that band (its own times)
 
 
 @dataclass(frozen=True, eq=False)
@@ -188,9 +189,10 @@ class FeedMeta:
     contact_url: str = ""
 
 
-def trip_id(route_id: str, direction_id: int, variant: int) -> str:
-    """The trip (and shape) id of a route's pattern: R012_0, R012_1, a branch R012_0_2."""
-    return f"{route_id}_{direction_id}" + (f"_{variant + 1}" if variant else "")
+def trip_id(route_id: str, direction_id: int, variant: int, band: str = "") -> str:
+    """The trip (and shape) id of a route's pattern: R012_0, R012_1, a branch R012_0_2; with a time band whose
+    rides take their own time, that band's trip of the pattern: R012_0_am_peak (on the pattern's shape)."""
+    return f"{route_id}_{direction_id}" + (f"_{variant + 1}" if variant else "") + (f"_{band}" if band else "")
 
 
 #: the feed's layouts: ``frequencies`` (a trip a pattern, run at its headways: frequencies.txt, exact_times 0),
@@ -217,7 +219,7 @@ def with_virtual_stops(routes: list[FeedRoute], stops: list[FeedStop], every_m: 
             continue
         trips = []
         for trip in r.trips:
-            tid = trip_id(r.route_id, trip.direction_id, trip.variant)
+            tid = trip_id(r.route_id, trip.direction_id, trip.variant, trip.band)
             ids, offsets, dists = [trip.stop_ids[0]], [int(trip.offsets_s[0])], [float(trip.stop_dist_m[0])]
             for k in range(1, len(trip.stop_ids)):
                 a, b = float(trip.stop_dist_m[k - 1]), float(trip.stop_dist_m[k])
@@ -256,6 +258,7 @@ def network_tables(routes: list[FeedRoute], stops: list[FeedStop], meta: FeedMet
                                "stop_lon": round(s.lon, 6), "zone_id": s.stop_id if zones and not s.location_type else "",
                                "location_type": s.location_type, "parent_station": s.parent_station})
     stop_times, shapes = [], []  # per trip, as columns: numpy, not a dict per row
+    written: set[str] = set()  # the shapes written
     for r in routes:
         # continuous stopping: 0 (anywhere on request) for hail-and-ride routes, else left empty (1: none, the default)
         hail = 0 if r.hail_and_ride else ""
@@ -277,7 +280,8 @@ def network_tables(routes: list[FeedRoute], stops: list[FeedStop], meta: FeedMet
             t["fare_rules.txt"].append({"fare_id": fare_id, "route_id": r.route_id, "origin_id": origin,
                                         "destination_id": destination})
         for trip in r.trips:
-            tid = trip_id(r.route_id, trip.direction_id, trip.variant)
+            tid = trip_id(r.route_id, trip.direction_id, trip.variant, trip.band)
+            shape = trip_id(r.route_id, trip.direction_id, trip.variant)
             n = len(trip.stop_ids)
             if profile == "timetable":  # every departure its own trip: R001_0 leaving at 05:10:00 is R001_0_051000
                 departures = [d for h in trip.headways for d in range(h.start_s, h.end_s, max(h.headway_s, 1))]
@@ -287,7 +291,7 @@ def network_tables(routes: list[FeedRoute], stops: list[FeedStop], meta: FeedMet
                 run = f"{tid}_{gtfs_time(dep).replace(':', '')}" if profile == "timetable" else tid
                 t["trips.txt"].append({"route_id": r.route_id, "service_id": "observed", "trip_id": run,
                                        "trip_headsign": trip.headsign, "direction_id": trip.direction_id,
-                                       "shape_id": tid})
+                                       "shape_id": shape})
                 seconds = dep + np.asarray(trip.offsets_s, np.int64)
                 stop_times.append({"trip_id": np.full(n, run, object), "arrival_time": seconds,
                                    "departure_time": seconds, "stop_id": np.array(trip.stop_ids, object),
@@ -297,8 +301,11 @@ def network_tables(routes: list[FeedRoute], stops: list[FeedStop], meta: FeedMet
                 t["frequencies.txt"].append({"trip_id": tid, "start_time": gtfs_time(h.start_s),
                                              "end_time": gtfs_time(h.end_s), "headway_secs": h.headway_s,
                                              "exact_times": 0})
+            if shape in written:  # a band's trip of the pattern runs on the pattern's shape
+                continue
+            written.add(shape)
             m = len(trip.shape_lat)
-            shapes.append({"shape_id": np.full(m, tid, object),
+            shapes.append({"shape_id": np.full(m, shape, object),
                            "shape_pt_lat": np.round(np.asarray(trip.shape_lat, float), 6),
                            "shape_pt_lon": np.round(np.asarray(trip.shape_lon, float), 6),
                            "shape_pt_sequence": np.arange(1, m + 1),

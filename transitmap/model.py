@@ -306,6 +306,8 @@ class PatternTimes:
     #: rides' stops, no time per point), ``survey_speed`` (rides without times, at the survey's median speed)
     travel_times: str = "recorded"
     timed_rides: int = 0  # rides the offsets rest on
+    #: the time bands whose rides show travel times of their own: band -> (offsets, rides) (timing.band_offsets)
+    band_offsets: dict = field(default_factory=dict)
 
 
 @lru_cache(maxsize=65536)

@@ -39,7 +39,7 @@ from .read import ReadColumns, ReadLimits, ReadResult, list_inputs, read_file, t
 from .report import headways_csv, ledger_csv, stats_files, to_json
 from .stats import NetworkStats, feed_stats
 from .stops import StopConfig, infer_stops, merged_stops
-from .timing import (TimingConfig, headways, local_seconds, stop_offsets, survey_speed_kph,
+from .timing import (TimingConfig, band_offsets, headways, local_seconds, stop_offsets, survey_speed_kph,
                      uniform_reported_headways)
 from .validate import (TraceCheck, ValidationConfig, check_survey, check_trace, check_trace_safely, digests,
                        summarize)
@@ -384,6 +384,10 @@ class BuildResult:
         report["summary"].pop("accepted", None)
         bands = Counter(h["provenance"] for h in self.headway_rows)
         report["summary"]["headway_bands"] = dict(sorted(bands.items()))
+        own = [h for h in self.headway_rows if h["travel_times"] == "recorded_in_band"]
+        if own:  # said only where it happens: bands whose rides take their own time, and on how many rides
+            report["summary"]["bands_with_own_times"] = len(own)
+            report["summary"]["rides_timing_bands"] = int(sum({h["trip_id"]: h["timed_rides"] for h in own}.values()))
         untimed = sum(1 for r in self.ledger_rows if r["status"] == "used" and "no_timestamps" in r["codes"])
         if untimed:  # said only where it happens: where the times of rides without any come from
             trips = {h["trip_id"]: h["travel_times"] for h in self.headway_rows}
@@ -592,7 +596,8 @@ def _region_network(rides, tz: str, epsg: int, config: BuildConfig):
             offsets, source, n_timed = stop_offsets(pattern, ps.s_m, rides, config.timing)
             timed[(r, p)] = PatternTimes(offsets, headways(pattern, rides, tz, config.timing),
                                          dist[shape], *to_latlon(pattern.xy[shape, 0], pattern.xy[shape, 1]),
-                                         fares_between_stops(pattern, ps, rides), source, n_timed)
+                                         fares_between_stops(pattern, ps, rides), source, n_timed,
+                                         band_offsets(pattern, ps.s_m, rides, tz, offsets, config.timing))
             pattern.__dict__.pop("path", None)  # made again where needed, not sent back to the calling process
     return routes, notices, stops, pattern_stops, timed
 

@@ -401,6 +401,11 @@ def _findings_html(report: dict) -> str:
         out.append(f"<p>Headways of {sum(bands.values()):,} trip-bands over the service hours ({e(said)}): "
                    "<em>extrapolated</em> bands lie beyond the hours collectors rode, their headway that of the "
                    "nearest band ridden (<code>headways.csv</code>, <code>headway_estimated</code>).</p>")
+    if s.get("bands_with_own_times"):
+        out.append(f"<p>{s['bands_with_own_times']:,} trip-bands run with travel times of their own (peak or off-peak "
+                   f"rides took over 20 % longer or shorter than the pattern's rides together; from "
+                   f"{s['rides_timing_bands']:,} rides): <code>headways.csv</code> says <em>recorded_in_band</em>, "
+                   "their trips are the pattern's with the band's name (<code>R001_0_am_peak</code>).</p>")
     if s.get("used_without_timestamps"):
         trips = s.get("trips_by_travel_times", {})
         out.append(f"<p>{s['used_without_timestamps']:,} of the rides used have no timestamps (<code>no_timestamps"

@@ -45,27 +45,47 @@ class TimingConfig:
     # the hours the survey's vehicles run (HH:MM-HH:MM, local; past 24:00 for service after midnight): every
     # pattern runs at least then, and longer where its rides show it (its first and last departures seen)
     service_hours: str = "05:00-21:00"
+    # a time band whose rides (at least band_min_rides of them) take longer or shorter than the pattern's rides
+    # together by more than this share gets stop times of its own (a trip of its own for the band)
+    band_difference: float = 0.2
+    band_min_rides: int = 2
 
     def __post_init__(self) -> None:
         declared_span_s(self.service_hours)  # refused here, with what would do, not deep in a build
 
 
-def stop_offsets(pattern: Pattern, s_stops: np.ndarray, rides: list[Ride],
-                 config: TimingConfig = TimingConfig()) -> tuple[np.ndarray, str, int]:
-    """Seconds from the first stop to each stop (int, non-decreasing, never faster than ``max_speed_kph``),
-    where they come from (``recorded``, ``stop_times`` or ``survey_speed``: see ``PatternTimes``) and on how
-    many rides they rest. Rides whose times are made up (``Ride.timing`` estimated) count only where the
-    pattern has no other: then every leg is run at ``untimed_speed_kph``."""
-    path = pattern.path
-    members = list(pattern.rides) + list(pattern.partial)
-    timed = [i for i in members if rides[i].travel_timed]
+def band_offsets(pattern: Pattern, s_stops: np.ndarray, rides: list[Ride], tz: str, offsets: np.ndarray,
+                 config: TimingConfig = TimingConfig()) -> dict[str, tuple[np.ndarray, int]]:
+    """{band: (seconds from the first stop to each stop, rides)} of the time bands whose rides show travel times
+    of their own: at least ``band_min_rides`` rides with times of day started in the band, and their time from
+    the first stop to the last differs from ``offsets``' (all rides together) by more than ``band_difference``.
+    A leg no ride of the band covered keeps the time of all rides."""
+    timed = [i for i in list(pattern.rides) + list(pattern.partial) if rides[i].clock]
+    if len(timed) < 2 * config.band_min_rides or len(s_stops) < 2:
+        return {}
+    _, sec = local_seconds(np.array([rides[i].t_s[rides[i].start] for i in timed]), tz)
+    band_of = [next((name for name, lo, hi in TIME_BANDS if lo * 3600 <= x < hi * 3600), "night") for x in sec]
+    legs = np.diff(_passes(pattern, s_stops, rides, timed), axis=1)
     gap = np.diff(s_stops)
-    if not timed:
-        speed = (config.untimed_speed_kph or 20.0) / 3.6
-        leg = np.maximum(gap / speed, gap / (config.max_speed_kph / 3.6))
-        return np.concatenate([[0], np.cumsum(np.ceil(leg))]).astype(int), "survey_speed", 0
+    out = {}
+    for band in sorted(set(band_of)):
+        rows = [k for k, b in enumerate(band_of) if b == band]
+        if len(rows) < config.band_min_rides:
+            continue
+        mine = legs[rows]
+        leg = np.where(np.isfinite(mine).any(axis=0), nan_median(mine), np.diff(offsets))
+        leg = np.maximum(leg, gap / (config.max_speed_kph / 3.6))
+        own = np.concatenate([[0], np.cumsum(np.ceil(leg))]).astype(int)
+        if offsets[-1] > 0 and abs(own[-1] / offsets[-1] - 1) > config.band_difference:
+            out[band] = (own, len(rows))
+    return out
+
+
+def _passes(pattern: Pattern, s_stops: np.ndarray, rides: list[Ride], which: list[int]) -> np.ndarray:
+    """When each of the rides ``which`` passed each stop (rides x stops, NaN where it did not cover the stop)."""
+    path = pattern.path
     passes = []
-    for i in timed:
+    for i in which:
         r = rides[i]
         lo, hi = r.start, r.end
         k, dist = path.nearest(np.column_stack([r.x_m[lo : hi + 1], r.y_m[lo : hi + 1]]), 60.0)
@@ -74,7 +94,23 @@ def stop_offsets(pattern: Pattern, s_stops: np.ndarray, rides: list[Ride],
         s_u, first = np.unique(s, return_index=True)
         covered = (s_stops >= s_u[0] - 30) & (s_stops <= s_u[-1] + 30)
         passes.append(np.where(covered, np.interp(s_stops, s_u, t[first]), np.nan))
-    times = np.array(passes)
+    return np.array(passes)
+
+
+def stop_offsets(pattern: Pattern, s_stops: np.ndarray, rides: list[Ride],
+                 config: TimingConfig = TimingConfig()) -> tuple[np.ndarray, str, int]:
+    """Seconds from the first stop to each stop (int, non-decreasing, never faster than ``max_speed_kph``),
+    where they come from (``recorded``, ``stop_times`` or ``survey_speed``: see ``PatternTimes``) and on how
+    many rides they rest. Rides whose times are made up (``Ride.timing`` estimated) count only where the
+    pattern has no other: then every leg is run at ``untimed_speed_kph``."""
+    members = list(pattern.rides) + list(pattern.partial)
+    timed = [i for i in members if rides[i].travel_timed]
+    gap = np.diff(s_stops)
+    if not timed:
+        speed = (config.untimed_speed_kph or 20.0) / 3.6
+        leg = np.maximum(gap / speed, gap / (config.max_speed_kph / 3.6))
+        return np.concatenate([[0], np.cumsum(np.ceil(leg))]).astype(int), "survey_speed", 0
+    times = _passes(pattern, s_stops, rides, timed)
     legs = np.diff(times, axis=1)  # per ride, per leg
     median_speed = _median_speed(times, s_stops)
     leg = np.where(np.isfinite(legs).any(axis=0), nan_median(legs), gap / median_speed)
