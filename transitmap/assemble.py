@@ -132,8 +132,10 @@ def feed_rows(rides: list[Ride], routes: list[Route], stops: list[NetworkStop],
     parents = _stations(stops, stop_ids, STATION_M)
     feed_stops = [FeedStop(stop_ids[k], names[stop_ids[k]], float(slat[k]), float(slon[k]),
                            parent_station=parents.get(k, ("",))[0]) for k in range(len(stops))]
-    for station_id, members in sorted({v[0]: [m for m, w in parents.items() if w[0] == v[0]]
-                                       for v in parents.values()}.items()):
+    children: dict[str, list[int]] = {}
+    for k, (station_id,) in sorted(parents.items()):
+        children.setdefault(station_id, []).append(k)
+    for station_id, members in sorted(children.items()):
         feed_stops.append(FeedStop(station_id, stops[members[0]].name, float(np.mean(slat[members])),
                                    float(np.mean(slon[members])), location_type=1))
     notices += [N.StopSeenOnceNotice(stop_id=stop_ids[k]) for k, s in enumerate(stops) if s.observations <= 1]
@@ -170,17 +172,17 @@ def _stations(stops: list[NetworkStop], stop_ids: list[str], within_m: float) ->
     """{stop index: (station id,)} of the stops grouped under a station: two or more stops of one name (as
     collectors gave it, case and spacing folded) each within ``within_m`` of another. The station's id is its
     first stop's id with ``_station``: it follows the stops' stable ids."""
-    named = [k for k, s in enumerate(stops) if s.name]
+    named = np.array([k for k, s in enumerate(stops) if s.name], np.int64)
     if len(named) < 2:
         return {}
-    folded = [" ".join(stops[k].name.lower().split()) for k in named]
+    codes = pd.factorize(np.array([" ".join(stops[k].name.lower().split()) for k in named], object))[0]
     xy = np.array([(stops[k].x_m, stops[k].y_m) for k in named])
     ii, jj = pairs_within(xy, xy, within_m)
-    pairs = [(i, j) for i, j in zip(ii.tolist(), jj.tolist()) if i < j and folded[i] == folded[j]]
+    keep = (ii < jj) & (codes[ii] == codes[jj])  # of one name
     out: dict[int, tuple[str]] = {}
-    for group in groups(len(named), pairs):
+    for group in groups(len(named), zip(ii[keep].tolist(), jj[keep].tolist())):
         if len(group) >= 2:
-            ks = sorted((named[i] for i in group), key=lambda k: stop_ids[k])
+            ks = sorted((int(named[i]) for i in group), key=lambda k: stop_ids[k])
             out.update({k: (f"{stop_ids[ks[0]]}_station",) for k in ks})
     return out
 
@@ -200,11 +202,12 @@ def _near_names(stops: list[NetworkStop], within_m: float) -> dict[int, str]:
     a = np.array([(stops[k].x_m, stops[k].y_m) for k in unnamed], float)
     b = np.array([(stops[k].x_m, stops[k].y_m) for k in named], float)
     i, j = pairs_within(a, b, within_m)
+    if not len(i):
+        return {}
     d = np.hypot(*(a[i] - b[j]).T)
-    out: dict[int, str] = {}
-    for ii, jj, _ in sorted(zip(i.tolist(), j.tolist(), d.tolist()), key=lambda t: (t[0], t[2], named[t[1]])):
-        out.setdefault(unnamed[ii], f"near {stops[named[jj]].name}")
-    return out
+    order = np.lexsort((np.asarray(named)[j], d, i))  # per unnamed stop, the nearest named one first
+    first = order[np.r_[True, np.diff(i[order]) != 0]]
+    return {unnamed[i[k]]: f"near {stops[named[j[k]]].name}" for k in first.tolist()}
 
 
 _CODE_NAME = re.compile(r"^((?:[^\W\d_]{1,4} )?\d{1,4}(?!(?:st|nd|rd|th)\b)(?:[^\W\d_]{1,3}\d{0,2})?(?:_\d{1,2})?"
