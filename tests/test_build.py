@@ -859,3 +859,27 @@ def test_rides_that_take_the_same_time_all_day_give_one_trip(tmp_path):
                  profile=dataclasses.replace(QUIET, cruise_kph=(30.0, 30.0))) for h in (7, 12) for m in (0, 15, 30)]
     result = build_network([_write_rides(tmp_path / "a", docs)])
     assert set(_tables(result.feed)["trips.txt"].trip_id) == {"R001_0"}
+
+
+def test_the_first_and_last_departures_riders_note_set_a_routes_hours(tmp_path):
+    """"first vehicle 5:30, last one 19h00" in the rides' notes: the route runs 05:30-19:00 instead of the
+    declared 05:00-21:00 (widened still by the hours its rides show)."""
+    docs = _docs(ROUTE, 2)
+    for d in docs:
+        d["notes"] = "first vehicle 5:30, last one 19h00 (the rank marshal)"
+    result = build_network([_write_rides(tmp_path / "a", docs)])
+    rows = pd.DataFrame(result.headway_rows)
+    assert (rows.start_time.min(), rows.end_time.max()) == (5 * 3600 + 1800, 19 * 3600)
+    plain = build_network([_write_rides(tmp_path / "b", _docs(ROUTE, 2))])
+    rows = pd.DataFrame(plain.headway_rows)
+    assert (rows.start_time.min(), rows.end_time.max()) == (5 * 3600, 21 * 3600)
+
+
+@pytest.mark.parametrize("text, first, last", [
+    ("first vehicle 5:00, last taxi 19h30", 5 * 3600, 19 * 3600 + 1800), ("premier départ 5h", 5 * 3600, None),
+    ("último 9 pm", None, 21 * 3600), ("earliest matatu 4.45am", 4 * 3600 + 2700, None),
+    ("first 5", None, None), ("First stop Bree 2k", None, None), ("Terminus 40", None, None)])
+def test_service_notes_are_read_in_the_ways_riders_write_them(text, first, last):
+    from transitmap.read.notes import service_times
+
+    assert service_times(text) == (first, last)

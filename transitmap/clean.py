@@ -74,7 +74,7 @@ def clean_ride(trace: Trace, keep: np.ndarray, stop_keep: np.ndarray, fare_keep:
         start_wait_s=float(t[start] - t[0]), end_wait_s=float(t[-1] - t[end]),
         stops=tuple(stops), fares=tuple(fares),
         departures_s=np.asarray(trace.departures_s, dtype=float), mode=trace.mode, timing=trace.timing,
-        reported_headways=trace.reported_headways,
+        reported_headways=trace.reported_headways, noted_hours=trace.noted_hours,
     )
 
 

@@ -133,6 +133,9 @@ class Trace:
     timing: str = "recorded"
     #: headways the recording's app reports per time band (band of ``TIME_BANDS``, seconds), not observed
     reported_headways: tuple[tuple[str, float], ...] = ()
+    #: the first and last departures the recording's notes name ("first vehicle 5:00"), seconds after local
+    #: midnight (None where not named); read.notes.service_times
+    noted_hours: tuple[float | None, float | None] = (None, None)
 
     @property
     def n_points(self) -> int:
@@ -222,6 +225,7 @@ class Ride:
     mode: str = "minibus"  # the vehicle: rides of different modes are never one route
     timing: str = "recorded"  # as ``Trace.timing``: times of day only from ``recorded`` rides
     reported_headways: tuple[tuple[str, float], ...] = ()  # as ``Trace.reported_headways``
+    noted_hours: tuple[float | None, float | None] = (None, None)  # as ``Trace.noted_hours``
 
     @property
     def clock(self) -> bool:

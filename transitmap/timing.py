@@ -202,10 +202,16 @@ def observed_span(pattern: Pattern, rides: list[Ride], tz: str) -> tuple[int, in
 
 
 def headways(pattern: Pattern, rides: list[Ride], tz: str, config: TimingConfig = TimingConfig()) -> list[Headway]:
-    """Headways by time band over the hours one pattern runs: the survey's declared ``service_hours`` and the
-    hours its rides show (``observed_span``). Bands the rides show get headways from them (see the module
+    """Headways by time band over the hours one pattern runs: the survey's declared ``service_hours`` (or the
+    first and last departures its rides' notes name: "first vehicle 5:30", ``Ride.noted_hours``) and the hours
+    its rides show (``observed_span``). Bands the rides show get headways from them (see the module
     docstring); bands only the declaration adds are ``extrapolated`` from the nearest band that has one."""
     declared = declared_span_s(config.service_hours)
+    firsts = [rides[i].noted_hours[0] for i in pattern.rides + pattern.partial if rides[i].noted_hours[0] is not None]
+    lasts = [rides[i].noted_hours[1] for i in pattern.rides + pattern.partial if rides[i].noted_hours[1] is not None]
+    noted = (int(np.median(firsts)) if firsts else declared[0], int(np.median(lasts)) if lasts else declared[1])
+    if noted[0] < noted[1]:  # the route's own first and last departures, as its riders' notes name them
+        declared = noted
     seen = observed_span(pattern, rides, tz)
     shown = _band_headways(pattern, rides, seen or declared, tz, config)
     if seen is None:

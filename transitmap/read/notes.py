@@ -106,6 +106,35 @@ def parse_note(text: str, lon: float = np.nan) -> tuple[Fare | None, float | Non
     return Fare(amount=amount, currency=code), wait
 
 
+_CLOCK_NOTE = r"(\d{1,2})(?:\s*[:h.]\s*(\d{2})|\s*h(?![^\W\d_]))?\s*(am|pm|a\.m\.|p\.m\.)?"
+_SERVICE_NOTE = re.compile(
+    r"(?i)(?<![^\W\d_])(first|earliest|premier|première|primer|primera|last|latest|dernier|dernière|último|ultimo|"
+    r"última|ultima)(?![^\W\d_])[^\d\n]{0,40}?(?<![\d:])" + _CLOCK_NOTE + r"(?![\d:])")
+
+
+def service_times(text: str) -> tuple[float | None, float | None]:
+    """(seconds after midnight of the first departure, of the last) a note names: "first vehicle 5:00", "last
+    taxi 19h30", "premier départ 5h", "último 9 pm". A clock needs minutes or am/pm ("first 5" is no time)."""
+    first = last = None
+    for m in _SERVICE_NOTE.finditer(text or ""):
+        hour, minute, half = int(m.group(2)), m.group(3), (m.group(4) or "").lower().replace(".", "")
+        if minute is None and not half and not re.search(r"(?i)\d\s*h$", m.group(0).rstrip()):
+            continue
+        if half == "pm" and hour < 12:
+            hour += 12
+        elif half == "am" and hour == 12:
+            hour = 0
+        seconds = hour * 3600 + int(minute or 0) * 60
+        if not 0 <= seconds <= 30 * 3600:
+            continue
+        word = m.group(1).lower()
+        if word.startswith(("first", "earliest", "prem", "prim")):
+            first = seconds if first is None else min(first, seconds)
+        else:
+            last = seconds if last is None else max(last, seconds)
+    return first, last
+
+
 def _currency(token: str, lon: float, words: dict[str, str]) -> str | None:
     """The ISO code a currency word or symbol stands for (FCFA by place: the West African (XOF) and Central
     African (XAF) francs meet near 6 E, Nigeria between); None for a word that is not a currency."""

@@ -21,6 +21,7 @@ from .. import notices as N
 from ..geo import WGS84
 from ..model import STOP_KINDS, Fare, Stop, Trace
 from .base import NUMBER, ascii_digits
+from .notes import service_times
 
 
 class StrList(list):
@@ -439,6 +440,8 @@ def build_trace(
         departures_s=dep_t[~dep_bad],
         timing=timing,
         reported_headways=tuple(reported_headways),
+        noted_hours=service_times(" \n ".join(filter(None, [text_or_none(meta.get("notes")),
+                                                            *(st.note for st in stop_objs)]))),
     )
     if not trace_id:
         trace = trace.replace(trace_id="x-" + trace.points_digest()[:12])
