@@ -23,7 +23,7 @@ import pandas as pd
 from . import notices as N
 from .geo import groups, pairs_within, unproject
 from .gtfs import PLACEHOLDER_URL, FeedHeadway, FeedMeta, FeedRoute, FeedStop, FeedTrip, trip_id
-from .model import DAYS, TIME_BANDS, NetworkStop, PatternStops, PatternTimes, Ride, Route, gtfs_time
+from .model import DAYS, NetworkStop, PatternStops, PatternTimes, Ride, Route, gtfs_time, time_band
 from .model import weekdays as weekdays_of
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def feed_rows(rides: list[Ride], routes: list[Route], stops: list[NetworkStop],
             for k, s_m in zip(ps.stop_index, ps.s_m):
                 stop_names.setdefault(k, f"on {route.name}" if route.name else "")
             bands = times.bands
-            band_of = {h: next(name for name, lo, hi in TIME_BANDS if lo * 3600 <= h.start_s < hi * 3600) for h in bands}
+            band_of = {h: time_band(h.start_s) for h in bands}
             for h in bands:
                 own = times.band_offsets.get(band_of[h])  # the band's rides take their own time: a trip of its own
                 headway_rows.append({"route_id": route_id, "direction_id": d,

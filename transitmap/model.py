@@ -51,6 +51,12 @@ def weekdays(days: str) -> tuple[int, ...]:
     return tuple(sorted(out))
 
 
+def time_band(seconds: float) -> str:
+    """The name of the time band (``TIME_BANDS``) holding a time of the service day, seconds after local midnight
+    (from 30:00 on, the last band)."""
+    return next((name for name, lo, hi in TIME_BANDS if lo * 3600 <= seconds < hi * 3600), TIME_BANDS[-1][0])
+
+
 def gtfs_time(seconds: int) -> str:
     """HH:MM:SS; hours go past 24 for service after midnight (25:10:00)."""
     seconds = int(seconds)

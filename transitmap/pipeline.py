@@ -245,6 +245,9 @@ class _Entry:
 # Building the network and the feed
 
 
+_WEB_ADDRESS = re.compile(r"https?://[^\s/]+\.[^\s]+")
+
+
 @dataclass(frozen=True)
 class BuildConfig:
     """What the survey does not say by itself. Defaults work for a survey like ``sample_traces/``."""
@@ -302,9 +305,9 @@ class BuildConfig:
                 raise SettingsError(f"timezone {self.timezone!r} is not an IANA time zone, such as Africa/Nairobi") from None
         if self.currency is not None and not known_currency(self.currency):
             raise SettingsError(f"currency {self.currency!r} is not an ISO 4217 code, such as KES, ZAR, GHS or XOF")
-        if not re.fullmatch(r"https?://[^\s/]+\.[^\s]+", self.agency_url or ""):
+        if not _WEB_ADDRESS.fullmatch(self.agency_url or ""):
             raise SettingsError(f"agency_url {self.agency_url!r} is not a web address (https://...): GTFS needs one")
-        if self.contact_url is not None and not re.fullmatch(r"https?://[^\s/]+\.[^\s]+", self.contact_url):
+        if self.contact_url is not None and not _WEB_ADDRESS.fullmatch(self.contact_url):
             raise SettingsError(f"contact_url {self.contact_url!r} is not a web address (https://...)")
         if self.contact_email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", self.contact_email):
             raise SettingsError(f"contact_email {self.contact_email!r} is not an email address")

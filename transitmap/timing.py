@@ -19,8 +19,12 @@ import pandas as pd
 
 from . import notices as N
 from .errors import SettingsError
-from .model import TIME_BANDS, Headway, Pattern, Ride
+from .model import TIME_BANDS, Headway, Pattern, Ride, time_band
 
+
+
+#: the speed on board of rides without times where no ride of the survey has times to measure it by
+FALLBACK_SPEED_KPH = 20.0
 
 
 def declared_span_s(hours: str) -> tuple[int, int]:
@@ -64,7 +68,7 @@ def band_offsets(pattern: Pattern, s_stops: np.ndarray, rides: list[Ride], tz: s
     if len(timed) < 2 * config.band_min_rides or len(s_stops) < 2:
         return {}
     _, sec = local_seconds(np.array([rides[i].t_s[rides[i].start] for i in timed]), tz)
-    band_of = [next((name for name, lo, hi in TIME_BANDS if lo * 3600 <= x < hi * 3600), "night") for x in sec]
+    band_of = [time_band(x) for x in sec]
     legs = np.diff(_passes(pattern, s_stops, rides, timed), axis=1)
     gap = np.diff(s_stops)
     out = {}
@@ -73,9 +77,7 @@ def band_offsets(pattern: Pattern, s_stops: np.ndarray, rides: list[Ride], tz: s
         if len(rows) < config.band_min_rides:
             continue
         mine = legs[rows]
-        leg = np.where(np.isfinite(mine).any(axis=0), nan_median(mine), np.diff(offsets))
-        leg = np.maximum(leg, gap / (config.max_speed_kph / 3.6))
-        own = np.concatenate([[0], np.cumsum(np.ceil(leg))]).astype(int)
+        own = _cumulative(np.where(np.isfinite(mine).any(axis=0), nan_median(mine), np.diff(offsets)), gap, config)
         if offsets[-1] > 0 and abs(own[-1] / offsets[-1] - 1) > config.band_difference:
             out[band] = (own, len(rows))
     return out
@@ -107,16 +109,20 @@ def stop_offsets(pattern: Pattern, s_stops: np.ndarray, rides: list[Ride],
     timed = [i for i in members if rides[i].travel_timed]
     gap = np.diff(s_stops)
     if not timed:
-        speed = (config.untimed_speed_kph or 20.0) / 3.6
-        leg = np.maximum(gap / speed, gap / (config.max_speed_kph / 3.6))
-        return np.concatenate([[0], np.cumsum(np.ceil(leg))]).astype(int), "survey_speed", 0
+        return _cumulative(gap / ((config.untimed_speed_kph or FALLBACK_SPEED_KPH) / 3.6), gap, config), "survey_speed", 0
     times = _passes(pattern, s_stops, rides, timed)
     legs = np.diff(times, axis=1)  # per ride, per leg
     median_speed = _median_speed(times, s_stops)
     leg = np.where(np.isfinite(legs).any(axis=0), nan_median(legs), gap / median_speed)
-    leg = np.maximum(leg, gap / (config.max_speed_kph / 3.6))
     source = "recorded" if any(rides[i].clock for i in timed) else "stop_times"
-    return np.concatenate([[0], np.cumsum(np.ceil(leg))]).astype(int), source, len(timed)
+    return _cumulative(leg, gap, config), source, len(timed)
+
+
+def _cumulative(leg: np.ndarray, gap: np.ndarray, config: TimingConfig) -> np.ndarray:
+    """Seconds from the first stop to each stop of legs (seconds) over gaps (metres), no leg faster than
+    ``max_speed_kph``, each rounded up to the second."""
+    leg = np.maximum(leg, gap / (config.max_speed_kph / 3.6))
+    return np.concatenate([[0], np.cumsum(np.ceil(leg))]).astype(int)
 
 
 def survey_speed_kph(rides: list[Ride]) -> float:
@@ -127,7 +133,7 @@ def survey_speed_kph(rides: list[Ride]) -> float:
             dt = r.t_s[r.end] - r.t_s[r.start]
             if dt > 0:
                 speeds.append(float(np.hypot(np.diff(r.x_m[r.start:r.end + 1]), np.diff(r.y_m[r.start:r.end + 1])).sum() / dt))
-    return round(float(np.median(speeds)) * 3.6, 1) if speeds else 20.0
+    return round(float(np.median(speeds)) * 3.6, 1) if speeds else FALLBACK_SPEED_KPH
 
 
 def uniform_reported_headways(rides: list[Ride]) -> list:
@@ -222,7 +228,7 @@ def headways(pattern: Pattern, rides: list[Ride], tz: str, config: TimingConfig 
         lo, hi = max(lo_h * 3600, span[0]), min(hi_h * 3600, span[1])
         if hi <= lo:
             continue
-        own = [h for h in shown if lo_h * 3600 <= h.start_s < hi_h * 3600]
+        own = [h for h in shown if time_band(h.start_s) == band]
         if own:  # the rides show the band (in part: it runs over the whole band the service covers)
             out.append(Headway(lo, hi, own[0].headway_s, own[0].provenance, own[0].samples))
             continue

@@ -14,7 +14,7 @@ import io
 import re
 from dataclasses import replace
 from pathlib import PurePosixPath
-from typing import IO, Callable
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ import pandas as pd
 from .. import notices as N
 from .base import InputFile, Reader, ReadLimits, ReadResult, failed_read, normal_column, read_all, read_table
 from .notes import parse_note
-from .traces import build_trace, number_or_none, parse_times
+from .traces import build_trace, number_or_none, parse_times, text_or_none
 
 _POINT = r"-?\d{1,3}(?:\.\d+)? -?\d{1,3}(?:\.\d+)?(?: -?[\d.]+(?: [\d.]+)?)?"
 GEOTRACE = re.compile(rf"^\s*{_POINT}\s*(?:;\s*{_POINT}\s*)+;?\s*$")  # two points or more
@@ -57,11 +57,6 @@ def _find(columns: list[str], names: tuple[str, ...]) -> str | None:
             if c == n or _last(c) == n or (c.endswith("_" + n) and c.startswith(("meta_", "ride_", "group_"))):
                 return c
     return None
-
-
-def _text(v) -> str | None:
-    v = str(v).strip() if v is not None else ""
-    return v or None
 
 
 def read_form(f: InputFile, limits: ReadLimits) -> list[ReadResult]:
@@ -108,7 +103,7 @@ def read_workbook(f: InputFile, limits: ReadLimits) -> list[ReadResult]:
             if m:
                 repeats.setdefault(f"{link}:{row[link].strip()}", []).append(
                     (f"{title} line {k + 2}", {"lat": float(m.group(1)), "lon": float(m.group(2)), "kind": "stop",
-                                               "name": _text(row.get(name_col)), "time": _text(row.get(time_col))}))
+                                               "name": text_or_none(row.get(name_col)), "time": text_or_none(row.get(time_col))}))
     return form_traces(frames[main], f"{f.name}", limits, [], repeats)
 
 
@@ -143,7 +138,7 @@ def form_traces(df: pd.DataFrame, name: str, limits: ReadLimits, file_notes: lis
     for k, row in enumerate(df.to_dict("records")):
         line = k + 2
         notes = list(file_notes) if not results else []
-        tid = _text(row.get(found["trace_id"])) if found["trace_id"] else None
+        tid = text_or_none(row.get(found["trace_id"])) if found["trace_id"] else None
         tid = tid or f"{stem}-{line}"
         text = row[geotrace].strip()
         pts = [p.split() for p in text.split(";") if p.strip()]
@@ -158,7 +153,7 @@ def form_traces(df: pd.DataFrame, name: str, limits: ReadLimits, file_notes: lis
         acc = np.array([number_or_none(p[3]) if len(p) > 3 and i not in bad and number_or_none(p[3]) is not None
                         else np.nan for i, p in enumerate(pts)], float)
         acc = np.where(acc > 0, acc, np.nan)  # ODK writes 0 where the accuracy is unknown
-        meta = {key: _text(row.get(found[key])) if found[key] else None
+        meta = {key: text_or_none(row.get(found[key])) if found[key] else None
                 for key in ("collector_id", "mode", "route_name", "operator", "origin", "destination", "notes")}
         if not meta["collector_id"]:
             notes.append(N.MissingCollectorIdNotice(file=name, trace_id=tid))
@@ -167,7 +162,7 @@ def form_traces(df: pd.DataFrame, name: str, limits: ReadLimits, file_notes: lis
             m = GEOPOINT.match(row[c] or "")
             if m:
                 stops.append((f"line {line}, {c}", {"lat": float(m.group(1)), "lon": float(m.group(2)), "kind": "stop",
-                                                    "name": _text(row.get(c + "_name"))}))
+                                                    "name": text_or_none(row.get(c + "_name"))}))
         for key in (f"_parent_index:{str(row.get('_index', '')).strip()}",
                     f"_submission__uuid:{str(row.get('_uuid', '')).strip()}"):
             stops += repeats.get(key, [])
@@ -193,11 +188,11 @@ def _legs(stops: list[tuple[str, dict]]) -> list[tuple[str, float | None, float]
 
 
 def _fares(row: dict, found: dict, name: str, tid: str, line: int, lon: np.ndarray, notes: list) -> list:
-    paid = _text(row.get(found["fare"])) if found["fare"] else None
+    paid = text_or_none(row.get(found["fare"])) if found["fare"] else None
     if not paid:
         return []
     amount = number_or_none(paid)
-    currency = (_text(row.get(found["currency"])) if found["currency"] else None) or ""
+    currency = (text_or_none(row.get(found["currency"])) if found["currency"] else None) or ""
     fare = None if amount is None else {"amount": amount, "currency": currency.upper()}
     if fare is None:
         parsed, _ = parse_note(paid, float(np.nanmedian(lon)) if np.isfinite(lon).any() else np.nan)
@@ -240,18 +235,11 @@ def read_audit(f: InputFile, limits: ReadLimits) -> list[ReadResult]:
     return [ReadResult(f.name, trace, tuple(notes))]
 
 
-def _read_form_file(f: InputFile, opener: Callable[[], IO[bytes]], limits: ReadLimits) -> list[ReadResult]:
-    return read_form(replace(f, open=opener), limits)
+def _opened(read: Callable[[InputFile, ReadLimits], list[ReadResult]]) -> Callable:
+    """A registry's read function of a reader that opens ``f`` itself: given the opener that decompresses it."""
+    return lambda f, opener, limits: read(replace(f, open=opener), limits)
 
 
-def _read_audit_file(f: InputFile, opener: Callable[[], IO[bytes]], limits: ReadLimits) -> list[ReadResult]:
-    return read_audit(replace(f, open=opener), limits)
-
-
-def _read_workbook_file(f: InputFile, opener: Callable[[], IO[bytes]], limits: ReadLimits) -> list[ReadResult]:
-    return read_workbook(replace(f, open=opener), limits)
-
-
-WORKBOOK_READER = Reader("odk-xlsx", (".xlsx",), _read_workbook_file)
-AUDIT_READER = Reader("odk-audit", (".csv",), _read_audit_file, sniff=lambda head: bool(_AUDIT_HEAD.match(head)))
-FORM_READER = Reader("odk-form", (".csv",), _read_form_file, sniff=lambda head: bool(_SNIFF_TRACE.search(head)))
+WORKBOOK_READER = Reader("odk-xlsx", (".xlsx",), _opened(read_workbook))
+AUDIT_READER = Reader("odk-audit", (".csv",), _opened(read_audit), sniff=lambda head: bool(_AUDIT_HEAD.match(head)))
+FORM_READER = Reader("odk-form", (".csv",), _opened(read_form), sniff=lambda head: bool(_SNIFF_TRACE.search(head)))
