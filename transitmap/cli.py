@@ -32,6 +32,7 @@ from .errors import FeedError, SettingsError, TransitmapError, UnsafeOutputError
 from .model import iso_currencies
 from .pipeline import BuildConfig, build_network, build_outputs, validate_inputs
 from .privacy import pseudonyms as pseudonyms_of
+from .review import Correction
 from .read import ReadLimits
 from .report import (check_output_dir, diff_html, figure, frame_csv, stats_files, to_json, write_atomic,
                      write_dir_atomic)
@@ -66,7 +67,8 @@ def verbosity(f):
 class _SurveyOrder(click.Group):
     """Commands listed in the order a survey uses them, not alphabetically."""
 
-    ORDER = ("init", "import", "status", "validate", "build", "stats", "diff", "notices")
+    ORDER = ("init", "import", "status", "validate", "build", "review", "stats", "diff", "notices",
+             "list", "set", "merge", "drop", "assign", "exclude", "undo")
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         names = super().list_commands(ctx)
@@ -362,8 +364,13 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, profile
         raise Refused(f"{config_file + ': ' if config_file else ''}{e}") from e
     reserved: frozenset[str] = frozenset()
     previous_feed = None
+    corrections: list = []
+    before: dict[str, str] = {}
     if survey is not None:
         previous_feed, reserved = _workspace_call(ws.previous_build, survey)
+        _workspace_call(ws.pick_up_edits, survey, now=datetime.now(tz.utc))  # edits made in QGIS since the last build
+        corrections = ws.corrections(survey)
+        before = ws.previous_routes(survey)
     if previous:
         with open(previous, "rb") as fh:
             previous_feed = fh.read()
@@ -373,7 +380,8 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, profile
             with _working(ctx, "building") as stage:
                 progress = (lambda done, total: stage(f"read {done:,} of {total:,} files")) if stage else None
                 result = build_network(sources, config, progress=progress, previous=previous_feed,
-                                       reserved_ids=reserved, engine=runner, stage=stage)
+                                       reserved_ids=reserved, engine=runner, stage=stage, corrections=corrections,
+                                       previous_routes=before)
         except FeedError as e:  # the --previous feed: a usage error
             raise click.UsageError(str(e)) from e
         with _working(ctx, "writing the outputs") as stage:
@@ -386,7 +394,9 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, profile
         if survey is not None:
             ws.record_build(survey, now=datetime.now(tz.utc), out=os.path.abspath(out), feed=result.feed,
                             ledger_csv=files["traces.csv"], routes=result.routes, stops=result.stops,
-                            route_lines=ws.route_layer(result.feed, made.network.routes) if made.network else None)
+                            route_lines=ws.route_layer(result.feed, made.network.routes) if made.network else None,
+                            review_outcomes=result.review_outcomes, route_digests=result.route_digests,
+                            id_feed=result.id_feed)
     if fmt == "json":
         click.echo(to_json(report).decode(), nl=False)
     elif not ctx.meta.get("quiet"):
@@ -395,6 +405,10 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, profile
         click.echo(f"\nfeed: {s['routes']} routes, {s['stops']} stops, time zone {s['timezone']}: "
                    f"{os.path.join(out, 'gtfs.zip')}; report: {os.path.join(out, 'report.html')}"
                    if result.feed is not None else "\nno usable trace: no feed written")
+        r = report.get("review")
+        if r:
+            click.echo(f"review: {r['applied']} of {_count(r['corrections'], 'correction')} applied, {r['stale']} stale"
+                       + (" (transitmap review SURVEY_DIR list says why)" if r["stale"] else ""))
         v = report.get("gtfs_validator")
         if v is not None:
             click.echo(f"GTFS validator: {v['errors']} errors, {v['warnings']} warnings" if v["ran"]
@@ -577,7 +591,184 @@ def render_status(st: dict) -> str:
                 f"  routes seen on one ride only ({len(b['routes_one_ride'])}): {', '.join(b['routes_one_ride']) or '-'}",
                 f"  routes seen in one direction only ({len(b['routes_one_direction'])}): "
                 f"{', '.join(b['routes_one_direction']) or '-'}"]
+    if st.get("review", {}).get("corrections"):
+        out += ["", render_review_progress(st["review"])]
     return "\n".join(out)
+
+
+def render_review_progress(r: dict) -> str:
+    changed = r["routes_changed_since_review"]
+    return (f"review: {r['routes_reviewed']} of {r['routes']} routes reviewed"
+            + (f", {len(changed)} changed since ({', '.join(changed)})" if changed else "")
+            + f"; {_count(r['corrections'], 'correction')} in force: {r['applied']} applied, {r['stale']} stale"
+            + (f", {r['not built yet']} not built yet" if r["not built yet"] else "")
+            + f"; rides assigned by hand {r['rides_assigned']}, excluded {r['rides_excluded']}")
+
+
+@main.group("review", cls=_SurveyOrder)
+@click.argument("survey_dir", type=click.Path(exists=True, file_okay=False))
+@verbosity
+@click.pass_context
+def review_cmd(ctx, survey_dir):
+    """Corrections made by hand, kept in the survey workspace and applied by every build: route names and
+    numbers, routes merged or dropped, rides excluded or put in a route, stop names, merges and moves, fares.
+    The same corrections can be made by editing the workspace's routes, stops and traces layers in QGIS (the
+    fields short_name, long_name, headsign, review, merge_into, name, assign_to, reason); the next build or
+    review list records those edits.
+
+    Exit codes: 0 done; 2 SURVEY_DIR is not a workspace, or the correction is not valid (nothing recorded).
+
+    Example:
+
+    \b
+      transitmap review gauteng-2026 set route R003 short_name 45K
+      transitmap review gauteng-2026 set route R003 reviewed
+      transitmap review gauteng-2026 merge route R007 R003
+      transitmap review gauteng-2026 exclude na-04-BD-1 --reason "wrong taxi"
+      transitmap review gauteng-2026 assign am-03-BBr-3 le-05-BB-3 --route R001
+      transitmap review gauteng-2026 list --format json
+    """
+    _workspace_call(ws.settings, survey_dir)
+    ctx.obj = survey_dir
+
+
+_FMT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                    help="On stdout: text, or JSON.")
+
+
+def _record(survey_dir: str, made: list, fmt: str) -> None:
+    try:
+        done = ws.add_corrections(survey_dir, made, now=datetime.now(tz.utc))
+    except WorkspaceError as e:
+        raise click.UsageError(str(e)) from e
+    if fmt == "json":
+        click.echo(to_json([{**c.__dict__} for c in done]).decode(), nl=False)
+    elif not click.get_current_context().meta.get("quiet"):
+        for c in done:
+            click.echo(f"correction {c.correction_id}: {_describe(c.__dict__)} (applied by the next build)")
+
+
+def _describe(c: dict) -> str:
+    what = {"set": f"{c['field']} = {c['value']!r}", "merge": f"merge into {c['value']}", "assign": f"into {c['value']}",
+            "move": f"move to {c['value']}", "exclude": f"exclude ({c['reason'] or 'no reason given'})",
+            "partial_of": f"partial of {c['value']}", "branch_of": f"a branch of {c['value']}"}
+    return f"{c['kind']} {c['target']}: {what.get(c['action'], c['action'])}"
+
+
+@review_cmd.command("list")
+@verbosity
+@click.option("--all", "all_", is_flag=True, help="Also the corrections undone or replaced.")
+@_FMT
+@click.pass_obj
+def review_list(survey_dir, all_, fmt):
+    """The corrections in force, with what the latest build did with each (applied, stale and why), and the
+    review's progress. Edits made in QGIS since the last build are recorded first."""
+    picked = ws.pick_up_edits(survey_dir, now=datetime.now(tz.utc))
+    rows, progress = ws.correction_rows(survey_dir, all_=all_), ws.review_progress(survey_dir)
+    if fmt == "json":
+        click.echo(to_json({"progress": progress, "picked_up_from_layers": len(picked), "corrections": rows}).decode(),
+                   nl=False)
+        return
+    if picked:
+        click.echo(f"recorded {_count(len(picked), 'edit')} made in the layers")
+    for r in rows:
+        state = r["outcome"] or "not built yet"
+        click.echo(f"{r['correction_id']:>4}  {_describe(r)}  [{r['source']}, {r['made_utc'][:16]}]  {state}"
+                   + (f": {r['outcome_reason']}" if r["outcome_reason"] else "")
+                   + ("" if r["active"] else f"  ({r['ended']})"))
+    click.echo(render_review_progress(progress))
+
+
+@review_cmd.command("set")
+@verbosity
+@click.argument("kind", type=click.Choice(["route", "pattern", "stop", "ride", "fare"]))
+@click.argument("target")
+@click.argument("field")
+@click.argument("value", required=False, default="")
+@click.option("--reason", default="", help="Why (kept with the correction).")
+@_FMT
+@click.pass_obj
+def review_set(survey_dir, kind, target, field, value, reason, fmt):
+    """Set a field of a route (short_name, long_name, route_type, operator, fare, service_hours, service_days,
+    headway_<band> in minutes; 'reviewed' marks it checked, 'split' splits it by the route names its riders
+    give), of a pattern (TARGET a trip id: headsign; partial_of a trip id; branch_of a route id), of a stop
+    (name; station: a station or stop id; position 'lat,lon' moves it: write -- before a negative latitude), of
+    a ride ('wrong_direction': its collector swapped origin and destination) or a fare between two stops
+    (TARGET S0001>S0005, FIELD price)."""
+    actions = {"reviewed": "reviewed", "split": "split", "position": "move", "partial_of": "partial_of",
+               "branch_of": "branch_of", "wrong_direction": "wrong_direction"}
+    if field in actions:
+        made = Correction(kind, target, actions[field], value=value, reason=reason)
+    else:
+        made = Correction(kind, target, "set", field, value, reason)
+    _record(survey_dir, [made], fmt)
+
+
+@review_cmd.command("merge")
+@verbosity
+@click.argument("kind", type=click.Choice(["route", "stop"]))
+@click.argument("target")
+@click.argument("into")
+@click.option("--reason", default="", help="Why (kept with the correction).")
+@_FMT
+@click.pass_obj
+def review_merge(survey_dir, kind, target, into, reason, fmt):
+    """Merge a route into another (its patterns become the other's) or a stop into another."""
+    _record(survey_dir, [Correction(kind, target, "merge", value=into, reason=reason)], fmt)
+
+
+@review_cmd.command("drop")
+@verbosity
+@click.argument("kind", type=click.Choice(["route", "stop"]))
+@click.argument("target")
+@click.option("--reason", default="", help="Why (kept with the correction).")
+@_FMT
+@click.pass_obj
+def review_drop(survey_dir, kind, target, reason, fmt):
+    """Leave a route out of the feed (its rides are quarantined as route_dropped), or a stop out of its trips."""
+    _record(survey_dir, [Correction(kind, target, "drop", reason=reason)], fmt)
+
+
+@review_cmd.command("assign")
+@verbosity
+@click.argument("trace_ids", nargs=-1, required=True)
+@click.option("--route", "route", required=True,
+              help="The route (an id such as R003, or new:LABEL: the rides given one label make a new route).")
+@click.option("--reason", default="", help="Why (kept with the correction).")
+@_FMT
+@click.pass_obj
+def review_assign(survey_dir, trace_ids, route, reason, fmt):
+    """Put rides in a route by hand: they join it and no other, whatever their paths and names."""
+    _record(survey_dir, [Correction("ride", t, "assign", value=route, reason=reason) for t in trace_ids], fmt)
+
+
+@review_cmd.command("exclude")
+@verbosity
+@click.argument("trace_ids", nargs=-1, required=True)
+@click.option("--reason", required=True, help="Why (the ledger and report say it).")
+@_FMT
+@click.pass_obj
+def review_exclude(survey_dir, trace_ids, reason, fmt):
+    """Leave rides out of the build (the wrong taxi, a test ride): quarantined as ride_excluded with the reason."""
+    _record(survey_dir, [Correction("ride", t, "exclude", reason=reason) for t in trace_ids], fmt)
+
+
+@review_cmd.command("undo")
+@verbosity
+@click.argument("correction_ids", nargs=-1, required=True, type=int)
+@_FMT
+@click.pass_obj
+def review_undo(survey_dir, correction_ids, fmt):
+    """End corrections (by the numbers review list shows): the next build no longer applies them."""
+    done = ws.undo_corrections(survey_dir, correction_ids, now=datetime.now(tz.utc))
+    missing = sorted(set(correction_ids) - set(done))
+    if fmt == "json":
+        click.echo(to_json({"undone": done, "not_in_force": missing}).decode(), nl=False)
+    else:
+        click.echo(f"undone: {', '.join(map(str, done)) or '-'}"
+                   + (f"; not in force: {', '.join(map(str, missing))}" if missing else ""))
+    if missing and not done:
+        sys.exit(EXIT_USAGE)
 
 
 @main.command("diff")

@@ -306,12 +306,14 @@ class StableIds:
 
 
 def stable_ids(previous: bytes | None, routes: list[dict[int, list]], stops_xy: np.ndarray, epsg: int, *,
-               reserved: set[str] = frozenset(), config: CompareConfig = CompareConfig()) -> StableIds:
+               reserved: set[str] = frozenset(), config: CompareConfig = CompareConfig(),
+               forced: dict[int, str] | None = None) -> StableIds:
     """Route and stop ids for a new build (``routes[r]``: {direction_id: [lines in metres]}; ``stops_xy``:
     the stops in metres, both in UTM ``epsg``), given the previous build's feed (zip bytes; None for a
     first build). A route keeps its old id when it is the same route (``match_routes``), a stop when it
     is within ``same_stop_m`` of an old stop; new ones are numbered after every id of the previous feed
-    and of ``reserved`` (ids retired earlier), so an id never comes back for something else."""
+    and of ``reserved`` (ids retired earlier), so an id never comes back for something else. ``forced``
+    ({route index: id}): the ids routes take whatever the geometry says (rides put in them by hand)."""
     old = _previous_network(previous, epsg) if previous is not None else None
     taken = set(reserved) | (set(old["route_ids"]) | set(old["stop_ids"]) if old else set())
     route_ids: list[str | None] = [None] * len(routes)
@@ -325,6 +327,9 @@ def stable_ids(previous: bytes | None, routes: list[dict[int, list]], stops_xy: 
             flipped[r] = _runs_backwards(routes[r], old["directions"].get(p.a_id, {}))
         for k, j in match_points(np.asarray(stops_xy, float).reshape(-1, 2), old["stops_xy"], config.same_stop_m).items():
             stop_ids[k] = old["stop_ids"][j]
+    forced = forced or {}
+    taken |= set(forced.values())
+    route_ids = [forced.get(r, None if i in forced.values() else i) for r, i in enumerate(route_ids)]
     fresh_r = _fresh("R", 3, taken, sum(i is None for i in route_ids))
     fresh_s = _fresh("S", 4, taken, sum(i is None for i in stop_ids))
     route_out = [i if i is not None else next(fresh_r) for i in route_ids]

@@ -172,6 +172,7 @@ class FeedRoute:
     short_name: str = ""  # the route number riders use (45K, JBL 13)
     route_type: int = 3  # GTFS: 3 bus (minibus taxis too), 2 rail, 4 ferry ...
     hail_and_ride: bool = False  # vehicles stop anywhere along the route on request (continuous_pickup 0)
+    weekdays: tuple[int, ...] = ()  # its own days of service (0 = Monday), set by hand; () the feed's
 
 
 @dataclass(frozen=True)
@@ -289,7 +290,7 @@ def network_tables(routes: list[FeedRoute], stops: list[FeedStop], meta: FeedMet
                 departures = [trip.headways[0].start_s]
             for dep in departures:
                 run = f"{tid}_{gtfs_time(dep).replace(':', '')}" if profile == "timetable" else tid
-                t["trips.txt"].append({"route_id": r.route_id, "service_id": "observed", "trip_id": run,
+                t["trips.txt"].append({"route_id": r.route_id, "service_id": _service_id(r.weekdays), "trip_id": run,
                                        "trip_headsign": trip.headsign, "direction_id": trip.direction_id,
                                        "shape_id": shape})
                 seconds = dep + np.asarray(trip.offsets_s, np.int64)
@@ -311,8 +312,10 @@ def network_tables(routes: list[FeedRoute], stops: list[FeedStop], meta: FeedMet
                            "shape_pt_sequence": np.arange(1, m + 1),
                            "shape_dist_traveled": np.round(np.asarray(trip.shape_dist_m, float), 1)})
     days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-    t["calendar.txt"].append({"service_id": "observed", **{d: int(k in meta.weekdays) for k, d in enumerate(days)},
-                              "start_date": meta.start_date, "end_date": meta.end_date})
+    for own in sorted({r.weekdays for r in routes}):
+        t["calendar.txt"].append({"service_id": _service_id(own),
+                                  **{d: int(k in (own or meta.weekdays)) for k, d in enumerate(days)},
+                                  "start_date": meta.start_date, "end_date": meta.end_date})
     t["feed_info.txt"].append({"feed_publisher_name": meta.publisher, "feed_publisher_url": meta.agency_url,
                                "feed_lang": meta.lang, "feed_start_date": meta.start_date,
                                "feed_end_date": meta.end_date, "feed_version": meta.version,
@@ -327,6 +330,11 @@ def network_tables(routes: list[FeedRoute], stops: list[FeedStop], meta: FeedMet
         unused = [c for c in columns if not (tables[name][c].notna() & (tables[name][c] != "")).any()]
         tables[name] = tables[name].drop(columns=unused)
     return tables
+
+
+def _service_id(weekdays: tuple[int, ...]) -> str:
+    """``observed`` (the feed's days), or the days a route runs on by hand: ``days_01234`` (Monday-Friday)."""
+    return "days_" + "".join(map(str, weekdays)) if weekdays else "observed"
 
 
 def run_validator(feed: bytes, date: str) -> list[dict] | None:

@@ -31,7 +31,7 @@ import numpy as np
 from . import notices as N
 from .engine import map_local
 from .geo import Path, along, distinct, group_stats, groups, pairs_within
-from .model import Pattern, Ride, Route, normalise_name
+from .model import Pattern, Ride, Route, majority_label, normalise_name
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,8 @@ def match_rides(rides: list[Ride], config: MatchConfig = MatchConfig(), *,
     out = []
     for members, partial in patterns:
         xy = _median_geometry([paths[i] for i in members], config)
-        out.append(Pattern(tuple(members), tuple(partial), xy, _majority_name([rides[i] for i in members + partial])))
+        out.append(Pattern(tuple(members), tuple(partial), xy, _majority_name([rides[i] for i in members + partial]),
+                           majority_label([(rides[i].hand_route, 1) for i in members + partial])))
         if len(members) == 1:
             r = rides[members[0]]
             notices.append(N.PatternSingleRideNotice(file=r.source, trace_id=r.trace_id))
@@ -135,7 +136,7 @@ def merged_routes(parts: list[tuple[list[int], list[Route]]]) -> list[tuple[int,
 def _renumbered(route: Route, region: list[int]) -> Route:
     """A route matched on a region's rides, with the rides' numbers in the whole survey."""
     at = lambda ks: tuple(region[k] for k in ks)  # noqa: E731
-    return Route(tuple(Pattern(at(p.rides), at(p.partial), p.xy, p.name) for p in route.patterns), route.directions,
+    return Route(tuple(Pattern(at(p.rides), at(p.partial), p.xy, p.name, p.hand_route) for p in route.patterns), route.directions,
                  route.name)
 
 
@@ -306,11 +307,16 @@ def _clusters(rides: list[Ride], cover: Covers, config: MatchConfig) -> list[lis
     differ (a partial ride of a long route can trace exactly the path of a short one, two route numbers can
     share a road). A cluster joined through unnamed rides is split by name again, and each part by terminals
     (full rides from ranks or to terminals far apart); every other ride goes to the part it overlaps most."""
-    # a pair that runs the other way is not measured, nor are its names compared
-    linked = groups(len(rides), cover.mutual, lambda i, j: not cover.other_way(i, j) and _name_agreement(
-        rides[i].route_name, rides[j].route_name) >= 0 and _same_path(cover, i, j))
+    # a pair that runs the other way is not measured, nor are its names compared; rides put in different routes
+    # by hand are never linked
+    hand = [r.hand_route for r in rides]
+    hand_differ = lambda i, j: bool(hand[i] and hand[j] and hand[i] != hand[j])  # noqa: E731
+    linked = groups(len(rides), cover.mutual, lambda i, j: not cover.other_way(i, j) and not hand_differ(i, j) and
+                    _name_agreement(rides[i].route_name, rides[j].route_name) >= 0 and _same_path(cover, i, j))
     names_differ = lambda i, j: _name_agreement(rides[i].route_name, rides[j].route_name) < 0  # noqa: E731
     coded = [bool(r.route_name) and _code(normalise_name(r.route_name)) is not None for r in rides]
+    # a group joined through rides nobody put anywhere is split first by the routes others were put in by hand
+    linked = [part for group in linked for part in _split(group, lambda i: hand[i] is not None, hand_differ, cover)]
     out = []
     for group in linked:
         # split by route number, then by name, then each part by terminals: two full rides that start or end at
@@ -374,7 +380,8 @@ def _resolve_containment(rides, paths, clusters, config: MatchConfig) -> list[tu
             if m == k or length[reps[m]] <= length[a]:
                 continue
             share, forward = _cover(paths[a], paths[reps[m]], config.corridor_m, probed=True)
-            if share >= config.share and forward >= 0.7:
+            put = {rides[i].hand_route for i in members[k] + members[m] if rides[i].hand_route}
+            if share >= config.share and forward >= 0.7 and len(put) < 2:  # not across routes made by hand
                 agree = _name_agreement(_majority_name([rides[i] for i in members[k]]),
                                         _majority_name([rides[i] for i in members[m]]))
                 if best is None or (agree, share) > best[0]:
@@ -547,6 +554,8 @@ def _pair_directions(patterns: list[Pattern], config: MatchConfig) -> list[Route
             si, fi = _cover(paths[i], paths[j], config.corridor_m * 1.5, step=5, probed=True)
             sj, fj = _cover(paths[j], paths[i], config.corridor_m * 1.5, step=5, probed=True)
             agree = _name_agreement(patterns[i].name, patterns[j].name)
+            hi, hj = patterns[i].hand_route, patterns[j].hand_route
+            agree = -1 if hi and hj and hi != hj else (2 if hi and hi == hj else agree)
             if si >= config.opposite_share and sj >= config.opposite_share and fi <= 0.3 and fj <= 0.3 and agree >= 0:
                 candidates.append((-agree, -(si + sj), i, j))
     used: set[int] = set()
@@ -572,7 +581,9 @@ def _group_variants(routes: list[Route], config: MatchConfig) -> list[Route]:
     near = lambda p, q: np.hypot(*(p - q)) <= config.terminal_radius_m  # noqa: E731
     by_name: dict[str, list[int]] = {}
     for k, r in enumerate(routes):
-        if r.name:
+        if r.hand_route:  # put in one route by hand: one route, whatever the names and the geometry
+            by_name.setdefault("\0" + r.hand_route, []).append(k)
+        elif r.name:
             folded = normalise_name(r.name)  # the other direction names the ends reversed: "a - b", "b - a"
             by_name.setdefault(_code(folded) or " ".join(sorted(folded.split())), []).append(k)
 
@@ -592,9 +603,9 @@ def _group_variants(routes: list[Route], config: MatchConfig) -> list[Route]:
                    for p, q in ((a.patterns[0], b.patterns[0]), (b.patterns[0], a.patterns[0])))
 
     merged: list[list[int]] = []
-    for members in by_name.values():
+    for key, members in by_name.items():
         links = [(a, b) for a in range(len(members)) for b in range(a + 1, len(members))
-                 if linked(routes[members[a]], routes[members[b]])]
+                 if key.startswith("\0") or linked(routes[members[a]], routes[members[b]])]
         merged += [[members[k] for k in g] for g in groups(len(members), links) if len(g) > 1]
     if not merged:
         return routes

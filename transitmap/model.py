@@ -232,6 +232,8 @@ class Ride:
     timing: str = "recorded"  # as ``Trace.timing``: times of day only from ``recorded`` rides
     reported_headways: tuple[tuple[str, float], ...] = ()  # as ``Trace.reported_headways``
     noted_hours: tuple[float | None, float | None] = (None, None)  # as ``Trace.noted_hours``
+    #: the route a coordinator put this ride in by hand (``review``: a route id, or ``new:LABEL`` for a new one)
+    hand_route: str | None = None
 
     @property
     def clock(self) -> bool:
@@ -256,6 +258,7 @@ class Pattern:
     partial: tuple[int, ...]
     xy: np.ndarray  # (n, 2) metres, survey CRS, a vertex every ``dense_step_m``
     name: str | None
+    hand_route: str | None = None  # the route most of its rides were put in by hand (``Ride.hand_route``)
 
     @cached_property
     def path(self) -> Path:
@@ -271,6 +274,20 @@ class Route:
     patterns: tuple[Pattern, ...]
     directions: tuple[int, ...]  # the direction_id of each pattern
     name: str | None
+
+    @property
+    def hand_route(self) -> str | None:
+        """The route its patterns' rides were put in by hand (that of the most rides), or None."""
+        return majority_label([(p.hand_route, len(p.rides) + len(p.partial)) for p in self.patterns])
+
+
+def majority_label(labels: list[tuple[str | None, int]]) -> str | None:
+    """The label of the largest weight (ties: the smallest label), ignoring None; None when none is labelled."""
+    count: dict[str, int] = {}
+    for label, weight in labels:
+        if label:
+            count[label] = count.get(label, 0) + weight
+    return min(count, key=lambda k: (-count[k], k)) if count else None
 
 
 @dataclass(frozen=True)

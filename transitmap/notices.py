@@ -78,6 +78,12 @@ FIELD_DOCS: dict[str, str] = {
     "days": "days of the week, as mon,tue ... sun",
     "observed": "what was observed, in the same terms",
     "timing": "where a trace's times come from: `recorded`, `stop_times` (times between its stops) or `estimated`",
+    "correction_id": "the number of a correction made by hand (`transitmap review SURVEY list`)",
+    "kind": "what a correction is about: route, pattern, stop, ride or fare",
+    "target": "the route, pattern (trip), stop or trace id (a fare: two stop ids, `S0001>S0005`) a correction names",
+    "action": "what a correction does: set, reviewed, merge, split, drop, move, partial_of, branch_of, exclude, assign",
+    "reason": "why, in the words of the coordinator or of the build",
+    "route": "the route a ride was put in by hand: an id, or `new:LABEL`",
 }
 
 
@@ -620,6 +626,47 @@ class PatternSingleRideNotice(Notice):
 
     severity = WARNING
     route_id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CorrectionStaleNotice(Notice):
+    """A correction recorded by hand (`transitmap review`, or an edit of the workspace's layers) could not be
+    applied: its route, pattern, stop or ride is not in this build (new rides changed it, or it was merged).
+    Re-aim it at what the build has now, or undo it (`transitmap review SURVEY undo ID`)."""
+
+    severity = WARNING
+    correction_id: int
+    kind: str
+    target: str
+    action: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RideExcludedNotice(Notice):
+    """A coordinator excluded this ride by hand (`transitmap review exclude`): it is left out of the routes,
+    and the ledger says quarantined with this code and the reason given."""
+
+    severity = INFO
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RideAssignedNotice(Notice):
+    """A coordinator put this ride in a route by hand (`transitmap review assign`): it joins that route and
+    no other."""
+
+    severity = INFO
+    route: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RouteDroppedNotice(Notice):
+    """A coordinator dropped this ride's route by hand (`transitmap review drop`): the route is not in the
+    feed, and its rides are quarantined with this code."""
+
+    severity = INFO
+    route_id: str
 
 
 @dataclass(frozen=True, kw_only=True)

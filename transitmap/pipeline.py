@@ -12,6 +12,7 @@ import io
 import logging
 import os
 import re
+import zipfile
 import zoneinfo
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -37,6 +38,8 @@ from .names import NamingConfig, canonical_mode, name_rides, route_type
 from .privacy import pseudonyms, thinned, trimmed_outline
 from .read import ReadColumns, ReadLimits, ReadResult, list_inputs, read_file, timezone_at
 from .report import headways_csv, ledger_csv, stats_files, to_json
+from .review import (Correction, Review, apply_to_rows, canonical, forced_route_ids, prepare_rides, redacted,
+                     rides_digest)
 from .stats import NetworkStats, feed_stats
 from .stops import StopConfig, infer_stops, merged_stops
 from .timing import (TimingConfig, band_offsets, headways, local_seconds, stop_offsets, survey_speed_kph,
@@ -373,6 +376,11 @@ class BuildResult:
     #: (thinned to at most 300 fixes)
     outlines: list[tuple] = field(default_factory=list)
     service_start: str = ""  # YYYYMMDD, the feed's first day of service (the day its validation is for)
+    review: dict[str, Any] | None = None  # the corrections made by hand: applied, stale (None: there were none)
+    review_outcomes: dict[int, tuple[str, str]] = field(default_factory=dict)  # review.Review.outcomes
+    route_digests: dict[str, str] = field(default_factory=dict)  # each route's rides (review.rides_digest)
+    #: with corrections: the feed as matched before them, which the next build takes its ids from (``previous``)
+    id_feed: bytes | None = None
 
     @property
     def has_errors(self) -> bool:
@@ -396,6 +404,8 @@ class BuildResult:
             trips = {h["trip_id"]: h["travel_times"] for h in self.headway_rows}
             report["summary"].update({"used_without_timestamps": untimed,
                                       "trips_by_travel_times": dict(sorted(Counter(trips.values()).items()))})
+        if self.review is not None:  # said only where corrections were made
+            report["review"] = self.review
         report["traces"] = self.ledger_rows
         return report
 
@@ -412,14 +422,20 @@ def build_network(
     reserved_ids: frozenset[str] = frozenset(),
     engine: "DaskEngine | ProcessEngine | None" = None,
     stage: Callable[[str], None] | None = None,
+    corrections: Sequence[Correction] = (),
+    previous_routes: dict[str, str] | None = None,
 ) -> BuildResult:
     """Validate the inputs, build routes, stops, times, headways and fares, and make the GTFS feed.
 
     ``previous``: the feed of an earlier build of the same survey; routes and stops that are still the
     same keep its ids (``compare.stable_ids``), new ones are numbered after its ids and ``reserved_ids``.
     ``engine``: where the per-trace stages run (see ``validate_inputs``). ``stage(name)`` is told of each stage
-    as it ends (``progress(done, total)`` of the files read)."""
+    as it ends (``progress(done, total)`` of the files read). ``corrections``: what a coordinator corrected by
+    hand (``review``), each applied or reported stale; ``previous_routes``: {trace_id: route_id} of the
+    ``previous`` build (its ledger), for rides put in a route by hand."""
     clock = Clock(stage)
+    corrections = canonical(list(corrections))
+    review = Review()
     workers = config.workers or os.cpu_count() or 1
     if config.read != ReadColumns():  # the columns the survey's forms name their own way
         limits = replace(limits, columns=config.read)
@@ -455,14 +471,27 @@ def build_network(
     rides, currency_notices = settle_currencies(rides, config.currency)
     rides, name_notices = name_rides(rides, replace(config.names, convention=config.path_names or config.names.convention))
     currency_notices += name_notices + uniform_reported_headways(rides)
+    who = {r.collector_id for r in rides if r.collector_id}  # never named in a reason published
+    rides = prepare_rides(rides, corrections, review, previous_routes, _route_ids(previous))
+    currency_notices += [N.RideExcludedNotice(file=f, trace_id=t, reason=redacted(why, who))
+                         for (t, f), why in review.excluded.items()]
+    currency_notices += [N.RideAssignedNotice(file=f, trace_id=t, route=to) for (t, f), to in review.assigned.items()]
     clock.lap("settled the fares' currencies, read names from the paths")
+    if not rides:  # every ride excluded by hand
+        review.stale += [(c, "no route in this build") for c in corrections if c.kind != "ride"]
+        run.notices.extend(dropped + currency_notices + review.notices())
+        quarantined = {(n.trace_id, n.file): n.code() for n in dropped}
+        quarantined.update({key: N.RideExcludedNotice.code() for key in review.excluded})
+        return BuildResult(run, None, _ledger_rows(run, {}, quarantined), [], tz, review=review.summary(),
+                           review_outcomes=review.outcomes())
     if config.timing.untimed_speed_kph is None and not all(r.travel_timed for r in rides):
         config = replace(config, timing=replace(config.timing, untimed_speed_kph=survey_speed_kph(rides)))
     routes, notices, stops, pattern_stops, timed = _network(rides, tz, epsg, workers, config)
     clock.lap(f"matched them into {len(routes):,} routes, inferred {len(stops):,} stops, timed the patterns")
     notices += dropped + currency_notices
     ids = stable_ids(previous, [_route_lines(route) for route in routes],
-                     np.array([[s.x_m, s.y_m] for s in stops], float).reshape(-1, 2), epsg, reserved=reserved_ids)
+                     np.array([[s.x_m, s.y_m] for s in stops], float).reshape(-1, 2), epsg, reserved=reserved_ids,
+                     forced=forced_route_ids(routes))
     fares, fare_notices = [], []
     for r, route in enumerate(routes):
         paid = [(ids.stop_ids[a], ids.stop_ids[b], rides[i], f) for p in range(len(route.patterns))
@@ -478,18 +507,35 @@ def build_network(
     rows = feed_rows(rides, routes, stops, pattern_stops, timed, ids, fares, types, service_days, tz, epsg, config,
                      hail)
     notices += rows.notices + fare_notices
+    digests = {ids.route_ids[r]: rides_digest(rides, route) for r, route in enumerate(routes)}
+    id_feed = None
+    if corrections:
+        # the network as matched, before the corrections: the next build keeps its ids from this (a route
+        # merged or dropped by hand is still recognised, and the correction still finds it)
+        id_feed = feed_bytes(network_tables(rows.routes, rows.stops, rows.meta, "frequencies"), workers=workers)
+        agencies = list(rows.meta.agencies)
+        rows.routes, rows.stops = apply_to_rows(rows.routes, rows.stops, rows.assignment, rows.headway_rows,
+                                                corrections, review, digests, agencies)
+        rows.meta = replace(rows.meta, agencies=tuple(a for a in agencies if any(r.agency_id == a[0] for r in rows.routes)))
+        notices += review.notices()
+        notices += [N.RouteDroppedNotice(file=f, trace_id=t, route_id=r) for (t, f), r in review.dropped.items()]
     clock.lap("kept the ids of the previous build, set the fares, assembled the GTFS rows")
     feed_routes, feed_stops = with_virtual_stops(rows.routes, rows.stops, config.virtual_stop_m)
     feed = feed_bytes(network_tables(feed_routes, feed_stops, rows.meta, config.profile), workers=workers)
     clock.lap("wrote the GTFS tables")
     run.notices.extend(notices)
     quarantined = {(n.trace_id, n.file): n.code() for n in dropped}
+    quarantined.update({key: N.RideExcludedNotice.code() for key in review.excluded})
+    quarantined.update({key: N.RouteDroppedNotice.code() for key in review.dropped})
     pseudonym = pseudonyms({r.collector_id for r in rides if r.collector_id}, config.pseudonym_key)
     collectors = {(r.trace_id, r.source): pseudonym.get(r.collector_id, "") for r in rides}
-    ledger = _ledger_rows(run, rows.assignment, quarantined, collectors)
+    ledger = _ledger_rows(run, rows.assignment, quarantined, collectors,
+                          {key: N.RideAssignedNotice.code() for key in review.assigned})
     outlines = _outlines(run, moving, ledger)
     return BuildResult(run, feed, ledger, rows.headway_rows, tz, routes=len(rows.routes), stops=len(rows.stops),
-                       outlines=outlines, service_start=rows.meta.start_date)
+                       outlines=outlines, service_start=rows.meta.start_date,
+                       review=review.summary() if corrections else None, review_outcomes=review.outcomes(),
+                       route_digests=digests, id_feed=id_feed)
 
 
 @dataclass
@@ -525,6 +571,14 @@ def build_outputs(result: BuildResult, version: str, *, validate_feed: bool = Tr
         clock.lap("report, figures and layers")
     files["report.json"] = to_json(report)
     return BuildOutputs(files, report, network)
+
+
+def _route_ids(feed: bytes | None) -> set[str]:
+    """The route ids of a feed (none without one)."""
+    if feed is None:
+        return set()
+    with zipfile.ZipFile(io.BytesIO(feed)) as z:
+        return set(pd.read_csv(z.open("routes.txt"), dtype=str, usecols=["route_id"])["route_id"])
 
 
 def _cleaned(checks: list, bounds: tuple[int, int], epsg: int, config: CleanConfig) -> list[tuple]:
@@ -606,10 +660,10 @@ def _region_network(rides, tz: str, epsg: int, config: BuildConfig):
 
 
 def _ledger_rows(run: ValidationRun, assignment: dict, quarantined: dict | None = None,
-                 collectors: dict | None = None) -> list[dict[str, Any]]:
+                 collectors: dict | None = None, marked: dict | None = None) -> list[dict[str, Any]]:
     """The ledger of a build: each input trace used (with its route and direction, and its collector's
     pseudonym), quarantined or a duplicate. ``quarantined``: (trace_id, file) -> the code of why the build
-    left an accepted trace out."""
+    left an accepted trace out; ``marked``: the code a used trace carries besides (put in its route by hand)."""
     quarantined = quarantined or {}
     rows = []
     for row in run.ledger:
@@ -620,6 +674,8 @@ def _ledger_rows(run: ValidationRun, assignment: dict, quarantined: dict | None 
             d["status"] = "used" if route and key not in quarantined else "quarantined"
             if key in quarantined and quarantined[key] not in d["codes"]:
                 d["codes"] = sorted([*d["codes"], quarantined[key]])
+            elif marked and key in marked and route and marked[key] not in d["codes"]:
+                d["codes"] = sorted([*d["codes"], marked[key]])
         d["route_id"], d["direction_id"], d["trip_id"], d["ride"] = route if route else ("", "", "", "")
         d["collector"] = (collectors or {}).get((row.trace_id, row.file), "") if d["status"] == "used" else ""
         rows.append(d)

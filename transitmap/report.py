@@ -348,6 +348,16 @@ def report_html(stats, figures: dict[str, bytes], *, report: dict | None = None,
              '<div class="cards">' + "".join(f"<div><b>{v}</b><span>{e(k)}</span></div>" for k, v in cards) + "</div>"]
     if report is not None:
         parts.append(_findings_html(report))
+    if report is not None and report.get("review"):
+        r = report["review"]
+        changed = r["routes_changed_since_review"]
+        parts.append("<h2>Review</h2><p>Corrections made by hand: "
+                     f"{r['corrections']:,}, {r['applied']:,} applied, {r['stale']:,} stale (see "
+                     "<code>correction_stale</code>); routes reviewed: "
+                     f"{r['routes_reviewed']:,}" + (f", changed since their review: {e(', '.join(changed))}" if changed
+                                                    else "") +
+                     f"; rides put in a route by hand: {r['rides_assigned']:,}, excluded: {r['rides_excluded']:,}, "
+                     f"of routes dropped: {r['rides_of_dropped_routes']:,}.</p>")
     parts.append("<h2>Map</h2>" + _map_svg(stats, traces))
     parts.append("<h2>Distributions</h2>" + _table(stats.distributions, digits=2))
     parts.append('<div class="figs">' + "".join(

@@ -36,7 +36,7 @@ import zipfile
 import zlib
 from collections import Counter
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -51,6 +51,7 @@ from . import notices as N
 from .errors import WorkspaceError
 from .model import Fare, Stop, Trace
 from .read import InputFile, ReadLimits, ReadResult, list_inputs, read_file
+from .review import Correction, check
 from .validate import ValidationConfig, check_trace_safely
 
 WORKSPACE_FILE = "survey.gpkg"
@@ -98,6 +99,7 @@ def init_workspace(path: str | os.PathLike, *, name: str | None = None, timezone
                     "created": stamp, "schema_version": str(SCHEMA_VERSION)}
         con.executemany("INSERT INTO survey VALUES (?, ?)", sorted(settings.items()))
         con.commit()
+        _ensure_review_tables(con)
     finally:
         con.close()
     os.replace(tmp, db)
@@ -119,6 +121,7 @@ def connect(path: str | os.PathLike) -> sqlite3.Connection:
         con.close()
         raise WorkspaceError(f"{db} has workspace schema {version}; this transitmap reads {SCHEMA_VERSION}")
     con.execute("PRAGMA foreign_keys = ON")
+    _ensure_review_tables(con)
     return con
 
 
@@ -352,20 +355,38 @@ class _Failed:
 
 
 def previous_build(path: str | os.PathLike) -> tuple[bytes | None, frozenset[str]]:
-    """The feed of the latest build (None before the first) and every id the workspace ever published."""
+    """The feed of the latest build (None before the first; as matched, before the corrections made by hand,
+    where there were any: ids follow what matching found) and every id the workspace ever published."""
     with closing(connect(path)) as con:
-        row = con.execute("SELECT feed FROM builds WHERE feed IS NOT NULL ORDER BY build_id DESC LIMIT 1").fetchone()
+        row = con.execute("SELECT COALESCE(id_feed, feed) FROM builds WHERE feed IS NOT NULL "
+                          "ORDER BY build_id DESC LIMIT 1").fetchone()
         ids = frozenset(i for (i,) in con.execute("SELECT id FROM issued_ids"))
     return (row[0] if row else None), ids
 
 
+def previous_routes(path: str | os.PathLike) -> dict[str, str]:
+    """{trace_id: route_id} of the rides the latest build used (for rides put in a route by hand)."""
+    with closing(connect(path)) as con:
+        row = con.execute("SELECT ledger FROM builds WHERE feed IS NOT NULL ORDER BY build_id DESC LIMIT 1").fetchone()
+    if row is None:
+        return {}
+    led = pd.read_csv(io.BytesIO(row[0]), dtype=str, keep_default_na=False)
+    used = led[led["status"] == "used"]
+    return dict(zip(used["trace_id"], used["route_id"]))
+
+
 def record_build(path: str | os.PathLike, *, now: datetime, out: str, feed: bytes | None, ledger_csv: bytes,
-                 routes: int, stops: int, route_lines: list[dict[str, Any]] | None = None) -> int:
-    """Keep a build in the workspace: its feed, ledger and ids, and the routes layer (``route_lines``: per
-    pattern route_id, direction_id, trip_id, rides, directions, confidence, lat, lon). Returns the build id."""
+                 routes: int, stops: int, route_lines: list[dict[str, Any]] | None = None,
+                 review_outcomes: dict[int, tuple[str, str]] | None = None,
+                 route_digests: dict[str, str] | None = None, id_feed: bytes | None = None) -> int:
+    """Keep a build in the workspace: its feed, ledger and ids, the routes layer (``route_lines``: per
+    pattern route_id, direction_id, trip_id, rides, directions, confidence, lat, lon), the stops layer, what
+    became of each correction (``review_outcomes``: {correction_id: (applied | changed | stale, reason)}) and
+    the layers' editable fields as written (``route_digests``: each route's rides, for ``reviewed``). Returns
+    the build id."""
     with _transaction(path) as con:
-        cur = con.execute("INSERT INTO builds (time_utc, out, feed, ledger, routes, stops) VALUES (?, ?, ?, ?, ?, ?)",
-                          (_iso(now), out, feed, ledger_csv, routes, stops))
+        cur = con.execute("INSERT INTO builds (time_utc, out, feed, ledger, routes, stops, id_feed) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?)", (_iso(now), out, feed, ledger_csv, routes, stops, id_feed))
         build_id = cur.lastrowid
         if feed is not None:
             with zipfile.ZipFile(io.BytesIO(feed)) as z:
@@ -383,7 +404,11 @@ def record_build(path: str | os.PathLike, *, now: datetime, out: str, feed: byte
                         "confidence, build_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (_gpkg_line(r["lat"], r["lon"]), r["route_id"], r["direction_id"], r["trip_id"],
                          r["route_name"], r["rides"], r["directions"], r["confidence"], build_id))
-        _touch(con, ["builds", "issued_ids", "routes"], now)
+        for cid, (outcome, reason) in sorted((review_outcomes or {}).items()):
+            con.execute("UPDATE corrections SET outcome = ?, outcome_reason = ?, outcome_build = ? "
+                        "WHERE correction_id = ?", (outcome, reason, build_id, cid))
+        _write_layers(con, feed, route_digests or {}, build_id)
+        _touch(con, ["builds", "issued_ids", "routes", "stops", "corrections"], now)
     return build_id
 
 
@@ -463,6 +488,7 @@ def survey_status(path: str | os.PathLike, *, today: date, pseudonyms: dict[str,
                              for f, notes, d in unreadable.itertuples(index=False)],
         "imports": imports.to_dict("records"),
         "build": None,
+        "review": review_progress(path),
     }
     if build is not None:
         build_id, when, _, n_routes, n_stops = build
@@ -571,6 +597,10 @@ _CONTENTS = [
     ("issued_ids", "attributes", "every route and stop id published"),
     ("survey", "attributes", "name, time zone, currency"),
 ]
+_REVIEW_CONTENTS = [
+    ("stops", "features", "the latest build's stops: edit name, review (drop) and merge_into, or move them"),
+    ("corrections", "attributes", "corrections made by hand, applied by every build"),
+]
 
 _SCHEMA = """
 CREATE TABLE gpkg_spatial_ref_sys (srs_name TEXT NOT NULL, srs_id INTEGER PRIMARY KEY, organization TEXT NOT NULL,
@@ -610,3 +640,278 @@ def collector_ids(path: str | os.PathLike) -> list[str]:
     """The collector ids of the workspace's traces."""
     with closing(connect(path)) as con:
         return [c for (c,) in con.execute("SELECT DISTINCT collector FROM traces WHERE collector != '' ORDER BY 1")]
+
+
+# --------------------------------------------------------------------------------------------------
+# Review: corrections made by hand (``transitmap review`` or edits of the layers in QGIS)
+
+#: the fields a coordinator edits in QGIS, by layer (what each becomes: ``pick_up_edits``)
+EDITABLE = {"routes": ("short_name", "long_name", "headsign", "review", "merge_into"),
+            "stops": ("name", "review", "merge_into"),
+            "traces": ("review", "assign_to", "reason")}
+_MOVED_M = 1.0  # a stop dragged further than this in QGIS has moved
+
+
+def _ensure_review_tables(con: sqlite3.Connection) -> None:
+    """The review's tables and editable columns, in a workspace made before they existed too (idempotent)."""
+    tables = {t for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    columns = lambda t: {c[1] for c in con.execute(f"PRAGMA table_info({t})")}  # noqa: E731
+    wanted = {"routes": [*EDITABLE["routes"], "rides_digest"], "traces": list(EDITABLE["traces"])}
+    if {"corrections", "stops", "layer_values"} <= tables and all(set(v) <= columns(t) for t, v in wanted.items()) \
+            and "id_feed" in columns("builds"):
+        return
+    with con:
+        con.executescript(_REVIEW_SCHEMA)
+        for table, cols in wanted.items():
+            for col in cols:
+                if col not in columns(table):
+                    con.execute(f"ALTER TABLE {table} ADD COLUMN {col} TEXT NOT NULL DEFAULT ''")
+        if "id_feed" not in columns("builds"):  # the feed before the corrections, for the ids (previous_build)
+            con.execute("ALTER TABLE builds ADD COLUMN id_feed BLOB")
+        for table, kind, description in _REVIEW_CONTENTS:
+            con.execute("INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) "
+                        "VALUES (?, ?, ?, ?, ?)", (table, kind, table, description, 4326 if kind == "features" else None))
+        con.execute("INSERT OR IGNORE INTO gpkg_geometry_columns VALUES ('stops', 'geom', 'POINT', 4326, 0, 0)")
+        stamp = con.execute("SELECT value FROM survey WHERE key = 'created'").fetchone()
+        if stamp:
+            con.execute("UPDATE gpkg_contents SET last_change = ? WHERE table_name IN ('stops', 'corrections')",
+                        (stamp[0],))
+
+
+_REVIEW_SCHEMA = """
+CREATE TABLE IF NOT EXISTS corrections (correction_id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
+  target TEXT NOT NULL, action TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, reason TEXT NOT NULL,
+  source TEXT NOT NULL, basis TEXT NOT NULL, made_utc TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1,
+  ended TEXT NOT NULL DEFAULT '', outcome TEXT NOT NULL DEFAULT '', outcome_reason TEXT NOT NULL DEFAULT '',
+  outcome_build INTEGER);
+CREATE TABLE IF NOT EXISTS stops (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom BLOB, stop_id TEXT NOT NULL,
+  name TEXT NOT NULL DEFAULT '', review TEXT NOT NULL DEFAULT '', merge_into TEXT NOT NULL DEFAULT '',
+  station TEXT NOT NULL DEFAULT '', build_id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS layer_values (layer TEXT NOT NULL, key TEXT NOT NULL, field TEXT NOT NULL,
+  value TEXT NOT NULL, PRIMARY KEY (layer, key, field));
+"""
+
+
+def _gpkg_point(lat: float, lon: float) -> bytes:
+    header = b"GP" + bytes([0, 0b00000001]) + struct.pack("<i", 4326)  # LE, no envelope
+    return header + shapely.to_wkb(shapely.points(lon, lat), byte_order=1)
+
+
+def _point_of(blob: bytes | None) -> tuple[float, float] | None:
+    """(lat, lon) of a GeoPackage point blob as QGIS writes it (any envelope), or None."""
+    if not blob or blob[:2] != b"GP":
+        return None
+    envelope = (0, 32, 48, 48, 64)[(blob[3] >> 1) & 0b111]
+    p = shapely.from_wkb(blob[8 + envelope:])
+    return (p.y, p.x) if isinstance(p, shapely.Point) else None
+
+
+def _write_layers(con: sqlite3.Connection, feed: bytes | None, digests: dict[str, str], build_id: int) -> None:
+    """The routes and stops layers' editable fields as this build made them (after the corrections), the
+    stops layer itself, and the traces' review fields from the corrections in force; each remembered as
+    written, so that an edit in QGIS is told from what the build wrote."""
+    con.execute("DELETE FROM stops")
+    con.execute("DELETE FROM layer_values")
+    if feed is not None:
+        with zipfile.ZipFile(io.BytesIO(feed)) as z:
+            routes = pd.read_csv(z.open("routes.txt"), dtype=str, keep_default_na=False).set_index("route_id")
+            trips = pd.read_csv(z.open("trips.txt"), dtype=str, keep_default_na=False).set_index("trip_id")
+            stops = pd.read_csv(z.open("stops.txt"), dtype=str, keep_default_na=False)
+        if "location_type" in stops:
+            stops = stops[stops["location_type"].isin(["", "0"])]
+        for fid, route_id, tid in con.execute("SELECT fid, route_id, trip_id FROM routes").fetchall():
+            r = routes.loc[route_id] if route_id in routes.index else None
+            values = {"short_name": r["route_short_name"] if r is not None else "",
+                      "long_name": r["route_long_name"] if r is not None else "",
+                      "headsign": trips.at[tid, "trip_headsign"] if tid in trips.index and "trip_headsign" in trips else "",
+                      "review": "", "merge_into": "", "rides_digest": digests.get(route_id, "")}
+            con.execute("UPDATE routes SET short_name = ?, long_name = ?, headsign = ?, review = ?, merge_into = ?, "
+                        "rides_digest = ? WHERE fid = ?", (*values.values(), fid))
+            _remember(con, "routes", tid, values)
+        for s in stops.itertuples(index=False):
+            con.execute("INSERT INTO stops (geom, stop_id, name, station, build_id) VALUES (?, ?, ?, ?, ?)",
+                        (_gpkg_point(float(s.stop_lat), float(s.stop_lon)), s.stop_id, s.stop_name,
+                         getattr(s, "parent_station", ""), build_id))
+            _remember(con, "stops", s.stop_id, {"name": s.stop_name, "review": "", "merge_into": "",
+                                                "lat": s.stop_lat, "lon": s.stop_lon})
+    active = {(c.target, c.action): c for c in _active(con) if c.kind == "ride"}
+    for fid, trace_id in con.execute("SELECT fid, trace_id FROM traces").fetchall():
+        excluded, assigned = active.get((trace_id, "exclude")), active.get((trace_id, "assign"))
+        values = {"review": "exclude" if excluded else "", "assign_to": assigned.value if assigned else "",
+                  "reason": excluded.reason if excluded else ""}
+        con.execute("UPDATE traces SET review = ?, assign_to = ?, reason = ? WHERE fid = ?", (*values.values(), fid))
+        _remember(con, "traces", str(fid), values)
+
+
+def _remember(con, layer: str, key: str, values: dict[str, str]) -> None:
+    con.executemany("INSERT OR REPLACE INTO layer_values VALUES (?, ?, ?, ?)",
+                    [(layer, key, f, str(v)) for f, v in values.items()])
+
+
+def _active(con) -> list[Correction]:
+    rows = con.execute("SELECT correction_id, kind, target, action, field, value, reason, source, basis "
+                       "FROM corrections WHERE active = 1 ORDER BY correction_id").fetchall()
+    return [Correction(kind, target, action, field_, value, reason, cid, source, basis)
+            for cid, kind, target, action, field_, value, reason, source, basis in rows]
+
+
+def corrections(path: str | os.PathLike) -> list[Correction]:
+    """The corrections in force (as recorded; a build applies ``review.canonical`` of them)."""
+    with closing(connect(path)) as con:
+        return _active(con)
+
+
+def correction_rows(path: str | os.PathLike, *, all_: bool = False) -> list[dict[str, Any]]:
+    """The corrections for ``review list``: each with when and how it was made and what the latest build did
+    with it (applied, changed since its review, stale with the reason, or not built yet)."""
+    with closing(connect(path)) as con:
+        rows = pd.read_sql_query("SELECT * FROM corrections" + ("" if all_ else " WHERE active = 1") +
+                                 " ORDER BY correction_id", con)
+    return [{k: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+            for r in rows.to_dict("records")]
+
+
+def add_corrections(path: str | os.PathLike, made: Sequence[Correction], *, now: datetime) -> list[Correction]:
+    """Record corrections (checked with ``review.check``; a WorkspaceError names the first wrong one), all or
+    none. Each replaces the one in force with its key (the same target and field). A route's ``reviewed``
+    without a basis gets the digest of its rides in the latest build."""
+    for c in made:
+        problem = check(c)
+        if problem:
+            raise WorkspaceError(f"{c.kind} {c.action} {c.target}: {problem}")
+    out = []
+    with _transaction(path) as con:
+        out = [_add(con, c, now) for c in made]
+        _touch(con, ["corrections"], now)
+    return out
+
+
+def _add(con, c: Correction, now: datetime) -> Correction:
+    if c.action == "reviewed" and not c.basis:
+        row = con.execute("SELECT rides_digest FROM routes WHERE route_id = ? AND rides_digest != '' LIMIT 1",
+                          (c.target,)).fetchone()
+        c = replace(c, basis=row[0] if row else "")
+    for old in _active(con):
+        if old.key == c.key:
+            con.execute("UPDATE corrections SET active = 0, ended = ? WHERE correction_id = ?",
+                        (f"replaced {_iso(now)}", old.correction_id))
+    cur = con.execute("INSERT INTO corrections (kind, target, action, field, value, reason, source, basis, made_utc) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      (c.kind, c.target, c.action, c.field, c.value, c.reason, c.source, c.basis, _iso(now)))
+    return replace(c, correction_id=cur.lastrowid)
+
+
+def undo_corrections(path: str | os.PathLike, ids: Sequence[int], *, now: datetime) -> list[int]:
+    """End the corrections ``ids`` (the next build no longer applies them). Returns those that were in force."""
+    with _transaction(path) as con:
+        live = {c.correction_id for c in _active(con)}
+        done = [i for i in ids if i in live]
+        con.executemany("UPDATE corrections SET active = 0, ended = ? WHERE correction_id = ?",
+                        [(f"undone {_iso(now)}", i) for i in done])
+        _touch(con, ["corrections"], now)
+    return done
+
+
+def pick_up_edits(path: str | os.PathLike, *, now: datetime) -> list[Correction]:
+    """Record as corrections what a coordinator edited in the layers (QGIS) since the build wrote them:
+    routes (short_name, long_name, headsign, review 'reviewed' or 'drop', merge_into), stops (name, review
+    'drop', merge_into, a move of the point) and traces (review 'exclude' with its reason, assign_to). A field
+    emptied ends the correction it had made. Returns what was recorded."""
+    with _transaction(path) as con:
+        written = {(layer, key, f): v for layer, key, f, v in con.execute("SELECT * FROM layer_values")}
+        live = _active(con)
+        made: list[Correction] = []
+        ended: list[int] = []
+
+        def edited(layer: str, key: str, f: str, value: Any) -> str | None:
+            value = "" if value is None else str(value).strip()
+            return value if value != written.get((layer, key, f), "") else None
+
+        def end(kind: str, target: str, actions: tuple[str, ...]) -> None:
+            ended.extend(c.correction_id for c in live if (c.kind, c.target) == (kind, target) and c.action in actions)
+
+        seen_routes: set[tuple[str, str]] = set()
+        for row in con.execute("SELECT trip_id, route_id, short_name, long_name, headsign, review, merge_into, "
+                               "rides_digest FROM routes ORDER BY trip_id").fetchall():
+            tid, rid, *values, digest = row
+            for f, value in zip(EDITABLE["routes"], values):
+                new = edited("routes", tid, f, value)
+                if new is None or (rid, f) in seen_routes and f != "headsign":
+                    continue
+                seen_routes.add((rid, f))
+                if f == "headsign":
+                    made.append(Correction("pattern", tid, "set", "headsign", new, source="layer"))
+                elif f in ("short_name", "long_name"):
+                    made.append(Correction("route", rid, "set", f, new, source="layer"))
+                elif f == "review" and new in ("reviewed", "drop"):
+                    made.append(Correction("route", rid, new, basis=digest if new == "reviewed" else "", source="layer"))
+                elif f == "review" and not new:
+                    end("route", rid, ("reviewed", "drop"))
+                elif f == "merge_into":
+                    made.append(Correction("route", rid, "merge", value=new, source="layer")) if new else \
+                        end("route", rid, ("merge",))
+        for stop_id, name, review, merge_into, geom in con.execute(
+                "SELECT stop_id, name, review, merge_into, geom FROM stops ORDER BY stop_id").fetchall():
+            if (new := edited("stops", stop_id, "name", name)) is not None:
+                made.append(Correction("stop", stop_id, "set", "name", new, source="layer"))
+            if (new := edited("stops", stop_id, "review", review)) is not None:
+                made.append(Correction("stop", stop_id, "drop", source="layer")) if new == "drop" else \
+                    end("stop", stop_id, ("drop",))
+            if (new := edited("stops", stop_id, "merge_into", merge_into)) is not None:
+                made.append(Correction("stop", stop_id, "merge", value=new, source="layer")) if new else \
+                    end("stop", stop_id, ("merge",))
+            at = _point_of(geom)
+            was = written.get(("stops", stop_id, "lat")), written.get(("stops", stop_id, "lon"))
+            if at is not None and None not in was and _metres(at, (float(was[0]), float(was[1]))) > _MOVED_M:
+                made.append(Correction("stop", stop_id, "move", value=f"{at[0]:.6f},{at[1]:.6f}", source="layer"))
+                _remember(con, "stops", stop_id, {"lat": f"{at[0]:.6f}", "lon": f"{at[1]:.6f}"})
+        for fid, trace_id, review, assign_to, reason in con.execute(
+                "SELECT fid, trace_id, review, assign_to, reason FROM traces ORDER BY fid").fetchall():
+            key = str(fid)
+            new_review, new_assign = edited("traces", key, "review", review), edited("traces", key, "assign_to", assign_to)
+            if new_review == "exclude" or (edited("traces", key, "reason", reason) is not None and
+                                           (review or "").strip() == "exclude"):
+                made.append(Correction("ride", trace_id, "exclude", reason=(reason or "").strip(), source="layer"))
+            elif new_review == "":
+                end("ride", trace_id, ("exclude",))
+            if new_assign:
+                made.append(Correction("ride", trace_id, "assign", value=new_assign, source="layer"))
+            elif new_assign == "":
+                end("ride", trace_id, ("assign",))
+        recorded = [_add(con, c, now) for c in made if _check_quietly(c)]
+        con.executemany("UPDATE corrections SET active = 0, ended = ? WHERE correction_id = ?",
+                        [(f"emptied in the layer {_iso(now)}", i) for i in sorted(set(ended))])
+        for layer, table, key_col in (("routes", "routes", "trip_id"), ("stops", "stops", "stop_id"),
+                                      ("traces", "traces", "fid")):
+            for row in con.execute(f"SELECT {key_col}, {', '.join(EDITABLE[layer])} FROM {table}").fetchall():
+                _remember(con, layer, str(row[0]), {f: "" if v is None else str(v).strip()
+                                                    for f, v in zip(EDITABLE[layer], row[1:])})
+        if recorded or ended:
+            _touch(con, ["corrections"], now)
+    return recorded
+
+
+def _check_quietly(c: Correction) -> bool:
+    return check(c) is None
+
+
+def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
+    lat = np.radians((a[0] + b[0]) / 2)
+    return float(np.hypot((a[0] - b[0]) * 110_574.0, (a[1] - b[1]) * 111_320.0 * np.cos(lat)))
+
+
+def review_progress(path: str | os.PathLike) -> dict[str, Any]:
+    """Review progress for ``status`` and ``review list``: corrections in force by what the latest build did
+    with them, the routes reviewed and those changed since, and the rides assigned or excluded by hand."""
+    with closing(connect(path)) as con:
+        rows = con.execute("SELECT kind, action, target, outcome FROM corrections WHERE active = 1").fetchall()
+        routes = {r for (r,) in con.execute("SELECT DISTINCT route_id FROM routes")}
+    outcome = Counter(o or "not built yet" for *_, o in rows)
+    reviewed = {t for k, a, t, _ in rows if (k, a) == ("route", "reviewed")}
+    return {"corrections": len(rows), "applied": outcome.get("applied", 0) + outcome.get("changed", 0),
+            **{k: outcome.get(k, 0) for k in ("stale", "not built yet")},
+            "routes": len(routes), "routes_reviewed": len(reviewed & routes),
+            "routes_changed_since_review": sorted(t for k, a, t, o in rows if (k, a) == ("route", "reviewed")
+                                                  and o == "changed"),
+            "rides_excluded": sum(1 for k, a, *_ in rows if (k, a) == ("ride", "exclude")),
+            "rides_assigned": sum(1 for k, a, *_ in rows if (k, a) == ("ride", "assign"))}

@@ -1,0 +1,527 @@
+"""Corrections a survey team makes by hand, applied by every build (the review stage).
+
+No automatic grouping is right every time, and a survey team knows what recordings do not: this is route 45K,
+these two routes are one, this ride was the wrong taxi, the stop is called "Bree Rank". A coordinator records
+such a fact once, as a :class:`Correction` (with ``transitmap review`` or by editing the workspace's layers in
+QGIS), and every later build applies it, keyed by the ids the workspace keeps stable:
+
+==========  =====================================================================================================
+kind        actions (``field`` = ``value``)
+==========  =====================================================================================================
+route       ``set`` short_name, long_name, route_type (a GTFS number), operator, fare (a price),
+            service_hours (``05:00-20:00``), service_days (``mon-sat``), headway_<band> (minutes, e.g.
+            headway_am_peak); ``reviewed`` (checked: its rides as they are now); ``drop``; ``merge`` into the
+            route ``value``; ``split`` (by the route names its riders give: one route a name)
+pattern     (target: a trip id, R003_0) ``set`` headsign; ``partial_of`` the pattern ``value`` (its rides are
+            partial rides of that one); ``branch_of`` the route ``value`` (it moves there as a branch)
+stop        ``set`` name, station (a station or stop id: the stop joins that station; empty: none);
+            ``move`` to ``value`` = "lat,lon"; ``drop``; ``merge`` into the stop ``value``
+ride        ``exclude`` (the trace: ``reason`` says why); ``assign`` to the route ``value`` (an id, or
+            ``new:LABEL``: the rides given one label make a new route); ``wrong_direction`` (the collector
+            swapped origin and destination: they are swapped back; which way the ride ran in its route is
+            what its fixes show, never a label)
+fare        ``set`` price of a pair of stops (target ``S0001>S0005``)
+==========  =====================================================================================================
+
+Rides are corrected before matching (an excluded ride is left out, an assigned one joins its route and no
+other), the rest on the feed's rows. A correction whose target this build does not have (its route changed when
+new rides came in, a stop moved) is *stale*: a ``correction_stale`` notice says which and why, and the
+correction stays for the coordinator to re-aim or undo. Corrections are data: with none, the build is what it
+was; the same corrections in any order give the same feed (one correction per target and field: setting it again
+replaces it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from . import notices as N
+from .gtfs import FeedHeadway, FeedRoute, FeedStop, FeedTrip, trip_id
+from .errors import SettingsError
+from .model import TIME_BANDS, Ride, Route, normalise_name, weekdays
+
+ROUTE_FIELDS = ("short_name", "long_name", "route_type", "operator", "fare", "service_hours", "service_days",
+                *(f"headway_{band}" for band, _, _ in TIME_BANDS))
+ACTIONS = {
+    "route": {"set": ROUTE_FIELDS, "reviewed": (), "drop": (), "merge": (), "split": ()},
+    "pattern": {"set": ("headsign",), "partial_of": (), "branch_of": ()},
+    "stop": {"set": ("name", "station"), "move": (), "drop": (), "merge": ()},
+    "ride": {"exclude": (), "assign": (), "wrong_direction": ()},
+    "fare": {"set": ("price",)},
+}
+_ORDER = {"ride": 0, "route": 1, "pattern": 2, "stop": 3, "fare": 4}
+#: what changes which routes and stops there are, applied after names and values, in this order
+_STRUCTURE = {"partial_of": 1, "branch_of": 1, "merge": 2, "split": 2, "drop": 3}
+_HOURS = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
+
+
+@dataclass(frozen=True)
+class Correction:
+    """One fact a coordinator recorded (see the module docstring)."""
+
+    kind: str
+    target: str
+    action: str
+    field: str = ""
+    value: str = ""
+    reason: str = ""
+    correction_id: int = 0  # the workspace's number for it
+    source: str = "command"  # command | layer (an edit in QGIS)
+    basis: str = ""  # ``reviewed``: the digest of the route's rides when it was reviewed
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """One correction per key: a new one with the same key replaces the old."""
+        return (self.kind, self.target, "structure" if self.action in _STRUCTURE else self.action, self.field)
+
+    def sort_key(self) -> tuple:
+        """Names, values and moves first, then merges, then drops (a route named and then merged keeps the name
+        in the route it joins); by kind, target and content within each."""
+        return (_STRUCTURE.get(self.action, 0), _ORDER[self.kind], self.target, self.action, self.field,
+                self.value, self.reason)
+
+
+def check(c: Correction) -> str | None:
+    """What is wrong with a correction as given (None: it can be recorded)."""
+    actions = ACTIONS.get(c.kind)
+    if actions is None:
+        return f"kind must be one of {', '.join(ACTIONS)}"
+    if c.action not in actions:
+        return f"a {c.kind} correction is one of: {', '.join(actions)}"
+    if actions[c.action] and c.field not in actions[c.action]:
+        return f"{c.kind} {c.action} sets one of: {', '.join(actions[c.action])}"
+    if not c.target:
+        return "a correction names its target"
+    if c.action in ("merge", "assign", "partial_of", "branch_of") and not c.value:
+        return f"{c.action} names where to (a {'route' if c.kind != 'stop' else 'stop'} id)"
+    if c.action == "move" and _latlon(c.value) is None:
+        return "move takes 'lat,lon' in degrees"
+    if c.field == "route_type" and not c.value.isdigit():
+        return "route_type is a GTFS number (3 bus, 2 rail ...)"
+    if c.field in ("fare", "price") and _number(c.value) is None:
+        return "a fare is a number"
+    if c.field.startswith("headway_") and (_number(c.value) is None or not 0 < _number(c.value) <= 240):
+        return "a headway is in minutes, 1 to 240"
+    if c.field == "service_hours" and not _hours(c.value):
+        return "service hours read HH:MM-HH:MM"
+    if c.field == "service_days":
+        try:
+            weekdays(c.value)
+        except SettingsError as e:
+            return str(e)
+    if c.kind == "fare" and ">" not in c.target:
+        return "a fare correction's target is a pair of stops: S0001>S0005 (a route's fare: route set fare)"
+    return None
+
+
+def canonical(corrections: list[Correction]) -> list[Correction]:
+    """The corrections in force: the latest of each key (by correction_id), in an order of their content."""
+    latest: dict[tuple, Correction] = {}
+    for c in sorted(corrections, key=lambda c: c.correction_id):
+        latest[c.key] = c
+    return sorted(latest.values(), key=Correction.sort_key)
+
+
+def rides_digest(rides: list[Ride], route: Route) -> str:
+    """What a route is made of, for ``reviewed``: its rides (trace ids), as 12 hex digits."""
+    ids = sorted(rides[i].trace_id for p in route.patterns for i in (*p.rides, *p.partial))
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:12]
+
+
+@dataclass
+class Review:
+    """What the build did with each correction: applied, or stale with the reason."""
+
+    applied: list[Correction] = field(default_factory=list)
+    stale: list[tuple[Correction, str]] = field(default_factory=list)
+    excluded: dict[tuple[str, str], str] = field(default_factory=dict)  # (trace_id, source): reason
+    assigned: dict[tuple[str, str], str] = field(default_factory=dict)  # (trace_id, source): route label
+    dropped: dict[tuple[str, str], str] = field(default_factory=dict)  # rides of a dropped route: the route id
+    reviewed: dict[str, bool] = field(default_factory=dict)  # route id: changed since its review
+
+    def notices(self) -> list[N.Notice]:
+        return [N.CorrectionStaleNotice(correction_id=c.correction_id, kind=c.kind, target=c.target, action=c.action,
+                                        reason=reason) for c, reason in self.stale]
+
+    def outcomes(self) -> dict[int, tuple[str, str]]:
+        """{correction_id: (applied | changed | stale, reason)}: ``changed`` is a route reviewed whose rides
+        changed since."""
+        out = {c.correction_id: ("applied", "") for c in self.applied}
+        for c in self.applied:
+            if (c.kind, c.action) == ("route", "reviewed") and self.reviewed.get(c.target):
+                out[c.correction_id] = ("changed", "its rides changed since the review")
+        out.update({c.correction_id: ("stale", reason) for c, reason in self.stale})
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        return {"corrections": len(self.applied) + len(self.stale), "applied": len(self.applied),
+                "stale": len(self.stale), "routes_reviewed": len(self.reviewed),
+                "routes_changed_since_review": sorted(r for r, changed in self.reviewed.items() if changed),
+                "rides_excluded": len(self.excluded), "rides_assigned": len(self.assigned),
+                "rides_of_dropped_routes": len(self.dropped)}
+
+
+def redacted(text: str, collectors: set[str]) -> str:
+    """A coordinator's words with any collector's id in them replaced (a reason is published in the report)."""
+    for name in sorted((c for c in collectors if len(c) >= 3), key=len, reverse=True):
+        text = re.sub(re.escape(name), "(a collector)", text, flags=re.IGNORECASE)
+    return text
+
+
+def prepare_rides(rides: list[Ride], corrections: list[Correction], review: Review,
+                  previous_routes: dict[str, str] | None = None, known_routes: set[str] = frozenset()) -> list[Ride]:
+    """The rides to match: those excluded by hand left out (``review.excluded``), those assigned by hand
+    labelled with their route (``Ride.hand_route``).
+
+    ``previous_routes`` ({trace_id: route_id} of the previous build) and ``known_routes`` (its route ids): a
+    ride assigned to a route joins the rides that route had, and leaves those of the route it was in; so the
+    rides of both routes keep their route as a label too (only those: elsewhere matching decides afresh). An
+    assignment to a route id the previous build does not have is stale."""
+    previous_routes = previous_routes or {}
+    by_trace: dict[str, list[int]] = {}
+    for i, r in enumerate(rides):
+        by_trace.setdefault(r.trace_id, []).append(i)
+    labels: dict[int, str] = {}
+    swapped: dict[int, bool] = {}
+    drop: set[int] = set()
+    touched: set[str] = set()
+    for c in corrections:
+        if (c.kind, c.action) == ("route", "split"):
+            reason = _split_labels(c, rides, previous_routes, known_routes, labels)
+            review.stale.append((c, reason)) if reason else review.applied.append(c)
+            continue
+        if c.kind != "ride":
+            continue
+        found = by_trace.get(c.target)
+        if not found:
+            review.stale.append((c, f"no usable ride {c.target} in this build"))
+            continue
+        if c.action == "assign" and not c.value.startswith("new:") and c.value not in known_routes:
+            review.stale.append((c, f"route {c.value} is not in the previous build"))
+            continue
+        for i in found:
+            key = (rides[i].trace_id, rides[i].source)
+            if c.action == "exclude":
+                drop.add(i)
+                review.excluded[key] = c.reason or "excluded by hand"
+            elif c.action == "wrong_direction":
+                swapped[i] = True
+            else:
+                labels[i] = c.value
+                review.assigned[key] = c.value
+                touched |= {c.value, previous_routes.get(c.target, c.value)}
+        review.applied.append(c)
+    for i, r in enumerate(rides):
+        if i not in labels and previous_routes.get(r.trace_id) in touched:
+            labels[i] = previous_routes[r.trace_id]
+    out = [replace(r, origin=r.destination, destination=r.origin) if i in swapped else r for i, r in enumerate(rides)]
+    return [replace(r, hand_route=labels[i]) if i in labels else r for i, r in enumerate(out) if i not in drop]
+
+
+def _split_labels(c: Correction, rides: list[Ride], previous_routes: dict[str, str], known_routes: set[str],
+                  labels: dict[int, str]) -> str | None:
+    """Label the rides the route ``c.target`` had by the route names they give: the most common name keeps the
+    route's id, every other name makes a new route (rides that name none: matching decides). The reason it
+    cannot, or None."""
+    if c.target not in known_routes:
+        return f"route {c.target} is not in the previous build"
+    by_name: dict[str, list[int]] = {}
+    for i, r in enumerate(rides):
+        if previous_routes.get(r.trace_id) == c.target and r.route_name and i not in labels:
+            by_name.setdefault(normalise_name(r.route_name), []).append(i)
+    if len(by_name) < 2:
+        return f"the rides of route {c.target} name {'one route' if by_name else 'no route'}: nothing to split by"
+    order = sorted(by_name, key=lambda n: (-len(by_name[n]), n))
+    for k, name in enumerate(order):
+        for i in by_name[name]:
+            labels[i] = c.target if k == 0 else f"new:{c.target}/{name}"
+    return None
+
+
+def forced_route_ids(routes: list[Route]) -> dict[int, str]:
+    """The ids routes take from the rides put in them by hand (an id; ``new:`` labels get fresh ids)."""
+    return {r: route.hand_route for r, route in enumerate(routes)
+            if route.hand_route and not route.hand_route.startswith("new:")}
+
+
+def apply_to_rows(feed_routes: list[FeedRoute], feed_stops: list[FeedStop], assignment: dict[tuple, tuple],
+                  headway_rows: list[dict], corrections: list[Correction], review: Review,
+                  digests: dict[str, str], agencies: list[tuple[str, str]]) -> tuple[list[FeedRoute], list[FeedStop]]:
+    """The feed's routes and stops with the route, pattern, stop and fare corrections applied (``assignment``,
+    ``headway_rows`` and ``agencies`` are updated in place). ``digests``: each route's ``rides_digest``."""
+    routes = {r.route_id: r for r in feed_routes}
+    for route_id in sorted({r.route_id for r in feed_routes if sum(x.route_id == r.route_id for x in feed_routes) > 1}):
+        same = [r for r in feed_routes if r.route_id == route_id]  # routes put under one id by hand
+        routes[route_id] = _merged(same[0], same[1:])[0]
+    stops = {s.stop_id: s for s in feed_stops}
+    merges = {(c.kind, c.target): c.value for c in corrections if c.action == "merge"}
+    for c in corrections:
+        if c.kind == "ride" or c.action == "split":  # applied to the rides, before matching
+            continue
+        if c.action == "merge":  # A into B and B into C: A into C, whichever comes first
+            into, seen = c.value, {c.target}
+            while (c.kind, into) in merges and into not in seen:
+                seen.add(into)
+                into = merges[(c.kind, into)]
+            if into in seen:
+                review.stale.append((c, f"merges of {', '.join(sorted(seen))} run in a circle"))
+                continue
+            c_applied = replace(c, value=into)
+        else:
+            c_applied = c
+        reason = _apply(c_applied, routes, stops, assignment, headway_rows, review, digests, agencies)
+        if reason:
+            review.stale.append((c, reason))
+        else:
+            review.applied.append(c)
+    used = {s for r in routes.values() for t in r.trips for s in t.stop_ids}
+    kept = [s for s in stops.values() if s.location_type == 1 or s.stop_id in used]
+    parents = {s.parent_station for s in kept if s.location_type == 0 and s.parent_station}
+    kept = [s for s in kept if s.location_type == 0 or s.stop_id in parents]
+    return sorted(routes.values(), key=lambda r: r.route_id), sorted(kept, key=lambda s: s.stop_id)
+
+
+def _apply(c: Correction, routes: dict[str, FeedRoute], stops: dict[str, FeedStop], assignment, headway_rows,
+           review: Review, digests, agencies) -> str | None:
+    """Apply one correction; the reason it cannot be applied (stale), or None."""
+    if c.kind == "route":
+        route = routes.get(c.target)
+        if route is None:
+            return f"route {c.target} is not in this build (its rides changed or went to other routes)"
+        if c.action == "reviewed":
+            review.reviewed[c.target] = bool(c.basis) and digests.get(c.target) != c.basis
+            return None
+        if c.action == "drop":
+            del routes[c.target]
+            for key, (route_id, *_rest) in list(assignment.items()):
+                if route_id == c.target:
+                    review.dropped[key] = c.target
+                    del assignment[key]
+            return None
+        if c.action == "merge":
+            into = routes.get(c.value)
+            if into is None or c.value == c.target:
+                return f"route {c.value} to merge into is not in this build"
+            routes[c.value], renamed = _merged(into, [route])
+            del routes[c.target]
+            _reassign(assignment, headway_rows, c.target, renamed, None)
+            return None
+        return _set_route(c, route, routes, headway_rows, agencies)
+    if c.kind == "pattern":
+        route_id = c.target.split("_")[0]
+        route = routes.get(route_id)
+        trips = [t for t in (route.trips if route else ()) if trip_id(route_id, t.direction_id, t.variant) == c.target]
+        if not trips:
+            return f"pattern {c.target} is not in this build"
+        if c.action == "set":
+            routes[route_id] = replace(route, trips=tuple(FeedTrip(**{**t.__dict__, "headsign": c.value})
+                                                          if t in trips else t for t in route.trips))
+            return None
+        rest = tuple(t for t in route.trips if t not in trips)
+        if c.action == "partial_of":
+            into_route = routes.get(c.value.split("_")[0])
+            into = [t for t in (into_route.trips if into_route else ())
+                    if trip_id(into_route.route_id, t.direction_id, t.variant) == c.value]
+            if not into or c.value == c.target:
+                return f"pattern {c.value} is not in this build"
+            renamed = {trip_id(route_id, t.direction_id, t.variant, t.band): c.value for t in trips}
+            target = (into_route.route_id, into[0].direction_id, c.value)
+            _reassign(assignment, headway_rows, route_id, renamed, target, drop_rows=True)
+        else:  # branch_of
+            if c.value not in routes or c.value == route_id:
+                return f"route {c.value} is not in this build"
+            routes[c.value], renamed = _merged(routes[c.value], [replace(route, trips=tuple(trips))])
+            _reassign(assignment, headway_rows, route_id, renamed, None)
+        if rest:
+            routes[route_id] = replace(route, trips=rest)
+        else:
+            del routes[route_id]
+        return None
+    if c.kind == "stop":
+        stop = stops.get(c.target)
+        if stop is None or stop.location_type != 0:
+            return f"stop {c.target} is not in this build"
+        if c.action == "set" and c.field == "station":
+            return _join_station(stops, c.target, c.value)
+        if c.action == "set":
+            stops[c.target] = replace(stop, name=c.value)
+        elif c.action == "move":
+            lat, lon = _latlon(c.value)
+            stops[c.target] = replace(stop, lat=lat, lon=lon)
+        elif c.action == "merge":
+            if c.value not in stops or c.value == c.target:
+                return f"stop {c.value} to merge into is not in this build"
+            return _replace_stop(routes, c.target, c.value)
+        else:  # drop
+            return _replace_stop(routes, c.target, None)
+        return None
+    # a fare between two stops
+    origin, _, destination = c.target.partition(">")
+    price = _number(c.value)
+    served = [r for r in routes.values() if any(origin in t.stop_ids and destination in t.stop_ids for t in r.trips)]
+    if not served:
+        return f"no route runs from {origin} to {destination} in this build"
+    for r in served:
+        od = tuple(x for x in r.od_fares if (x[0], x[1]) != (origin, destination)) + ((origin, destination, price),)
+        routes[r.route_id] = replace(r, od_fares=tuple(sorted(od)))
+    return None
+
+
+def _set_route(c: Correction, route: FeedRoute, routes, headway_rows, agencies) -> str | None:
+    f, v = c.field, c.value
+    if f in ("short_name", "long_name"):
+        routes[c.target] = replace(route, **{f: v})
+    elif f == "route_type":
+        routes[c.target] = replace(route, route_type=int(v))
+    elif f == "fare":
+        routes[c.target] = replace(route, fare_price=_number(v))
+    elif f == "operator":
+        agency = next((a for a, name in agencies if name == v), None)
+        if agency is None:
+            agency = f"A{1 + max((int(a[1:]) for a, _ in agencies if a[1:].isdigit()), default=0)}"
+            agencies.append((agency, v))
+        routes[c.target] = replace(route, agency_id=agency)
+    elif f == "service_days":
+        routes[c.target] = replace(route, weekdays=weekdays(v))
+    elif f == "service_hours":
+        lo, hi = _hours(v)
+        trips = tuple(FeedTrip(**{**t.__dict__, "headways": _within(t.headways, lo, hi)}) for t in route.trips)
+        if not all(t.headways for t in trips):
+            return f"no headway of route {c.target} falls within {v}"
+        routes[c.target] = replace(route, trips=trips)
+        for row in headway_rows:
+            if row["route_id"] == c.target:
+                row["start_time"], row["end_time"] = max(row["start_time"], lo), min(row["end_time"], hi)
+        headway_rows[:] = [r for r in headway_rows if r["start_time"] < r["end_time"]]
+    else:  # headway_<band>, minutes
+        band = f.removeprefix("headway_")
+        lo, hi = next((a * 3600, b * 3600) for name, a, b in TIME_BANDS if name == band)
+        seconds = int(round(_number(v) * 60))
+        if not any(lo <= h.start_s < hi for t in route.trips for h in t.headways):
+            return f"route {c.target} does not run in the {band} band"
+        routes[c.target] = replace(route, trips=tuple(FeedTrip(**{**t.__dict__, "headways": tuple(
+            FeedHeadway(h.start_s, h.end_s, seconds) if lo <= h.start_s < hi else h for h in t.headways)})
+            for t in route.trips))
+        for row in headway_rows:
+            if row["route_id"] == c.target and lo <= row["start_time"] < hi:
+                row["headway_s"], row["provenance"] = seconds, "corrected"
+    return None
+
+
+def _reassign(assignment: dict, headway_rows: list[dict], route_id: str, renamed: dict[str, str],
+              partial_of: tuple[str, int, str] | None, drop_rows: bool = False) -> None:
+    """The rides and headway rows of the trips ``renamed`` ({old trip id: new}) of ``route_id`` follow them to
+    their new route (the route of the new trip id); ``partial_of`` (route, direction, trip): they become
+    partial rides of that trip, whose headways stay its own (``drop_rows``: the old trips' rows go)."""
+    for key, (rid, d, tid, ride) in list(assignment.items()):
+        if rid == route_id and tid in renamed:
+            assignment[key] = (*partial_of, "partial") if partial_of else \
+                (renamed[tid].split("_")[0], d, renamed[tid], ride)
+    for row in list(headway_rows):
+        if row["route_id"] == route_id and row["trip_id"] in renamed:
+            if drop_rows:
+                headway_rows.remove(row)
+            else:
+                row["trip_id"] = renamed[row["trip_id"]]
+                row["route_id"] = row["trip_id"].split("_")[0]
+
+
+def _join_station(stops: dict[str, FeedStop], stop_id: str, to: str) -> str | None:
+    """The stop made a boarding point of the station ``to`` (a station's id, or a stop's: its station, or a new
+    one of the two stops, named after that stop); ``to`` empty: of no station."""
+    if not to:
+        stops[stop_id] = replace(stops[stop_id], parent_station="")
+        return None
+    other = stops.get(to)
+    if other is None or to == stop_id:
+        return f"{to} is not a stop or station of this build"
+    if other.location_type == 1:
+        station = to
+    elif other.parent_station:
+        station = other.parent_station
+    else:
+        station = f"{to}_station"
+        mine = stops[stop_id]
+        stops[station] = FeedStop(station, other.name, (other.lat + mine.lat) / 2, (other.lon + mine.lon) / 2,
+                                  location_type=1)
+        stops[to] = replace(other, parent_station=station)
+    stops[stop_id] = replace(stops[stop_id], parent_station=station)
+    return None
+
+
+def _merged(into: FeedRoute, others: list[FeedRoute]) -> tuple[FeedRoute, dict[str, str]]:
+    """``into`` with the patterns of ``others`` as further patterns (branches) of their directions, and the new
+    trip id of each of their trips."""
+    trips, renamed = list(into.trips), {}
+    for other in others:
+        variant_of: dict[tuple[int, int], int] = {}
+        for t in other.trips:
+            k = (t.direction_id, t.variant)
+            if k not in variant_of:
+                variant_of[k] = 1 + max((x.variant for x in trips if x.direction_id == t.direction_id), default=-1)
+            trips.append(FeedTrip(**{**t.__dict__, "variant": variant_of[k]}))
+            renamed[trip_id(other.route_id, *k, t.band)] = trip_id(into.route_id, t.direction_id, variant_of[k], t.band)
+    od = tuple(sorted(set(into.od_fares) | {x for o in others for x in o.od_fares}))
+    return replace(into, trips=tuple(trips), od_fares=od), renamed
+
+
+def _replace_stop(routes: dict[str, FeedRoute], stop_id: str, by: str | None) -> str | None:
+    """Every trip's visit to ``stop_id`` made a visit to ``by`` (None: left out)."""
+    for route_id, route in list(routes.items()):
+        trips = []
+        for t in route.trips:
+            if stop_id not in t.stop_ids:
+                trips.append(t)
+                continue
+            keep = [k for k, s in enumerate(t.stop_ids) if s != stop_id or by is not None]
+            ids = [by if t.stop_ids[k] == stop_id else t.stop_ids[k] for k in keep]
+            keep = [k for j, k in enumerate(keep) if j == 0 or ids[j] != ids[j - 1]]  # no stop twice in a row
+            if len(keep) < 2:
+                return f"route {route_id} would keep fewer than two stops"
+            trips.append(FeedTrip(**{**t.__dict__, "stop_ids": tuple(by if t.stop_ids[k] == stop_id else t.stop_ids[k]
+                                                                      for k in keep),
+                                     "offsets_s": t.offsets_s[keep], "stop_dist_m": t.stop_dist_m[keep]}))
+        routes[route_id] = replace(route, trips=tuple(trips))
+    return None
+
+
+def _within(headways: tuple[FeedHeadway, ...], lo: int, hi: int) -> tuple[FeedHeadway, ...]:
+    """Headways cut to the hours ``lo``-``hi`` (seconds); the first and last bands stretched to them."""
+    if not headways:
+        return headways
+    cut = [FeedHeadway(max(h.start_s, lo), min(h.end_s, hi), h.headway_s) for h in headways
+           if h.end_s > lo and h.start_s < hi]
+    if not cut:
+        return ()
+    cut[0] = replace(cut[0], start_s=lo)
+    cut[-1] = replace(cut[-1], end_s=hi)
+    return tuple(cut)
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(str(text).replace(",", "."))
+    except ValueError:
+        return None
+    return value if np.isfinite(value) and value >= 0 else None
+
+
+def _latlon(text: str) -> tuple[float, float] | None:
+    try:
+        lat, lon = (float(p) for p in text.split(","))
+    except ValueError:
+        return None
+    return (lat, lon) if -90 <= lat <= 90 and -180 <= lon <= 180 else None
+
+
+def _hours(text: str) -> tuple[int, int] | None:
+    m = _HOURS.match(text.strip())
+    if not m:
+        return None
+    lo, hi = int(m[1]) * 3600 + int(m[2]) * 60, int(m[3]) * 3600 + int(m[4]) * 60
+    return (lo, hi) if lo < hi <= 30 * 3600 else None
