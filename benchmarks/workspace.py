@@ -129,7 +129,9 @@ def review_loop(network: list[dict], epsg: int, seed: int) -> dict:
     figures = {"rides": n_rides, "truth_routes": len(set(route_of_trip.values())),
                "corrections": {"made": len(made), **{k: after.review[k] for k in ("applied", "stale")},
                                "rides_assigned": after.review["rides_assigned"],
-                               "routes_merged": sum(c.action == "merge" for c in made)},
+                               "routes_merged": sum(c.action == "merge" for c in made),
+                               "stale_why": sorted(why for outcome, why in after.review_outcomes.values()
+                                                   if outcome == "stale")},
                "rebuild_with_corrections_s": round(seconds, 1)}
     for name, result in (("before", before), ("after", after)):
         led = pd.DataFrame(result.ledger_rows)

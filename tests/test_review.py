@@ -491,3 +491,22 @@ def test_more_edits_of_the_layers_merges_and_drops(survey):
     con.close()
     assert ws.pick_up_edits(survey, now=DAY1) == []
     assert ("route", "R002", "merge") not in {(c.kind, c.target, c.action) for c in ws.corrections(survey)}
+
+
+def test_a_route_merged_the_other_way_round_has_its_directions_swapped():
+    import numpy as np
+
+    from transitmap.gtfs import FeedHeadway, FeedRoute, FeedTrip
+    from transitmap.review import _merged
+
+    def trip(d: int, lat0: float, lat1: float) -> FeedTrip:
+        return FeedTrip(direction_id=d, variant=0, headsign="", stop_ids=("a", "b"), offsets_s=np.array([0, 60]),
+                        stop_dist_m=np.array([0.0, 100.0]), shape_lat=np.array([lat0, lat1]),
+                        shape_lon=np.array([36.8, 36.8]), shape_dist_m=np.array([0.0, 100.0]),
+                        headways=(FeedHeadway(0, 3600, 600),))
+
+    into = FeedRoute("R001", "A0", "", (trip(0, -1.30, -1.20), trip(1, -1.20, -1.30)))
+    other = FeedRoute("R002", "A0", "", (trip(0, -1.21, -1.29), trip(1, -1.29, -1.21)))  # its 0 is R001's 1
+    merged, renamed = _merged(into, [other])
+    assert [(t.direction_id, t.variant) for t in merged.trips] == [(0, 0), (1, 0), (1, 1), (0, 1)]
+    assert renamed == {"R002_0": "R001_1_2", "R002_1": "R001_0_2"}

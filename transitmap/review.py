@@ -418,17 +418,18 @@ def _reassign(assignment: dict, headway_rows: list[dict], route_id: str, renamed
     """The rides and headway rows of the trips ``renamed`` ({old trip id: new}) of ``route_id`` follow them to
     their new route (the route of the new trip id); ``partial_of`` (route, direction, trip): they become
     partial rides of that trip, whose headways stay its own (``drop_rows``: the old trips' rows go)."""
-    for key, (rid, d, tid, ride) in list(assignment.items()):
+    for key, (rid, _, tid, ride) in list(assignment.items()):
         if rid == route_id and tid in renamed:
-            assignment[key] = (*partial_of, "partial") if partial_of else \
-                (renamed[tid].split("_")[0], d, renamed[tid], ride)
+            route, direction = renamed[tid].split("_")[:2]  # R001_1_2: route R001, direction 1
+            assignment[key] = (*partial_of, "partial") if partial_of else (route, int(direction), renamed[tid], ride)
     for row in list(headway_rows):
         if row["route_id"] == route_id and row["trip_id"] in renamed:
             if drop_rows:
                 headway_rows.remove(row)
             else:
                 row["trip_id"] = renamed[row["trip_id"]]
-                row["route_id"] = row["trip_id"].split("_")[0]
+                row["route_id"], direction = row["trip_id"].split("_")[:2]
+                row["direction_id"] = int(direction)
 
 
 def _join_station(stops: dict[str, FeedStop], stop_id: str, to: str) -> str | None:
@@ -459,15 +460,36 @@ def _merged(into: FeedRoute, others: list[FeedRoute]) -> tuple[FeedRoute, dict[s
     trip id of each of their trips."""
     trips, renamed = list(into.trips), {}
     for other in others:
+        flip = _runs_against(other, into)
         variant_of: dict[tuple[int, int], int] = {}
         for t in other.trips:
-            k = (t.direction_id, t.variant)
+            k, d = (t.direction_id, t.variant), t.direction_id ^ flip
             if k not in variant_of:
-                variant_of[k] = 1 + max((x.variant for x in trips if x.direction_id == t.direction_id), default=-1)
-            trips.append(FeedTrip(**{**t.__dict__, "variant": variant_of[k]}))
-            renamed[trip_id(other.route_id, *k, t.band)] = trip_id(into.route_id, t.direction_id, variant_of[k], t.band)
+                variant_of[k] = 1 + max((x.variant for x in trips if x.direction_id == d), default=-1)
+            trips.append(FeedTrip(**{**t.__dict__, "direction_id": d, "variant": variant_of[k]}))
+            renamed[trip_id(other.route_id, *k, t.band)] = trip_id(into.route_id, d, variant_of[k], t.band)
     od = tuple(sorted(set(into.od_fares) | {x for o in others for x in o.od_fares}))
     return replace(into, trips=tuple(trips), od_fares=od), renamed
+
+
+def _runs_against(other: FeedRoute, into: FeedRoute) -> bool:
+    """Whether ``other``'s direction 0 leaves from nearer ``into``'s direction 1 start than its direction 0 one
+    (its directions are then swapped when it joins ``into``)."""
+    def start(route: FeedRoute, d: int):
+        t = next((t for t in route.trips if t.direction_id == d), None)
+        return None if t is None else (float(t.shape_lat[0]), float(t.shape_lon[0]))
+
+    mine, same, back = start(other, 0) or start(other, 1), start(into, 0), start(into, 1)
+    if mine is None or same is None or back is None:
+        return False
+    if start(other, 0) is None:  # only its direction 1: it runs against when it leaves from into's direction 0
+        return _degrees(mine, same) < _degrees(mine, back)
+    return _degrees(mine, back) < _degrees(mine, same)
+
+
+def _degrees(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """A distance in degrees, scaled for longitude (enough to say which of two points is nearer)."""
+    return float(np.hypot(a[0] - b[0], (a[1] - b[1]) * np.cos(np.radians(a[0]))))
 
 
 def _replace_stop(routes: dict[str, FeedRoute], stop_id: str, by: str | None) -> str | None:
