@@ -38,8 +38,8 @@ from .names import NamingConfig, canonical_mode, name_rides, route_type
 from .privacy import pseudonyms, thinned, trimmed_outline
 from .read import ReadColumns, ReadLimits, ReadResult, list_inputs, read_file, timezone_at
 from .report import headways_csv, ledger_csv, stats_files, to_json
-from .review import (Correction, Review, apply_to_rows, canonical, forced_route_ids, prepare_rides, redacted,
-                     rides_digest)
+from .review import (Correction, Review, apply_to_rows, canonical, check, forced_route_ids, prepare_rides,
+                     redacted, rides_digest)
 from .stats import NetworkStats, feed_stats
 from .stops import StopConfig, infer_stops, merged_stops
 from .timing import (TimingConfig, band_offsets, headways, local_seconds, stop_offsets, survey_speed_kph,
@@ -434,8 +434,9 @@ def build_network(
     hand (``review``), each applied or reported stale; ``previous_routes``: {trace_id: route_id} of the
     ``previous`` build (its ledger), for rides put in a route by hand."""
     clock = Clock(stage)
-    corrections = canonical(list(corrections))
     review = Review()
+    review.stale += [(c, f"not a correction: {why}") for c in corrections if (why := check(c))]
+    corrections = canonical([c for c in corrections if not check(c)])
     workers = config.workers or os.cpu_count() or 1
     if config.read != ReadColumns():  # the columns the survey's forms name their own way
         limits = replace(limits, columns=config.read)
@@ -517,8 +518,8 @@ def build_network(
         rows.routes, rows.stops = apply_to_rows(rows.routes, rows.stops, rows.assignment, rows.headway_rows,
                                                 corrections, review, digests, agencies)
         rows.meta = replace(rows.meta, agencies=tuple(a for a in agencies if any(r.agency_id == a[0] for r in rows.routes)))
-        notices += review.notices()
         notices += [N.RouteDroppedNotice(file=f, trace_id=t, route_id=r) for (t, f), r in review.dropped.items()]
+    notices += review.notices()
     clock.lap("kept the ids of the previous build, set the fares, assembled the GTFS rows")
     feed_routes, feed_stops = with_virtual_stops(rows.routes, rows.stops, config.virtual_stop_m)
     feed = feed_bytes(network_tables(feed_routes, feed_stops, rows.meta, config.profile), workers=workers)
@@ -534,7 +535,8 @@ def build_network(
     outlines = _outlines(run, moving, ledger)
     return BuildResult(run, feed, ledger, rows.headway_rows, tz, routes=len(rows.routes), stops=len(rows.stops),
                        outlines=outlines, service_start=rows.meta.start_date,
-                       review=review.summary() if corrections else None, review_outcomes=review.outcomes(),
+                       review=review.summary() if corrections or review.stale else None,
+                       review_outcomes=review.outcomes(),
                        route_digests=digests, id_feed=id_feed)
 
 

@@ -735,12 +735,14 @@ def _write_layers(con: sqlite3.Connection, feed: bytes | None, digests: dict[str
             _remember(con, "stops", s.stop_id, {"name": s.stop_name, "review": "", "merge_into": "",
                                                 "lat": s.stop_lat, "lon": s.stop_lon})
     active = {(c.target, c.action): c for c in _active(con) if c.kind == "ride"}
+    rows = []
     for fid, trace_id in con.execute("SELECT fid, trace_id FROM traces").fetchall():
         excluded, assigned = active.get((trace_id, "exclude")), active.get((trace_id, "assign"))
-        values = {"review": "exclude" if excluded else "", "assign_to": assigned.value if assigned else "",
-                  "reason": excluded.reason if excluded else ""}
-        con.execute("UPDATE traces SET review = ?, assign_to = ?, reason = ? WHERE fid = ?", (*values.values(), fid))
-        _remember(con, "traces", str(fid), values)
+        rows.append(("exclude" if excluded else "", assigned.value if assigned else "",
+                     excluded.reason if excluded else "", fid))
+    con.executemany("UPDATE traces SET review = ?, assign_to = ?, reason = ? WHERE fid = ?", rows)
+    con.executemany("INSERT OR REPLACE INTO layer_values VALUES ('traces', ?, ?, ?)",
+                    [(str(r[3]), f, v) for r in rows for f, v in zip(EDITABLE["traces"], r[:3])])
 
 
 def _remember(con, layer: str, key: str, values: dict[str, str]) -> None:
