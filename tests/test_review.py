@@ -520,3 +520,15 @@ def test_a_route_merged_the_other_way_round_has_its_directions_swapped():
     merged, renamed = _merged(into, [other])
     assert [(t.direction_id, t.variant) for t in merged.trips] == [(0, 0), (1, 0), (1, 1), (0, 1)]
     assert renamed == {"R002_0": "R001_1_2", "R002_1": "R001_0_2"}
+
+
+def test_a_stop_drop_that_would_leave_a_trip_one_stop_changes_nothing(tmp_path):
+    doc = ride(trace_id="t", n=40)  # a short ride: two stops, its ends
+    files = [write_json(tmp_path / "in" / "r.json", doc)]
+    first = build_network(files)
+    st = tables(first.feed)["stop_times"]
+    assert len(st) == 2
+    r = build_network(files, corrections=[Correction("stop", st.stop_id.iloc[0], "drop", correction_id=1)],
+                      previous=first.feed)
+    assert [n["reason"] for n in codes(r, "correction_stale")] == ["route R001 would keep fewer than two stops"]
+    assert r.feed == first.feed

@@ -493,8 +493,10 @@ def _degrees(a: tuple[float, float], b: tuple[float, float]) -> float:
 
 
 def _replace_stop(routes: dict[str, FeedRoute], stop_id: str, by: str | None) -> str | None:
-    """Every trip's visit to ``stop_id`` made a visit to ``by`` (None: left out)."""
-    for route_id, route in list(routes.items()):
+    """Every trip's visit to ``stop_id`` made a visit to ``by`` (None: left out); nothing changed when a trip
+    would keep fewer than two stops (the reason is returned)."""
+    changed = {}
+    for route_id, route in routes.items():
         trips = []
         for t in route.trips:
             if stop_id not in t.stop_ids:
@@ -508,7 +510,8 @@ def _replace_stop(routes: dict[str, FeedRoute], stop_id: str, by: str | None) ->
             trips.append(FeedTrip(**{**t.__dict__, "stop_ids": tuple(by if t.stop_ids[k] == stop_id else t.stop_ids[k]
                                                                       for k in keep),
                                      "offsets_s": t.offsets_s[keep], "stop_dist_m": t.stop_dist_m[keep]}))
-        routes[route_id] = replace(route, trips=tuple(trips))
+        changed[route_id] = replace(route, trips=tuple(trips))
+    routes.update(changed)
     return None
 
 
