@@ -301,6 +301,14 @@ def test_a_rebuild_keeps_every_correction_and_gives_the_same_feed(survey, tmp_pa
 
 
 def test_edits_of_the_layers_as_qgis_writes_them_become_corrections(survey, tmp_path):
+    import pyogrio
+
+    layers = dict(map(tuple, pyogrio.list_layers(survey / "survey.gpkg")))
+    assert layers["stops"] == "Point" and layers["routes"] == "LineString" and "corrections" in layers
+    stops = pyogrio.read_dataframe(survey / "survey.gpkg", layer="stops")
+    assert {"stop_id", "name", "review", "merge_into", "station"} <= set(stops.columns) and len(stops) > 20
+    routes = pyogrio.read_dataframe(survey / "survey.gpkg", layer="routes")
+    assert {"short_name", "long_name", "headsign", "review", "merge_into"} <= set(routes.columns)
     con = sqlite3.connect(survey / "survey.gpkg")
     with con:
         con.execute("UPDATE routes SET short_name = 'N1' WHERE trip_id = 'R003_1'")
