@@ -74,7 +74,7 @@ def test_route_corrections_set_names_type_operator_fare_hours_and_headways(base)
                 Correction("route", "R003", "set", "operator", "Noord Minibus Co-op"),
                 Correction("route", "R004", "set", "fare", "18.5"),
                 Correction("route", "R001", "set", "service_hours", "06:00-19:30"),
-                Correction("route", "R002", "set", "headway_am_peak", "6"))
+                Correction("route", "R002", "set", "headway_am_peak", "6"), Correction("route", "R001", "set", "mode", "bus"))
     t = tables(r.feed)
     routes = t["routes"].set_index("route_id")
     assert routes.at["R004", "route_short_name"] == "45K" and routes.at["R004", "route_long_name"] == "Randburg - Bree Rank"
@@ -89,7 +89,9 @@ def test_route_corrections_set_names_type_operator_fare_hours_and_headways(base)
     assert set(am.headway_secs) == {"360"}
     hw = pd.DataFrame(r.headway_rows)
     assert set(hw[(hw.route_id == "R002") & (hw.start_time == 6 * 3600)].provenance) == {"corrected"}
-    assert r.review["applied"] == 7 and r.review["stale"] == 0
+    assert routes.at["R001", "route_type"] == "3" and routes.at["R001", "continuous_pickup"] == ""  # a bus: at stops
+    assert routes.at["R004", "continuous_pickup"] == "0"  # a minibus taxi: anywhere on request
+    assert r.review["applied"] == 8 and r.review["stale"] == 0
 
 
 def test_a_dropped_route_leaves_the_feed_and_its_rides_are_quarantined_with_the_reason(base):
@@ -466,6 +468,7 @@ def test_a_ride_whose_collector_swapped_origin_and_destination(tmp_path):
 @pytest.mark.parametrize("args, made", [
     (("set", "route", "R001", "long_name", "Bara - Town"), ("route", "R001", "set", "long_name", "Bara - Town")),
     (("set", "route", "R001", "route_type", "11"), ("route", "R001", "set", "route_type", "11")),
+    (("set", "route", "R001", "mode", "bus"), ("route", "R001", "set", "mode", "bus")),
     (("set", "route", "R001", "operator", "Soweto Taxi"), ("route", "R001", "set", "operator", "Soweto Taxi")),
     (("set", "route", "R001", "fare", "15"), ("route", "R001", "set", "fare", "15")),
     (("set", "route", "R001", "service_hours", "05:30-20:00"), ("route", "R001", "set", "service_hours", "05:30-20:00")),

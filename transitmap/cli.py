@@ -689,7 +689,7 @@ def review_list(survey_dir, all_, fmt):
 @_FMT
 @click.pass_obj
 def review_set(survey_dir, kind, target, field, value, reason, fmt):
-    """Set a field of a route (short_name, long_name, route_type, operator, fare, service_hours, service_days,
+    """Set a field of a route (short_name, long_name, mode, route_type, operator, fare, service_hours, service_days,
     headway_<band> in minutes; 'reviewed' marks it checked, 'split' splits it by the route names its riders
     give), of a pattern (TARGET a trip id: headsign; partial_of a trip id; branch_of a route id), of a stop
     (name; station: a station or stop id; position 'lat,lon' moves it: write -- before a negative latitude), of

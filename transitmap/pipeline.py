@@ -516,7 +516,8 @@ def build_network(
         id_feed = feed_bytes(network_tables(rows.routes, rows.stops, rows.meta, "frequencies"), workers=workers)
         agencies = list(rows.meta.agencies)
         rows.routes, rows.stops = apply_to_rows(rows.routes, rows.stops, rows.assignment, rows.headway_rows,
-                                                corrections, review, digests, agencies)
+                                                corrections, review, digests, agencies,
+                                                tuple(config.hail_and_ride_modes.split()))
         rows.meta = replace(rows.meta, agencies=tuple(a for a in agencies if any(r.agency_id == a[0] for r in rows.routes)))
         notices += [N.RouteDroppedNotice(file=f, trace_id=t, route_id=r) for (t, f), r in review.dropped.items()]
     notices += review.notices()

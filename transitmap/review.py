@@ -8,7 +8,8 @@ QGIS), and every later build applies it, keyed by the ids the workspace keeps st
 ==========  =====================================================================================================
 kind        actions (``field`` = ``value``)
 ==========  =====================================================================================================
-route       ``set`` short_name, long_name, route_type (a GTFS number), operator, fare (a price),
+route       ``set`` short_name, long_name, mode (``minibus``, ``bus``, ``train`` ...: its route_type, and
+            whether it stops on request), route_type (a GTFS number), operator, fare (a price),
             service_hours (``05:00-20:00``), service_days (``mon-sat``), headway_<band> (minutes, e.g.
             headway_am_peak); ``reviewed`` (checked: its rides as they are now); ``drop``; ``merge`` into the
             route ``value``; ``split`` (by the route names its riders give: one route a name)
@@ -44,8 +45,9 @@ from . import notices as N
 from .gtfs import FeedHeadway, FeedRoute, FeedStop, FeedTrip, trip_id
 from .errors import SettingsError
 from .model import TIME_BANDS, Ride, Route, normalise_name, weekdays
+from .names import canonical_mode, route_type
 
-ROUTE_FIELDS = ("short_name", "long_name", "route_type", "operator", "fare", "service_hours", "service_days",
+ROUTE_FIELDS = ("short_name", "long_name", "mode", "route_type", "operator", "fare", "service_hours", "service_days",
                 *(f"headway_{band}" for band, _, _ in TIME_BANDS))
 ACTIONS = {
     "route": {"set": ROUTE_FIELDS, "reviewed": (), "drop": (), "merge": (), "split": ()},
@@ -251,9 +253,11 @@ def forced_route_ids(routes: list[Route]) -> dict[int, str]:
 
 def apply_to_rows(feed_routes: list[FeedRoute], feed_stops: list[FeedStop], assignment: dict[tuple, tuple],
                   headway_rows: list[dict], corrections: list[Correction], review: Review,
-                  digests: dict[str, str], agencies: list[tuple[str, str]]) -> tuple[list[FeedRoute], list[FeedStop]]:
+                  digests: dict[str, str], agencies: list[tuple[str, str]],
+                  hail_modes: tuple[str, ...] = ()) -> tuple[list[FeedRoute], list[FeedStop]]:
     """The feed's routes and stops with the route, pattern, stop and fare corrections applied (``assignment``,
-    ``headway_rows`` and ``agencies`` are updated in place). ``digests``: each route's ``rides_digest``."""
+    ``headway_rows`` and ``agencies`` are updated in place). ``digests``: each route's ``rides_digest``;
+    ``hail_modes``: the modes that stop on request (``BuildConfig.hail_and_ride_modes``)."""
     routes = {r.route_id: r for r in feed_routes}
     for route_id in sorted({r.route_id for r in feed_routes if sum(x.route_id == r.route_id for x in feed_routes) > 1}):
         same = [r for r in feed_routes if r.route_id == route_id]  # routes put under one id by hand
@@ -274,7 +278,7 @@ def apply_to_rows(feed_routes: list[FeedRoute], feed_stops: list[FeedStop], assi
             c_applied = replace(c, value=into)
         else:
             c_applied = c
-        reason = _apply(c_applied, routes, stops, assignment, headway_rows, review, digests, agencies)
+        reason = _apply(c_applied, routes, stops, assignment, headway_rows, review, digests, agencies, hail_modes)
         if reason:
             review.stale.append((c, reason))
         else:
@@ -287,7 +291,7 @@ def apply_to_rows(feed_routes: list[FeedRoute], feed_stops: list[FeedStop], assi
 
 
 def _apply(c: Correction, routes: dict[str, FeedRoute], stops: dict[str, FeedStop], assignment, headway_rows,
-           review: Review, digests, agencies) -> str | None:
+           review: Review, digests, agencies, hail_modes: tuple[str, ...] = ()) -> str | None:
     """Apply one correction; the reason it cannot be applied (stale), or None."""
     if c.kind == "route":
         route = routes.get(c.target)
@@ -311,7 +315,7 @@ def _apply(c: Correction, routes: dict[str, FeedRoute], stops: dict[str, FeedSto
             del routes[c.target]
             _reassign(assignment, headway_rows, c.target, renamed, None)
             return None
-        return _set_route(c, route, routes, headway_rows, agencies)
+        return _set_route(c, route, routes, headway_rows, agencies, hail_modes)
     if c.kind == "pattern":
         route_id = c.target.split("_")[0]
         route = routes.get(route_id)
@@ -372,9 +376,12 @@ def _apply(c: Correction, routes: dict[str, FeedRoute], stops: dict[str, FeedSto
     return None
 
 
-def _set_route(c: Correction, route: FeedRoute, routes, headway_rows, agencies) -> str | None:
+def _set_route(c: Correction, route: FeedRoute, routes, headway_rows, agencies, hail_modes) -> str | None:
     f, v = c.field, c.value
-    if f in ("short_name", "long_name"):
+    if f == "mode":
+        mode = canonical_mode(v)
+        routes[c.target] = replace(route, route_type=route_type(mode), hail_and_ride=mode in hail_modes)
+    elif f in ("short_name", "long_name"):
         routes[c.target] = replace(route, **{f: v})
     elif f == "route_type":
         routes[c.target] = replace(route, route_type=int(v))
