@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from transitmap import workspace as ws
 from transitmap.cli import main
 from transitmap.gtfs import validator_summary
+from transitmap.model import gtfs_time
 from transitmap.pipeline import build_network
 from transitmap.review import Correction, check
 
@@ -85,6 +86,17 @@ def test_route_corrections_set_names_type_operator_fare_hours_and_headways(base)
     f = t["frequencies"]
     r001 = f[f.trip_id.str.startswith("R001")]
     assert r001.start_time.min() == "06:00:00" and r001.end_time.max() == "19:30:00"
+    hw = pd.DataFrame(r.headway_rows)
+    for trip, rows in hw[hw.route_id == "R001"].groupby("trip_id"):  # headways.csv says what the feed runs
+        runs = r001[r001.trip_id == trip]
+        assert [gtfs_time(t) for t in rows.sort_values("start_time").start_time] == sorted(runs.start_time)
+        assert [gtfs_time(t) for t in rows.sort_values("start_time").end_time] == sorted(runs.end_time)
+    longer = rebuild(base, Correction("route", "R001", "set", "service_hours", "04:30-22:15"))
+    f2 = tables(longer.feed)["frequencies"]
+    assert f2[f2.trip_id.str.startswith("R001")].start_time.min() == "04:30:00"
+    hw2 = pd.DataFrame(longer.headway_rows)
+    assert hw2[hw2.route_id == "R001"].start_time.min() == 4.5 * 3600
+    assert hw2[hw2.route_id == "R001"].end_time.max() == 22.25 * 3600
     am = f[f.trip_id.str.startswith("R002") & (f.start_time == "06:00:00")]
     assert set(am.headway_secs) == {"360"}
     hw = pd.DataFrame(r.headway_rows)
@@ -148,6 +160,8 @@ def test_a_fare_between_two_stops(base):
     rules = t["fare_rules"].merge(t["fare_attributes"], on="fare_id")
     hit = rules[(rules.origin_id == a) & (rules.destination_id == b) & (rules.route_id == "R004")]
     assert list(hit.price) == ["9.00"]
+    back = rebuild(base, Correction("fare", f"{b}>{a}", "set", "price", "9"))  # no trip runs from b to a
+    assert [n["target"] for n in codes(back, "correction_stale")] == [f"{b}>{a}"]
 
 
 def test_rides_excluded_and_assigned_by_hand(base):
@@ -223,7 +237,7 @@ def test_a_correction_set_again_replaces_the_first():
     (Correction("route", "R1", "set", "colour", "red"), "sets one of"),
     (Correction("route", "R1", "set", "route_type", "bus"), "GTFS number"),
     (Correction("route", "R1", "set", "headway_am_peak", "0"), "minutes"),
-    (Correction("route", "R1", "set", "service_hours", "5am-9pm"), "HH:MM"),
+    (Correction("route", "R1", "set", "service_hours", "5am-9pm"), "is not a span of the day such as 05:00-21:00"),
     (Correction("stop", "S1", "move", value="north"), "lat,lon"),
     (Correction("ride", "t1", "assign"), "names where to"),
     (Correction("fare", "R001", "set", "price", "5"), "pair of stops"),
@@ -341,12 +355,12 @@ def test_edits_of_the_layers_as_qgis_writes_them_become_corrections(survey, tmp_
     stop = t["stops"].set_index("stop_id").loc["S0012"]
     assert (float(stop.stop_lat), float(stop.stop_lon)) == (-26.117, 28.002)
     # the build wrote the layers again with the corrections: an unchanged layer records nothing more
-    assert ws.pick_up_edits(survey, now=DAY1) == []
+    assert ws.pick_up_edits(survey, now=DAY1) == ws.LayerEdits()
     con = sqlite3.connect(survey / "survey.gpkg")
     with con:  # emptying a field ends what it made
         con.execute("UPDATE traces SET review = '' WHERE trace_id = 'na-04-BD-1'")
     con.close()
-    assert ws.pick_up_edits(survey, now=DAY1) == []
+    assert ws.pick_up_edits(survey, now=DAY1) == ws.LayerEdits()
     assert ("ride", "na-04-BD-1") not in {(c.kind, c.target) for c in ws.corrections(survey)}
 
 
@@ -503,14 +517,14 @@ def test_more_edits_of_the_layers_merges_and_drops(survey):
         con.execute("UPDATE stops SET review = 'drop' WHERE stop_id = 'S0012'")
         con.execute("UPDATE stops SET merge_into = 'S0024' WHERE stop_id = 'S0025'")
     con.close()
-    made = {(c.kind, c.target, c.action, c.field, c.value) for c in ws.pick_up_edits(survey, now=DAY1)}
+    made = {(c.kind, c.target, c.action, c.field, c.value) for c in ws.pick_up_edits(survey, now=DAY1).recorded}
     assert made == {("route", "R001", "set", "long_name", "Bara - Town"), ("route", "R002", "merge", "", "R001"),
                     ("stop", "S0012", "drop", "", ""), ("stop", "S0025", "merge", "", "S0024")}
     con = sqlite3.connect(survey / "survey.gpkg")
     with con:
         con.execute("UPDATE routes SET merge_into = '' WHERE route_id = 'R002'")
     con.close()
-    assert ws.pick_up_edits(survey, now=DAY1) == []
+    assert ws.pick_up_edits(survey, now=DAY1) == ws.LayerEdits()
     assert ("route", "R002", "merge") not in {(c.kind, c.target, c.action) for c in ws.corrections(survey)}
 
 
@@ -543,3 +557,24 @@ def test_a_stop_drop_that_would_leave_a_trip_one_stop_changes_nothing(tmp_path):
                       previous=first.feed)
     assert [n["reason"] for n in codes(r, "correction_stale")] == ["route R001 would keep fewer than two stops"]
     assert r.feed == first.feed
+
+
+def test_an_edit_of_a_layer_that_means_nothing_is_refused_and_stays_until_mended(survey):
+    con = sqlite3.connect(survey / "survey.gpkg")
+    with con:
+        con.execute("UPDATE routes SET review = 'dropp' WHERE trip_id = 'R002_0'")
+        con.execute("UPDATE traces SET review = 'skip' WHERE trace_id = 'na-04-BD-1'")
+    con.close()
+    res = CliRunner().invoke(main, ["review", str(survey), "list"])
+    assert res.exit_code == 0
+    assert "warning: layer routes, R002_0, review = 'dropp' is not recorded: review is 'reviewed' or 'drop'" in res.stderr
+    edits = ws.pick_up_edits(survey, now=DAY1)  # reported again, nothing recorded
+    assert edits.recorded == [] and [(r["layer"], r["field"], r["value"]) for r in edits.refused] == [
+        ("routes", "review", "dropp"), ("traces", "review", "skip")]
+    con = sqlite3.connect(survey / "survey.gpkg")
+    with con:
+        con.execute("UPDATE routes SET review = 'drop' WHERE trip_id = 'R002_0'")
+    con.close()
+    edits = ws.pick_up_edits(survey, now=DAY1)
+    assert [(c.kind, c.target, c.action) for c in edits.recorded] == [("route", "R002", "drop")]
+    assert [r["value"] for r in edits.refused] == ["skip"]

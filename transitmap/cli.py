@@ -368,7 +368,7 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, profile
     before: dict[str, str] = {}
     if survey is not None:
         previous_feed, reserved = _workspace_call(ws.previous_build, survey)
-        _workspace_call(ws.pick_up_edits, survey, now=datetime.now(tz.utc))  # edits made in QGIS since the last build
+        _refused(_workspace_call(ws.pick_up_edits, survey, now=datetime.now(tz.utc)))  # edits made in QGIS since
         corrections = ws.corrections(survey)
         before = ws.previous_routes(survey)
     if previous:
@@ -648,6 +648,13 @@ def _record(survey_dir: str, made: list, fmt: str) -> None:
             click.echo(f"correction {c.correction_id}: {_describe(c.__dict__)} (applied by the next build)")
 
 
+def _refused(edits: "ws.LayerEdits") -> None:
+    """Say on stderr which edits of the layers mean nothing (they stay there until mended or emptied)."""
+    for r in edits.refused:
+        click.echo(f"warning: layer {r['layer']}, {r['key']}, {r['field']} = {r['value']!r} is not recorded: "
+                   f"{r['why']}", err=True)
+
+
 def _describe(c: dict) -> str:
     what = {"set": f"{c['field']} = {c['value']!r}", "merge": f"merge into {c['value']}", "assign": f"into {c['value']}",
             "move": f"move to {c['value']}", "exclude": f"exclude ({c['reason'] or 'no reason given'})",
@@ -666,11 +673,12 @@ def review_list(survey_dir, all_, fmt):
     picked = ws.pick_up_edits(survey_dir, now=datetime.now(tz.utc))
     rows, progress = ws.correction_rows(survey_dir, all_=all_), ws.review_progress(survey_dir)
     if fmt == "json":
-        click.echo(to_json({"progress": progress, "picked_up_from_layers": len(picked), "corrections": rows}).decode(),
-                   nl=False)
+        click.echo(to_json({"progress": progress, "picked_up_from_layers": len(picked.recorded),
+                            "refused_in_layers": picked.refused, "corrections": rows}).decode(), nl=False)
         return
-    if picked:
-        click.echo(f"recorded {_count(len(picked), 'edit')} made in the layers")
+    _refused(picked)
+    if picked.recorded:
+        click.echo(f"recorded {_count(len(picked.recorded), 'edit')} made in the layers")
     for r in rows:
         state = r["outcome"] or "not built yet"
         click.echo(f"{r['correction_id']:>4}  {_describe(r)}  [{r['source']}, {r['made_utc'][:16]}]  {state}"

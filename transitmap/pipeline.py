@@ -435,8 +435,9 @@ def build_network(
     ``previous`` build (its ledger), for rides put in a route by hand."""
     clock = Clock(stage)
     review = Review()
-    review.stale += [(c, f"not a correction: {why}") for c in corrections if (why := check(c))]
-    corrections = canonical([c for c in corrections if not check(c)])
+    problems = [check(c) for c in corrections]
+    review.stale += [(c, f"not a correction: {why}") for c, why in zip(corrections, problems) if why]
+    corrections = canonical([c for c, why in zip(corrections, problems) if not why])
     workers = config.workers or os.cpu_count() or 1
     if config.read != ReadColumns():  # the columns the survey's forms name their own way
         limits = replace(limits, columns=config.read)

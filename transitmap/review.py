@@ -35,6 +35,7 @@ replaces it).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -42,10 +43,11 @@ from typing import Any
 import numpy as np
 
 from . import notices as N
-from .gtfs import FeedHeadway, FeedRoute, FeedStop, FeedTrip, trip_id
+from .gtfs import FeedHeadway, FeedRoute, FeedStop, trip_id
 from .errors import SettingsError
 from .model import TIME_BANDS, Ride, Route, normalise_name, weekdays
 from .names import canonical_mode, route_type
+from .timing import declared_span_s
 
 ROUTE_FIELDS = ("short_name", "long_name", "mode", "route_type", "operator", "fare", "service_hours", "service_days",
                 *(f"headway_{band}" for band, _, _ in TIME_BANDS))
@@ -59,7 +61,6 @@ ACTIONS = {
 _ORDER = {"ride": 0, "route": 1, "pattern": 2, "stop": 3, "fare": 4}
 #: what changes which routes and stops there are, applied after names and values, in this order
 _STRUCTURE = {"partial_of": 1, "branch_of": 1, "merge": 2, "split": 2, "drop": 3}
-_HOURS = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
 
 
 @dataclass(frozen=True)
@@ -109,13 +110,13 @@ def check(c: Correction) -> str | None:
         return "a fare is a number"
     if c.field.startswith("headway_") and (_number(c.value) is None or not 0 < _number(c.value) <= 240):
         return "a headway is in minutes, 1 to 240"
-    if c.field == "service_hours" and not _hours(c.value):
-        return "service hours read HH:MM-HH:MM"
-    if c.field == "service_days":
-        try:
+    try:
+        if c.field == "service_hours":
+            declared_span_s(c.value)
+        elif c.field == "service_days":
             weekdays(c.value)
-        except SettingsError as e:
-            return str(e)
+    except SettingsError as e:
+        return str(e)
     if c.kind == "fare" and ">" not in c.target:
         return "a fare correction's target is a pair of stops: S0001>S0005 (a route's fare: route set fare)"
     return None
@@ -189,7 +190,7 @@ def prepare_rides(rides: list[Ride], corrections: list[Correction], review: Revi
     for i, r in enumerate(rides):
         by_trace.setdefault(r.trace_id, []).append(i)
     labels: dict[int, str] = {}
-    swapped: dict[int, bool] = {}
+    swapped: set[int] = set()
     drop: set[int] = set()
     touched: set[str] = set()
     for c in corrections:
@@ -212,7 +213,7 @@ def prepare_rides(rides: list[Ride], corrections: list[Correction], review: Revi
                 drop.add(i)
                 review.excluded[key] = c.reason or "excluded by hand"
             elif c.action == "wrong_direction":
-                swapped[i] = True
+                swapped.add(i)
             else:
                 labels[i] = c.value
                 review.assigned[key] = c.value
@@ -258,10 +259,11 @@ def apply_to_rows(feed_routes: list[FeedRoute], feed_stops: list[FeedStop], assi
     """The feed's routes and stops with the route, pattern, stop and fare corrections applied (``assignment``,
     ``headway_rows`` and ``agencies`` are updated in place). ``digests``: each route's ``rides_digest``;
     ``hail_modes``: the modes that stop on request (``BuildConfig.hail_and_ride_modes``)."""
-    routes = {r.route_id: r for r in feed_routes}
-    for route_id in sorted({r.route_id for r in feed_routes if sum(x.route_id == r.route_id for x in feed_routes) > 1}):
-        same = [r for r in feed_routes if r.route_id == route_id]  # routes put under one id by hand
-        routes[route_id] = _merged(same[0], same[1:])[0]
+    by_id: dict[str, list[FeedRoute]] = {}
+    for r in feed_routes:  # routes put under one id by hand (matched apart) are one route
+        by_id.setdefault(r.route_id, []).append(r)
+    routes = {route_id: same[0] if len(same) == 1 else _merged(same[0], same[1:])[0]
+              for route_id, same in by_id.items()}
     stops = {s.stop_id: s for s in feed_stops}
     merges = {(c.kind, c.target): c.value for c in corrections if c.action == "merge"}
     for c in corrections:
@@ -323,8 +325,8 @@ def _apply(c: Correction, routes: dict[str, FeedRoute], stops: dict[str, FeedSto
         if not trips:
             return f"pattern {c.target} is not in this build"
         if c.action == "set":
-            routes[route_id] = replace(route, trips=tuple(FeedTrip(**{**t.__dict__, "headsign": c.value})
-                                                          if t in trips else t for t in route.trips))
+            routes[route_id] = replace(route, trips=tuple(replace(t, headsign=c.value) if t in trips else t
+                                                          for t in route.trips))
             return None
         rest = tuple(t for t in route.trips if t not in trips)
         if c.action == "partial_of":
@@ -367,7 +369,8 @@ def _apply(c: Correction, routes: dict[str, FeedRoute], stops: dict[str, FeedSto
     # a fare between two stops
     origin, _, destination = c.target.partition(">")
     price = _number(c.value)
-    served = [r for r in routes.values() if any(origin in t.stop_ids and destination in t.stop_ids for t in r.trips)]
+    runs = lambda ids: origin in ids and destination in ids[ids.index(origin) + 1:]  # noqa: E731  (in that order)
+    served = [r for r in routes.values() if any(runs(t.stop_ids) for t in r.trips)]
     if not served:
         return f"no route runs from {origin} to {destination} in this build"
     for r in served:
@@ -396,14 +399,18 @@ def _set_route(c: Correction, route: FeedRoute, routes, headway_rows, agencies, 
     elif f == "service_days":
         routes[c.target] = replace(route, weekdays=weekdays(v))
     elif f == "service_hours":
-        lo, hi = _hours(v)
-        trips = tuple(FeedTrip(**{**t.__dict__, "headways": _within(t.headways, lo, hi)}) for t in route.trips)
+        lo, hi = declared_span_s(v)
+        trips = tuple(replace(t, headways=tuple(FeedHeadway(*span, h.headway_s) for h, span in zip(
+            t.headways, _within([(h.start_s, h.end_s) for h in t.headways], lo, hi)) if span)) for t in route.trips)
         if not all(t.headways for t in trips):
             return f"no headway of route {c.target} falls within {v}"
         routes[c.target] = replace(route, trips=trips)
-        for row in headway_rows:
-            if row["route_id"] == c.target:
-                row["start_time"], row["end_time"] = max(row["start_time"], lo), min(row["end_time"], hi)
+        rows = sorted((r for r in headway_rows if r["route_id"] == c.target),
+                      key=lambda r: (r["trip_id"], r["start_time"]))
+        for _, same in itertools.groupby(rows, key=lambda r: r["trip_id"]):  # headways.csv says what the feed runs
+            same = list(same)
+            for row, span in zip(same, _within([(r["start_time"], r["end_time"]) for r in same], lo, hi)):
+                row["start_time"], row["end_time"] = span or (0, 0)
         headway_rows[:] = [r for r in headway_rows if r["start_time"] < r["end_time"]]
     else:  # headway_<band>, minutes
         band = f.removeprefix("headway_")
@@ -411,9 +418,8 @@ def _set_route(c: Correction, route: FeedRoute, routes, headway_rows, agencies, 
         seconds = int(round(_number(v) * 60))
         if not any(lo <= h.start_s < hi for t in route.trips for h in t.headways):
             return f"route {c.target} does not run in the {band} band"
-        routes[c.target] = replace(route, trips=tuple(FeedTrip(**{**t.__dict__, "headways": tuple(
-            FeedHeadway(h.start_s, h.end_s, seconds) if lo <= h.start_s < hi else h for h in t.headways)})
-            for t in route.trips))
+        routes[c.target] = replace(route, trips=tuple(replace(t, headways=tuple(
+            replace(h, headway_s=seconds) if lo <= h.start_s < hi else h for h in t.headways)) for t in route.trips))
         for row in headway_rows:
             if row["route_id"] == c.target and lo <= row["start_time"] < hi:
                 row["headway_s"], row["provenance"] = seconds, "corrected"
@@ -473,7 +479,7 @@ def _merged(into: FeedRoute, others: list[FeedRoute]) -> tuple[FeedRoute, dict[s
             k, d = (t.direction_id, t.variant), t.direction_id ^ flip
             if k not in variant_of:
                 variant_of[k] = 1 + max((x.variant for x in trips if x.direction_id == d), default=-1)
-            trips.append(FeedTrip(**{**t.__dict__, "direction_id": d, "variant": variant_of[k]}))
+            trips.append(replace(t, direction_id=d, variant=variant_of[k]))
             renamed[trip_id(other.route_id, *k, t.band)] = trip_id(into.route_id, d, variant_of[k], t.band)
     od = tuple(sorted(set(into.od_fares) | {x for o in others for x in o.od_fares}))
     return replace(into, trips=tuple(trips), od_fares=od), renamed
@@ -509,30 +515,27 @@ def _replace_stop(routes: dict[str, FeedRoute], stop_id: str, by: str | None) ->
             if stop_id not in t.stop_ids:
                 trips.append(t)
                 continue
-            keep = [k for k, s in enumerate(t.stop_ids) if s != stop_id or by is not None]
-            ids = [by if t.stop_ids[k] == stop_id else t.stop_ids[k] for k in keep]
-            keep = [k for j, k in enumerate(keep) if j == 0 or ids[j] != ids[j - 1]]  # no stop twice in a row
+            kept = [k for k, s in enumerate(t.stop_ids) if s != stop_id or by is not None]
+            ids = [by if t.stop_ids[k] == stop_id else t.stop_ids[k] for k in kept]
+            keep = [k for j, k in enumerate(kept) if j == 0 or ids[j] != ids[j - 1]]  # no stop twice in a row
             if len(keep) < 2:
                 return f"route {route_id} would keep fewer than two stops"
-            trips.append(FeedTrip(**{**t.__dict__, "stop_ids": tuple(by if t.stop_ids[k] == stop_id else t.stop_ids[k]
-                                                                      for k in keep),
-                                     "offsets_s": t.offsets_s[keep], "stop_dist_m": t.stop_dist_m[keep]}))
+            trips.append(replace(t, stop_ids=tuple(by if t.stop_ids[k] == stop_id else t.stop_ids[k] for k in keep),
+                                 offsets_s=t.offsets_s[keep], stop_dist_m=t.stop_dist_m[keep]))
         changed[route_id] = replace(route, trips=tuple(trips))
     routes.update(changed)
     return None
 
 
-def _within(headways: tuple[FeedHeadway, ...], lo: int, hi: int) -> tuple[FeedHeadway, ...]:
-    """Headways cut to the hours ``lo``-``hi`` (seconds); the first and last bands stretched to them."""
-    if not headways:
-        return headways
-    cut = [FeedHeadway(max(h.start_s, lo), min(h.end_s, hi), h.headway_s) for h in headways
-           if h.end_s > lo and h.start_s < hi]
-    if not cut:
-        return ()
-    cut[0] = replace(cut[0], start_s=lo)
-    cut[-1] = replace(cut[-1], end_s=hi)
-    return tuple(cut)
+def _within(spans: list[tuple[int, int]], lo: int, hi: int) -> list[tuple[int, int] | None]:
+    """Spans of the day (seconds, in order) cut to the hours ``lo``-``hi``, the first and last left stretched
+    to them; None for a span outside."""
+    cut = [(max(a, lo), min(b, hi)) if b > lo and a < hi else None for a, b in spans]
+    inside = [k for k, span in enumerate(cut) if span]
+    if inside:
+        cut[inside[0]] = (lo, cut[inside[0]][1])
+        cut[inside[-1]] = (cut[inside[-1]][0], hi)
+    return cut
 
 
 def _number(text: str) -> float | None:
@@ -551,9 +554,3 @@ def _latlon(text: str) -> tuple[float, float] | None:
     return (lat, lon) if -90 <= lat <= 90 and -180 <= lon <= 180 else None
 
 
-def _hours(text: str) -> tuple[int, int] | None:
-    m = _HOURS.match(text.strip())
-    if not m:
-        return None
-    lo, hi = int(m[1]) * 3600 + int(m[2]) * 60, int(m[3]) * 3600 + int(m[4]) * 60
-    return (lo, hi) if lo < hi <= 30 * 3600 else None

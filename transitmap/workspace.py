@@ -49,6 +49,7 @@ from pyproj import CRS
 
 from . import notices as N
 from .errors import WorkspaceError
+from .geo import geodesic_m
 from .model import Fare, Stop, Trace
 from .read import InputFile, ReadLimits, ReadResult, list_inputs, read_file
 from .review import Correction, check
@@ -814,15 +815,25 @@ def undo_corrections(path: str | os.PathLike, ids: Sequence[int], *, now: dateti
     return done
 
 
-def pick_up_edits(path: str | os.PathLike, *, now: datetime) -> list[Correction]:
+@dataclass
+class LayerEdits:
+    """What ``pick_up_edits`` found: the corrections it recorded, and the edits it could not read (each a dict of
+    layer, key, field, value and why), which stay in the layer, reported again until mended or emptied."""
+
+    recorded: list[Correction] = field(default_factory=list)
+    refused: list[dict[str, str]] = field(default_factory=list)
+
+
+def pick_up_edits(path: str | os.PathLike, *, now: datetime) -> LayerEdits:
     """Record as corrections what a coordinator edited in the layers (QGIS) since the build wrote them:
     routes (short_name, long_name, headsign, review 'reviewed' or 'drop', merge_into), stops (name, review
     'drop', merge_into, a move of the point) and traces (review 'exclude' with its reason, assign_to). A field
-    emptied ends the correction it had made. Returns what was recorded."""
+    emptied ends the correction it had made; an edit that means nothing (review 'dropp') is refused."""
+    out = LayerEdits()
     with _transaction(path) as con:
         written = {(layer, key, f): v for layer, key, f, v in con.execute("SELECT * FROM layer_values")}
         live = _active(con)
-        made: list[Correction] = []
+        made: list[tuple[Correction, tuple[str, str, str]]] = []  # with the field of the layer it came from
         ended: list[int] = []
 
         def edited(layer: str, key: str, f: str, value: Any) -> str | None:
@@ -832,40 +843,53 @@ def pick_up_edits(path: str | os.PathLike, *, now: datetime) -> list[Correction]
         def end(kind: str, target: str, actions: tuple[str, ...]) -> None:
             ended.extend(c.correction_id for c in live if (c.kind, c.target) == (kind, target) and c.action in actions)
 
+        def refuse(where: tuple[str, str, str], value: str, why: str) -> None:
+            out.refused.append({"layer": where[0], "key": where[1], "field": where[2], "value": value, "why": why})
+
         seen_routes: set[tuple[str, str]] = set()
         for row in con.execute("SELECT trip_id, route_id, short_name, long_name, headsign, review, merge_into, "
                                "rides_digest FROM routes ORDER BY trip_id").fetchall():
             tid, rid, *values, digest = row
             for f, value in zip(EDITABLE["routes"], values):
-                new = edited("routes", tid, f, value)
+                new, where = edited("routes", tid, f, value), ("routes", tid, f)
                 if new is None or (rid, f) in seen_routes and f != "headsign":
                     continue
                 seen_routes.add((rid, f))
                 if f == "headsign":
-                    made.append(Correction("pattern", tid, "set", "headsign", new, source="layer"))
+                    made.append((Correction("pattern", tid, "set", "headsign", new, source="layer"), where))
                 elif f in ("short_name", "long_name"):
-                    made.append(Correction("route", rid, "set", f, new, source="layer"))
+                    made.append((Correction("route", rid, "set", f, new, source="layer"), where))
                 elif f == "review" and new in ("reviewed", "drop"):
-                    made.append(Correction("route", rid, new, basis=digest if new == "reviewed" else "", source="layer"))
-                elif f == "review" and not new:
+                    made.append((Correction("route", rid, new, basis=digest if new == "reviewed" else "",
+                                            source="layer"), where))
+                elif f == "review" and new:
+                    refuse(where, new, "review is 'reviewed' or 'drop'")
+                elif f == "review":
                     end("route", rid, ("reviewed", "drop"))
-                elif f == "merge_into":
-                    made.append(Correction("route", rid, "merge", value=new, source="layer")) if new else \
-                        end("route", rid, ("merge",))
+                elif new:  # merge_into
+                    made.append((Correction("route", rid, "merge", value=new, source="layer"), where))
+                else:
+                    end("route", rid, ("merge",))
         for stop_id, name, review, merge_into, geom in con.execute(
                 "SELECT stop_id, name, review, merge_into, geom FROM stops ORDER BY stop_id").fetchall():
             if (new := edited("stops", stop_id, "name", name)) is not None:
-                made.append(Correction("stop", stop_id, "set", "name", new, source="layer"))
-            if (new := edited("stops", stop_id, "review", review)) is not None:
-                made.append(Correction("stop", stop_id, "drop", source="layer")) if new == "drop" else \
-                    end("stop", stop_id, ("drop",))
-            if (new := edited("stops", stop_id, "merge_into", merge_into)) is not None:
-                made.append(Correction("stop", stop_id, "merge", value=new, source="layer")) if new else \
-                    end("stop", stop_id, ("merge",))
+                made.append((Correction("stop", stop_id, "set", "name", new, source="layer"), ("stops", stop_id, "name")))
+            if (new := edited("stops", stop_id, "review", review)) == "drop":
+                made.append((Correction("stop", stop_id, "drop", source="layer"), ("stops", stop_id, "review")))
+            elif new:
+                refuse(("stops", stop_id, "review"), new, "review is 'drop'")
+            elif new == "":
+                end("stop", stop_id, ("drop",))
+            if (new := edited("stops", stop_id, "merge_into", merge_into)):
+                made.append((Correction("stop", stop_id, "merge", value=new, source="layer"),
+                             ("stops", stop_id, "merge_into")))
+            elif new == "":
+                end("stop", stop_id, ("merge",))
             at = _point_of(geom)
             was = written.get(("stops", stop_id, "lat")), written.get(("stops", stop_id, "lon"))
-            if at is not None and None not in was and _metres(at, (float(was[0]), float(was[1]))) > _MOVED_M:
-                made.append(Correction("stop", stop_id, "move", value=f"{at[0]:.6f},{at[1]:.6f}", source="layer"))
+            if at is not None and None not in was and geodesic_m(*at, float(was[0]), float(was[1])) > _MOVED_M:
+                made.append((Correction("stop", stop_id, "move", value=f"{at[0]:.6f},{at[1]:.6f}", source="layer"),
+                             ("stops", stop_id, "geom")))
                 _remember(con, "stops", stop_id, {"lat": f"{at[0]:.6f}", "lon": f"{at[1]:.6f}"})
         for fid, trace_id, review, assign_to, reason in con.execute(
                 "SELECT fid, trace_id, review, assign_to, reason FROM traces ORDER BY fid").fetchall():
@@ -873,33 +897,34 @@ def pick_up_edits(path: str | os.PathLike, *, now: datetime) -> list[Correction]
             new_review, new_assign = edited("traces", key, "review", review), edited("traces", key, "assign_to", assign_to)
             if new_review == "exclude" or (edited("traces", key, "reason", reason) is not None and
                                            (review or "").strip() == "exclude"):
-                made.append(Correction("ride", trace_id, "exclude", reason=(reason or "").strip(), source="layer"))
+                made.append((Correction("ride", trace_id, "exclude", reason=(reason or "").strip(), source="layer"),
+                             ("traces", key, "review")))
+            elif new_review:
+                refuse(("traces", key, "review"), new_review, "review is 'exclude'")
             elif new_review == "":
                 end("ride", trace_id, ("exclude",))
             if new_assign:
-                made.append(Correction("ride", trace_id, "assign", value=new_assign, source="layer"))
+                made.append((Correction("ride", trace_id, "assign", value=new_assign, source="layer"),
+                             ("traces", key, "assign_to")))
             elif new_assign == "":
                 end("ride", trace_id, ("assign",))
-        recorded = [_add(con, c, now) for c in made if _check_quietly(c)]
+        for c, where in made:
+            if (why := check(c)) is None:
+                out.recorded.append(_add(con, c, now))
+            else:
+                refuse(where, c.value, why)
         con.executemany("UPDATE corrections SET active = 0, ended = ? WHERE correction_id = ?",
                         [(f"emptied in the layer {_iso(now)}", i) for i in sorted(set(ended))])
+        keep = {(r["layer"], r["key"], r["field"]) for r in out.refused}  # still edits, until mended
         for layer, table, key_col in (("routes", "routes", "trip_id"), ("stops", "stops", "stop_id"),
                                       ("traces", "traces", "fid")):
             for row in con.execute(f"SELECT {key_col}, {', '.join(EDITABLE[layer])} FROM {table}").fetchall():
                 _remember(con, layer, str(row[0]), {f: "" if v is None else str(v).strip()
-                                                    for f, v in zip(EDITABLE[layer], row[1:])})
-        if recorded or ended:
+                                                    for f, v in zip(EDITABLE[layer], row[1:])
+                                                    if (layer, str(row[0]), f) not in keep})
+        if out.recorded or ended:
             _touch(con, ["corrections"], now)
-    return recorded
-
-
-def _check_quietly(c: Correction) -> bool:
-    return check(c) is None
-
-
-def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
-    lat = np.radians((a[0] + b[0]) / 2)
-    return float(np.hypot((a[0] - b[0]) * 110_574.0, (a[1] - b[1]) * 111_320.0 * np.cos(lat)))
+    return out
 
 
 def review_progress(path: str | os.PathLike) -> dict[str, Any]:
