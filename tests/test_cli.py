@@ -176,8 +176,8 @@ def test_a_feed_written_is_success_strict_fails_on_quarantine_and_a_rejected_fee
     monkeypatch.setattr(pipeline, "validator_summary", lambda feed, start: rejected)
     r = invoke("build", tmp_path / "in" / "a.json", "--out", tmp_path / "o3")
     assert r.exit_code == 1, r.output
-    assert "  ERROR invalid_url: 4 (the feed is written for inspection" in r.output
-    assert (tmp_path / "o3" / "gtfs.zip").is_file()
+    assert "  ERROR invalid_url: 4 (fix the settings or inputs that cause it)" in r.output
+    assert not (tmp_path / "o3").exists() and (tmp_path / "o3.failed" / "gtfs.zip").is_file()  # for inspection
     (tmp_path / "empty").mkdir()
     assert invoke("build", tmp_path / "in" / "b.json", "--out", tmp_path / "o4", "--no-validate").exit_code == 1
 

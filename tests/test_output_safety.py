@@ -5,8 +5,10 @@ folder (exit 2 and a message that says what to do)."""
 from __future__ import annotations
 
 import os
+from contextlib import closing
 from pathlib import Path
 
+import msgspec
 import pytest
 from click.testing import CliRunner
 
@@ -169,3 +171,107 @@ def test_a_workspace_with_other_inputs_is_refused_not_read_as_files(uploads, tmp
     r = build([survey, uploads], tmp_path / "out")
     assert r.exit_code == 2 and "is a survey workspace: a build takes it alone" in r.output, r.output
     assert f"transitmap import {survey} FILES..." in r.output and not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------------------- a build that fails
+
+
+def failing_inputs(tmp_path: Path) -> dict[str, Path]:
+    """Inputs of builds that fail: an empty folder, a corrupt zip, a folder of broken recordings."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "corrupt.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "a.json").write_text("{")
+    return {"empty": tmp_path / "empty", "corrupt": tmp_path / "corrupt.zip", "broken": tmp_path / "broken"}
+
+
+def test_a_failed_build_leaves_the_last_good_output_byte_for_byte_and_reports_beside_it(uploads, tmp_path):
+    out = tmp_path / "out"
+    assert build(uploads, out).exit_code == 0
+    good = snapshot(out)
+    assert {"gtfs.zip", "report.html", "report.json", "network.gpkg"} <= set(good)
+    for name, inputs in failing_inputs(tmp_path).items():
+        r = invoke("build", inputs, "--out", out, "--no-validate")
+        assert r.exit_code == 1, (name, r.output)
+        assert snapshot(out) == good, f"{name}: the good output was touched"
+        failed = tmp_path / "out.failed"
+        report = msgspec.json.decode((failed / "report.json").read_bytes())
+        assert report["summary"]["used"] == 0 and "gtfs.zip" not in snapshot(failed)
+        assert f"no usable trace: no feed built; {out} is as it was. This build's report: " \
+               f"{failed / 'report.json'}" in r.output, r.output
+    # the reason is on the terminal too, and in the JSON on stdout
+    r = invoke("build", tmp_path / "broken", "--out", out, "--no-validate", "--format", "json")
+    assert r.exit_code == 1 and snapshot(out) == good
+    assert "invalid_json" in {n["code"] for n in msgspec.json.decode(r.stdout)["notices"]}
+    # the next good build replaces the output and removes the failed report
+    assert build(uploads, out).exit_code == 0 and snapshot(out) == good
+    assert not (tmp_path / "out.failed").exists()
+
+
+def test_a_feed_the_validator_rejects_does_not_replace_the_good_one(uploads, tmp_path, monkeypatch):
+    import transitmap.pipeline as pipeline
+
+    out = tmp_path / "out"
+    assert build(uploads, out).exit_code == 0
+    good = snapshot(out)
+    rejected = {"ran": True, "errors": 2, "warnings": 0,
+                "notices": [{"code": "invalid_url", "severity": "ERROR", "count": 2}]}
+    monkeypatch.setattr(pipeline, "validator_summary", lambda feed, start: rejected)
+    r = invoke("build", uploads, "--out", out)
+    assert r.exit_code == 1 and "the GTFS validator rejected the feed" in r.output, r.output
+    assert snapshot(out) == good
+    kept = snapshot(tmp_path / "out.failed")
+    assert kept["gtfs.zip"] == good["gtfs.zip"], "the rejected feed is kept beside, for inspection"
+
+
+def test_a_failure_of_transitmap_itself_leaves_the_output_and_says_why_beside_it(uploads, tmp_path, monkeypatch):
+    import transitmap.cli as cli
+
+    out = tmp_path / "out"
+    assert build(uploads, out).exit_code == 0
+    good = snapshot(out)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(cli, "build_network", boom)
+    r = invoke("build", uploads, "--out", out, "--no-validate")
+    assert r.exit_code == 3 and "transitmap failed: RuntimeError: disk on fire" in r.output
+    assert snapshot(out) == good
+    report = msgspec.json.decode((tmp_path / "out.failed" / "report.json").read_bytes())
+    assert report["failure"] == {"error": "RuntimeError", "message": "disk on fire"}
+
+
+def test_a_failed_report_never_writes_over_the_users_files(uploads, tmp_path):
+    out = tmp_path / "out"
+    assert build(uploads, out).exit_code == 0
+    mine = tmp_path / "out.failed"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    r = invoke("build", failing_inputs(tmp_path)["broken"], "--out", out, "--no-validate")
+    assert r.exit_code == 1 and "This build's report was not written" in r.output and "--format json" in r.output
+    assert snapshot(mine) == {"notes.txt": b"mine"}
+    assert build(uploads, out).exit_code == 0 and snapshot(mine) == {"notes.txt": b"mine"}, "not ours: kept"
+
+
+def test_a_failed_workspace_build_keeps_the_latest_good_build(uploads, tmp_path, monkeypatch):
+    import transitmap.cli as cli
+    import transitmap.workspace as ws
+
+    survey = tmp_path / "survey"
+    assert invoke("init", survey, "--timezone", "Africa/Nairobi").exit_code == 0
+    assert invoke("import", survey, uploads, "-q").exit_code == 0
+    assert build(survey, tmp_path / "out").exit_code == 0
+    feed, ids = ws.previous_build(survey)
+    with closing(ws.connect(survey)) as con:
+        layers = con.execute("SELECT COUNT(*), (SELECT COUNT(*) FROM stops) FROM routes").fetchone()
+    assert layers[0] > 0 and layers[1] > 0
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("no")
+
+    monkeypatch.setattr(cli, "build_network", boom)
+    assert build(survey, tmp_path / "out").exit_code == 3
+    assert ws.previous_build(survey) == (feed, ids)
+    with closing(ws.connect(survey)) as con:
+        assert con.execute("SELECT COUNT(*), (SELECT COUNT(*) FROM stops) FROM routes").fetchone() == layers

@@ -30,12 +30,12 @@ from .compare import CompareConfig, diff_feeds
 from .engine import DaskEngine
 from .errors import FeedError, SettingsError, TransitmapError, UnsafeOutputError, WorkspaceError
 from .model import iso_currencies
-from .pipeline import BuildConfig, build_network, build_outputs, validate_inputs
+from .pipeline import REPORT_VERSION, BuildConfig, build_network, build_outputs, validate_inputs
 from .privacy import pseudonyms as pseudonyms_of
 from .review import Correction
 from .read import ReadLimits
-from .report import (check_output_dir, diff_html, figure, frame_csv, stats_files, to_json, write_atomic,
-                     write_dir_atomic)
+from .report import (check_output_dir, clear_failed, diff_html, failed_dir, figure, frame_csv, stats_files,
+                     to_json, write_atomic, write_dir_atomic)
 from .stats import feed_stats
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -326,12 +326,13 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, profile
     statistics as transitmap stats writes them (report.html, stats/, figures/, network.gpkg). A
     workspace keeps the build, and its next build keeps the ids of what is still the same. OUT must be
     new, empty or an earlier output of transitmap: a folder holding other files, an input, a workspace
-    or the current folder is refused.
+    or the current folder is refused. A build that fails leaves OUT as it was and writes its report
+    beside it, in OUT.failed/ (with the feed, when the GTFS validator rejected it); the next build that
+    succeeds removes OUT.failed/.
 
     Exit codes: 0 a feed was written (quarantined inputs are reported, not failures); 1 no feed could be
-    built, the GTFS validator found errors in it (it is still written, for inspection), or with
-    --strict some input was quarantined; 2 usage error or refused output folder; 3 failure of
-    transitmap itself.
+    built, the GTFS validator found errors in it, or with --strict some input was quarantined; 2 usage
+    error or refused output folder; 3 failure of transitmap itself.
 
     Example:
 
@@ -374,7 +375,7 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, profile
     if previous:
         with open(previous, "rb") as fh:
             previous_feed = fh.read()
-    with _failures_exit(lambda: None), _engine(engine, dask_scheduler) as runner:
+    with _failures_exit(lambda: None), _engine(engine, dask_scheduler) as runner, _failure_kept(out, inputs):
         sources = ws.workspace_inputs(survey) if survey is not None else inputs
         try:
             with _working(ctx, "building") as stage:
@@ -387,24 +388,33 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, profile
         with _working(ctx, "writing the outputs") as stage:
             made = build_outputs(result, __version__, validate_feed=not no_validate, stage=stage)
         report, files = made.report, made.files
-        try:
-            write_dir_atomic(out, files, inputs=inputs)
-        except UnsafeOutputError as e:  # the folder changed during the build: still refused, nothing lost
-            raise Refused(str(e)) from e
-        if survey is not None:
-            ws.record_build(survey, now=datetime.now(tz.utc), out=os.path.abspath(out), feed=result.feed,
-                            ledger_csv=files["traces.csv"], routes=result.routes, stops=result.stops,
-                            route_lines=ws.route_layer(result.feed, made.network.routes) if made.network else None,
-                            review_outcomes=result.review_outcomes, route_digests=result.route_digests,
-                            id_feed=result.id_feed)
+        rejected = (report.get("gtfs_validator") or {}).get("errors", 0) > 0
+        failed = result.feed is None or rejected
+        if failed:  # the last good output stays as it was: what this build has goes beside it
+            kept = _write_failed(out, files, inputs)
+        else:
+            try:
+                write_dir_atomic(out, files, inputs=inputs)
+            except UnsafeOutputError as e:  # the folder changed during the build: still refused, nothing lost
+                raise Refused(str(e)) from e
+            clear_failed(out)
+            if survey is not None:
+                ws.record_build(survey, now=datetime.now(tz.utc), out=os.path.abspath(out), feed=result.feed,
+                                ledger_csv=files["traces.csv"], routes=result.routes, stops=result.stops,
+                                route_lines=ws.route_layer(result.feed, made.network.routes),
+                                review_outcomes=result.review_outcomes, route_digests=result.route_digests,
+                                id_feed=result.id_feed)
     if fmt == "json":
         click.echo(to_json(report).decode(), nl=False)
     elif not ctx.meta.get("quiet"):
         s = report["summary"]
         click.echo(render_text(report, verbose=ctx.meta.get("verbose", 0)).rstrip())
-        click.echo(f"\nfeed: {s['routes']} routes, {s['stops']} stops, time zone {s['timezone']}: "
-                   f"{os.path.join(out, 'gtfs.zip')}; report: {os.path.join(out, 'report.html')}"
-                   if result.feed is not None else "\nno usable trace: no feed written")
+        if not failed:
+            click.echo(f"\nfeed: {s['routes']} routes, {s['stops']} stops, time zone {s['timezone']}: "
+                       f"{os.path.join(out, 'gtfs.zip')}; report: {os.path.join(out, 'report.html')}")
+        else:
+            click.echo("\n" + ("the GTFS validator rejected the feed" if rejected else "no usable trace: no feed built")
+                       + f"; {out} is as it was. {kept}")
         r = report.get("review")
         if r:
             click.echo(f"review: {r['applied']} of {_count(r['corrections'], 'correction')} applied, {r['stale']} stale"
@@ -414,9 +424,36 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, profile
             click.echo(f"GTFS validator: {v['errors']} errors, {v['warnings']} warnings" if v["ran"]
                        else "GTFS validator: not installed (pip install 'transitmap[validate]')")
             for f in (f for f in v["notices"] if f["severity"] == "ERROR"):
-                click.echo(f"  ERROR {f['code']}: {f['count']} (the feed is written for inspection; fix the "
-                           "settings or inputs that cause it)")
+                click.echo(f"  ERROR {f['code']}: {f['count']} (fix the settings or inputs that cause it)")
     sys.exit(build_exit_code(result.feed is not None, report, strict=strict))
+
+
+def _write_failed(out: str, files: dict[str, bytes], inputs) -> str:
+    """Write what a failed build has beside ``out`` (``report.failed_dir``); the sentence that says where, or why
+    it was not written."""
+    where = failed_dir(out)
+    try:
+        write_dir_atomic(where, files, inputs=inputs)
+    except (UnsafeOutputError, OSError) as e:
+        return f"This build's report was not written ({e}); --format json prints it."
+    return f"This build's report: {where / 'report.json'}" + (
+        f"; its feed, for inspection: {where / 'gtfs.zip'}" if "gtfs.zip" in files else "")
+
+
+@contextlib.contextmanager
+def _failure_kept(out: str, inputs):
+    """A failure of transitmap itself during a build: the output folder is left as it was and the failure
+    is written in a report beside it (``report.failed_dir``) before the command exits 3."""
+    try:
+        yield
+    except (click.ClickException, TransitmapError, KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as e:
+        report = {"report_version": REPORT_VERSION, "transitmap_version": __version__,
+                  "failure": {"error": type(e).__name__, "message": str(e)}}
+        with contextlib.suppress(Exception):  # the failure itself is what the user must hear of
+            write_dir_atomic(failed_dir(out), {"report.json": to_json(report)}, inputs=inputs)
+        raise
 
 
 def build_exit_code(feed_written: bool, report: dict, *, strict: bool) -> int:

@@ -169,6 +169,24 @@ def write_dir_atomic(path: str | os.PathLike, files: dict[str, bytes], *, inputs
         raise
 
 
+def failed_dir(path: str | os.PathLike) -> Path:
+    """Where a failed build writes what it has (its report, ledger and any feed the validator rejected):
+    beside the output folder, never in it, so the last good output stays as it was (``out`` ->
+    ``out.failed``)."""
+    path = Path(os.path.abspath(path))
+    return path.with_name(path.name + ".failed")
+
+
+def clear_failed(path: str | os.PathLike) -> bool:
+    """Remove the ``failed_dir`` of ``path`` after a build that succeeded, where transitmap wrote all of it
+    (else it is left alone). True when it was removed."""
+    failed = failed_dir(path)
+    if not (failed / OUTPUT_MARKER).is_file() or _written_by_us(failed):
+        return False
+    shutil.rmtree(failed, ignore_errors=True)
+    return True
+
+
 def to_csv(rows: list[dict], columns: list[str]) -> bytes:
     """Rows as CSV (fixed columns, lists joined with ';'), UTF-8, LF line ends."""
 
