@@ -275,3 +275,39 @@ def test_a_failed_workspace_build_keeps_the_latest_good_build(uploads, tmp_path,
     assert ws.previous_build(survey) == (feed, ids)
     with closing(ws.connect(survey)) as con:
         assert con.execute("SELECT COUNT(*), (SELECT COUNT(*) FROM stops) FROM routes").fetchone() == layers
+
+
+# ------------------------------------------------------------------- --out of validate, diff and stats
+
+
+def test_validate_diff_and_stats_never_write_over_a_file_transitmap_did_not_write(uploads, tmp_path):
+    out = tmp_path / "out"
+    assert build(uploads, out).exit_code == 0
+    feed = out / "gtfs.zip"
+    (tmp_path / "mydocs").mkdir()
+    notes = tmp_path / "mydocs" / "notes.txt"
+    notes.write_text("my notes")
+    raw = (uploads / "a.json").read_bytes()
+    before = snapshot(tmp_path)
+    refusals = [
+        (("validate", tmp_path / "uploads", "--out", uploads / "a.json"), "is inside the input folder"),
+        (("validate", uploads / "a.json", "--out", uploads / "a.json"), "is the input"),
+        (("validate", tmp_path / "uploads", "--out", uploads / "report.json"), "inside the input folder"),
+        (("validate", uploads, "--out", notes), "exists and transitmap did not write it"),
+        (("diff", feed, feed, "--format", "html", "--out", notes), "exists and transitmap did not write it"),
+        (("stats", feed, "--out", tmp_path / "mydocs"), "holds files transitmap did not write (notes.txt)"),
+    ]
+    for args, message in refusals:
+        r = invoke(*args)
+        assert r.exit_code == 2 and message in r.output, (args, r.output)
+        assert len(r.output.strip().splitlines()) == 1, r.output
+    assert snapshot(tmp_path) == before and (uploads / "a.json").read_bytes() == raw
+    # files transitmap wrote are written again, each kind of them
+    for args in (("validate", uploads, "--out", tmp_path / "v.json"),
+                 ("diff", feed, feed, "--format", "json", "--out", tmp_path / "d.json"),
+                 ("diff", feed, feed, "--format", "html", "--out", tmp_path / "d.html"),
+                 ("diff", feed, feed, "--out", tmp_path / "d.txt")):
+        for _ in range(2):
+            r = invoke(*args, "-q")
+            assert r.exit_code == 0, (args, r.output)
+    assert (tmp_path / "d.txt").read_text().startswith("old: ")

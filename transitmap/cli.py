@@ -34,7 +34,7 @@ from .pipeline import REPORT_VERSION, BuildConfig, build_network, build_outputs,
 from .privacy import pseudonyms as pseudonyms_of
 from .review import Correction
 from .read import ReadLimits
-from .report import (check_output_dir, clear_failed, diff_html, failed_dir, figure, frame_csv, stats_files,
+from .report import (check_output_dir, check_output_file, clear_failed, diff_html, failed_dir, figure, frame_csv, stats_files,
                      to_json, write_atomic, write_dir_atomic)
 from .stats import feed_stats
 
@@ -191,13 +191,12 @@ def _safe_out_dir(out: str, inputs) -> None:
 
 
 def _safe_out_file(out: str, inputs) -> None:
-    """Refuse (exit 2) an output file that is one of the inputs or a folder."""
-    real = os.path.realpath(out)
-    if os.path.isdir(real):
-        raise Refused(f"--out {out} is a folder: name a file")
-    for given in inputs:
-        if os.path.realpath(given) == real:
-            raise Refused(f"--out {out} is the input {given}: name another file")
+    """Refuse (exit 2) an output file that is an input, inside an input folder, a folder, or a file transitmap
+    did not write (``report.check_output_file``)."""
+    try:
+        check_output_file(out, inputs=inputs)
+    except UnsafeOutputError as e:
+        raise Refused(str(e)) from e
 
 
 @main.command()
@@ -853,7 +852,7 @@ def diff_cmd(old, new, fmt, out, near_m, moved_km, stop_m):
             click.echo(f"not a usable GTFS feed: {e}", err=True)
             sys.exit(EXIT_ERRORS)
         if fmt == "json":
-            data = to_json(result.to_dict())
+            data = to_json({"transitmap_version": __version__, **result.to_dict()})
         elif fmt == "html":
             data = diff_html(result, title=f"{os.path.basename(old)} -> {os.path.basename(new)}").encode()
         else:

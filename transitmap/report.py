@@ -8,6 +8,7 @@ import ctypes
 import html
 import io
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -132,6 +133,47 @@ def check_output_dir(path: str | os.PathLike, *, inputs=(), workspace_file: str 
         listed = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise UnsafeOutputError(f"{shown} holds files transitmap did not write ({listed}), and every run "
                                 "replaces its output folder whole: name a new or empty folder")
+
+
+#: How the pages and text diffs transitmap writes with ``--out`` begin (JSON reports name the version that
+#: wrote them): an existing file is replaced only when it is one of them.
+_OWN_PAGE = re.compile(rb'\A(?:<!DOCTYPE html>\s*<html[^>]*><head>[^<]*(?:<meta [^>]*>\s*)*'
+                       rb'<meta name="generator" content="transitmap">|old: \d+ routes, \d+ stops, )')
+
+
+def written_by_transitmap(path: str | os.PathLike) -> bool:
+    """True when the file at ``path`` is one transitmap wrote with ``--out``: a JSON report (an object with
+    ``transitmap_version``), an HTML page (its ``generator``) or a text diff of its own."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+            if head.lstrip().startswith(b"{"):
+                doc = msgspec.json.decode(head + fh.read())
+                return isinstance(doc, dict) and "transitmap_version" in doc
+    except (OSError, msgspec.DecodeError):
+        return False
+    return bool(_OWN_PAGE.match(head))
+
+
+def check_output_file(path: str | os.PathLike, *, inputs=()) -> None:
+    """Raise :class:`UnsafeOutputError` unless ``path`` may be written by a command's ``--out``: a new file
+    outside the inputs, or one transitmap wrote before (:func:`written_by_transitmap`). Refused: an input, a
+    file inside an input folder (the next run would read it), a folder, any other existing file."""
+
+    shown = os.fspath(path)
+    real = Path(os.path.realpath(path))
+    if real.is_dir():
+        raise UnsafeOutputError(f"--out {shown} is a folder: name a file")
+    for given in inputs:
+        inp = Path(os.path.realpath(given))
+        if real == inp:
+            raise UnsafeOutputError(f"--out {shown} is the input {given}: name another file")
+        if inp.is_dir() and _inside(real, inp):
+            raise UnsafeOutputError(f"--out {shown} is inside the input folder {given}, where the next run would "
+                                    "read it as a recording: name a file outside the inputs")
+    if real.exists() and not written_by_transitmap(real):
+        raise UnsafeOutputError(f"--out {shown} exists and transitmap did not write it: name a new file, or move "
+                                "that one away first")
 
 
 def write_dir_atomic(path: str | os.PathLike, files: dict[str, bytes], *, inputs=()) -> None:
@@ -592,6 +634,7 @@ def diff_html(diff, *, title: str = "transitmap diff") -> str:
 
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="transitmap">
 <title>{title}</title>
 <style>
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;padding:0 1em;color:#222}
