@@ -351,3 +351,113 @@ def test_a_loop_known_without_stops_between_still_has_two_stops(tmp_path):
     assert len(loop) == 2 and loop.stop_id.nunique() == 1  # the rank, twice
     assert pd.to_timedelta(loop.arrival_time).dt.total_seconds().diff().iloc[1] > 600  # 6.3 km at 20 km/h
     assert stop_times.groupby("trip_id").size().min() >= 2
+
+
+# ------------------------------------------------------------------ spreadsheets: dates, clocks and languages
+
+
+@pytest.mark.parametrize("name, codes", [
+    ("planilla-es.csv", {"decimal_comma", "ambiguous_date_order"}),  # 04/03/2026: no day above 12
+    ("hoja-12h.csv", {"decimal_comma", "ambiguous_date_order"}),  # two-digit years, 7:00:00 a. m.
+    ("releve-fr.csv", {"decimal_comma", "ambiguous_date_order"}),  # latitude;longitude;date;heure, 04.03.2026
+    ("viagem-pt.csv", {"decimal_comma", "ambiguous_date_order"}),  # data;hora
+    ("marca-temporal.csv", {"ambiguous_date_order"}),  # one column: 4/3/2026 7:00:00
+    ("2026-03-04_moto.csv", set()),  # the date in the file's name, clocks in the rows
+])
+def test_a_spreadsheet_in_the_surveys_language_and_locale_is_read(name, codes):
+    run = validate_inputs([CSV / name], keep_traces=True)
+    assert [row.status.value for row in run.ledger] == ["accepted"]
+    [check] = run.checks
+    assert check.trace.n_points == 40
+    assert check.trace.t_s[0] == START_S and check.trace.t_s[-1] == START_S + 390  # local times, Nairobi's zone
+    assert set(run.notices.counts) == codes | {"missing_collector_id", "time_without_offset"}
+
+
+def test_month_first_dates_are_told_from_a_day_above_12_in_the_file():
+    run = validate_inputs([CSV / "us-export.csv"], keep_traces=True)
+    traces = {c.trace.trace_id: c.trace for c in run.checks}
+    assert sorted(traces) == ["1", "2"]
+    assert traces["1"].t_s[0] == START_S and traces["2"].t_s[0] == START_S + 9 * 86400  # 3/13/2026
+    assert "ambiguous_date_order" not in run.notices.counts
+
+
+def test_an_ambiguous_file_is_reported_and_its_order_can_be_declared(tmp_path):
+    rows = (CSV / "us-export.csv").read_text().splitlines()
+    (tmp_path / "us.csv").write_text("\n".join(r for r in rows if not r.startswith("2,")) + "\n")  # 3/4 only
+    run = validate_inputs([tmp_path / "us.csv"], keep_traces=True)
+    [sample] = samples(run, "ambiguous_date_order")
+    assert (sample["severity"], sample["value"], sample["location"], sample["order"]) == \
+        ("WARNING", "3/4", "line 2", "day first")
+    assert run.checks[0].trace.t_s[0] == START_S + 30 * 86400  # read as 3 April
+    from transitmap.read import ReadColumns, ReadLimits
+
+    for declared in ("mm/dd/yyyy", "%m/%d/%Y", "mdy"):
+        run = validate_inputs([tmp_path / "us.csv"], keep_traces=True,
+                              limits=ReadLimits(columns=ReadColumns(date_format=declared)))
+        assert run.checks[0].trace.t_s[0] == START_S and "ambiguous_date_order" not in run.notices.counts
+
+
+def test_a_date_format_that_is_none_is_refused_in_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from transitmap.cli import main
+
+    r = CliRunner().invoke(main, ["build", str(CSV / "us-export.csv"), "--out", str(tmp_path / "o"),
+                                  "--set", "read.date_format=banana"])
+    assert r.exit_code == 2 and "read.date_format 'banana' is not a date format" in r.output
+    r = CliRunner().invoke(main, ["build", str(CSV / "us-export.csv"), "--out", str(tmp_path / "o"), "-q",
+                                  "--no-validate", "--set", "read.date_format=mm/dd/yyyy"])
+    assert r.exit_code == 0, r.output
+
+
+def test_times_that_cannot_be_read_are_the_error_with_the_value_and_the_line(tmp_path):
+    """Every time unread: the ERROR is unreadable_times, naming the value and its line, not too_few_points."""
+    rows = (CSV / "2026-03-04_moto.csv").read_text().splitlines()
+    (tmp_path / "moto.csv").write_text("\n".join(rows) + "\n")  # clocks, and no date anywhere
+    (tmp_path / "weird.csv").write_text("\n".join([rows[0]] + [f"{r.split(',')[0]} o'clock,{r.split(',', 1)[1]}"
+                                                                for r in rows[1:]]) + "\n")
+    by_file = {}
+    for name in ("moto.csv", "weird.csv"):
+        run = validate_inputs([tmp_path / name])
+        assert [row.status.value for row in run.ledger] == ["quarantined"]
+        assert "too_few_points" not in run.notices.counts and "unparseable_time" not in run.notices.counts
+        by_file.update({s["file"]: s for s in samples(run, "unreadable_times")})
+    assert by_file["moto.csv"]["severity"] == "ERROR"
+    assert (by_file["moto.csv"]["value"], by_file["moto.csv"]["location"]) == ("07:00:00", "line 2")
+    assert "a time of day without a date" in by_file["moto.csv"]["message"]
+    assert by_file["weird.csv"]["value"] == "07:00:00 o'clock" and "not a date and time" in by_file["weird.csv"]["message"]
+
+
+def test_one_unreadable_time_among_many_is_a_warning_and_the_ride_is_used(tmp_path):
+    rows = (CSV / "planilla-es.csv").read_text().splitlines()
+    rows[7] = rows[7].replace("07:01:00", "7 y 1")
+    (tmp_path / "p.csv").write_text("\n".join(rows) + "\n")
+    run = validate_inputs([tmp_path / "p.csv"])
+    assert [row.status.value for row in run.ledger] == ["accepted"]
+    [sample] = samples(run, "unparseable_time")
+    assert (sample["severity"], sample["location"], sample["value"]) == ("WARNING", "line 8", "7 y 1")
+
+
+@pytest.mark.parametrize("written, iso", [
+    (("05/03/2024 07:10:00",), "2024-03-05T07:10:00"),
+    (("13/03/2024 7:10 PM",), "2024-03-13T19:10:00"),
+    (("03/13/2024 7:10 p. m.",), "2024-03-13T19:10:00"),
+    (("5.3.24 19h10",), "2024-03-05T19:10:00"),
+    (("2024/03/05 07:10:00.5",), "2024-03-05T07:10:00.5"),
+    (("05/03/2024 12:05 AM",), "2024-03-05T00:05:00"),
+    (("05/03/2024 12:05 PM",), "2024-03-05T12:05:00"),
+    (("05-03-2024 07:10:00+02:00",), "2024-03-05T07:10:00+02:00"),
+    (("05/03/2024 07:10 UTC",), "2024-03-05T07:10:00Z"),
+])
+def test_dates_and_clocks_as_people_write_them(written, iso):
+    from transitmap.read.dates import spreadsheet_times
+
+    assert spreadsheet_times(pd.Series(written)).iso == [iso]
+
+
+def test_a_ride_past_midnight_dated_by_its_file_name_goes_on_the_next_day():
+    from transitmap.read.dates import spreadsheet_times
+
+    got = spreadsheet_times(pd.Series(["23:59:50", "00:00:10", "23:00:00"]), name="x/2024-12-31_r.csv",
+                            groups=pd.Series(["a", "a", "b"]))
+    assert got.iso == ["2024-12-31T23:59:50", "2025-01-01T00:00:10", "2024-12-31T23:00:00"]

@@ -135,7 +135,8 @@ class Trace:
     departures_s: np.ndarray = field(default_factory=lambda: np.empty(0))  # UTC epoch seconds
     #: where ``t_s`` comes from: ``recorded`` per point; ``stop_times`` (none per point, but travel times between
     #: the stops, as TransitWand-style apps export them; the time of day unknown); ``estimated`` (no time at
-    #: all: ``t_s`` is made up at a nominal speed so the stages can run, and no figure is taken from it)
+    #: all: ``t_s`` is made up at a nominal speed so the stages can run, and no figure is taken from it);
+    #: ``unreadable`` (its times could not be read, ``unreadable_times``: the trace is quarantined)
     timing: str = "recorded"
     #: headways the recording's app reports per time band (band of ``TIME_BANDS``, seconds), not observed
     reported_headways: tuple[tuple[str, float], ...] = ()

@@ -43,6 +43,7 @@ FIELD_DOCS: dict[str, str] = {
     "message": "the parser's or schema validator's own words",
     "field": "name of the field concerned",
     "value": "the offending value, as text (shortened)",
+    "order": "the order in which day and month were read: `day first` or `month first`",
     "expected": "what was expected instead",
     "schema_version": "the schema version found",
     "other_file": "the other file holding the same trace_id or content",
@@ -377,6 +378,32 @@ class UnparseableTimeNotice(Notice):
     point_index: int
     count: int
     value: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnreadableTimesNotice(Notice):
+    """The points' times cannot be read, and too few points are left to use the trace: quarantined.
+    ``value`` is the first time that could not be read (at ``location``), ``count`` how many could not,
+    ``message`` why (a time of day without a date, a layout transitmap does not know)."""
+
+    severity = ERROR
+    location: str
+    point_index: int
+    count: int
+    value: str
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AmbiguousDateOrderNotice(Notice):
+    """No date of the file shows whether it is written day first or month first (no number above 12, as in
+    ``05/03/2024``): they are read in ``order`` (day first unless declared). Declare the order with
+    ``read.date_format`` (``dd/mm/yyyy`` or ``mm/dd/yyyy``) when it is the other."""
+
+    severity = WARNING
+    location: str
+    value: str
+    order: str
 
 
 @dataclass(frozen=True, kw_only=True)

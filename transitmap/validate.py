@@ -57,7 +57,7 @@ class TraceCheck:
 
     @property
     def usable(self) -> bool:
-        return not N.any_error(self.notices)
+        return not N.any_error(self.notices) and np.count_nonzero(self.keep) >= 2
 
 
 def check_trace_safely(trace: Trace, config: ValidationConfig = ValidationConfig()) -> TraceCheck | N.Notice:
@@ -126,7 +126,8 @@ def check_trace(trace: Trace, config: ValidationConfig = ValidationConfig()) -> 
     fare_keep = np.ones(len(trace.fares), bool)
     idx = np.flatnonzero(ok)
     if len(idx) < 2:
-        notes.append(N.TooFewPointsNotice(**ident, count=int(len(idx))))
+        if trace.timing != "unreadable":  # else the reader's unreadable_times says why: one cause, one ERROR
+            notes.append(N.TooFewPointsNotice(**ident, count=int(len(idx))))
         return TraceCheck(trace, tuple(notes), ok, stop_keep, fare_keep)
 
     epsg = utm_epsg(float(lat[idx[0]]), float(lon[idx[0]]))

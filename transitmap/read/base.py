@@ -19,6 +19,7 @@ import pandas as pd
 
 from .. import notices as N
 from ..model import Trace
+from .dates import date_order
 
 SCHEMA_MAJOR = "1"
 
@@ -44,12 +45,18 @@ class ReadColumns:
     mode: str = ""
     fare: str = ""
     geotrace: str = ""  # an ODK/KoboToolbox form's geotrace answer (the ride's path)
+    # how the survey's spreadsheets write dates where no date shows it (a day above 12): dd/mm/yyyy,
+    # mm/dd/yyyy or yyyy-mm-dd; empty: found from the data, else day first (ambiguous_date_order)
+    date_format: str = ""
+
+    def __post_init__(self) -> None:
+        date_order(self.date_format)  # a SettingsError names what would do
 
     def named(self, columns) -> dict[str, str]:
         """{field: column} of the fields set here whose column is among ``columns``."""
         have = set(columns)
         return {f.name: normal_column(v) for f in dataclasses.fields(self)
-                if (v := getattr(self, f.name)) and normal_column(v) in have}
+                if f.name != "date_format" and (v := getattr(self, f.name)) and normal_column(v) in have}
 
 
 def normal_column(name: str) -> str:

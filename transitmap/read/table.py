@@ -16,27 +16,29 @@ import pandas as pd
 from .. import notices as N
 from ..model import STOP_KINDS
 from .base import CSV_TABLES, InputFile, Reader, ReadLimits, ReadResult, failed_read, read_table
+from .dates import date_order, looks_iso, spreadsheet_times
 from .notes import marks_of
 from .traces import build_trace, int_or_none, number_or_none
 
 #: Column names that GPS logger apps, spreadsheets and survey tools write, by the schema field they hold (the
 #: first found is used; names are compared lower-cased, spaces and dashes as underscores)
 CSV_COLUMNS = {
-    "trace_id": ("trace_id", "track_id", "track", "trace", "ride_id", "ride", "trip_id", "segment"),
-    "lat": ("lat", "latitude", "lat_deg", "latitude_deg", "y"),
-    "lon": ("lon", "lng", "long", "longitude", "lon_deg", "longitude_deg", "x"),
+    "trace_id": ("trace_id", "track_id", "track", "trace", "ride_id", "ride", "trip_id", "trip", "segment", "viaje",
+                 "id_viaje", "trayecto", "trajet", "id_trajet", "viagem", "id_viagem"),
+    "lat": ("lat", "latitude", "lat_deg", "latitude_deg", "latitud", "y"),
+    "lon": ("lon", "lng", "long", "longitude", "lon_deg", "longitude_deg", "longitud", "x"),
     "time": ("time", "timestamp", "datetime", "date_time", "time_utc", "utc_time", "gps_time", "fix_time",
-             "recorded_at", "fecha_hora", "fecha_y_hora", "date_heure", "date_et_heure", "horodatage", "hora"),
-    "date": ("date", "fecha", "jour"),
-    "accuracy": ("accuracy", "accuracy_m", "horizontal_accuracy", "acc", "precision", "hacc"),
-    "speed": ("speed", "speed_mps", "speed_m_s"),
+             "recorded_at", "fecha_hora", "fecha_y_hora", "marca_temporal", "date_heure", "date_et_heure",
+             "horodatage", "data_hora", "data_e_hora", "carimbo_de_data/hora", "hora", "heure", "horario",
+             "hora_local", "heure_locale"),
+    "date": ("date", "fecha", "jour", "data", "dia"),
+    "accuracy": ("accuracy", "accuracy_m", "horizontal_accuracy", "acc", "precision", "hacc", "exactitud",
+                 "precisao", "exactitude"),
+    "speed": ("speed", "speed_mps", "speed_m_s", "velocidad", "vitesse", "velocidade"),
 }
 
 
 _DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+\s*$")
-
-
-_CLOCK = re.compile(r"^\s*\d{1,2}:\d\d(:\d\d(\.\d+)?)?\s*(Z|[+-]\d\d:?\d\d)?\s*$")
 
 
 def _read_csv_table(f: InputFile, limits: ReadLimits, required: tuple[str, ...],
@@ -60,8 +62,15 @@ def _read_csv_table(f: InputFile, limits: ReadLimits, required: tuple[str, ...],
             df[found["time"]] = pd.to_datetime(epoch, unit=unit, utc=True, errors="coerce").map(
                 lambda t: "" if pd.isna(t) else t.isoformat())
         df = df.rename(columns={c: field for field, c in found.items() if c and c != field and field not in df.columns})
-        if "date" in df.columns and "time" in df.columns and df["time"].str.match(_CLOCK).all():
-            df["time"] = df["date"].str.strip() + "T" + df["time"].str.strip()  # a date column and a clock column
+        if "time" in df.columns and written and not looks_iso(df["time"]):  # as spreadsheets and apps write them
+            got = spreadsheet_times(df["time"], df["date"] if "date" in df.columns else None, name=f.name,
+                                    order=date_order(limits.columns.date_format),
+                                    groups=df["trace_id"] if "trace_id" in df.columns else None)
+            df["time"] = got.iso
+            if got.ambiguous:
+                notes.append(N.AmbiguousDateOrderNotice(
+                    file=f.name, location=f"line {got.example_row + 2}" if got.example_row >= 0 else "file name",
+                    value=got.example, order="day first" if got.order != "mdy" else "month first"))
     missing = [c for c in required if c not in df.columns]
     if missing:
         names = ", ".join(CSV_COLUMNS.get(missing[0], (missing[0],))) if aliases else repr(missing[0])

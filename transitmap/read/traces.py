@@ -54,6 +54,9 @@ _OFFSET_RE = re.compile(r"(Z|z|[+-]\d\d(:?\d\d)?)$")
 _ISO_RE = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d")
 
 
+_CLOCK_ONLY = re.compile(r"^\s*\d{1,2}[:h]\d\d(:\d\d([.,]\d+)?)?\s*([aApP]\.?\s*[mM]\.?)?\s*$")
+
+
 def parse_times(values: Sequence[Any], lat: float = np.nan, lon: float = np.nan, *,
                 all_str: bool | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """ISO 8601 strings to UTC epoch seconds, vectorised.
@@ -394,10 +397,21 @@ def build_trace(
         lat_a, lon_a = np.where(bad, np.nan, lat_a), np.where(bad, np.nan, lon_a)
         t_s = np.where(bad, np.nan, t_s)
     unparsed = t_bad & ~bad
+    unreadable = False
     if unparsed.any():
         i = int(np.flatnonzero(unparsed)[0])
-        notices.append(N.UnparseableTimeNotice(file=source, trace_id=trace_id, location=locate(i, "time"),
-                                               point_index=i, count=int(unparsed.sum()), value=str(times[i])[:60]))
+        value = str(times[i])[:60]
+        if np.count_nonzero(~t_bad & ~bad) < 2:  # the times are why the trace cannot be used: say so, as the ERROR
+            unreadable = True
+            why = ("a time of day without a date: give the date in a column (date, fecha, data ...) or in the "
+                   "file name" if _CLOCK_ONLY.match(value) else
+                   "not a date and time that transitmap reads (2024-03-05T07:10:00, 05/03/2024 07:10, "
+                   "3/5/2024 7:10 PM ...)")
+            notices.append(N.UnreadableTimesNotice(file=source, trace_id=trace_id, location=locate(i, "time"),
+                                                   point_index=i, count=int(unparsed.sum()), value=value, message=why))
+        else:
+            notices.append(N.UnparseableTimeNotice(file=source, trace_id=trace_id, location=locate(i, "time"),
+                                                   point_index=i, count=int(unparsed.sum()), value=value))
     if naive.any():
         i = int(np.flatnonzero(naive)[0])
         notices.append(N.TimeWithoutOffsetNotice(file=source, trace_id=trace_id, location=locate(i, "time"),
@@ -409,7 +423,7 @@ def build_trace(
                                                 message=f"{col} must be a non-negative number; ignored"))
 
     stop_objs = stops_of(stops, source, trace_id, ref_lat, ref_lon, notices, timeless)
-    timing = "recorded"
+    timing = "unreadable" if unreadable else "recorded"
     if timeless:
         t_s, timing, stop_objs = made_up_times(np.where(bad, np.nan, lat_a), np.where(bad, np.nan, lon_a),
                                                stop_objs, stop_legs, source, trace_id, notices)
