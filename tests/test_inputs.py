@@ -461,3 +461,40 @@ def test_a_ride_past_midnight_dated_by_its_file_name_goes_on_the_next_day():
     got = spreadsheet_times(pd.Series(["23:59:50", "00:00:10", "23:00:00"]), name="x/2024-12-31_r.csv",
                             groups=pd.Series(["a", "a", "b"]))
     assert got.iso == ["2024-12-31T23:59:50", "2025-01-01T00:00:10", "2024-12-31T23:00:00"]
+
+
+# ------------------------------------------------------------------------ fares written without a currency
+
+
+def _fare_rows(feed: bytes) -> list[tuple[str, str]]:
+    z = zipfile.ZipFile(io.BytesIO(feed))
+    rows = pd.read_csv(z.open("fare_attributes.txt"), dtype=str) if "fare_attributes.txt" in z.namelist() else []
+    return sorted(zip(rows["price"], rows["currency_type"])) if len(rows) else []
+
+
+def test_currency_is_the_currency_of_fares_that_name_none_in_every_format(tmp_path):
+    """A fare without a currency in the collector JSON, in JSON Lines, in a fares.csv without the column and
+    in a Kobo form: priced in ``--currency``; without it, left out with fare_without_currency."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from builders import ride, write_json
+
+    a = ride()
+    a["fares"] = [{"amount": 70}]
+    write_json(tmp_path / "json" / "a.json", a)
+    (tmp_path / "jsonl").mkdir()
+    (tmp_path / "jsonl" / "rides.jsonl").write_text(json.dumps(a) + "\n")
+    csv_dir = tmp_path / "tables" / "export"
+    csv_dir.mkdir(parents=True)
+    (csv_dir / "points.csv").write_text("trace_id,time,lat,lon\n" + "".join(
+        f'{a["trace_id"]},{p["time"]},{p["lat"]},{p["lon"]}\n' for p in a["points"]))
+    (csv_dir / "traces.csv").write_text(f"trace_id,collector_id\n{a['trace_id']},c1\n")
+    (csv_dir / "fares.csv").write_text(f"trace_id,amount\n{a['trace_id']},70\n")
+    for inputs, price in ((tmp_path / "json", "70.00"), (tmp_path / "jsonl", "70.00"), (tmp_path / "tables", "70.00"),
+                          (Path(__file__).resolve().parent / "fixtures" / "odk" / "kobo-export.csv", "50.00")):
+        result = build_network([inputs], BuildConfig(currency="KES"))
+        assert _fare_rows(result.feed) == [(price, "KES")], inputs
+        assert "fare_without_currency" not in result.run.notices.counts
+        result = build_network([inputs])
+        assert _fare_rows(result.feed) == [] and "fare_without_currency" in result.run.notices.counts, inputs

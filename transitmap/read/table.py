@@ -102,7 +102,7 @@ def read_csv(f: InputFile, limits: ReadLimits) -> list[ReadResult]:
         file_notes.append(N.DecimalCommaNotice(file=f.name, field=", ".join(commas)))
     tables: dict[str, pd.DataFrame | None] = {}
     required = {"traces.csv": ("trace_id",), "stops.csv": ("trace_id", "time", "lat", "lon"),
-                "fares.csv": ("trace_id", "amount", "currency"), "departures.csv": ("trace_id", "time")}
+                "fares.csv": ("trace_id", "amount"), "departures.csv": ("trace_id", "time")}
     for tname, sib in sorted(f.siblings.items()):
         tables[tname] = _read_csv_table(sib, limits, required.get(tname, ("trace_id",)), file_notes)
     for col in ("lat", "lon", "accuracy", "speed"):
@@ -146,7 +146,7 @@ def read_csv(f: InputFile, limits: ReadLimits) -> list[ReadResult]:
             loc = f"{_sibling_name(f, 'fares.csv')} line {r['_line']}"
             if d is None:
                 notes.append(N.InvalidFieldNotice(file=_sibling_name(f, "fares.csv"), trace_id=tid, location=f"line {r['_line']}",
-                                                  message="fare amount is not a number or currency missing; ignored"))
+                                                  message="fare amount is not a number; ignored"))
             else:
                 fares.append((loc, d))
         deps = [r["time"] for r in _rows_for(tables.get("departures.csv"), tid)]
@@ -193,9 +193,9 @@ def _csv_stop(r: dict) -> dict | None:
 
 def _csv_fare(r: dict) -> dict | None:
     amount = number_or_none(r.get("amount"))
-    if amount is None or not (r.get("currency") or "").strip():
-        return None
-    return {"amount": amount, "currency": r["currency"].strip(), "from_stop": int_or_none(r.get("from_stop")),
+    if amount is None:
+        return None  # a fare without a currency is in the survey's (fares.settle_currencies)
+    return {"amount": amount, "currency": (r.get("currency") or "").strip(), "from_stop": int_or_none(r.get("from_stop")),
             "to_stop": int_or_none(r.get("to_stop"))}
 
 

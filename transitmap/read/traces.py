@@ -512,7 +512,7 @@ def stops_of(stops: list[tuple[str, Any]], source: str, trace_id: str, lat: floa
 
 
 def fare_of(d: dict) -> Fare:
-    return Fare(amount=float(d["amount"]), currency=str(d["currency"]).strip().upper(),
+    return Fare(amount=float(d["amount"]), currency=str(d.get("currency") or "").strip().upper(),
                 from_stop=d.get("from_stop"), to_stop=d.get("to_stop"))
 
 
