@@ -259,6 +259,16 @@ def survey(tmp_path) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """A workspace of the sample, built once for the tests that only record corrections."""
+    path = tmp_path_factory.mktemp("built") / "survey"
+    ws.init_workspace(path, name="pilot", timezone_name="Africa/Johannesburg", currency="ZAR", now=DAY1)
+    ws.import_inputs(path, [SAMPLE], now=DAY1)
+    assert run("build", path, "--out", path.parent / "out", "--no-validate", "-q")[0] == 0
+    return path
+
+
 def _feed(out: Path) -> dict[str, pd.DataFrame]:
     return tables((out / "gtfs.zip").read_bytes())
 
@@ -497,11 +507,10 @@ def test_a_ride_whose_collector_swapped_origin_and_destination(tmp_path):
     (("set", "fare", "S0010>S0025", "price", "9"), ("fare", "S0010>S0025", "set", "price", "9")),
     (("merge", "stop", "S0025", "S0024"), ("stop", "S0025", "merge", "", "S0024")),
     (("drop", "stop", "S0012"), ("stop", "S0012", "drop", "", "")),
-    (("assign", "k1", "k2", "--route", "new:express"), ("ride", "k2", "assign", "", "new:express")),
+    (("assign", "am-03-BBr-3", "na-04-BD-1", "--route", "new:express"), ("ride", "na-04-BD-1", "assign", "", "new:express")),
 ])
-def test_every_kind_of_correction_by_command(tmp_path, args, made):
-    survey = tmp_path / "s"
-    ws.init_workspace(survey, name="s", now=DAY1)
+def test_every_kind_of_correction_by_command(built, args, made):
+    survey = built
     code, out = run("review", survey, *args, "--format", "json")
     assert code == 0, out
     recorded = ws.corrections(survey)[-1]
@@ -578,3 +587,58 @@ def test_an_edit_of_a_layer_that_means_nothing_is_refused_and_stays_until_mended
     edits = ws.pick_up_edits(survey, now=DAY1)
     assert [(c.kind, c.target, c.action) for c in edits.recorded] == [("route", "R002", "drop")]
     assert [r["value"] for r in edits.refused] == ["skip"]
+
+
+@pytest.mark.parametrize("args, says", [
+    (("set", "stop", "S9999", "name", "Nowhere"), "stop S9999 is not in the latest build: the stops layer of"),
+    (("assign", "nosuchride", "--route", "R001"), "ride nosuchride is not in the survey: transitmap status"),
+    (("assign", "am-03-BBr-3", "--route", "R099"), "route R099 is not in the latest build (R001, R002, R003, R004)"),
+    (("merge", "route", "R001", "R099"), "route R099 is not in the latest build"),
+    (("set", "pattern", "R001_7", "headsign", "Town"), "pattern R001_7 is not in the latest build"),
+    (("set", "pattern", "R002_0", "partial_of", "R001_9"), "pattern R001_9 is not in the latest build"),
+    (("set", "fare", "S0010>S9999", "price", "9"), "stop S9999 is not in the latest build"),
+    (("set", "stop", "S0010", "station", "S9999_station"), "stop S9999_station is not in the latest build"),
+    (("exclude", "am-03-BBr-3", "ghost", "--reason", "test"), "ride ghost is not in the survey"),
+])
+def test_a_correction_naming_what_is_not_there_is_refused_and_nothing_recorded(built, args, says):
+    before = ws.correction_rows(built, all_=True)
+    res = CliRunner().invoke(main, ["review", str(built), *args])
+    assert res.exit_code == 2 and says in res.output, res.output
+    assert len(res.output.strip().splitlines()) == 1 and "Usage" not in res.output
+    assert ws.correction_rows(built, all_=True) == before
+
+
+def test_before_any_build_only_rides_can_be_corrected(tmp_path):
+    survey = tmp_path / "s"
+    ws.init_workspace(survey, name="s", now=DAY1)
+    ws.import_inputs(survey, [SAMPLE / "amara"], now=DAY1)
+    code, out = run("review", survey, "set", "route", "R001", "short_name", "45K")
+    assert code == 2 and "there is no build yet" in out and f"transitmap build {survey} --out DIR" in out
+    assert run("review", survey, "exclude", "am-03-BBr-3", "--reason", "test ride")[0] == 0
+    assert run("review", survey, "assign", "am-04-NAr-3", "--route", "new:express")[0] == 0
+
+
+def test_a_moved_stop_takes_its_station_along_or_leaves_it(base):
+    """The station stands at the middle of its boarding points after a move; a stop moved farther than
+    STATION_M from the others leaves its station, and a station left without boarding points is gone."""
+    from transitmap.geo import geodesic_m
+
+    stops = tables(base.feed)["stops"].set_index("stop_id")
+    assert stops.at["S0001", "parent_station"] == "S0001_station" and stops.at["S0002", "parent_station"] == "S0001_station"
+    lat, lon = float(stops.at["S0001", "stop_lat"]) - 0.00108, float(stops.at["S0001", "stop_lon"])  # 120 m south
+    near = tables(rebuild(base, Correction("stop", "S0001", "move", value=f"{lat:.6f},{lon:.6f}")).feed)["stops"]
+    near = near.set_index("stop_id")
+    assert near.at["S0001", "parent_station"] == "S0001_station"
+    mid = [(float(near.at["S0001", "stop_lat"]) + float(near.at["S0002", "stop_lat"])) / 2,
+           (float(near.at["S0001", "stop_lon"]) + float(near.at["S0002", "stop_lon"])) / 2]
+    assert geodesic_m(float(near.at["S0001_station", "stop_lat"]), float(near.at["S0001_station", "stop_lon"]),
+                      *mid) < 1.0
+    far = tables(rebuild(base, Correction("stop", "S0001", "move", value=f"{lat - 0.003:.6f},{lon:.6f}")).feed)["stops"]
+    far = far.set_index("stop_id")
+    assert far.at["S0001", "parent_station"] == "" and far.at["S0002", "parent_station"] == "S0001_station"
+    assert geodesic_m(float(far.at["S0001_station", "stop_lat"]), float(far.at["S0001_station", "stop_lon"]),
+                      float(far.at["S0002", "stop_lat"]), float(far.at["S0002", "stop_lon"])) < 1.0
+    both = tables(rebuild(base, Correction("stop", "S0001", "move", value=f"{lat - 0.003:.6f},{lon:.6f}"),
+                          Correction("stop", "S0002", "move", value=f"{lat + 0.003:.6f},{lon:.6f}")).feed)["stops"]
+    assert "S0001_station" not in set(both.stop_id)
+    assert not set(both.parent_station) & {"S0001_station"}

@@ -675,8 +675,8 @@ _FMT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), defa
 def _record(survey_dir: str, made: list, fmt: str) -> None:
     try:
         done = ws.add_corrections(survey_dir, made, now=datetime.now(tz.utc))
-    except WorkspaceError as e:
-        raise click.UsageError(str(e)) from e
+    except WorkspaceError as e:  # nothing recorded: one line that says what is wrong and where to look
+        raise Refused(str(e)) from e
     if fmt == "json":
         click.echo(to_json([{**c.__dict__} for c in done]).decode(), nl=False)
     elif not click.get_current_context().meta.get("quiet"):

@@ -44,7 +44,9 @@ import numpy as np
 
 from . import notices as N
 from .gtfs import FeedHeadway, FeedRoute, FeedStop, trip_id
+from .assemble import STATION_M
 from .errors import SettingsError
+from .geo import geodesic_m
 from .model import TIME_BANDS, Ride, Route, normalise_name, weekdays
 from .names import canonical_mode, route_type
 from .timing import declared_span_s
@@ -285,6 +287,7 @@ def apply_to_rows(feed_routes: list[FeedRoute], feed_stops: list[FeedStop], assi
             review.stale.append((c, reason))
         else:
             review.applied.append(c)
+    _settle_stations(stops, {c.target for c in review.applied if c.kind == "stop" and c.action == "move"})
     used = {s for r in routes.values() for t in r.trips for s in t.stop_ids}
     kept = [s for s in stops.values() if s.location_type == 1 or s.stop_id in used]
     parents = {s.parent_station for s in kept if s.location_type == 0 and s.parent_station}
@@ -466,6 +469,31 @@ def _join_station(stops: dict[str, FeedStop], stop_id: str, to: str) -> str | No
         stops[to] = replace(other, parent_station=station)
     stops[stop_id] = replace(stops[stop_id], parent_station=station)
     return None
+
+
+def _settle_stations(stops: dict[str, FeedStop], moved: set[str]) -> None:
+    """Stations after stops were moved by hand: a moved stop farther than ``assemble.STATION_M`` from every
+    other boarding point of its station leaves it; a station stands at the middle of its boarding points, as
+    the build places it, and one left with none is gone."""
+    children: dict[str, list[str]] = {}
+    for s in stops.values():
+        if s.location_type == 0 and s.parent_station:
+            children.setdefault(s.parent_station, []).append(s.stop_id)
+    touched = {stops[m].parent_station for m in moved if m in stops and stops[m].parent_station}
+    for station in sorted(touched):
+        members = children.get(station, [])
+        for m in sorted(set(members) & moved):
+            others = [stops[k] for k in members if k != m]
+            far = not others or geodesic_m(stops[m].lat, stops[m].lon, [o.lat for o in others],
+                                           [o.lon for o in others]).min() > STATION_M
+            if far:
+                stops[m] = replace(stops[m], parent_station="")
+                members = [k for k in members if k != m]
+        if station in stops and members:
+            stops[station] = replace(stops[station], lat=float(np.mean([stops[k].lat for k in members])),
+                                     lon=float(np.mean([stops[k].lon for k in members])))
+        elif station in stops:
+            del stops[station]
 
 
 def _merged(into: FeedRoute, others: list[FeedRoute]) -> tuple[FeedRoute, dict[str, str]]:

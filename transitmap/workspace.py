@@ -775,18 +775,82 @@ def correction_rows(path: str | os.PathLike, *, all_: bool = False) -> list[dict
 
 
 def add_corrections(path: str | os.PathLike, made: Sequence[Correction], *, now: datetime) -> list[Correction]:
-    """Record corrections (checked with ``review.check``; a WorkspaceError names the first wrong one), all or
-    none. Each replaces the one in force with its key (the same target and field). A route's ``reviewed``
-    without a basis gets the digest of its rides in the latest build."""
+    """Record corrections (checked with ``review.check``, and their routes, patterns, stops and rides looked up
+    in the latest build and the workspace: a WorkspaceError names the first wrong one and where to find what
+    exists), all or none. Each replaces the one in force with its key (the same target and field). A route's
+    ``reviewed`` without a basis gets the digest of its rides in the latest build."""
     for c in made:
         problem = check(c)
         if problem:
             raise WorkspaceError(f"{c.kind} {c.action} {c.target}: {problem}")
     out = []
     with _transaction(path) as con:
+        known = _known_ids(con)
+        for c in made:
+            problem = _unknown(c, known, path)
+            if problem:
+                raise WorkspaceError(f"{c.kind} {c.action} {c.target}: {problem}")
         out = [_add(con, c, now) for c in made]
         _touch(con, ["corrections"], now)
     return out
+
+
+def _known_ids(con: sqlite3.Connection) -> dict[str, set[str]] | None:
+    """The ids a correction may name: the routes, patterns (trip ids), stops and stations of the latest build
+    (as published and as matched), and the rides the workspace holds; None (routes ...) before any build."""
+    rides = {t for (t,) in con.execute("SELECT DISTINCT trace_id FROM traces")}
+    row = con.execute("SELECT feed, id_feed FROM builds WHERE feed IS NOT NULL ORDER BY build_id DESC LIMIT 1").fetchone()
+    if row is None:
+        return {"ride": rides}
+    known: dict[str, set[str]] = {"ride": rides, "route": set(), "pattern": set(), "stop": set(), "station": set()}
+    for feed in filter(None, row):
+        with zipfile.ZipFile(io.BytesIO(feed)) as z:
+            known["route"] |= set(pd.read_csv(z.open("routes.txt"), dtype=str, usecols=["route_id"])["route_id"])
+            known["pattern"] |= set(pd.read_csv(z.open("trips.txt"), dtype=str, usecols=["trip_id"])["trip_id"])
+            stops = pd.read_csv(z.open("stops.txt"), dtype=str, keep_default_na=False)
+        station = stops["location_type"].eq("1") if "location_type" in stops else pd.Series(False, index=stops.index)
+        known["stop"] |= set(stops.loc[~station, "stop_id"])
+        known["station"] |= set(stops.loc[station, "stop_id"])
+    return known
+
+
+def _unknown(c: Correction, known: dict[str, set[str]] | None, path) -> str | None:
+    """Why a correction names what is not there (None: all it names exists)."""
+    survey = os.fspath(path)
+    if c.kind != "ride" and "route" not in known:
+        return (f"there is no build yet, so no {c.kind} to correct: build the survey first (transitmap build "
+                f"{survey} --out DIR), then correct what it found")
+    where = {"route": f"the routes layer of {survey}/survey.gpkg lists them, as does routes.txt of the build's feed",
+             "pattern": f"the routes layer of {survey}/survey.gpkg lists them (trip_id), as does trips.txt",
+             "stop": f"the stops layer of {survey}/survey.gpkg lists them, as does stops.txt",
+             "ride": f"transitmap status {survey} counts them; the traces layer of {survey}/survey.gpkg and the "
+                     "build's traces.csv list them"}
+
+    def missing(kind: str, ident: str, *, also: str = "") -> str | None:
+        if ident in known.get(kind, ()) or (also and ident in known.get(also, ())):
+            return None
+        shown = sorted(known.get(kind, ()))
+        few = f" ({', '.join(shown)})" if 0 < len(shown) <= 12 else ""
+        return (f"{kind} {ident} is not in the {'survey' if kind == 'ride' else 'latest build'}{few}: "
+                f"{where[kind]}")
+
+    if c.kind in ("route", "pattern", "stop", "ride"):
+        problem = missing(c.kind, c.target)
+        if problem:
+            return problem
+    if c.kind == "fare":
+        for stop in c.target.split(">"):
+            if (problem := missing("stop", stop.strip())):
+                return problem
+    if c.action in ("merge", "branch_of") or (c.kind == "ride" and c.action == "assign"):
+        if c.kind == "ride" and c.value.startswith("new:"):
+            return None
+        return missing("stop" if c.kind == "stop" else "route", c.value)
+    if c.action == "partial_of":
+        return missing("pattern", c.value)
+    if c.kind == "stop" and c.field == "station" and c.value:
+        return missing("stop", c.value, also="station")
+    return None
 
 
 def _add(con, c: Correction, now: datetime) -> Correction:
@@ -908,8 +972,9 @@ def pick_up_edits(path: str | os.PathLike, *, now: datetime) -> LayerEdits:
                              ("traces", key, "assign_to")))
             elif new_assign == "":
                 end("ride", trace_id, ("assign",))
+        known = _known_ids(con)
         for c, where in made:
-            if (why := check(c)) is None:
+            if (why := check(c) or _unknown(c, known, path)) is None:
                 out.recorded.append(_add(con, c, now))
             else:
                 refuse(where, c.value, why)
