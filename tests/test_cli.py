@@ -99,7 +99,9 @@ def test_build_writes_the_outputs_and_replaces_the_folder_atomically(tmp_path, m
     r = invoke("build", sample, "--out", out)
     assert r.exit_code == 3 and "disk full" in r.output
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before, "a failed run leaves the old output"
-    assert [p.name for p in tmp_path.iterdir()] == ["out"], "no temporary folder left behind"
+    # no temporary folder left behind; the failure is written beside the output, which is as it was
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "out.failed"]
+    assert json.loads((tmp_path / "out.failed" / "report.json").read_text())["failure"]["message"] == "disk full"
 
 
 def test_build_writes_statistics_report_and_layers_without_collector_ids(tmp_path):
@@ -113,11 +115,12 @@ def test_build_writes_statistics_report_and_layers_without_collector_ids(tmp_pat
     assert invoke("build", sample, "--out", out, "--no-validate").exit_code == 0
     ledger = pd.read_csv(out / "traces.csv", dtype=str, keep_default_na=False)
     used = ledger[ledger["status"] == "used"]
-    named = used[~used["codes"].str.contains("missing_collector_id")]
-    assert named["collector"].str.fullmatch(r"c[0-9a-f]{10}").all() and named["collector"].nunique() == 5
+    assert used["collector"].str.fullmatch(r"c[0-9a-f]{10}").all() and used["collector"].nunique() == 6
+    assert not used["codes"].str.contains("missing_collector_id").any()  # read from the path: not missing
     # the GPX files name no collector: their folder does (thabo/), and its rides part ways (no route's folder)
-    unnamed = used.loc[used["codes"].str.contains("missing_collector_id"), "collector"]
-    assert len(unnamed) == 4 and unnamed.nunique() == 1 and unnamed.iloc[0] not in set(named["collector"])
+    thabo = used.loc[used["file"].str.startswith("thabo/"), "collector"]
+    assert len(thabo) == 4 and thabo.nunique() == 1 and thabo.iloc[0] not in set(used.loc[~used.index.isin(thabo.index),
+                                                                                           "collector"])
     assert (ledger.loc[ledger["status"] != "used", "collector"] == "").all()
     stats = json.loads((out / "stats" / "stats.json").read_text())
     assert stats["network"]["routes"] == 4 and stats["coverage"]["used"] == 21
@@ -366,7 +369,8 @@ def test_long_work_shows_its_progress_in_a_terminal_and_not_in_a_pipe(tmp_path):
     sample = str(Path(__file__).resolve().parent.parent / "sample_traces")
     code, shown = _in_a_terminal("build", sample, "--out", str(tmp_path / "a"), "--no-validate")
     assert code == 0
-    assert "\rbuilding: read 21 of 21 files" in shown and "\rbuilding: matched them into 4 routes" in shown
+    # the zip's two recordings are counted one by one
+    assert "\rbuilding: read 22 of 22 recordings" in shown and "\rbuilding: matched them into 4 routes" in shown
     assert "\rwriting the outputs: network statistics" in shown
     code, shown = _in_a_terminal("stats", str(tmp_path / "a" / "gtfs.zip"))
     assert code == 0 and "\rcomputing the statistics" in shown

@@ -194,7 +194,7 @@ def test_every_code_in_the_catalogue_has_a_case():
     covered |= {"trace_changed"}  # workspace imports: tests/test_workspace.py
     covered |= {"fare_without_currency", "path_convention_mismatch"}  # build: tests/test_field_recordings.py
     covered |= {"decimal_comma", "no_timestamps", "travel_times_estimated", "no_service_dates",
-                "reported_headways_uniform"}  # other tools' files: tests/test_inputs.py
+                "reported_headways_uniform", "ambiguous_date_order", "unreadable_times"}  # other tools' files: tests/test_inputs.py
     covered |= {"placeholder_agency_url", "service_days_not_observed"}  # planner-ready feeds: tests/test_build.py
     covered |= {"correction_stale", "ride_excluded", "ride_assigned", "route_dropped"}  # tests/test_review.py
     assert {c.code() for c in N.catalogue()} == covered

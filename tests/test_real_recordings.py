@@ -43,6 +43,9 @@ def test_alajuela_rides_go_to_their_folders_route_and_no_collector_is_named(tmp_
     train = set(used[folder.str.startswith("tren_")].route_id)
     assert set(routes.loc[sorted(train), "route_type"]) == {"2"}
     assert "alajuela-santabarbara" in set(routes.route_long_name)
+    # a collector read from the path (asistentes/<name>_<date>.gpx) is not missing: said only of the others
+    said = used.codes.str.contains("missing_collector_id")
+    assert (said == (used.collector == "")).all() and (~said).sum() >= 170, said.value_counts()
     with zipfile.ZipFile(DATA / "costa-rica-alajuela-2017-gpx.zip") as z:
         names = {m.group(1).lower().encode() for n in z.namelist() for m in [re.search(r"asistentes/([a-zA-Z]+)_", n)] if m}
     assert {b"fernando", b"jonathan", b"joan"} <= names

@@ -88,11 +88,11 @@ def main() -> None:
 
 
 
-def _progress(ctx: click.Context, desc: str):
+def _progress(ctx: click.Context, desc: str, unit: str = "file"):
     """A progress callback drawing a bar on stderr, or None when quiet or stderr is not a terminal."""
     if ctx.meta.get("quiet") or not sys.stderr.isatty():
         return None, lambda: None
-    bar = tqdm(desc=desc, unit="file", file=sys.stderr, leave=False)
+    bar = tqdm(desc=desc, unit=unit, file=sys.stderr, leave=False)
 
     def update(done: int, total: int) -> None:
         bar.total = total
@@ -221,9 +221,11 @@ def validate(ctx: click.Context, paths: tuple[str, ...], fmt: str, out: str | No
     """
     if out:
         _safe_out_file(out, paths)
-    progress, close = _progress(ctx, "validating")
+    progress, close = _progress(ctx, "validating", "recording")
+    # a survey workspace is validated as its traces were imported, not as a folder of files
+    sources = [x for p in paths for x in (ws.workspace_inputs(p) if ws.is_workspace(p) else [p])]
     with _failures_exit(close), _engine(engine, dask_scheduler) as runner:
-        run = validate_inputs(paths, progress=progress, engine=runner)
+        run = validate_inputs(sources, progress=progress, engine=runner)
     report = run.to_report(__version__)
     if out:
         write_atomic(out, to_json(report))
@@ -378,7 +380,7 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, profile
         sources = ws.workspace_inputs(survey) if survey is not None else inputs
         try:
             with _working(ctx, "building") as stage:
-                progress = (lambda done, total: stage(f"read {done:,} of {total:,} files")) if stage else None
+                progress = (lambda done, total: stage(f"read {done:,} of {total:,} recordings")) if stage else None
                 result = build_network(sources, config, progress=progress, previous=previous_feed,
                                        reserved_ids=reserved, engine=runner, stage=stage, corrections=corrections,
                                        previous_routes=before)

@@ -31,7 +31,7 @@ import numpy as np
 from . import notices as N
 from .engine import map_local
 from .geo import Path, along, distinct, group_stats, groups, pairs_within
-from .model import Pattern, Ride, Route, majority_label, normalise_name
+from .model import Pattern, Ride, Route, canonical_mode, majority_label, normalise_name
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,10 @@ def match_rides(rides: list[Ride], config: MatchConfig = MatchConfig(), *,
         return [route for _, _, route in order], [n for _, (_, notes) in parts for n in notes]
     if not rides:
         return [], []
-    modes = sorted({r.mode for r in rides})
-    if len(modes) > 1:  # rides of different modes (a train, a bus on the road beside it) are never one route
-        parts = [[i for i, r in enumerate(rides) if r.mode == m] for m in modes]
-        found = [match_rides([rides[i] for i in part], config) for part in parts]
-        order = merged_routes([(part, routes) for part, (routes, _) in zip(parts, found)])
+    parts = _by_mode(rides, config)
+    if len(parts) > 1:  # rides of different modes (a train, a bus on the road beside it) are never one route
+        found = [match_rides([rides[i] for i in part], config) for _, part in parts]
+        order = merged_routes([(part, routes) for (_, part), (routes, _) in zip(parts, found)])
         return [route for _, _, route in order], [n for _, notes in found for n in notes]
     paths = [_ride_path(r, config) for r in rides]
     clusters = _clusters(rides, Covers(paths, config), config)
@@ -249,6 +248,28 @@ class Covers:
             self.values[i, j] = (_cover(self.paths[i], self.paths[j], self.corridor, probed=True)
                                  if (i, j) in self.probed else (0.0, 0.0))
         return self.values[i, j]
+
+
+def _by_mode(rides: list[Ride], config: MatchConfig) -> list[tuple[str | None, list[int]]]:
+    """The rides parted by mode (as ``names.canonical_mode`` names it): [(mode, ride indices)], one part when
+    the rides name at most one mode. A ride that names none is of no mode of its own: it joins the mode of the
+    rides its path runs along most (``Covers``), else, along none, a part of such rides."""
+    mode = [canonical_mode(r.mode) if r.mode else None for r in rides]
+    known = sorted({m for m in mode if m})
+    if len(known) <= 1:
+        return [(known[0] if known else None, list(range(len(rides))))]
+    unknown = [i for i, m in enumerate(mode) if m is None]
+    if unknown:
+        covers = Covers([_ride_path(r, config) for r in rides], config)
+        near: dict[int, list[int]] = {}
+        for a, b in covers.probed:
+            if mode[a] is None and mode[b] is not None:
+                near.setdefault(a, []).append(b)
+        for i in unknown:
+            best = max(near.get(i, []), key=lambda j: (covers(i, j)[0], mode[j] == known[0], -j), default=None)
+            if best is not None and covers(i, best)[0] > 0:
+                mode[i] = mode[best]
+    return [(m, [i for i, x in enumerate(mode) if x == m]) for m in [*known, None] if m in mode]
 
 
 def _probe_pairs(paths: list[Path], corridor: float, every: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -18,6 +18,7 @@ import dataclasses
 import enum
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from operator import attrgetter
@@ -124,7 +125,7 @@ class Trace:
     accuracy_m: np.ndarray  # float64, NaN when not reported
     speed_mps: np.ndarray  # float64, NaN when not reported
     collector_id: str | None = None
-    mode: str = "minibus"
+    mode: str | None = None  # the vehicle as the recording names it (None: not said, which is no mode of its own)
     route_name: str | None = None
     operator: str | None = None
     origin: str | None = None
@@ -164,7 +165,7 @@ class Trace:
         h.update((points_digest or self.points_digest()).encode())
         for a in (self.accuracy_m, self.speed_mps, self.departures_s):
             h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
-        meta = (self.trace_id, self.collector_id, self.mode, self.route_name, self.operator, self.origin,
+        meta = (self.trace_id, self.collector_id, self.mode or "minibus", self.route_name, self.operator, self.origin,
                 self.destination, self.notes, self.stops, self.fares)
         h.update(repr(meta).encode())
         return h.hexdigest()[:32]
@@ -229,7 +230,7 @@ class Ride:
     stops: tuple[tuple[float, float, float, str, str | None], ...]  # (t_s, x_m, y_m, kind, name)
     fares: tuple[Fare, ...]
     departures_s: np.ndarray
-    mode: str = "minibus"  # the vehicle: rides of different modes are never one route
+    mode: str | None = None  # the vehicle (None: not said): rides of different modes are never one route
     timing: str = "recorded"  # as ``Trace.timing``: times of day only from ``recorded`` rides
     reported_headways: tuple[tuple[str, float], ...] = ()  # as ``Trace.reported_headways``
     noted_hours: tuple[float | None, float | None] = (None, None)  # as ``Trace.noted_hours``
@@ -342,3 +343,34 @@ class PatternTimes:
 def normalise_name(name: str) -> str:
     """Route names as heard: case, punctuation and spacing folded ("Bree-Bara" ~ "bree - bara")."""
     return " ".join(re.sub(r"[^\w]+", " ", name.lower()).split())
+
+
+#: The words of a mode, in a folder or file name, and the mode they stand for (``Trace.mode``).
+MODE_WORDS = {
+    "bus": "bus", "buses": "bus", "autobus": "bus", "omnibus": "bus", "micro": "bus", "colectivo": "bus",
+    "minibus": "minibus", "matatu": "minibus", "trotro": "minibus", "daladala": "minibus", "kombi": "minibus",
+    "combi": "minibus", "taxi": "shared_taxi", "poda": "minibus", "muwasalat": "minibus",
+    "tren": "rail", "train": "rail", "trem": "rail", "treno": "rail", "rail": "rail", "railway": "rail",
+    "metro": "metro", "subway": "metro", "tram": "tram", "tranvia": "tram", "ferry": "ferry", "boat": "ferry",
+    "lancha": "ferry", "bateau": "ferry", "pinasse": "ferry", "moto": "motorbike_taxi", "boda": "motorbike_taxi",
+    "okada": "motorbike_taxi", "bajaj": "motorbike_taxi", "tuktuk": "motorbike_taxi", "cable": "cable_car",
+    "teleferico": "cable_car", "funicular": "funicular",
+}
+#: GTFS route_type of each mode; every other mode is a bus (3).
+ROUTE_TYPES = {"tram": 0, "metro": 1, "rail": 2, "ferry": 4, "cable_car": 6, "funicular": 7}
+
+
+def route_type(mode: str | None) -> int:
+    """The GTFS route_type of a ride's mode (3, a bus, for every road vehicle)."""
+    return ROUTE_TYPES.get(canonical_mode(mode), 3)
+
+
+def canonical_mode(mode: str | None) -> str:
+    """A mode as ``MODE_WORDS`` names it (``matatu``, ``trotro`` -> ``minibus``; ``boda`` -> ``motorbike_taxi``)."""
+    return MODE_WORDS.get(_fold_mode(mode or ""), _fold_mode(mode or "").replace(" ", "_"))
+
+
+def _fold_mode(text: str) -> str:
+    """Case and accents folded, spacing normalised (as ``names`` folds the words of paths)."""
+    text = unicodedata.normalize("NFKD", text.lower())
+    return " ".join("".join(c for c in text if not unicodedata.combining(c)).split())

@@ -38,21 +38,7 @@ import numpy as np
 
 from . import notices as N
 from .geo import along
-from .model import Ride
-
-#: The words of a mode, in a folder or file name, and the mode they stand for (``Trace.mode``).
-MODE_WORDS = {
-    "bus": "bus", "buses": "bus", "autobus": "bus", "omnibus": "bus", "micro": "bus", "colectivo": "bus",
-    "minibus": "minibus", "matatu": "minibus", "trotro": "minibus", "daladala": "minibus", "kombi": "minibus",
-    "combi": "minibus", "taxi": "shared_taxi", "poda": "minibus", "muwasalat": "minibus",
-    "tren": "rail", "train": "rail", "trem": "rail", "treno": "rail", "rail": "rail", "railway": "rail",
-    "metro": "metro", "subway": "metro", "tram": "tram", "tranvia": "tram", "ferry": "ferry", "boat": "ferry",
-    "lancha": "ferry", "bateau": "ferry", "pinasse": "ferry", "moto": "motorbike_taxi", "boda": "motorbike_taxi",
-    "okada": "motorbike_taxi", "bajaj": "motorbike_taxi", "tuktuk": "motorbike_taxi", "cable": "cable_car",
-    "teleferico": "cable_car", "funicular": "funicular",
-}
-#: GTFS route_type of each mode; every other mode is a bus (3).
-ROUTE_TYPES = {"tram": 0, "metro": 1, "rail": 2, "ferry": 4, "cable_car": 6, "funicular": 7}
+from .model import MODE_WORDS, ROUTE_TYPES, Ride, canonical_mode, route_type  # noqa: F401 (the vocabulary of modes)
 
 # Words of apps, servers and survey folders, not route names.
 _GENERIC = frozenset("""
@@ -125,7 +111,7 @@ def name_rides(rides: list[Ride], config: NamingConfig = NamingConfig()) -> tupl
             changes["route_name"] = route
         if not ride.collector_id and collector:
             changes["collector_id"] = collector
-        if mode and ride.mode == "minibus":  # the schema's default: a path's mode word says more
+        if mode and ride.mode in (None, "minibus"):  # none said, or the schema's default: a path's word says more
             changes["mode"] = mode
         if any(s[4] is not None and _fold(s[4]) in templates for s in ride.stops):
             changes["stops"] = tuple(s if s[4] is None or _fold(s[4]) not in templates else (*s[:4], None)
@@ -191,16 +177,6 @@ def mark_templates(rides: list[Ride], config: NamingConfig = NamingConfig()) -> 
         else:
             out.add(name)
     return frozenset(out)
-
-
-def route_type(mode: str | None) -> int:
-    """The GTFS route_type of a ride's mode (3, a bus, for every road vehicle)."""
-    return ROUTE_TYPES.get(canonical_mode(mode), 3)
-
-
-def canonical_mode(mode: str | None) -> str:
-    """A mode as ``MODE_WORDS`` names it (``matatu``, ``trotro`` -> ``minibus``; ``boda`` -> ``motorbike_taxi``)."""
-    return MODE_WORDS.get(_fold(mode or ""), _fold(mode or "").replace(" ", "_"))
 
 
 # --------------------------------------------------------------------------------------------------

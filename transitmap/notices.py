@@ -873,6 +873,17 @@ class NoticeContainer:
         for n in notices:
             self.add(n)
 
+    def withdraw(self, code: str, keys: set[tuple[str, str]], count: int) -> None:
+        """Take back ``count`` notices of ``code`` about the traces ``keys`` ((trace_id, file)): a later stage
+        found what they said was missing."""
+        if code not in self.counts or count <= 0:
+            return
+        self.counts[code] -= count
+        self._samples[code] = [n for n in self._samples[code]
+                               if (getattr(n, "trace_id", ""), getattr(n, "file", "")) not in keys]
+        if self.counts[code] <= 0:
+            del self.counts[code], self._samples[code], self._severity[code]
+
     def severity_counts(self) -> dict[str, int]:
         out = {s.name: 0 for s in (ERROR, WARNING, INFO)}
         for code, n in self.counts.items():

@@ -36,7 +36,7 @@ from .match import MatchConfig, match_rides, merged_routes, per_region
 from .model import PatternStops, PatternTimes, Status, known_currency, weekdays
 from .names import NamingConfig, canonical_mode, name_rides, route_type
 from .privacy import pseudonyms, thinned, trimmed_outline
-from .read import ReadColumns, ReadLimits, ReadResult, list_inputs, read_file, timezone_at
+from .read import ReadColumns, ReadLimits, ReadResult, expand_archives, list_inputs, read_file, timezone_at
 from .report import headways_csv, ledger_csv, stats_files, to_json
 from .review import (Correction, Review, apply_to_rows, canonical, check, forced_route_ids, prepare_rides,
                      redacted, rides_digest)
@@ -85,6 +85,15 @@ class ValidationRun:
 
     def count(self, status: Status) -> int:
         return sum(1 for r in self.ledger if r.status == status)
+
+    def withdraw(self, code: str, keys: set[tuple[str, str]]) -> None:
+        """Take back the notices of ``code`` (one a trace) about the traces ``keys`` ((trace_id, file)), from
+        the ledger and the notices: a later stage found what they said was missing."""
+        hit = {(r.trace_id, r.file) for r in self.ledger if code in r.codes and (r.trace_id, r.file) in keys}
+        if hit:
+            self.ledger = [replace(r, codes=tuple(c for c in r.codes if c != code)) if (r.trace_id, r.file) in hit
+                           else r for r in self.ledger]
+            self.notices.withdraw(code, hit, len(hit))
 
     @property
     def has_errors(self) -> bool:
@@ -138,6 +147,9 @@ def validate_inputs(
     (``engine.ProcessEngine``). The result is the same either way.
     """
     files, failed = list_inputs(paths)
+    n_files = len(files) + len(failed)  # as given: an archive is one file
+    files, refused = expand_archives(files, limits)  # read (and counted) recording by recording
+    failed = failed + refused
     if engine is None and workers > 1 and len(files) > 1:
         with ProcessEngine(workers) as local:
             return validate_inputs(paths, config, limits, keep_traces=keep_traces, progress=progress,
@@ -199,7 +211,7 @@ def validate_inputs(
             run_outlines[(e.trace_id, e.source)] = outlines[key]
     ledger.sort(key=lambda r: (r.file, r.trace_id, r.status.value, r.codes))
     checks.sort(key=lambda c: (c.trace.trace_id, c.trace.source))
-    return ValidationRun(files=len(files) + len(failed), ledger=ledger, notices=container, checks=checks,
+    return ValidationRun(files=n_files, ledger=ledger, notices=container, checks=checks,
                          outlines=run_outlines)
 
 
@@ -471,7 +483,10 @@ def build_network(
         return BuildResult(run, None, _ledger_rows(run, {}, quarantined), [], tz)
     clock.lap(f"cleaned {len(rides):,} rides")
     rides, currency_notices = settle_currencies(rides, config.currency)
+    unknown = {(r.trace_id, r.source) for r in rides if not r.collector_id}
     rides, name_notices = name_rides(rides, replace(config.names, convention=config.path_names or config.names.convention))
+    run.withdraw(N.MissingCollectorIdNotice.code(),  # a collector read from the path is not missing
+                 unknown & {(r.trace_id, r.source) for r in rides if r.collector_id})
     currency_notices += name_notices + uniform_reported_headways(rides)
     who = {r.collector_id for r in rides if r.collector_id}  # never named in a reason published
     rides = prepare_rides(rides, corrections, review, previous_routes, _route_ids(previous))
@@ -501,8 +516,9 @@ def build_network(
         fare, od, found = route_fares(ids.route_ids[r], route, rides, paid, config.fares)
         fares.append((fare, od))
         fare_notices += found
-    modes = [Counter(rides[i].mode for p in route.patterns for i in p.rides + p.partial) for route in routes]
-    majority = [canonical_mode(min(m, key=lambda mode: (-m[mode], mode))) for m in modes]
+    modes = [Counter(rides[i].mode for p in route.patterns for i in p.rides + p.partial if rides[i].mode)
+             for route in routes]
+    majority = [canonical_mode(min(m, key=lambda mode: (-m[mode], mode)) if m else "minibus") for m in modes]
     types = [route_type(mode) for mode in majority]
     hail = [mode in config.hail_and_ride_modes.split() for mode in majority]
     service_days, _ = local_seconds(np.array([r.t_s[r.start] for r in rides if r.clock]), tz)

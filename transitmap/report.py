@@ -462,9 +462,11 @@ def _findings_html(report: dict) -> str:
 
     e = html.escape
     s = report.get("summary", {})
+    empty = s.get("unreadable_files", 0)  # files that yielded no trace: quarantined rows without a trace
+    ok = "used" if "used" in s else "accepted"
     out = [f"<h2>Validation</h2><p>{s.get('traces', 0):,} traces in {s.get('files', 0):,} files: "
-           f"{s.get('used', s.get('accepted', 0)):,} used, {s.get('quarantined', 0):,} quarantined, "
-           f"{s.get('duplicate', 0):,} duplicate.</p>"]
+           f"{s.get(ok, 0):,} {ok}, {s.get('quarantined', 0) - empty:,} quarantined, {s.get('duplicate', 0):,} "
+           f"duplicate" + (f"; {empty:,} file{'' if empty == 1 else 's'} yielded no trace" if empty else "") + ".</p>"]
     if s.get("headway_bands"):
         bands = s["headway_bands"]
         said = ", ".join(f"{n:,} {p.replace('_', ' ')}" for p, n in sorted(bands.items(), key=lambda kv: -kv[1]))

@@ -465,8 +465,14 @@ def survey_status(path: str | os.PathLike, *, today: date, pseudonyms: dict[str,
     name = (lambda c: pseudonyms.get(c, c) if c else "") if pseudonyms is not None else (lambda c: c)
     tr["who"] = tr["collector"].map(name)
 
+    by_hand = (N.RideExcludedNotice.code(), N.RouteDroppedNotice.code())  # quarantined by a correction (INFO)
+
+    def reason(codes: str) -> str:  # each quarantined trace once: its first ERROR, else the correction's code
+        said = errors(codes) or [c for c in codes.split(";") if c in by_hand] or [c for c in codes.split(";") if c]
+        return said[0] if said else "no_reason_given"
+
     def counts(df) -> dict[str, Any]:
-        reasons = Counter(c for codes in df.loc[df["status"] == "quarantined", "codes"] for c in errors(codes))
+        reasons = Counter(reason(codes) for codes in df.loc[df["status"] == "quarantined", "codes"])
         return {"traces": int(len(df)), "accepted": int(((df["status"] == "accepted") & ~df["duplicate"]).sum()),
                 "quarantined": int((df["status"] == "quarantined").sum()),
                 "duplicates": int(((df["status"] == "accepted") & df["duplicate"]).sum()),

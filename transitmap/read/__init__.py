@@ -23,12 +23,12 @@ types, the schema) becomes a notice. Semantic checks (ranges, speeds, gaps ...) 
 
 from .base import CSV_TABLES, SCHEMA_MAJOR, InputFile, ReadColumns, Reader, ReadLimits, ReadResult, ascii_digits
 from .canonical import trace_from_dict, trace_schema
-from .files import READERS, list_inputs, read_file
+from .files import READERS, expand_archives, list_inputs, read_file
 from .notes import parse_note
 from .odk import FORM_COLUMNS
 from .table import CSV_COLUMNS
 from .traces import MADE_UP_START_S, NOMINAL_SPEED_MPS, build_trace, made_up_times, parse_times, timezone_at
 
 __all__ = ["CSV_COLUMNS", "CSV_TABLES", "FORM_COLUMNS", "MADE_UP_START_S", "NOMINAL_SPEED_MPS", "READERS", "SCHEMA_MAJOR", "InputFile",
-           "ReadColumns", "ReadLimits", "ReadResult", "Reader", "ascii_digits", "build_trace", "list_inputs", "made_up_times",
+           "ReadColumns", "ReadLimits", "ReadResult", "Reader", "ascii_digits", "build_trace", "expand_archives", "list_inputs", "made_up_times",
            "parse_note", "parse_times", "read_file", "timezone_at", "trace_from_dict", "trace_schema"]

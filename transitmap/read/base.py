@@ -95,6 +95,7 @@ class InputFile:
     siblings: dict[str, "InputFile"] = field(default_factory=dict)  # CSV tables beside points.csv
     #: what the file was read as already (a survey workspace keeps traces read on import): no re-reading
     results: Callable[[], list["ReadResult"]] | None = None
+    depth: int = 0  # archives it lies in (a zip's member read on its own: 1)
 
 
 def failed_read(source: str, *notices: N.Notice) -> ReadResult:

@@ -126,14 +126,14 @@ def _group(entries: list[tuple[str, InputFile]]) -> list[InputFile]:
         if points is None:
             out.extend(tables.values())  # tables without points.csv: reported as unsupported
         else:
-            out.append(InputFile(points.name, points.open, points.size, tables))
+            out.append(replace(points, siblings=tables))
     return out
 
 
 def read_file(f: InputFile, limits: ReadLimits = ReadLimits(), _depth: int = 0) -> list[ReadResult]:
     """Every trace in one input file, or one failed result naming what is wrong. Never raises."""
     try:
-        return _read_file(f, limits, _depth)
+        return _read_file(f, limits, max(_depth, f.depth))
     except (OSError, EOFError) as e:
         return [failed_read(f.name, N.UnreadableFileNotice(file=f.name, message=str(e) or type(e).__name__))]
     except Exception as e:  # a bug of ours must not take the survey down with it
@@ -183,6 +183,83 @@ class _Head:
         return self.data
 
 
+def expand_archives(files: list[InputFile], limits: ReadLimits = ReadLimits()) -> tuple[list[InputFile], list[ReadResult]]:
+    """The zip files on disk among ``files`` opened up into their recordings (members read one by one, each
+    as if read inside the archive: the same names ``archive.zip!member``, checks and notices), so that work and
+    progress go recording by recording; and the results of members refused unread. An archive that cannot be
+    opened, or holds no member, stays as it is (reading it says why)."""
+    out: list[InputFile] = []
+    refused: list[ReadResult] = []
+    for f in files:
+        opener = f.open
+        if (not isinstance(opener, _Opener) or not f.name.lower().endswith(".zip") or f.results is not None
+                or f.depth >= limits.max_archive_depth or (f.size or 0) > limits.max_file_bytes):
+            out.append(f)
+            continue
+        try:
+            with zipfile.ZipFile(opener.path) as zf:
+                entries, failed = _members(zf, f.name, limits)
+        except (OSError, zipfile.BadZipFile, zlib.error, EOFError, ValueError):
+            out.append(f)
+            continue
+        if not entries and not failed:
+            out.append(f)
+            continue
+        members = [(name, InputFile(member, _ZipMember(opener.path, info_name, size), size, depth=f.depth + 1))
+                   for name, member, info_name, size in entries]
+        out.extend(_group(members))
+        refused.extend(failed)
+    out.sort(key=lambda x: x.name)
+    return out, refused
+
+
+@dataclass(frozen=True)
+class _ZipMember:
+    """Opens one member of a zip on disk, reading at most the size its header declares (a value: it can be
+    sent to other processes)."""
+
+    path: Path
+    name: str
+    size: int
+
+    def __call__(self) -> IO[bytes]:
+        with zipfile.ZipFile(self.path) as zf, zf.open(self.name) as m:
+            data = m.read(self.size + 1)
+        if len(data) > self.size:
+            raise zipfile.BadZipFile("member larger than its header declares")
+        return io.BytesIO(data)
+
+
+def _members(zf: zipfile.ZipFile, archive: str, limits: ReadLimits) -> tuple[list[tuple[str, str, str, int]], list[ReadResult]]:
+    """The members of an archive to read, as (name, display name ``archive!name``, name in the zip, size), and
+    the results of those refused unread (names escaping the archive, bombs, macOS resource forks)."""
+    entries, failed = [], []
+    for info in zf.infolist():
+        if info.is_dir():
+            continue
+        stored = info.filename
+        if not info.flag_bits & 0x800:  # no UTF-8 flag: zipfile read the name as CP437, but many tools write
+            try:  # UTF-8 without saying so; a name that is valid UTF-8 is taken as such
+                info.filename = info.filename.encode("cp437").decode("utf-8")
+            except (UnicodeEncodeError, UnicodeDecodeError):
+                pass
+        member = f"{archive}!{info.filename}"
+        parts = PurePosixPath(info.filename.replace("\\", "/")).parts
+        if info.filename.startswith(("/", "\\")) or ".." in parts or re.match(r"^[A-Za-z]:", info.filename):
+            failed.append(failed_read(member, N.UnsafeArchiveMemberNotice(file=member, value=info.filename)))
+            continue
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > limits.max_file_bytes or (info.file_size > 2**20 and ratio > limits.max_archive_ratio):
+            failed.append(failed_read(member, N.ArchiveBombNotice(file=member, size_bytes=info.file_size,
+                                                              ratio=round(ratio, 1), limit=limits.max_file_bytes)))
+            continue
+        if PurePosixPath(info.filename).name.startswith("._"):  # macOS resource forks beside real files
+            failed.append(failed_read(member, N.UnsupportedFileNotice(file=member)))
+            continue
+        entries.append((info.filename, member, stored, info.file_size))
+    return entries, failed
+
+
 def _read_zip(f: InputFile, limits: ReadLimits, depth: int) -> list[ReadResult]:
     if depth >= limits.max_archive_depth:
         return [failed_read(f.name, N.ArchiveBombNotice(file=f.name, size_bytes=f.size or 0, ratio=0.0,
@@ -192,31 +269,10 @@ def _read_zip(f: InputFile, limits: ReadLimits, depth: int) -> list[ReadResult]:
             zf = zipfile.ZipFile(io.BytesIO(fh.read(limits.max_file_bytes + 1)))
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as e:
         return [failed_read(f.name, N.InvalidArchiveNotice(file=f.name, message=str(e) or "not a zip file"))]
-    results: list[ReadResult] = []
-    entries = []
-    for info in zf.infolist():
-        if info.is_dir():
-            continue
-        if not info.flag_bits & 0x800:  # no UTF-8 flag: zipfile read the name as CP437, but many tools write
-            try:  # UTF-8 without saying so; a name that is valid UTF-8 is taken as such
-                info.filename = info.filename.encode("cp437").decode("utf-8")
-            except (UnicodeEncodeError, UnicodeDecodeError):
-                pass
-        member = f"{f.name}!{info.filename}"
-        parts = PurePosixPath(info.filename.replace("\\", "/")).parts
-        if info.filename.startswith(("/", "\\")) or ".." in parts or re.match(r"^[A-Za-z]:", info.filename):
-            results.append(failed_read(member, N.UnsafeArchiveMemberNotice(file=member, value=info.filename)))
-            continue
-        ratio = info.file_size / max(info.compress_size, 1)
-        if info.file_size > limits.max_file_bytes or (info.file_size > 2**20 and ratio > limits.max_archive_ratio):
-            results.append(failed_read(member, N.ArchiveBombNotice(file=member, size_bytes=info.file_size,
-                                                               ratio=round(ratio, 1), limit=limits.max_file_bytes)))
-            continue
-        if PurePosixPath(info.filename).name.startswith("._"):  # macOS resource forks beside real files
-            results.append(failed_read(member, N.UnsupportedFileNotice(file=member)))
-            continue
-        entries.append((info.filename, InputFile(member, _bounded_member(zf, info, limits), info.file_size)))
-    for inner in sorted(_group(entries), key=lambda x: x.name):
+    entries, results = _members(zf, f.name, limits)
+    grouped = _group([(name, InputFile(member, _bounded_member(zf, zf.getinfo(stored), limits), size))
+                      for name, member, stored, size in entries])
+    for inner in sorted(grouped, key=lambda x: x.name):
         results.extend(read_file(inner, limits, depth + 1))
     return results or [failed_read(f.name, N.EmptyFileNotice(file=f.name))]  # an archive of nothing (or of folders)
 

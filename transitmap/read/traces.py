@@ -443,7 +443,7 @@ def build_trace(
         accuracy_m=acc_a,
         speed_mps=spd_a,
         collector_id=text_or_none(meta.get("collector_id")),
-        mode=text_or_none(meta.get("mode")) or "minibus",
+        mode=text_or_none(meta.get("mode")),
         route_name=text_or_none(meta.get("route_name")),
         operator=text_or_none(meta.get("operator")),
         origin=text_or_none(meta.get("origin")),
