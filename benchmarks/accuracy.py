@@ -44,14 +44,14 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from transitmap.geo import along, project, utm_epsg
+from transitmap.geo import along, project, unproject, utm_epsg
 from transitmap.geo import Path as IndexedPath
-from transitmap.model import TIME_BANDS
-from transitmap.pipeline import build_network
+from transitmap.model import TIME_BANDS, code_key
+from transitmap.pipeline import build_network, validate_inputs
 from dataclasses import replace
 
 from transitmap.pipeline import BuildConfig
-from transitmap.simulate import HOSTILE, RideProfile, RouteSpec, at, fare_note, osmtracker_gpx, ride
+from transitmap.simulate import HOSTILE, NOTES, RideProfile, RouteSpec, at, fare_note, osmtracker_gpx, ride
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "nairobi-2019-gtfs.zip"
@@ -95,9 +95,89 @@ def load_network(path: Path, limit: int | None):
     return out, epsg
 
 
+#: Places the siblings' new terminals are named after (made up: no real network has them)
+_NEW_PLACES = ("Zone Stage", "Central Park", "Mwiki Junction", "Kwa Njenga", "Bondeni Market", "Githogoro",
+               "Soko Mjinga", "Kamulu Stage", "Ruai Terminus", "Gachie", "Muthaiga North", "Kahawa Wendani",
+               "Mlolongo Stage", "Ongata Line", "Kitengela Stage", "Dagoretti Market", "Riruta Satellite",
+               "Njiru Shopping", "Utawala Gate", "Kamakis Corner")
+
+
+def hostile_network(network: list[dict], epsg: int, rng: np.random.Generator) -> list[dict]:
+    """The network made as hostile as West African trunk roads and their riders: a quarter of the routes
+    numbered letters first (``QX012``), and for one route in six a sibling service (another number, another
+    terminal) that runs its road for 82-90 % of its length before turning off to a terminal of its own (both
+    ways): distinct services sharing a road. Siblings are ridden less (variants ridden once)."""
+    out = []
+    by_route: dict[str, list[dict]] = {}
+    for t in network:
+        by_route.setdefault(t["route_id"], []).append(t)
+    for k, route_id in enumerate(sorted(by_route)):
+        trips = by_route[route_id]
+        if rng.random() < 0.25 and trips[0]["short"]:
+            digits = "".join(ch for ch in trips[0]["short"] if ch.isdigit())[:3] or str(k)
+            code = "".join(rng.choice(list("ABCDEFGHJKLMNPQRSTUVWXZ"), 2)) + digits.zfill(3)
+            for t in trips:
+                t["name"] = t["name"].replace(t["short"], code, 1) if t["short"] else t["name"]
+                t["short"] = code
+        out += trips
+        if rng.random() < 1 / 6:
+            out += _siblings(trips, epsg, rng, f"{route_id}S", _NEW_PLACES[k % len(_NEW_PLACES)])
+    return out
+
+
+def _siblings(trips: list[dict], epsg: int, rng: np.random.Generator, route_id: str, place: str) -> list[dict]:
+    """A service that runs the road of ``trips[0]`` for 82-90 % of it, then turns off to ``place``; both ways."""
+    t = min(trips, key=lambda x: x["direction"])
+    xy = t["xy"]
+    cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
+    cut = float(rng.uniform(0.82, 0.9)) * cum[-1]
+    k = int(np.searchsorted(cum, cut))
+    head = xy[: max(k, 2)]
+    d = head[-1] - head[-2]
+    angle = np.arctan2(d[1], d[0]) + np.radians(rng.choice([-1, 1]) * rng.uniform(40, 70))
+    leg_m = (cum[-1] - cut) * rng.uniform(1.0, 1.3)
+    steps = np.linspace(0, 1, 12)[1:]
+    bend = angle + np.radians(rng.uniform(-15, 15)) * steps  # a road that bends a little
+    leg = head[-1] + np.cumsum(np.column_stack([np.cos(bend), np.sin(bend)]) * leg_m / len(steps), axis=0)
+    path = np.vstack([head, leg])
+    total = float(np.hypot(*np.diff(path, axis=0).T).sum())
+    keep = [i for i, f in enumerate(t["stop_frac"]) if f * cum[-1] < cut - 100]
+    fracs = [float(t["stop_frac"][i] * cum[-1] / total) for i in keep] + [
+        (cut + 0.5 * leg_m) / total, 1.0]
+    names = [t["stop_names"][i] for i in keep] + [f"{place} Road", place]
+    ids = [t["stop_ids"][i] for i in keep] + [f"{route_id}_road", f"{route_id}_end"]  # the road's stops are shared
+    code = "".join(rng.choice(list("ABCDEFGHJKLMNPQRSTUVWXZ"), 2)) + f"{int(rng.integers(1, 999)):03d}"
+    lat, lon = unproject(path[:, 0], path[:, 1], epsg)
+    pcum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(path, axis=0).T))])
+    sxy = np.vstack([t["stop_xy"][keep].reshape(-1, 2)]
+                    + [np.array([[np.interp(f * total, pcum, path[:, 0]), np.interp(f * total, pcum, path[:, 1])]])
+                       for f in fracs[len(keep):]])
+    out = []
+    for direction, order in ((0, slice(None)), (1, slice(None, None, -1))):
+        p_xy, p_lat, p_lon = path[order], lat[order], lon[order]
+        f = np.array(fracs) if direction == 0 else (1.0 - np.array(fracs))[::-1]
+        nm = names if direction == 0 else names[::-1]
+        ends = (nm[0], nm[-1])
+        out.append({
+            "trip_id": f"{route_id}_{direction}", "route_id": route_id, "direction": direction,
+            "name": f"{code} {ends[0]} - {ends[1]}", "short": code, "lat": p_lat, "lon": p_lon, "xy": p_xy,
+            "stop_ids": ids if direction == 0 else ids[::-1],
+            "stop_names": list(nm), "stop_frac": f, "stop_xy": sxy[order] if direction == 0 else sxy[::-1],
+            "headway_s": t["headway_s"] * 1.5, "bands": [(a, b, h * 1.5) for a, b, h in t["bands"]],
+            "length_m": total, "sibling": True,
+        })
+    return out
+
+
 def _sec(hhmmss: str) -> int:
     h, m, s = map(int, hhmmss.split(":"))
     return h * 3600 + m * 60 + s
+
+
+#: How hostile riders name their rides (``simulate.ride``'s name variants) and how often
+VARIANTS = ["same", "code", "code_terminals", "lower", "word_code", "terminals", "terminals_typo", "typo", None,
+            "collector"]
+VARIANT_SHARES = [0.2, 0.12, 0.12, 0.06, 0.06, 0.1, 0.06, 0.08, 0.14, 0.06]
 
 
 def simulate(network, seed: int, folder: Path, hostile: bool = True) -> tuple[int, int, dict]:
@@ -112,14 +192,19 @@ def simulate(network, seed: int, folder: Path, hostile: bool = True) -> tuple[in
         base = float(5 + int(t["length_m"] // 5000)) if hostile else float(50 + 10 * int(t["length_m"] // 5000))
         fare = fares.setdefault(t["route_id"], base)
         spec = RouteSpec(t["trip_id"], t["name"], tuple(zip(t["lat"], t["lon"])), tuple(t["stop_names"]),
-                         tuple(t["stop_frac"]), fare=fare, currency=currency)
+                         tuple(t["stop_frac"]), fare=fare, currency=currency, code=t["short"] or None)
         profile = replace(HOSTILE, headway_s=t["headway_s"]) if hostile else RideProfile(headway_s=t["headway_s"])
-        for k in range(int(np.clip(rng.poisson(2.0), 1, 4))):
-            if hostile:
-                variant = rng.choice(["same", "typo", None, "collector", "terminals"], p=[0.55, 0.12, 0.15, 0.06, 0.12])
+        rides = int(np.clip(rng.poisson(1.0), 1, 2)) if t.get("sibling") else int(np.clip(rng.poisson(2.0), 1, 4))
+        for k in range(rides):
+            if hostile:  # riders write one route's name many ways: the number alone, with its terminals, ...
+                variant = rng.choice(VARIANTS, p=VARIANT_SHARES)
             else:
                 variant = rng.choice(["same", "typo", None], p=[0.7, 0.15, 0.15])
             start = at(2026, 3, 2 + int(rng.integers(0, 5)), int(rng.integers(6, 19)), int(rng.integers(0, 60)), 3)
+            # the departures seen at the rank are the network's in the band the ride starts in
+            sec = start.hour * 3600 + start.minute * 60
+            band = [h for a, b, h in t["bands"] if a <= sec < b]
+            profile = replace(profile, headway_s=band[0] if band else t["headway_s"])
             collector = f"c{int(rng.integers(0, 40)):02d}"
             doc = ride(spec, start, rng, trace_id=f"{t['trip_id']}-{k}", collector_id=collector,
                        profile=profile, name_variant=variant)
@@ -204,16 +289,30 @@ def score(network, epsg: int, result, fares: dict, rode: dict | None = None) -> 
     tpts = shapely.points(np.array(list(truth_stops.values())))
     d_truth = shapely.STRtree(ours).query_nearest(tpts, return_distance=True)[1]
     d_ours = shapely.STRtree(tpts).query_nearest(ours, return_distance=True)[1]
+    stop_pairs = one_to_one_stops(np.column_stack([sx, sy]), np.array(list(truth_stops.values())), 40.0)
+    # per pattern: each matched output trip's stops against its truth pattern's, one to one (what a rider of the
+    # trip meets; the two sides of a road are two stops there)
+    st_all = read("stop_times.txt")
+    st_all["seq"] = st_all.stop_sequence.astype(int)
+    where = dict(zip(stops.stop_id, zip(sx, sy)))
+    per_trip = {tid: np.array([where[s] for s in g.sort_values("seq").stop_id if s in where]).reshape(-1, 2)
+                for tid, g in st_all.groupby("trip_id")}
+    pp_match = pp_out = pp_truth = 0
+    for ti, oi in pairs.items():
+        mine = per_trip.get(out[oi][1], np.empty((0, 2)))
+        pp_match += len(one_to_one_stops(mine, network[ti]["stop_xy"], 40.0))
+        pp_out += len(mine)
+        pp_truth += len(network[ti]["stop_xy"])
     # headways where departures were observed, and fares
-    hw_err = []
+    hw_err, hw_all = [], []
     rows = pd.DataFrame(result.headway_rows)
     for ti, oi in pairs.items():
         own = [out[oi][1]] + [f"{out[oi][1]}_{band}" for band, _, _ in TIME_BANDS]  # with its bands' trips
-        mine = rows[rows.trip_id.isin(own) & (rows.provenance == "observed")]
-        for h in mine.itertuples():
+        for h in rows[rows.trip_id.isin(own)].itertuples():
             band = [hw for a, b, hw in network[ti]["bands"] if a <= h.start_time < b]
             if band:
-                hw_err.append(abs(h.headway_s - band[0]) / band[0])
+                (hw_err if h.provenance == "observed" else []).append(abs(h.headway_s - band[0]) / band[0])
+                hw_all.append(abs(h.headway_s - band[0]) / band[0])
     fare_ok = fare_n = 0
     fare_wrong = []
     price = dict(zip(fa.fare_id, fa.price.astype(float)))
@@ -253,7 +352,21 @@ def score(network, epsg: int, result, fares: dict, rode: dict | None = None) -> 
         if row["trip_id"] and rode:
             truths_of.setdefault(row["trip_id"], set()).add(rode.get(row["file"], rode.get(row["trace_id"], "?")))
     partial_only = {oi for oi in range(len(out)) if truths_of.get(out[oi][1]) and truths_of[out[oi][1]] <= unrecoverable}
-    misses = {"truth_missed": [network[ti]["trip_id"] for ti in range(len(truth)) if ti not in pairs],
+    # route identity: the matched output's route_short_name is the route's number as the network has it
+    routes_txt = read("routes.txt").set_index("route_id")
+    codes_right = sum(code_key(str(routes_txt.at[out[oi][0], "route_short_name"])) == code_key(network[ti]["short"])
+                      for ti, oi in pairs.items() if network[ti]["short"])
+    # names riders read: stop names, headsigns and long names that are notes a collector typed (simulate.NOTES)
+    notes = {_fold(n.format(a=a, b=b)) for n in NOTES for a, b in [("", "")]} | {_fold(n) for n in NOTES if "{" not in n}
+    said = list(read("stops.txt").stop_name) + list(read("trips.txt").get("trip_headsign", pd.Series(dtype=str))) \
+        + list(routes_txt.route_long_name)
+    notes_published = sum(any(note and f" {note} " in f" {_fold(x)} " for note in notes) for x in said if x)
+    misses = {"truth_missed": [network[ti]["trip_id"] + ("" if network[ti].get("full_rides") else " (nobody rode it in full)")
+                               for ti in range(len(truth)) if ti not in pairs],
+              "name_wrong": [(network[ti]["short"], routes_txt.at[out[oi][0], "route_short_name"],
+                              routes_txt.at[out[oi][0], "route_long_name"]) for ti, oi in pairs.items()
+                             if network[ti]["short"] and code_key(str(routes_txt.at[out[oi][0], "route_short_name"]))
+                             != code_key(network[ti]["short"])],
               "output_unmatched": [out[oi][1] for oi in range(len(out)) if oi not in taken],
               "fare_wrong": sorted(set(fare_wrong))}
     return misses, {
@@ -264,11 +377,61 @@ def score(network, epsg: int, result, fares: dict, rode: dict | None = None) -> 
         "pattern_precision_recoverable": len(taken - partial_only) / max(len(out) - len(partial_only), 1),
         "shape_error_median_m": float(np.median(shape_err)) if shape_err else None,
         "stops_truth": len(truth_stops), "stops_output": len(sx),
-        "stop_recall": float((d_truth <= 40).mean()), "stop_precision": float((d_ours <= 40).mean()),
-        "headway_error_median": float(np.median(hw_err)) if hw_err else None, "headway_bands_scored": len(hw_err),
+        "stop_recall": pp_match / max(pp_truth, 1), "stop_precision": pp_match / max(pp_out, 1),
+        "stop_recall_network": len(stop_pairs) / max(len(truth_stops), 1),
+        "stop_precision_network": len(stop_pairs) / max(len(sx), 1),
+        "stop_recall_nearest": float((d_truth <= 40).mean()), "stop_precision_nearest": float((d_ours <= 40).mean()),
+        "headway_error_median": float(np.median(hw_all)) if hw_all else None, "headway_bands_scored": len(hw_all),
+        "headway_error_observed": float(np.median(hw_err)) if hw_err else None,
+        "short_names_right": codes_right / max(len(pairs), 1),
+        "published_notes": notes_published,
         "fares_exact": fare_ok / max(fare_n, 1),
         "od_fares": od_n, "od_fares_exact": od_ok / max(od_n, 1),
     }
+
+
+def marks_baseline(folder: Path, network, epsg: int, rode: dict) -> dict:
+    """The stops of a tool that takes, for each pattern, the marks of its longest ride as they are (scored one
+    to one as ours are): what inferring stops must beat."""
+    run = validate_inputs([folder], keep_traces=True)
+    longest: dict[str, object] = {}
+    for c in run.checks:
+        trip = rode.get(c.trace.source, rode.get(c.trace.trace_id))
+        if trip and (trip not in longest or c.length_m > longest[trip].length_m):
+            longest[trip] = c
+    matched = n_marks = n_truth = 0
+    for t in network:  # per pattern, as ours are scored
+        c = longest.get(t["trip_id"])
+        if c is None or not c.trace.stops:
+            continue
+        x, y = project(np.array([s.lat for s in c.trace.stops]), np.array([s.lon for s in c.trace.stops]), epsg)
+        matched += len(one_to_one_stops(np.column_stack([x, y]), t["stop_xy"], 40.0))
+        n_marks += len(x)
+        n_truth += len(t["stop_xy"])
+    return {"stop_recall_marks_of_longest_ride": matched / max(n_truth, 1),
+            "stop_precision_marks_of_longest_ride": matched / max(n_marks, 1)}
+
+
+def one_to_one_stops(ours: np.ndarray, truth: np.ndarray, within_m: float) -> list[tuple[int, int]]:
+    """Stops matched one to one (the nearest pairs first, each stop at most once): a stop published twice at
+    one place counts once, its double against precision."""
+    if not len(ours) or not len(truth):
+        return []
+    tree = shapely.STRtree(shapely.points(truth))
+    i, j = tree.query(shapely.points(ours), predicate="dwithin", distance=within_m)
+    d = np.hypot(*(ours[i] - truth[j]).T)
+    pairs, used_o, used_t = [], set(), set()
+    for k in np.argsort(d, kind="stable"):
+        a, b = int(i[k]), int(j[k])
+        if a not in used_o and b not in used_t:
+            pairs.append((a, b))
+            used_o.add(a)
+            used_t.add(b)
+    return pairs
+
+
+def _fold(text: str) -> str:
+    return " ".join(str(text).casefold().replace(":", " ").split())
 
 
 def main() -> None:
@@ -277,12 +440,24 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--misses", action="store_true", help="list the missed truth patterns and unmatched outputs")
     ap.add_argument("--friendly", action="store_true", help="collectors and files without the hostile behaviour")
+    ap.add_argument("--reuse", action="store_true", help="build the survey simulated before again (no new simulation)")
     args = ap.parse_args()
     if not DATA.exists():
         sys.exit(f"{DATA} not found: this benchmark needs ../shared/data")
     network, epsg = load_network(DATA, args.routes)
+    if not args.friendly:
+        network = hostile_network(network, epsg, np.random.default_rng(args.seed + 1000))
     folder = WORK / f"survey-{args.routes or 'all'}-{args.seed}{'-friendly' if args.friendly else ''}"
-    n_rides, n_points, fares = simulate(network, args.seed, folder, hostile=not args.friendly)
+    meta = folder.parent / f"{folder.name}-meta.json"
+    if args.reuse and meta.exists():  # the survey as simulated before (the same seed makes the same survey)
+        saved = json.loads(meta.read_text())
+        n_rides, n_points, fares = saved["rides"], saved["points"], saved["fares"]
+        for t in network:
+            t["full_rides"] = saved["full_rides"].get(t["trip_id"], 0)
+    else:
+        n_rides, n_points, fares = simulate(network, args.seed, folder, hostile=not args.friendly)
+        meta.write_text(json.dumps({"rides": n_rides, "points": n_points, "fares": fares,
+                                    "full_rides": {t["trip_id"]: t.get("full_rides", 0) for t in network}}))
     print(f"network: {len({t['route_id'] for t in network})} routes, {len(network)} patterns, "
           f"{sum(t['length_m'] for t in network) / 1000:,.0f} km; survey: {n_rides} rides, {n_points:,} points")
     t0 = time.perf_counter()
@@ -292,6 +467,7 @@ def main() -> None:
     (folder / "feed" / "gtfs.zip").write_bytes(result.feed)  # for ../shared/tools/feedcheck
     truth = pd.read_csv(folder.parent / f"{folder.name}-truth.csv", dtype=str)
     misses, scores = score(network, epsg, result, fares, dict(zip(truth.ride, truth.trip_id)))
+    scores.update(marks_baseline(folder, network, epsg, dict(zip(truth.ride, truth.trip_id))))
     scores["build_s"] = round(seconds, 1)
     scores["rides_used"] = sum(1 for r in result.ledger_rows if r["status"] == "used")
     print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in scores.items()}, indent=2))
@@ -300,8 +476,10 @@ def main() -> None:
         ledger = pd.DataFrame(result.ledger_rows)
         rode = dict(zip(truth.ride, truth.trip_id))
         ledger["truth"] = [rode.get(f, rode.get(t, "?")) for f, t in zip(ledger.file, ledger.trace_id)]
+        for short, got, long_name in misses["name_wrong"]:
+            print("name", short, "published", repr(got), repr(long_name))
         for trip_id in misses["truth_missed"]:
-            rows = ledger[ledger.truth == trip_id]
+            rows = ledger[ledger.truth == trip_id.split(" ")[0]]
             print("missed", trip_id, [f"{r.file}:{r.trip_id}:{r.ride}" for r in rows.itertuples()])
         for trip_id in misses["output_unmatched"]:
             rows = ledger[ledger.trip_id == trip_id]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,9 +20,10 @@ import numpy as np
 import pandas as pd
 
 from . import notices as N
-from .geo import groups, pairs_within, unproject
+from .geo import groups, nearest, pairs_within, unproject
 from .gtfs import PLACEHOLDER_URL, FeedHeadway, FeedMeta, FeedRoute, FeedStop, FeedTrip, trip_id
-from .model import DAYS, NetworkStop, PatternStops, PatternTimes, Ride, Route, gtfs_time, time_band
+from .model import (DAYS, NetworkStop, PatternStops, PatternTimes, Ride, Route, display_code, gtfs_time,
+                    split_route_name, time_band)
 from .model import weekdays as weekdays_of
 
 if TYPE_CHECKING:
@@ -47,13 +47,14 @@ class FeedRows:
 def feed_rows(rides: list[Ride], routes: list[Route], stops: list[NetworkStop],
               pattern_stops: dict[tuple[int, int], PatternStops], timed: dict[tuple[int, int], PatternTimes],
               ids: "StableIds", fares: list[tuple], route_types: list[int], service_days: np.ndarray, tz: str,
-              epsg: int, config: "BuildConfig", hail_and_ride: list[bool] | None = None) -> FeedRows:
+              epsg: int, config: "BuildConfig", hail_and_ride: list[bool] | None = None,
+              modes: list[str] | None = None) -> FeedRows:
     """The GTFS rows of the network (see the module docstring). ``fares``: (RouteFare | None, [ODFare]) of
     each route; ``service_days``: the local date each ride started on; ``config``: the agency, calendar and
     feed settings."""
     notices: list[N.Notice] = []
     stop_ids = ids.stop_ids
-    stop_names: dict[int, str] = {}
+    sequences: list[list[int]] = []  # each trip's stops in order, for the names of the stops nobody named
     feed_routes, headway_rows, assignment = [], [], {}
     def operator_of(route) -> str | None:  # the operator most of a route's rides name
         named = Counter(rides[i].operator for p in route.patterns for i in p.rides + p.partial if rides[i].operator)
@@ -77,8 +78,7 @@ def feed_rows(rides: list[Ride], routes: list[Route], stops: list[NetworkStop],
             for i in pattern.partial:
                 assignment[rides[i].trace_id, rides[i].source] = (route_id, d, tid, "partial")
             ps, times = pattern_stops[(r, p)], timed[(r, p)]
-            for k, s_m in zip(ps.stop_index, ps.s_m):
-                stop_names.setdefault(k, f"on {route.name}" if route.name else "")
+            sequences.append(list(ps.stop_index))
             bands = times.bands
             band_of = {h: time_band(h.start_s) for h in bands}
             for h in bands:
@@ -93,6 +93,12 @@ def feed_rows(rides: list[Ride], routes: list[Route], stops: list[NetworkStop],
                     notices.append(N.HeadwayEstimatedNotice(
                         file=first.source, trace_id=first.trace_id, route_id=route_id, trip_id=tid,
                         start_time=gtfs_time(h.start_s), headway_s=float(h.headway_s), provenance=h.provenance))
+                if h.implausible_s:
+                    first = rides[pattern.rides[0]]
+                    notices.append(N.HeadwayImplausibleNotice(
+                        file=first.source, trace_id=first.trace_id, route_id=route_id, trip_id=tid,
+                        start_time=gtfs_time(h.start_s), headway_s=float(h.implausible_s),
+                        mode=modes[r] if modes else ""))
             if times.travel_times == "survey_speed":
                 first = rides[pattern.rides[0]]
                 notices.append(N.TravelTimesEstimatedNotice(file=first.source, trace_id=first.trace_id,
@@ -113,9 +119,8 @@ def feed_rows(rides: list[Ride], routes: list[Route], stops: list[NetworkStop],
         fare, od = fares[r]
         feed_routes.append((route_id, agency_id, route, trips, fare, od, route_types[r],
                             bool(hail_and_ride and hail_and_ride[r])))
-    near = _near_names(stops, NEAR_NAMED_M)
-    names = {stop_ids[k]: stops[k].name or near.get(k) or stop_names.get(k) or stop_ids[k]
-             for k in range(len(stops))}  # by stop_id
+    given = unnamed_stop_names(stops, sequences, epsg)
+    names = {stop_ids[k]: stops[k].name or given[k] for k in range(len(stops))}  # by stop_id
     marked = {stop_ids[k]: stops[k].name for k in range(len(stops)) if stops[k].name}  # names collectors gave
     final_routes = []
     for route_id, agency_id, route, trips, fare, od, kind, hail in feed_routes:
@@ -187,42 +192,73 @@ def _stations(stops: list[NetworkStop], stop_ids: list[str], within_m: float) ->
     return out
 
 
-#: an unnamed stop is named after the nearest stop collectors named within this distance ("near Bree Rank")
-NEAR_NAMED_M = 500.0
+#: an unnamed stop is named after the nearest stop collectors named within this walk ("near Bree Rank")
+NEAR_NAMED_M = 300.0
+_COMPASS = ("E", "NE", "N", "NW", "W", "SW", "S", "SE")
 
 
-def _near_names(stops: list[NetworkStop], within_m: float) -> dict[int, str]:
-    """Names of the stops nobody named: "near" the nearest named stop within ``within_m`` (a name that is true,
-    where a made-up one such as "R004 km 1.8" was not). A stop with none near is left out (the caller then
-    says which route it is on, else gives its id: stops.txt needs a name for a stop)."""
-    named = [k for k, s in enumerate(stops) if s.name]
+def unnamed_stop_names(stops: list[NetworkStop], sequences: list[list[int]], epsg: int) -> dict[int, str]:
+    """Names a rider can tell apart for the stops nobody named, never a route's name nor made up: "near X"
+    (the nearest stop collectors named, within a short walk, ``NEAR_NAMED_M``), else "between X and Y" (the
+    named stops before and after it on a trip that serves it), else how far and which way from the nearest
+    named stop ("600 m NE of X"), else where it is (its coordinates, where the survey named no stop at all).
+    Where more than two stops of one trip would share a name, they are named by how far and which way they lie
+    from their stop instead. Returns {stop index: name} of every unnamed stop."""
+    named = np.array([k for k, s in enumerate(stops) if s.name], np.int64)
     unnamed = [k for k, s in enumerate(stops) if not s.name]
-    if not named or not unnamed:
+    if not unnamed:
         return {}
-    a = np.array([(stops[k].x_m, stops[k].y_m) for k in unnamed], float)
-    b = np.array([(stops[k].x_m, stops[k].y_m) for k in named], float)
-    i, j = pairs_within(a, b, within_m)
-    if not len(i):
-        return {}
-    d = np.hypot(*(a[i] - b[j]).T)
-    order = np.lexsort((np.asarray(named)[j], d, i))  # per unnamed stop, the nearest named one first
-    first = order[np.r_[True, np.diff(i[order]) != 0]]
-    return {unnamed[i[k]]: f"near {stops[named[j[k]]].name}" for k in first.tolist()}
+    xy = np.array([(s.x_m, s.y_m) for s in stops], float).reshape(-1, 2)
+    out: dict[int, str] = {}
+    anchor: dict[int, int] = {}  # the named stop each unnamed one is named after
+    if len(named):
+        dist, j = nearest(xy[unnamed], xy[named])
+        for k, d, jj in zip(unnamed, dist, j):
+            anchor[k] = int(named[jj])
+            if d <= NEAR_NAMED_M:
+                out[k] = f"near {stops[anchor[k]].name}"
+        for seq in sequences:  # between the named stops before and after, on a trip
+            for pos, k in enumerate(seq):
+                if k in out or stops[k].name:
+                    continue
+                before = next((stops[q].name for q in reversed(seq[:pos]) if stops[q].name), None)
+                after = next((stops[q].name for q in seq[pos + 1:] if stops[q].name), None)
+                if before and after and before != after:
+                    out[k] = f"between {before} and {after}"
+    for k in unnamed:
+        if k not in out:
+            out[k] = _from_anchor(stops, xy, k, anchor.get(k), epsg)
+    for seq in sequences:  # no more than two stops of one name on a trip
+        counts = Counter(out.get(k) for k in dict.fromkeys(seq) if k in out)
+        for k in dict.fromkeys(seq):
+            if k in out and counts[out[k]] > 2:
+                out[k] = _from_anchor(stops, xy, k, anchor.get(k), epsg)
+    return out
 
 
-_CODE_NAME = re.compile(r"^((?:[^\W\d_]{1,4} )?\d{1,4}(?!(?:st|nd|rd|th)\b)(?:[^\W\d_]{1,3}\d{0,2})?(?:_\d{1,2})?"
-                        r"(?:\s*/\s*\d{1,4}[^\W\d_]?|-\d{1,4}[^\W\d_]?(?=\s|$))?)(?:\s*[-:]\s*|\s+|$)(.*)$")
+def _from_anchor(stops: list[NetworkStop], xy: np.ndarray, k: int, a: int | None, epsg: int) -> str:
+    """ "600 m NE of X": how far and which way stop ``k`` lies from the named stop ``a``; its coordinates
+    without one."""
+    if a is None:
+        lat, lon = unproject(xy[k:k + 1, 0], xy[k:k + 1, 1], epsg)
+        return f"stop at {float(lat[0]):.5f}, {float(lon[0]):.5f}"
+    dx, dy = xy[k] - xy[a]
+    d = float(np.hypot(dx, dy))
+    way = _COMPASS[int(((np.degrees(np.arctan2(dy, dx)) + 22.5) % 360) // 45)]
+    far = f"{d / 1000:.1f} km" if d >= 1000 else f"{max(10, int(round(d, -1)))} m"
+    return f"{far} {way} of {stops[a].name}"
 
 
 def route_names(name: str | None, first: str | None, last: str | None, route_id: str) -> tuple[str, str]:
-    """(route_short_name, route_long_name) of a route: the route number riders name (``45K``, ``JBL 13``) as the
-    short name; the rest of its name, else its terminals' names (``Bree - Soweto``), as the long name. A route
-    without a name or named terminals gets its id as short name: GTFS needs one of the two, and a made-up name
-    (``R008 km 0.0 - R008 km 19.9``) would be worse than none."""
+    """(route_short_name, route_long_name) of a route: the route number riders name (``45K``, ``QX012``, ``JBL
+    13``: ``model.split_route_name``) as the short name; the rest of its name, else its terminals' names
+    (``Bree - Soweto``), as the long name. A route without a name or named terminals gets its id as short
+    name: GTFS needs one of the two, and a made-up name (``R008 km 0.0 - R008 km 19.9``) would be worse than
+    none."""
     terminals = f"{first} - {last}" if first and last and first != last else ""
     if name:
-        m = _CODE_NAME.match(name.strip())
-        if m:
-            return m.group(1), m.group(2).strip() or terminals
-        return "", name
+        code, rest = split_route_name(name.strip())
+        if code:
+            return display_code(code), rest or terminals
+        return "", rest
     return ("", terminals) if terminals else (route_id, "")

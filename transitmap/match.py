@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import lru_cache
@@ -31,7 +32,8 @@ import numpy as np
 from . import notices as N
 from .engine import map_local
 from .geo import Path, along, distinct, group_stats, groups, pairs_within
-from .model import Pattern, Ride, Route, canonical_mode, majority_label, normalise_name
+from .model import (Pattern, Ride, Route, canonical_mode, code_key, display_code, majority_label, normalise_name,
+                    route_code, split_route_name)
 
 
 @dataclass(frozen=True)
@@ -323,6 +325,23 @@ def _same_path(cover: "Covers", i: int, j: int) -> bool:
     return same(*cover(*first)) and same(*cover(*then))
 
 
+def _turns_off(a: Path, b: Path, config: MatchConfig) -> bool:
+    """Whether path ``a`` leaves ``b``'s road where ``b`` goes on (or joins it where ``b`` came from farther):
+    two services that share a road and part for their own terminals (``A to B``, ``A to C``), not a ride that
+    boarded late or got off early (it leaves the other's road only where that one ends, or never)."""
+    off = b.nearest(a.xy, 2 * config.corridor_m)[1] > 2 * config.corridor_m
+    if a.known is not None:
+        off &= a.known  # the straight line across a signal gap is not where a went
+    if not off.any() or off.all():
+        return False
+    on = np.flatnonzero(~off)
+    k_b = b.nearest(a.xy[[on[0], on[-1]]])[0]  # where a joins b's road, and where it leaves it
+    tail = off[on[-1] + 1:].sum() * config.dense_step_m >= config.terminal_radius_m  # a goes on elsewhere ...
+    head = off[: on[0]].sum() * config.dense_step_m >= config.terminal_radius_m
+    return bool((tail and b.length - b.cum[k_b[1]] >= config.terminal_radius_m)  # ... while b goes on
+                or (head and b.cum[k_b[0]] >= config.terminal_radius_m))
+
+
 def _clusters(rides: list[Ride], cover: Covers, config: MatchConfig) -> list[list[int]]:
     """Rides on the same path in the same direction, unless both name their route and the names clearly
     differ (a partial ride of a long route can trace exactly the path of a short one, two route numbers can
@@ -333,9 +352,11 @@ def _clusters(rides: list[Ride], cover: Covers, config: MatchConfig) -> list[lis
     hand = [r.hand_route for r in rides]
     hand_differ = lambda i, j: bool(hand[i] and hand[j] and hand[i] != hand[j])  # noqa: E731
     linked = groups(len(rides), cover.mutual, lambda i, j: not cover.other_way(i, j) and not hand_differ(i, j) and
-                    _name_agreement(rides[i].route_name, rides[j].route_name) >= 0 and _same_path(cover, i, j))
+                    _name_agreement(rides[i].route_name, rides[j].route_name) >= 0 and _same_path(cover, i, j)
+                    and not _turns_off(cover.paths[i], cover.paths[j], config)
+                    and not _turns_off(cover.paths[j], cover.paths[i], config))
     names_differ = lambda i, j: _name_agreement(rides[i].route_name, rides[j].route_name) < 0  # noqa: E731
-    coded = [bool(r.route_name) and _code(normalise_name(r.route_name)) is not None for r in rides]
+    coded = [bool(r.route_name) and route_code(r.route_name) is not None for r in rides]
     # a group joined through rides nobody put anywhere is split first by the routes others were put in by hand
     linked = [part for group in linked for part in _split(group, lambda i: hand[i] is not None, hand_differ, cover)]
     out = []
@@ -447,37 +468,57 @@ def _name_agreement(a: str | None, b: str | None) -> int:
     return 1 if sim >= 0.8 else (-1 if sim < 0.6 else 0)
 
 
-# "45K", "237", "110ATH", "19C2", "17B_2", "16 62" (16/62, a route of its own beside 16: folded, the slash is a space);
-# or a whole name of a short prefix and a number: "jbl 13", "krt 03"
-_ROUTE_CODE = re.compile(r"^(\d{1,4}(?!(?:st|nd|rd|th)(?= |$))(?:[a-z]{1,5}\d{0,2})?(?:_\d{1,2})?(?: \d{1,4}[a-z]?(?= |$))?)(?= |$)"
-                         r"|^([^\W\d_]{1,4} \d{1,4}[a-z]{0,3})$")
-
-
-_ROUTE_WORD = re.compile(r"^(?:ruta|route|rota|rte|line|linea|ligne|bus|no|nr|num|numero) (?=\d)")
-
-
-def _code(folded: str) -> str | None:
-    """The route number of a folded name ("Ruta 8 Terminal" and "8" alike), or None."""
-    m = _ROUTE_CODE.match(_ROUTE_WORD.sub("", folded))
-    return (m.group(1) or m.group(2)) if m else None
-
-
 def _name_similarity(a: str, b: str) -> float:
-    """1 = the same route name, 0 = clearly different. Route numbers ("45K", "237", "100A") decide when
-    both names carry one: routes that share most of their stop names differ by their number. A number
-    changed by a typo (characters transposed, a space moved: "33d pmuthurwa" for "33DP Muthurwa") is as
-    likely as another route (0.7: neither agree nor conflict). Names of two terminals without numbers ("Bree
-    to Soweto", "soweto - bree") are the same route when both places match (in any order, case or spelling),
-    and different routes when only one does (a short route from the same rank)."""
-    fa, fb = normalise_name(a), normalise_name(b)
-    ta, tb = _terminals(a), _terminals(b)
-    if ta and tb and not _code(fa) and not _code(fb):
-        same = lambda x, y: x == y or _folded_similarity(x, y) >= 0.8  # noqa: E731
-        if (same(ta[0], tb[0]) and same(ta[1], tb[1])) or (same(ta[0], tb[1]) and same(ta[1], tb[0])):
+    """1 = the same route name, 0 = clearly different. Route numbers (``45K``, ``QX012``, ``Ruta 8``:
+    ``model.split_route_name``) decide when both names carry one, whoever added the terminals: routes that
+    share most of their stop names differ by their number. A number changed by a typo (characters transposed,
+    a space moved: "33d pmuthurwa" for "33DP Muthurwa") is as likely as another route (0.7: neither agree nor
+    conflict). Names of two terminals without numbers ("Bree to Soweto", "soweto - bree") are the same route
+    when both places match (in any order, case or spelling; one written longer: "Madina" and "Madina
+    Station"), and different routes when only one does (another service from the same rank)."""
+    (wa, ra), (wb, rb) = split_route_name(a), split_route_name(b)
+    return _similarity(code_key(wa), ra, code_key(wb), rb)
+
+
+@lru_cache(maxsize=65536)  # a survey has few distinct names, compared again and again
+def _similarity(ca: str | None, raw_a: str, cb: str | None, raw_b: str) -> float:
+    """``_name_similarity`` of two names as (number key, the rest of the name as written)."""
+    ra, rb = normalise_name(raw_a), normalise_name(raw_b)
+    if ca and cb:
+        if ca == cb:
             return 1.0
-        if any(same(x, y) for x in ta for y in tb):
+        # a typo: characters transposed, or a space moved into the number ("33d pmuthurwa" for "33dp muthurwa":
+        # one number is the other with letters added, the names alike); not one letter for another (33B, 33C)
+        short, long_ = sorted((ca, cb), key=len)
+        typo = (sorted(ca) == sorted(cb)
+                or (long_.startswith(short) and long_[len(short):].isalpha()
+                    and SequenceMatcher(None, (ca + ra).replace(" ", "").lower(),
+                                        (cb + rb).replace(" ", "").lower()).ratio() >= 0.95))
+        return 0.7 if typo else 0.0
+    if ca or cb:  # a route number beside a name without one ("kayole to town"): riders who name the
+        # terminals may ride that number or another between them; agreeing when the number's name holds them
+        plain, numbered = (set(rb.split()), set(ra.split())) if ca else (set(ra.split()), set(rb.split()))
+        plain.discard("to")
+        return 0.85 if len(plain) >= 2 and plain <= numbered else 0.7
+    ta, tb = _terminals(raw_a), _terminals(raw_b)
+    if ta and tb:
+        if (_same_place(ta[0], tb[0]) and _same_place(ta[1], tb[1])) or \
+                (_same_place(ta[0], tb[1]) and _same_place(ta[1], tb[0])):
+            return 1.0
+        if any(_same_place(x, y) for x in ta for y in tb):
             return 0.3
-    return _folded_similarity(fa, fb)
+    sort = lambda s: " ".join(sorted(s.split()))  # noqa: E731  (the other direction names the ends reversed)
+    return max(SequenceMatcher(None, ra, rb).ratio(), SequenceMatcher(None, sort(ra), sort(rb)).ratio())
+
+
+def _same_place(x: str, y: str) -> bool:
+    """Two folded place names of one place: alike but for a typo, or one the other written longer ("madina",
+    "madina station")."""
+    if x == y or SequenceMatcher(None, x, y).ratio() >= 0.8:
+        return True
+    wx, wy = set(x.split()), set(y.split())
+    shorter = min(wx, wy, key=len)
+    return bool(shorter) and (wx <= wy or wy <= wx) and max(map(len, shorter)) >= 4
 
 
 @lru_cache(maxsize=65536)
@@ -488,48 +529,37 @@ def _terminals(name: str) -> tuple[str, str] | None:
     return (parts[0], parts[-1]) if len(parts) >= 2 and parts[0] != parts[-1] else None
 
 
-@lru_cache(maxsize=65536)  # a survey has few distinct names, compared again and again
-def _folded_similarity(a: str, b: str) -> float:
-    """``_name_similarity`` of two names already folded by ``normalise_name``."""
-    ca, cb = _code(a), _code(b)
-    if ca and cb:
-        if ca == cb:
-            return 1.0
-        # a typo: characters transposed, or a space moved into the number ("33d pmuthurwa" for "33dp muthurwa":
-        # one number is the other with letters added, the names alike); not one letter for another (33B, 33C)
-        short, long_ = sorted((ca, cb), key=len)
-        typo = (sorted(ca) == sorted(cb)
-                or (long_.startswith(short) and long_[len(short):].isalpha()
-                    and SequenceMatcher(None, a.replace(" ", ""), b.replace(" ", "")).ratio() >= 0.95))
-        return 0.7 if typo else 0.0
-    if bool(ca) != bool(cb):  # a route number beside a name without one ("kayole to town"): riders who name the
-        # terminals may ride that number or another between them; agreeing when the number's name holds them
-        places = lambda s, code: set(s.split()) - {"to", code or ""}  # noqa: E731
-        plain, numbered = (places(b, None), places(a, ca)) if ca else (places(a, None), places(b, cb))
-        return 0.85 if len(plain) >= 2 and plain <= numbered else 0.7
-    sort = lambda s: " ".join(sorted(s.split()))  # noqa: E731  (the other direction names the ends reversed)
-    return max(SequenceMatcher(None, a, b).ratio(), SequenceMatcher(None, sort(a), sort(b)).ratio())
-
-
 def _majority_name(rides: list[Ride]) -> str | None:
-    """The most common route name after normalisation (misspellings count towards the name they are
-    closest to), shown as written most often; None when no ride has one."""
-    names = [r.route_name for r in rides if r.route_name]
+    """The route name the rides give, made of what most riders agree on: the route number most of those who
+    gave one wrote (as written most often, a compact one in capitals: ``46k`` -> ``46K``), whoever added the
+    terminals, and the rest of the name most often given (the terminals, with or without the number); None
+    when no ride has a name. Misspellings count towards the name they are closest to."""
+    names = sorted(r.route_name for r in rides if r.route_name)
     if not names:
         return None
+    split = [split_route_name(n) for n in names]
+    keys = Counter(code_key(c) for c, _ in split if c)
+    code, key = None, None
+    if keys:
+        key = max(keys, key=lambda k: (keys[k], k))
+        written = Counter(c for c, _ in split if c and code_key(c) == key)
+        code = display_code(max(written, key=lambda c: (written[c], any(ch.isupper() for ch in c), c)))
+    # the rest of the names that go with that number (or give none), grouped as names that agree
+    rests = [r for c, r in split if r and (not c or code_key(c) == key)]
     groups: list[list[str]] = []
-    for n in sorted(names):
+    for r in rests:
         for g in groups:
-            if _name_similarity(g[0], n) >= 0.8:
-                g.append(n)
+            if _similarity(None, g[0], None, r) >= 0.8:
+                g.append(r)
                 break
         else:
-            groups.append([n])
-    best = max(groups, key=lambda g: (len(g), -len(min(g))))
-    # names that agree, shown with a route number where one carries it ("33C Commercial-Cabanas" before
-    # "Commercial to Cabanas"): the number tells this route from others between the same places
-    return max(set(best), key=lambda n: (_code(normalise_name(n)) is not None, best.count(n),
-                                         any(c.isupper() for c in n), n))
+            groups.append([r])
+    rest = ""
+    if groups:
+        best = max(groups, key=lambda g: (len(g), -len(min(g))))
+        written = Counter(best)
+        rest = max(written, key=lambda r: (written[r], any(ch.isupper() for ch in r), r))
+    return " ".join(filter(None, [code, rest])) or None
 
 
 def _median_geometry(paths: list[Path], config: MatchConfig) -> np.ndarray:
@@ -578,10 +608,13 @@ def _pair_directions(patterns: list[Pattern], config: MatchConfig) -> list[Route
             hi, hj = patterns[i].hand_route, patterns[j].hand_route
             agree = -1 if hi and hj and hi != hj else (2 if hi and hi == hj else agree)
             if si >= config.opposite_share and sj >= config.opposite_share and fi <= 0.3 and fj <= 0.3 and agree >= 0:
-                candidates.append((-agree, -(si + sj), i, j))
+                # the other direction of a service starts where this one ends and ends where it starts: of two
+                # services on one road, the one whose terminals are this one's, whatever the overlap
+                ends = _both_ends(patterns[i].xy, patterns[j].xy, config.terminal_radius_m)
+                candidates.append((-agree, -ends, -(si + sj), i, j))
     used: set[int] = set()
     routes = []
-    for _, _, i, j in sorted(candidates):
+    for _, _, _, i, j in sorted(candidates):
         if i not in used and j not in used:
             used |= {i, j}
             routes.append(_route((patterns[i], patterns[j])))
@@ -592,8 +625,28 @@ def _pair_directions(patterns: list[Pattern], config: MatchConfig) -> list[Route
 def _route(patterns: tuple[Pattern, ...]) -> Route:
     # direction 0 starts at the end that is further west (then south): stable whatever the input order
     ordered = tuple(sorted(patterns, key=lambda p: (round(p.xy[0][0], -2), round(p.xy[0][1], -2))))
-    name = next((p.name for p in ordered if p.name), None)
-    return Route(ordered, tuple(range(len(ordered))), name)
+    return Route(ordered, tuple(range(len(ordered))), route_name(ordered))
+
+
+def route_name(patterns) -> str | None:
+    """A route's name from its patterns' (``_majority_name``): the route number the patterns of most rides
+    carry (a rider of one direction may give it where those of the other gave only terminals), and the rest of
+    the first pattern's name that has one."""
+    keys: Counter = Counter()
+    shown: dict[str, str] = {}
+    for p in patterns:
+        code = split_route_name(p.name)[0] if p.name else None
+        if code:
+            keys[code_key(code)] += len(p.rides) + len(p.partial)
+            shown.setdefault(code_key(code), code)
+    rest = next((r for p in patterns if p.name for r in [split_route_name(p.name)[1]] if r), "")
+    code = shown[max(keys, key=lambda k: (keys[k], k))] if keys else None
+    return " ".join(filter(None, [code, rest])) or None
+
+
+def _both_ends(a: np.ndarray, b: np.ndarray, radius_m: float) -> int:
+    """How many of a path's ends lie near the other way's: a's start by b's end, a's end by b's start."""
+    return int(np.hypot(*(a[0] - b[-1])) <= radius_m) + int(np.hypot(*(a[-1] - b[0])) <= radius_m)
 
 
 def _group_variants(routes: list[Route], config: MatchConfig) -> list[Route]:
@@ -606,7 +659,7 @@ def _group_variants(routes: list[Route], config: MatchConfig) -> list[Route]:
             by_name.setdefault("\0" + r.hand_route, []).append(k)
         elif r.name:
             folded = normalise_name(r.name)  # the other direction names the ends reversed: "a - b", "b - a"
-            by_name.setdefault(_code(folded) or " ".join(sorted(folded.split())), []).append(k)
+            by_name.setdefault(route_code(r.name) or " ".join(sorted(folded.split())), []).append(k)
 
     def same_way(p: Pattern, q: Pattern) -> bool | None:
         """Whether two patterns of one name run the same way: by a terminal they share, else along each other
@@ -648,7 +701,8 @@ def _group_variants(routes: list[Route], config: MatchConfig) -> list[Route]:
         west = lambda dp: (round(dp[1].xy[0][0], -2), round(dp[1].xy[0][1], -2))  # noqa: E731  (as in _route)
         if first[1] is not None and west(first[1]) < west(first[0]):
             placed = sorted(((1 - d, p) for d, p in placed), key=lambda dp: (dp[0], *main(dp)))
-        out.append(Route(tuple(p for _, p in placed), tuple(d for d, _ in placed), routes[group[0]].name))
+        out.append(Route(tuple(p for _, p in placed), tuple(d for d, _ in placed),
+                         route_name([p for _, p in placed])))
     return sorted(out, key=_route_key)
 
 

@@ -315,8 +315,13 @@ class Headway:
     start_s: int  # seconds after local midnight of the service day (may pass 24 h)
     end_s: int
     headway_s: int
-    provenance: str  # observed | reported | observed_other_band | estimated_from_rank_waits | assumed
+    # observed (departures seen at the rank, two intervals or more in the band) | estimated_from_rank_waits
+    # (three waits or more in the band) | reported (by the recording app's user) | extrapolated (from the
+    # route direction's nearest band with evidence) | assumed (the survey's headway for the mode)
+    provenance: str
     samples: int  # gaps or waits it rests on
+    implausible_s: int = 0  # the headway the evidence gave where it lies outside its mode's plausible range
+    share: float = 1.0  # the route direction's departures over this pattern's (its rides' share of them)
 
 
 @dataclass(frozen=True, eq=False)
@@ -374,3 +379,206 @@ def _fold_mode(text: str) -> str:
     """Case and accents folded, spacing normalised (as ``names`` folds the words of paths)."""
     text = unicodedata.normalize("NFKD", text.lower())
     return " ".join("".join(c for c in text if not unicodedata.combining(c)).split())
+
+
+# --------------------------------------------------------------------------------------------------
+# Route numbers in the names riders give
+
+#: Words before a number that say it is a route's number ("Ruta 8", "Line 12", "Bus 7", "Tata 23", "No. 7")
+ROUTE_WORDS = frozenset("""
+    route routes rte ruta rutas rota rotas line lines linea lineas linha linhas ligne lignes
+    bus buses autobus omnibus micro colectivo tata trotro matatu no nr nro num numero number n
+""".split())
+#: Words after a plain number that make it part of a place's name ("20 de Noviembre", "37 Station", "Km 4")
+_IN_PLACE = frozenset("""
+    de del da do das dos des du la le el los las y e et and of
+    station stage street st avenue ave av road rd junction jct market hospital hosp barracks
+    calle avenida rue estacion gare carrefour marche mercado km kms
+""".split())
+_UNITS = frozenset("km kms mi mile miles min mins h hr hrs kg".split())
+_ORDINAL = re.compile(r"(?i)^\d{1,4}(st|nd|rd|th|er|eme|ème|ra|ro|º|°|ª)$")  # not 11A, 6E: route numbers
+#: one token of a route number: digits first (45K, 110ATH, 19C2, 17B_2, 16/62, 16-62) or letters first
+#: (QX012, M12, B-45)
+_CODE_TOKEN = re.compile(r"(?i)^(?:\d{1,4}(?:[a-z]{1,5}\d{0,2})?(?:_\d{1,2})?(?:[/-]\d{1,4}[a-z]?)?"
+                         r"|[a-z]{1,3}-?\d{1,4}[a-z]?)$")
+_AND = frozenset("y e et and & +".split())
+
+
+@lru_cache(maxsize=65536)
+def split_route_name(name: str) -> tuple[str | None, str]:
+    """(the route's number as written, or None; the rest of the name: its terminals or words) of a route name
+    as riders write it: the number alone (``QX012``, ``45K``), before its terminals (``QX012 Central
+    Park-Zone Stage``, ``45K-Kawangware``), after a route word (``Ruta 8``, ``Line 12``, ``Tata 23``), two
+    numbers of one service (``ruta 1 y 2 Sefiplan``, ``16/62``), a short prefix and a number as a whole name
+    (``JBL 13``, ``Omd 40``). A number that is part of a place's name is none: ``20 de Noviembre``, ``37
+    Station``, ``Km 4``, ``3rd Avenue``."""
+    tokens = name.split()
+    if not tokens:
+        return None, ""
+    # a number glued to its terminals by a dash: "45K-Kawangware", "QX012-Central Park"
+    first = re.match(r"(?i)^([a-z]{0,3}\d{1,4}[a-z]{0,3})-([^\d\W].*)$", tokens[0])
+    if first and _is_code(first.group(1)):
+        tokens = [first.group(1), "-", first.group(2), *tokens[1:]]
+    i, labelled = 0, False
+    word = tokens[0].strip(".:#°º").casefold()
+    if len(tokens) > 1 and word in ROUTE_WORDS and _is_code(tokens[1].lstrip("#").rstrip(".,:;")):
+        i, labelled = 1, True
+    code = tokens[i].lstrip("#").rstrip(".,:;") if i < len(tokens) else ""
+    if not _is_code(code):
+        # a short prefix and a number, the whole name: "JBL 13", "krt 03"
+        if len(tokens) == 2 and re.fullmatch(r"[^\W\d_]{2,4}", tokens[0]) and tokens[0].casefold() not in _UNITS \
+                and tokens[0].casefold() not in ROUTE_WORDS and re.fullmatch(r"\d{1,4}[^\W\d_]{0,2}", tokens[1]):
+            return f"{tokens[0]} {tokens[1]}", ""
+        return None, name.strip()
+    j = i + 1
+    nxt = tokens[j].casefold() if j < len(tokens) else ""
+    if nxt in _AND and j + 1 < len(tokens) and re.fullmatch(r"\d{1,4}[^\W\d_]?", tokens[j + 1]):
+        code, j = f"{code} {tokens[j]} {tokens[j + 1]}", j + 2  # "1 y 2": one service of two numbers
+    elif code.isdigit() and not labelled and nxt.strip(".,") in _IN_PLACE:
+        return None, name.strip()  # "20 de Noviembre", "37 Station": a place
+    rest = " ".join(tokens[j:]).strip(" -–—:|/,")
+    return code, rest
+
+
+def _is_code(token: str) -> bool:
+    if not token or not _CODE_TOKEN.fullmatch(token) or _ORDINAL.fullmatch(token):
+        return False
+    letters = re.match(r"(?i)^([a-z]+)", token)
+    return not (letters and letters.group(1).casefold() in _UNITS)
+
+
+def code_key(code: str | None) -> str | None:
+    """A route number as compared: case and spacing folded, the two numbers of one service in order
+    (``qx012`` = ``QX012``, ``B-45`` = ``B45``, ``1 y 2`` = ``1/2``)."""
+    if not code:
+        return None
+    folded = re.sub(r"(?<=\d)-(?=\d)", "/", _fold_mode(code).upper())  # 16-62 is 16/62
+    parts = re.split(r"\s*(?:\bY\b|\bE\b|\bET\b|\bAND\b|&|\+|/)\s*", folded)
+    parts = [re.sub(r"[\s-]+", "", p) for p in parts if p.strip()]
+    return "/".join(parts) if parts else None
+
+
+def route_code(name: str | None) -> str | None:
+    """The compared key (``code_key``) of the route number in a name, or None."""
+    return code_key(split_route_name(name)[0]) if name else None
+
+
+def display_code(code: str) -> str:
+    """A route number as shown: a compact one in capitals (``46k`` -> ``46K``, ``qx012`` -> ``QX012``); one of
+    several words as written (``Omd 40``, ``1 y 2``)."""
+    return code.upper() if " " not in code else code
+
+
+# --------------------------------------------------------------------------------------------------
+# Names riders know: a stop, headsign or route name is a place, never a note
+
+#: Words of transit and of a ride's events, in the languages of surveys: a label made of these alone (``Parada
+#: de Bus tipo 1``, ``Fin de la ruta``, ``ultima parada``, ``Bus stop``) names no place
+_EVENT_WORDS = frozenset("""
+    final finale ultima ultimo last first primera primer primero premier premiere dernier derniere
+    fin end start inicio debut depart departure arrivee arrival llegada salida partida chegada
+    ruta rutas route routes rota ligne line linea trayecto recorrido viaje trip ride journey
+    completa complete completed terminada terminado finished done here aqui ici point punto
+""".split()) | frozenset("de del la el las los da do das dos du des le les of the a al en et y e".split())
+_EVENT_CORE = frozenset("""
+    final finale ultima ultimo last first primera primer primero premier premiere dernier derniere
+    fin end start inicio debut depart departure arrivee arrival llegada salida partida chegada
+""".split())
+_GENERIC_WORDS = _EVENT_WORDS | frozenset("""
+    stop stops busstop bus buses autobus autobuses micro parada paradas paradero arret arrets paragem ponto
+    kituo stage tipo type typ kind clase classe nuevo nueva new otro otra other
+""".split())
+#: Words of the recording itself (the device, its GPS and battery, photos, voice notes, tests) and of how the
+#: ride went (traffic, waiting, a full vehicle), in the languages of surveys: a label with one is a note
+_DEVICE_WORDS = frozenset("""
+    gps signal senal señal signale sinal battery bateria batería batterie phone telefono teléfono telephone app
+    photo foto fotografia picture image imagen voice voz voix audio recording grabacion grabación grabando
+    enregistrement gravacao gravação video note nota test prueba essai teste
+    traffic trafico tráfico trafic transito trânsito jam embouteillage foleni waiting esperando attente
+    espera kusubiri full lleno llena plein pleine cheio
+    صورة صوت تسجيل صوتي
+""".split())
+#: Words of a sentence in the first person, or of one about how things are: a note, not a place
+_SENTENCE_WORDS = frozenset("""
+    i im me my we our us estoy estamos estoi soy somos mi nos je suis nous sommes mon ma eu estou sou nos
+    hay there is are was were am esta estan been está están ni niko tuko not pas nao não
+""".split())
+#: Small words of sentences; a long label with several is a sentence ("Ruta empezada con un leve retraso")
+_FUNCTION_WORDS = frozenset("de la el en con para por un una the of with and to a y que le les du des et un une "
+                            "sur avec pour em com para um uma no na".split())
+_CLOCK_IN = re.compile(r"(?<!\d)\d{1,2}\s*[:h]\s*\d{2}(?!\d)|(?<!\d)\d{1,2}\s*(?:am|pm|a\.m\.|p\.m\.)(?![a-z])",
+                       re.IGNORECASE)
+_LABEL = re.compile(r"^\s*([^\W\d_][^:]{0,24}?)\s*:\s*(?!\d)")  # "Départ : ", "Arrivée: " (not a clock's colon)
+_AMOUNT_PART = re.compile(r"^\W*\d[\d.,]*\s*[^\W\d_]{1,5}\W*$|^\W*[^\W\d_]{1,3}\.?\s*\d[\d.,]{2,}\W*$")
+
+
+def _words_of(text: str) -> list[str]:
+    return _fold_mode(re.sub(r"[^\w\s]", " ", text)).split()
+
+
+def note_words(text: str) -> bool:
+    """Whether a label is a note rather than a place's name, from what notes look like in any language: a
+    time of day, an amount of money, a sentence (the first person, a verb of being, or six words and more of
+    which several small words), or only words of transit and of a ride's events (``Parada de Bus tipo 1``,
+    ``fin del trayecto``), numbers and single letters."""
+    words = _words_of(text)
+    if not words or not any(ch.isalpha() for ch in text):
+        return True
+    if _CLOCK_IN.search(text) or _AMOUNT_PART.match(text):
+        return True
+    if any(w in _SENTENCE_WORDS or w in _DEVICE_WORDS for w in words):
+        return True
+    if len(words) >= 6 and sum(w in _FUNCTION_WORDS for w in words) >= 2:
+        return True
+    return all(w in _GENERIC_WORDS or w.isdigit() or len(w) == 1 for w in words)
+
+
+@lru_cache(maxsize=65536)
+def place_name(label: str | None, *, way: bool = False) -> str | None:
+    """The place a label names, or None when it names none (``note_words``): a label's prefix goes
+    (``Arrivée : gare Lomé`` -> ``gare Lomé``), and of a label of parts (``Départ : Gare X>Port Y - 300frc - Sur
+    le pont``) the parts that are notes. A part that names a way from one place to another (``Gare X>Port Y``,
+    ``Inicio de la ruta Alajuela -> Santa Barbara``) names no stop; with ``way`` (a route's name) it is kept
+    alone, as its two places (``Gare X - Port Y``)."""
+    if not label or not label.strip():
+        return None
+    text = " ".join(label.split())
+    m = _LABEL.match(text)
+    if m and not _CLOCK_IN.match(text):
+        text = text[m.end():]
+    parts = [p.strip() for p in re.split(r"\s+[-–—|]\s+|\s*[|;]\s*", text) if p.strip()]
+    way_ok = way
+    way = next((p for p in parts if re.search(r"\s*(?:->|=>|→|>)\s*", p)), None)
+    if way is not None:
+        if not way_ok:
+            return None
+        ends = [_after_event(e.strip(" -")) for e in re.split(r"\s*(?:->|=>|→|>)\s*", way) if e.strip(" -")]
+        ends = [e for e in ends if e and not note_words(e)]
+        return " - ".join(ends) if len(ends) >= 2 else None
+    kept = [p for p in parts if not note_words(p)]
+    if not kept:
+        return None
+    kept[0] = _after_event(kept[0])  # "INICIO Sayago" -> "Sayago"
+    out = " - ".join(kept)
+    return out if not note_words(out) else None
+
+
+def _after_event(text: str) -> str:
+    """A place without the words of a ride's event before it: ``INICIO Sayago`` -> ``Sayago``, ``Llegada a la
+    parada de Targuases`` -> ``Targuases``."""
+    words = text.split()
+    if len(words) > 1 and _words_of(words[0]) and all(w in _EVENT_CORE for w in _words_of(words[0])):
+        words = words[1:]
+        while len(words) > 1 and _words_of(words[0]) and all(w in _GENERIC_WORDS for w in _words_of(words[0])):
+            words = words[1:]  # "Llegada a la parada de Targuases": "parada cootaxa" keeps its own name
+    return " ".join(words)
+
+
+def route_mode(route: "Route", rides: list["Ride"]) -> str:
+    """The mode most of a route's rides that name one name (``canonical_mode``); minibus where none does."""
+    modes: dict[str, int] = {}
+    for p in route.patterns:
+        for i in p.rides + p.partial:
+            if rides[i].mode:
+                modes[rides[i].mode] = modes.get(rides[i].mode, 0) + 1
+    return canonical_mode(min(modes, key=lambda m: (-modes[m], m)) if modes else "minibus")

@@ -38,7 +38,8 @@ import numpy as np
 
 from . import notices as N
 from .geo import along
-from .model import MODE_WORDS, ROUTE_TYPES, Ride, canonical_mode, route_type  # noqa: F401 (the vocabulary of modes)
+from .model import (MODE_WORDS, ROUTE_TYPES, Ride, canonical_mode, place_name, route_type,  # noqa: F401 (modes)
+                    split_route_name)
 
 # Words of apps, servers and survey folders, not route names.
 _GENERIC = frozenset("""
@@ -58,7 +59,9 @@ _DATE = re.compile(r"(?<![0-9])(?:(?:19|20)\d\d[-_.]?[01]?\d[-_.]?[0-3]?\d|[0-3]
                    r"(?:[T_ -]?[0-2]?\d[-:_.h]?[0-5]\d(?:[-:_.m]?[0-5]\d)?s?)?(?![0-9])")
 _TIME = re.compile(r"(?<![0-9])(?:[01]?\d|2[0-3])[-:h][0-5]\d(?:[-:m][0-5]\d)?(?![0-9])")  # not 29-30, a route
 _COUNTER = re.compile(r"(?:-\d{1,2}|\s?\(\d+\)|[-_ ]copy(?:[-_ ]?\d+)?)$", re.IGNORECASE)
-_CODE = re.compile(r"\d{1,4}(?:[-.]\d{1,4})?(?:[A-Za-z]{1,3}\d{0,2})?(?:_\d{1,2})?")  # a route number: 14, 45K, 110ATH, 19C2, 17B_2, 16-62
+# a route number: 14, 45K, 110ATH, 19C2, 17B_2, 16-62; or letters first: QX012, KB45 (two or three letters and two
+# or more digits: "c12" is more often a collector's code)
+_CODE = re.compile(r"\d{1,4}(?:[-.]\d{1,4})?(?:[A-Za-z]{1,3}\d{0,2})?(?:_\d{1,2})?|[A-Za-z]{2,3}-?\d{2,4}[A-Za-z]?")
 _PREFIX = re.compile(r"[^\W\d_]{1,4}")  # a short district or line prefix before a number: JBL 13, krt 03
 
 
@@ -84,6 +87,9 @@ def name_rides(rides: list[Ride], config: NamingConfig = NamingConfig()) -> tupl
     # a collector's own id written as the route's name (it happens) names no route
     collectors = {_fold(r.collector_id) for r in rides if r.collector_id}
     rides = [replace(r, route_name=None) if r.route_name and _fold(r.route_name) in collectors else r for r in rides]
+    # a route's name is its number and places, never a note ("Départ : Gare X>Port Y - 300frc" -> "Gare X - Port Y")
+    rides = [r if not r.route_name or (clean := _route_label(r.route_name)) == r.route_name
+             else replace(r, route_name=clean) for r in rides]
     paths = _split_paths([r.source for r in rides])
     declared: dict[int, dict[str, str]] = {}
     if config.convention:
@@ -151,6 +157,13 @@ def _along_named(rides: list[Ride], named: list[Ride], samples: "_Samples", conf
                 out.append(i)
                 break
     return out
+
+
+def _route_label(name: str) -> str | None:
+    """A route name as riders give it, without what is a note (``model.place_name``): its number and places."""
+    code, rest = split_route_name(name)
+    places = place_name(rest, way=True) if rest else None
+    return " ".join(filter(None, [code, places])) or None
 
 
 def mark_templates(rides: list[Ride], config: NamingConfig = NamingConfig()) -> frozenset[str]:
@@ -305,6 +318,16 @@ def _guess(rides: list[Ride], paths: list[_PathName], one_path: _OnePath, skip: 
         for w in {_fold(w) for w in codes[i][1]}:
             carriers[w].append(i)
     personal = {w for w, members in carriers.items() if len(members) > 1 and not one_path(members)}
+    # a "number" that recurs on rides of more than one path is a collector's or a device's code, not a route's
+    by_code: dict[str, list[int]] = defaultdict(list)
+    for i in todo:
+        if codes[i][0]:
+            by_code[_fold(codes[i][0])].append(i)
+    for code, members in by_code.items():
+        if len(members) > 1 and not one_path(members):
+            personal.add(code)
+            for i in members:
+                codes[i] = (None, [codes[i][0], *codes[i][1]])
     stem_names: dict[int, str] = {}
     for i in todo:
         rest = [w for w in codes[i][1] if _fold(w) not in personal]

@@ -724,9 +724,11 @@ class StopSeenOnceNotice(Notice):
 
 @dataclass(frozen=True, kw_only=True)
 class HeadwayEstimatedNotice(Notice):
-    """No departures were observed for this trip (route, direction, pattern) in a time band; its headway comes
-    from elsewhere, which ``provenance`` says as ``headways.csv`` does: `observed_other_band` (departures seen
-    in another band), `estimated_from_rank_waits` (twice the median wait at the rank) or `assumed`."""
+    """Departures were not observed for this trip (route, direction, pattern) in a time band (two intervals or
+    more); its headway comes from elsewhere, which ``provenance`` says as ``headways.csv`` does:
+    `estimated_from_rank_waits` (twice the median wait at the rank of three rides or more in the band),
+    `reported`, `extrapolated` (the route direction's nearest band with evidence) or `assumed` (the survey's
+    headway for the mode, ``timing.mode_headways``)."""
 
     severity = WARNING
     route_id: str
@@ -734,6 +736,20 @@ class HeadwayEstimatedNotice(Notice):
     start_time: str
     headway_s: float
     provenance: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeadwayImplausibleNotice(Notice):
+    """The evidence of a time band gives a headway outside what is plausible for the route's mode
+    (``timing.plausible_headways``: a train every two minutes from two rides' waits): it is not published,
+    the band runs at the survey's headway for the mode (``provenance`` `assumed`) instead."""
+
+    severity = WARNING
+    route_id: str
+    trip_id: str
+    start_time: str
+    headway_s: float
+    mode: str
 
 
 @dataclass(frozen=True, kw_only=True)

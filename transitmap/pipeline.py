@@ -33,8 +33,8 @@ from .fares import FareConfig, fares_between_stops, route_fares, settle_currenci
 from .geo import simplified, unproject, utm_epsg
 from .gtfs import PLACEHOLDER_URL, PROFILES, feed_bytes, network_tables, validator_summary, with_virtual_stops
 from .match import MatchConfig, match_rides, merged_routes, per_region
-from .model import PatternStops, PatternTimes, Status, known_currency, weekdays
-from .names import NamingConfig, canonical_mode, name_rides, route_type
+from .model import PatternStops, PatternTimes, Status, known_currency, route_mode, weekdays
+from .names import NamingConfig, name_rides, route_type
 from .privacy import pseudonyms, thinned, trimmed_outline
 from .read import ReadColumns, ReadLimits, ReadResult, expand_archives, list_inputs, read_file, timezone_at
 from .report import headways_csv, ledger_csv, stats_files, to_json
@@ -42,8 +42,8 @@ from .review import (Correction, Review, apply_to_rows, canonical, check, forced
                      redacted, rides_digest)
 from .stats import NetworkStats, feed_stats
 from .stops import StopConfig, infer_stops, merged_stops
-from .timing import (TimingConfig, band_offsets, headways, local_seconds, stop_offsets, survey_speed_kph,
-                     uniform_reported_headways)
+from .timing import (TimingConfig, band_offsets, fill_headways, local_seconds, route_headways, stop_offsets,
+                     survey_speed_kph, uniform_reported_headways)
 from .validate import (TraceCheck, ValidationConfig, check_survey, check_trace, check_trace_safely, digests,
                        summarize)
 
@@ -504,6 +504,10 @@ def build_network(
     if config.timing.untimed_speed_kph is None and not all(r.travel_timed for r in rides):
         config = replace(config, timing=replace(config.timing, untimed_speed_kph=survey_speed_kph(rides)))
     routes, notices, stops, pattern_stops, timed = _network(rides, tz, epsg, workers, config)
+    # bands nobody's evidence covers take the survey's headway for the mode: known once every route is
+    modes = {key: route_mode(routes[key[0]], rides) for key in timed}
+    filled = fill_headways({key: t.bands for key, t in timed.items()}, modes, config.timing)
+    timed = {key: replace(t, bands=filled[key]) for key, t in timed.items()}
     clock.lap(f"matched them into {len(routes):,} routes, inferred {len(stops):,} stops, timed the patterns")
     notices += dropped + currency_notices
     ids = stable_ids(previous, [_route_lines(route) for route in routes],
@@ -516,14 +520,12 @@ def build_network(
         fare, od, found = route_fares(ids.route_ids[r], route, rides, paid, config.fares)
         fares.append((fare, od))
         fare_notices += found
-    modes = [Counter(rides[i].mode for p in route.patterns for i in p.rides + p.partial if rides[i].mode)
-             for route in routes]
-    majority = [canonical_mode(min(m, key=lambda mode: (-m[mode], mode)) if m else "minibus") for m in modes]
+    majority = [route_mode(route, rides) for route in routes]
     types = [route_type(mode) for mode in majority]
     hail = [mode in config.hail_and_ride_modes.split() for mode in majority]
     service_days, _ = local_seconds(np.array([r.t_s[r.start] for r in rides if r.clock]), tz)
     rows = feed_rows(rides, routes, stops, pattern_stops, timed, ids, fares, types, service_days, tz, epsg, config,
-                     hail)
+                     hail, majority)
     notices += rows.notices + fare_notices
     digests = {ids.route_ids[r]: rides_digest(rides, route) for r, route in enumerate(routes)}
     id_feed = None
@@ -665,13 +667,14 @@ def _region_network(rides, tz: str, epsg: int, config: BuildConfig):
     timed = {}
     to_latlon = partial(unproject, epsg=epsg)
     for r, route in enumerate(routes):
+        bands = route_headways(route, rides, tz, config.timing, route_mode(route, rides))
         for p, pattern in enumerate(route.patterns):
             ps = pattern_stops[(r, p)]
             dist = pattern.path.cum  # metres along the pattern at each vertex
             advance = np.flatnonzero(np.concatenate([[True], np.diff(np.round(dist, 1)) > 0]))  # no two points at one distance
             shape = advance[simplified(pattern.xy[advance], SHAPE_TOLERANCE_M)]
             offsets, source, n_timed = stop_offsets(pattern, ps.s_m, rides, config.timing)
-            timed[(r, p)] = PatternTimes(offsets, headways(pattern, rides, tz, config.timing),
+            timed[(r, p)] = PatternTimes(offsets, bands[p],
                                          dist[shape], *to_latlon(pattern.xy[shape, 0], pattern.xy[shape, 1]),
                                          fares_between_stops(pattern, ps, rides), source, n_timed,
                                          band_offsets(pattern, ps.s_m, rides, tz, offsets, config.timing))

@@ -54,6 +54,10 @@ class RideProfile:
     junctions_per_km: float = 0.0  # places of a route (junctions, lights) where vehicles stand, unmarked ...
     junction_stop_probability: float = 0.6  # ... on this share of rides
     adhoc_stops: float = 0.0  # stops marked for one passenger, anywhere, per ride (Poisson mean)
+    note_marks: float = 0.0  # share of marks whose label is a note typed into the waypoint (``NOTES``), no name
+    note_waypoints: float = 0.0  # waypoints of a note alone (the GPS, a photo, a voice note), anywhere, per ride
+    mark_late_s: tuple[float, float] = (0.0, 0.0)  # a stop marked this long after the vehicle stood: the phone's
+    # position then, on the move again
 
 
 @dataclass(frozen=True)
@@ -68,10 +72,12 @@ class RouteSpec:
     fare: float = 10.0
     currency: str = "ZAR"
     operator: str | None = None
+    code: str | None = None  # the route's number as riders write it (``45K``, ``QX012``), for the name variants
 
 
 #: What real rides show (see the module docstring); the accuracy benchmark rides with it.
-HOSTILE = RideProfile(passenger_marks=True, junctions_per_km=0.8, adhoc_stops=0.7, traffic_stops_per_km=0.6)
+HOSTILE = RideProfile(passenger_marks=True, junctions_per_km=0.8, adhoc_stops=0.7, traffic_stops_per_km=0.6,
+                      note_marks=0.06, note_waypoints=0.4, mark_late_s=(0.0, 20.0))
 
 
 def _along(path_xy: np.ndarray):
@@ -95,8 +101,10 @@ def ride(
 
     ``start`` is when the collector starts recording at the origin rank (time-zone aware).
     ``name_variant``: "same", "typo", None (no name), "collector" (the collector's id, as some write),
-    "terminals" (the first and last stops' names: ``Bree to Soweto``). ``partial``: None = drawn from the
-    profile.
+    "terminals" (the first and last stops' names: ``Bree to Soweto``); with the route's ``code``: "code" (the
+    number alone: ``QX012``), "code_terminals" (``QX012 Central Park-Zone Stage``), "lower" (that, in lower
+    case), "word_code" (``Route 45K``, ``Line 12``, ``Tata 23``), "terminals_typo" (the terminals with a letter
+    dropped or doubled). ``partial``: None = drawn from the profile.
     """
     lat0, lon0 = route.path[0]
     epsg = utm_epsg(lat0, lon0)
@@ -152,6 +160,12 @@ def ride(
     marks.append((t_end + 5.0, s_to, "alight", int(np.argmin(np.abs(stop_s - s_to)))))
     t_knots.append(t_end + u((20.0, 90.0)))  # the collector stops recording a little after arrival
     s_knots.append(s_to)
+    if profile.mark_late_s[1] > 0:  # marked late: where the phone was when the collector tapped
+        marks = [(tm + (late := u(profile.mark_late_s)), float(np.interp(tm + late, t_knots, s_knots)), kd, idx)
+                 if 0 < idx else (tm, sm, kd, idx) for tm, sm, kd, idx in marks]
+    if profile.note_waypoints:
+        for tm in rng.uniform(t_knots[1], t_knots[-1], rng.poisson(profile.note_waypoints)):
+            marks.append((float(tm), float(np.interp(tm, t_knots, s_knots)), "stop", -3))  # -3: a note alone
 
     t, lat, lon, acc = gps_fixes(t_knots, s_knots, xy, epsg, profile, rng)
 
@@ -168,6 +182,7 @@ def ride(
         "mode": "minibus",
         "route_name": (collector_id if name_variant == "collector" else
                        _terminals(route, rng) if name_variant == "terminals" else
+                       _coded_name(route, name_variant, rng) if name_variant in CODED_VARIANTS else
                        _name_variant(route.name, name_variant, rng)),
         "operator": route.operator,
         "points": points,
@@ -182,6 +197,8 @@ def ride(
             sx, sy = np.interp(sm, cum, xy[:, 0]), np.interp(sm, cum, xy[:, 1])
             slat, slon = unproject(np.array([sx + rng.normal(0, 4)]), np.array([sy + rng.normal(0, 4)]), epsg)
             name = route.stop_names[idx] if 0 <= idx < len(route.stop_names) else None
+            if idx == -3 or (profile.note_marks and rng.random() < profile.note_marks):
+                name = _note(route, rng)  # a note typed into the waypoint, where a name would go
             stops.append({"time": iso(tm), "lat": round(float(slat[0]), 6), "lon": round(float(slon[0]), 6),
                           "kind": kind, "name": name})
         trace["stops"] = stops
@@ -293,6 +310,51 @@ def _correlated_noise(rng: np.random.Generator, n: int, step_s: float, corr_s: f
     e = rng.standard_normal(n + len(k) - 1)
     out = np.convolve(e, kernel, mode="valid")
     return out * (sigma / np.sqrt(np.sum(kernel**2)))
+
+
+CODED_VARIANTS = ("code", "code_terminals", "lower", "word_code", "terminals_typo")
+
+
+def _coded_name(route: RouteSpec, variant: str, rng: np.random.Generator) -> str | None:
+    """The route's name in one of the shapes riders write it (``ride``'s ``name_variant``)."""
+    a, b = (route.stop_names[0], route.stop_names[-1]) if len(route.stop_names) >= 2 else (None, None)
+    code = route.code or route.name
+    sep = str(rng.choice(["-", " - ", " to "]))
+    if variant == "code" or not (a and b):
+        return code
+    if variant == "code_terminals":
+        return f"{code} {a}{sep}{b}"
+    if variant == "lower":
+        return f"{code} {a}{sep}{b}".lower()
+    if variant == "word_code":
+        return f"{rng.choice(['Route', 'Line', 'Ruta', 'Bus', 'Tata', 'route'])} {code}"
+    # terminals_typo: a letter of one terminal dropped or doubled
+    words = [a, b]
+    w = int(rng.integers(0, 2))
+    text = words[w]
+    if len(text) > 4:
+        i = int(rng.integers(1, len(text) - 1))
+        text = text[:i] + text[i + 1:] if rng.random() < 0.5 else text[:i] + text[i] + text[i:]
+    words[w] = text
+    return f"{words[0]}{sep}{words[1]}"
+
+
+#: Notes collectors type into a waypoint's label instead of a stop's name (the benchmarks' ``note_marks``): about
+#: the device, the GPS, photos and voice notes, the ride, fares, times, stop kinds, in the languages of surveys.
+NOTES = (
+    "GPS signal lost", "gps not working", "problemas con el gps", "hay problemas con la señal del gps",
+    "Voice recording", "near Voice recording", "Photo", "foto", "صورة", "تسجيل صوتي", "I am at the stop",
+    "Estoy en la parada esperando", "je suis à l'arrêt", "bus full", "waiting for passengers", "heavy traffic",
+    "Ruta empezada con un leve retraso", "started late", "stop type 1", "Parada de Bus tipo 2", "arrêt type A",
+    "fin del trayecto", "ultima parada", "end of route", "Départ : {a}", "Arrivée : {b}", "Inicio de ruta",
+    "Fin", "KSh 50", "50/=", "200F", "7:45", "08h10", "battery low", "phone restarted", "test",
+)
+
+
+def _note(route: RouteSpec, rng: np.random.Generator) -> str:
+    a = route.stop_names[0] if route.stop_names and route.stop_names[0] else "the rank"
+    b = route.stop_names[-1] if route.stop_names and route.stop_names[-1] else "the end"
+    return str(rng.choice(NOTES)).format(a=a, b=b)
 
 
 def _name_variant(name: str, variant: str | None, rng: np.random.Generator) -> str | None:

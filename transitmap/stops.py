@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .geo import Path, distinct, groups, pairs_within
-from .model import NetworkStop, PatternStops, Ride, Route, normalise_name
+from .model import NetworkStop, PatternStops, Ride, Route, normalise_name, place_name
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,10 @@ class StopConfig:
     cluster_gap_m: float = 40.0  # events closer than this along the pattern are one stop
     min_share: float = 0.3  # of the rides that must dwell at an unmarked place to make it a stop ...
     kept_share: float = 0.8  # ... where the pattern's collectors mark stops (else a junction, traffic)
-    weak_mark_rides: int = 3  # full rides of a pattern from which a lone unnamed mark is a stop for one passenger
+    weak_mark_rides: int = 2  # full rides of a pattern from which a lone unnamed mark is a stop for one passenger
+    stop_apart_m: float = 60.0  # evidence closer than this along a pattern is of one stop
+    mark_before_s: float = 10.0  # a mark tapped this long before the vehicle stood, ...
+    mark_after_s: float = 30.0  # ... or this long after it moved off, is a mark of that stand
     merge_m: float = 15.0
 
 
@@ -83,6 +86,7 @@ def _pattern_candidates(key, pattern, rides: list[Ride], config: StopConfig) -> 
     s_all = path.cum[k[near]]
     names = [kinds[j][1] for j in near]
     marked = np.array([kinds[j][0] == "mark" for j in near], bool)
+    loose = np.array([kinds[j][0] == "loose" for j in near], bool)
     dwell = np.array([kinds[j][0] == "dwell" for j in near], bool)
     ride_of = ride_of[near]
     length = path.length
@@ -94,10 +98,22 @@ def _pattern_candidates(key, pattern, rides: list[Ride], config: StopConfig) -> 
         order = np.argsort(s_all, kind="stable")
         s_sorted = s_all[order]
         cuts = np.flatnonzero(np.diff(s_sorted) > config.cluster_gap_m) + 1
-        for lo, hi, group in zip(np.r_[0, cuts], np.r_[cuts, len(order)], np.split(order, cuts)):
-            mid = (lo + hi - 1) // 2  # the median of the sorted run: its middle, or the mean of its two middles
-            s_med = float(s_sorted[mid] if (hi - lo) % 2 else (s_sorted[mid] + s_sorted[mid + 1]) / 2)
+        runs = [list(g) for g in np.split(order, cuts)]
+        # runs whose middles lie closer than stop_apart_m are one stop's evidence, spread (vehicles stand a
+        # little before or after it, collectors tap late)
+        merged: list[list[int]] = []
+        for run in runs:
+            if merged and np.median(s_all[run]) - np.median(s_all[merged[-1]]) < config.stop_apart_m:
+                merged[-1] += run
+            else:
+                merged.append(run)
+        for group in map(np.array, merged):
+            # placed where the vehicles stood for it (marks moved to their stands, dwells), else where tapped
+            where = group[(marked | dwell)[group]] if (marked | dwell)[group].any() else group
+            s_med = float(np.median(s_all[where]))
             mark_rides = distinct(ride_of[group][marked[group]])
+            if len(distinct(ride_of[group][loose[group] | marked[group]])) >= 2:  # marks the vehicles did not stop
+                mark_rides = distinct(ride_of[group][loose[group] | marked[group]])  # for: of two rides or more
             dwell_rides = distinct(ride_of[group][dwell[group]])
             terminal = s_med <= config.cluster_gap_m or s_med >= length - config.cluster_gap_m
             # where collectors mark stops, a place where vehicles stood unmarked is a junction or traffic,
@@ -123,24 +139,40 @@ def _candidate(key, path: Path, s_m: float, names: list[str], observations: int,
 
 
 def _events(ride: Ride, config: StopConfig, *, full: bool) -> tuple[np.ndarray, list[tuple[str, str | None]]]:
-    """Stop evidence of one ride: marked stops, dwells in the moving part, the ends of a full ride."""
+    """Stop evidence of one ride: marked stops, dwells in the moving part, the ends of a full ride.
+
+    A mark is where the collector tapped, which is often not where the vehicle stood: tapped a little after it
+    moved off, or while it stood. A mark tapped while the vehicle stood, or up to ``mark_after_s`` after, is
+    placed where it stood (``mark``); one the vehicle did not stop for (a note about the GPS, a photo) keeps
+    its place and counts less (``loose``)."""
     xy, kinds = [], []
-    for _, x, y, _, name in ride.stops:
-        xy.append((x, y))
-        kinds.append(("mark", name))
     lo, hi = ride.start, ride.end
     t, x, y = ride.t_s[lo : hi + 1], ride.x_m[lo : hi + 1], ride.y_m[lo : hi + 1]
+    stood = []  # (start s, end s, x, y) of each time the vehicle stood, however briefly
     if len(t) > 2:
         slow = np.hypot(np.diff(x), np.diff(y)) / np.maximum(np.diff(t), 1e-3) < config.dwell_speed_mps
         edges = np.flatnonzero(np.diff(np.concatenate([[0], slow.astype(np.int8), [0]])))
         for a, b in zip(edges[::2], edges[1::2]):  # runs of slow steps a..b-1 cover fixes a..b
+            n = b + 1 - a  # the mean as np.mean takes it (its sum over n), without its overhead
+            at = (float(np.add.reduce(x[a : b + 1]) / n), float(np.add.reduce(y[a : b + 1]) / n))
+            stood.append((float(t[a]), float(t[b]), *at))
             if t[b] - t[a] >= config.dwell_s:
-                n = b + 1 - a  # the mean as np.mean takes it (its sum over n), without its overhead
-                xy.append((float(np.add.reduce(x[a : b + 1]) / n), float(np.add.reduce(y[a : b + 1]) / n)))
+                xy.append(at)
                 kinds.append(("dwell", None))
+    timed = ride.clock and bool(stood)
+    for tm, mx, my, _, label in ride.stops:
+        name = place_name(label)  # a note typed into the mark names no stop
+        near = [st for st in stood if st[0] - config.mark_before_s <= tm <= st[1] + config.mark_after_s] if timed else []
+        if near:  # the stand the mark was tapped at, or just after
+            st = min(near, key=lambda st: (max(st[0] - tm, 0.0, tm - st[1]), st[0]))
+            xy.append((st[2], st[3]))
+            kinds.append(("mark", name))
+        else:
+            xy.append((mx, my))
+            kinds.append(("mark" if not timed else "loose", name))
     if full:
         xy += [(ride.x_m[lo], ride.y_m[lo]), (ride.x_m[hi], ride.y_m[hi])]
-        kinds += [("end", ride.origin), ("end", ride.destination)]
+        kinds += [("end", place_name(ride.origin)), ("end", place_name(ride.destination))]
     return np.array(xy, dtype=float).reshape(-1, 2), kinds
 
 

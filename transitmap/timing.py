@@ -10,7 +10,7 @@ a band, the headway is estimated and its provenance says how; nothing is invente
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -19,7 +19,7 @@ import pandas as pd
 
 from . import notices as N
 from .errors import SettingsError
-from .model import TIME_BANDS, Headway, Pattern, Ride, time_band
+from .model import TIME_BANDS, Headway, Pattern, Ride, Route, time_band
 
 
 
@@ -53,9 +53,44 @@ class TimingConfig:
     # together by more than this share gets stop times of its own (a trip of its own for the band)
     band_difference: float = 0.2
     band_min_rides: int = 2
+    # departures a band needs to be observed (its intervals: two or more), and rides whose waits at the rank
+    # estimate it (three or more)
+    min_observed_gaps: int = 2
+    min_wait_rides: int = 3
+    # the survey's headway for each mode, in minutes, where no ride of a route direction gives evidence
+    # ("minibus=8 rail=45": what is given replaces the default of that mode)
+    mode_headways: str = ""
+    # what is plausible for each mode, in minutes ("rail=10-240"): a headway outside is a notice, not published
+    plausible_headways: str = ""
 
     def __post_init__(self) -> None:
         declared_span_s(self.service_hours)  # refused here, with what would do, not deep in a build
+        mode_table(self.mode_headways, MODE_HEADWAYS_MIN, "mode_headways")
+        mode_table(self.plausible_headways, PLAUSIBLE_HEADWAYS_MIN, "plausible_headways")
+
+
+#: the headway of a mode where nothing of a route direction tells it, minutes (``TimingConfig.mode_headways``):
+#: minibus taxis leave when full, every few minutes at busy ranks and far less often elsewhere; trains keep a
+#: timetable of their own
+MODE_HEADWAYS_MIN = {"minibus": 10, "shared_taxi": 10, "motorbike_taxi": 5, "bus": 15, "rail": 60, "metro": 10,
+                     "tram": 15, "ferry": 60, "cable_car": 5, "funicular": 15}
+#: the headways believable of a mode, minutes (``TimingConfig.plausible_headways``)
+PLAUSIBLE_HEADWAYS_MIN = {"minibus": (2, 120), "shared_taxi": (2, 120), "motorbike_taxi": (1, 60),
+                          "bus": (3, 180), "rail": (15, 240), "metro": (2, 30), "tram": (3, 60),
+                          "ferry": (10, 360), "cable_car": (1, 30), "funicular": (5, 60)}
+
+
+def mode_table(text: str, defaults: dict, name: str) -> dict:
+    """A table of modes from a setting ("minibus=8 rail=45" or "rail=10-240", minutes) over ``defaults``;
+    ``SettingsError`` on what is not one."""
+    out = dict(defaults)
+    for item in str(text or "").replace(",", " ").split():
+        m = re.fullmatch(r"([a-z_]+)=(\d+(?:\.\d+)?)(?:-(\d+(?:\.\d+)?))?", item.strip().lower())
+        if not m or (isinstance(next(iter(defaults.values())), tuple)) != (m.group(3) is not None):
+            example = "rail=10-240" if isinstance(next(iter(defaults.values())), tuple) else "rail=45"
+            raise SettingsError(f"timing.{name} {text!r}: write MODE=MINUTES per mode, such as {example}")
+        out[m.group(1)] = (float(m.group(2)), float(m.group(3))) if m.group(3) else float(m.group(2))
+    return out
 
 
 def band_offsets(pattern: Pattern, s_stops: np.ndarray, rides: list[Ride], tz: str, offsets: np.ndarray,
@@ -194,81 +229,154 @@ def _fixed_offset_s(t_s: np.ndarray, tz: str, longest_s: float = 62 * 86400.0) -
     return offsets.pop().total_seconds() if len(offsets) == 1 else None
 
 
-def observed_span(pattern: Pattern, rides: list[Ride], tz: str) -> tuple[int, int] | None:
-    """The hours (local seconds) a pattern's rides show it running: from the hour its first ride with a time of
-    day started to the hour after its last; without such a ride, the bands its recordings report headways for;
-    else None."""
-    starts = np.array([rides[i].t_s[rides[i].start] for i in pattern.rides + pattern.partial if rides[i].clock])
+def observed_span(patterns, rides: list[Ride], tz: str) -> tuple[int, int] | None:
+    """The hours (local seconds) patterns' rides show them running: from the hour their first ride with a time
+    of day started to the hour after their last; without such a ride, the bands their recordings report
+    headways for; else None."""
+    members = [i for p in patterns for i in p.rides + p.partial]
+    starts = np.array([rides[i].t_s[rides[i].start] for i in members if rides[i].clock])
     if len(starts):
         _, sec = local_seconds(starts, tz)
         return int(sec.min() // 3600 * 3600), int(-(-(sec.max() + 1) // 3600) * 3600)
-    reported = {band for i in pattern.rides + pattern.partial for band, _ in rides[i].reported_headways}
+    reported = {band for i in members for band, _ in rides[i].reported_headways}
     hours = [(lo, hi) for name, lo, hi in TIME_BANDS if name in reported]
     return (min(h[0] for h in hours) * 3600, max(h[1] for h in hours) * 3600) if hours else None
 
 
-def headways(pattern: Pattern, rides: list[Ride], tz: str, config: TimingConfig = TimingConfig()) -> list[Headway]:
-    """Headways by time band over the hours one pattern runs: the survey's declared ``service_hours`` (or the
-    first and last departures its rides' notes name: "first vehicle 5:30", ``Ride.noted_hours``) and the hours
-    its rides show (``observed_span``). Bands the rides show get headways from them (see the module
-    docstring); bands only the declaration adds are ``extrapolated`` from the nearest band that has one."""
+def route_headways(route: Route, rides: list[Ride], tz: str, config: TimingConfig = TimingConfig(),
+                   mode: str = "minibus") -> list[list[Headway]]:
+    """Headways by time band of each pattern of a route, over the hours its direction runs: the declared
+    ``service_hours`` (or the first and last departures its rides' notes name: "first vehicle 5:30") and the
+    hours its rides show. A band's headway is the evidence of the route direction's rides together:
+    ``observed`` (the departures its collectors saw at the rank, ``min_observed_gaps`` intervals or more in
+    the band), else ``estimated_from_rank_waits`` (twice the median wait of ``min_wait_rides`` or more rides
+    in the band: a collector boards the vehicle that is loading, half a headway on average), else ``reported``
+    (by the recording app). A band without evidence, or whose evidence lies outside what is plausible for the
+    ``mode`` (``implausible_s``), is ``pending``: ``fill_headways`` gives it the survey's. The departures of a
+    direction are shared among its patterns as its rides are (``share``): a variant ridden once adds no service
+    of its own."""
+    out: list[list[Headway]] = [[] for _ in route.patterns]
+    for d in sorted(set(route.directions)):
+        which = [p for p, dd in enumerate(route.directions) if dd == d]
+        bands = _direction_headways([route.patterns[p] for p in which], rides, tz, config, mode)
+        weight = [len(route.patterns[p].rides) + len(route.patterns[p].partial) for p in which]
+        for p, w in zip(which, weight):
+            share = sum(weight) / max(w, 1)
+            out[p] = [Headway(h.start_s, h.end_s, int(round(h.headway_s * share)), h.provenance, h.samples,
+                              h.implausible_s, share) for h in bands]
+    return out
+
+
+def fill_headways(bands: dict, modes: dict, config: TimingConfig = TimingConfig()) -> dict:
+    """The ``pending`` bands of every pattern (``bands``: key -> its Headways; ``modes``: key -> the mode of
+    its route; a key's first element names its route and direction) given the survey's headway: ``extrapolated``
+    from the nearest band of its route direction that has evidence (in proportion as the survey's headways of
+    the mode differ between the two bands), else ``assumed``: the headway declared for the mode
+    (``mode_headways``), else the survey's own for the mode in that band (the median of its observed and
+    estimated bands: three or more), else in any band, else the documented default (``MODE_HEADWAYS_MIN``).
+    Returns the bands, filled."""
+    given = {item.split("=")[0].strip().lower() for item in str(config.mode_headways or "").replace(",", " ").split()}
+    declared = {m: v * 60 for m, v in mode_table(config.mode_headways, MODE_HEADWAYS_MIN, "mode_headways").items()
+                if m in given}
+    seen: dict[tuple[str, str], list[float]] = {}
+    for key, hs in bands.items():
+        for h in hs:
+            if h.provenance in ("observed", "estimated_from_rank_waits"):
+                seen.setdefault((modes[key], time_band(h.start_s)), []).append(h.headway_s / h.share)
+    survey = {k: float(np.median(v)) for k, v in seen.items() if len(v) >= 3}
+    per_mode: dict[str, list[float]] = {}
+    for (mode, _), v in seen.items():
+        per_mode.setdefault(mode, []).extend(v)
+    overall = {m: float(np.median(v)) for m, v in per_mode.items() if len(v) >= 3}
+
+    def assumed(mode: str, band: str) -> float:
+        if mode in declared:
+            return declared[mode]
+        return survey.get((mode, band)) or overall.get(mode) or \
+            MODE_HEADWAYS_MIN.get(mode, config.assumed_headway_s / 60) * 60
+
+    out = {}
+    for key, hs in bands.items():
+        mode = modes[key]
+        known = [h for h in hs if h.provenance != "pending"]
+        filled = []
+        for h in hs:
+            if h.provenance != "pending":
+                filled.append(h)
+                continue
+            band = time_band(h.start_s)
+            if known:  # the route direction's own nearest band, in the survey's proportion between the bands
+                near = min(known, key=lambda k: (abs((k.start_s + k.end_s) / 2 - (h.start_s + h.end_s) / 2), k.start_s))
+                ratio = assumed(mode, band) / assumed(mode, time_band(near.start_s))
+                filled.append(replace(h, headway_s=int(round(near.headway_s * ratio)), provenance="extrapolated",
+                                      samples=near.samples))
+            else:
+                filled.append(replace(h, headway_s=int(round(assumed(mode, band) * h.share)), provenance="assumed"))
+        out[key] = filled
+    return out
+
+
+def headways(pattern: Pattern, rides: list[Ride], tz: str, config: TimingConfig = TimingConfig(),
+             mode: str = "minibus") -> list[Headway]:
+    """The headways of one pattern as the only one of its route direction (``route_headways``), its pending
+    bands filled from it alone (``fill_headways``)."""
+    return fill_headways({0: _direction_headways([pattern], rides, tz, config, mode)}, {0: mode}, config)[0]
+
+
+def _direction_headways(patterns: list[Pattern], rides: list[Ride], tz: str, config: TimingConfig,
+                        mode: str) -> list[Headway]:
+    members = [i for p in patterns for i in p.rides + p.partial]
     declared = declared_span_s(config.service_hours)
-    firsts = [rides[i].noted_hours[0] for i in pattern.rides + pattern.partial if rides[i].noted_hours[0] is not None]
-    lasts = [rides[i].noted_hours[1] for i in pattern.rides + pattern.partial if rides[i].noted_hours[1] is not None]
+    firsts = [rides[i].noted_hours[0] for i in members if rides[i].noted_hours[0] is not None]
+    lasts = [rides[i].noted_hours[1] for i in members if rides[i].noted_hours[1] is not None]
     noted = (int(np.median(firsts)) if firsts else declared[0], int(np.median(lasts)) if lasts else declared[1])
     if noted[0] < noted[1]:  # the route's own first and last departures, as its riders' notes name them
         declared = noted
-    seen = observed_span(pattern, rides, tz)
-    shown = _band_headways(pattern, rides, seen or declared, tz, config)
-    if seen is None:
-        return shown
-    span = (min(declared[0], seen[0]), max(declared[1], seen[1]))
+    seen = observed_span(patterns, rides, tz)
+    span = (min(declared[0], seen[0]), max(declared[1], seen[1])) if seen else declared
+    evidence = _band_evidence(patterns, rides, tz, config)
+    low, high = mode_table(config.plausible_headways, PLAUSIBLE_HEADWAYS_MIN, "plausible_headways").get(mode, (1, 240))
     out = []
     for band, lo_h, hi_h in TIME_BANDS:
         lo, hi = max(lo_h * 3600, span[0]), min(hi_h * 3600, span[1])
         if hi <= lo:
             continue
-        own = [h for h in shown if time_band(h.start_s) == band]
-        if own:  # the rides show the band (in part: it runs over the whole band the service covers)
-            out.append(Headway(lo, hi, own[0].headway_s, own[0].provenance, own[0].samples))
-            continue
-        near = min(shown, key=lambda h: (abs((h.start_s + h.end_s) / 2 - (lo + hi) / 2), h.start_s))
-        provenance = "assumed" if near.provenance == "assumed" else "extrapolated"
-        out.append(Headway(lo, hi, near.headway_s, provenance, near.samples))
+        h = evidence.get(band)
+        if h is not None and (low * 60 <= h.headway_s <= high * 60 or h.provenance == "observed" and h.headway_s > high * 60):
+            out.append(Headway(lo, hi, h.headway_s, h.provenance, h.samples))
+        else:  # no evidence, or none to believe: the survey's, when all its routes are known (fill_headways)
+            out.append(Headway(lo, hi, 0, "pending", 0, h.headway_s if h is not None else 0))
     return out
 
 
-def _band_headways(pattern: Pattern, rides: list[Ride], span_s: tuple[int, int], tz: str,
-                   config: TimingConfig) -> list[Headway]:
-    """Headways by time band over the hours ``span_s`` (local seconds) the pattern's rides show."""
+def _band_evidence(patterns: list[Pattern], rides: list[Ride], tz: str, config: TimingConfig) -> dict[str, Headway]:
+    """{band: headway} of the bands the rides of patterns give evidence for (see ``route_headways``); each
+    Headway spans its whole band."""
     gaps = []  # (local second of the gap's start, gap seconds)
-    clocked = [i for i in pattern.rides if rides[i].clock]
+    waits = []  # (local second the ride started, wait seconds)
+    clocked = [i for p in patterns for i in p.rides if rides[i].clock]
     for i in clocked:
         deps = np.sort(rides[i].departures_s)
         if len(deps) >= 2:
             _, sec = local_seconds(deps, tz)
             gaps += [(a, b - a) for a, b in zip(sec[:-1], sec[1:]) if b > a]
-    waits = [rides[i].start_wait_s for i in clocked if rides[i].start_wait_s >= config.min_rank_wait_s]
+        if rides[i].start_wait_s >= config.min_rank_wait_s:
+            _, sec = local_seconds(np.array([rides[i].t_s[rides[i].start]]), tz)
+            waits.append((float(sec[0]), rides[i].start_wait_s))
     reported: dict[str, list[float]] = {}
-    for i in pattern.rides + pattern.partial:
-        for band, h in rides[i].reported_headways:
-            reported.setdefault(band, []).append(h)
-    out = []
+    for p in patterns:
+        for i in p.rides + p.partial:
+            for band, h in rides[i].reported_headways:
+                reported.setdefault(band, []).append(h)
+    out = {}
     for band, lo_h, hi_h in TIME_BANDS:
-        lo, hi = max(lo_h * 3600, span_s[0]), min(hi_h * 3600, span_s[1])
-        if hi <= lo:
-            continue
-        inside = [g for a, g in gaps if lo_h * 3600 <= a < hi_h * 3600]
-        if inside:
-            out.append(Headway(lo, hi, int(round(np.median(inside))), "observed", len(inside)))
+        lo, hi = lo_h * 3600, hi_h * 3600
+        inside = [g for a, g in gaps if lo <= a < hi]
+        waited = [w for a, w in waits if lo <= a < hi]
+        if len(inside) >= config.min_observed_gaps:
+            out[band] = Headway(lo, hi, int(round(np.median(inside))), "observed", len(inside))
+        elif len(waited) >= config.min_wait_rides:
+            out[band] = Headway(lo, hi, int(round(2 * np.median(waited))), "estimated_from_rank_waits", len(waited))
         elif band in reported:  # what the recording app's user reported for the band: not counted departures
-            out.append(Headway(lo, hi, int(round(np.median(reported[band]))), "reported", len(reported[band])))
-        elif gaps:
-            out.append(Headway(lo, hi, int(round(np.median([g for _, g in gaps]))), "observed_other_band", len(gaps)))
-        elif waits:
-            # A collector boards the vehicle that is loading: the wait is a share of the headway, half of
-            # it on average for arrivals at random.
-            out.append(Headway(lo, hi, int(round(2 * np.median(waits))), "estimated_from_rank_waits", len(waits)))
-        else:
-            out.append(Headway(lo, hi, int(config.assumed_headway_s), "assumed", 0))
+            out[band] = Headway(lo, hi, int(round(np.median(reported[band]))), "reported", len(reported[band]))
     return out
