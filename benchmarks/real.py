@@ -178,9 +178,51 @@ def xalapa(out: Path) -> dict:
                                          "no_service_dates")}}
 
 
+#: What these recordings' collectors typed that is no place (read off the raw files: notes about the GPS, the
+#: app's buttons for photos and voice notes, stop kinds, the ride's start and end, a time): the oracle of the
+#: "no name made of a note" check, independent of how transitmap tells notes
+KNOWN_NOTES = ("problemas con", "gps", "voice recording", "grabación de voz", "صورة", "estoy en la parada",
+               "ruta empezada", "tipo 1", "tipo 2", "tipo 3", "parada de bus tipo", "parada de autobús",
+               "fin del trayecto", "ultima parada", "última parada", "parada tipo", "inicio de ruta",
+               "inicio de la ruta", "fin de la ruta", "final de ruta", "ruta completa", "ruta terminada",
+               "llegada a la parada", "bus cuenta con rampa", "esperando", "13:19:23", "inicia ", "termina en")
+#: words a name cut off in the middle begins with ("de Noviembre - Pacho Nuevo", "y 2 Sefiplan")
+CUT_OFF = ("de", "del", "y", "e", "and", "of", "et", "da", "do")
+
+
+def rider_checks(out: Path) -> dict:
+    """What a rider reads in a feed: stop names, headsigns and long names made of a note (``KNOWN_NOTES``), trips
+    with more than two stops of one name, long names beginning with a cut-off word, the shortest headway of a
+    train where no departure was seen, and the most departures an hour of a route direction, its patterns
+    added up (from ``headways.csv``)."""
+    with zipfile.ZipFile(out / "gtfs.zip") as z:
+        read = lambda n: pd.read_csv(z.open(n), dtype=str, keep_default_na=False)  # noqa: E731
+        stops, trips, routes, st = read("stops.txt"), read("trips.txt"), read("routes.txt"), read("stop_times.txt")
+    is_note = lambda text: any(n in fold(text) for n in map(fold, KNOWN_NOTES))  # noqa: E731
+    names = dict(zip(stops.stop_id, stops.stop_name))
+    per_trip = st.assign(name=st.stop_id.map(names)).groupby("trip_id").name.agg(lambda v: v.value_counts().max())
+    heads = trips.get("trip_headsign", pd.Series(dtype=str))
+    hw = pd.read_csv(out / "headways.csv", dtype=str, keep_default_na=False)
+    hw["per_hour"] = 3600 / hw.headway_s.astype(float)
+    rail = set(routes[routes.route_type == "2"].route_id)
+    train = hw[hw.route_id.isin(rail) & (hw.provenance != "observed")]
+    busiest = hw.groupby(["route_id", "direction_id", "start_time"]).per_hour.sum()
+    return {"stop_names_of_notes": sorted({n for n in stops.stop_name if is_note(n)})[:10],
+            "headsigns_of_notes": sorted({h for h in heads if h and is_note(h)})[:10],
+            "long_names_of_notes": sorted({n for n in routes.route_long_name if n and is_note(n)})[:10],
+            "long_names_cut_off": sorted({n for n in routes.route_long_name if n and fold(n).split()[0] in CUT_OFF}),
+            "trips_with_more_than_two_stops_of_one_name": int((per_trip > 2).sum()),
+            "train_shortest_headway_min_unobserved": round(float(train.headway_s.astype(float).min()) / 60, 1)
+            if len(train) else None,
+            "route_direction_most_departures_per_hour": round(float(busiest.max()), 1) if len(busiest) else None}
+
+
 def run(out: Path) -> dict:
-    return {"alajuela": alajuela(out / "alajuela"), "khartoum": khartoum(out / "khartoum"),
-            "xalapa": xalapa(out / "xalapa")}
+    found = {"alajuela": alajuela(out / "alajuela"), "khartoum": khartoum(out / "khartoum"),
+             "xalapa": xalapa(out / "xalapa")}
+    for name in found:
+        found[name]["rider_checks"] = rider_checks(out / name)
+    return found
 
 
 if __name__ == "__main__":

@@ -196,6 +196,7 @@ def test_every_code_in_the_catalogue_has_a_case():
     covered |= {"decimal_comma", "no_timestamps", "travel_times_estimated", "no_service_dates",
                 "reported_headways_uniform", "ambiguous_date_order", "unreadable_times"}  # other tools' files: tests/test_inputs.py
     covered |= {"placeholder_agency_url", "service_days_not_observed"}  # planner-ready feeds: tests/test_build.py
+    covered |= {"headway_implausible"}  # tests/test_rider_truth.py
     covered |= {"correction_stale", "ride_excluded", "ride_assigned", "route_dropped"}  # tests/test_review.py
     assert {c.code() for c in N.catalogue()} == covered
 

@@ -343,7 +343,7 @@ def test_edits_of_the_layers_as_qgis_writes_them_become_corrections(survey, tmp_
         con.execute("UPDATE routes SET review = 'reviewed' WHERE trip_id = 'R001_0'")
         con.execute("UPDATE stops SET name = 'Hillbrow Corner' WHERE stop_id = 'S0028'")
         # QGIS writes a moved point with its envelope
-        con.execute("UPDATE stops SET geom = ? WHERE stop_id = 'S0012'", (_qgis_point(-26.1170, 28.0020),))
+        con.execute("UPDATE stops SET geom = ? WHERE stop_id = 'S0014'", (_qgis_point(-26.1170, 28.0020),))
         con.execute("UPDATE traces SET review = 'exclude', reason = 'test ride' WHERE trace_id = 'na-04-BD-1'")
         con.execute("UPDATE traces SET assign_to = 'R004' WHERE trace_id = 'am-05-BD-2'")
     con.close()
@@ -353,7 +353,7 @@ def test_edits_of_the_layers_as_qgis_writes_them_become_corrections(survey, tmp_
     assert made == {("route", "R003", "set", "short_name", "N1"), ("route", "R002", "drop", "", ""),
                     ("pattern", "R004_0", "set", "headsign", "Town"), ("route", "R001", "reviewed", "", ""),
                     ("stop", "S0028", "set", "name", "Hillbrow Corner"),
-                    ("stop", "S0012", "move", "", "-26.117000,28.002000"),
+                    ("stop", "S0014", "move", "", "-26.117000,28.002000"),
                     ("ride", "na-04-BD-1", "exclude", "", ""), ("ride", "am-05-BD-2", "assign", "", "R004")}
     assert all(c.source == "layer" for c in ws.corrections(survey))
     assert run("review", survey, "list")[1].count("recorded") == 0  # picked up once
@@ -362,7 +362,7 @@ def test_edits_of_the_layers_as_qgis_writes_them_become_corrections(survey, tmp_
     routes = t["routes"].set_index("route_id")
     assert routes.at["R003", "route_short_name"] == "N1" and "R002" not in routes.index
     assert t["trips"].set_index("trip_id").at["R004_0", "trip_headsign"] == "Town"
-    stop = t["stops"].set_index("stop_id").loc["S0012"]
+    stop = t["stops"].set_index("stop_id").loc["S0014"]
     assert (float(stop.stop_lat), float(stop.stop_lon)) == (-26.117, 28.002)
     # the build wrote the layers again with the corrections: an unchanged layer records nothing more
     assert ws.pick_up_edits(survey, now=DAY1) == ws.LayerEdits()
@@ -421,14 +421,14 @@ def test_merges_in_a_chain_end_in_the_last_route_and_merges_in_a_circle_are_stal
 def test_a_routes_own_days_a_pattern_made_partial_or_a_branch_and_a_stop_put_in_a_station(base):
     before = tables(base.feed)
     stops = before["stops"].set_index("stop_id")
-    # S0010 (Randburg) and S0028/S0029 (on the Noord - Alexandra route) are of no station; S0011 and S0012 of one
-    assert stops.loc[["S0010", "S0028", "S0029"], "parent_station"].tolist() == ["", "", ""]
-    assert stops.at["S0011", "parent_station"] == stops.at["S0012", "parent_station"] == "S0011_station"
+    # S0009 (Randburg) and S0020 (Braamfontein) are of no station; S0010 and S0011 (Blairgowrie) of one
+    assert stops.loc[["S0009", "S0020"], "parent_station"].tolist() == ["", ""]
+    assert stops.at["S0010", "parent_station"] == stops.at["S0011", "parent_station"] == "S0010_station"
     r = rebuild(base, Correction("route", "R004", "set", "service_days", "mon-fri"),
                 Correction("pattern", "R002_0", "partial_of", value="R001_0"),
                 Correction("pattern", "R002_1", "branch_of", value="R001"),
-                Correction("stop", "S0010", "set", "station", "S0011"), Correction("stop", "S0012", "set", "station", ""),
-                Correction("stop", "S0028", "set", "station", "S0029"))
+                Correction("stop", "S0014", "set", "station", "S0010"), Correction("stop", "S0011", "set", "station", ""),
+                Correction("stop", "S0009", "set", "station", "S0020"))
     t = tables(r.feed)
     cal = t["calendar"].set_index("service_id")
     assert list(cal.loc["days_01234", ["friday", "saturday"]]) == ["1", "0"] and cal.at["observed", "sunday"] == "1"
@@ -442,10 +442,10 @@ def test_a_routes_own_days_a_pattern_made_partial_or_a_branch_and_a_stop_put_in_
     assert set(led.loc[was[was.trip_id == "R002_1"].index, "trip_id"]) == {"R001_1_2"}
     assert "R002_0" not in set(pd.DataFrame(r.headway_rows).trip_id)
     s = t["stops"].set_index("stop_id")
-    assert s.at["S0010", "parent_station"] == s.at["S0011", "parent_station"] == "S0011_station"
-    assert s.at["S0012", "parent_station"] == ""
-    assert s.at["S0028", "parent_station"] == s.at["S0029", "parent_station"] == "S0029_station"
-    assert s.at["S0029_station", "location_type"] == "1" and s.at["S0029_station", "stop_name"] == stops.at["S0029", "stop_name"]
+    assert s.at["S0014", "parent_station"] == s.at["S0010", "parent_station"] == "S0010_station"
+    assert s.at["S0011", "parent_station"] == ""
+    assert s.at["S0009", "parent_station"] == s.at["S0020", "parent_station"] == "S0020_station"
+    assert s.at["S0020_station", "location_type"] == "1" and s.at["S0020_station", "stop_name"] == stops.at["S0020", "stop_name"]
     assert r.review["applied"] == 6
     v = validator_summary(r.feed, r.service_start)
     assert v["ran"] and v["errors"] == 0, v

@@ -126,7 +126,7 @@ def test_a_build_from_the_workspace_equals_a_build_from_the_files(survey, tmp_pa
     for name in OUTPUTS:
         assert (tmp_path / "ws" / name).read_bytes() == (tmp_path / "files" / name).read_bytes(), name
     c = counts(survey)
-    assert c["builds"] == 1 and c["routes"] == 8 and c["issued_ids"] == 4 + 32
+    assert c["builds"] == 1 and c["routes"] == 8 and c["issued_ids"] == 4 + 33
     routes = pyogrio.read_dataframe(survey / "survey.gpkg", layer="routes")
     assert set(routes["confidence"]) <= {"high", "medium", "low"} and routes["rides"].min() >= 1
     # each feature is its trip's shape: the same first and last point (WGS84)

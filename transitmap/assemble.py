@@ -194,6 +194,8 @@ def _stations(stops: list[NetworkStop], stop_ids: list[str], within_m: float) ->
 
 #: an unnamed stop is named after the nearest stop collectors named within this walk ("near Bree Rank")
 NEAR_NAMED_M = 300.0
+#: ... and told by how far and which way it lies from one within this distance ("600 m NE of Bree Rank")
+FAR_NAMED_M = 2000.0
 _COMPASS = ("E", "NE", "N", "NW", "W", "SW", "S", "SE")
 
 
@@ -239,11 +241,11 @@ def unnamed_stop_names(stops: list[NetworkStop], sequences: list[list[int]], eps
 def _from_anchor(stops: list[NetworkStop], xy: np.ndarray, k: int, a: int | None, epsg: int) -> str:
     """ "600 m NE of X": how far and which way stop ``k`` lies from the named stop ``a``; its coordinates
     without one."""
-    if a is None:
-        lat, lon = unproject(xy[k:k + 1, 0], xy[k:k + 1, 1], epsg)
-        return f"stop at {float(lat[0]):.5f}, {float(lon[0]):.5f}"
-    dx, dy = xy[k] - xy[a]
+    dx, dy = (xy[k] - xy[a]) if a is not None else (0.0, 0.0)
     d = float(np.hypot(dx, dy))
+    if a is None or d > FAR_NAMED_M:  # no named stop near enough to tell where it is by
+        lat, lon = unproject(xy[k:k + 1, 0], xy[k:k + 1, 1], epsg)
+        return f"stop at {float(lat[0]):.5f} {float(lon[0]):.5f}"
     way = _COMPASS[int(((np.degrees(np.arctan2(dy, dx)) + 22.5) % 360) // 45)]
     far = f"{d / 1000:.1f} km" if d >= 1000 else f"{max(10, int(round(d, -1)))} m"
     return f"{far} {way} of {stops[a].name}"

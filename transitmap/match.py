@@ -486,6 +486,11 @@ def _similarity(ca: str | None, raw_a: str, cb: str | None, raw_b: str) -> float
     ra, rb = normalise_name(raw_a), normalise_name(raw_b)
     if ca and cb:
         if ca == cb:
+            # one number, whoever added the terminals; but two services of one number between other places
+            # (numbers repeat across a city's operators: "Ruta 7 Circuito Lomas Verdes", "Ruta 7 Estación")
+            ta, tb = _terminals(raw_a), _terminals(raw_b)
+            if ta and tb and not any(_same_place(x, y) for x in ta for y in tb):
+                return 0.3
             return 1.0
         # a typo: characters transposed, or a space moved into the number ("33d pmuthurwa" for "33dp muthurwa":
         # one number is the other with letters added, the names alike); not one letter for another (33B, 33C)
@@ -672,6 +677,8 @@ def _group_variants(routes: list[Route], config: MatchConfig) -> list[Route]:
         return None if share < config.variant_share else forward >= 0.5
 
     def linked(a: Route, b: Route) -> bool:  # a shared terminal, or one runs along the other for long
+        if a.name and b.name and _name_similarity(a.name, b.name) < 0.8:
+            return False  # one number, but between other places: two services
         return any(near(p.xy[e], q.xy[f]) for p in a.patterns for q in b.patterns for e in (0, -1) for f in (0, -1)) \
             or any(_cover(p.path, q.path, config.corridor_m)[0] >= config.variant_share
                    for p, q in ((a.patterns[0], b.patterns[0]), (b.patterns[0], a.patterns[0])))

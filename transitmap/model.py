@@ -432,8 +432,8 @@ def split_route_name(name: str) -> tuple[str | None, str]:
         return None, name.strip()
     j = i + 1
     nxt = tokens[j].casefold() if j < len(tokens) else ""
-    if nxt in _AND and j + 1 < len(tokens) and re.fullmatch(r"\d{1,4}[^\W\d_]?", tokens[j + 1]):
-        code, j = f"{code} {tokens[j]} {tokens[j + 1]}", j + 2  # "1 y 2": one service of two numbers
+    if nxt in _AND and j + 1 < len(tokens) and re.fullmatch(r"\d{1,4}[^\W\d_]?", tokens[j + 1].rstrip(".,:;")):
+        code, j = f"{code} {tokens[j]} {tokens[j + 1].rstrip('.,:;')}", j + 2  # "1 y 2": one service, two numbers
     elif code.isdigit() and not labelled and nxt.strip(".,") in _IN_PLACE:
         return None, name.strip()  # "20 de Noviembre", "37 Station": a place
     rest = " ".join(tokens[j:]).strip(" -–—:|/,")
@@ -480,6 +480,11 @@ _EVENT_WORDS = frozenset("""
     ruta rutas route routes rota ligne line linea trayecto recorrido viaje trip ride journey
     completa complete completed terminada terminado finished done here aqui ici point punto
 """.split()) | frozenset("de del la el las los da do das dos du des le les of the a al en et y e".split())
+#: words that say a label is about the ride or the route, not a place where it stops
+_RIDE_WORDS = frozenset("""
+    ruta rutas route routes rota trayecto recorrido viaje trip ride journey inicio fin
+    llegada salida arrival departure depart arrivee partida chegada
+""".split())
 _EVENT_CORE = frozenset("""
     final finale ultima ultimo last first primera primer primero premier premiere dernier derniere
     fin end start inicio debut depart departure arrivee arrival llegada salida partida chegada
@@ -510,6 +515,10 @@ _CLOCK_IN = re.compile(r"(?<!\d)\d{1,2}\s*[:h]\s*\d{2}(?!\d)|(?<!\d)\d{1,2}\s*(?
                        re.IGNORECASE)
 _LABEL = re.compile(r"^\s*([^\W\d_][^:]{0,24}?)\s*:\s*(?!\d)")  # "Départ : ", "Arrivée: " (not a clock's colon)
 _AMOUNT_PART = re.compile(r"^\W*\d[\d.,]*\s*[^\W\d_]{1,5}\W*$|^\W*[^\W\d_]{1,3}\.?\s*\d[\d.,]{2,}\W*$")
+#: an amount of money as fares are written (``KSh 50``, ``Le 2,000``, ``200F``, ``50/=``, ``GH₵5``)
+_MONEY = re.compile(r"(?i)(?<![^\W\d_])(?:kshs?|shs?|tshs?|ushs?|le|r|gh[₵c¢]|[₵₦$€£]|fcfa|cfa|frs?|kes|zar|ghs|ngn|"
+                    r"ugx|tzs|sle|sll|xof|xaf|usd|eur)\.?\s?\d[\d.,]*(?![^\W\d_])|"
+                    r"\d[\d.,]*\s?(?:/=|/-|kshs?|shs?|fcfa|cfa|frs?|f|cedis?|naira|leones|rand|shillings?)(?![^\W\d_])")
 
 
 def _words_of(text: str) -> list[str]:
@@ -524,7 +533,7 @@ def note_words(text: str) -> bool:
     words = _words_of(text)
     if not words or not any(ch.isalpha() for ch in text):
         return True
-    if _CLOCK_IN.search(text) or _AMOUNT_PART.match(text):
+    if _CLOCK_IN.search(text) or _AMOUNT_PART.match(text) or _MONEY.search(text):
         return True
     if any(w in _SENTENCE_WORDS or w in _DEVICE_WORDS for w in words):
         return True
@@ -546,21 +555,25 @@ def place_name(label: str | None, *, way: bool = False) -> str | None:
     m = _LABEL.match(text)
     if m and not _CLOCK_IN.match(text):
         text = text[m.end():]
-    parts = [p.strip() for p in re.split(r"\s+[-–—|]\s+|\s*[|;]\s*", text) if p.strip()]
-    way_ok = way
-    way = next((p for p in parts if re.search(r"\s*(?:->|=>|→|>)\s*", p)), None)
-    if way is not None:
-        if not way_ok:
+    if not way and any(w in _RIDE_WORDS for w in _words_of(text)):
+        return None  # "Ruta completa Sta Barbara-Alajuela", "Inicio de Ruta X - Y": about the ride, not a stop
+    if re.search(r"(?:->|=>|→|>)", text):
+        if not way:
             return None
-        ends = [_after_event(e.strip(" -")) for e in re.split(r"\s*(?:->|=>|→|>)\s*", way) if e.strip(" -")]
+        part = next(p for p in re.split(r"\s+[-–—|]\s+|\s*[|;]\s*", text) if re.search(r"(?:->|=>|→|>)", p))
+        ends = [_after_event(e.strip(" -")) for e in re.split(r"\s*(?:->|=>|→|>)\s*", part) if e.strip(" -")]
         ends = [e for e in ends if e and not note_words(e)]
         return " - ".join(ends) if len(ends) >= 2 else None
-    kept = [p for p in parts if not note_words(p)]
-    if not kept:
-        return None
-    kept[0] = _after_event(kept[0])  # "INICIO Sayago" -> "Sayago"
-    out = " - ".join(kept)
-    return out if not note_words(out) else None
+    # the parts of a label (places between separators), each without the words of a ride's event before it;
+    # the parts that are notes go, with the separator before them
+    pieces = re.split(r"(\s*[-–—|;,/]\s*)", text)
+    kept: list[str] = []
+    for k in range(0, len(pieces), 2):
+        part = _after_event(pieces[k].strip())
+        if part and not note_words(part):
+            kept += ([pieces[k - 1]] if kept and k else []) + [part]
+    out = "".join(kept).strip(" -–—|;,/")
+    return out if out and not all(w in _GENERIC_WORDS or w.isdigit() for w in _words_of(out)) else None
 
 
 def _after_event(text: str) -> str:

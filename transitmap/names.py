@@ -72,6 +72,7 @@ class NamingConfig:
     one_path_share: float = 0.8  # ... this share of them; and a name's rides are one path when this share do
     template_places: int = 4  # a mark label used at this many places ...
     template_apart_m: float = 400.0  # ... this far apart is a waypoint template (one stop: both sides of a road)
+    template_spread_m: float = 3000.0  # a mark label written at places this far apart names no one place
 
 
 @dataclass(frozen=True)
@@ -180,9 +181,16 @@ def mark_templates(rides: list[Ride], config: NamingConfig = NamingConfig()) -> 
         if not re.search(r"[^\W\d_]", name):
             out.add(name)
             continue
+        # a name of one place is not written where the label is too (a button of the app: "Buzón", "Hostal"):
+        # farther apart than template_spread_m, from the first point and from the point farthest from it
+        at = np.array(sorted(set(points)))
+        far = at[int(np.argmax(np.hypot(*(at - at[0]).T)))]
+        if np.hypot(*(at - far).T).max() > config.template_spread_m:
+            out.add(name)
+            continue
         # places at least template_apart_m from each other: the first point left, then the points farther
         # from it, and so on (numpy over the points, at most template_places rounds)
-        left = np.array(sorted(set(points)))
+        left = at
         for _ in range(config.template_places):
             if len(left) == 0:
                 break

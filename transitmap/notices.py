@@ -44,6 +44,7 @@ FIELD_DOCS: dict[str, str] = {
     "field": "name of the field concerned",
     "value": "the offending value, as text (shortened)",
     "order": "the order in which day and month were read: `day first` or `month first`",
+    "mode": "a route's mode (`minibus`, `bus`, `rail` ...: `transitmap.model.MODE_WORDS`)",
     "expected": "what was expected instead",
     "schema_version": "the schema version found",
     "other_file": "the other file holding the same trace_id or content",
