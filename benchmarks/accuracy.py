@@ -355,7 +355,7 @@ def score(network, epsg: int, result, fares: dict, rode: dict | None = None) -> 
     # route identity: the matched output's route_short_name is the route's number as the network has it
     routes_txt = read("routes.txt").set_index("route_id")
     codes_right = sum(code_key(str(routes_txt.at[out[oi][0], "route_short_name"])) == code_key(network[ti]["short"])
-                      for ti, oi in pairs.items() if network[ti]["short"])
+                      for ti, oi in pairs.items() if network[ti].get("short"))
     # names riders read: stop names, headsigns and long names that are notes a collector typed (simulate.NOTES)
     notes = {_fold(n.format(a=a, b=b)) for n in NOTES for a, b in [("", "")]} | {_fold(n) for n in NOTES if "{" not in n}
     said = list(read("stops.txt").stop_name) + list(read("trips.txt").get("trip_headsign", pd.Series(dtype=str))) \
@@ -365,7 +365,7 @@ def score(network, epsg: int, result, fares: dict, rode: dict | None = None) -> 
                                for ti in range(len(truth)) if ti not in pairs],
               "name_wrong": [(network[ti]["short"], routes_txt.at[out[oi][0], "route_short_name"],
                               routes_txt.at[out[oi][0], "route_long_name"]) for ti, oi in pairs.items()
-                             if network[ti]["short"] and code_key(str(routes_txt.at[out[oi][0], "route_short_name"]))
+                             if network[ti].get("short") and code_key(str(routes_txt.at[out[oi][0], "route_short_name"]))
                              != code_key(network[ti]["short"])],
               "output_unmatched": [out[oi][1] for oi in range(len(out)) if oi not in taken],
               "fare_wrong": sorted(set(fare_wrong))}
