@@ -383,7 +383,8 @@ def score(network, epsg: int, result, fares: dict, rode: dict | None = None) -> 
         "stop_recall_nearest": float((d_truth <= 40).mean()), "stop_precision_nearest": float((d_ours <= 40).mean()),
         "headway_error_median": float(np.median(hw_all)) if hw_all else None, "headway_bands_scored": len(hw_all),
         "headway_error_observed": float(np.median(hw_err)) if hw_err else None,
-        "short_names_right": codes_right / max(len(pairs), 1),
+        "short_names_right": (codes_right / coded) if (coded := sum(1 for ti in pairs if network[ti].get("short")))
+        else None,  # a network without route numbers (Accra) has none to get right
         "published_notes": notes_published,
         "fares_exact": fare_ok / max(fare_n, 1),
         "od_fares": od_n, "od_fares_exact": od_ok / max(od_n, 1),

@@ -206,6 +206,61 @@ def test_a_stop_marked_late_stands_where_the_vehicle_stood():
     assert len(stops) == 5 and (d[1:-1] <= 25).all(), (len(stops), d)
 
 
+def _stops_of(docs):
+    from transitmap.clean import clean_ride
+    from transitmap.read import trace_from_dict
+    from transitmap.stops import infer_stops
+    from transitmap.validate import check_trace
+
+    rides = []
+    for doc in docs:
+        c = check_trace(trace_from_dict(doc, f"{doc['trace_id']}.json").trace)
+        rides.append(clean_ride(c.trace, c.keep, c.stop_keep, c.fare_keep, EPSG))
+    routes, _ = match_rides(rides)
+    return infer_stops(rides, routes)[0]
+
+
+def test_the_marks_of_a_single_ride_are_stops_even_where_no_fix_saw_the_vehicle_stand():
+    # Accra's survey: each route ridden once, stops of a few seconds between fixes ten seconds apart
+    route = spec("R", "Town - Kibera", A, B, C, stops=(0, 0.2, 0.4, 0.6, 0.8, 1))
+    brief = replace(QUIET, dwell_s=(3.0, 5.0), fix_interval_s=(9.0, 10.0), traffic_stops_per_km=1.5,
+                    traffic_stop_s=(20.0, 40.0))
+    doc = ride(route, at(2026, 3, 2, 7, 0, 3), np.random.default_rng(5), trace_id="r0", collector_id="c",
+               profile=brief)
+    stops = _stops_of([doc])
+    x, y = project(np.array([p[0] for p in route.path]), np.array([p[1] for p in route.path]), EPSG)
+    import shapely
+
+    line = shapely.linestrings(np.column_stack([x, y]))
+    truth = shapely.line_interpolate_point(line, np.array(route.stop_fraction) * shapely.length(line))
+    ours = shapely.points(np.array([(s.x_m, s.y_m) for s in stops]))
+    d = shapely.distance(truth[:, None], ours[None, :]).min(axis=1)
+    # each mark a stop, where it was tapped or where the vehicle stood (a queue in the traffic just before a
+    # stop can take a mark 30 s late for the stop's stand, never one farther than mark_stand_m)
+    assert len(stops) == 6 and np.median(d) <= 15 and (d <= 60).all(), (len(stops), d)
+
+
+def test_a_note_tapped_where_the_vehicle_did_not_stand_is_no_stop_of_one_ride():
+    route = spec("R", "Town - Kibera", A, B, C, stops=(0, 0.5, 1))
+    doc = ride(route, at(2026, 3, 2, 7, 0, 3), np.random.default_rng(5), trace_id="r0", collector_id="c",
+               profile=QUIET)
+    times = sorted(p["time"] for p in doc["points"])
+    moving = next(p for p in doc["points"] if p["time"] == times[len(times) // 4])  # on the way, not at a stop
+    doc["stops"].append({"time": moving["time"], "lat": moving["lat"], "lon": moving["lon"],
+                         "name": "hay problemas con el gps"})
+    stops = _stops_of([doc])
+    assert len(stops) == 3 and "hay problemas con el gps" not in {s.name for s in stops}
+
+
+@pytest.mark.parametrize("label, says_stop", [("Stop 4", True), ("Parada de Bus tipo 1", True), ("arrêt type A", True),
+                                              ("hay problemas con el gps", False), ("Voice recording", False),
+                                              ("7:45", False), ("KSh 50", False), ("Kencom", False)])
+def test_a_label_that_only_says_stop_marks_a_stop_a_note_does_not(label, says_stop):
+    from transitmap.model import stop_word
+
+    assert stop_word(label) is says_stop
+
+
 # --------------------------------------------------------------------------------------- headways with evidence
 
 

@@ -149,7 +149,7 @@ class Trace:
     def n_points(self) -> int:
         return len(self.t_s)
 
-    def replace(self, **changes) -> "Trace":
+    def replace(self, **changes) -> Trace:
         return dataclasses.replace(self, **changes)
 
     def points_digest(self) -> str:
@@ -542,6 +542,15 @@ def note_words(text: str) -> bool:
     return all(w in _GENERIC_WORDS or w.isdigit() or len(w) == 1 for w in words)
 
 
+def stop_word(text: str | None) -> bool:
+    """Whether a label says only that here is a stop, naming none (``Stop 4``, ``Parada de Bus tipo 1``): words
+    of transit, numbers and single letters, no note about the device, a time or money."""
+    words = _words_of(text or "")
+    return bool(words) and not (_CLOCK_IN.search(text or "") or _MONEY.search(text or "")) \
+        and not any(w in _SENTENCE_WORDS or w in _DEVICE_WORDS for w in words) \
+        and all(w in _GENERIC_WORDS or w.isdigit() or len(w) == 1 for w in words)
+
+
 @lru_cache(maxsize=65536)
 def place_name(label: str | None, *, way: bool = False) -> str | None:
     """The place a label names, or None when it names none (``note_words``): a label's prefix goes
@@ -587,7 +596,7 @@ def _after_event(text: str) -> str:
     return " ".join(words)
 
 
-def route_mode(route: "Route", rides: list["Ride"]) -> str:
+def route_mode(route: Route, rides: list[Ride]) -> str:
     """The mode most of a route's rides that name one name (``canonical_mode``); minibus where none does."""
     modes: dict[str, int] = {}
     for p in route.patterns:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .geo import Path, distinct, groups, pairs_within
-from .model import NetworkStop, PatternStops, Ride, Route, normalise_name, place_name
+from .model import NetworkStop, PatternStops, Ride, Route, normalise_name, place_name, stop_word
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,8 @@ class StopConfig:
     weak_mark_rides: int = 2  # full rides of a pattern from which a lone unnamed mark is a stop for one passenger
     stop_apart_m: float = 60.0  # evidence closer than this along a pattern is of one stop
     mark_before_s: float = 10.0  # a mark tapped this long before the vehicle stood, ...
-    mark_after_s: float = 30.0  # ... or this long after it moved off, is a mark of that stand
+    mark_after_s: float = 30.0  # ... or this long after it moved off, is a mark of that stand ...
+    mark_stand_m: float = 150.0  # ... when it stood within this distance of where the mark was tapped
     merge_m: float = 15.0
 
 
@@ -143,8 +144,8 @@ def _events(ride: Ride, config: StopConfig, *, full: bool) -> tuple[np.ndarray, 
 
     A mark is where the collector tapped, which is often not where the vehicle stood: tapped a little after it
     moved off, or while it stood. A mark tapped while the vehicle stood, or up to ``mark_after_s`` after, is
-    placed where it stood (``mark``); one the vehicle did not stop for (a note about the GPS, a photo) keeps
-    its place and counts less (``loose``)."""
+    placed where it stood (``mark``); one tapped where the vehicle was not seen standing keeps its place, and
+    counts less (``loose``) when what was typed into it is a note (about the GPS, a photo), not a place."""
     xy, kinds = [], []
     lo, hi = ride.start, ride.end
     t, x, y = ride.t_s[lo : hi + 1], ride.x_m[lo : hi + 1], ride.y_m[lo : hi + 1]
@@ -162,14 +163,16 @@ def _events(ride: Ride, config: StopConfig, *, full: bool) -> tuple[np.ndarray, 
     timed = ride.clock and bool(stood)
     for tm, mx, my, _, label in ride.stops:
         name = place_name(label)  # a note typed into the mark names no stop
-        near = [st for st in stood if st[0] - config.mark_before_s <= tm <= st[1] + config.mark_after_s] if timed else []
+        near = [st for st in stood if st[0] - config.mark_before_s <= tm <= st[1] + config.mark_after_s
+                and math.hypot(st[2] - mx, st[3] - my) <= config.mark_stand_m] if timed else []
         if near:  # the stand the mark was tapped at, or just after
             st = min(near, key=lambda st: (max(st[0] - tm, 0.0, tm - st[1]), st[0]))
             xy.append((st[2], st[3]))
             kinds.append(("mark", name))
-        else:
-            xy.append((mx, my))
-            kinds.append(("mark" if not timed else "loose", name))
+        else:  # a mark where the vehicle was not seen standing (a short stop between fixes): a stop, unless
+            xy.append((mx, my))  # what the collector typed into it is a note (a photo, the GPS): then only as one
+            note = label and not name and not stop_word(label)  # of several rides' marks
+            kinds.append(("loose" if timed and note else "mark", name))
     if full:
         xy += [(ride.x_m[lo], ride.y_m[lo]), (ride.x_m[hi], ride.y_m[hi])]
         kinds += [("end", place_name(ride.origin)), ("end", place_name(ride.destination))]
