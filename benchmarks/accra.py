@@ -30,15 +30,14 @@ import shutil
 import sys
 import time
 import zipfile
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import msgspec
 import numpy as np
 import pandas as pd
-
 from accuracy import score
+
 from transitmap.geo import along, project, utm_epsg
 from transitmap.pipeline import BuildConfig, build_network
 from transitmap.simulate import HOSTILE, gps_fixes
@@ -162,7 +161,8 @@ def ride_of(t: dict, k: int, rng: np.random.Generator, epsg: int) -> dict:
     doc = {
         "schema_version": "1.0", "trace_id": t["trip_id"], "collector_id": f"a{k % 12:02d}", "mode": "minibus",
         "route_name": t["name"], "origin": ev.from_terminal.iloc[0], "destination": ev.to_terminal.iloc[0],
-        "points": [{"time": iso(ti), "lat": round(float(a), 6), "lon": round(float(o), 6), "accuracy": round(float(c), 1)}
+        "points": [{"time": iso(ti), "lat": round(float(a), 6), "lon": round(float(o), 6),
+                    "accuracy": round(float(c), 1)}
                    for ti, a, o, c in zip(fix_t, lat, lon, acc)],
         "stops": marks,
     }

@@ -20,7 +20,8 @@ KES, no hostile behaviour).
 
 Scores (the issue's definitions): a pattern matches when >= 80 % of each lies within 50 m of the other, in
 the same direction; recall = truth patterns matched, precision = output patterns that are the best match of a
-truth pattern (duplicates count against it); shape error = median distance of the output shape to the truth; patterns are
+truth pattern (duplicates count against it); shape error = median distance of the output shape to the truth;
+patterns are
 matched one to one (best score first), so a duplicate output counts against precision;
 stops within 40 m; headway error where departures were observed; fares exact, per route and per
 origin-destination pair (riders of less than half a route pay 70 % of its fare). A pattern that nobody rode
@@ -37,6 +38,7 @@ import shutil
 import sys
 import time
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import msgspec
@@ -44,13 +46,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from transitmap.geo import along, project, unproject, utm_epsg
 from transitmap.geo import Path as IndexedPath
+from transitmap.geo import along, project, unproject, utm_epsg
 from transitmap.model import TIME_BANDS, code_key
-from transitmap.pipeline import build_network, validate_inputs
-from dataclasses import replace
-
-from transitmap.pipeline import BuildConfig
+from transitmap.pipeline import BuildConfig, build_network, validate_inputs
 from transitmap.simulate import HOSTILE, NOTES, RideProfile, RouteSpec, at, fare_note, osmtracker_gpx, ride
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +84,8 @@ def load_network(path: Path, limit: int | None):
         r = routes[routes.route_id == trip.route_id].iloc[0]
         out.append({
             "trip_id": trip.trip_id, "route_id": trip.route_id, "direction": int(trip.direction_id),
-            "name": f"{r.route_short_name} {r.route_long_name}".strip(), "short": r.route_short_name, "lat": lat, "lon": lon, "xy": np.column_stack([x, y]),
+            "name": f"{r.route_short_name} {r.route_long_name}".strip(), "short": r.route_short_name, "lat": lat,
+            "lon": lon, "xy": np.column_stack([x, y]),
             "stop_ids": list(st.stop_id), "stop_names": list(stops.loc[st.stop_id, "stop_name"]), "stop_frac": frac,
             "stop_xy": np.column_stack([sx, sy]), "headway_s": float(hw.median()) if len(hw) else 600.0,
             "bands": [(_sec(a), _sec(b), float(h)) for a, b, h in freqs[freqs.trip_id == trip.trip_id][
@@ -243,7 +243,8 @@ def score(network, epsg: int, result, fares: dict, rode: dict | None = None) -> 
     read = lambda n: pd.read_csv(z.open(n), dtype=str, keep_default_na=False)  # noqa: E731
     trips, shapes, stops = read("trips.txt"), read("shapes.txt"), read("stops.txt")
     stops = stops[stops.get("location_type", "0").isin(["", "0"])]  # boarding points, not the stations of ranks
-    fa = read("fare_attributes.txt") if "fare_attributes.txt" in z.namelist() else pd.DataFrame(columns=["fare_id", "price"])
+    fa = read("fare_attributes.txt") if "fare_attributes.txt" in z.namelist() else pd.DataFrame(columns=["fare_id",
+                                                                                                         "price"])
     out = []
     # a pattern is a shape: a band's trip of a pattern (R001_0_am_peak, its own times) runs on the pattern's shape
     trips = trips.sort_values("trip_id").drop_duplicates("shape_id")
@@ -278,7 +279,8 @@ def score(network, epsg: int, result, fares: dict, rode: dict | None = None) -> 
             pairs[ti] = oi
             taken.add(oi)
     matched = len(pairs)
-    shape_err = [float(np.median(shapely.distance(shapely.points(out[oi][2].xy), shapely.linestrings(truth[ti].xy)))) for ti, oi in pairs.items()]
+    shape_err = [float(np.median(shapely.distance(shapely.points(out[oi][2].xy), shapely.linestrings(truth[ti].xy))))
+                 for ti, oi in pairs.items()]
     # stops
     sx, sy = project(stops.stop_lat.astype(float).to_numpy(), stops.stop_lon.astype(float).to_numpy(), epsg)
     ours = shapely.points(sx, sy)
@@ -351,21 +353,25 @@ def score(network, epsg: int, result, fares: dict, rode: dict | None = None) -> 
     for row in result.ledger_rows:
         if row["trip_id"] and rode:
             truths_of.setdefault(row["trip_id"], set()).add(rode.get(row["file"], rode.get(row["trace_id"], "?")))
-    partial_only = {oi for oi in range(len(out)) if truths_of.get(out[oi][1]) and truths_of[out[oi][1]] <= unrecoverable}
+    partial_only = {oi for oi in range(len(out)) if truths_of.get(out[oi][1]) and truths_of[out[oi][1]]
+                    <= unrecoverable}
     # route identity: the matched output's route_short_name is the route's number as the network has it
     routes_txt = read("routes.txt").set_index("route_id")
     codes_right = sum(code_key(str(routes_txt.at[out[oi][0], "route_short_name"])) == code_key(network[ti]["short"])
                       for ti, oi in pairs.items() if network[ti].get("short"))
     # names riders read: stop names, headsigns and long names that are notes a collector typed (simulate.NOTES)
-    notes = {_fold(n.format(a=a, b=b)) for n in NOTES for a, b in [("", "")]} | {_fold(n) for n in NOTES if "{" not in n}
+    notes = {_fold(n.format(a=a, b=b)) for n in NOTES for a, b in [("", "")]} | {_fold(n) for n in NOTES if "{" not
+                                                                                 in n}
     said = list(read("stops.txt").stop_name) + list(read("trips.txt").get("trip_headsign", pd.Series(dtype=str))) \
         + list(routes_txt.route_long_name)
     notes_published = sum(any(note and f" {note} " in f" {_fold(x)} " for note in notes) for x in said if x)
-    misses = {"truth_missed": [network[ti]["trip_id"] + ("" if network[ti].get("full_rides") else " (nobody rode it in full)")
+    misses = {"truth_missed": [network[ti]["trip_id"]
+                               + ("" if network[ti].get("full_rides") else " (nobody rode it in full)")
                                for ti in range(len(truth)) if ti not in pairs],
               "name_wrong": [(network[ti]["short"], routes_txt.at[out[oi][0], "route_short_name"],
                               routes_txt.at[out[oi][0], "route_long_name"]) for ti, oi in pairs.items()
-                             if network[ti].get("short") and code_key(str(routes_txt.at[out[oi][0], "route_short_name"]))
+                             if network[ti].get("short")
+                             and code_key(str(routes_txt.at[out[oi][0], "route_short_name"]))
                              != code_key(network[ti]["short"])],
               "output_unmatched": [out[oi][1] for oi in range(len(out)) if oi not in taken],
               "fare_wrong": sorted(set(fare_wrong))}

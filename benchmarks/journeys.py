@@ -57,7 +57,8 @@ def main() -> None:
             routes = pd.read_csv(z.open("routes.txt"), dtype=str, keep_default_na=False)
             trips = pd.read_csv(z.open("trips.txt"), dtype=str)
         route_of = trips.set_index("trip_id").route_id.map(routes.set_index("route_id").route_long_name)
-        ends = {t: (g.stop_id.iloc[0], g.stop_id.iloc[-1]) for t, g in st.sort_values("stop_sequence").groupby("trip_id")}
+        ends = {t: (g.stop_id.iloc[0], g.stop_id.iloc[-1]) for t, g
+                in st.sort_values("stop_sequence").groupby("trip_id")}
         planners = {d: Planner(feed, day) for d, day in DAYS.items()}
         planned = []
         for d, planner in planners.items():
@@ -80,7 +81,7 @@ def main() -> None:
                   f"{j.in_vehicle_s / 60:.0f} min | {took_text} |")
 
         found, errors = 0, []
-        for d, planner in planners.items():
+        for planner in planners.values():
             for at_s in TIMES.values():
                 for a, b in sorted(set(ends.values())):
                     j = planner.plan(a, b, at_s)

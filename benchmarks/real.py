@@ -24,7 +24,6 @@ Prints one JSON document of figures.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import re
 import shutil
@@ -105,7 +104,8 @@ def alajuela(out: Path) -> dict:
                     if re.search(rf"(?<![^\W\d_]){re.escape(name)}(?![^\W\d_])", text)})
     return {"exit_code": code, "build_s": round(seconds, 1), "traces": len(ledger), "used": len(used),
             "duplicates": int((ledger.status == "duplicate").sum()), "services": int(folder.nunique()),
-            "routes": len(routes), "route_directions": int(used[["route_id", "direction_id"]].drop_duplicates().shape[0]),
+            "routes": len(routes),
+            "route_directions": int(used[["route_id", "direction_id"]].drop_duplicates().shape[0]),
             "pairwise": figures, "train_route_types": sorted(set(routes[routes.route_id.isin(train)].route_type)),
             "route_names": sorted(set(routes.route_short_name + " | " + routes.route_long_name)),
             "collector_names_in_public_outputs": [f"{n} in {f}" for n, f in leaks]}
@@ -152,7 +152,8 @@ def xalapa(out: Path) -> dict:
             if name.endswith("route.geojson") and "/stops/" not in name:
                 for feat in json.loads(z.read(name))["features"]:
                     if feat["properties"].get("id"):
-                        recorded[(str(feat["properties"]["id"]), f"{src.name}!{name}")] = feat["geometry"]["coordinates"]
+                        recorded[(str(feat["properties"]["id"]),
+                                  f"{src.name}!{name}")] = feat["geometry"]["coordinates"]
     distances = []
     for row in used.itertuples():
         line = lines[trips.loc[row.trip_id, "shape_id"]]

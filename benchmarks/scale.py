@@ -112,7 +112,8 @@ def run(parts: list[str]) -> None:
         wall, steal, idle = time.perf_counter() - t, steal_s() - steal, idle_s() - idle
         own = time.process_time() - own
         rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr).group(1)) / 1024
-        cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", stderr).group(1)) for kind in ("User", "System"))
+        cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", stderr).group(1)) for kind
+                  in ("User", "System"))
         ledger = (out / "traces.csv").read_text().splitlines()[1:] if (out / "traces.csv").exists() else []
         rows.append({"part": part, "tiles": n, "rides": len(ledger), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
                      "vm_steal_s": round(steal, 1), "idle_core_s": round(idle, 1), "cores": os.cpu_count(),

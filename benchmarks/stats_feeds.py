@@ -58,7 +58,8 @@ def main() -> None:
             seen = "skipped" if args.no_browser else browser(Path(tmp) / "report.html")
         print(f"{name:<14}{n['routes']:>7}{n['route_km']:>10.0f}{n['unique_road_km']:>9.0f}{n['stops']:>7}"
               f"{n['area_served_km2']:>7.0f}{n['departures']:>11}{n['vehicles_needed'] or '-':>9}  "
-              f"{plain[0]:>11.1f} / {plain[len(plain) // 2]:<10.1f}  {out[0]:>6.1f} / {out[len(out) // 2]:<5.1f}  {seen}")
+              f"{plain[0]:>11.1f} / {plain[len(plain) // 2]:<10.1f}  "
+              f"{out[0]:>6.1f} / {out[len(out) // 2]:<5.1f}  {seen}")
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import msgspec
+import numpy as np
 
 from transitmap.simulate import RideProfile, RouteSpec, at, ride
 

@@ -82,7 +82,8 @@ def main() -> None:
     figures["imports"].append({k: r.summary()[k] for k in ("traces_added", "points", "seconds", "traces_per_s",
                                                            "points_per_s")})
     t0 = time.perf_counter()
-    again = ws.import_inputs(survey, [survey_files.parent / f"day{d + 1}" for d in range(5)], now=DAY1 + timedelta(days=5))
+    again = ws.import_inputs(survey, [survey_files.parent / f"day{d + 1}" for d in range(5)], now=DAY1
+                             + timedelta(days=5))
     figures["reimport_all"] = {"seconds": round(time.perf_counter() - t0, 2), "traces_added": again.added,
                                "files_unchanged": again.files_unchanged}
     t0 = time.perf_counter()
@@ -99,7 +100,8 @@ def main() -> None:
     matched = d.routes[d.routes["status"].isin(["kept", "rerouted"])]
     figures["rebuild_after_day5"] = {
         "routes_day4": d.summary["old"]["routes"], "routes_day5": d.summary["new"]["routes"],
-        "routes_found_again": int(len(matched)), "routes_keeping_id": int((matched["old_id"] == matched["new_id"]).sum()),
+        "routes_found_again": int(len(matched)),
+        "routes_keeping_id": int((matched["old_id"] == matched["new_id"]).sum()),
         "stops_day4": d.summary["old"]["stops"], "stop_places_found_again": d.summary["stops"]["kept"],
         "stops_keeping_id": _stops_keeping_id(day4.feed, from_ws.feed)}
     print(json.dumps(figures, indent=1))
@@ -158,7 +160,7 @@ def _coordinator(used: pd.DataFrame) -> list[Correction]:
             to = home[r.truth] if majority.get(home[r.truth]) == r.truth and home[r.truth] != r.route_id \
                 else f"new:{r.truth}"
             made.append(Correction("ride", r.trace_id, "assign", value=to, reason="rode another route"))
-    for truth, routes in majority.groupby(majority).groups.items():
+    for routes in majority.groupby(majority).groups.values():
         routes = sorted(routes, key=lambda k: (-size[k], k))
         made += [Correction("route", k, "merge", value=routes[0], reason="one route") for k in routes[1:]]
     return made

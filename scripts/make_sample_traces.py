@@ -26,8 +26,8 @@ import zipfile
 from pathlib import Path
 
 import gpxpy.gpx
-import numpy as np
 import msgspec
+import numpy as np
 
 from transitmap.simulate import RideProfile, RouteSpec, at, ride
 

@@ -62,7 +62,8 @@ def osmtracker_gpx(trace: dict, waypoints: list[tuple[int, str]] = (), *, digits
     after the app; ``digits``: the ten digits its times are written in (a phone set to Arabic writes ``٠١٢...``)."""
     to = str.maketrans("0123456789", digits)
     wpts = "".join(
-        f'<wpt lat="{trace["points"][i]["lat"]}" lon="{trace["points"][i]["lon"]}"><time>{trace["points"][i]["time"]}</time>'
+        f'<wpt lat="{trace["points"][i]["lat"]}" lon="{trace["points"][i]["lon"]}">'
+        f'<time>{trace["points"][i]["time"]}</time>'
         f"<name><![CDATA[{text}]]></name><sat>0</sat></wpt>" for i, text in waypoints)
     pts = "".join(f'<trkpt lat="{p["lat"]}" lon="{p["lon"]}"><ele>1650.0</ele><time>{p["time"].translate(to)}</time>'
                   "</trkpt>" for p in trace["points"])
@@ -143,7 +144,7 @@ def gtfs_feed(*routes: dict, currency: str = "KES") -> bytes:
             for s in seg:
                 cum.append(cum[-1] + s)
 
-            def at(dist: float):
+            def at(dist: float, seg=seg, cum=cum, total=total, path=path):
                 k = max(i for i in range(len(seg)) if cum[i] <= dist + 1e-9) if dist < total else len(seg) - 1
                 f = min(1.0, (dist - cum[k]) / seg[k])
                 a, b = path[k], path[k + 1]

@@ -156,7 +156,8 @@ def test_a_signal_gap_across_a_corner_neither_splits_the_route_nor_bends_its_sha
     for k in range(3):
         doc = ride(route, at(2026, 3, 2, 7 + k, 0, 3), rng, trace_id=f"R-{k}", collector_id="c", profile=QUIET)
         if k == 0:  # no signal for 1.2 km around the corner: the straight line cuts it by ~400 m
-            px, py = project(np.array([p["lat"] for p in doc["points"]]), np.array([p["lon"] for p in doc["points"]]), EPSG)
+            px, py = project(np.array([p["lat"] for p in doc["points"]]), np.array([p["lon"] for p in doc["points"]]),
+                             EPSG)
             doc["points"] = [p for p, d in zip(doc["points"], np.hypot(px - bx, py - by)) if d > 600]
         c = check_trace(trace_from_dict(doc, "a.json").trace)
         rides.append(clean_ride(c.trace, c.keep, c.stop_keep, c.fare_keep, EPSG))
@@ -205,7 +206,8 @@ def test_pattern_geometry_is_more_accurate_than_single_rides():
 
     rides = []
     for k in range(6):
-        doc = ride(route, at(2026, 3, 2, 7, 0, 3), rng, trace_id=f"r{k}", collector_id="c", profile=noisy, partial=False)
+        doc = ride(route, at(2026, 3, 2, 7, 0, 3), rng, trace_id=f"r{k}", collector_id="c", profile=noisy,
+                   partial=False)
         c = check_trace(trace_from_dict(doc, "a.json").trace)
         rides.append(clean_ride(c.trace, c.keep, c.stop_keep, c.fare_keep, EPSG))
     [r], _ = match_rides(rides)
@@ -403,7 +405,8 @@ def test_a_feed_written_in_chunks_by_workers_is_the_same_zip():
 
     from transitmap.gtfs import COMPRESS_LEVEL, feed_bytes
 
-    shapes = pd.DataFrame({"shape_id": [f"R{k % 3}_0" for k in range(20)], "shape_pt_lat": np.round(np.linspace(-1.3, -1.2, 20), 6),
+    shapes = pd.DataFrame({"shape_id": [f"R{k % 3}_0" for k in range(20)],
+                           "shape_pt_lat": np.round(np.linspace(-1.3, -1.2, 20), 6),
                            "shape_pt_lon": np.round(np.linspace(36.8, 36.9, 20), 6), "shape_pt_sequence": np.arange(20),
                            "shape_dist_traveled": np.round(np.linspace(0, 5000, 20), 1)})
     stops = pd.DataFrame({"stop_id": ["S2", "S1"], "stop_name": ['Bree, "the rank"', "Bara"], "stop_lat": [-1.3, -1.2],
@@ -419,12 +422,15 @@ def test_a_feed_written_in_chunks_by_workers_is_the_same_zip():
     # every member deflated at COMPRESS_LEVEL, dated 1980-01-01: nothing of the moment it was written
     assert {(i.compress_type, i.date_time) for i in z.infolist()} == {(zipfile.ZIP_DEFLATED, (1980, 1, 1, 0, 0, 0))}
     rng = np.random.default_rng(1)
-    big = pd.DataFrame({"shape_id": [f"R{k // 500}_0" for k in range(20_000)], "shape_pt_lat": np.round(-1.3 + rng.random(20_000) / 10, 6),
-                        "shape_pt_lon": np.round(36.8 + rng.random(20_000) / 10, 6), "shape_pt_sequence": np.arange(20_000) % 500,
+    big = pd.DataFrame({"shape_id": [f"R{k // 500}_0" for k in range(20_000)],
+                        "shape_pt_lat": np.round(-1.3 + rng.random(20_000) / 10, 6),
+                        "shape_pt_lon": np.round(36.8 + rng.random(20_000) / 10, 6),
+                        "shape_pt_sequence": np.arange(20_000) % 500,
                         "shape_dist_traveled": np.round(np.arange(20_000) % 500 * 10.3, 1)})
     written = zipfile.ZipFile(io.BytesIO(feed_bytes({"shapes.txt": big}, chunk_rows=7_000)))
     info, text = written.getinfo("shapes.txt"), written.read("shapes.txt")
-    size = {level: len(zlib.compress(text, level)) - 6 for level in (COMPRESS_LEVEL, 6)}  # raw deflate: no zlib header and checksum
+    size = {level: len(zlib.compress(text, level)) - 6 for level
+            in (COMPRESS_LEVEL, 6)}  # raw deflate: no zlib header and checksum
     assert info.compress_size == size[COMPRESS_LEVEL] != size[6]
 
 
@@ -474,7 +480,8 @@ def test_origin_destination_fares_from_fares_between_stops_and_partial_riders(tm
     docs = _docs(route, 3)
     assert [s["kind"] for s in docs[0]["stops"]] == ["board", "both", "both", "both", "alight"]
     for d, amount in zip(docs, (30, 30, 300)):  # the third a typo
-        d["fares"] = [{"amount": 70, "currency": "KES"}, {"amount": amount, "currency": "KES", "from_stop": 1, "to_stop": 3}]
+        d["fares"] = [{"amount": 70, "currency": "KES"},
+                      {"amount": amount, "currency": "KES", "from_stop": 1, "to_stop": 3}]
     partial = _docs(spec("R", "Town - Kibera", A, B, C, stops=(0, 0.25, 0.5, 0.75, 1)), 6, seed=7, partial=True)
     late = [d for d in partial if "origin" not in d][:1]  # boarded at an inner stop, paid less
     late[0]["fares"] = [{"amount": 50, "currency": "KES"}]
@@ -545,7 +552,8 @@ def test_build_notice_ride_without_movement(tmp_path):
 
     assert "ride_without_movement" not in _codes(build_network([_write_rides(tmp_path / "b", _docs(ROUTE, 1))]))
     # the cleaning stage's setting, from the build's: a ride must move 10,000 km
-    result = build_network([_write_rides(tmp_path / "a", _docs(ROUTE, 1))], BuildConfig(clean=CleanConfig(min_moving_m=1e7)))
+    result = build_network([_write_rides(tmp_path / "a", _docs(ROUTE, 1))],
+                           BuildConfig(clean=CleanConfig(min_moving_m=1e7)))
     assert "ride_without_movement" in _codes(result) and result.feed is None
     assert [r["status"] for r in result.ledger_rows] == ["quarantined"]
     assert "ride_without_movement" in result.ledger_rows[0]["codes"]  # traces.csv says why
@@ -588,7 +596,9 @@ def test_partial_riders_fares_count_only_without_full_ones():
 def test_clean_trims_the_wait_at_the_rank_and_keeps_it_as_evidence():
     from datetime import timedelta
 
-    from builders import START, ride as straight
+    from builders import START
+    from builders import ride as straight
+
     from transitmap.read import trace_from_dict
     from transitmap.validate import check_trace
 
@@ -617,7 +627,8 @@ def small_feed(tmp_path_factory):
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(order=st.permutations(range(len(_SMALL))), names=st.lists(st.text("abcdefgh", min_size=1, max_size=6),
-                                                                    min_size=len(_SMALL), max_size=len(_SMALL), unique=True),
+                                                                    min_size=len(_SMALL), max_size=len(_SMALL),
+                                                                 unique=True),
        bundle=st.booleans())
 def test_build_is_independent_of_order_and_file_names(tmp_path_factory, small_feed, order, names, bundle):
     folder = tmp_path_factory.mktemp("perm")
@@ -730,11 +741,11 @@ def test_the_boarding_points_of_a_rank_are_grouped_under_one_station(sample_buil
     stops = _tables(sample_build.feed)["stops.txt"]
     stations = stops[stops.location_type == "1"]
     assert len(stations) >= 3 and (stations.stop_id.str.endswith("_station")).all()
-    for st in stations.itertuples():
-        children = stops[stops.parent_station == st.stop_id]
-        assert len(children) >= 2 and set(children.stop_name) == {st.stop_name}
+    for station in stations.itertuples():
+        children = stops[stops.parent_station == station.stop_id]
+        assert len(children) >= 2 and set(children.stop_name) == {station.stop_name}
         assert (children.location_type == "0").all()
-        assert float(st.stop_lat) == pytest.approx(children.stop_lat.astype(float).mean(), abs=1e-6)
+        assert float(station.stop_lat) == pytest.approx(children.stop_lat.astype(float).mean(), abs=1e-6)
     served = set(_tables(sample_build.feed)["stop_times.txt"].stop_id)
     assert not served & set(stations.stop_id)  # trips stop at boarding points, never at a station
 
@@ -750,7 +761,8 @@ def test_service_runs_over_the_declared_hours_and_days_with_the_bands_nobody_rod
         ridden = g[g.provenance != "extrapolated"]
         assert len(ridden) >= 1
         for h in g[g.provenance == "extrapolated"].itertuples():
-            nearest = ridden.iloc[((ridden.start_time + ridden.end_time) / 2 - (h.start_time + h.end_time) / 2).abs().argmin()]
+            nearest = ridden.iloc[((ridden.start_time + ridden.end_time) / 2 - (h.start_time + h.end_time)
+                                   / 2).abs().argmin()]
             assert h.headway_s == nearest.headway_s
     notices = sample_build.run.notices.to_list()
     said = {s["provenance"] for n in notices if n["code"] == "headway_estimated" for s in n["sample_notices"]}
@@ -789,7 +801,8 @@ def test_the_timetable_profile_writes_every_departure_as_a_trip_of_its_own(sampl
     timetable = build_network([SAMPLE], BuildConfig(profile="timetable"))
     t, f = _tables(timetable.feed), _tables(sample_build.feed)
     assert "frequencies.txt" not in t
-    freq = f["frequencies.txt"].assign(start=lambda d: d.start_time.map(_seconds), end=lambda d: d.end_time.map(_seconds),
+    freq = f["frequencies.txt"].assign(start=lambda d: d.start_time.map(_seconds),
+                                       end=lambda d: d.end_time.map(_seconds),
                                        h=lambda d: d.headway_secs.astype(int))
     expected = {(row.trip_id, dep) for row in freq.itertuples() for dep in range(row.start, row.end, row.h)}
     first = t["stop_times.txt"][t["stop_times.txt"].stop_sequence == "1"].merge(t["trips.txt"], on="trip_id")

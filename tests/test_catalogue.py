@@ -88,7 +88,8 @@ def test_stage_modules_do_not_import_each_other():
 
 
 def test_the_network_is_assembled_from_the_containers_into_gtfs_rows_alone():
-    assert _imports(PACKAGE / "assemble.py") - {"__future__", "datetime", "hashlib", "re", "collections", "dataclasses", "typing",
+    assert _imports(PACKAGE / "assemble.py") - {"__future__", "datetime", "hashlib", "re", "collections", "dataclasses",
+                                                "typing",
                                                 "numpy", "pandas"} <= {"notices", "geo", "gtfs", "model", "compare",
                                                                        "pipeline"}  # the last two: type hints only
 

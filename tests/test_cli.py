@@ -8,12 +8,11 @@ import re
 
 import click
 import pytest
+from builders import output_blobs, ride, write_json
 from click.testing import CliRunner
 
 from transitmap import __version__
 from transitmap.cli import main
-
-from builders import output_blobs, ride, write_json
 
 
 def invoke(*args):
@@ -80,7 +79,8 @@ def test_build_writes_the_outputs_and_replaces_the_folder_atomically(tmp_path, m
     out = tmp_path / "out"
     r = invoke("build", sample, "--out", out)
     assert r.exit_code == 0, r.output  # the sample holds broken files on purpose: reported, and a feed is written
-    assert sorted(p.name for p in out.iterdir()) == [".transitmap-output", "figures", "gtfs.zip", "headways.csv", "network.gpkg",
+    assert sorted(p.name for p in out.iterdir()) == [".transitmap-output", "figures", "gtfs.zip", "headways.csv",
+                                                     "network.gpkg",
                                                      "report.html", "report.json", "stats", "traces.csv"]
     assert "feed: 4 routes" in r.output and "GTFS validator: 0 errors" in r.output
     report = json.loads((out / "report.json").read_text())
@@ -140,7 +140,8 @@ def test_build_writes_statistics_report_and_layers_without_collector_ids(tmp_pat
     assert traces.crs.to_epsg() == 4326
     assert lon0 - 0.01 < x0 < x1 < lon1 + 0.01 and lat0 - 0.01 < y0 < y1 < lat1 + 0.01
     # pseudonyms only: no collector id in the feed, the statistics or the layers
-    scanned = [(p, b) for p, b in output_blobs(out) if p.name in ("gtfs.zip", "network.gpkg") or p.parent.name == "stats"]
+    scanned = [(p, b) for p, b in output_blobs(out) if p.name in ("gtfs.zip", "network.gpkg") or p.parent.name
+               == "stats"]
     assert len(scanned) >= 15  # the feed's tables, the layers, five statistics files
     for path, data in scanned:
         for collector in (b"amara", b"lerato", b"naledi", b"thabo"):
@@ -150,7 +151,8 @@ def test_build_writes_statistics_report_and_layers_without_collector_ids(tmp_pat
 def test_build_options_and_config_file(tmp_path):
     write_json(tmp_path / "in" / "a.json", ride())
     write_json(tmp_path / "in" / "b.json", ride(trace_id="t2", heading_deg=270, start=(-1.2864, 36.8622)))
-    (tmp_path / "survey.toml").write_text('[build]\nagency_name = "Matatu owners"\nagency-url = "https://matatu.example"\n')
+    (tmp_path
+     / "survey.toml").write_text('[build]\nagency_name = "Matatu owners"\nagency-url = "https://matatu.example"\n')
     r = invoke("build", tmp_path / "in", "--out", tmp_path / "out", "--config", tmp_path / "survey.toml",
                "--timezone", "Africa/Nairobi", "--no-validate", "--format", "json")
     assert r.exit_code == 0, r.output
@@ -209,7 +211,8 @@ def test_errors_a_user_can_cause_share_one_base_and_map_to_exit_codes_by_type():
     classes = [c for _, c in inspect.getmembers(errors, inspect.isclass) if c.__module__ == errors.__name__]
     assert {c.__name__ for c in classes} >= {"SettingsError", "UnsafeOutputError", "FeedError", "WorkspaceError"}
     assert all(issubclass(c, errors.TransitmapError) for c in classes)
-    for error, code in [(errors.SettingsError, 2), (errors.WorkspaceError, 2), (errors.FeedError, 1), (RuntimeError, 3)]:
+    for error, code in [(errors.SettingsError, 2), (errors.WorkspaceError, 2), (errors.FeedError, 1),
+                        (RuntimeError, 3)]:
         with pytest.raises((SystemExit, cli.Refused)) as caught:
             with cli._failures_exit(lambda: None):
                 raise error("what went wrong")
@@ -281,7 +284,8 @@ def test_validate_counts_add_up_and_read_as_words(tmp_path):
     r = CliRunner().invoke(main, ["validate", str(sample)])
     first = r.output.splitlines()[0]
     # traces: 21 + 2 + 1 = 24; the three files that held none are said apart
-    assert first == "21 files, 24 traces, 8,123 points: 21 accepted, 2 quarantined, 1 duplicate; 3 files yielded no trace"
+    assert first == ("21 files, 24 traces, 8,123 points: 21 accepted, 2 quarantined, 1 duplicate; "
+                     "3 files yielded no trace")
     assert "  lerato/empty.json: no trace" in r.output
     write_json(tmp_path / "one" / "a.json", ride(trace_id="a"))
     r = CliRunner().invoke(main, ["validate", str(tmp_path / "one")])
@@ -308,7 +312,8 @@ def test_the_build_log_names_each_stage_once_without_repeating_the_total(tmp_pat
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "transitmap.cli", "-v", "build", str(sample), "--out", str(tmp_path / "o"),
+    r = subprocess.run([sys.executable, "-m", "transitmap.cli", "-v", "build", str(sample), "--out",
+                        str(tmp_path / "o"),
                         "--no-validate"], capture_output=True, text=True)
     stages = [line.split(": ", 1)[1].rsplit(" in ", 1)[0] for line in r.stderr.splitlines()
               if line.startswith("INFO transitmap.build: ")]
@@ -323,7 +328,8 @@ def test_figures_for_people_are_never_in_exponent_notation(tmp_path):
 
     assert [figure(v) for v in (1210.0, 45.25, 0.1333, 100.0)] == ["1,210", "45.2", "0.133", "100"]
     sample = Path(__file__).resolve().parent.parent / "sample_traces"
-    assert CliRunner().invoke(main, ["build", str(sample), "--out", str(tmp_path / "o"), "--no-validate"]).exit_code == 0
+    assert CliRunner().invoke(main,
+                              ["build", str(sample), "--out", str(tmp_path / "o"), "--no-validate"]).exit_code == 0
     r = CliRunner().invoke(main, ["stats", str(tmp_path / "o" / "gtfs.zip")])
     assert r.exit_code == 0 and not re.search(r"\de[+-]\d", r.output), r.output
 

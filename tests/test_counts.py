@@ -11,12 +11,11 @@ from pathlib import Path
 
 import msgspec
 import pandas as pd
+from builders import START, osmtracker_gpx, ride, write_json
 from click.testing import CliRunner
 
 from transitmap.cli import main
 from transitmap.pipeline import build_network, validate_inputs
-
-from builders import START, osmtracker_gpx, ride, write_json
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_traces"
 

@@ -9,13 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
+from builders import gtfs_feed, gtfs_route
 from click.testing import CliRunner
 
 from transitmap.cli import main
 from transitmap.compare import CompareConfig, diff_feeds, match_points, shares, stable_ids
 from transitmap.gtfs import FeedHeadway, FeedMeta, FeedRoute, FeedStop, FeedTrip, feed_bytes, network_tables
-
-from builders import gtfs_feed, gtfs_route
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 EVERY_10 = [("06:00:00", "20:00:00", 600)]
@@ -156,7 +155,8 @@ def previous_feed(routes: dict[str, list], stops: dict[str, tuple[float, float]]
             trips.append(FeedTrip(d, 0, "", (first, first), np.array([0, 60]), np.array([0, dist[-1]]), lat, lon, dist,
                                   (FeedHeadway(7 * 3600, 8 * 3600, 600),)))
         feed_routes.append(FeedRoute(rid, "A0", rid, tuple(trips)))
-    meta = FeedMeta((("A0", "x"),), "https://example.com/", "Africa/Nairobi", "en", (0,), "20260302", "20270302", "t", "1")
+    meta = FeedMeta((("A0", "x"),), "https://example.com/", "Africa/Nairobi", "en", (0,), "20260302", "20270302", "t",
+                    "1")
     return feed_bytes(network_tables(feed_routes, stop_list, meta))
 
 
@@ -173,7 +173,8 @@ def test_stable_ids_keep_what_is_the_same_and_number_what_is_new():
     new_routes = [
         {0: [far]},  # a new route
         {0: [east.reverse()], 1: [east]},  # R007, now found running west first: its directions are swapped
-        {0: [shapely.affinity.translate(north, 40, 0)], 1: [shapely.affinity.translate(north.reverse(), 40, 0)]},  # R001, 40 m off
+        # R001, 40 m off
+        {0: [shapely.affinity.translate(north, 40, 0)], 1: [shapely.affinity.translate(north.reverse(), 40, 0)]},
     ]
     stops = np.array([[500_010, 9_850_005], [520_000, 9_850_000], [490_000, 9_855_020], [500_000, 9_860_100]])
     ids = stable_ids(old, new_routes, stops, EPSG, reserved=frozenset({"R012", "S0040"}))

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from transitmap.names import NamingConfig, mark_templates, route_type
-from transitmap.assemble import route_names
-from transitmap.pipeline import BuildConfig, build_network, validate_inputs
-
 from builders import EAT, NAIROBI, START, moved, osmtracker_gpx, output_blobs, ride, stop_at, write_json
+
+from transitmap.assemble import route_names
+from transitmap.names import NamingConfig, mark_templates, route_type
+from transitmap.pipeline import BuildConfig, build_network, validate_inputs
 
 ARABIC = "٠١٢٣٤٥٦٧٨٩"
 
@@ -182,7 +181,8 @@ def test_names_from_folders_collectors_from_file_names_never_published(tmp_path)
 
     from transitmap.cli import main
 
-    assert CliRunner().invoke(main, ["build", str(tmp_path / "in"), "--out", str(out), "--no-validate", "-q"]).exit_code == 0
+    assert CliRunner().invoke(main,
+                              ["build", str(tmp_path / "in"), "--out", str(out), "--no-validate", "-q"]).exit_code == 0
     for path, blob in output_blobs(out):
         if path.name in ("traces.csv", "report.json"):  # the coordinator's own: they name the files
             continue
@@ -232,8 +232,9 @@ def test_a_declared_path_convention_names_route_and_collector(tmp_path):
 
 
 def test_mark_labels_used_all_over_the_survey_name_no_stop():
-    from transitmap.model import Ride
     import numpy as np
+
+    from transitmap.model import Ride
 
     def r(stops):
         return Ride("t", "f", None, None, None, None, None, np.zeros(2), np.zeros(2), np.zeros(2), 0, 1, 0.0, 0.0,

@@ -19,11 +19,10 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from builders import START, ride, stop_at, write_json
 
 from transitmap.model import Status
 from transitmap.pipeline import validate_inputs
-
-from builders import START, ride, stop_at, write_json
 
 MALFORMED = Path(__file__).parent / "fixtures" / "malformed"
 GOOD = ride(trace_id="good-ride", collector_id="c-good", t0=START + timedelta(hours=5))
@@ -47,7 +46,8 @@ def _gpx(trace: dict) -> bytes:
 
 
 def _csv(trace: dict, newline: str = "\n") -> bytes:
-    rows = ["trace_id,time,lat,lon"] + [f"{trace['trace_id']},{p['time']},{p['lat']},{p['lon']}" for p in trace["points"]]
+    rows = ["trace_id,time,lat,lon"] + [f"{trace['trace_id']},{p['time']},{p['lat']},{p['lon']}" for p
+                                        in trace["points"]]
     return newline.join(rows).encode() + newline.encode()
 
 
@@ -78,12 +78,15 @@ MADE = {
     "nan_literal.json": (lambda d: _files(d, {"a.json": _number(b"NaN")}), {"invalid_json"}, 0),
     "huge_exponent.json": (lambda d: _files(d, {"a.json": _number(b"1e999")}), {"invalid_json"}, 0),
     "huge_integer.json": (lambda d: _files(d, {"a.json": _number(b"9" * 5000)}), {"invalid_json"}, 0),
-    "year_1970.json": (lambda d: write_json(d / "a.json", ride(trace_id="old", t0=datetime(1970, 1, 1, tzinfo=timezone.utc))),
+    "year_1970.json": (lambda d: write_json(d / "a.json",
+                                            ride(trace_id="old", t0=datetime(1970, 1, 1, tzinfo=timezone.utc))),
                        {"implausible_time"}, 0),
-    "year_2100.json": (lambda d: write_json(d / "a.json", ride(trace_id="new", t0=datetime(2100, 3, 2, tzinfo=timezone.utc))),
+    "year_2100.json": (lambda d: write_json(d / "a.json",
+                                            ride(trace_id="new", t0=datetime(2100, 3, 2, tzinfo=timezone.utc))),
                        {"implausible_time"}, 0),
     "100000_points_in_one_second.json": (
-        lambda d: write_json(d / "a.json", {**TRACE, "points": [{**TRACE["points"][0], "lat": TRACE["points"][0]["lat"] + k * 1e-7}
+        lambda d: write_json(d / "a.json",
+                             {**TRACE, "points": [{**TRACE["points"][0], "lat": TRACE["points"][0]["lat"] + k * 1e-7}
                                                                 for k in range(100_000)]}),
         {"duplicate_timestamp"}, 0),
     "dst_spring_forward_without_offsets.json": (
@@ -93,21 +96,29 @@ MADE = {
         lambda d: write_json(d / "a.json", _naive_local("autumn", datetime(2026, 10, 25, 0, 20, tzinfo=timezone.utc))),
         {"time_without_offset", "unparseable_time"}, 1),
     "crossing_midnight.json": (
-        lambda d: write_json(d / "a.json", ride(trace_id="late", t0=datetime(2026, 3, 2, 23, 55, tzinfo=timezone(timedelta(hours=3))))),
+        lambda d: write_json(d / "a.json",
+                             ride(trace_id="late",
+                                  t0=datetime(2026, 3, 2, 23, 55, tzinfo=timezone(timedelta(hours=3))))),
         set(), 1),
     "bom.gpx": (lambda d: _files(d, {"a.gpx": b"\xef\xbb\xbf" + _gpx(TRACE)}), set(), 1),
     "crlf.gpx": (lambda d: _files(d, {"a.gpx": _gpx(TRACE).replace(b"><", b">\r\n<")}), set(), 1),
     "bom_crlf.csv": (lambda d: _files(d, {"s/points.csv": b"\xef\xbb\xbf" + _csv(TRACE, "\r\n")}), set(), 1),
     "mixed_encodings.csv": (
-        lambda d: _files(d, {"s/points.csv": _csv(TRACE), "s/traces.csv": "trace_id,route_name\nhostile,Kariöbangi\n".encode()
+        lambda d: _files(d,
+                         {"s/points.csv": _csv(TRACE),
+                          "s/traces.csv": "trace_id,route_name\nhostile,Kariöbangi\n".encode()
                              + "x,Kariöbangi\n".encode("latin-1")}),
         {"invalid_encoding", "invalid_csv"}, None),
     "truncated.csv": (lambda d: _files(d, {"s/points.csv": _csv(TRACE)[:-25]}), {"invalid_point", "invalid_csv"}, 1),
-    "truncated.jsonl": (lambda d: _files(d, {"a.jsonl": TRACE_BYTES + b"\n" + msgspec.json.encode(ride(trace_id="h2"))[:300]}),
+    "truncated.jsonl": (lambda d: _files(d,
+                                         {"a.jsonl": TRACE_BYTES + b"\n"
+                                          + msgspec.json.encode(ride(trace_id="h2"))[:300]}),
                         {"invalid_json"}, 1),
     "truncated.zip": (lambda d: _files(d, {"a.zip": _zip({"a.json": TRACE_BYTES})[:-30]}), {"invalid_archive"}, 0),
     "truncated.gpx.gz": (lambda d: _files(d, {"a.gpx.gz": gzip.compress(_gpx(TRACE))[:-40]}), {"invalid_archive"}, 0),
-    "truncated.jsonl.gz": (lambda d: _files(d, {"a.jsonl.gz": gzip.compress(TRACE_BYTES + b"\n" + TRACE_BYTES + b"\n")[:-40]}),
+    "truncated.jsonl.gz": (lambda d: _files(d,
+                                            {"a.jsonl.gz": gzip.compress(TRACE_BYTES + b"\n" + TRACE_BYTES + b"\n")[:
+                                                                                                                    -40]}),
                            {"invalid_archive", "invalid_json"}, None),
     "truncated.gpx": (lambda d: _files(d, {"a.gpx": _gpx(TRACE)[:-200]}), {"invalid_xml"}, 0),
     "zip_member_escaping.zip": (lambda d: _files(d, {"a.zip": _zip({"../../../etc/evil.json": TRACE_BYTES})}),
@@ -115,7 +126,8 @@ MADE = {
     "zip_member_absolute.zip": (lambda d: _files(d, {"a.zip": _zip({"/tmp/evil.json": TRACE_BYTES})}),
                                 {"unsafe_archive_member"}, 0),
     "zip_bomb.zip": (lambda d: _files(d, {"a.zip": _zip({"a.json": b" " * 50_000_000})}), {"archive_bomb"}, 0),
-    "zips_nested_too_deep.zip": (lambda d: _files(d, {"a.zip": _zip({"b.zip": _zip({"c.zip": _zip({"a.json": TRACE_BYTES})})})}),
+    "zips_nested_too_deep.zip": (lambda d: _files(d, {"a.zip": _zip({"b.zip": _zip({"c.zip": _zip({
+                                                      "a.json": TRACE_BYTES})})})}),
                                  {"archive_bomb"}, 0),
     "empty.zip": (lambda d: _files(d, {"a.zip": _zip({})}), {"empty_file"}, 0),
     "whitespace_only.gpx": (lambda d: _files(d, {"a.gpx": b" \n\t\r\n"}), {"empty_file"}, 0),
@@ -179,7 +191,8 @@ def _check(run, by_file, codes: set[str], accepted: int | None):
     others = [r for f, r in by_file.items() if f != "0-good.json"]
     assert others, "the hostile input appears in the ledger"
     if accepted is not None:
-        assert sum(r.status == Status.ACCEPTED for r in others) == accepted, [(r.file, r.status, r.codes) for r in others]
+        assert sum(r.status == Status.ACCEPTED for r in others) == accepted, [(r.file, r.status, r.codes) for r
+                                                                              in others]
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in MALFORMED.iterdir()))
@@ -196,7 +209,8 @@ def test_malformed_fixture_beside_a_good_trace(tmp_path, name):
 def test_hostile_input_beside_a_good_trace(tmp_path, name):
     make, codes, accepted = MADE[name]
     # the good trace rides where the hostile one does (a survey in one city)
-    good = ride(trace_id="good-ride", start=LONDON, t0=datetime(2026, 3, 30, 7, tzinfo=timezone.utc)) if "dst" in name else GOOD
+    good = ride(trace_id="good-ride", start=LONDON,
+                t0=datetime(2026, 3, 30, 7, tzinfo=timezone.utc)) if "dst" in name else GOOD
     run, by_file = _batch(tmp_path, make, good)
     _check(run, by_file, codes, accepted)
 

@@ -143,7 +143,8 @@ def _feed_table(result, name: str) -> pd.DataFrame:
 
 def test_a_route_known_only_without_times_is_published_with_its_times_marked_estimated():
     """No ride has times: the trip runs at the survey's speed (20 km/h when no ride shows one), every day from the
-    date set, 05:00-21:00 (the declared service hours) at the assumed headway; headways.csv, the notices and the ledger say so."""
+    date set, 05:00-21:00 (the declared service hours) at the assumed headway; headways.csv, the notices and the
+    ledger say so."""
     result = build_network([GEO / "no-time.gpx"], BuildConfig(first_service_date="2026-03-02"))
     [row] = result.ledger_rows
     assert row["status"] == "used" and "no_timestamps" in row["codes"]
@@ -188,7 +189,8 @@ def test_rides_with_times_time_a_route_that_rides_without_times_also_show():
     assert "travel_times_estimated" not in result.run.notices.counts
 
 
-@pytest.mark.skipif(not (Path(__file__).resolve().parents[2] / "shared" / "data" / "xalapa-mapaton-geojson.zip").exists(),
+@pytest.mark.skipif(not (Path(__file__).resolve().parents[2] / "shared" / "data"
+                         / "xalapa-mapaton-geojson.zip").exists(),
                     reason="needs ../shared/data")
 def test_the_xalapa_routes_are_read_said_to_have_no_times_and_used():
     run = validate_inputs([Path(__file__).resolve().parents[2] / "shared" / "data" / "xalapa-mapaton-geojson.zip"],
@@ -239,9 +241,11 @@ def test_headways_every_recording_reports_alike_are_said_to_be_an_apps_default(t
     kept as reported, with one warning; headways that differ by period are taken as given."""
     for k in range(5):
         coords = [[36.80 + 0.00075 * i, -1.30 + 0.01 * k] for i in range(40)]
-        props = {"id": f"r{k}", "desc": f"Place {k} - Town", **dict(zip(("peak_am", "midday", "peak_pm", "night"), headways))}
+        props = {"id": f"r{k}", "desc": f"Place {k} - Town",
+                 **dict(zip(("peak_am", "midday", "peak_pm", "night"), headways))}
         (tmp_path / f"route{k}.geojson").write_text(json.dumps({"type": "Feature", "properties": props,
-                                                                "geometry": {"type": "LineString", "coordinates": coords}}))
+                                                                "geometry": {"type": "LineString",
+                                                                             "coordinates": coords}}))
     result = build_network([tmp_path], BuildConfig(first_service_date="2026-03-02"))
     assert all(r["status"] == "used" for r in result.ledger_rows) and len(result.ledger_rows) == 5
     assert {h["provenance"] for h in result.headway_rows} == {"reported", "extrapolated"}  # 05-06 from 06-09
@@ -344,10 +348,12 @@ def test_a_loop_known_without_stops_between_still_has_two_stops(tmp_path):
     west = [[36.8219 - 0.00075 * k, -1.2921] for k in range(40)]  # another route from the same rank
     for name, coords in (("Circuito", ring), ("Rank - West", west)):
         (tmp_path / f"{name}.geojson").write_text(json.dumps({"type": "Feature", "properties": {"desc": name},
-                                                              "geometry": {"type": "LineString", "coordinates": coords}}))
+                                                              "geometry": {"type": "LineString",
+                                                                           "coordinates": coords}}))
     result = build_network([tmp_path], BuildConfig(first_service_date="2026-03-02"))
     stop_times = _feed_table(result, "stop_times.txt")
-    loop = stop_times[stop_times.trip_id == stop_times.groupby("trip_id").shape_dist_traveled.max().astype(float).idxmax()]
+    loop = stop_times[stop_times.trip_id
+                      == stop_times.groupby("trip_id").shape_dist_traveled.max().astype(float).idxmax()]
     assert len(loop) == 2 and loop.stop_id.nunique() == 1  # the rank, twice
     assert pd.to_timedelta(loop.arrival_time).dt.total_seconds().diff().iloc[1] > 600  # 6.3 km at 20 km/h
     assert stop_times.groupby("trip_id").size().min() >= 2
@@ -425,7 +431,8 @@ def test_times_that_cannot_be_read_are_the_error_with_the_value_and_the_line(tmp
     assert by_file["moto.csv"]["severity"] == "ERROR"
     assert (by_file["moto.csv"]["value"], by_file["moto.csv"]["location"]) == ("07:00:00", "line 2")
     assert "a time of day without a date" in by_file["moto.csv"]["message"]
-    assert by_file["weird.csv"]["value"] == "07:00:00 o'clock" and "not a date and time" in by_file["weird.csv"]["message"]
+    assert by_file["weird.csv"]["value"] == "07:00:00 o'clock"
+    assert "not a date and time" in by_file["weird.csv"]["message"]
 
 
 def test_one_unreadable_time_among_many_is_a_warning_and_the_ride_is_used(tmp_path):

@@ -14,13 +14,12 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from builders import NAIROBI, edited, moved, ride, stop_at, write_json
 
 from transitmap import notices as N
 from transitmap.model import Status
 from transitmap.pipeline import validate_inputs
 from transitmap.read import InputFile, ReadLimits, read_file
-
-from builders import NAIROBI, edited, moved, ride, stop_at, write_json
 
 MOMBASA = (-4.0435, 39.6682)
 
@@ -78,12 +77,14 @@ CASES: dict[str, tuple[dict, dict]] = {
                   b'<gpx version="1.1"><trk><name>&b;</name></trk></gpx>'},
         {"a.gpx": _gpx_track(GOOD)},
     ),
-    "invalid_csv": ({"s/points.csv": _csv_points(GOOD, drop="lat").encode()}, {"s/points.csv": _csv_points(GOOD).encode()}),
+    "invalid_csv": ({"s/points.csv": _csv_points(GOOD, drop="lat").encode()},
+                    {"s/points.csv": _csv_points(GOOD).encode()}),
     "invalid_archive": ({"a.zip": _zip({"a.json": msgspec.json.encode(GOOD)})[:200]},
                         {"a.zip": _zip({"a.json": msgspec.json.encode(GOOD)})}),
     "unsafe_archive_member": ({"a.zip": _zip({"../../evil.json": msgspec.json.encode(GOOD)})},
                               {"a.zip": _zip({"ok/a.json": msgspec.json.encode(GOOD)})}),
-    "archive_bomb": ({"a.zip": _zip({"a.json": b" " * 5_000_000})}, {"a.zip": _zip({"a.json": msgspec.json.encode(GOOD)})}),
+    "archive_bomb": ({"a.zip": _zip({"a.json": b" " * 5_000_000})},
+                     {"a.zip": _zip({"a.json": msgspec.json.encode(GOOD)})}),
     "unsupported_schema_version": ({"a.json": edited(GOOD, schema_version="2.0")}, {"a.json": GOOD}),
     "missing_schema_version": ({"a.json": {k: v for k, v in GOOD.items() if k != "schema_version"}}, {"a.json": GOOD}),
     "schema_violation": ({"a.json": edited(GOOD, points="none")}, {"a.json": GOOD}),
@@ -106,7 +107,8 @@ CASES: dict[str, tuple[dict, dict]] = {
     "unparseable_time": ({"a.json": _points(GOOD, lambda p: p[4].update(time="yesterday 7am"))}, {"a.json": GOOD}),
     "time_without_offset": ({"a.json": _points(GOOD, lambda p: [q.update(time=q["time"][:19]) for q in p])},
                             {"a.json": GOOD}),
-    "implausible_time": ({"a.json": _points(GOOD, lambda p: p[4].update(time="1970-01-01T00:00:00Z"))}, {"a.json": GOOD}),
+    "implausible_time": ({"a.json": _points(GOOD, lambda p: p[4].update(time="1970-01-01T00:00:00Z"))},
+                         {"a.json": GOOD}),
     "time_going_backwards": ({"a.json": _points(GOOD, lambda p: p[10].update(time=p[2]["time"]))}, {"a.json": GOOD}),
     "duplicate_timestamp": ({"a.json": _points(GOOD, lambda p: p[10].update(time=p[9]["time"]))}, {"a.json": GOOD}),
     "gps_spike": ({"a.json": _points(GOOD, lambda p: p.__setitem__(50, moved(p[50], north_m=600)))},
@@ -127,7 +129,8 @@ CASES: dict[str, tuple[dict, dict]] = {
     "unknown_currency": ({"a.json": edited(GOOD, fares=[{"amount": 70, "currency": "KSH"}])},
                          {"a.json": edited(GOOD, fares=[{"amount": 70, "currency": "kes"}])}),
     "fare_stop_not_found": (
-        {"a.json": edited(GOOD, stops=[stop_at(GOOD, 10)], fares=[{"amount": 50, "currency": "KES", "from_stop": 0, "to_stop": 3}])},
+        {"a.json": edited(GOOD, stops=[stop_at(GOOD, 10)],
+                          fares=[{"amount": 50, "currency": "KES", "from_stop": 0, "to_stop": 3}])},
         {"a.json": edited(GOOD, stops=[stop_at(GOOD, 10), stop_at(GOOD, 90)],
                           fares=[{"amount": 50, "currency": "KES", "from_stop": 0, "to_stop": 1}])},
     ),
@@ -135,11 +138,15 @@ CASES: dict[str, tuple[dict, dict]] = {
         {"a.json": edited(GOOD, departures=["2026-03-02T06:50:00+03:00", "2026-03-02T06:40:00+03:00"])},
         {"a.json": edited(GOOD, departures=["2026-03-02T06:40:00+03:00", "2026-03-02T06:50:00+03:00"])},
     ),
-    "unparsed_note": ({"a.gpx": _gpx_track(GOOD, f'<wpt lat="{NAIROBI[0]}" lon="{NAIROBI[1]}"><name>paid fifteen bob, 2 kids</name></wpt>')},
-                      {"a.gpx": _gpx_track(GOOD, f'<wpt lat="{NAIROBI[0]}" lon="{NAIROBI[1]}"><name>KES 70</name></wpt>')}),
+    "unparsed_note": ({"a.gpx": _gpx_track(GOOD,
+                                           f'<wpt lat="{NAIROBI[0]}" lon="{NAIROBI[1]}">'
+                                           '<name>paid fifteen bob, 2 kids</name></wpt>')},
+                      {"a.gpx": _gpx_track(GOOD,
+                                           f'<wpt lat="{NAIROBI[0]}" lon="{NAIROBI[1]}"><name>KES 70</name></wpt>')}),
     "duplicate_upload": ({"day1/a.json": GOOD, "day2/a.json": GOOD}, {"day1/a.json": GOOD}),
     "duplicate_content": ({"a.json": GOOD, "b.json": edited(GOOD, trace_id="t1-again")}, {"a.json": GOOD}),
-    "conflicting_trace_id": ({"a.json": GOOD, "b.json": ride(heading_deg=0)}, {"a.json": GOOD, "b.json": ride(trace_id="t2", heading_deg=0)}),
+    "conflicting_trace_id": ({"a.json": GOOD, "b.json": ride(heading_deg=0)},
+                             {"a.json": GOOD, "b.json": ride(trace_id="t2", heading_deg=0)}),
 }
 
 
@@ -194,7 +201,8 @@ def test_every_code_in_the_catalogue_has_a_case():
     covered |= {"trace_changed"}  # workspace imports: tests/test_workspace.py
     covered |= {"fare_without_currency", "path_convention_mismatch"}  # build: tests/test_field_recordings.py
     covered |= {"decimal_comma", "no_timestamps", "travel_times_estimated", "no_service_dates",
-                "reported_headways_uniform", "ambiguous_date_order", "unreadable_times"}  # other tools' files: tests/test_inputs.py
+                "reported_headways_uniform", "ambiguous_date_order",
+                "unreadable_times"}  # other tools' files: tests/test_inputs.py
     covered |= {"placeholder_agency_url", "service_days_not_observed"}  # planner-ready feeds: tests/test_build.py
     covered |= {"headway_implausible"}  # tests/test_rider_truth.py
     covered |= {"correction_stale", "ride_excluded", "ride_assigned", "route_dropped"}  # tests/test_review.py

@@ -10,13 +10,12 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from builders import ride, write_json
 from click.testing import CliRunner
 
 from transitmap.cli import main
 from transitmap.errors import UnsafeOutputError
 from transitmap.report import OUTPUT_MARKER, write_dir_atomic
-
-from builders import ride, write_json
 
 
 def invoke(*args):

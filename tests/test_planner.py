@@ -91,7 +91,8 @@ def test_a_journey_leaves_within_the_bands_headway(frequencies_feed):
     for trip_id, rows in freq.groupby("trip_id"):
         stops = _table(feed, "stop_times.txt").query("trip_id == @trip_id").sort_values("stop_sequence").stop_id
         for at_s in AT.values():
-            band = rows[(rows.start_time <= f"{at_s // 3600:02d}:00:00") & (rows.end_time > f"{at_s // 3600:02d}:00:00")]
+            band = rows[(rows.start_time <= f"{at_s // 3600:02d}:00:00")
+                        & (rows.end_time > f"{at_s // 3600:02d}:00:00")]
             journey = planner.plan(stops.iloc[0], stops.iloc[-1], at_s)
             assert journey.depart_s - at_s <= int(band.headway_secs.iloc[0]), (trip_id, at_s)
 

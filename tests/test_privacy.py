@@ -11,11 +11,10 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from builders import M_PER_DEG_LAT, M_PER_DEG_LON_EQ, NAIROBI, START, moved, output_blobs, ride, write_json
 from click.testing import CliRunner
 
 from transitmap.cli import main
-
-from builders import M_PER_DEG_LAT, M_PER_DEG_LON_EQ, NAIROBI, START, moved, output_blobs, ride, write_json
 
 COLLECTOR = "wanjiru.kamau@example.org"  # an id a survey might really use
 
@@ -102,7 +101,8 @@ def test_no_output_file_names_a_collector(tmp_path):
     for k in range(3):
         write_json(tmp_path / "in" / f"ride{k}.json", walk_ride(f"w{k}", board_mark=False, hour=k))
     out = tmp_path / "out"
-    assert CliRunner().invoke(main, ["build", str(tmp_path / "in"), "--out", str(out), "--no-validate", "-q"]).exit_code == 0
+    assert CliRunner().invoke(main,
+                              ["build", str(tmp_path / "in"), "--out", str(out), "--no-validate", "-q"]).exit_code == 0
     assert len([p for p in out.rglob("*") if p.is_file()]) >= 12
     for path, blob in output_blobs(out):
         for needle in (COLLECTOR.encode(), b"wanjiru", b"kamau"):

@@ -12,6 +12,7 @@ from datetime import timedelta
 import msgspec
 import numpy as np
 import pytest
+from builders import START, ride
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,8 +23,6 @@ from transitmap.pipeline import validate_inputs
 from transitmap.read import InputFile, read_file
 from transitmap.report import to_json
 from transitmap.validate import check_trace
-
-from builders import START, ride
 
 # TRANSITMAP_FUZZ_EXAMPLES=10000 python -m pytest tests/test_properties.py  runs the long fuzz
 EXAMPLES = int(os.environ.get("TRANSITMAP_FUZZ_EXAMPLES", "150"))
@@ -45,8 +44,10 @@ def test_arbitrary_bytes_never_raise(data, name):
             check_trace(r.trace)
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(max_size=20),
-                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+json_values = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers()
+                           | st.text(max_size=20),
+                           lambda inner: st.lists(inner, max_size=4)
+                           | st.dictionaries(st.text(max_size=8), inner, max_size=4),
                            max_leaves=20)
 
 
@@ -90,7 +91,8 @@ def noisy_rides(draw):
     return doc
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.lists(noisy_rides(), min_size=1, max_size=6), st.randoms(use_true_random=False))
 def test_every_trace_is_accounted_for_and_order_does_not_matter(tmp_path_factory, rides, rnd):
     folder = tmp_path_factory.mktemp("survey")
@@ -117,7 +119,8 @@ def _render(doc: dict, fmt: str) -> tuple[str, bytes]:
     if fmt == "jsonl":
         return "a.jsonl", msgspec.json.encode(doc) + b"\n"
     if fmt == "gpx":
-        trkpts = "".join(f'<trkpt lat="{p["lat"]}" lon="{p["lon"]}"><time>{p["time"] or ""}</time></trkpt>' for p in pts)
+        trkpts = "".join(f'<trkpt lat="{p["lat"]}" lon="{p["lon"]}"><time>{p["time"] or ""}</time></trkpt>' for p
+                         in pts)
         return "a.gpx", (f'<?xml version="1.0"?><gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1">'
                          f'<trk><name>{doc["trace_id"]}</name><trkseg>{trkpts}</trkseg></trk></gpx>').encode()
     if fmt == "csv":
@@ -356,7 +359,8 @@ _OPT_FLOAT = st.none() | st.floats(allow_nan=False)
 
 @settings(max_examples=200, deadline=None)
 @given(stop=st.builds(Stop, st.floats(), st.floats(), st.floats(), st.sampled_from(STOP_KINDS), st.none() | st.text(),
-                      st.none() | st.integers(0, 99), st.none() | st.integers(0, 99), _OPT_FLOAT, st.none() | st.text()),
+                      st.none() | st.integers(0, 99), st.none() | st.integers(0, 99), _OPT_FLOAT, st.none()
+                      | st.text()),
        fare=st.builds(Fare, st.floats(0, 1e6), st.text(max_size=3), st.none() | st.integers(0, 50),
                       st.none() | st.integers(0, 50)))
 def test_stops_and_fares_come_back_from_a_worker_process_unchanged(stop, fare):

@@ -11,14 +11,13 @@ from pathlib import Path
 import msgspec
 import numpy as np
 import pytest
+from builders import osmtracker_gpx, ride, stop_at, write_json
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from transitmap.model import Status
 from transitmap.pipeline import validate_inputs
 from transitmap.read import list_inputs, parse_note, parse_times, read_file, trace_from_dict
-
-from builders import osmtracker_gpx, ride, stop_at, write_json
 
 MALFORMED = Path(__file__).parent / "fixtures" / "malformed"
 
@@ -228,7 +227,8 @@ def test_osmtracker_gpx_waypoints_become_stops_and_notes_fares(tmp_path):
 @pytest.mark.parametrize("text, fare, wait", [
     ("R15", ("ZAR", 15.0), None), ("r 15", ("ZAR", 15.0), None), ("KES 70", ("KES", 70.0), None),
     ("Ksh 50", ("KES", 50.0), None), ("70 kes", ("KES", 70.0), None), ("GH₵ 2.50", ("GHS", 2.5), None),
-    ("2,50 cedis", ("GHS", 2.5), None), ("200 FCFA", ("XOF", 200.0), None), ("fare R15, waited 20 min", ("ZAR", 15.0), 1200.0),
+    ("2,50 cedis", ("GHS", 2.5), None), ("200 FCFA", ("XOF", 200.0), None),
+    ("fare R15, waited 20 min", ("ZAR", 15.0), 1200.0),
     ("20 min", None, 1200.0), ("1 h", None, 3600.0), ("Bree rank", None, None), ("15", None, None),
     # as real recordings write them (issue: fare and wait notes)
     ("200F", ("XOF", 200.0), None), ("200 F", ("XOF", 200.0), None), ("200 frs", ("XOF", 200.0), None),
@@ -251,7 +251,10 @@ def test_parse_note(text, fare, wait):
 
 def test_gpx_with_two_tracks_is_two_traces_and_gpx_10_is_read(tmp_path):
     a, b = ride(), ride(heading_deg=0, t0=datetime(2026, 3, 2, 9, 0, tzinfo=timezone(timedelta(hours=3))))
-    seg = lambda t: "".join(f'<trkpt lat="{p["lat"]}" lon="{p["lon"]}"><time>{p["time"]}</time></trkpt>' for p in t["points"])  # noqa: E731
+    def seg(t):
+        return "".join(f'<trkpt lat="{p["lat"]}" lon="{p["lon"]}"><time>{p["time"]}</time></trkpt>'
+                       for p in t["points"])
+
     gpx = ('<?xml version="1.0"?><gpx version="1.0" creator="GPSLogger" xmlns="http://www.topografix.com/GPX/1/0">'
            f"<trk><name>Kibera - Town</name><trkseg>{seg(a)}</trkseg></trk><trk><trkseg>{seg(b)}</trkseg></trk></gpx>")
     (tmp_path / "day.gpx").write_text(gpx)
@@ -267,16 +270,21 @@ def test_gpx_with_two_tracks_is_two_traces_and_gpx_10_is_read(tmp_path):
 
 def _csv_survey(folder: Path, traces: list[dict]) -> None:
     folder.mkdir(parents=True)
-    pts = ["trace_id,time,lat,lon,accuracy"] + [f'{t["trace_id"]},{p["time"]},{p["lat"]},{p["lon"]},{p.get("accuracy", "")}'
-                                              for t in traces for p in t["points"]]
+    pts = ["trace_id,time,lat,lon,accuracy"] + [
+        f'{t["trace_id"]},{p["time"]},{p["lat"]},{p["lon"]},{p.get("accuracy", "")}'
+        for t in traces for p in t["points"]]
     (folder / "points.csv").write_text("\n".join(pts) + "\n")
     (folder / "traces.csv").write_text("trace_id,collector_id,route_name,operator\n"
-                                       + "".join(f'{t["trace_id"]},{t["collector_id"]},Route {t["trace_id"]},"Sacco, Ltd"\n' for t in traces)
+                                       + "".join(f'{t["trace_id"]},{t["collector_id"]},Route {t["trace_id"]},'
+                                                 '"Sacco, Ltd"\n' for t in traces)
                                        + "ghost,c9,Nowhere,\n")
     (folder / "stops.csv").write_text("trace_id,time,lat,lon,kind,name\n"
-                                      + "".join(f'{t["trace_id"]},{t["points"][10]["time"]},{t["points"][10]["lat"]},{t["points"][10]["lon"]},board,Odeon\n' for t in traces))
-    (folder / "fares.csv").write_text("trace_id,amount,currency\n" + "".join(f'{t["trace_id"]},70,KES\n' for t in traces))
-    (folder / "departures.csv").write_text("trace_id,time\n" + "".join(f'{t["trace_id"]},2026-03-02T06:55:00+03:00\n' for t in traces))
+                                      + "".join(f'{t["trace_id"]},{t["points"][10]["time"]},{t["points"][10]["lat"]},'
+                                                f'{t["points"][10]["lon"]},board,Odeon\n' for t in traces))
+    (folder / "fares.csv").write_text("trace_id,amount,currency\n"
+                                      + "".join(f'{t["trace_id"]},70,KES\n' for t in traces))
+    (folder / "departures.csv").write_text("trace_id,time\n"
+                                           + "".join(f'{t["trace_id"]},2026-03-02T06:55:00+03:00\n' for t in traces))
 
 
 def test_csv_survey_with_all_tables(tmp_path):
@@ -285,7 +293,8 @@ def test_csv_survey_with_all_tables(tmp_path):
     run = validate_inputs([tmp_path])
     assert [(r.trace_id, r.status) for r in run.ledger] == [("a", Status.ACCEPTED), ("b", Status.ACCEPTED)]
     [orphan] = run.notices.to_list()[0]["sample_notices"]
-    assert orphan["code"] == "invalid_field" and orphan["file"] == "export/traces.csv" and orphan["location"] == "line 4"
+    assert orphan["code"] == "invalid_field" and orphan["file"] == "export/traces.csv"
+    assert orphan["location"] == "line 4"
     files, _ = list_inputs([tmp_path])
     [a, b] = [r.trace for r in read_file(files[0])]
     assert a.route_name == "Route a" and a.operator == "Sacco, Ltd" and a.collector_id == "c1"

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from builders import output_blobs
 from click.testing import CliRunner
 
 from transitmap.cli import main
-
-from builders import output_blobs
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data (real recordings) is not present")
@@ -47,7 +46,8 @@ def test_alajuela_rides_go_to_their_folders_route_and_no_collector_is_named(tmp_
     said = used.codes.str.contains("missing_collector_id")
     assert (said == (used.collector == "")).all() and (~said).sum() >= 170, said.value_counts()
     with zipfile.ZipFile(DATA / "costa-rica-alajuela-2017-gpx.zip") as z:
-        names = {m.group(1).lower().encode() for n in z.namelist() for m in [re.search(r"asistentes/([a-zA-Z]+)_", n)] if m}
+        names = {m.group(1).lower().encode() for n in z.namelist() for m in [re.search(r"asistentes/([a-zA-Z]+)_", n)]
+                 if m}
     assert {b"fernando", b"jonathan", b"joan"} <= names
     as_word = re.compile(rb"(?i)(?<![a-z])(" + b"|".join(sorted(names)) + rb")(?![a-z])")  # "fran", not "francisco"
     for path, blob in output_blobs(tmp_path / "out"):

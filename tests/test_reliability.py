@@ -32,7 +32,7 @@ def test_a_run_dying_while_writing_any_file_leaves_the_old_folder(tmp_path, monk
     for dies_at in range(len(new)):
         calls = []
 
-        def dying(fd):
+        def dying(fd, calls=calls, dies_at=dies_at):
             calls.append(fd)
             if len(calls) > dies_at:
                 raise OSError("killed")
@@ -45,7 +45,8 @@ def test_a_run_dying_while_writing_any_file_leaves_the_old_folder(tmp_path, monk
         assert snapshot(out) == before
         assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "nothing half-written left beside it"
     write_dir_atomic(out, new)
-    assert {k: v for k, v in snapshot(out).items() if k != OUTPUT_MARKER} == new and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert {k: v for k, v in snapshot(out).items() if k != OUTPUT_MARKER} == new
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert oct(out.stat().st_mode & 0o777) == oct(0o777 & ~_umask())
 
 
@@ -71,7 +72,8 @@ def test_sigkill_at_any_moment_leaves_one_complete_output(tmp_path):
     outs = {}
     for name, inputs in (("a", a), ("b", b)):
         t = time.perf_counter()
-        assert _build(inputs, tmp_path / f"out-{name}").wait() == 0  # broken files on purpose: reported; a feed is written
+        assert _build(inputs, tmp_path
+                      / f"out-{name}").wait() == 0  # broken files on purpose: reported; a feed is written
         outs[name] = (snapshot(tmp_path / f"out-{name}"), time.perf_counter() - t)
     assert outs["a"][0]["gtfs.zip"] != outs["b"][0]["gtfs.zip"]
     out = tmp_path / "out"
@@ -104,7 +106,8 @@ def test_any_order_and_any_folder_names_give_the_same_files(tmp_path):
     folders = sorted(str(p) for p in SAMPLE.iterdir())
     orders = [random.Random(seed).sample(folders, len(folders)) for seed in (1, 2)]
     assert orders[0] != orders[1]
-    procs = [subprocess.Popen([sys.executable, "-m", "transitmap.cli", "build", *order, "--out", str(tmp_path / f"o{k}"),
+    procs = [subprocess.Popen([sys.executable, "-m", "transitmap.cli", "build", *order, "--out",
+                               str(tmp_path / f"o{k}"),
                                "--no-validate", "-q"]) for k, order in enumerate(orders)]
     assert [p.wait() for p in procs] == [0, 0]
     first, second = snapshot(tmp_path / "o0"), snapshot(tmp_path / "o1")

@@ -8,11 +8,10 @@ import subprocess
 
 import numpy as np
 import pytest
+from builders import gtfs_feed, gtfs_route
 
 from transitmap.report import HEADWAY_CLASSES, stats_files
 from transitmap.stats import feed_stats
-
-from builders import gtfs_feed, gtfs_route
 
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from builders import ride, write_json
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,8 +22,6 @@ from transitmap.gtfs import validator_summary
 from transitmap.model import gtfs_time
 from transitmap.pipeline import build_network
 from transitmap.review import Correction, check
-
-from builders import ride, write_json
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_traces"
 DAY1 = datetime(2026, 3, 2, 18, 0, tzinfo=timezone.utc)
@@ -75,10 +74,12 @@ def test_route_corrections_set_names_type_operator_fare_hours_and_headways(base)
                 Correction("route", "R003", "set", "operator", "Noord Minibus Co-op"),
                 Correction("route", "R004", "set", "fare", "18.5"),
                 Correction("route", "R001", "set", "service_hours", "06:00-19:30"),
-                Correction("route", "R002", "set", "headway_am_peak", "6"), Correction("route", "R001", "set", "mode", "bus"))
+                Correction("route", "R002", "set", "headway_am_peak", "6"),
+                Correction("route", "R001", "set", "mode", "bus"))
     t = tables(r.feed)
     routes = t["routes"].set_index("route_id")
-    assert routes.at["R004", "route_short_name"] == "45K" and routes.at["R004", "route_long_name"] == "Randburg - Bree Rank"
+    assert routes.at["R004", "route_short_name"] == "45K" and routes.at["R004",
+                                                                        "route_long_name"] == "Randburg - Bree Rank"
     assert routes.at["R003", "route_type"] == "11"
     agency = t["agency"].set_index("agency_id").agency_name
     assert agency[routes.at["R003", "agency_id"]] == "Noord Minibus Co-op"
@@ -133,7 +134,8 @@ def test_pattern_and_stop_corrections(base):
     r004 = st[st.trip_id == "R004_0"].sort_values("stop_sequence", key=lambda s: s.astype(int)).stop_id.tolist()
     middle, last = r004[2], r004[-1]
     bree = before["stops"]
-    other_bree = bree[(bree.stop_name == "Bree Rank") & (bree.location_type == "0") & (bree.stop_id != last)].stop_id.iloc[0]
+    other_bree = bree[(bree.stop_name == "Bree Rank") & (bree.location_type == "0")
+                      & (bree.stop_id != last)].stop_id.iloc[0]
     r = rebuild(base, Correction("pattern", "R004_0", "set", "headsign", "Town"),
                 Correction("stop", r004[1], "set", "name", "Blairgowrie Spar"),
                 Correction("stop", r004[1], "move", value="-26.1170,28.0020"),
@@ -311,7 +313,8 @@ def test_review_commands_record_corrections_that_every_build_applies(survey, tmp
     assert "1 changed since (R001)" in run("status", survey)[1]
     report = pd.read_json(tmp_path / "out2" / "report.json", typ="series")
     assert report["review"]["applied"] == 6 and report["review"]["rides_assigned"] == 1
-    assert "<h2>Review</h2><p>Corrections made by hand: 6, 6 applied, 0 stale" in (tmp_path / "out2" / "report.html").read_text()
+    assert "<h2>Review</h2><p>Corrections made by hand: 6, 6 applied, 0 stale" in (tmp_path / "out2"
+                                                                                   / "report.html").read_text()
 
 
 def test_a_rebuild_keeps_every_correction_and_gives_the_same_feed(survey, tmp_path):
@@ -394,7 +397,8 @@ def test_a_correction_goes_stale_when_new_rides_change_its_route(tmp_path):
     assert run("build", survey, "--out", tmp_path / "o1", "--no-validate", "-q")[0] == 0
     assert list(_feed(tmp_path / "o1")["routes"].route_id) == ["R001"]
     assert run("review", survey, "set", "route", "R001", "short_name", "11")[0] == 0
-    day2 = [ride(trace_id=f"ride-{k + 2}", n=360, t0=datetime(2026, 3, 3, 7 + k, 0, tzinfo=timezone(timedelta(hours=3))))
+    day2 = [ride(trace_id=f"ride-{k + 2}", n=360,
+                 t0=datetime(2026, 3, 3, 7 + k, 0, tzinfo=timezone(timedelta(hours=3))))
             for k in range(3)]
     ws.import_inputs(survey, [write_json(tmp_path / "d2" / f"{t['trace_id']}.json", t) for t in day2],
                      now=DAY1 + timedelta(days=1))
@@ -410,10 +414,12 @@ def test_a_correction_goes_stale_when_new_rides_change_its_route(tmp_path):
 
 
 def test_merges_in_a_chain_end_in_the_last_route_and_merges_in_a_circle_are_stale(base):
-    r = rebuild(base, Correction("route", "R004", "merge", value="R001"), Correction("route", "R002", "merge", value="R004"))
+    r = rebuild(base, Correction("route", "R004", "merge", value="R001"),
+                Correction("route", "R002", "merge", value="R004"))
     assert list(tables(r.feed)["routes"].route_id) == ["R001", "R003"]
     assert set(ledger(r).loc[ledger(base).route_id.isin(["R002", "R004"])].route_id) == {"R001"}
-    r = rebuild(base, Correction("route", "R004", "merge", value="R002"), Correction("route", "R002", "merge", value="R004"))
+    r = rebuild(base, Correction("route", "R004", "merge", value="R002"),
+                Correction("route", "R002", "merge", value="R004"))
     assert [n["reason"] for n in codes(r, "correction_stale")] == ["merges of R002, R004 run in a circle"] * 2
     assert r.feed == base.feed
 
@@ -427,7 +433,8 @@ def test_a_routes_own_days_a_pattern_made_partial_or_a_branch_and_a_stop_put_in_
     r = rebuild(base, Correction("route", "R004", "set", "service_days", "mon-fri"),
                 Correction("pattern", "R002_0", "partial_of", value="R001_0"),
                 Correction("pattern", "R002_1", "branch_of", value="R001"),
-                Correction("stop", "S0014", "set", "station", "S0010"), Correction("stop", "S0011", "set", "station", ""),
+                Correction("stop", "S0014", "set", "station", "S0010"),
+                Correction("stop", "S0011", "set", "station", ""),
                 Correction("stop", "S0009", "set", "station", "S0020"))
     t = tables(r.feed)
     cal = t["calendar"].set_index("service_id")
@@ -445,7 +452,8 @@ def test_a_routes_own_days_a_pattern_made_partial_or_a_branch_and_a_stop_put_in_
     assert s.at["S0014", "parent_station"] == s.at["S0010", "parent_station"] == "S0010_station"
     assert s.at["S0011", "parent_station"] == ""
     assert s.at["S0009", "parent_station"] == s.at["S0020", "parent_station"] == "S0020_station"
-    assert s.at["S0020_station", "location_type"] == "1" and s.at["S0020_station", "stop_name"] == stops.at["S0020", "stop_name"]
+    assert s.at["S0020_station", "location_type"] == "1" and s.at["S0020_station", "stop_name"] == stops.at["S0020",
+                                                                                                            "stop_name"]
     assert r.review["applied"] == 6
     v = validator_summary(r.feed, r.service_start)
     assert v["ran"] and v["errors"] == 0, v
@@ -454,7 +462,8 @@ def test_a_routes_own_days_a_pattern_made_partial_or_a_branch_and_a_stop_put_in_
 def test_a_route_split_by_the_names_its_riders_give(tmp_path):
     """Riders of one road name two routes that matching joins ("Kayole" and "Kayole Express" are alike enough):
     split by hand, each name is a route, the commoner keeping the id."""
-    docs = [ride(trace_id=f"k{k}", route_name=name, t0=datetime(2026, 3, 2, 7 + k, 0, tzinfo=timezone(timedelta(hours=3))))
+    docs = [ride(trace_id=f"k{k}", route_name=name,
+                 t0=datetime(2026, 3, 2, 7 + k, 0, tzinfo=timezone(timedelta(hours=3))))
             for k, name in enumerate(["Kayole", "Kayole", "Kayole", "Kayole Express", "Kayole Express"])]
     files = [write_json(tmp_path / "in" / f"r{k}.json", d) for k, d in enumerate(docs)]
     first = build_network(files)
@@ -495,7 +504,8 @@ def test_a_ride_whose_collector_swapped_origin_and_destination(tmp_path):
     (("set", "route", "R001", "mode", "bus"), ("route", "R001", "set", "mode", "bus")),
     (("set", "route", "R001", "operator", "Soweto Taxi"), ("route", "R001", "set", "operator", "Soweto Taxi")),
     (("set", "route", "R001", "fare", "15"), ("route", "R001", "set", "fare", "15")),
-    (("set", "route", "R001", "service_hours", "05:30-20:00"), ("route", "R001", "set", "service_hours", "05:30-20:00")),
+    (("set", "route", "R001", "service_hours", "05:30-20:00"),
+     ("route", "R001", "set", "service_hours", "05:30-20:00")),
     (("set", "route", "R001", "service_days", "mon-sat"), ("route", "R001", "set", "service_days", "mon-sat")),
     (("set", "route", "R001", "headway_pm_peak", "5"), ("route", "R001", "set", "headway_pm_peak", "5")),
     (("set", "route", "R001", "split"), ("route", "R001", "split", "", "")),
@@ -507,7 +517,8 @@ def test_a_ride_whose_collector_swapped_origin_and_destination(tmp_path):
     (("set", "fare", "S0010>S0025", "price", "9"), ("fare", "S0010>S0025", "set", "price", "9")),
     (("merge", "stop", "S0025", "S0024"), ("stop", "S0025", "merge", "", "S0024")),
     (("drop", "stop", "S0012"), ("stop", "S0012", "drop", "", "")),
-    (("assign", "am-03-BBr-3", "na-04-BD-1", "--route", "new:express"), ("ride", "na-04-BD-1", "assign", "", "new:express")),
+    (("assign", "am-03-BBr-3", "na-04-BD-1", "--route", "new:express"),
+     ("ride", "na-04-BD-1", "assign", "", "new:express")),
 ])
 def test_every_kind_of_correction_by_command(built, args, made):
     survey = built
@@ -576,7 +587,8 @@ def test_an_edit_of_a_layer_that_means_nothing_is_refused_and_stays_until_mended
     con.close()
     res = CliRunner().invoke(main, ["review", str(survey), "list"])
     assert res.exit_code == 0
-    assert "warning: layer routes, R002_0, review = 'dropp' is not recorded: review is 'reviewed' or 'drop'" in res.stderr
+    assert ("warning: layer routes, R002_0, review = 'dropp' is not recorded: review is 'reviewed' or 'drop'"
+            in res.stderr)
     edits = ws.pick_up_edits(survey, now=DAY1)  # reported again, nothing recorded
     assert edits.recorded == [] and [(r["layer"], r["field"], r["value"]) for r in edits.refused] == [
         ("routes", "review", "dropp"), ("traces", "review", "skip")]
@@ -624,7 +636,8 @@ def test_a_moved_stop_takes_its_station_along_or_leaves_it(base):
     from transitmap.geo import geodesic_m
 
     stops = tables(base.feed)["stops"].set_index("stop_id")
-    assert stops.at["S0001", "parent_station"] == "S0001_station" and stops.at["S0002", "parent_station"] == "S0001_station"
+    assert stops.at["S0001", "parent_station"] == "S0001_station" and stops.at["S0002",
+                                                                               "parent_station"] == "S0001_station"
     lat, lon = float(stops.at["S0001", "stop_lat"]) - 0.00108, float(stops.at["S0001", "stop_lon"])  # 120 m south
     near = tables(rebuild(base, Correction("stop", "S0001", "move", value=f"{lat:.6f},{lon:.6f}")).feed)["stops"]
     near = near.set_index("stop_id")

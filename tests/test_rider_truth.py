@@ -10,6 +10,8 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+from builders import write_json
+from test_build import EPSG, QUIET, A, B, C, rides_of, spec  # the small surveys of the build's tests
 
 from transitmap.geo import project, unproject
 from transitmap.match import match_rides
@@ -17,10 +19,6 @@ from transitmap.model import Headway, place_name, route_code, split_route_name
 from transitmap.pipeline import build_network
 from transitmap.simulate import RideProfile, RouteSpec, at, ride
 from transitmap.timing import TimingConfig, fill_headways
-
-from test_build import EPSG, QUIET, A, B, C, rides_of, spec  # the small surveys of the build's tests
-
-from builders import write_json
 
 
 def rides_with(route: RouteSpec, count: int, profile: RideProfile, seed: int = 1, **kw) -> list:
@@ -109,7 +107,8 @@ def test_two_services_sharing_most_of_a_road_stay_two_and_an_unnamed_ride_joins_
     main = spec("M", "Town - Kibera", A, B, C)
     side = RouteSpec("S", "Town - Zone", _branch(0.85, 60, 900), ("Town", "Mid", "Zone"), (0, 0.5, 1),
                      currency="KES", fare=70)
-    rides = rides_of([(replace(main, name="45K Town - Kibera"), 2, {}), (replace(side, name="QX012 Town - Zone"), 2, {}),
+    rides = rides_of([(replace(main, name="45K Town - Kibera"), 2, {}),
+                      (replace(side, name="QX012 Town - Zone"), 2, {}),
                       (main, 1, {"name_variant": None}), (side, 1, {"name_variant": None})])
     rides = [replace(r, trace_id=f"{r.trace_id}-{k}") for k, r in enumerate(rides)]
     routes, _ = match_rides(rides)
@@ -316,6 +315,31 @@ def test_a_variant_ridden_once_adds_no_service_of_its_own():
     assert (a[0].headway_s, b[0].headway_s) == (400, 1200)
     assert 3600 / a[0].headway_s + 3600 / b[0].headway_s == pytest.approx(3600 / 300)
 
+
+def test_a_variant_of_a_route_with_many_gets_at_least_one_departure_a_band_never_a_headway_of_a_day():
+    """On the scale survey a direction of 30 patterns gave one variant a headway of 28 hours, which gtfs-kit
+    cannot read (its headway_secs is 16 bits) and no rider can use: at most the band's length."""
+    import transitmap.timing as T
+    from transitmap.model import Route
+    from transitmap.timing import fill_headways, route_headways
+
+    class P:
+        def __init__(self, n):
+            self.rides, self.partial = list(range(n)), []
+
+    route = Route(tuple(P(30 if k == 0 else 1) for k in range(8)), (0,) * 8, "45K")
+    bands = [Headway(6 * 3600, 9 * 3600, 1200, "observed", 4), Headway(9 * 3600, 16 * 3600, 0, "pending", 0)]
+    orig = T._direction_headways
+    T._direction_headways = lambda patterns, rides, tz, config, mode: bands
+    try:
+        made = route_headways(route, [], "UTC")
+    finally:
+        T._direction_headways = orig
+    filled = fill_headways({("R", 0, p): hs for p, hs in enumerate(made)}, {("R", 0, p): "minibus" for p in range(8)})
+    for hs in filled.values():
+        for h in hs:
+            assert 0 < h.headway_s <= h.end_s - h.start_s
+    assert made[1][0].headway_s == 3 * 3600  # 37 rides' departures every 20 min: a ride's share, one in the band
 
 def test_bands_without_evidence_take_the_surveys_headway_for_the_mode_and_its_declared_one():
     observed = {k: [Headway(6 * 3600, 9 * 3600, 300, "observed", 3), Headway(9 * 3600, 16 * 3600, 900, "observed", 3)]

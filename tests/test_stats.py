@@ -10,12 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from builders import gtfs_feed, gtfs_route
 from click.testing import CliRunner
 
 from transitmap.cli import main
 from transitmap.stats import feed_stats
-
-from builders import gtfs_feed, gtfs_route
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 EVERY_10_MIN = [("06:00:00", "20:00:00", 600)]
@@ -37,7 +36,8 @@ def test_a_straight_route_measures_what_it_was_built_with(straight):
     assert r["length_km"] == pytest.approx(10.0, rel=0.005)
     assert (r["stops_0"], r["stops_1"], r["directions"], r["patterns"]) == (21, 21, 2, 2)
     assert r["stop_spacing_m"] == pytest.approx(500, rel=0.005)
-    assert r["travel_time_min_0"] == pytest.approx(30, abs=0.02) and r["travel_time_min_1"] == pytest.approx(30, abs=0.02)
+    assert r["travel_time_min_0"] == pytest.approx(30, abs=0.02) and r["travel_time_min_1"] == pytest.approx(30,
+                                                                                                             abs=0.02)
     assert r["speed_kph"] == pytest.approx(20, rel=0.005)
     assert r["departures"] == 2 * 84  # 06:00 ... 19:50, both ways
     assert (r["headway_min_min"], r["headway_mean_min"], r["headway_max_min"]) == (10, 10, 10)  # gtfs-kit
@@ -236,10 +236,12 @@ def test_survey_coverage_and_route_support_from_a_ledger():
         ("t1", "used", "", "R1", "0", "full", "cA"), ("t2", "used", "", "R1", "1", "full", "cB"),
         ("t3", "used", "gps_spike", "R1", "0", "full", "cA"), ("t4", "used", "", "R1", "1", "partial", "cB"),
         ("t5", "used", "", "R2", "0", "full", "cC"),
-        ("t6", "quarantined", "invalid_json", "", "", "", ""), ("t7", "quarantined", "gps_spike;too_slow_for_vehicle", "", "", "", ""),
+        ("t6", "quarantined", "invalid_json", "", "", "", ""),
+        ("t7", "quarantined", "gps_spike;too_slow_for_vehicle", "", "", "", ""),
         ("t8", "duplicate", "duplicate_upload", "", "", "", ""), ("", "quarantined", "empty_file", "", "", "", ""),
     ]
-    ledger = pd.DataFrame(rows, columns=["trace_id", "status", "codes", "route_id", "direction_id", "ride", "collector"])
+    ledger = pd.DataFrame(rows,
+                          columns=["trace_id", "status", "codes", "route_id", "direction_id", "ride", "collector"])
     s = feed_stats(feed, ledger=ledger)
     r = s.routes.set_index("route_id")
     assert r.loc["R1", ["rides", "rides_full", "rides_partial", "collectors"]].tolist() == [4, 3, 1, 2]
@@ -276,7 +278,8 @@ def test_real_feeds_agree_with_gtfs_kit(name):
         expanded = gk.expand_frequencies(gfeed).trips
         assert s.network["departures"] == len(expanded)
         per_route = expanded.groupby("route_id").size()
-        assert (s.routes.set_index("route_id")["departures"] == per_route.reindex(s.routes["route_id"]).to_numpy()).all()
+        assert (s.routes.set_index("route_id")["departures"]
+                == per_route.reindex(s.routes["route_id"]).to_numpy()).all()
         assert s.network["routes_with_headway"] >= 130 and s.network["vehicles_needed"] > 1000
     if name == "accra-2016":  # one trip a route: no headway; fares from fare_rules
         assert s.network["routes_with_headway"] == 0 and s.network["routes_with_fare"] == 608
@@ -320,7 +323,8 @@ def test_stats_command_json_and_csv(feed_file):
     res = CliRunner().invoke(main, ["stats", str(feed_file), "--format", "json"])
     data = json.loads(res.output)
     assert data["network"]["routes"] == 2 and len(data["routes"]) == 2 and data["coverage"] is None
-    assert "routes" in {a["figure"] for a in data["agreement"]} and any("cycle time" in a["figure"] for a in data["agreement"])
+    assert "routes" in {a["figure"] for a in data["agreement"]} and any("cycle time" in a["figure"] for a
+                                                                        in data["agreement"])
     res = CliRunner().invoke(main, ["stats", str(feed_file), "--format", "csv"])
     table = pd.read_csv(io.StringIO(res.output))
     assert list(table["route_id"]) == ["R1", "R2"] and table.loc[0, "fare_per_km"] == pytest.approx(5, rel=0.005)

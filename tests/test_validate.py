@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from builders import moved, ride, stop_at
 
 from transitmap.read import trace_from_dict
-from transitmap.simulate import RideProfile, RouteSpec, at, ride as simulated_ride
+from transitmap.simulate import RideProfile, RouteSpec, at
+from transitmap.simulate import ride as simulated_ride
 from transitmap.validate import ValidationConfig, check_trace
-
-from builders import moved, ride, stop_at
 
 
 def check(doc: dict, config: ValidationConfig = ValidationConfig()):
@@ -148,7 +148,8 @@ def test_a_ride_stuck_in_traffic_is_still_a_ride():
     doc = ride(speed_kph=4, n=240, dt_s=5)  # 20 minutes at walking pace...
     fast = ride(speed_kph=40, n=60, dt_s=5, start=(doc["points"][-1]["lat"], doc["points"][-1]["lon"]))
     for i, p in enumerate(fast["points"]):
-        p["time"] = (np.datetime64(doc["points"][-1]["time"][:19]) + np.timedelta64(5 * (i + 1), "s")).astype(str) + "+03:00"
+        p["time"] = (np.datetime64(doc["points"][-1]["time"][:19])
+                     + np.timedelta64(5 * (i + 1), "s")).astype(str) + "+03:00"
     doc["points"] += fast["points"]  # ... then 5 minutes at 40 km/h
     assert check(doc).usable
 
@@ -156,7 +157,8 @@ def test_a_ride_stuck_in_traffic_is_still_a_ride():
 def test_simulated_rides_spikes_are_found_and_good_fixes_kept():
     """On simulated rides with 3-12 m correlated noise and 0.5 % spikes of 100-800 m, fixes every 1-10 s:
     most spikes are found and almost no good fix is lost."""
-    route = RouteSpec("r", "x", ((-1.2864, 36.8172), (-1.30, 36.84), (-1.32, 36.88), (-1.33, 36.92)), stop_fraction=(0, 0.5, 1))
+    route = RouteSpec("r", "x", ((-1.2864, 36.8172), (-1.30, 36.84), (-1.32, 36.88), (-1.33, 36.92)),
+                      stop_fraction=(0, 0.5, 1))
     rng = np.random.default_rng(11)
     found = injected = lost = total = 0
     for k in range(30):

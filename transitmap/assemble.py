@@ -22,8 +22,18 @@ import pandas as pd
 from . import notices as N
 from .geo import groups, nearest, pairs_within, unproject
 from .gtfs import PLACEHOLDER_URL, FeedHeadway, FeedMeta, FeedRoute, FeedStop, FeedTrip, trip_id
-from .model import (DAYS, NetworkStop, PatternStops, PatternTimes, Ride, Route, display_code, gtfs_time,
-                    split_route_name, time_band)
+from .model import (
+    DAYS,
+    NetworkStop,
+    PatternStops,
+    PatternTimes,
+    Ride,
+    Route,
+    display_code,
+    gtfs_time,
+    split_route_name,
+    time_band,
+)
 from .model import weekdays as weekdays_of
 
 if TYPE_CHECKING:
@@ -46,8 +56,8 @@ class FeedRows:
 
 def feed_rows(rides: list[Ride], routes: list[Route], stops: list[NetworkStop],
               pattern_stops: dict[tuple[int, int], PatternStops], timed: dict[tuple[int, int], PatternTimes],
-              ids: "StableIds", fares: list[tuple], route_types: list[int], service_days: np.ndarray, tz: str,
-              epsg: int, config: "BuildConfig", hail_and_ride: list[bool] | None = None,
+              ids: StableIds, fares: list[tuple], route_types: list[int], service_days: np.ndarray, tz: str,
+              epsg: int, config: BuildConfig, hail_and_ride: list[bool] | None = None,
               modes: list[str] | None = None) -> FeedRows:
     """The GTFS rows of the network (see the module docstring). ``fares``: (RouteFare | None, [ODFare]) of
     each route; ``service_days``: the local date each ride started on; ``config``: the agency, calendar and
@@ -85,8 +95,10 @@ def feed_rows(rides: list[Ride], routes: list[Route], stops: list[NetworkStop],
                 own = times.band_offsets.get(band_of[h])  # the band's rides take their own time: a trip of its own
                 headway_rows.append({"route_id": route_id, "direction_id": d,
                                      "trip_id": trip_id(route_id, d, variant, band_of[h] if own else ""),
-                                     "start_time": h.start_s, "end_time": h.end_s, "headway_s": h.headway_s, "provenance": h.provenance,
-                                     "samples": h.samples, "travel_times": "recorded_in_band" if own else times.travel_times,
+                                     "start_time": h.start_s, "end_time": h.end_s, "headway_s": h.headway_s,
+                                     "provenance": h.provenance,
+                                     "samples": h.samples, "travel_times": "recorded_in_band" if own
+                                     else times.travel_times,
                                      "timed_rides": own[1] if own else times.timed_rides})
                 if h.provenance != "observed":
                     first = rides[pattern.rides[0]]
@@ -109,7 +121,8 @@ def feed_rows(rides: list[Ride], routes: list[Route], stops: list[NetworkStop],
                 runs = [h for h in bands if (band_of[h] if band_of[h] in times.band_offsets else "") == band]
                 if runs:  # the pattern's trip in the bands without times of their own, and one a band with
                     trips.append(FeedTrip(
-                        direction_id=d, variant=variant, headsign="", stop_ids=tuple(stop_ids[k] for k in ps.stop_index),
+                        direction_id=d, variant=variant, headsign="",
+                        stop_ids=tuple(stop_ids[k] for k in ps.stop_index),
                         offsets_s=offsets, stop_dist_m=np.minimum(ps.s_m, dist[-1]), shape_lat=lat, shape_lon=lon,
                         shape_dist_m=dist, headways=tuple(FeedHeadway(h.start_s, h.end_s, h.headway_s) for h in runs),
                         band=band))
@@ -159,7 +172,8 @@ def feed_rows(rides: list[Ride], routes: list[Route], stops: list[NetworkStop],
         notices.append(N.NoServiceDatesNotice(start_date=days.min().strftime("%Y-%m-%d")))
     end = (days.max() + pd.Timedelta(days=config.validity_days)).strftime("%Y%m%d")
     # the feed's version names its content (the rides), not the files they came in
-    version = hashlib.sha256("".join(sorted(f"{r.trace_id}:{len(r.t_s)}:{r.t_s[0]}" for r in rides)).encode()).hexdigest()[:12]
+    version = hashlib.sha256("".join(sorted(f"{r.trace_id}:{len(r.t_s)}:{r.t_s[0]}" for r
+                                            in rides)).encode()).hexdigest()[:12]
     meta = FeedMeta(tuple(agencies), config.agency_url, tz, config.lang, weekdays,
                     days.min().strftime("%Y%m%d"), end, config.publisher, version, config.contact_email or "",
                     config.contact_url or "")

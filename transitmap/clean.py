@@ -57,7 +57,8 @@ def clean_ride(trace: Trace, keep: np.ndarray, stop_keep: np.ndarray, fare_keep:
         kept = [k for k, ok in enumerate(stop_keep) if ok]
         new_index = {k: n for n, k in enumerate(kept)}
         if kept:
-            sx, sy = project(np.array([trace.stops[k].lat for k in kept]), np.array([trace.stops[k].lon for k in kept]), epsg)
+            sx, sy = project(np.array([trace.stops[k].lat for k in kept]), np.array([trace.stops[k].lon for k in kept]),
+                             epsg)
             stops = [(trace.stops[k].time_s, float(a), float(b), trace.stops[k].kind, trace.stops[k].name)
                      for k, a, b in zip(kept, sx, sy)]
     # fares between two stops refer to the ride's stops; one whose stop was left out (its notice says why)

@@ -15,7 +15,8 @@ import sys
 import threading
 import zoneinfo
 from collections import Counter, defaultdict
-from datetime import datetime, timezone as tz
+from datetime import datetime
+from datetime import timezone as tz
 from typing import Any
 
 import click
@@ -32,10 +33,21 @@ from .errors import FeedError, SettingsError, TransitmapError, UnsafeOutputError
 from .model import iso_currencies
 from .pipeline import REPORT_VERSION, BuildConfig, build_network, build_outputs, validate_inputs
 from .privacy import pseudonyms as pseudonyms_of
-from .review import Correction
 from .read import ReadLimits
-from .report import (check_output_dir, check_output_file, clear_failed, diff_html, failed_dir, figure, frame_csv, stats_files,
-                     to_json, write_atomic, write_dir_atomic)
+from .report import (
+    check_output_dir,
+    check_output_file,
+    clear_failed,
+    diff_html,
+    failed_dir,
+    figure,
+    frame_csv,
+    stats_files,
+    to_json,
+    write_atomic,
+    write_dir_atomic,
+)
+from .review import Correction
 from .stats import feed_stats
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -81,7 +93,8 @@ class _SurveyOrder(click.Group):
 def main() -> None:
     """Turn field recordings of informal transit into validated traces, GTFS and network statistics.
 
-    Exit codes: 0 ok; 1 some input was quarantined (an ERROR notice); 2 usage error; 3 transitmap failed; 130 interrupted (Ctrl-C).
+    Exit codes: 0 ok; 1 some input was quarantined (an ERROR notice); 2 usage error; 3 transitmap failed;
+    130 interrupted (Ctrl-C).
     """
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -289,7 +302,8 @@ def render_text(report: dict, *, verbose: int = 0) -> str:
               help="Output folder: gtfs.zip, traces.csv, headways.csv, report.json, report.html, stats/, figures/, "
                    "network.gpkg (replaced atomically).")
 @click.option("--timezone", help="IANA time zone of the feed [default: the survey's, else the zone at its centre].")
-@click.option("--currency", help="ISO 4217 currency for fares that name none [default: the survey's, else the traces' own].")
+@click.option("--currency",
+              help="ISO 4217 currency for fares that name none [default: the survey's, else the traces' own].")
 @click.option("--agency-name", help="Agency for routes whose rides name no operator.")
 @click.option("--agency-url", help="URL of the agency / survey (GTFS requires one).")
 @click.option("--profile", type=click.Choice(["frequencies", "timetable"]),
@@ -310,7 +324,8 @@ def render_text(report: dict, *, verbose: int = 0) -> str:
               help="A setting of one stage, as in survey.toml's [build.STAGE] table, e.g. --set match.corridor_m=40 "
                    "(repeatable; see the README for the stages and their keys).")
 @click.option("--no-validate", is_flag=True, help="Do not run the GTFS validator on the feed written.")
-@click.option("--strict", is_flag=True, help="Exit 1 when any input was quarantined (an ERROR notice), as validate does.")
+@click.option("--strict", is_flag=True,
+              help="Exit 1 when any input was quarantined (an ERROR notice), as validate does.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="On stdout: a text summary, or the whole report.json.")
 @engine_options
@@ -551,7 +566,8 @@ def import_cmd(ctx, survey_dir, inputs, fmt, read_settings):
         click.echo(f"{_count(s['files'], 'file')} ({s['files_unchanged']} imported before): "
                    f"{_count(s['traces_added'], 'trace')} added "
                    f"({s['accepted']} accepted, {s['quarantined']} quarantined), {s['traces_unchanged']} imported "
-                   f"before, {s['traces_changed']} refused as changed, {_count(s['unreadable_files'], 'file')} with no trace; "
+                   f"before, {s['traces_changed']} refused as changed, "
+                   f"{_count(s['unreadable_files'], 'file')} with no trace; "
                    f"{s['points']:,} points in {s['seconds']:.1f} s")
         for n in report["notices"]:
             if n["severity"] == "ERROR" or ctx.meta.get("verbose"):
@@ -585,7 +601,8 @@ def status_cmd(survey_dir, pseudonyms, day, fmt):
       transitmap status gauteng-2026 --day 2026-03-04
     """
     info = _workspace_call(ws.settings, survey_dir)
-    today = day.date() if day else datetime.now(tz.utc).astimezone(zoneinfo.ZoneInfo(info.get("timezone") or "UTC")).date()
+    today = day.date() if day else datetime.now(tz.utc).astimezone(zoneinfo.ZoneInfo(info.get("timezone")
+                                                                                     or "UTC")).date()
     names = None
     if pseudonyms:
         names = pseudonyms_of(set(ws.collector_ids(survey_dir)), None)
@@ -610,7 +627,8 @@ def render_status(st: dict) -> str:
            line(f"today {st['today']}", st["today_imports"])
            + f"; {_count(st['today_imports']['unreadable_files'], 'unreadable file')}",
            line("total", st["total"]) + f"; {_count(st['total']['unreadable_files'], 'unreadable file')}, "
-                                        f"{_count(st['total']['imports'], 'import')}", "", "per collector (today | total):"]
+                                        f"{_count(st['total']['imports'], 'import')}", "",
+           "per collector (today | total):"]
     for c in st["collectors"]:
         t, a = c["today"], c["total"]
         why = ", ".join(f"{k} {v}" for k, v in a["quarantine_reasons"].items())
@@ -626,7 +644,8 @@ def render_status(st: dict) -> str:
     else:
         out += ["", f"latest build {b['build_id']} ({b['time_utc']}): {b['routes']} routes, {b['stops']} stops; "
                     f"{b['traces_since']} traces imported since",
-                f"  routes seen on one ride only ({len(b['routes_one_ride'])}): {', '.join(b['routes_one_ride']) or '-'}",
+                f"  routes seen on one ride only ({len(b['routes_one_ride'])}): "
+                f"{', '.join(b['routes_one_ride']) or '-'}",
                 f"  routes seen in one direction only ({len(b['routes_one_direction'])}): "
                 f"{', '.join(b['routes_one_direction']) or '-'}"]
     if st.get("review", {}).get("corrections"):
@@ -686,7 +705,7 @@ def _record(survey_dir: str, made: list, fmt: str) -> None:
             click.echo(f"correction {c.correction_id}: {_describe(c.__dict__)} (applied by the next build)")
 
 
-def _refused(edits: "ws.LayerEdits") -> None:
+def _refused(edits: ws.LayerEdits) -> None:
     """Say on stderr which edits of the layers mean nothing (they stay there until mended or emptied)."""
     for r in edits.refused:
         click.echo(f"warning: layer {r['layer']}, {r['key']}, {r['field']} = {r['value']!r} is not recorded: "
@@ -694,7 +713,8 @@ def _refused(edits: "ws.LayerEdits") -> None:
 
 
 def _describe(c: dict) -> str:
-    what = {"set": f"{c['field']} = {c['value']!r}", "merge": f"merge into {c['value']}", "assign": f"into {c['value']}",
+    what = {"set": f"{c['field']} = {c['value']!r}", "merge": f"merge into {c['value']}",
+            "assign": f"into {c['value']}",
             "move": f"move to {c['value']}", "exclude": f"exclude ({c['reason'] or 'no reason given'})",
             "partial_of": f"partial of {c['value']}", "branch_of": f"a branch of {c['value']}"}
     return f"{c['kind']} {c['target']}: {what.get(c['action'], c['action'])}"
@@ -876,7 +896,8 @@ def render_diff(d) -> str:
              f"new: {s['new']['routes']} routes, {s['new']['stops']} stops, {s['new']['route_km']:,.0f} route-km",
              f"routes: {r['kept']} kept, {r['rerouted']} re-routed, {r['added']} added, {r['removed']} removed "
              f"({s['matched_with_same_id']} matched routes keep their id)",
-             f"re-routes: {ch['path']} moved, {ch['extended']} extended, {ch['shortened']} shortened; on matched routes "
+             f"re-routes: {ch['path']} moved, {ch['extended']} extended, {ch['shortened']} shortened; "
+             "on matched routes "
              f"{ch['stops']} with stops added or removed, {ch['headway']} headway, {ch['fare']} fare and {ch['name']} "
              "name changes",
              f"stop places: {s['stops']['kept']} kept, {s['stops']['added']} added, {s['stops']['removed']} removed "

@@ -23,10 +23,8 @@ import pandas as pd
 import shapely
 
 from .errors import FeedError
-from .geo import distinct, pairs_within, points_at, reproject
-from .geo import project
-from .stats import json_plain
-from .stats import feed_stats
+from .geo import distinct, pairs_within, points_at, project, reproject
+from .stats import feed_stats, json_plain
 
 
 @dataclass(frozen=True)
@@ -139,7 +137,8 @@ class FeedDiff:
 
     ``routes``: one row per route of either feed: status (rerouted: the path changed by ``moved_km`` or
     more; kept: the same path, perhaps with other changes; added; removed), old_id, new_id,
-    old_name, new_name, old_km, new_km (one direction), old_share/new_share (the part of each path on the other), moved_km
+    old_name, new_name, old_km, new_km (one direction), old_share/new_share (the part of each path on the other),
+    moved_km
     (old path no longer served, km), new_path_km (path not served before, km), stops_added, stops_removed
     (stop places of the route), headway_old_min/headway_new_min (peak), fare_old/fare_new, changes (what
     changed, ``;``-separated: path (moved: both), extended (new path only), shortened (old path only),
@@ -325,7 +324,8 @@ def stable_ids(previous: bytes | None, routes: list[dict[int, list]], stops_xy: 
             r = int(p.b_id[1:])
             route_ids[r] = p.a_id
             flipped[r] = _runs_backwards(routes[r], old["directions"].get(p.a_id, {}))
-        for k, j in match_points(np.asarray(stops_xy, float).reshape(-1, 2), old["stops_xy"], config.same_stop_m).items():
+        for k, j in match_points(np.asarray(stops_xy, float).reshape(-1, 2), old["stops_xy"],
+                                 config.same_stop_m).items():
             stop_ids[k] = old["stop_ids"][j]
     forced = forced or {}
     taken |= set(forced.values())
@@ -388,6 +388,7 @@ def _previous_network(feed: bytes, epsg: int) -> dict[str, Any]:
             directions.setdefault(rid, {}).setdefault(int(d or 0), geoms[sid])  # the direction's first pattern
     if "location_type" in stops:  # the stops riders board at; a station (a rank) follows its first stop's id
         stops = stops[stops["location_type"].isin(["", "0"])]
-    sx, sy = project(pd.to_numeric(stops["stop_lat"]).to_numpy(float), pd.to_numeric(stops["stop_lon"]).to_numpy(float), epsg)
+    sx, sy = project(pd.to_numeric(stops["stop_lat"]).to_numpy(float), pd.to_numeric(stops["stop_lon"]).to_numpy(float),
+                     epsg)
     return {"route_ids": list(routes["route_id"]), "stop_ids": list(stops["stop_id"]), "lines": lines,
             "directions": directions, "stops_xy": np.column_stack([sx, sy])}

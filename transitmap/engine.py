@@ -18,11 +18,12 @@ import os
 import signal
 import time
 from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from functools import partial
 from itertools import repeat
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 try:
     import resource
@@ -106,7 +107,7 @@ class ProcessEngine:
         self.chunk_bytes = chunk_bytes
         self.pool = None
 
-    def __enter__(self) -> "ProcessEngine":
+    def __enter__(self) -> ProcessEngine:
         self.pool = ProcessPoolExecutor(self.workers, initializer=_worker)
         return self
 
@@ -152,7 +153,7 @@ class DaskEngine:
         self.client = None
         self._cluster = None
 
-    def __enter__(self) -> "DaskEngine":
+    def __enter__(self) -> DaskEngine:
         from distributed import Client, LocalCluster  # Dask is an optional extra (0.2 s to import)
 
         if self.address:

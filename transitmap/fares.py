@@ -1,7 +1,8 @@
 """Fares per route from the fares collectors paid, robust to typos.
 
 A route's price is the lower median (a fare someone paid) of the whole-ride fares of its full rides in the
-route's most common currency; a fare more than ``outlier_ratio`` times above or below the lower median is reported (a typo, a special trip)
+route's most common currency; a fare more than ``outlier_ratio`` times above or below the lower median is reported
+(a typo, a special trip)
 and left out of the price. Fares paid between two stops (a fare marked from one stop to another, or the
 whole fare of a rider who boarded late or got off early) give origin-destination fares the same way, per
 pair of stops, where they differ from the route's price.

@@ -44,7 +44,9 @@ COLUMNS = {
     "fare_rules.txt": ["fare_id", "route_id", "origin_id", "destination_id"],
 }
 #: Optional columns left out of a table when no row uses them
-OPTIONAL = {"stops.txt": ["stop_desc", "zone_id", "parent_station"], "routes.txt": ["continuous_pickup", "continuous_drop_off"], "fare_rules.txt": ["origin_id", "destination_id"],
+OPTIONAL = {"stops.txt": ["stop_desc", "zone_id", "parent_station"],
+            "routes.txt": ["continuous_pickup", "continuous_drop_off"],
+            "fare_rules.txt": ["origin_id", "destination_id"],
             "feed_info.txt": ["feed_contact_email", "feed_contact_url"]}
 #: the agency_url of a survey that set none (GTFS requires one): said as placeholder_agency_url
 PLACEHOLDER_URL = "https://example.com/"
@@ -230,7 +232,8 @@ def with_virtual_stops(routes: list[FeedRoute], stops: list[FeedStop], every_m: 
                     vid = f"{tid}_v{len(ids)}"
                     lat = float(np.interp(d, trip.shape_dist_m, trip.shape_lat))
                     lon = float(np.interp(d, trip.shape_dist_m, trip.shape_lon))
-                    new_stops.append(FeedStop(vid, f"between {names[trip.stop_ids[k - 1]]} and {names[trip.stop_ids[k]]}",
+                    new_stops.append(FeedStop(vid,
+                                              f"between {names[trip.stop_ids[k - 1]]} and {names[trip.stop_ids[k]]}",
                                               lat, lon, desc=VIRTUAL_STOP_DESC))
                     t0, t1 = int(trip.offsets_s[k - 1]), int(trip.offsets_s[k])
                     ids.append(vid)
@@ -255,8 +258,10 @@ def network_tables(routes: list[FeedRoute], stops: list[FeedStop], meta: FeedMet
                                 "agency_timezone": meta.timezone, "agency_lang": meta.lang})
     zones = any(r.od_fares for r in routes)  # origin-destination fares: each stop is its own fare zone
     for s in stops:
-        t["stops.txt"].append({"stop_id": s.stop_id, "stop_name": s.name, "stop_desc": s.desc, "stop_lat": round(s.lat, 6),
-                               "stop_lon": round(s.lon, 6), "zone_id": s.stop_id if zones and not s.location_type else "",
+        t["stops.txt"].append({"stop_id": s.stop_id, "stop_name": s.name, "stop_desc": s.desc,
+                               "stop_lat": round(s.lat, 6),
+                               "stop_lon": round(s.lon, 6), "zone_id": s.stop_id if zones and not s.location_type
+                               else "",
                                "location_type": s.location_type, "parent_station": s.parent_station})
     stop_times, shapes = [], []  # per trip, as columns: numpy, not a dict per row
     written: set[str] = set()  # the shapes written

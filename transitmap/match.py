@@ -21,19 +21,29 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
-from functools import lru_cache
-from functools import partial
-from typing import Any, Callable
+from functools import lru_cache, partial
+from typing import Any
 
 import numpy as np
 
 from . import notices as N
 from .engine import map_local
 from .geo import Path, along, distinct, group_stats, groups, pairs_within
-from .model import (Pattern, Ride, Route, canonical_mode, code_key, display_code, majority_label, normalise_name,
-                    route_code, split_route_name)
+from .model import (
+    Pattern,
+    Ride,
+    Route,
+    canonical_mode,
+    code_key,
+    display_code,
+    majority_label,
+    normalise_name,
+    route_code,
+    split_route_name,
+)
 
 
 @dataclass(frozen=True)
@@ -71,10 +81,11 @@ def match_rides(rides: list[Ride], config: MatchConfig = MatchConfig(), *,
     patterns = _resolve_containment(rides, paths, clusters, config)
     notices = []
     out = []
-    for members, partial in patterns:
+    for members, partial_rides in patterns:
         xy = _median_geometry([paths[i] for i in members], config)
-        out.append(Pattern(tuple(members), tuple(partial), xy, _majority_name([rides[i] for i in members + partial]),
-                           majority_label([(rides[i].hand_route, 1) for i in members + partial])))
+        out.append(Pattern(tuple(members), tuple(partial_rides), xy,
+                           _majority_name([rides[i] for i in members + partial_rides]),
+                           majority_label([(rides[i].hand_route, 1) for i in members + partial_rides])))
         if len(members) == 1:
             r = rides[members[0]]
             notices.append(N.PatternSingleRideNotice(file=r.source, trace_id=r.trace_id))
@@ -137,7 +148,8 @@ def merged_routes(parts: list[tuple[list[int], list[Route]]]) -> list[tuple[int,
 def _renumbered(route: Route, region: list[int]) -> Route:
     """A route matched on a region's rides, with the rides' numbers in the whole survey."""
     at = lambda ks: tuple(region[k] for k in ks)  # noqa: E731
-    return Route(tuple(Pattern(at(p.rides), at(p.partial), p.xy, p.name, p.hand_route) for p in route.patterns), route.directions,
+    return Route(tuple(Pattern(at(p.rides), at(p.partial), p.xy, p.name, p.hand_route) for p in route.patterns),
+                 route.directions,
                  route.name)
 
 
@@ -167,7 +179,7 @@ def along_all(lines: list[np.ndarray], step: float) -> tuple[np.ndarray, np.ndar
     return out, np.repeat(np.arange(len(size)), count)
 
 
-def _ride_path(ride: Ride, config: MatchConfig) -> "Path":
+def _ride_path(ride: Ride, config: MatchConfig) -> Path:
     """The moving part of a ride as a Path; points on the straight line across a signal gap are marked
     unknown (the vehicle took a road somewhere else)."""
     xy, t = ride.moving_xy, ride.t_s[ride.start : ride.end + 1]
@@ -318,7 +330,7 @@ def _probe_pairs(paths: list[Path], corridor: float, every: int = 8) -> tuple[np
     return a[keep], b[keep], way[keep]
 
 
-def _same_path(cover: "Covers", i: int, j: int) -> bool:
+def _same_path(cover: Covers, i: int, j: int) -> bool:
     same = lambda share, forward: share >= cover.share and forward >= 0.7  # noqa: E731
     # the cheaper way first (the shorter ride's points): when it fails, the other way is never computed
     first, then = ((i, j), (j, i)) if cover.size[i] <= cover.size[j] else ((j, i), (i, j))
@@ -368,7 +380,8 @@ def _clusters(rides: list[Ride], cover: Covers, config: MatchConfig) -> list[lis
         for numbered in _split(group, lambda i: coded[i], names_differ, cover):
             # where route numbers decided, the other names are weaker words: they split only unnumbered parts
             by_name = any(coded[i] for i in numbered)
-            for part in _split(numbered, lambda i: rides[i].route_name is not None and (coded[i] or not by_name),
+            for part in _split(numbered, lambda i, by_name=by_name: rides[i].route_name is not None
+                               and (coded[i] or not by_name),
                                names_differ, cover):
                 out += _split(part, lambda i: _full(rides[i], config),
                               lambda i, j: _terminals_differ(rides[i], rides[j], config), cover)
@@ -380,7 +393,8 @@ def _split(group: list[int], anchor, conflict, cover: Covers) -> list[list[int]]
     every other ride joins the part whose rides it overlaps most."""
     anchors = [i for i in group if anchor(i)]
     parts = [[anchors[k] for k in part] for part in groups(len(anchors), (
-        (a, b) for a in range(len(anchors)) for b in range(a + 1, len(anchors)) if not conflict(anchors[a], anchors[b])))]
+        (a, b) for a in range(len(anchors)) for b in range(a + 1, len(anchors)) if
+        not conflict(anchors[a], anchors[b])))]
     if len(parts) < 2:
         return [group]
     for i in group:

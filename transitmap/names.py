@@ -14,7 +14,8 @@ none) and the mode, and it clears the labels of marks that name no stop.
   is dropped from names, and becomes the ride's collector where its content names none.
 - The route is the file name's route number, else a folder name that two or more rides share, else what is
   left of the file name where two or more rides on one path carry it (on one ride it may be a collector's
-  name), else a folder of one ride. Words after a route number join it on the same condition. A folder's leading mode word (``bus_``, ``tren_``) sets
+  name), else a folder of one ride. Words after a route number join it on the same condition. A folder's leading
+  mode word (``bus_``, ``tren_``) sets
   the ride's mode.
 - A route name that is a collector's id (some collectors write their own) names no route.
 - A label written on marks at many places far apart (``Parada de Bus tipo 1``, ``vide``, ``arrêt``) is a
@@ -38,8 +39,7 @@ import numpy as np
 
 from . import notices as N
 from .geo import along
-from .model import (MODE_WORDS, ROUTE_TYPES, Ride, canonical_mode, place_name, route_type,  # noqa: F401 (modes)
-                    split_route_name)
+from .model import MODE_WORDS, ROUTE_TYPES, Ride, canonical_mode, place_name, route_type, split_route_name  # noqa: F401 (modes)
 
 # Words of apps, servers and survey folders, not route names.
 _GENERIC = frozenset("""
@@ -132,7 +132,7 @@ def name_rides(rides: list[Ride], config: NamingConfig = NamingConfig()) -> tupl
     return out, notices
 
 
-def _along_named(rides: list[Ride], named: list[Ride], samples: "_Samples", config: NamingConfig) -> list[int]:
+def _along_named(rides: list[Ride], named: list[Ride], samples: _Samples, config: NamingConfig) -> list[int]:
     """The rides named from their path only (``named``: after naming) that follow the path of a ride whose own
     content names its route, each along the other."""
     from scipy.spatial import cKDTree  # here: scipy takes 0.2 s to import (see geo.Path)
@@ -216,7 +216,8 @@ def _split_paths(sources: list[str]) -> list[_PathName]:
     for s in sources:
         parts = [p for p in re.split(r"[\\/!]", s) if p]
         folders = [re.sub(r"(?i)\.(zip|kmz|tar|tgz|gz)$", "", p) for p in parts[:-1]]
-        stem = re.sub(r"(?i)(\.(gpx|json|jsonl|ndjson|geojson|csv|kml|kmz|txt|xml|gz))+$", "", parts[-1] if parts else "")
+        stem = re.sub(r"(?i)(\.(gpx|json|jsonl|ndjson|geojson|csv|kml|kmz|txt|xml|gz))+$", "", parts[-1] if parts
+                      else "")
         split.append((folders, stem))
     common = 0
     if split:
@@ -293,7 +294,7 @@ class _OnePath:
     """Whether rides follow one path: most of them lie along one of the longest (a partial ride lies along the
     full one, the other direction along the same road; the rides of two routes part)."""
 
-    def __init__(self, samples: "_Samples", config: NamingConfig):
+    def __init__(self, samples: _Samples, config: NamingConfig):
         self.samples, self.config = samples, config
         self._trees: dict[int, object] = {}
 

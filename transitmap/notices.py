@@ -19,9 +19,10 @@ import dataclasses
 import enum
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, ClassVar, Iterable
+from functools import cache
+from typing import Any, ClassVar
 
 
 class Severity(enum.IntEnum):
@@ -89,7 +90,7 @@ FIELD_DOCS: dict[str, str] = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _snake(name: str) -> str:
     """CamelCase -> snake_case (a notice class name -> its code), once per class."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

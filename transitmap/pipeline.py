@@ -15,9 +15,10 @@ import re
 import zipfile
 import zoneinfo
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,14 +39,30 @@ from .names import NamingConfig, name_rides, route_type
 from .privacy import pseudonyms, thinned, trimmed_outline
 from .read import ReadColumns, ReadLimits, ReadResult, expand_archives, list_inputs, read_file, timezone_at
 from .report import headways_csv, ledger_csv, stats_files, to_json
-from .review import (Correction, Review, apply_to_rows, canonical, check, forced_route_ids, prepare_rides,
-                     redacted, rides_digest)
+from .review import (
+    Correction,
+    Review,
+    apply_to_rows,
+    canonical,
+    check,
+    forced_route_ids,
+    prepare_rides,
+    redacted,
+    rides_digest,
+)
 from .stats import NetworkStats, feed_stats
 from .stops import StopConfig, infer_stops, merged_stops
-from .timing import (TimingConfig, band_offsets, fill_headways, local_seconds, route_headways, stop_offsets,
-                     survey_speed_kph, uniform_reported_headways)
-from .validate import (TraceCheck, ValidationConfig, check_survey, check_trace, check_trace_safely, digests,
-                       summarize)
+from .timing import (
+    TimingConfig,
+    band_offsets,
+    fill_headways,
+    local_seconds,
+    route_headways,
+    stop_offsets,
+    survey_speed_kph,
+    uniform_reported_headways,
+)
+from .validate import TraceCheck, ValidationConfig, check_survey, check_trace, check_trace_safely, digests, summarize
 
 REPORT_VERSION = 1
 log = logging.getLogger(__name__)
@@ -134,7 +151,7 @@ def validate_inputs(
     progress: Callable[[int, int], None] | None = None,
     max_samples_per_code: int = 100,
     batch_points: int = 200_000,
-    engine: "DaskEngine | ProcessEngine | None" = None,
+    engine: DaskEngine | ProcessEngine | None = None,
     workers: int = 1,
 ) -> ValidationRun:
     """Read and validate every trace under ``paths``.
@@ -163,21 +180,21 @@ def validate_inputs(
     batches = (_batches(files, limits, batch_points, config) if engine is None
                else engine.map_files(_read_and_check, files, limits, config))
     for done, batch in batches:
-        for res, check, digest in batch:
+        for res, checked, digest in batch:
             key = len(entries)
             if res.trace is None:
                 entries.append(_Entry(res.source, "", res.notices))
                 continue
-            if isinstance(check, N.Notice):  # a bug of ours: the trace is quarantined, the run goes on
-                entries.append(_Entry(res.source, res.trace.trace_id, res.notices + (check,), (), res.trace.n_points))
+            if isinstance(checked, N.Notice):  # a bug of ours: the trace is quarantined, the run goes on
+                entries.append(_Entry(res.source, res.trace.trace_id, res.notices + (checked,), (), res.trace.n_points))
                 continue
-            summaries.append(summarize(key, check, digest))
-            if keep_traces and check.usable:
-                held[key] = check
+            summaries.append(summarize(key, checked, digest))
+            if keep_traces and checked.usable:
+                held[key] = checked
             elif keep_traces:
-                outlines[key] = trimmed_outline(res.trace.lat[check.keep], res.trace.lon[check.keep])
-            entries.append(_Entry(res.source, res.trace.trace_id, res.notices, check.notices,
-                                  res.trace.n_points, int(check.keep.sum()), readable=True))
+                outlines[key] = trimmed_outline(res.trace.lat[checked.keep], res.trace.lon[checked.keep])
+            entries.append(_Entry(res.source, res.trace.trace_id, res.notices, checked.notices,
+                                  res.trace.n_points, int(checked.keep.sum()), readable=True))
         if progress is not None:
             progress(done, len(files))
     verdict = check_survey(summaries, config)
@@ -317,7 +334,8 @@ class BuildConfig:
             try:
                 zoneinfo.ZoneInfo(self.timezone)
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                raise SettingsError(f"timezone {self.timezone!r} is not an IANA time zone, such as Africa/Nairobi") from None
+                raise SettingsError(f"timezone {self.timezone!r} is not an IANA time zone, such as Africa/Nairobi"
+                                    ) from None
         if self.currency is not None and not known_currency(self.currency):
             raise SettingsError(f"currency {self.currency!r} is not an ISO 4217 code, such as KES, ZAR, GHS or XOF")
         if not _WEB_ADDRESS.fullmatch(self.agency_url or ""):
@@ -340,7 +358,7 @@ class BuildConfig:
                                 "{mode}, {direction}, {date} and {*}, e.g. {route}___{direction}___{collector}___{*}")
 
     @classmethod
-    def from_settings(cls, settings: dict) -> "BuildConfig":
+    def from_settings(cls, settings: dict) -> BuildConfig:
         """A config from a survey.toml's ``[build]`` table (or options): an unknown key is a ``SettingsError``
         that lists the known ones."""
         fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -432,7 +450,7 @@ def build_network(
     progress: Callable[[int, int], None] | None = None,
     previous: bytes | None = None,
     reserved_ids: frozenset[str] = frozenset(),
-    engine: "DaskEngine | ProcessEngine | None" = None,
+    engine: DaskEngine | ProcessEngine | None = None,
     stage: Callable[[str], None] | None = None,
     corrections: Sequence[Correction] = (),
     previous_routes: dict[str, str] | None = None,
@@ -453,7 +471,8 @@ def build_network(
     workers = config.workers or os.cpu_count() or 1
     if config.read != ReadColumns():  # the columns the survey's forms name their own way
         limits = replace(limits, columns=config.read)
-    run = validate_inputs(paths, validation or config.validate, limits, keep_traces=True, progress=progress, engine=engine,
+    run = validate_inputs(paths, validation or config.validate, limits, keep_traces=True, progress=progress,
+                          engine=engine,
                           workers=workers)
     checks = run.checks
     if not checks:
@@ -467,7 +486,9 @@ def build_network(
     # once cleaned (memory holds one copy)
     run.checks = []
     batches = [(k, min(k + 256, len(checks))) for k in range(0, len(checks), 256)]
-    for (lo, hi), cleaned in zip(batches, imap_local(partial(_cleaned, epsg=epsg, config=config.clean), batches, workers, shared=checks)):
+    for (lo, hi), cleaned in zip(batches,
+                                 imap_local(partial(_cleaned, epsg=epsg, config=config.clean), batches, workers,
+                                            shared=checks)):
         for k, (ride, outline) in zip(range(lo, hi), cleaned):
             c, checks[k] = checks[k], None
             if ride is None:
@@ -484,7 +505,8 @@ def build_network(
     clock.lap(f"cleaned {len(rides):,} rides")
     rides, currency_notices = settle_currencies(rides, config.currency)
     unknown = {(r.trace_id, r.source) for r in rides if not r.collector_id}
-    rides, name_notices = name_rides(rides, replace(config.names, convention=config.path_names or config.names.convention))
+    rides, name_notices = name_rides(rides,
+                                     replace(config.names, convention=config.path_names or config.names.convention))
     run.withdraw(N.MissingCollectorIdNotice.code(),  # a collector read from the path is not missing
                  unknown & {(r.trace_id, r.source) for r in rides if r.collector_id})
     currency_notices += name_notices + uniform_reported_headways(rides)
@@ -537,7 +559,8 @@ def build_network(
         rows.routes, rows.stops = apply_to_rows(rows.routes, rows.stops, rows.assignment, rows.headway_rows,
                                                 corrections, review, digests, agencies,
                                                 tuple(config.hail_and_ride_modes.split()))
-        rows.meta = replace(rows.meta, agencies=tuple(a for a in agencies if any(r.agency_id == a[0] for r in rows.routes)))
+        rows.meta = replace(rows.meta,
+                            agencies=tuple(a for a in agencies if any(r.agency_id == a[0] for r in rows.routes)))
         notices += [N.RouteDroppedNotice(file=f, trace_id=t, route_id=r) for (t, f), r in review.dropped.items()]
     notices += review.notices()
     clock.lap("kept the ids of the previous build, set the fares, assembled the GTFS rows")
@@ -671,7 +694,8 @@ def _region_network(rides, tz: str, epsg: int, config: BuildConfig):
         for p, pattern in enumerate(route.patterns):
             ps = pattern_stops[(r, p)]
             dist = pattern.path.cum  # metres along the pattern at each vertex
-            advance = np.flatnonzero(np.concatenate([[True], np.diff(np.round(dist, 1)) > 0]))  # no two points at one distance
+            advance = np.flatnonzero(np.concatenate([[True], np.diff(np.round(dist, 1))
+                                                     > 0]))  # no two points at one distance
             shape = advance[simplified(pattern.xy[advance], SHAPE_TOLERANCE_M)]
             offsets, source, n_timed = stop_offsets(pattern, ps.s_m, rides, config.timing)
             timed[(r, p)] = PatternTimes(offsets, bands[p],

@@ -360,7 +360,8 @@ def figure_files(stats) -> dict[str, bytes]:
     plt.close(fig)
     sources = {
         "route_length_km.png": (stats.routes["length_km"], "route length (km, one direction)"),
-        "headway_min.png": (stats.headways["headway_median_min"], "headway (min, median per route, direction and band)"),
+        "headway_min.png": (stats.headways["headway_median_min"],
+                            "headway (min, median per route, direction and band)"),
         "fare_per_km.png": (stats.routes["fare_per_km"], "fare per km"),
         "stop_spacing_m.png": (stats.routes["stop_spacing_m"], "mean stop spacing of a route (m)"),
     }
@@ -370,7 +371,8 @@ def figure_files(stats) -> dict[str, bytes]:
         fig, ax = plt.subplots(figsize=(6, 3.5))
         if len(v):
             ax.hist(v, bins=min(30, max(5, len(v) // 3)), color="#4575b4", edgecolor="white")
-            ax.axvline(float(np.median(v)), color="#d73027", linestyle="--", label=f"median {figure(float(np.median(v)))}")
+            ax.axvline(float(np.median(v)), color="#d73027", linestyle="--",
+                       label=f"median {figure(float(np.median(v)))}")
             ax.legend()
         else:
             ax.text(0.5, 0.5, "no data in this feed", ha="center", va="center", transform=ax.transAxes)
@@ -603,7 +605,8 @@ def diff_html(diff, *, title: str = "transitmap diff") -> str:
     e = html.escape
     s = diff.summary
     r = diff.routes
-    style = {"kept": ('class="route kept" stroke="#bbb"', "#bbb"), "rerouted": ('class="route rerouted" stroke="#e67e00"', "#e67e00"),
+    style = {"kept": ('class="route kept" stroke="#bbb"', "#bbb"),
+             "rerouted": ('class="route rerouted" stroke="#e67e00"', "#e67e00"),
              "added": ('class="route added" stroke="#1a9850"', "#1a9850"),
              "removed": ('class="route removed" stroke="#d73027" stroke-dasharray="5 3"', "#d73027")}
 
@@ -614,7 +617,8 @@ def diff_html(diff, *, title: str = "transitmap diff") -> str:
                 for _, row in rows.iterrows() for g in lines.get(row[side + "_id"], [])]
 
     groups = [('fill="none" stroke-width="1.5"', items("kept", "new", style["kept"][0])),
-              ('fill="none" stroke-width="1.5"', items("rerouted", "old", 'class="old" stroke="#777" stroke-dasharray="3 3"')),
+              ('fill="none" stroke-width="1.5"',
+               items("rerouted", "old", 'class="old" stroke="#777" stroke-dasharray="3 3"')),
               ('fill="none" stroke-width="2.5"', items("rerouted", "new", style["rerouted"][0])),
               ('fill="none" stroke-width="2.5"', items("removed", "old", style["removed"][0])),
               ('fill="none" stroke-width="2.5"', items("added", "new", style["added"][0]))]
@@ -627,7 +631,8 @@ def diff_html(diff, *, title: str = "transitmap diff") -> str:
              f"route-km. Routes matched by path (within {s['settings']['near_m']:.0f} m, sharing "
              f"{s['settings']['same_route_share']:.0%} of their length); {s['matched_with_same_id']} keep their id. "
              f"Re-routed: at least {s['settings']['moved_km']:g} km of path moved.</p>",
-             '<div class="cards">' + "".join(f"<div><b>{v:,}</b><span>{e(k)}</span></div>" for k, v in cards) + "</div>",
+             '<div class="cards">' + "".join(f"<div><b>{v:,}</b><span>{e(k)}</span></div>" for k, v in cards)
+             + "</div>",
              "<h2>Map</h2>" + svg_map(groups) + f'<div class="legend">{legend}</div>'
              "<p class=note>Drag to pan, scroll to zoom, hover for names.</p>",
              "<h2>Routes</h2>" + _table(r, digits=2)]
@@ -647,7 +652,8 @@ table{border-collapse:collapse;font-size:12px;margin:.5em 0;display:block;overfl
 th,td{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top}th{background:#f3f3f3}
 td.error{color:#b00}td.warning{color:#a60}.note{color:#666}
 #map{border:1px solid #ccc;cursor:grab;touch-action:none}.route:hover{stroke-width:5}
-.legend span{margin-right:1em;white-space:nowrap}.legend i{display:inline-block;width:14px;height:4px;margin-right:4px;vertical-align:middle}
+.legend span{margin-right:1em;white-space:nowrap}\
+.legend i{display:inline-block;width:14px;height:4px;margin-right:4px;vertical-align:middle}
 .figs img{max-width:49%}
 </style></head><body>
 {body}

@@ -43,10 +43,10 @@ from typing import Any
 import numpy as np
 
 from . import notices as N
-from .gtfs import FeedHeadway, FeedRoute, FeedStop, trip_id
 from .assemble import STATION_M
 from .errors import SettingsError
 from .geo import geodesic_m
+from .gtfs import FeedHeadway, FeedRoute, FeedStop, trip_id
 from .model import TIME_BANDS, Ride, Route, normalise_name, weekdays
 from .names import canonical_mode, route_type
 from .timing import declared_span_s

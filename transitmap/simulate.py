@@ -285,7 +285,6 @@ def fare_note(amount: float, currency: str, rng: np.random.Generator, wait_min: 
 def osmtracker_gpx(trace: dict, notes: dict[int, str] = {}) -> bytes:  # noqa: B006 - never mutated
     """A simulated trace as OSMTracker for Android writes it: track points, and a waypoint for each stop mark
     (its name, or the note given for that mark's index). No collector, route or fare fields: GPX has none."""
-    from xml.sax.saxutils import escape
 
     wpts = []
     for k, st in enumerate(trace.get("stops") or []):

@@ -56,7 +56,8 @@ class NetworkStats:
       patterns, length_km (one direction: the mean of its directions), length_km_0/_1, stops_0/_1,
       stop_spacing_m, travel_time_min_0/_1, speed_kph, departures, headway_min_min/_mean_min/_max_min (gtfs-kit,
       over ``headway_window``), headway_peak_min (the shortest band median of bands with 4+ departures),
-      service_start, service_end, service_span_h, fare, currency, fare_per_km, cycle_time_min, vehicles_needed (gtfs-kit: the most trips
+      service_start, service_end, service_span_h, fare, currency, fare_per_km, cycle_time_min, vehicles_needed
+      (gtfs-kit: the most trips
       running at once; layovers not counted), patterns_per_direction,
       and with a ledger rides, rides_full, rides_partial, collectors, confidence;
     - ``headways``: route_id, direction_id, band, band_start, band_end, departures, headway_min_min,
@@ -121,7 +122,8 @@ def feed_stats(feed: bytes | str | os.PathLike, *, ledger: pd.DataFrame | None =
     listed = sorted(gfeed.routes["route_id"].dropna().astype(str).unique())
     active = set(gk.get_trips(gfeed, date)["trip_id"]) if date else set(gfeed.trips["trip_id"])
     gfeed = gk.restrict_to_trips(gfeed, sorted(active)) if active else gfeed
-    if gfeed.shapes is None or gfeed.shapes.empty or "shape_id" not in gfeed.trips or gfeed.trips["shape_id"].isna().any():
+    if (gfeed.shapes is None or gfeed.shapes.empty or "shape_id" not in gfeed.trips
+            or gfeed.trips["shape_id"].isna().any()):
         gfeed = gk.create_shapes(gfeed)  # straight lines between stops where the feed has no shapes
     gfeed.shapes = _in_order(gfeed.shapes)  # as _pattern_lines and _measure read them
     lat, lon = gfeed.stops["stop_lat"].to_numpy(float), gfeed.stops["stop_lon"].to_numpy(float)
@@ -130,7 +132,8 @@ def feed_stats(feed: bytes | str | os.PathLike, *, ledger: pd.DataFrame | None =
     lines = _pattern_lines(gfeed, epsg)
     ok &= gfeed.stops["stop_id"].isin(gfeed.stop_times["stop_id"]).to_numpy()  # the stops served that day
     stop_points = pd.DataFrame({"stop_id": gfeed.stops["stop_id"].to_numpy()[ok],
-                                "stop_name": gfeed.stops.get("stop_name", pd.Series([""] * len(ok)))[ok].fillna("").to_numpy(),
+                                "stop_name": gfeed.stops.get("stop_name",
+                                                             pd.Series([""] * len(ok)))[ok].fillna("").to_numpy(),
                                 "geometry": shapely.points(*project(lat[ok], lon[ok], epsg))})
     # the two longest geometric figures and gtfs-kit's trip and route figures (route by route, in parts), all
     # on the cores at once, the longest first
@@ -143,7 +146,8 @@ def feed_stats(feed: bytes | str | os.PathLike, *, ledger: pd.DataFrame | None =
     frames = [f for f in done[2:] if not f[0].empty] or [_gk_stats_of(gfeed, None, config.headway_window)]
     trip_stats, departures = (pd.concat([f[k] for f in frames], ignore_index=True) for k in (0, 1))
     rs = [f[2] for f in frames if not f[2].empty]
-    route_stats = pd.concat(rs, ignore_index=True).sort_values("route_id", kind="stable", ignore_index=True) if rs else pd.DataFrame()
+    route_stats = pd.concat(rs, ignore_index=True).sort_values("route_id", kind="stable",
+                                                               ignore_index=True) if rs else pd.DataFrame()
     shapes = _shapes(lines, trip_stats, departures)
 
     headways = _band_headways(departures)
@@ -168,7 +172,8 @@ def feed_stats(feed: bytes | str | os.PathLike, *, ledger: pd.DataFrame | None =
         "bbox": [float(lon[ok].min()), float(lat[ok].min()), float(lon[ok].max()), float(lat[ok].max())],
         "operators": len(agencies), "operator_names": agencies,
         "departures": int(routes["departures"].sum()),
-        "vehicles_needed": int(routes["vehicles_needed"].sum(min_count=1)) if routes["vehicles_needed"].notna().any() else None,
+        "vehicles_needed": int(routes["vehicles_needed"].sum(min_count=1)) if routes["vehicles_needed"].notna().any()
+        else None,
         "routes_with_fare": int(routes["fare"].notna().sum()),
         "routes_with_headway": int(routes["headway_peak_min"].notna().sum()),
         "routes_without_service": sorted(set(listed) - set(routes["route_id"])),  # listed, but no trip that day
@@ -179,7 +184,8 @@ def feed_stats(feed: bytes | str | os.PathLike, *, ledger: pd.DataFrame | None =
     per_direction = span["max"] - span["min"]
     agreement = _agreement(trip_stats, shapes, stop_points, routes, network, per_direction.groupby(level=0).min())
     route_stops = (gfeed.stop_times[["trip_id", "stop_id"]].merge(gfeed.trips[["trip_id", "route_id"]], on="trip_id")
-                   [["route_id", "stop_id"]].drop_duplicates().sort_values(["route_id", "stop_id"]).reset_index(drop=True))
+                   [["route_id", "stop_id"]].drop_duplicates().sort_values(["route_id",
+                                                                            "stop_id"]).reset_index(drop=True))
     return NetworkStats(network, routes, headways, distributions, corridors, coverage, agreement, epsg, shapes,
                         stop_points, corridor_geometry, route_stops)
 
@@ -213,7 +219,8 @@ def _gk_stats_of(gfeed, route_ids: list[str] | None, window: tuple[str, str]
 
 def _sorted_trip_stats(trip_stats: pd.DataFrame) -> pd.DataFrame:
     """Trip stats sorted by route, direction, start time and trip, a missing direction taken as 0."""
-    out = trip_stats.sort_values(["route_id", "direction_id", "start_time", "trip_id"], kind="stable", ignore_index=True)
+    out = trip_stats.sort_values(["route_id", "direction_id", "start_time", "trip_id"], kind="stable",
+                                 ignore_index=True)
     out["direction_id"] = out["direction_id"].fillna(0).astype(int)
     return out
 
@@ -267,7 +274,8 @@ def _departures(gfeed, trip_stats: pd.DataFrame) -> pd.DataFrame:
         fr = fr[fr["trip_id"].isin(ts["trip_id"])]  # the trips of the routes in trip_stats (a part of them)
     if fr is None or fr.empty:
         return ts[cols].dropna(subset=["dep_s"]).reset_index(drop=True)
-    fr = fr.assign(s=_seconds(fr["start_time"]), e=_seconds(fr["end_time"]), h=pd.to_numeric(fr["headway_secs"], errors="coerce"))
+    fr = fr.assign(s=_seconds(fr["start_time"]), e=_seconds(fr["end_time"]),
+                   h=pd.to_numeric(fr["headway_secs"], errors="coerce"))
     fr = fr[(fr["h"] > 0) & (fr["e"] > fr["s"])].sort_values(["trip_id", "s"], kind="stable")
     fr = fr.assign(s=_continued(fr))
     fr = fr[fr["e"] > fr["s"]]
@@ -319,7 +327,8 @@ def _pattern_lines(gfeed, epsg: int) -> pd.DataFrame:
     good = counts >= 2
     index = np.repeat(np.arange(len(ids)), counts)
     keep = np.repeat(good, counts)
-    lines = shapely.linestrings(np.column_stack([x[keep], y[keep]]), indices=index[keep] - np.cumsum(~good)[index[keep]])
+    lines = shapely.linestrings(np.column_stack([x[keep], y[keep]]), indices=index[keep]
+                                - np.cumsum(~good)[index[keep]])
     trips = gfeed.trips
     trips = trips[trips["trip_id"].isin(gfeed.stop_times["trip_id"]) & trips["route_id"].isin(gfeed.routes["route_id"])]
     direction = trips["direction_id"].fillna(0).astype(int) if "direction_id" in trips else 0
@@ -532,7 +541,8 @@ def _route_table(gfeed, route_stats, departures, shapes, headways, spacing) -> p
                              ("service_start", "start_time"), ("service_end", "end_time")):
             out[ours] = out["route_id"].map(rs[theirs])
     else:
-        for c in ("headway_min_min", "headway_mean_min", "headway_max_min", "vehicles_needed", "service_start", "service_end"):
+        for c in ("headway_min_min", "headway_mean_min", "headway_max_min", "vehicles_needed", "service_start",
+                  "service_end"):
             out[c] = np.nan
     # a route run once a day (no gtfs-kit route stats): its span is its one trip
     ends = departures.assign(end_s=departures["dep_s"] + departures["duration_s"]).groupby("route_id")
@@ -565,7 +575,8 @@ def _gk_route_stats(departures, trip_stats, window: tuple[str, str]) -> pd.DataF
     if departures.empty:
         return pd.DataFrame()
     base = trip_stats.drop(columns=["start_time", "end_time"]).rename(columns={"trip_id": "template"})
-    ex = departures[["trip_id", "dep_s", "duration_s"]].rename(columns={"trip_id": "template"}).merge(base, on="template")
+    ex = departures[["trip_id", "dep_s", "duration_s"]].rename(columns={"trip_id": "template"}).merge(base,
+                                                                                                      on="template")
     ex["trip_id"] = ex["template"] + "#" + ex.groupby("template").cumcount().astype(str)
     ex["start_time"] = gtfs_times(ex["dep_s"].to_numpy(float))  # whole seconds, as gtfs_time writes them
     ex["end_time"] = gtfs_times(np.round((ex["dep_s"] + ex["duration_s"]).to_numpy(float)))
@@ -627,7 +638,8 @@ def _coverage(ledger: pd.DataFrame, routes: pd.DataFrame):
 def _confidence(routes: pd.DataFrame) -> pd.Series:
     """high: both directions, at least 4 rides (2 full) by at least 2 collectors; low: a single ride or only
     partial rides; medium otherwise."""
-    high = (routes["directions"] >= 2) & (routes["rides"] >= 4) & (routes["rides_full"] >= 2) & (routes["collectors"] >= 2)
+    high = (routes["directions"] >= 2) & (routes["rides"] >= 4) & (routes["rides_full"] >= 2) & (routes["collectors"]
+                                                                                                 >= 2)
     low = (routes["rides"] <= 1) | (routes["rides_full"] == 0)
     return pd.Series(np.where(high, "high", np.where(low, "low", "medium")), index=routes.index)
 
@@ -642,7 +654,8 @@ def _corridors(shapes: pd.DataFrame, config: StatsConfig):
 
     Every shape is cut into pieces of ``segment_m``; a piece runs along another where the two are within
     ``corridor_tolerance_m`` and roughly parallel (not a crossing). A piece counts towards the road-km unless a
-    piece of an earlier shape, or an earlier piece of its own shape, runs along it; those that count, with the set of routes running along them,
+    piece of an earlier shape, or an earlier piece of its own shape, runs along it; those that count, with the set
+    of routes running along them,
     joined end to end, are the corridors."""
     from scipy.spatial import cKDTree  # here: scipy takes 0.2 s to import (see geo.Path)
 
@@ -696,7 +709,8 @@ def _corridors(shapes: pd.DataFrame, config: StatsConfig):
         return unique_km, pd.DataFrame(columns=cols), np.array([], dtype=object)
     run_len = np.bincount(run, weights=seg_len)
     first = np.flatnonzero(brk)
-    cand = [r for r in range(len(first)) if not dup[first[r]] and count[first[r]] >= 2 and run_len[r] >= config.corridor_min_m]
+    cand = [r for r in range(len(first)) if not dup[first[r]] and count[first[r]] >= 2 and run_len[r]
+            >= config.corridor_min_m]
     cand.sort(key=lambda r: (-count[first[r]], -run_len[r], first[r]))
     cand = cand[: config.corridors_top]
     rows, geometry = [], []
@@ -739,7 +753,8 @@ def _agreement(trip_stats, shapes, stop_points, routes, network, span_s: pd.Seri
 
     def check(figure: str, ours: float, theirs: float, rtol: float, atol: float = 1e-9) -> None:
         agree = bool(np.isclose(ours, theirs, rtol=rtol, atol=atol)) if np.isfinite([ours, theirs]).all() else False
-        checks.append({"figure": figure, "transitmap": json_plain(ours), "gtfs_kit": json_plain(theirs), "agree": agree})
+        checks.append({"figure": figure, "transitmap": json_plain(ours), "gtfs_kit": json_plain(theirs),
+                       "agree": agree})
 
     check("routes", network["routes"], float(trip_stats["route_id"].nunique()), 0)
     # each pattern from its first stop to its last, where gtfs-kit measured it so (otherwise, for a shape that

@@ -21,8 +21,6 @@ from . import notices as N
 from .errors import SettingsError
 from .model import TIME_BANDS, Headway, Pattern, Ride, Route, time_band
 
-
-
 #: the speed on board of rides without times where no ride of the survey has times to measure it by
 FALLBACK_SPEED_KPH = 20.0
 
@@ -30,7 +28,8 @@ FALLBACK_SPEED_KPH = 20.0
 def declared_span_s(hours: str) -> tuple[int, int]:
     """Seconds after local midnight of a declared span "HH:MM-HH:MM" (the end after the start, up to 30:00)."""
     m = re.fullmatch(r"\s*(\d{1,2}):(\d\d)\s*-\s*(\d{1,2}):(\d\d)\s*", str(hours))
-    lo, hi = (int(m.group(1)) * 3600 + int(m.group(2)) * 60, int(m.group(3)) * 3600 + int(m.group(4)) * 60) if m else (0, 0)
+    lo, hi = (int(m.group(1)) * 3600 + int(m.group(2)) * 60, int(m.group(3)) * 3600 + int(m.group(4))
+              * 60) if m else (0, 0)
     if not m or not 0 <= lo < hi <= 30 * 3600:
         raise SettingsError(f"service_hours {hours!r} is not a span of the day such as 05:00-21:00 (an end past "
                             "24:00, up to 30:00, is after midnight)")
@@ -144,7 +143,8 @@ def stop_offsets(pattern: Pattern, s_stops: np.ndarray, rides: list[Ride],
     timed = [i for i in members if rides[i].travel_timed]
     gap = np.diff(s_stops)
     if not timed:
-        return _cumulative(gap / ((config.untimed_speed_kph or FALLBACK_SPEED_KPH) / 3.6), gap, config), "survey_speed", 0
+        return _cumulative(gap / ((config.untimed_speed_kph or FALLBACK_SPEED_KPH) / 3.6), gap,
+                           config), "survey_speed", 0
     times = _passes(pattern, s_stops, rides, timed)
     legs = np.diff(times, axis=1)  # per ride, per leg
     median_speed = _median_speed(times, s_stops)
@@ -167,7 +167,8 @@ def survey_speed_kph(rides: list[Ride]) -> float:
         if r.travel_timed and r.end > r.start:
             dt = r.t_s[r.end] - r.t_s[r.start]
             if dt > 0:
-                speeds.append(float(np.hypot(np.diff(r.x_m[r.start:r.end + 1]), np.diff(r.y_m[r.start:r.end + 1])).sum() / dt))
+                speeds.append(float(np.hypot(np.diff(r.x_m[r.start:r.end + 1]),
+                                             np.diff(r.y_m[r.start:r.end + 1])).sum() / dt))
     return round(float(np.median(speeds)) * 3.6, 1) if speeds else FALLBACK_SPEED_KPH
 
 
@@ -262,9 +263,15 @@ def route_headways(route: Route, rides: list[Ride], tz: str, config: TimingConfi
         weight = [len(route.patterns[p].rides) + len(route.patterns[p].partial) for p in which]
         for p, w in zip(which, weight):
             share = sum(weight) / max(w, 1)
-            out[p] = [Headway(h.start_s, h.end_s, int(round(h.headway_s * share)), h.provenance, h.samples,
+            out[p] = [Headway(h.start_s, h.end_s, _in_band(h, h.headway_s * share), h.provenance, h.samples,
                               h.implausible_s, share) for h in bands]
     return out
+
+
+def _in_band(h: Headway, headway_s: float) -> int:
+    """A pattern's headway in a band, at most the band's length: its share of its direction's departures is at
+    least one departure in the band (GTFS runs a frequency from its start time), never a headway of a day."""
+    return int(min(round(headway_s), max(h.end_s - h.start_s, 1)))
 
 
 def fill_headways(bands: dict, modes: dict, config: TimingConfig = TimingConfig()) -> dict:
@@ -308,10 +315,10 @@ def fill_headways(bands: dict, modes: dict, config: TimingConfig = TimingConfig(
             if known:  # the route direction's own nearest band, in the survey's proportion between the bands
                 near = min(known, key=lambda k: (abs((k.start_s + k.end_s) / 2 - (h.start_s + h.end_s) / 2), k.start_s))
                 ratio = assumed(mode, band) / assumed(mode, time_band(near.start_s))
-                filled.append(replace(h, headway_s=int(round(near.headway_s * ratio)), provenance="extrapolated",
+                filled.append(replace(h, headway_s=_in_band(h, near.headway_s * ratio), provenance="extrapolated",
                                       samples=near.samples))
             else:
-                filled.append(replace(h, headway_s=int(round(assumed(mode, band) * h.share)), provenance="assumed"))
+                filled.append(replace(h, headway_s=_in_band(h, assumed(mode, band) * h.share), provenance="assumed"))
         out[key] = filled
     return out
 
@@ -342,7 +349,8 @@ def _direction_headways(patterns: list[Pattern], rides: list[Ride], tz: str, con
         if hi <= lo:
             continue
         h = evidence.get(band)
-        if h is not None and (low * 60 <= h.headway_s <= high * 60 or h.provenance == "observed" and h.headway_s > high * 60):
+        if h is not None and (low * 60 <= h.headway_s <= high * 60 or h.provenance == "observed" and h.headway_s > high
+                              * 60):
             out.append(Headway(lo, hi, h.headway_s, h.provenance, h.samples))
         else:  # no evidence, or none to believe: the survey's, when all its routes are known (fill_headways)
             out.append(Headway(lo, hi, 0, "pending", 0, h.headway_s if h is not None else 0))

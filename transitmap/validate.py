@@ -213,7 +213,8 @@ def _spikes(x, y, t, slack, vmax_mps) -> tuple[np.ndarray, tuple[float, float]]:
     pairs = [(jump[:0], jump[:0])] + [(jump[:-k], jump[k:]) for k in (1, 2, 3) if len(jump) > k]
     a, b = np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
     a, b = a[(b - a <= 3) & (b + 1 < m)], b[(b - a <= 3) & (b + 1 < m)]
-    skip = np.hypot(x[b + 1] - x[a], y[b + 1] - y[a]) <= vmax_mps * np.maximum(t[b + 1] - t[a], 1e-3) + slack[a] + slack[b + 1]
+    skip = np.hypot(x[b + 1] - x[a], y[b + 1] - y[a]) <= vmax_mps * np.maximum(t[b + 1] - t[a],
+                                                                               1e-3) + slack[a] + slack[b + 1]
     marks = np.zeros(m + 1, np.int32)
     np.add.at(marks, a[skip] + 1, 1)
     np.add.at(marks, b[skip] + 1, -1)
@@ -275,7 +276,8 @@ def _check_stops(trace: Trace, valid: np.ndarray, stop_xy, x, y, t, config: Vali
         notes.append(N.StopFarFromTraceNotice(**ident, stop_index=int(i),
                                               distance_m=float(dist[i]) if np.isfinite(dist[i]) else -1.0))
         keep[i] = False
-    outside = keep & np.isfinite(stime) & ((stime < t[0] - config.stop_time_margin_s) | (stime > t[-1] + config.stop_time_margin_s))
+    outside = keep & np.isfinite(stime) & ((stime < t[0] - config.stop_time_margin_s)
+                                           | (stime > t[-1] + config.stop_time_margin_s))
     for i in np.flatnonzero(outside):
         notes.append(N.StopOutsideTraceTimeNotice(**ident, stop_index=int(i), time=_iso(stime[i])))
         keep[i] = False
@@ -404,7 +406,8 @@ def check_survey(summaries: list[TraceSummary], config: ValidationConfig = Valid
             continue
         lat, lon = s.centroid
         if abs(lon) <= 90 and geodesic_m(lon, lat, *center) <= config.far_from_survey_m:
-            out.add(s.key, N.LatLonSwappedNotice(file=s.source, trace_id=s.trace_id, value=f"lat={lat:.5f}, lon={lon:.5f}"))
+            out.add(s.key,
+                    N.LatLonSwappedNotice(file=s.source, trace_id=s.trace_id, value=f"lat={lat:.5f}, lon={lon:.5f}"))
             out.swapped.add(s.key)
         else:
             out.add(s.key, N.TraceFarFromSurveyNotice(file=s.source, trace_id=s.trace_id, distance_m=float(dist),

@@ -3,7 +3,8 @@
 A survey runs for weeks; every evening the day's recordings are imported::
 
     SURVEY_DIR/survey.gpkg
-      traces    (layer)  one feature per imported trace: trace_id, file (and the container file it came in), collector, status, codes, points,
+      traces    (layer)  one feature per imported trace: trace_id, file (and the container file it came in),
+                         collector, status, codes, points,
                          the day it came in, its usable points as a line (WGS84) and the trace itself
       files              every file imported (by content hash), with the notices of files that held no trace
       imports            when, what and how much each import added
@@ -35,11 +36,12 @@ import time
 import zipfile
 import zlib
 from collections import Counter
+from collections.abc import Callable, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -177,7 +179,8 @@ class ImportResult:
     def summary(self) -> dict[str, Any]:
         return {"files": self.files, "files_unchanged": self.files_unchanged, "traces_added": self.added,
                 "traces_unchanged": self.unchanged, "traces_changed": self.changed, "accepted": self.accepted,
-                "quarantined": self.quarantined, "unreadable_files": self.unreadable, "points": self.points, "seconds": round(self.seconds, 3),
+                "quarantined": self.quarantined, "unreadable_files": self.unreadable, "points": self.points,
+                "seconds": round(self.seconds, 3),
                 "traces_per_s": round(self.added / self.seconds, 1) if self.seconds else None,
                 "points_per_s": round(self.points / self.seconds) if self.seconds else None,
                 "notices": self.notices.severity_counts()}
@@ -278,7 +281,8 @@ def _import_file(con, f: InputFile, digest: str | None, import_id: int, day: str
             "INSERT INTO traces (geom, trace_id, file, container, collector, status, codes, points, points_kept, "
             "start_utc, day, import_id, digest, points_digest, read_notices, data) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (_gpkg_line(tr.lat[keep], tr.lon[keep]), tr.trace_id, res.source, f.name, tr.collector_id or "", status, codes,
+            (_gpkg_line(tr.lat[keep], tr.lon[keep]), tr.trace_id, res.source, f.name, tr.collector_id or "", status,
+             codes,
              tr.n_points, int(keep.sum()), _iso_s(start), day, import_id, content, tr.points_digest(),
              _notices_json(res.notices), pack_trace(tr)))
         known.setdefault(tr.trace_id, []).append((content, res.source))
@@ -439,7 +443,8 @@ def route_layer(feed: bytes, routes) -> list[dict[str, Any]]:
 def survey_status(path: str | os.PathLike, *, today: date, pseudonyms: dict[str, str] | None = None) -> dict[str, Any]:
     """What the workspace holds: totals and ``today``'s imports, per collector (accepted, quarantined with
     their ERROR codes; a trace the latest build quarantined counts as quarantined, with the build's codes), the
-    routes of the latest build seen on one ride or in one direction only, and the traces imported since. With ``pseudonyms`` ({collector id: pseudonym}) collectors are shown by those."""
+    routes of the latest build seen on one ride or in one direction only, and the traces imported since. With
+    ``pseudonyms`` ({collector id: pseudonym}) collectors are shown by those."""
     with closing(connect(path)) as con:
         info = dict(con.execute("SELECT key, value FROM survey"))
         tr = pd.read_sql_query("SELECT trace_id, file, collector, status, codes, points, day, import_id, "
@@ -522,7 +527,8 @@ def pack_trace(tr: Trace) -> bytes:
     """A trace as bytes, exactly (float64 arrays bit for bit), for the workspace."""
     meta = {"trace_id": tr.trace_id, "collector_id": tr.collector_id, "mode": tr.mode, "route_name": tr.route_name,
             "operator": tr.operator, "origin": tr.origin, "destination": tr.destination, "notes": tr.notes,
-            "stops": [[s.time_s, s.lat, s.lon, s.kind, s.name, s.boarded, s.alighted, s.wait_s, s.note] for s in tr.stops],
+            "stops": [[s.time_s, s.lat, s.lon, s.kind, s.name, s.boarded, s.alighted, s.wait_s, s.note] for s
+                      in tr.stops],
             "fares": [[f.amount, f.currency, f.from_stop, f.to_stop] for f in tr.fares],
             "n": tr.n_points, "departures": len(tr.departures_s)}
     head = json.dumps(meta, separators=(",", ":")).encode()
@@ -581,7 +587,8 @@ def _iso(now: datetime) -> str:
 
 
 def _iso_s(t: float | None) -> str | None:
-    return None if t is None or not np.isfinite(t) else datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if t is None or not np.isfinite(t) else datetime.fromtimestamp(t,
+                                                                               timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _local_day(now: datetime, tz: str) -> str:
@@ -628,7 +635,8 @@ CREATE TABLE imports (import_id INTEGER PRIMARY KEY AUTOINCREMENT, started_utc T
 CREATE TABLE files (sha256 TEXT PRIMARY KEY, file TEXT NOT NULL, import_id INTEGER NOT NULL REFERENCES imports,
   traces INTEGER NOT NULL, notices TEXT NOT NULL);
 CREATE TABLE traces (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom BLOB, trace_id TEXT NOT NULL,
-  file TEXT NOT NULL, container TEXT NOT NULL, collector TEXT NOT NULL, status TEXT NOT NULL, codes TEXT NOT NULL, points INTEGER NOT NULL,
+  file TEXT NOT NULL, container TEXT NOT NULL, collector TEXT NOT NULL, status TEXT NOT NULL, codes TEXT NOT NULL,
+  points INTEGER NOT NULL,
   points_kept INTEGER NOT NULL, start_utc TEXT, day TEXT NOT NULL, import_id INTEGER NOT NULL REFERENCES imports,
   digest TEXT NOT NULL, points_digest TEXT NOT NULL, read_notices TEXT NOT NULL, data BLOB NOT NULL);
 CREATE INDEX traces_day ON traces (day);
@@ -677,7 +685,8 @@ def _ensure_review_tables(con: sqlite3.Connection) -> None:
             con.execute("ALTER TABLE builds ADD COLUMN id_feed BLOB")
         for table, kind, description in _REVIEW_CONTENTS:
             con.execute("INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) "
-                        "VALUES (?, ?, ?, ?, ?)", (table, kind, table, description, 4326 if kind == "features" else None))
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (table, kind, table, description, 4326 if kind == "features" else None))
         con.execute("INSERT OR IGNORE INTO gpkg_geometry_columns VALUES ('stops', 'geom', 'POINT', 4326, 0, 0)")
         stamp = con.execute("SELECT value FROM survey WHERE key = 'created'").fetchone()
         if stamp:
@@ -730,7 +739,8 @@ def _write_layers(con: sqlite3.Connection, feed: bytes | None, digests: dict[str
             r = routes.loc[route_id] if route_id in routes.index else None
             values = {"short_name": r["route_short_name"] if r is not None else "",
                       "long_name": r["route_long_name"] if r is not None else "",
-                      "headsign": trips.at[tid, "trip_headsign"] if tid in trips.index and "trip_headsign" in trips else "",
+                      "headsign": trips.at[tid, "trip_headsign"] if tid in trips.index and "trip_headsign" in trips
+                      else "",
                       "review": "", "merge_into": "", "rides_digest": digests.get(route_id, "")}
             con.execute("UPDATE routes SET short_name = ?, long_name = ?, headsign = ?, review = ?, merge_into = ?, "
                         "rides_digest = ? WHERE fid = ?", (*values.values(), fid))
@@ -805,7 +815,8 @@ def _known_ids(con: sqlite3.Connection) -> dict[str, set[str]] | None:
     """The ids a correction may name: the routes, patterns (trip ids), stops and stations of the latest build
     (as published and as matched), and the rides the workspace holds; None (routes ...) before any build."""
     rides = {t for (t,) in con.execute("SELECT DISTINCT trace_id FROM traces")}
-    row = con.execute("SELECT feed, id_feed FROM builds WHERE feed IS NOT NULL ORDER BY build_id DESC LIMIT 1").fetchone()
+    row = con.execute("SELECT feed, id_feed FROM builds WHERE feed IS NOT NULL ORDER BY build_id DESC LIMIT 1"
+                      ).fetchone()
     if row is None:
         return {"ride": rides}
     known: dict[str, set[str]] = {"ride": rides, "route": set(), "pattern": set(), "stop": set(), "station": set()}
@@ -943,7 +954,8 @@ def pick_up_edits(path: str | os.PathLike, *, now: datetime) -> LayerEdits:
         for stop_id, name, review, merge_into, geom in con.execute(
                 "SELECT stop_id, name, review, merge_into, geom FROM stops ORDER BY stop_id").fetchall():
             if (new := edited("stops", stop_id, "name", name)) is not None:
-                made.append((Correction("stop", stop_id, "set", "name", new, source="layer"), ("stops", stop_id, "name")))
+                made.append((Correction("stop", stop_id, "set", "name", new, source="layer"),
+                             ("stops", stop_id, "name")))
             if (new := edited("stops", stop_id, "review", review)) == "drop":
                 made.append((Correction("stop", stop_id, "drop", source="layer"), ("stops", stop_id, "review")))
             elif new:
@@ -964,7 +976,8 @@ def pick_up_edits(path: str | os.PathLike, *, now: datetime) -> LayerEdits:
         for fid, trace_id, review, assign_to, reason in con.execute(
                 "SELECT fid, trace_id, review, assign_to, reason FROM traces ORDER BY fid").fetchall():
             key = str(fid)
-            new_review, new_assign = edited("traces", key, "review", review), edited("traces", key, "assign_to", assign_to)
+            new_review, new_assign = edited("traces", key, "review", review), edited("traces", key, "assign_to",
+                                                                                     assign_to)
             if new_review == "exclude" or (edited("traces", key, "reason", reason) is not None and
                                            (review or "").strip() == "exclude"):
                 made.append((Correction("ride", trace_id, "exclude", reason=(reason or "").strip(), source="layer"),

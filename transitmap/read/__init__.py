@@ -29,6 +29,8 @@ from .odk import FORM_COLUMNS
 from .table import CSV_COLUMNS
 from .traces import MADE_UP_START_S, NOMINAL_SPEED_MPS, build_trace, made_up_times, parse_times, timezone_at
 
-__all__ = ["CSV_COLUMNS", "CSV_TABLES", "FORM_COLUMNS", "MADE_UP_START_S", "NOMINAL_SPEED_MPS", "READERS", "SCHEMA_MAJOR", "InputFile",
-           "ReadColumns", "ReadLimits", "ReadResult", "Reader", "ascii_digits", "build_trace", "expand_archives", "list_inputs", "made_up_times",
+__all__ = ["CSV_COLUMNS", "CSV_TABLES", "FORM_COLUMNS", "MADE_UP_START_S", "NOMINAL_SPEED_MPS", "READERS",
+           "SCHEMA_MAJOR", "InputFile",
+           "ReadColumns", "ReadLimits", "ReadResult", "Reader", "ascii_digits", "build_trace", "expand_archives",
+           "list_inputs", "made_up_times",
            "parse_note", "parse_times", "read_file", "timezone_at", "trace_from_dict", "trace_schema"]

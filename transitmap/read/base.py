@@ -11,8 +11,9 @@ import re
 import unicodedata
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 import msgspec
 import pandas as pd
@@ -61,7 +62,8 @@ class ReadColumns:
 
 def normal_column(name: str) -> str:
     """A column's name as the readers compare them: accents dropped, lower case, spaces and dashes as ``_``."""
-    folded = "".join(ch for ch in unicodedata.normalize("NFKD", str(name).strip().lower()) if not unicodedata.combining(ch))
+    folded = "".join(ch for ch in unicodedata.normalize("NFKD", str(name).strip().lower()) if
+                     not unicodedata.combining(ch))
     return re.sub(r"[\s\-]+", "_", folded)
 
 
@@ -92,9 +94,9 @@ class InputFile:
     name: str
     open: Callable[[], IO[bytes]]
     size: int | None = None
-    siblings: dict[str, "InputFile"] = field(default_factory=dict)  # CSV tables beside points.csv
+    siblings: dict[str, InputFile] = field(default_factory=dict)  # CSV tables beside points.csv
     #: what the file was read as already (a survey workspace keeps traces read on import): no re-reading
-    results: Callable[[], list["ReadResult"]] | None = None
+    results: Callable[[], list[ReadResult]] | None = None
     depth: int = 0  # archives it lies in (a zip's member read on its own: 1)
 
 
@@ -149,7 +151,8 @@ def decode_text(name: str, data: bytes) -> tuple[str | bytes, N.Notice | None]:
     except UnicodeDecodeError as e:
         if data.startswith((b"\xff\xfe", b"\xfe\xff")):
             try:
-                return ascii_digits(data.decode("utf-16")), N.InvalidEncodingNotice(file=name, message="UTF-16 text, read as such")
+                return ascii_digits(data.decode("utf-16")), N.InvalidEncodingNotice(file=name,
+                                                                                    message="UTF-16 text, read as such")
             except UnicodeDecodeError:
                 pass
         return ascii_digits(data.decode("utf-8", errors="replace")), N.InvalidEncodingNotice(file=name, message=str(e))
@@ -202,7 +205,7 @@ def csv_delimiter(text: str | bytes) -> str:
     return max(counts, key=lambda d: (counts[d], d == ","))
 
 
-def read_table(f: "InputFile", limits: "ReadLimits", notes: list[N.Notice]) -> "pd.DataFrame | None":
+def read_table(f: InputFile, limits: ReadLimits, notes: list[N.Notice]) -> pd.DataFrame | None:
     """A CSV file as text columns, its separator sniffed (``csv_delimiter``), its column names as
     ``normal_column`` makes them; None (with a notice in ``notes``) when it cannot be read as a table."""
     data = read_all(f.name, f.open, limits)

@@ -9,11 +9,12 @@ import gzip
 import json
 import re
 import zlib
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from importlib import resources
 from itertools import repeat
 from operator import attrgetter
-from typing import IO, Annotated, Any, Callable, Iterator, Literal, Optional
+from typing import IO, Annotated, Any, Literal, Optional
 
 import fastjsonschema
 import jsonschema
@@ -22,8 +23,17 @@ import numpy as np
 from referencing import Registry, Resource
 
 from .. import notices as N
-from .base import (SCHEMA_MAJOR, InputFile, Reader, ReadLimits, ReadResult, failed_read, parse_json, read_all,
-                   with_file_notices)
+from .base import (
+    SCHEMA_MAJOR,
+    InputFile,
+    Reader,
+    ReadLimits,
+    ReadResult,
+    failed_read,
+    parse_json,
+    read_all,
+    with_file_notices,
+)
 from .geojson import GEOJSON_TYPES, read_geojson, stop_docs_beside
 from .traces import StrList, build_trace
 
@@ -49,16 +59,18 @@ def _validators():
     cls = jsonschema.Draft202012Validator
     full = trace_schema()
     registry = Registry().with_resource(full["$id"], Resource.from_contents(full))
-    items = {k: cls({"$ref": f"{full['$id']}#/$defs/{k}"}, registry=registry) for k in ("point", "stop", "fare", "time")}
-    return {False: (fastjsonschema.compile(lenient), cls(lenient)), True: (fastjsonschema.compile(typed), cls(typed))}, items
+    items = {k: cls({"$ref": f"{full['$id']}#/$defs/{k}"}, registry=registry) for k
+             in ("point", "stop", "fare", "time")}
+    return {False: (fastjsonschema.compile(lenient), cls(lenient)),
+            True: (fastjsonschema.compile(typed), cls(typed))}, items
 
 
 class _FastPoint(msgspec.Struct, gc=False):  # only str and float fields: no cycles to track
     time: str
     lat: float
     lon: float
-    accuracy: Optional[float] = None  # noqa: UP007 - msgspec reads the annotation at run time
-    speed: Optional[float] = None  # noqa: UP007
+    accuracy: float | None = None  # noqa: UP007 - msgspec reads the annotation at run time
+    speed: float | None = None  # noqa: UP007
 
 
 class _FastStop(msgspec.Struct, gc=False):  # fields in the order of traces.STOP_FIELDS
@@ -70,9 +82,9 @@ class _FastStop(msgspec.Struct, gc=False):  # fields in the order of traces.STOP
     lat: Annotated[float, msgspec.Meta(ge=-90, le=90)]
     lon: Annotated[float, msgspec.Meta(ge=-180, le=180)]
     kind: Literal["board", "alight", "both", "stop"]
-    name: Optional[Annotated[str, msgspec.Meta(max_length=500)]] = None  # noqa: UP007
-    boarded: Optional[Annotated[int, msgspec.Meta(ge=0)]] = None  # noqa: UP007
-    alighted: Optional[Annotated[int, msgspec.Meta(ge=0)]] = None  # noqa: UP007
+    name: Annotated[str, msgspec.Meta(max_length=500)] | None = None  # noqa: UP007
+    boarded: Annotated[int, msgspec.Meta(ge=0)] | None = None  # noqa: UP007
+    alighted: Annotated[int, msgspec.Meta(ge=0)] | None = None  # noqa: UP007
     wait_s: Any = None  # not in the schema, kept as read (as from a CSV export)
     note: Any = None
 
@@ -82,7 +94,7 @@ class _FastStop(msgspec.Struct, gc=False):  # fields in the order of traces.STOP
 # takes the lenient path.
 _FastTrace = msgspec.defstruct(
     "_FastTrace",
-    [("points", list[_FastPoint]), ("stops", Optional[list[_FastStop]], msgspec.UNSET)]  # noqa: UP007
+    [("points", list[_FastPoint]), ("stops", Optional[list[_FastStop]], msgspec.UNSET)]  # noqa: UP045
     + [(k, Any, msgspec.UNSET) for k in trace_schema()["properties"] if k not in ("points", "stops")],
 )
 
@@ -204,7 +216,9 @@ def _trace(doc: Any, source: str, pointer: str, columns: dict[str, list] | None,
     if version is None:
         notes.append(N.MissingSchemaVersionNotice(file=source, trace_id=tid))
     elif not isinstance(version, str) or version.split(".")[0] != SCHEMA_MAJOR:
-        return failed_read(source, N.UnsupportedSchemaVersionNotice(file=source, trace_id=tid, schema_version=str(version)[:40]))
+        return failed_read(source,
+                           N.UnsupportedSchemaVersionNotice(file=source, trace_id=tid,
+                                                            schema_version=str(version)[:40]))
 
     gates, items = _validators()
     gate, envelope = gates[typed]

@@ -71,7 +71,8 @@ def file_date(name: str, order: str = "") -> tuple[int, int, int, bool] | None:
         return int(m.group("y")), int(m.group("m")), int(m.group("d")), False
     a, b = int(m.group("a")), int(m.group("b"))
     dayfirst = order != "mdy" and (order == "dmy" or a > 12 or b <= 12)
-    return int(m.group("c")), (b if dayfirst else a), (a if dayfirst else b), not order and a <= 12 and b <= 12 and a != b
+    return int(m.group("c")), (b if dayfirst else a), (a if dayfirst
+                                                       else b), not order and a <= 12 and b <= 12 and a != b
 
 
 def spreadsheet_times(times: pd.Series, dates: pd.Series | None = None, *, name: str = "", order: str = "",

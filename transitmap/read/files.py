@@ -11,9 +11,10 @@ import re
 import stat
 import zipfile
 import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import IO, Callable, Sequence
+from typing import IO
 
 from .. import notices as N
 from . import canonical, geojson, gpx, kml, odk, table
@@ -50,7 +51,8 @@ def list_inputs(paths: Sequence[str | os.PathLike | InputFile]) -> tuple[list[In
         elif p.exists():
             files.append(_fs_file(p.name, p))
         else:
-            problems.append(failed_read(str(raw), N.UnreadableFileNotice(file=str(raw), message="no such file or directory")))
+            problems.append(failed_read(str(raw),
+                                        N.UnreadableFileNotice(file=str(raw), message="no such file or directory")))
     files.sort(key=lambda f: f.name)
     return files, problems
 
@@ -144,7 +146,8 @@ def _read_file(f: InputFile, limits: ReadLimits, depth: int) -> list[ReadResult]
     if f.results is not None:
         return list(f.results())
     name = f.name.lower()
-    if f.size is not None and f.size > limits.max_file_bytes and not name.removesuffix(".gz").endswith((".jsonl", ".ndjson")):
+    if f.size is not None and f.size > limits.max_file_bytes and not name.removesuffix(".gz").endswith((".jsonl",
+                                                                                                        ".ndjson")):
         # refused unread (JSON Lines are read line by line, whatever their size)
         return [failed_read(f.name, N.FileTooLargeNotice(file=f.name, size_bytes=f.size, limit=limits.max_file_bytes))]
     if name.endswith((".zip", ".kmz")):  # a KMZ is a zip holding doc.kml
@@ -183,7 +186,8 @@ class _Head:
         return self.data
 
 
-def expand_archives(files: list[InputFile], limits: ReadLimits = ReadLimits()) -> tuple[list[InputFile], list[ReadResult]]:
+def expand_archives(files: list[InputFile], limits: ReadLimits = ReadLimits()) -> tuple[list[InputFile],
+                                                                                        list[ReadResult]]:
     """The zip files on disk among ``files`` opened up into their recordings (members read one by one, each
     as if read inside the archive: the same names ``archive.zip!member``, checks and notices), so that work and
     progress go recording by recording; and the results of members refused unread. An archive that cannot be
@@ -230,7 +234,8 @@ class _ZipMember:
         return io.BytesIO(data)
 
 
-def _members(zf: zipfile.ZipFile, archive: str, limits: ReadLimits) -> tuple[list[tuple[str, str, str, int]], list[ReadResult]]:
+def _members(zf: zipfile.ZipFile, archive: str, limits: ReadLimits) -> tuple[list[tuple[str, str, str, int]],
+                                                                             list[ReadResult]]:
     """The members of an archive to read, as (name, display name ``archive!name``, name in the zip, size), and
     the results of those refused unread (names escaping the archive, bombs, macOS resource forks)."""
     entries, failed = [], []

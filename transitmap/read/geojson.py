@@ -4,14 +4,25 @@ TransitWand stop files and headways per period.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import PurePosixPath
-from typing import IO, Callable
+from typing import IO
 
 import numpy as np
 
 from .. import notices as N
-from .base import (GENERIC, NUMBER, InputFile, Reader, ReadLimits, ReadResult, failed_read, parse_json, read_all,
-                   with_file_notices)
+from .base import (
+    GENERIC,
+    NUMBER,
+    InputFile,
+    Reader,
+    ReadLimits,
+    ReadResult,
+    failed_read,
+    parse_json,
+    read_all,
+    with_file_notices,
+)
 from .notes import APP_NAME, marks_of, timed_marks
 from .traces import build_trace, float_column, number_or_none, text_or_none
 
@@ -128,7 +139,8 @@ def read_geojson(name: str, doc: dict, stop_docs: list[tuple[str, dict]] = ()) -
         results.append(_geojson_trace(name, stem, fixes[0][1], [c for _, _, c, _ in fixes],
                                       [w for _, _, _, w in fixes], marks, "/features", [p for _, p, _, _ in fixes]))
     if not results:  # no line, no timed point: nothing recorded (or points without times, such as stops)
-        return [failed_read(name, N.NoTimestampsNotice(file=name, count=len(marks)) if marks else N.EmptyFileNotice(file=name))]
+        return [failed_read(name, N.NoTimestampsNotice(file=name, count=len(marks)) if marks
+                            else N.EmptyFileNotice(file=name))]
     return results
 
 

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import IO, Callable
+from collections.abc import Callable
+from typing import IO
 
 import defusedxml.ElementTree as DET
 import gpxpy
@@ -12,8 +13,17 @@ import numpy as np
 from defusedxml import DefusedXmlException
 
 from .. import notices as N
-from .base import (InputFile, Reader, ReadLimits, ReadResult, decode_text, failed_read, read_all, retag,
-                   with_file_notices)
+from .base import (
+    InputFile,
+    Reader,
+    ReadLimits,
+    ReadResult,
+    decode_text,
+    failed_read,
+    read_all,
+    retag,
+    with_file_notices,
+)
 from .notes import APP_NAME, waypoints_of
 from .traces import build_trace
 
@@ -29,7 +39,8 @@ def read_gpx(name: str, data: bytes | ReadResult) -> list[ReadResult]:
     except Exception as e:  # ParseError
         return [failed_read(name, N.InvalidXmlNotice(file=name, message=str(e)[:300]))]
     if root.tag.rsplit("}", 1)[-1] != "gpx":
-        return [failed_read(name, N.InvalidXmlNotice(file=name, message=f"not GPX: the root element is <{root.tag}>"[:300]))]
+        return [failed_read(name,
+                            N.InvalidXmlNotice(file=name, message=f"not GPX: the root element is <{root.tag}>"[:300]))]
     text, enc = decode_text(name, data)
     try:
         gpx = gpxpy.parse(text.decode("utf-8") if isinstance(text, bytes) else text)
@@ -42,12 +53,15 @@ def read_gpx(name: str, data: bytes | ReadResult) -> list[ReadResult]:
             msg = "a GPX route (planned, no times) is not a recorded ride"
         else:
             msg = "no track points"
-        return with_file_notices([failed_read(name, N.SchemaViolationNotice(file=name, location="/gpx/trk", message=msg))], enc)
+        return with_file_notices([failed_read(name,
+                                              N.SchemaViolationNotice(file=name, location="/gpx/trk", message=msg))],
+                                 enc)
     author = gpx.author_name or (gpx.author_email if gpx.author_email else None)
     spans = []
     for trk in tracks:
         times = [p.time for s in trk.segments for p in s.points if p.time is not None]
-        spans.append((min(times).timestamp(), max(times).timestamp()) if times and all(t.tzinfo for t in times) else None)
+        spans.append((min(times).timestamp(), max(times).timestamp()) if times and all(t.tzinfo for t in times)
+                     else None)
     results = []
     for k, trk in enumerate(tracks):
         notes: list[N.Notice] = []
@@ -62,7 +76,8 @@ def read_gpx(name: str, data: bytes | ReadResult) -> list[ReadResult]:
             source=name, trace_id="", meta={"route_name": route, "collector_id": author, "notes": trk.description},
             times=[_gpx_time(p.time) for p in pts], lat=lat, lon=lon,
             accuracy=np.array([_gpx_accuracy(p) for p in pts], dtype=np.float64),
-            speed=np.array([p.speed if p.speed is not None and p.speed >= 0 else np.nan for p in pts], dtype=np.float64),
+            speed=np.array([p.speed if p.speed is not None and p.speed >= 0 else np.nan for p in pts],
+                           dtype=np.float64),
             stops=stops, fares=fares, departures=[],
             locate=lambda i, fld="", k=k: f"/trk/{k}/trkpt/{i}" + (f"/{fld}" if fld else ""),
             notices=notes,

@@ -4,7 +4,8 @@
 
 from __future__ import annotations
 
-from typing import IO, Callable
+from collections.abc import Callable
+from typing import IO
 
 import defusedxml.ElementTree as DET
 import numpy as np
@@ -38,9 +39,11 @@ def read_kml(name: str, data: bytes | ReadResult) -> list[ReadResult]:
         when = [(w.text or "").strip() for w in pm.iter() if local(w) == "when"]
         coords = [(c.text or "").split() for c in pm.iter() if local(c) == "coord"]  # gx:coord "lon lat alt"
         if coords:
-            pts = [(float(c[0]), float(c[1])) if len(c) >= 2 and number_or_none(c[0]) is not None and number_or_none(c[1]) is not None else (np.nan, np.nan)
+            pts = [(float(c[0]), float(c[1])) if len(c) >= 2 and number_or_none(c[0]) is not None
+                   and number_or_none(c[1]) is not None else (np.nan, np.nan)
                    for c in coords]
-            tracks.append((k, label, pts, when if len(when) == len(pts) else [None] * len(pts), text(pm, "description")))
+            tracks.append((k, label, pts, when if len(when) == len(pts) else [None] * len(pts),
+                           text(pm, "description")))
             continue
         line = next((el for el in pm.iter() if local(el) == "LineString"), None)
         if line is not None:

@@ -144,7 +144,8 @@ def _currency(token: str, lon: float, words: dict[str, str]) -> str | None:
         return "XAF" if np.isfinite(lon) and lon > 6.0 else "XOF"
     if code is not None:
         return code
-    if len(t) == 3 and t.isalpha() and known_currency(t.upper()) and (token.strip().isupper() or t in _LOWER_CASE_CODES):
+    if len(t) == 3 and t.isalpha() and known_currency(t.upper()) and (token.strip().isupper() or t
+                                                                      in _LOWER_CASE_CODES):
         return t.upper()  # a lower-case three-letter word is a code only where it is a common fare currency
     return None
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import PurePosixPath
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -103,7 +103,8 @@ def read_workbook(f: InputFile, limits: ReadLimits) -> list[ReadResult]:
             if m:
                 repeats.setdefault(f"{link}:{row[link].strip()}", []).append(
                     (f"{title} line {k + 2}", {"lat": float(m.group(1)), "lon": float(m.group(2)), "kind": "stop",
-                                               "name": text_or_none(row.get(name_col)), "time": text_or_none(row.get(time_col))}))
+                                               "name": text_or_none(row.get(name_col)),
+                                               "time": text_or_none(row.get(time_col))}))
     return form_traces(frames[main], f"{f.name}", limits, [], repeats)
 
 
@@ -142,7 +143,8 @@ def form_traces(df: pd.DataFrame, name: str, limits: ReadLimits, file_notes: lis
         tid = tid or f"{stem}-{line}"
         text = row[geotrace].strip()
         pts = [p.split() for p in text.split(";") if p.strip()]
-        bad = [i for i, p in enumerate(pts) if len(p) < 2 or number_or_none(p[0]) is None or number_or_none(p[1]) is None]
+        bad = [i for i, p in enumerate(pts) if len(p) < 2 or number_or_none(p[0]) is None
+               or number_or_none(p[1]) is None]
         if not pts or len(bad) == len(pts):
             notes.append(N.InvalidFieldNotice(file=name, trace_id=tid, location=f"line {line}",
                                               message=f"{geotrace}: no path ({text[:40]!r}); submission left out"))

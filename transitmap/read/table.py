@@ -6,9 +6,10 @@ KoboToolbox point exports), with ``traces.csv``, ``stops.csv``, ``fares.csv``, `
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import PurePosixPath
-from typing import IO, Callable
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -137,7 +138,8 @@ def read_csv(f: InputFile, limits: ReadLimits) -> list[ReadResult]:
             d = _csv_stop(r)
             if d is None:
                 notes.append(N.InvalidFieldNotice(file=_sibling_name(f, "stops.csv"), trace_id=tid,
-                                                  location=f"line {r['_line']}", message="stop without valid lat/lon; ignored"))
+                                                  location=f"line {r['_line']}",
+                                                  message="stop without valid lat/lon; ignored"))
             else:
                 stops.append((f"{_sibling_name(f, 'stops.csv')} line {r['_line']}", d))
         fares = []
@@ -145,7 +147,8 @@ def read_csv(f: InputFile, limits: ReadLimits) -> list[ReadResult]:
             d = _csv_fare(r)
             loc = f"{_sibling_name(f, 'fares.csv')} line {r['_line']}"
             if d is None:
-                notes.append(N.InvalidFieldNotice(file=_sibling_name(f, "fares.csv"), trace_id=tid, location=f"line {r['_line']}",
+                notes.append(N.InvalidFieldNotice(file=_sibling_name(f, "fares.csv"), trace_id=tid,
+                                                  location=f"line {r['_line']}",
                                                   message="fare amount is not a number; ignored"))
             else:
                 fares.append((loc, d))
@@ -188,14 +191,16 @@ def _csv_stop(r: dict) -> dict | None:
         return None
     kind = (r.get("kind") or "stop").strip().lower()
     return {"time": r.get("time", "").strip(), "lat": lat, "lon": lon, "kind": kind if kind in STOP_KINDS else "stop",
-            "name": r.get("name") or None, "boarded": int_or_none(r.get("boarded")), "alighted": int_or_none(r.get("alighted"))}
+            "name": r.get("name") or None, "boarded": int_or_none(r.get("boarded")),
+            "alighted": int_or_none(r.get("alighted"))}
 
 
 def _csv_fare(r: dict) -> dict | None:
     amount = number_or_none(r.get("amount"))
     if amount is None:
         return None  # a fare without a currency is in the survey's (fares.settle_currencies)
-    return {"amount": amount, "currency": (r.get("currency") or "").strip(), "from_stop": int_or_none(r.get("from_stop")),
+    return {"amount": amount, "currency": (r.get("currency") or "").strip(),
+            "from_stop": int_or_none(r.get("from_stop")),
             "to_stop": int_or_none(r.get("to_stop"))}
 
 

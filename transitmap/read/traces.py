@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from operator import itemgetter
-from typing import Any, Callable, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -180,7 +181,8 @@ def _days_from_civil(d: np.ndarray) -> np.ndarray | None:
     year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
     month, day = d[:, 4] * 10 + d[:, 5], d[:, 6] * 10 + d[:, 7]
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-    if (month < 1).any() or (month > 12).any() or (day < 1).any() or (day > _MONTH_DAYS[month] + (leap & (month == 2))).any():
+    if (month < 1).any() or (month > 12).any() or (day < 1).any() or (day > _MONTH_DAYS[month]
+                                                                      + (leap & (month == 2))).any():
         return None
     y = year - (month <= 2)
     era = y // 400
@@ -311,7 +313,8 @@ def made_up_times(lat: np.ndarray, lon: np.ndarray, stops: tuple[Stop, ...], leg
     if stops:
         at = anchors if anchors is not None else _stop_points(lat, lon, ok, stops)
         if timing == "stop_times":  # a stop's time is when the vehicle arrived there
-            stops = tuple(dataclasses.replace(st, time_s=float(MADE_UP_START_S + a - shift)) for st, a in zip(stops, arrive))
+            stops = tuple(dataclasses.replace(st, time_s=float(MADE_UP_START_S + a - shift)) for st, a
+                          in zip(stops, arrive))
         elif at is not None:
             stops = tuple(dataclasses.replace(st, time_s=float(t[i])) for st, i in zip(stops, at))
     return t, timing, stops
@@ -506,7 +509,8 @@ def stops_of(stops: list[tuple[str, Any]], source: str, trace_id: str, lat: floa
             notices.append(N.InvalidFieldNotice(file=source, trace_id=trace_id, location=loc + "/time",
                                                 message=f"unreadable stop time {str(time)[:40]!r}; stop ignored"))
             continue
-        out.append(Stop(float(t), float(y), float(x), kind if kind in STOP_KINDS else "stop", text_or_none(name), boarded,
+        out.append(Stop(float(t), float(y), float(x), kind if kind in STOP_KINDS else "stop", text_or_none(name),
+                        boarded,
                         alighted, wait_s, text_or_none(note)))
     return tuple(out)
 
