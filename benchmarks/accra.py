@@ -38,8 +38,9 @@ import numpy as np
 import pandas as pd
 from accuracy import score
 
+from transitmap.config import BuildConfig
 from transitmap.geo import along, project, utm_epsg
-from transitmap.pipeline import BuildConfig, build_network
+from transitmap.pipeline import build_network
 from transitmap.simulate import HOSTILE, gps_fixes
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -46,10 +46,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from transitmap.config import BuildConfig
 from transitmap.geo import Path as IndexedPath
 from transitmap.geo import along, project, unproject, utm_epsg
 from transitmap.model import TIME_BANDS, code_key
-from transitmap.pipeline import BuildConfig, build_network, validate_inputs
+from transitmap.pipeline import build_network, validate_inputs
 from transitmap.simulate import HOSTILE, NOTES, RideProfile, RouteSpec, at, fare_note, osmtracker_gpx, ride
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -38,7 +38,8 @@ from accuracy import DATA, load_network, score, simulate  # noqa: E402
 
 from transitmap import workspace as ws  # noqa: E402
 from transitmap.compare import diff_feeds  # noqa: E402
-from transitmap.pipeline import BuildConfig, build_network  # noqa: E402
+from transitmap.config import BuildConfig
+from transitmap.pipeline import build_network  # noqa: E402
 from transitmap.review import Correction  # noqa: E402
 
 WORK = Path(__file__).resolve().parent / "_work" / "workspace"

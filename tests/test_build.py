@@ -16,11 +16,12 @@ import pytest
 import shapely
 
 from transitmap.clean import clean_ride
+from transitmap.config import BuildConfig
 from transitmap.errors import SettingsError
 from transitmap.geo import project, utm_epsg
 from transitmap.gtfs import gtfs_time, run_validator
 from transitmap.match import match_rides
-from transitmap.pipeline import BuildConfig, build_network, validate_inputs
+from transitmap.pipeline import build_network, validate_inputs
 from transitmap.simulate import RideProfile, RouteSpec, at, ride
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -684,13 +685,17 @@ def test_regions_matched_in_processes_of_their_own_give_the_same_routes():
     rides = rides_of([(near_town, 2, {}), (reverse(near_town), 2, {}), (far_town, 3, {}), (reverse(far_town), 1, {}),
                       (spec("P", "Town - Kibera", A, B, C, stops=(0, 0.25, 0.5, 0.75, 1)), 1, {"partial": True})],
                      seed=4)
-    from transitmap.match import MatchConfig, _regions
+    from transitmap.config import BuildConfig
+    from transitmap.match import MatchConfig
+    from transitmap.network import regions as regions_of
+    from transitmap.network import survey_network
 
-    regions = _regions(rides, MatchConfig())
+    regions = regions_of(rides, MatchConfig())
     assert [sorted(rides[i].trace_id for i in r) for r in regions] == [
         ["N-0", "N-1", "Nr-0", "Nr-1", "P-0"], ["F-0", "F-1", "F-2", "Fr-0"]]
-    one, notes_one = match_rides(rides, workers=1)
-    two, notes_two = match_rides(rides, workers=2)
+    whole = survey_network(rides, "Africa/Nairobi", EPSG, 1, BuildConfig())
+    apart = survey_network(rides, "Africa/Nairobi", EPSG, 2, BuildConfig())
+    one, notes_one, two, notes_two = whole.routes, whole.notices, apart.routes, apart.notices
     assert grouping(rides, two) == grouping(rides, one) and len(one) == 2
     assert [[(p.rides, p.partial, p.xy.tobytes()) for p in r.patterns] for r in two] == \
         [[(p.rides, p.partial, p.xy.tobytes()) for p in r.patterns] for r in one]

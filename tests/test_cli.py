@@ -214,13 +214,13 @@ def test_errors_a_user_can_cause_share_one_base_and_map_to_exit_codes_by_type():
     for error, code in [(errors.SettingsError, 2), (errors.WorkspaceError, 2), (errors.FeedError, 1),
                         (RuntimeError, 3)]:
         with pytest.raises((SystemExit, cli.Refused)) as caught:
-            with cli._failures_exit(lambda: None):
+            with cli.failures_exit(lambda: None):
                 raise error("what went wrong")
         assert (caught.value.exit_code if isinstance(caught.value, cli.Refused) else caught.value.code) == code, error
 
 
 def test_every_stage_setting_is_reachable_from_survey_toml_and_the_command_line(tmp_path):
-    from transitmap.pipeline import BuildConfig
+    from transitmap.config import BuildConfig
 
     config = BuildConfig.from_settings({"currency": "KES", "match": {"corridor_m": 40}, "stops": {"merge_m": 20},
                                         "fares": {"outlier_ratio": 2}, "clean": {"min_moving_m": 500}})
@@ -250,7 +250,7 @@ def test_the_readme_lists_every_stage_setting_with_its_default():
     import dataclasses
     from pathlib import Path
 
-    from transitmap.pipeline import BuildConfig
+    from transitmap.config import BuildConfig
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     for f in dataclasses.fields(BuildConfig):

@@ -14,8 +14,9 @@ import pytest
 from builders import EAT, NAIROBI, START, moved, osmtracker_gpx, output_blobs, ride, stop_at, write_json
 
 from transitmap.assemble import route_names
+from transitmap.config import BuildConfig
 from transitmap.names import NamingConfig, mark_templates, route_type
-from transitmap.pipeline import BuildConfig, build_network, validate_inputs
+from transitmap.pipeline import build_network, validate_inputs
 
 ARABIC = "٠١٢٣٤٥٦٧٨٩"
 

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transitmap.pipeline import BuildConfig, build_network, validate_inputs
+from transitmap.config import BuildConfig
+from transitmap.pipeline import build_network, validate_inputs
 
 CSV = Path(__file__).resolve().parent / "fixtures" / "csv"
 START_S = datetime(2026, 3, 4, 4, 0, tzinfo=timezone.utc).timestamp()  # 07:00 in Nairobi

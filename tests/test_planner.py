@@ -17,8 +17,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from transitmap.config import BuildConfig
 from transitmap.model import time_band
-from transitmap.pipeline import BuildConfig, build_network
+from transitmap.pipeline import build_network
 
 pytest.importorskip("pyraptor", reason="the router: pip install --no-deps pyraptor==1.3.10 (the README's test command)")
 from planner import Planner, observed_times  # noqa: E402

@@ -38,7 +38,7 @@ from .model import weekdays as weekdays_of
 
 if TYPE_CHECKING:
     from .compare import StableIds
-    from .pipeline import BuildConfig
+    from .config import BuildConfig
 
 
 @dataclass

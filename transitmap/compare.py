@@ -12,9 +12,7 @@ stable across rebuilds. Everything here works in metres in one UTM zone.
 
 from __future__ import annotations
 
-import io
 import re
-import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +22,7 @@ import shapely
 
 from .errors import FeedError
 from .geo import distinct, pairs_within, points_at, project, reproject
+from .gtfs import read_feed
 from .stats import feed_stats, json_plain
 
 
@@ -363,13 +362,13 @@ def _runs_backwards(new: dict[int, list], old: dict[int, Any]) -> bool:
 def _previous_network(feed: bytes, epsg: int) -> dict[str, Any]:
     """The routes (lines by route and direction, in UTM ``epsg``) and stops of a previous build's feed."""
     try:
-        with zipfile.ZipFile(io.BytesIO(feed)) as z:
-            read = lambda name: pd.read_csv(z.open(name), dtype=str, keep_default_na=False)  # noqa: E731
-            routes, trips, stops = read("routes.txt"), read("trips.txt"), read("stops.txt")
-            shapes = read("shapes.txt") if "shapes.txt" in z.namelist() else pd.DataFrame(
-                columns=["shape_id", "shape_pt_lat", "shape_pt_lon", "shape_pt_sequence"])
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
+        tables = read_feed(feed, ("routes", "trips", "stops", "shapes"))
+        if not {"routes", "trips", "stops"} <= set(tables.tables):
+            raise FeedError(f"it has no {', '.join(sorted({'routes', 'trips', 'stops'} - set(tables.tables)))}")
+    except FeedError as e:
         raise FeedError(f"the previous feed cannot be read: {e}") from e
+    # the stops riders board at; a station (a rank) follows its first stop's id
+    routes, trips, stops, shapes = tables.routes, tables.trips, tables.stops, tables.shapes
     shapes = shapes.assign(seq=pd.to_numeric(shapes["shape_pt_sequence"], errors="coerce")).sort_values(
         ["shape_id", "seq"], kind="stable")
     x, y = project(pd.to_numeric(shapes["shape_pt_lat"]).to_numpy(float),
@@ -386,8 +385,6 @@ def _previous_network(feed: bytes, epsg: int) -> dict[str, Any]:
         if sid in geoms:
             lines.setdefault(rid, []).append(geoms[sid])
             directions.setdefault(rid, {}).setdefault(int(d or 0), geoms[sid])  # the direction's first pattern
-    if "location_type" in stops:  # the stops riders board at; a station (a rank) follows its first stop's id
-        stops = stops[stops["location_type"].isin(["", "0"])]
     sx, sy = project(pd.to_numeric(stops["stop_lat"]).to_numpy(float), pd.to_numeric(stops["stop_lon"]).to_numpy(float),
                      epsg)
     return {"route_ids": list(routes["route_id"]), "stop_ids": list(stops["stop_id"]), "lines": lines,

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .engine import imap_local
+from .errors import FeedError
 from .model import gtfs_time, gtfs_times  # noqa: F401  (gtfs.gtfs_time: where readers of GTFS look for it)
 
 #: Column order of every table written (GTFS Schedule reference).
@@ -61,6 +62,56 @@ SORT = {
 #: zlib's level for the feed's files: 4, the fastest level that still looks ahead for longer matches. On the
 #: scale benchmark's shapes.txt (100 MB) it takes 3.9 s instead of the default level's 8.0 s, for 3.4 % more bytes.
 COMPRESS_LEVEL = 4
+
+
+@dataclass(frozen=True)
+class FeedTables:
+    """The tables of a GTFS feed as text (every value a str, "" where blank), by file name without ``.txt``,
+    as gtfs-kit's ``Feed`` holds them; ``stops`` are the boarding points, ``stations`` the stations."""
+
+    tables: dict[str, pd.DataFrame]
+
+    def table(self, name: str, columns: tuple[str, ...] = ()) -> pd.DataFrame:
+        """A table, or an empty one with ``columns`` where the feed has none."""
+        return self.tables[name] if name in self.tables else pd.DataFrame(columns=list(columns), dtype=str)
+
+    @property
+    def routes(self) -> pd.DataFrame:
+        return self.table("routes", ("route_id",))
+
+    @property
+    def trips(self) -> pd.DataFrame:
+        return self.table("trips", ("trip_id", "route_id", "shape_id"))
+
+    @property
+    def shapes(self) -> pd.DataFrame:
+        return self.table("shapes", ("shape_id", "shape_pt_lat", "shape_pt_lon", "shape_pt_sequence"))
+
+    @property
+    def all_stops(self) -> pd.DataFrame:
+        return self.table("stops", ("stop_id", "stop_name", "stop_lat", "stop_lon"))
+
+    @property
+    def stops(self) -> pd.DataFrame:
+        s = self.all_stops
+        return s[s["location_type"].isin(["", "0"])] if "location_type" in s else s
+
+    @property
+    def stations(self) -> pd.DataFrame:
+        s = self.all_stops
+        return s[s["location_type"].eq("1")] if "location_type" in s else s.iloc[:0]
+
+
+def read_feed(feed: bytes | str | Path, names: tuple[str, ...] | None = None) -> FeedTables:
+    """The tables of a feed (a zip, as bytes or a path), all of them or those ``names`` (without ``.txt``) that
+    it has; a file that is no zip of CSV tables is a ``FeedError``."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(feed) if isinstance(feed, bytes) else feed) as z:
+            files = {n.removesuffix(".txt"): n for n in z.namelist() if n.endswith(".txt") and "/" not in n}
+            return FeedTables({name: pd.read_csv(z.open(f), dtype=str, keep_default_na=False)
+                               for name, f in sorted(files.items()) if names is None or name in names})
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
+        raise FeedError(str(e)) from e
 
 
 def feed_bytes(tables: dict[str, pd.DataFrame], chunk_rows: int = 250_000, *, workers: int = 1) -> bytes:

@@ -21,16 +21,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
-from functools import lru_cache, partial
-from typing import Any
+from functools import lru_cache
 
 import numpy as np
 
 from . import notices as N
-from .engine import map_local
 from .geo import Path, along, distinct, group_stats, groups, pairs_within
 from .model import (
     Pattern,
@@ -59,16 +56,9 @@ class MatchConfig:
     gap_m: float = 150.0  # ... and in distance is a signal gap: the straight line across it is not the road
 
 
-def match_rides(rides: list[Ride], config: MatchConfig = MatchConfig(), *,
-                workers: int = 1) -> tuple[list[Route], list[N.Notice]]:
-    """Routes made of the rides, sorted deterministically, and the notices of matching.
-
-    Rides further apart than any test of matching reaches (``_regions``) never meet: with ``workers`` > 1,
-    each region is matched in a process of its own (``per_region``), with the same result."""
-    if workers > 1:
-        parts = per_region(match_rides, rides, config, workers, config)
-        order = merged_routes([(region, found) for region, (found, _) in parts])
-        return [route for _, _, route in order], [n for _, (_, notes) in parts for n in notes]
+def match_rides(rides: list[Ride], config: MatchConfig = MatchConfig()) -> tuple[list[Route], list[N.Notice]]:
+    """Routes made of the rides, sorted deterministically, and the notices of matching. Rides further apart
+    than any test of matching reaches never meet: ``network`` matches a survey region by region."""
     if not rides:
         return [], []
     parts = _by_mode(rides, config)
@@ -90,51 +80,6 @@ def match_rides(rides: list[Ride], config: MatchConfig = MatchConfig(), *,
             r = rides[members[0]]
             notices.append(N.PatternSingleRideNotice(file=r.source, trace_id=r.trace_id))
     return _group_variants(_pair_directions(out, config), config), notices
-
-
-def _regions(rides: list[Ride], config: MatchConfig) -> list[list[int]]:
-    """The rides in groups that matching cannot join: no ride of one group comes within twice the terminal
-    radius of a ride of another (the widest reach of any test below), largest group first. Rides are linked
-    through the grid cells (of that size) they pass and the cells around: a connected-components pass over
-    numpy arrays, cheap however dense the network."""
-    from scipy.sparse import coo_matrix  # here: scipy takes 0.2 s to import (see geo.Path)
-    from scipy.sparse.csgraph import connected_components
-
-    cell = 2 * config.terminal_radius_m + 10.0
-    dense, owner = along_all([r.moving_xy for r in rides], cell / 4)
-    xy = np.floor(dense / cell).astype(np.int64)
-    again = np.r_[False, (owner[1:] == owner[:-1]) & (xy[1:] == xy[:-1]).all(axis=1)]  # the cell of the point before
-    owner, xy = owner[~again], xy[~again]
-    around = np.array([(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)])
-    cx = (xy[:, None, 0] + around[None, :, 0]).ravel()
-    cy = (xy[:, None, 1] + around[None, :, 1]).ravel()
-    _, cell_id = np.unique((cx - cx.min()) * (int(cy.max() - cy.min()) + 1) + (cy - cy.min()), return_inverse=True)
-    ride_id = np.repeat(owner, len(around))
-    n = len(rides) + int(cell_id.max()) + 1
-    graph = coo_matrix((np.ones(len(ride_id), np.int8), (ride_id, len(rides) + cell_id.ravel())), shape=(n, n))
-    _, label = connected_components(graph, directed=False)
-    by_label: dict[int, list[int]] = {}
-    for i, lab in enumerate(label[: len(rides)].tolist()):
-        by_label.setdefault(lab, []).append(i)
-    return sorted(by_label.values(), key=lambda g: (-len(g), g[0]))
-
-
-def per_region(fn: Callable[..., Any], rides: list[Ride], config: MatchConfig, workers: int, *args: Any
-               ) -> list[tuple[list[int], Any]]:
-    """(region, ``fn(the region's rides, *args)``) for each region of the rides (``_regions``), each in a
-    worker process (``engine.map_local``: the workers find the rides in the memory they inherited, only the
-    regions' numbers and the results travel); a single region, or a single worker: all the rides, here."""
-    import scipy.spatial  # noqa: F401  (imported here once, before the workers are forked, not in each)
-
-
-    regions = _regions(rides, config) if workers > 1 and len(rides) > 1 else []
-    if len(regions) <= 1:
-        return [(list(range(len(rides))), fn(rides, *args))]
-    return list(zip(regions, map_local(partial(_in_region, fn, args), regions, workers, shared=rides)))
-
-
-def _in_region(fn: Callable[..., Any], args: tuple, rides: list[Ride], region: list[int]) -> Any:
-    return fn([rides[i] for i in region], *args)
 
 
 def merged_routes(parts: list[tuple[list[int], list[Route]]]) -> list[tuple[int, int, Route]]:

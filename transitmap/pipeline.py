@@ -7,13 +7,9 @@ is dropped silently. The outcome does not depend on the order in which the input
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import logging
 import os
-import re
-import zipfile
-import zoneinfo
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -28,14 +24,14 @@ from . import notices as N
 from .assemble import feed_rows
 from .clean import CleanConfig, clean_ride
 from .compare import stable_ids
+from .config import BuildConfig
 from .engine import Clock, DaskEngine, ProcessEngine, imap_local, rare_full_collections
-from .errors import SettingsError
-from .fares import FareConfig, fares_between_stops, route_fares, settle_currencies
-from .geo import simplified, unproject, utm_epsg
-from .gtfs import PLACEHOLDER_URL, PROFILES, feed_bytes, network_tables, validator_summary, with_virtual_stops
-from .match import MatchConfig, match_rides, merged_routes, per_region
-from .model import PatternStops, PatternTimes, Status, known_currency, route_mode, weekdays
-from .names import NamingConfig, name_rides, route_type
+from .fares import route_fares, settle_currencies
+from .geo import unproject, utm_epsg
+from .gtfs import feed_bytes, network_tables, read_feed, validator_summary, with_virtual_stops
+from .model import Status, route_mode
+from .names import name_rides, route_type
+from .network import survey_network
 from .privacy import pseudonyms, thinned, trimmed_outline
 from .read import ReadColumns, ReadLimits, ReadResult, expand_archives, list_inputs, read_file, timezone_at
 from .report import headways_csv, ledger_csv, stats_files, to_json
@@ -51,14 +47,9 @@ from .review import (
     rides_digest,
 )
 from .stats import NetworkStats, feed_stats
-from .stops import StopConfig, infer_stops, merged_stops
 from .timing import (
-    TimingConfig,
-    band_offsets,
     fill_headways,
     local_seconds,
-    route_headways,
-    stop_offsets,
     survey_speed_kph,
     uniform_reported_headways,
 )
@@ -66,9 +57,6 @@ from .validate import TraceCheck, ValidationConfig, check_survey, check_trace, c
 
 REPORT_VERSION = 1
 log = logging.getLogger(__name__)
-#: the feed's shapes leave out the vertices of a pattern's path (10 m apart) that lie within this of the line
-#: through the others (Douglas-Peucker): straight roads need no vertex every 10 m
-SHAPE_TOLERANCE_M = 1.0
 
 
 @dataclass(frozen=True)
@@ -277,118 +265,6 @@ class _Entry:
 # Building the network and the feed
 
 
-_WEB_ADDRESS = re.compile(r"https?://[^\s/]+\.[^\s]+")
-
-
-@dataclass(frozen=True)
-class BuildConfig:
-    """What the survey does not say by itself. Defaults work for a survey like ``sample_traces/``."""
-
-    timezone: str | None = None  # IANA; default: the zone at the survey's centre (timezonefinder, offline)
-    currency: str | None = None  # for routes whose fares name none; default: the traces' own
-    agency_name: str = "Informal transit operators"  # for routes whose rides name no operator
-    agency_url: str = PLACEHOLDER_URL  # GTFS requires one; set the survey's own (else placeholder_agency_url)
-    # the feed's layout (gtfs.PROFILES): "frequencies" (a trip a pattern, run at its headways) or "timetable"
-    # (every departure a trip with its stop_times, for consumers that do not read frequencies.txt)
-    profile: str = "frequencies"
-    # > 0: also write virtual stops every so many metres between the stops of hail-and-ride routes, for trip
-    # planners that ignore continuous stopping (stop_desc says what they are)
-    virtual_stop_m: float = 0.0
-    # modes whose vehicles stop anywhere on request (continuous_pickup / continuous_drop_off 0 in routes.txt),
-    # as transitmap.names.MODE_WORDS names them, separated by spaces ("" for none)
-    hail_and_ride_modes: str = "minibus shared_taxi motorbike_taxi"
-    # the feed's contact (feed_info.txt), written only when given
-    contact_email: str | None = None
-    contact_url: str | None = None
-    publisher: str = "transitmap"
-    lang: str = "en"
-    validity_days: int = 365  # the calendar runs this long after the last surveyed day
-    # YYYY-MM-DD: the calendar's first day when no ride has a time of day (all without timestamps); default:
-    # the day of the build
-    first_service_date: str | None = None
-    # the days the survey's vehicles run ("mon-sun", "mon-sat", "mon,wed,fri"): served whether or not a
-    # collector rode on them (days nobody rode are said as service_days_not_observed)
-    service_days: str = "mon-sun"
-    # key of the collector pseudonyms in the ledger; default: TRANSITMAP_PSEUDONYM_KEY, else a random key made
-    # once per machine and kept in pseudonym_key_file() (never beside the output)
-    pseudonym_key: str | None = None
-    # processes for reading and checking the inputs, and for matching (one region of the survey each: regions
-    # no test of matching joins); default: one per core. The output does not depend on it.
-    workers: int | None = None
-    # how the survey names its files, e.g. "{mode}_{route}/{*}/{collector}_{date}" (see transitmap.names);
-    # default: read from the paths by the rules of transitmap.names
-    path_names: str | None = None
-    # each stage's own settings (survey.toml: a table per stage, [build.match] ...; options: --set match.corridor_m=40)
-    read: ReadColumns = ReadColumns()
-    validate: ValidationConfig = ValidationConfig()
-    clean: CleanConfig = CleanConfig()
-    names: NamingConfig = NamingConfig()
-    match: MatchConfig = MatchConfig()
-    stops: StopConfig = StopConfig()
-    timing: TimingConfig = TimingConfig()
-    fares: FareConfig = FareConfig()
-
-    def __post_init__(self) -> None:
-        """Settings that cannot work are refused here, with what would (``SettingsError``), not deep in a build."""
-        if self.timezone is not None:
-            try:
-                zoneinfo.ZoneInfo(self.timezone)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                raise SettingsError(f"timezone {self.timezone!r} is not an IANA time zone, such as Africa/Nairobi"
-                                    ) from None
-        if self.currency is not None and not known_currency(self.currency):
-            raise SettingsError(f"currency {self.currency!r} is not an ISO 4217 code, such as KES, ZAR, GHS or XOF")
-        if not _WEB_ADDRESS.fullmatch(self.agency_url or ""):
-            raise SettingsError(f"agency_url {self.agency_url!r} is not a web address (https://...): GTFS needs one")
-        if self.contact_url is not None and not _WEB_ADDRESS.fullmatch(self.contact_url):
-            raise SettingsError(f"contact_url {self.contact_url!r} is not a web address (https://...)")
-        if self.contact_email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", self.contact_email):
-            raise SettingsError(f"contact_email {self.contact_email!r} is not an email address")
-        if not isinstance(self.validity_days, int) or self.validity_days < 1:
-            raise SettingsError(f"validity_days {self.validity_days!r} is not a whole number of days, 1 or more")
-        if self.first_service_date is not None and not re.fullmatch(r"\d{4}-\d\d-\d\d", str(self.first_service_date)):
-            raise SettingsError(f"first_service_date {self.first_service_date!r} is not a date as YYYY-MM-DD")
-        weekdays(self.service_days)  # a SettingsError names what would do
-        if self.profile not in PROFILES:
-            raise SettingsError(f"profile {self.profile!r} is not one of {', '.join(PROFILES)}")
-        if not isinstance(self.virtual_stop_m, (int, float)) or self.virtual_stop_m < 0 or 0 < self.virtual_stop_m < 50:
-            raise SettingsError(f"virtual_stop_m {self.virtual_stop_m!r} is not 0 (none) or a distance of 50 m or more")
-        if self.path_names is not None and not re.search(r"\{route\}|\{collector\}|\{mode\}", self.path_names):
-            raise SettingsError(f"path_names {self.path_names!r} names no part: use {{route}}, {{collector}}, "
-                                "{mode}, {direction}, {date} and {*}, e.g. {route}___{direction}___{collector}___{*}")
-
-    @classmethod
-    def from_settings(cls, settings: dict) -> BuildConfig:
-        """A config from a survey.toml's ``[build]`` table (or options): an unknown key is a ``SettingsError``
-        that lists the known ones."""
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(settings) - set(fields))
-        if unknown:
-            raise SettingsError(f"unknown setting {unknown[0]!r}; the settings are: {', '.join(fields)}")
-        values = dict(settings)
-        stages = [n for n, f in fields.items() if dataclasses.is_dataclass(f.default)]
-        for name, value in settings.items():
-            stage = fields[name].default
-            if isinstance(value, dict) and name not in stages:
-                raise SettingsError(f"{name!r} is not a stage; the stages are: {', '.join(stages)}")
-            if dataclasses.is_dataclass(stage):
-                if not isinstance(value, dict):
-                    raise SettingsError(f"{name} is a table of settings ([build.{name}]), not {value!r}")
-                known = [f.name for f in dataclasses.fields(stage)]
-                wrong = sorted(set(value) - set(known))
-                if wrong:
-                    raise SettingsError(f"unknown setting '{name}.{wrong[0]}'; the {name} settings are: "
-                                        f"{', '.join(known)}")
-                for key, v in value.items():
-                    want = type(getattr(stage, key))
-                    if want in (int, float) and (isinstance(v, bool) or not isinstance(v, (int, float))
-                                                 or (want is int and v != int(v))):
-                        raise SettingsError(f"{name}.{key} = {v!r}: a {'whole ' if want is int else ''}number")
-                values[name] = dataclasses.replace(stage, **{k: want(v) if want in (int, float) else v
-                                                             for k, v in value.items()})
-        return cls(**values)
-
-
 @dataclass
 class BuildResult:
     """Everything ``build`` writes, as values: the feed (None when no route could be built), the ledger
@@ -525,7 +401,8 @@ def build_network(
                            review_outcomes=review.outcomes())
     if config.timing.untimed_speed_kph is None and not all(r.travel_timed for r in rides):
         config = replace(config, timing=replace(config.timing, untimed_speed_kph=survey_speed_kph(rides)))
-    routes, notices, stops, pattern_stops, timed = _network(rides, tz, epsg, workers, config)
+    net = survey_network(rides, tz, epsg, workers, config)
+    routes, notices, stops, pattern_stops, timed = net.routes, net.notices, net.stops, net.pattern_stops, net.timed
     # bands nobody's evidence covers take the survey's headway for the mode: known once every route is
     modes = {key: route_mode(routes[key[0]], rides) for key in timed}
     filled = fill_headways({key: t.bands for key, t in timed.items()}, modes, config.timing)
@@ -622,8 +499,7 @@ def _route_ids(feed: bytes | None) -> set[str]:
     """The route ids of a feed (none without one)."""
     if feed is None:
         return set()
-    with zipfile.ZipFile(io.BytesIO(feed)) as z:
-        return set(pd.read_csv(z.open("routes.txt"), dtype=str, usecols=["route_id"])["route_id"])
+    return set(read_feed(feed, ("routes",)).routes["route_id"])
 
 
 def _cleaned(checks: list, bounds: tuple[int, int], epsg: int, config: CleanConfig) -> list[tuple]:
@@ -660,50 +536,6 @@ def _outlines(run: ValidationRun, moving: dict, ledger: list[dict]) -> list[tupl
             out.append((row["trace_id"], row["status"], tuple(row["codes"]), row["route_id"], geom[0], geom[1]))
     # in the order of what they hold, not of the files they came in (file names must not change the outputs)
     return sorted(out, key=lambda o: (o[0], o[1], o[3], o[2], len(o[4]), o[4].tobytes(), o[5].tobytes()))
-
-
-def _network(rides, tz: str, epsg: int, workers: int, config: BuildConfig):
-    """Routes (``match``), stops (``stops``) and the times of each pattern (``PatternTimes``) of the rides: each
-    region of the survey (``match.per_region``: rides that matching cannot join, and that share no stop) in a
-    process of its own, with the same result as all at once. Returns routes, notices, stops, the stops of each
-    (route index, pattern index) and its ``PatternTimes``."""
-    parts = per_region(_region_network, rides, config.match, workers, tz, epsg, config)
-    if len(parts) == 1:
-        return parts[0][1]
-    order = merged_routes([(region, found[0]) for region, found in parts])
-    stops, where = merged_stops([found[2] for _, found in parts])
-    pattern_stops, timed = {}, {}
-    for r, (k, local, route) in enumerate(order):
-        region, (_, _, _, stops_of, timed_of) = parts[k]
-        for p in range(len(route.patterns)):
-            ps, t = stops_of[(local, p)], timed_of[(local, p)]
-            pattern_stops[(r, p)] = PatternStops(tuple(where[k][i] for i in ps.stop_index), ps.s_m)
-            timed[(r, p)] = replace(t, paid=[(where[k][a], where[k][b], region[i], f) for a, b, i, f in t.paid])
-    notices = [n for _, found in parts for n in found[1]]
-    return [route for _, _, route in order], notices, stops, pattern_stops, timed
-
-
-def _region_network(rides, tz: str, epsg: int, config: BuildConfig):
-    """``_network`` of the rides of one region, in one process (the rides in UTM zone ``epsg``)."""
-    routes, notices = match_rides(rides, config.match)
-    stops, pattern_stops = infer_stops(rides, routes, config.stops)
-    timed = {}
-    to_latlon = partial(unproject, epsg=epsg)
-    for r, route in enumerate(routes):
-        bands = route_headways(route, rides, tz, config.timing, route_mode(route, rides))
-        for p, pattern in enumerate(route.patterns):
-            ps = pattern_stops[(r, p)]
-            dist = pattern.path.cum  # metres along the pattern at each vertex
-            advance = np.flatnonzero(np.concatenate([[True], np.diff(np.round(dist, 1))
-                                                     > 0]))  # no two points at one distance
-            shape = advance[simplified(pattern.xy[advance], SHAPE_TOLERANCE_M)]
-            offsets, source, n_timed = stop_offsets(pattern, ps.s_m, rides, config.timing)
-            timed[(r, p)] = PatternTimes(offsets, bands[p],
-                                         dist[shape], *to_latlon(pattern.xy[shape, 0], pattern.xy[shape, 1]),
-                                         fares_between_stops(pattern, ps, rides), source, n_timed,
-                                         band_offsets(pattern, ps.s_m, rides, tz, offsets, config.timing))
-            pattern.__dict__.pop("path", None)  # made again where needed, not sent back to the calling process
-    return routes, notices, stops, pattern_stops, timed
 
 
 def _ledger_rows(run: ValidationRun, assignment: dict, quarantined: dict | None = None,

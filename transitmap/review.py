@@ -582,3 +582,150 @@ def _latlon(text: str) -> tuple[float, float] | None:
     return (lat, lon) if -90 <= lat <= 90 and -180 <= lon <= 180 else None
 
 
+# --------------------------------------------------------------------------------------------------
+# Edits of the workspace's layers (QGIS): what each means
+
+#: the fields a coordinator edits in QGIS, by layer (what each becomes: ``layer_corrections``)
+EDITABLE = {"routes": ("short_name", "long_name", "headsign", "review", "merge_into"),
+            "stops": ("name", "review", "merge_into"),
+            "traces": ("review", "assign_to", "reason")}
+MOVED_M = 1.0  # a stop dragged further than this in QGIS has moved
+
+
+@dataclass
+class LayerEdits:
+    """What ``pick_up_edits`` found: the corrections it recorded, and the edits it could not read (each a dict of
+    layer, key, field, value and why), which stay in the layer, reported again until mended or emptied."""
+
+    recorded: list[Correction] = field(default_factory=list)
+    refused: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class LayerReading:
+    """What the edits of the layers mean (``layer_corrections``): corrections made, each with the (layer, key,
+    field) it came from; (kind, target, actions) whose corrections an emptied field ends; edits that mean
+    nothing (dicts of layer, key, field, value and why); stops moved (stop_id, lat, lon)."""
+
+    made: list[tuple[Correction, tuple[str, str, str]]] = field(default_factory=list)
+    ended: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
+    refused: list[dict[str, str]] = field(default_factory=list)
+    moved: list[tuple[str, float, float]] = field(default_factory=list)
+
+
+def layer_corrections(layers: dict[str, list[tuple]], written: dict[tuple[str, str, str], str]) -> LayerReading:
+    """The corrections that edits of the layers make: ``layers`` holds the rows of the routes (trip_id,
+    route_id, short_name, long_name, headsign, review, merge_into, rides_digest), stops (stop_id, name, review,
+    merge_into, (lat, lon) of the point) and traces (fid, trace_id, review, assign_to, reason) layers as they
+    are now; ``written`` the values the build wrote, by (layer, key, field). Routes: short_name, long_name,
+    headsign, review 'reviewed' or 'drop', merge_into; stops: name, review 'drop', merge_into, a move of the
+    point; traces: review 'exclude' with its reason, assign_to. A field emptied ends the correction it made."""
+    out = LayerReading()
+
+    def edited(layer: str, key: str, f: str, value: Any) -> str | None:
+        value = "" if value is None else str(value).strip()
+        return value if value != written.get((layer, key, f), "") else None
+
+    def refuse(where: tuple[str, str, str], value: str, why: str) -> None:
+        out.refused.append({"layer": where[0], "key": where[1], "field": where[2], "value": value, "why": why})
+
+    made, end = out.made, lambda kind, target, actions: out.ended.append((kind, target, actions))
+    seen_routes: set[tuple[str, str]] = set()
+    for tid, rid, *values, digest in layers["routes"]:
+        for f, value in zip(EDITABLE["routes"], values):
+            new, where = edited("routes", tid, f, value), ("routes", tid, f)
+            if new is None or (rid, f) in seen_routes and f != "headsign":
+                continue
+            seen_routes.add((rid, f))
+            if f == "headsign":
+                made.append((Correction("pattern", tid, "set", "headsign", new, source="layer"), where))
+            elif f in ("short_name", "long_name"):
+                made.append((Correction("route", rid, "set", f, new, source="layer"), where))
+            elif f == "review" and new in ("reviewed", "drop"):
+                made.append((Correction("route", rid, new, basis=digest if new == "reviewed" else "",
+                                        source="layer"), where))
+            elif f == "review" and new:
+                refuse(where, new, "review is 'reviewed' or 'drop'")
+            elif f == "review":
+                end("route", rid, ("reviewed", "drop"))
+            elif new:  # merge_into
+                made.append((Correction("route", rid, "merge", value=new, source="layer"), where))
+            else:
+                end("route", rid, ("merge",))
+    for stop_id, name, review, merge_into, at in layers["stops"]:
+        if (new := edited("stops", stop_id, "name", name)) is not None:
+            made.append((Correction("stop", stop_id, "set", "name", new, source="layer"), ("stops", stop_id, "name")))
+        if (new := edited("stops", stop_id, "review", review)) == "drop":
+            made.append((Correction("stop", stop_id, "drop", source="layer"), ("stops", stop_id, "review")))
+        elif new:
+            refuse(("stops", stop_id, "review"), new, "review is 'drop'")
+        elif new == "":
+            end("stop", stop_id, ("drop",))
+        if (new := edited("stops", stop_id, "merge_into", merge_into)):
+            made.append((Correction("stop", stop_id, "merge", value=new, source="layer"),
+                         ("stops", stop_id, "merge_into")))
+        elif new == "":
+            end("stop", stop_id, ("merge",))
+        was = written.get(("stops", stop_id, "lat")), written.get(("stops", stop_id, "lon"))
+        if at is not None and None not in was and geodesic_m(*at, float(was[0]), float(was[1])) > MOVED_M:
+            made.append((Correction("stop", stop_id, "move", value=f"{at[0]:.6f},{at[1]:.6f}", source="layer"),
+                         ("stops", stop_id, "geom")))
+            out.moved.append((stop_id, at[0], at[1]))
+    for fid, trace_id, review, assign_to, reason in layers["traces"]:
+        key = str(fid)
+        new_review = edited("traces", key, "review", review)
+        new_assign = edited("traces", key, "assign_to", assign_to)
+        if new_review == "exclude" or (edited("traces", key, "reason", reason) is not None
+                                       and (review or "").strip() == "exclude"):
+            made.append((Correction("ride", trace_id, "exclude", reason=(reason or "").strip(), source="layer"),
+                         ("traces", key, "review")))
+        elif new_review:
+            refuse(("traces", key, "review"), new_review, "review is 'exclude'")
+        elif new_review == "":
+            end("ride", trace_id, ("exclude",))
+        if new_assign:
+            made.append((Correction("ride", trace_id, "assign", value=new_assign, source="layer"),
+                         ("traces", key, "assign_to")))
+        elif new_assign == "":
+            end("ride", trace_id, ("assign",))
+    return out
+
+
+def unknown_target(c: Correction, known: dict[str, set[str]], survey: str) -> str | None:
+    """Why a correction names what is not in the latest build of the workspace ``survey`` (``known``: the ids
+    there are, by kind; only rides before any build), said with where to list what exists; None: all it names
+    exists."""
+    if c.kind != "ride" and "route" not in known:
+        return (f"there is no build yet, so no {c.kind} to correct: build the survey first (transitmap build "
+                f"{survey} --out DIR), then correct what it found")
+    where = {"route": f"the routes layer of {survey}/survey.gpkg lists them, as does routes.txt of the build's feed",
+             "pattern": f"the routes layer of {survey}/survey.gpkg lists them (trip_id), as does trips.txt",
+             "stop": f"the stops layer of {survey}/survey.gpkg lists them, as does stops.txt",
+             "ride": f"transitmap status {survey} counts them; the traces layer of {survey}/survey.gpkg and the "
+                     "build's traces.csv list them"}
+
+    def missing(kind: str, ident: str, *, also: str = "") -> str | None:
+        if ident in known.get(kind, ()) or (also and ident in known.get(also, ())):
+            return None
+        shown = sorted(known.get(kind, ()))
+        few = f" ({', '.join(shown)})" if 0 < len(shown) <= 12 else ""
+        return (f"{kind} {ident} is not in the {'survey' if kind == 'ride' else 'latest build'}{few}: "
+                f"{where[kind]}")
+
+    if c.kind in ("route", "pattern", "stop", "ride"):
+        problem = missing(c.kind, c.target)
+        if problem:
+            return problem
+    if c.kind == "fare":
+        for stop in c.target.split(">"):
+            if (problem := missing("stop", stop.strip())):
+                return problem
+    if c.action in ("merge", "branch_of") or (c.kind == "ride" and c.action == "assign"):
+        if c.kind == "ride" and c.value.startswith("new:"):
+            return None
+        return missing("stop" if c.kind == "stop" else "route", c.value)
+    if c.action == "partial_of":
+        return missing("pattern", c.value)
+    if c.kind == "stop" and c.field == "station" and c.value:
+        return missing("stop", c.value, also="station")
+    return None

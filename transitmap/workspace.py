@@ -33,7 +33,6 @@ import os
 import sqlite3
 import struct
 import time
-import zipfile
 import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -46,21 +45,28 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-import shapely
-from pyproj import CRS
 
 from . import notices as N
 from .errors import WorkspaceError
-from .geo import geodesic_m
+from .gpkg import (
+    CONTENTS,
+    GPKG_APPLICATION_ID,
+    GPKG_VERSION,
+    SCHEMA,
+    ensure_review_tables,
+    line_blob,
+    point_blob,
+    point_of,
+    srs_rows,
+)
+from .gtfs import read_feed
 from .model import Fare, Stop, Trace
 from .read import InputFile, ReadLimits, ReadResult, list_inputs, read_file
-from .review import Correction, check
+from .review import EDITABLE, Correction, LayerEdits, check, layer_corrections, unknown_target
 from .validate import ValidationConfig, check_trace_safely
 
 WORKSPACE_FILE = "survey.gpkg"
 SCHEMA_VERSION = 1
-_GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
-_GPKG_VERSION = 10300
 
 
 def workspace_file(path: str | os.PathLike) -> Path:
@@ -87,12 +93,12 @@ def init_workspace(path: str | os.PathLike, *, name: str | None = None, timezone
     tmp.unlink(missing_ok=True)
     con = sqlite3.connect(tmp)
     try:
-        con.executescript(_SCHEMA)
-        con.execute(f"PRAGMA application_id = {_GPKG_APPLICATION_ID}")
-        con.execute(f"PRAGMA user_version = {_GPKG_VERSION}")
-        con.executemany("INSERT INTO gpkg_spatial_ref_sys VALUES (?, ?, ?, ?, ?, ?)", _srs_rows())
+        con.executescript(SCHEMA)
+        con.execute(f"PRAGMA application_id = {GPKG_APPLICATION_ID}")
+        con.execute(f"PRAGMA user_version = {GPKG_VERSION}")
+        con.executemany("INSERT INTO gpkg_spatial_ref_sys VALUES (?, ?, ?, ?, ?, ?)", srs_rows())
         stamp = _iso(now)
-        for table, kind, description in _CONTENTS:
+        for table, kind, description in CONTENTS:
             con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description, last_change, "
                         "srs_id) VALUES (?, ?, ?, ?, ?, ?)",
                         (table, kind, table, description, stamp, 4326 if kind == "features" else None))
@@ -102,7 +108,7 @@ def init_workspace(path: str | os.PathLike, *, name: str | None = None, timezone
                     "created": stamp, "schema_version": str(SCHEMA_VERSION)}
         con.executemany("INSERT INTO survey VALUES (?, ?)", sorted(settings.items()))
         con.commit()
-        _ensure_review_tables(con)
+        ensure_review_tables(con)
     finally:
         con.close()
     os.replace(tmp, db)
@@ -124,7 +130,7 @@ def connect(path: str | os.PathLike) -> sqlite3.Connection:
         con.close()
         raise WorkspaceError(f"{db} has workspace schema {version}; this transitmap reads {SCHEMA_VERSION}")
     con.execute("PRAGMA foreign_keys = ON")
-    _ensure_review_tables(con)
+    ensure_review_tables(con)
     return con
 
 
@@ -281,7 +287,7 @@ def _import_file(con, f: InputFile, digest: str | None, import_id: int, day: str
             "INSERT INTO traces (geom, trace_id, file, container, collector, status, codes, points, points_kept, "
             "start_utc, day, import_id, digest, points_digest, read_notices, data) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (_gpkg_line(tr.lat[keep], tr.lon[keep]), tr.trace_id, res.source, f.name, tr.collector_id or "", status,
+            (line_blob(tr.lat[keep], tr.lon[keep]), tr.trace_id, res.source, f.name, tr.collector_id or "", status,
              codes,
              tr.n_points, int(keep.sum()), _iso_s(start), day, import_id, content, tr.points_digest(),
              _notices_json(res.notices), pack_trace(tr)))
@@ -394,20 +400,17 @@ def record_build(path: str | os.PathLike, *, now: datetime, out: str, feed: byte
                           "VALUES (?, ?, ?, ?, ?, ?, ?)", (_iso(now), out, feed, ledger_csv, routes, stops, id_feed))
         build_id = cur.lastrowid
         if feed is not None:
-            with zipfile.ZipFile(io.BytesIO(feed)) as z:
-                for kind, table, column in (("route", "routes.txt", "route_id"), ("stop", "stops.txt", "stop_id")):
-                    rows = pd.read_csv(z.open(table), dtype=str, keep_default_na=False)
-                    if "location_type" in rows:  # a station's id is its first stop's with _station: not issued
-                        rows = rows[rows["location_type"].isin(["", "0"])]
-                    for i in rows[column]:
-                        con.execute("INSERT INTO issued_ids (id, kind, first_build, last_build) VALUES (?, ?, ?, ?) "
-                                    "ON CONFLICT(id) DO UPDATE SET last_build = excluded.last_build",
-                                    (i, kind, build_id, build_id))
+            tables = read_feed(feed, ("routes", "stops"))  # a station's id is its first stop's: not issued
+            for kind, rows, column in (("route", tables.routes, "route_id"), ("stop", tables.stops, "stop_id")):
+                for i in rows[column]:
+                    con.execute("INSERT INTO issued_ids (id, kind, first_build, last_build) VALUES (?, ?, ?, ?) "
+                                "ON CONFLICT(id) DO UPDATE SET last_build = excluded.last_build",
+                                (i, kind, build_id, build_id))
         con.execute("DELETE FROM routes")
         for r in route_lines or []:
             con.execute("INSERT INTO routes (geom, route_id, direction_id, trip_id, route_name, rides, directions, "
                         "confidence, build_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (_gpkg_line(r["lat"], r["lon"]), r["route_id"], r["direction_id"], r["trip_id"],
+                        (line_blob(r["lat"], r["lon"]), r["route_id"], r["direction_id"], r["trip_id"],
                          r["route_name"], r["rides"], r["directions"], r["confidence"], build_id))
         for cid, (outcome, reason) in sorted((review_outcomes or {}).items()):
             con.execute("UPDATE corrections SET outcome = ?, outcome_reason = ?, outcome_build = ? "
@@ -417,23 +420,6 @@ def record_build(path: str | os.PathLike, *, now: datetime, out: str, feed: byte
     return build_id
 
 
-def route_layer(feed: bytes, routes) -> list[dict[str, Any]]:
-    """The feed's patterns (WGS84 shapes) with their route's long name, rides, directions and confidence
-    (``routes``: the route table of ``stats.feed_stats`` with a ledger), for ``record_build``."""
-    with zipfile.ZipFile(io.BytesIO(feed)) as z:
-        trips = pd.read_csv(z.open("trips.txt"), dtype=str, keep_default_na=False)
-        shapes = pd.read_csv(z.open("shapes.txt"), dtype={"shape_id": str}).sort_values(
-            ["shape_id", "shape_pt_sequence"], kind="stable")
-    points = shapes.groupby("shape_id", sort=False).indices  # one pass, not one scan per trip
-    lat, lon = shapes["shape_pt_lat"].to_numpy(float), shapes["shape_pt_lon"].to_numpy(float)
-    info = routes.set_index("route_id")
-    value = lambda rid, col, default: info.at[rid, col] if rid in info.index and col in info else default  # noqa: E731
-    return [{"route_id": t.route_id, "direction_id": int(t.direction_id), "trip_id": t.trip_id,
-             "route_name": str(value(t.route_id, "route_long_name", "")), "rides": int(value(t.route_id, "rides", 0)),
-             "directions": int(value(t.route_id, "directions", 0)),
-             "confidence": str(value(t.route_id, "confidence", "")),
-             "lat": lat[points[t.shape_id]], "lon": lon[points[t.shape_id]]}
-            for t in trips.sort_values("trip_id").itertuples(index=False)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -565,15 +551,6 @@ def _notices_from_json(text: str) -> list[N.Notice]:
     return out
 
 
-def _gpkg_line(lat: np.ndarray, lon: np.ndarray) -> bytes | None:
-    """A GeoPackage geometry blob (WGS84 line, at most 500 points) of the points; None for fewer than two."""
-    if len(lat) < 2:
-        return None
-    k = np.unique(np.linspace(0, len(lat) - 1, min(len(lat), 500)).round().astype(int))
-    line = shapely.linestrings(np.column_stack([np.asarray(lon)[k], np.asarray(lat)[k]]))
-    x0, y0, x1, y1 = shapely.bounds(line)
-    header = b"GP" + bytes([0, 0b00000011]) + struct.pack("<i4d", 4326, x0, x1, y0, y1)  # LE, xy envelope
-    return header + shapely.to_wkb(line, byte_order=1)
 
 
 def _touch(con, tables: list[str], now: datetime) -> None:
@@ -595,60 +572,9 @@ def _local_day(now: datetime, tz: str) -> str:
     return now.astimezone(ZoneInfo(tz)).date().isoformat()
 
 
-def _srs_rows():
-    return [("Undefined cartesian SRS", -1, "NONE", -1, "undefined", "undefined cartesian coordinate reference system"),
-            ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic coordinate reference system"),
-            ("WGS 84 geodetic", 4326, "EPSG", 4326, CRS.from_epsg(4326).to_wkt("WKT1_GDAL"),
-             "longitude/latitude coordinates in decimal degrees on the WGS 84 spheroid")]
 
 
-_CONTENTS = [
-    ("traces", "features", "imported traces: status, notice codes, usable points"),
-    ("routes", "features", "the latest build's patterns with their rides and confidence"),
-    ("files", "attributes", "files imported, by content hash"),
-    ("imports", "attributes", "imports: when and how much"),
-    ("builds", "attributes", "builds: feed, ledger, counts"),
-    ("issued_ids", "attributes", "every route and stop id published"),
-    ("survey", "attributes", "name, time zone, currency"),
-]
-_REVIEW_CONTENTS = [
-    ("stops", "features", "the latest build's stops: edit name, review (drop) and merge_into, or move them"),
-    ("corrections", "attributes", "corrections made by hand, applied by every build"),
-]
 
-_SCHEMA = """
-CREATE TABLE gpkg_spatial_ref_sys (srs_name TEXT NOT NULL, srs_id INTEGER PRIMARY KEY, organization TEXT NOT NULL,
-  organization_coordsys_id INTEGER NOT NULL, definition TEXT NOT NULL, description TEXT);
-CREATE TABLE gpkg_contents (table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL, identifier TEXT UNIQUE,
-  description TEXT DEFAULT '', last_change DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
-  min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE, srs_id INTEGER,
-  CONSTRAINT fk_gc_r_srs_id FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys(srs_id));
-CREATE TABLE gpkg_geometry_columns (table_name TEXT NOT NULL, column_name TEXT NOT NULL,
-  geometry_type_name TEXT NOT NULL, srs_id INTEGER NOT NULL, z TINYINT NOT NULL, m TINYINT NOT NULL,
-  CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name),
-  CONSTRAINT fk_gc_tn FOREIGN KEY (table_name) REFERENCES gpkg_contents(table_name),
-  CONSTRAINT fk_gc_srs FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys (srs_id));
-CREATE TABLE survey (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE imports (import_id INTEGER PRIMARY KEY AUTOINCREMENT, started_utc TEXT NOT NULL, finished_utc TEXT,
-  day TEXT NOT NULL, inputs TEXT NOT NULL, files INTEGER, added INTEGER, unchanged INTEGER, changed INTEGER,
-  quarantined INTEGER, points INTEGER, seconds REAL);
-CREATE TABLE files (sha256 TEXT PRIMARY KEY, file TEXT NOT NULL, import_id INTEGER NOT NULL REFERENCES imports,
-  traces INTEGER NOT NULL, notices TEXT NOT NULL);
-CREATE TABLE traces (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom BLOB, trace_id TEXT NOT NULL,
-  file TEXT NOT NULL, container TEXT NOT NULL, collector TEXT NOT NULL, status TEXT NOT NULL, codes TEXT NOT NULL,
-  points INTEGER NOT NULL,
-  points_kept INTEGER NOT NULL, start_utc TEXT, day TEXT NOT NULL, import_id INTEGER NOT NULL REFERENCES imports,
-  digest TEXT NOT NULL, points_digest TEXT NOT NULL, read_notices TEXT NOT NULL, data BLOB NOT NULL);
-CREATE INDEX traces_day ON traces (day);
-CREATE INDEX traces_trace_id ON traces (trace_id);
-CREATE TABLE builds (build_id INTEGER PRIMARY KEY AUTOINCREMENT, time_utc TEXT NOT NULL, out TEXT NOT NULL,
-  feed BLOB, ledger BLOB NOT NULL, routes INTEGER NOT NULL, stops INTEGER NOT NULL);
-CREATE TABLE issued_ids (id TEXT PRIMARY KEY, kind TEXT NOT NULL, first_build INTEGER NOT NULL,
-  last_build INTEGER NOT NULL);
-CREATE TABLE routes (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom BLOB, route_id TEXT NOT NULL,
-  direction_id INTEGER NOT NULL, trip_id TEXT NOT NULL, route_name TEXT NOT NULL, rides INTEGER NOT NULL,
-  directions INTEGER NOT NULL, confidence TEXT NOT NULL, build_id INTEGER NOT NULL);
-"""
 
 
 def collector_ids(path: str | os.PathLike) -> list[str]:
@@ -660,66 +586,14 @@ def collector_ids(path: str | os.PathLike) -> list[str]:
 # --------------------------------------------------------------------------------------------------
 # Review: corrections made by hand (``transitmap review`` or edits of the layers in QGIS)
 
-#: the fields a coordinator edits in QGIS, by layer (what each becomes: ``pick_up_edits``)
-EDITABLE = {"routes": ("short_name", "long_name", "headsign", "review", "merge_into"),
-            "stops": ("name", "review", "merge_into"),
-            "traces": ("review", "assign_to", "reason")}
-_MOVED_M = 1.0  # a stop dragged further than this in QGIS has moved
 
 
-def _ensure_review_tables(con: sqlite3.Connection) -> None:
-    """The review's tables and editable columns, in a workspace made before they existed too (idempotent)."""
-    tables = {t for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    columns = lambda t: {c[1] for c in con.execute(f"PRAGMA table_info({t})")}  # noqa: E731
-    wanted = {"routes": [*EDITABLE["routes"], "rides_digest"], "traces": list(EDITABLE["traces"])}
-    if {"corrections", "stops", "layer_values"} <= tables and all(set(v) <= columns(t) for t, v in wanted.items()) \
-            and "id_feed" in columns("builds"):
-        return
-    with con:
-        con.executescript(_REVIEW_SCHEMA)
-        for table, cols in wanted.items():
-            for col in cols:
-                if col not in columns(table):
-                    con.execute(f"ALTER TABLE {table} ADD COLUMN {col} TEXT NOT NULL DEFAULT ''")
-        if "id_feed" not in columns("builds"):  # the feed before the corrections, for the ids (previous_build)
-            con.execute("ALTER TABLE builds ADD COLUMN id_feed BLOB")
-        for table, kind, description in _REVIEW_CONTENTS:
-            con.execute("INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (table, kind, table, description, 4326 if kind == "features" else None))
-        con.execute("INSERT OR IGNORE INTO gpkg_geometry_columns VALUES ('stops', 'geom', 'POINT', 4326, 0, 0)")
-        stamp = con.execute("SELECT value FROM survey WHERE key = 'created'").fetchone()
-        if stamp:
-            con.execute("UPDATE gpkg_contents SET last_change = ? WHERE table_name IN ('stops', 'corrections')",
-                        (stamp[0],))
 
 
-_REVIEW_SCHEMA = """
-CREATE TABLE IF NOT EXISTS corrections (correction_id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
-  target TEXT NOT NULL, action TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, reason TEXT NOT NULL,
-  source TEXT NOT NULL, basis TEXT NOT NULL, made_utc TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1,
-  ended TEXT NOT NULL DEFAULT '', outcome TEXT NOT NULL DEFAULT '', outcome_reason TEXT NOT NULL DEFAULT '',
-  outcome_build INTEGER);
-CREATE TABLE IF NOT EXISTS stops (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom BLOB, stop_id TEXT NOT NULL,
-  name TEXT NOT NULL DEFAULT '', review TEXT NOT NULL DEFAULT '', merge_into TEXT NOT NULL DEFAULT '',
-  station TEXT NOT NULL DEFAULT '', build_id INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS layer_values (layer TEXT NOT NULL, key TEXT NOT NULL, field TEXT NOT NULL,
-  value TEXT NOT NULL, PRIMARY KEY (layer, key, field));
-"""
 
 
-def _gpkg_point(lat: float, lon: float) -> bytes:
-    header = b"GP" + bytes([0, 0b00000001]) + struct.pack("<i", 4326)  # LE, no envelope
-    return header + shapely.to_wkb(shapely.points(lon, lat), byte_order=1)
 
 
-def _point_of(blob: bytes | None) -> tuple[float, float] | None:
-    """(lat, lon) of a GeoPackage point blob as QGIS writes it (any envelope), or None."""
-    if not blob or blob[:2] != b"GP":
-        return None
-    envelope = (0, 32, 48, 48, 64)[(blob[3] >> 1) & 0b111]
-    p = shapely.from_wkb(blob[8 + envelope:])
-    return (p.y, p.x) if isinstance(p, shapely.Point) else None
 
 
 def _write_layers(con: sqlite3.Connection, feed: bytes | None, digests: dict[str, str], build_id: int) -> None:
@@ -729,12 +603,8 @@ def _write_layers(con: sqlite3.Connection, feed: bytes | None, digests: dict[str
     con.execute("DELETE FROM stops")
     con.execute("DELETE FROM layer_values")
     if feed is not None:
-        with zipfile.ZipFile(io.BytesIO(feed)) as z:
-            routes = pd.read_csv(z.open("routes.txt"), dtype=str, keep_default_na=False).set_index("route_id")
-            trips = pd.read_csv(z.open("trips.txt"), dtype=str, keep_default_na=False).set_index("trip_id")
-            stops = pd.read_csv(z.open("stops.txt"), dtype=str, keep_default_na=False)
-        if "location_type" in stops:
-            stops = stops[stops["location_type"].isin(["", "0"])]
+        tables = read_feed(feed, ("routes", "trips", "stops"))
+        routes, trips, stops = tables.routes.set_index("route_id"), tables.trips.set_index("trip_id"), tables.stops
         for fid, route_id, tid in con.execute("SELECT fid, route_id, trip_id FROM routes").fetchall():
             r = routes.loc[route_id] if route_id in routes.index else None
             values = {"short_name": r["route_short_name"] if r is not None else "",
@@ -747,7 +617,7 @@ def _write_layers(con: sqlite3.Connection, feed: bytes | None, digests: dict[str
             _remember(con, "routes", tid, values)
         for s in stops.itertuples(index=False):
             con.execute("INSERT INTO stops (geom, stop_id, name, station, build_id) VALUES (?, ?, ?, ?, ?)",
-                        (_gpkg_point(float(s.stop_lat), float(s.stop_lon)), s.stop_id, s.stop_name,
+                        (point_blob(float(s.stop_lat), float(s.stop_lon)), s.stop_id, s.stop_name,
                          getattr(s, "parent_station", ""), build_id))
             _remember(con, "stops", s.stop_id, {"name": s.stop_name, "review": "", "merge_into": "",
                                                 "lat": s.stop_lat, "lon": s.stop_lon})
@@ -803,7 +673,7 @@ def add_corrections(path: str | os.PathLike, made: Sequence[Correction], *, now:
     with _transaction(path) as con:
         known = _known_ids(con)
         for c in made:
-            problem = _unknown(c, known, path)
+            problem = unknown_target(c, known, os.fspath(path))
             if problem:
                 raise WorkspaceError(f"{c.kind} {c.action} {c.target}: {problem}")
         out = [_add(con, c, now) for c in made]
@@ -821,53 +691,12 @@ def _known_ids(con: sqlite3.Connection) -> dict[str, set[str]] | None:
         return {"ride": rides}
     known: dict[str, set[str]] = {"ride": rides, "route": set(), "pattern": set(), "stop": set(), "station": set()}
     for feed in filter(None, row):
-        with zipfile.ZipFile(io.BytesIO(feed)) as z:
-            known["route"] |= set(pd.read_csv(z.open("routes.txt"), dtype=str, usecols=["route_id"])["route_id"])
-            known["pattern"] |= set(pd.read_csv(z.open("trips.txt"), dtype=str, usecols=["trip_id"])["trip_id"])
-            stops = pd.read_csv(z.open("stops.txt"), dtype=str, keep_default_na=False)
-        station = stops["location_type"].eq("1") if "location_type" in stops else pd.Series(False, index=stops.index)
-        known["stop"] |= set(stops.loc[~station, "stop_id"])
-        known["station"] |= set(stops.loc[station, "stop_id"])
+        tables = read_feed(feed, ("routes", "trips", "stops"))
+        known["route"] |= set(tables.routes["route_id"])
+        known["pattern"] |= set(tables.trips["trip_id"])
+        known["stop"] |= set(tables.stops["stop_id"])
+        known["station"] |= set(tables.stations["stop_id"])
     return known
-
-
-def _unknown(c: Correction, known: dict[str, set[str]] | None, path) -> str | None:
-    """Why a correction names what is not there (None: all it names exists)."""
-    survey = os.fspath(path)
-    if c.kind != "ride" and "route" not in known:
-        return (f"there is no build yet, so no {c.kind} to correct: build the survey first (transitmap build "
-                f"{survey} --out DIR), then correct what it found")
-    where = {"route": f"the routes layer of {survey}/survey.gpkg lists them, as does routes.txt of the build's feed",
-             "pattern": f"the routes layer of {survey}/survey.gpkg lists them (trip_id), as does trips.txt",
-             "stop": f"the stops layer of {survey}/survey.gpkg lists them, as does stops.txt",
-             "ride": f"transitmap status {survey} counts them; the traces layer of {survey}/survey.gpkg and the "
-                     "build's traces.csv list them"}
-
-    def missing(kind: str, ident: str, *, also: str = "") -> str | None:
-        if ident in known.get(kind, ()) or (also and ident in known.get(also, ())):
-            return None
-        shown = sorted(known.get(kind, ()))
-        few = f" ({', '.join(shown)})" if 0 < len(shown) <= 12 else ""
-        return (f"{kind} {ident} is not in the {'survey' if kind == 'ride' else 'latest build'}{few}: "
-                f"{where[kind]}")
-
-    if c.kind in ("route", "pattern", "stop", "ride"):
-        problem = missing(c.kind, c.target)
-        if problem:
-            return problem
-    if c.kind == "fare":
-        for stop in c.target.split(">"):
-            if (problem := missing("stop", stop.strip())):
-                return problem
-    if c.action in ("merge", "branch_of") or (c.kind == "ride" and c.action == "assign"):
-        if c.kind == "ride" and c.value.startswith("new:"):
-            return None
-        return missing("stop" if c.kind == "stop" else "route", c.value)
-    if c.action == "partial_of":
-        return missing("pattern", c.value)
-    if c.kind == "stop" and c.field == "station" and c.value:
-        return missing("stop", c.value, also="station")
-    return None
 
 
 def _add(con, c: Correction, now: datetime) -> Correction:
@@ -896,109 +725,35 @@ def undo_corrections(path: str | os.PathLike, ids: Sequence[int], *, now: dateti
     return done
 
 
-@dataclass
-class LayerEdits:
-    """What ``pick_up_edits`` found: the corrections it recorded, and the edits it could not read (each a dict of
-    layer, key, field, value and why), which stay in the layer, reported again until mended or emptied."""
-
-    recorded: list[Correction] = field(default_factory=list)
-    refused: list[dict[str, str]] = field(default_factory=list)
-
-
 def pick_up_edits(path: str | os.PathLike, *, now: datetime) -> LayerEdits:
-    """Record as corrections what a coordinator edited in the layers (QGIS) since the build wrote them:
-    routes (short_name, long_name, headsign, review 'reviewed' or 'drop', merge_into), stops (name, review
-    'drop', merge_into, a move of the point) and traces (review 'exclude' with its reason, assign_to). A field
-    emptied ends the correction it had made; an edit that means nothing (review 'dropp') is refused."""
-    out = LayerEdits()
+    """Record as corrections what a coordinator edited in the layers (QGIS) since the build wrote them
+    (``review.layer_corrections`` says what each edit means); a field emptied ends the correction it had
+    made; an edit that means nothing stays in the layer, refused, until mended."""
     with _transaction(path) as con:
         written = {(layer, key, f): v for layer, key, f, v in con.execute("SELECT * FROM layer_values")}
         live = _active(con)
-        made: list[tuple[Correction, tuple[str, str, str]]] = []  # with the field of the layer it came from
-        ended: list[int] = []
-
-        def edited(layer: str, key: str, f: str, value: Any) -> str | None:
-            value = "" if value is None else str(value).strip()
-            return value if value != written.get((layer, key, f), "") else None
-
-        def end(kind: str, target: str, actions: tuple[str, ...]) -> None:
-            ended.extend(c.correction_id for c in live if (c.kind, c.target) == (kind, target) and c.action in actions)
-
-        def refuse(where: tuple[str, str, str], value: str, why: str) -> None:
-            out.refused.append({"layer": where[0], "key": where[1], "field": where[2], "value": value, "why": why})
-
-        seen_routes: set[tuple[str, str]] = set()
-        for row in con.execute("SELECT trip_id, route_id, short_name, long_name, headsign, review, merge_into, "
-                               "rides_digest FROM routes ORDER BY trip_id").fetchall():
-            tid, rid, *values, digest = row
-            for f, value in zip(EDITABLE["routes"], values):
-                new, where = edited("routes", tid, f, value), ("routes", tid, f)
-                if new is None or (rid, f) in seen_routes and f != "headsign":
-                    continue
-                seen_routes.add((rid, f))
-                if f == "headsign":
-                    made.append((Correction("pattern", tid, "set", "headsign", new, source="layer"), where))
-                elif f in ("short_name", "long_name"):
-                    made.append((Correction("route", rid, "set", f, new, source="layer"), where))
-                elif f == "review" and new in ("reviewed", "drop"):
-                    made.append((Correction("route", rid, new, basis=digest if new == "reviewed" else "",
-                                            source="layer"), where))
-                elif f == "review" and new:
-                    refuse(where, new, "review is 'reviewed' or 'drop'")
-                elif f == "review":
-                    end("route", rid, ("reviewed", "drop"))
-                elif new:  # merge_into
-                    made.append((Correction("route", rid, "merge", value=new, source="layer"), where))
-                else:
-                    end("route", rid, ("merge",))
-        for stop_id, name, review, merge_into, geom in con.execute(
-                "SELECT stop_id, name, review, merge_into, geom FROM stops ORDER BY stop_id").fetchall():
-            if (new := edited("stops", stop_id, "name", name)) is not None:
-                made.append((Correction("stop", stop_id, "set", "name", new, source="layer"),
-                             ("stops", stop_id, "name")))
-            if (new := edited("stops", stop_id, "review", review)) == "drop":
-                made.append((Correction("stop", stop_id, "drop", source="layer"), ("stops", stop_id, "review")))
-            elif new:
-                refuse(("stops", stop_id, "review"), new, "review is 'drop'")
-            elif new == "":
-                end("stop", stop_id, ("drop",))
-            if (new := edited("stops", stop_id, "merge_into", merge_into)):
-                made.append((Correction("stop", stop_id, "merge", value=new, source="layer"),
-                             ("stops", stop_id, "merge_into")))
-            elif new == "":
-                end("stop", stop_id, ("merge",))
-            at = _point_of(geom)
-            was = written.get(("stops", stop_id, "lat")), written.get(("stops", stop_id, "lon"))
-            if at is not None and None not in was and geodesic_m(*at, float(was[0]), float(was[1])) > _MOVED_M:
-                made.append((Correction("stop", stop_id, "move", value=f"{at[0]:.6f},{at[1]:.6f}", source="layer"),
-                             ("stops", stop_id, "geom")))
-                _remember(con, "stops", stop_id, {"lat": f"{at[0]:.6f}", "lon": f"{at[1]:.6f}"})
-        for fid, trace_id, review, assign_to, reason in con.execute(
-                "SELECT fid, trace_id, review, assign_to, reason FROM traces ORDER BY fid").fetchall():
-            key = str(fid)
-            new_review, new_assign = edited("traces", key, "review", review), edited("traces", key, "assign_to",
-                                                                                     assign_to)
-            if new_review == "exclude" or (edited("traces", key, "reason", reason) is not None and
-                                           (review or "").strip() == "exclude"):
-                made.append((Correction("ride", trace_id, "exclude", reason=(reason or "").strip(), source="layer"),
-                             ("traces", key, "review")))
-            elif new_review:
-                refuse(("traces", key, "review"), new_review, "review is 'exclude'")
-            elif new_review == "":
-                end("ride", trace_id, ("exclude",))
-            if new_assign:
-                made.append((Correction("ride", trace_id, "assign", value=new_assign, source="layer"),
-                             ("traces", key, "assign_to")))
-            elif new_assign == "":
-                end("ride", trace_id, ("assign",))
+        layers = {
+            "routes": con.execute("SELECT trip_id, route_id, short_name, long_name, headsign, review, merge_into, "
+                                  "rides_digest FROM routes ORDER BY trip_id").fetchall(),
+            "stops": [(stop_id, name, review, merge_into, point_of(geom)) for stop_id, name, review, merge_into, geom
+                      in con.execute("SELECT stop_id, name, review, merge_into, geom FROM stops ORDER BY stop_id")],
+            "traces": con.execute("SELECT fid, trace_id, review, assign_to, reason FROM traces ORDER BY fid"
+                                  ).fetchall()}
+        reading = layer_corrections(layers, written)
+        out = LayerEdits(refused=list(reading.refused))
+        for stop_id, lat, lon in reading.moved:
+            _remember(con, "stops", stop_id, {"lat": f"{lat:.6f}", "lon": f"{lon:.6f}"})
+        ended = sorted({c.correction_id for kind, target, actions in reading.ended for c in live
+                        if (c.kind, c.target) == (kind, target) and c.action in actions})
         known = _known_ids(con)
-        for c, where in made:
-            if (why := check(c) or _unknown(c, known, path)) is None:
+        for c, where in reading.made:
+            if (why := check(c) or unknown_target(c, known, os.fspath(path))) is None:
                 out.recorded.append(_add(con, c, now))
             else:
-                refuse(where, c.value, why)
+                out.refused.append({"layer": where[0], "key": where[1], "field": where[2], "value": c.value,
+                                    "why": why})
         con.executemany("UPDATE corrections SET active = 0, ended = ? WHERE correction_id = ?",
-                        [(f"emptied in the layer {_iso(now)}", i) for i in sorted(set(ended))])
+                        [(f"emptied in the layer {_iso(now)}", i) for i in ended])
         keep = {(r["layer"], r["key"], r["field"]) for r in out.refused}  # still edits, until mended
         for layer, table, key_col in (("routes", "routes", "trip_id"), ("stops", "stops", "stop_id"),
                                       ("traces", "traces", "fid")):

@@ -1,0 +1,135 @@
+"""The survey's network, region by region: routes (``match``), stops (``stops``) and the times of each
+pattern (``timing``, ``fares``) of the rides.
+
+Rides that no test of matching can join, and that share no stop, form a region (``regions``): each region
+is built on its own (``region_network``), in a worker process of its own where there are several, and the
+regions are merged (``merge``) into the same ``RegionNetwork`` as a build of all the rides at once. A region
+is also the unit of work that a cluster takes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import notices as N
+from .engine import map_local
+from .fares import fares_between_stops
+from .geo import simplified, unproject
+from .match import MatchConfig, along_all, match_rides, merged_routes
+from .model import NetworkStop, PatternStops, PatternTimes, Ride, Route, route_mode
+from .stops import infer_stops, merged_stops
+from .timing import band_offsets, route_headways, stop_offsets
+
+if TYPE_CHECKING:
+    from .config import BuildConfig
+
+#: the feed's shapes leave out the vertices of a pattern's path (10 m apart) that lie within this of the line
+#: through the others (Douglas-Peucker): straight roads need no vertex every 10 m
+SHAPE_TOLERANCE_M = 1.0
+
+
+@dataclass
+class RegionNetwork:
+    """The network of some rides: its routes, the notices of matching, its stops, and per (route index,
+    pattern index) the pattern's stops and its times."""
+
+    routes: list[Route]
+    notices: list[N.Notice]
+    stops: list[NetworkStop]
+    pattern_stops: dict[tuple[int, int], PatternStops]
+    timed: dict[tuple[int, int], PatternTimes]
+
+
+def survey_network(rides: list[Ride], tz: str, epsg: int, workers: int, config: BuildConfig) -> RegionNetwork:
+    """The network of the survey's rides: each region (``regions``) in a process of its own when ``workers``
+    > 1, with the same result as all at once (the rides in UTM zone ``epsg``, times in time zone ``tz``)."""
+    parts = in_regions(region_network, rides, config.match, workers, tz, epsg, config)
+    return parts[0][1] if len(parts) == 1 else merge(parts)
+
+
+def region_network(rides: list[Ride], tz: str, epsg: int, config: BuildConfig) -> RegionNetwork:
+    """The network of the rides of one region, in one process."""
+    routes, notices = match_rides(rides, config.match)
+    stops, pattern_stops = infer_stops(rides, routes, config.stops)
+    timed = {}
+    to_latlon = partial(unproject, epsg=epsg)
+    for r, route in enumerate(routes):
+        bands = route_headways(route, rides, tz, config.timing, route_mode(route, rides))
+        for p, pattern in enumerate(route.patterns):
+            ps = pattern_stops[(r, p)]
+            dist = pattern.path.cum  # metres along the pattern at each vertex
+            # no two points at one distance
+            advance = np.flatnonzero(np.concatenate([[True], np.diff(np.round(dist, 1)) > 0]))
+            shape = advance[simplified(pattern.xy[advance], SHAPE_TOLERANCE_M)]
+            offsets, source, n_timed = stop_offsets(pattern, ps.s_m, rides, config.timing)
+            timed[(r, p)] = PatternTimes(offsets, bands[p],
+                                         dist[shape], *to_latlon(pattern.xy[shape, 0], pattern.xy[shape, 1]),
+                                         fares_between_stops(pattern, ps, rides), source, n_timed,
+                                         band_offsets(pattern, ps.s_m, rides, tz, offsets, config.timing))
+            pattern.__dict__.pop("path", None)  # made again where needed, not sent back to the calling process
+    return RegionNetwork(routes, notices, stops, pattern_stops, timed)
+
+
+def merge(parts: list[tuple[list[int], RegionNetwork]]) -> RegionNetwork:
+    """The networks of the regions (region: the numbers of its rides in the survey) as one, numbered and
+    ordered as ``region_network`` of all the rides would number and order them."""
+    order = merged_routes([(region, found.routes) for region, found in parts])
+    stops, where = merged_stops([found.stops for _, found in parts])
+    pattern_stops, timed = {}, {}
+    for r, (k, local, route) in enumerate(order):
+        region, found = parts[k]
+        for p in range(len(route.patterns)):
+            ps, t = found.pattern_stops[(local, p)], found.timed[(local, p)]
+            pattern_stops[(r, p)] = PatternStops(tuple(where[k][i] for i in ps.stop_index), ps.s_m)
+            timed[(r, p)] = replace(t, paid=[(where[k][a], where[k][b], region[i], f) for a, b, i, f in t.paid])
+    notices = [n for _, found in parts for n in found.notices]
+    return RegionNetwork([route for _, _, route in order], notices, stops, pattern_stops, timed)
+
+
+def regions(rides: list[Ride], config: MatchConfig) -> list[list[int]]:
+    """The rides in groups that matching cannot join: no ride of one group comes within twice the terminal
+    radius of a ride of another (the widest reach of any test of matching), largest group first. Rides are linked
+    through the grid cells (of that size) they pass and the cells around: a connected-components pass over
+    numpy arrays, cheap however dense the network."""
+    from scipy.sparse import coo_matrix  # here: scipy takes 0.2 s to import (see geo.Path)
+    from scipy.sparse.csgraph import connected_components
+
+    cell = 2 * config.terminal_radius_m + 10.0
+    dense, owner = along_all([r.moving_xy for r in rides], cell / 4)
+    xy = np.floor(dense / cell).astype(np.int64)
+    again = np.r_[False, (owner[1:] == owner[:-1]) & (xy[1:] == xy[:-1]).all(axis=1)]  # the cell of the point before
+    owner, xy = owner[~again], xy[~again]
+    around = np.array([(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)])
+    cx = (xy[:, None, 0] + around[None, :, 0]).ravel()
+    cy = (xy[:, None, 1] + around[None, :, 1]).ravel()
+    _, cell_id = np.unique((cx - cx.min()) * (int(cy.max() - cy.min()) + 1) + (cy - cy.min()), return_inverse=True)
+    ride_id = np.repeat(owner, len(around))
+    n = len(rides) + int(cell_id.max()) + 1
+    graph = coo_matrix((np.ones(len(ride_id), np.int8), (ride_id, len(rides) + cell_id.ravel())), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    by_label: dict[int, list[int]] = {}
+    for i, lab in enumerate(label[: len(rides)].tolist()):
+        by_label.setdefault(lab, []).append(i)
+    return sorted(by_label.values(), key=lambda g: (-len(g), g[0]))
+
+
+def in_regions(fn: Callable[..., Any], rides: list[Ride], config: MatchConfig, workers: int, *args: Any
+               ) -> list[tuple[list[int], Any]]:
+    """(region, ``fn(the region's rides, *args)``) for each region of the rides (``regions``), each in a
+    worker process (``engine.map_local``: the workers find the rides in the memory they inherited, only the
+    regions' numbers and the results travel); a single region, or a single worker: all the rides, here."""
+    import scipy.spatial  # noqa: F401  (imported here once, before the workers are forked, not in each)
+
+    found = regions(rides, config) if workers > 1 and len(rides) > 1 else []
+    if len(found) <= 1:
+        return [(list(range(len(rides))), fn(rides, *args))]
+    return list(zip(found, map_local(partial(_in_region, fn, args), found, workers, shared=rides)))
+
+
+def _in_region(fn: Callable[..., Any], args: tuple, rides: list[Ride], region: list[int]) -> Any:
+    return fn([rides[i] for i in region], *args)
