@@ -197,7 +197,7 @@ def main() -> None:
     scores = {k: v for k, v in scores.items() if not k.startswith(("headway", "od_", "patterns_recoverable"))
               and "recoverable" not in k}
     scores["build_s"] = round(seconds, 1)
-    scores["rides_used"] = sum(1 for r in result.ledger_rows if r["status"] == "used")
+    scores["rides_used"] = sum(1 for r in result.ledger_rows if r.status == "used")
     print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in scores.items()}, indent=2))
     if args.misses:
         ledger = pd.DataFrame(result.ledger_rows)

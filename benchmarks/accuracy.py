@@ -352,8 +352,8 @@ def score(network, epsg: int, result, fares: dict, rode: dict | None = None) -> 
     unrecoverable = {t["trip_id"] for t in network if not t.get("full_rides", 0)}
     truths_of: dict[str, set] = {}
     for row in result.ledger_rows:
-        if row["trip_id"] and rode:
-            truths_of.setdefault(row["trip_id"], set()).add(rode.get(row["file"], rode.get(row["trace_id"], "?")))
+        if row.trip_id and rode:
+            truths_of.setdefault(row.trip_id, set()).add(rode.get(row.file, rode.get(row.trace_id, "?")))
     partial_only = {oi for oi in range(len(out)) if truths_of.get(out[oi][1]) and truths_of[out[oi][1]]
                     <= unrecoverable}
     # route identity: the matched output's route_short_name is the route's number as the network has it
@@ -477,7 +477,7 @@ def main() -> None:
     misses, scores = score(network, epsg, result, fares, dict(zip(truth.ride, truth.trip_id)))
     scores.update(marks_baseline(folder, network, epsg, dict(zip(truth.ride, truth.trip_id))))
     scores["build_s"] = round(seconds, 1)
-    scores["rides_used"] = sum(1 for r in result.ledger_rows if r["status"] == "used")
+    scores["rides_used"] = sum(1 for r in result.ledger_rows if r.status == "used")
     print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in scores.items()}, indent=2))
     print(f"feed: {folder / 'feed' / 'gtfs.zip'}")
     if args.misses:

@@ -193,7 +193,7 @@ def test_branches_and_short_turns_of_one_named_route_are_patterns_of_one_route(t
     assert sorted(zip(t["trips.txt"].trip_id, t["trips.txt"].direction_id)) == [
         ("R001_0", "0"), ("R001_0_2", "0"), ("R001_1", "1")]
     assert sorted(t["shapes.txt"].shape_id.unique()) == ["R001_0", "R001_0_2", "R001_1"]
-    ledger = {r["trace_id"][0]: r["trip_id"] for r in result.ledger_rows}
+    ledger = {r.trace_id[0]: r.trip_id for r in result.ledger_rows}
     assert ledger["T"] == "R001_1" and {ledger["M"], ledger["X"]} == {"R001_0", "R001_0_2"}
     assert "direction_missing" not in _codes(result)
 
@@ -289,10 +289,10 @@ def test_every_trace_is_in_the_ledger_with_its_route(sample_build):
     rows = sample_build.ledger_rows
     run = validate_inputs([SAMPLE])
     assert len(rows) == len(run.ledger)
-    used = [r for r in rows if r["status"] == "used"]
-    assert len(used) == 21 and all(r["route_id"].startswith("R") and r["direction_id"] in (0, 1) for r in used)
-    assert {r["ride"] for r in used} == {"full", "partial"}
-    assert {r["status"] for r in rows} == {"used", "quarantined", "duplicate"}
+    used = [r for r in rows if r.status == "used"]
+    assert len(used) == 21 and all(r.route_id.startswith("R") and r.direction_id in (0, 1) for r in used)
+    assert {r.ride for r in used} == {"full", "partial"}
+    assert {r.status for r in rows} == {"used", "quarantined", "duplicate"}
 
 
 def test_same_input_in_any_order_and_names_gives_the_same_feed(tmp_path, sample_build):
@@ -351,7 +351,7 @@ def test_regions_built_in_processes_of_their_own_give_the_same_feed(tmp_path):
     # each town's fare between two of its stops, numbered back into the survey's stops
     assert sorted(rules.dropna(subset=["origin_id"])["route_id"]) == ["R001", "R002"]
     # the hours not ridden extrapolated; a direction with no evidence at all at the survey's headway
-    assert "observed" in {h["provenance"] for h in two.headway_rows} <= {"observed", "extrapolated", "assumed"}
+    assert "observed" in {h.provenance for h in two.headway_rows} <= {"observed", "extrapolated", "assumed"}
 
 
 def _part_sum(shared: np.ndarray, bounds: tuple[int, int]) -> tuple[int, int]:
@@ -512,15 +512,15 @@ def test_build_notice_headway_estimated_and_its_provenance(tmp_path):
         d.pop("departures", None)
     result = build_network([_write_rides(tmp_path / "a", docs)])
     assert "headway_estimated" in _codes(result)
-    assert {h["provenance"] for h in result.headway_rows} == {"estimated_from_rank_waits", "extrapolated"}
+    assert {h.provenance for h in result.headway_rows} == {"estimated_from_rank_waits", "extrapolated"}
     observed = build_network([_write_rides(tmp_path / "b", _docs(ROUTE, 2))])
-    assert {h["provenance"] for h in observed.headway_rows} <= {"observed", "extrapolated", "assumed"}
+    assert {h.provenance for h in observed.headway_rows} <= {"observed", "extrapolated", "assumed"}
     # one notice per trip and band, naming both and saying what headways.csv says
     for run, rows in ((result, result.headway_rows), (observed, observed.headway_rows)):
         notices = next((e["sample_notices"] for e in run.run.notices.to_list() if e["code"] == "headway_estimated"), [])
         keys = [(n["trip_id"], n["start_time"]) for n in notices]
         assert len(keys) == len(set(keys))
-        csv = {(h["trip_id"], h["start_time"]): h["provenance"] for h in rows if h["provenance"] != "observed"}
+        csv = {(h.trip_id, h.start_time): h.provenance for h in rows if h.provenance != "observed"}
         assert {(n["trip_id"], int(n["start_time"][:2]) * 3600 + int(n["start_time"][3:5]) * 60): n["provenance"]
                 for n in notices} == csv
 
@@ -537,8 +537,8 @@ def test_boarding_a_leaving_vehicle_is_no_evidence_of_the_headway(tmp_path):
     for d in docs:
         d.pop("departures", None)
     result = build_network([_write_rides(tmp_path / "a", docs)])
-    assert {h["provenance"] for h in result.headway_rows} == {"assumed"}
-    assert {h["headway_s"] for h in result.headway_rows} == {600}  # the survey's for minibuses: its default
+    assert {h.provenance for h in result.headway_rows} == {"assumed"}
+    assert {h.headway_s for h in result.headway_rows} == {600}  # the survey's for minibuses: its default
 
 
 def test_build_notice_stop_seen_once(tmp_path):
@@ -556,8 +556,8 @@ def test_build_notice_ride_without_movement(tmp_path):
     result = build_network([_write_rides(tmp_path / "a", _docs(ROUTE, 1))],
                            BuildConfig(clean=CleanConfig(min_moving_m=1e7)))
     assert "ride_without_movement" in _codes(result) and result.feed is None
-    assert [r["status"] for r in result.ledger_rows] == ["quarantined"]
-    assert "ride_without_movement" in result.ledger_rows[0]["codes"]  # traces.csv says why
+    assert [r.status for r in result.ledger_rows] == ["quarantined"]
+    assert "ride_without_movement" in result.ledger_rows[0].codes  # traces.csv says why
     assert result.to_report("x")["summary"]["quarantined"] == 1 and result.has_errors
 
 

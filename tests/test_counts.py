@@ -59,9 +59,9 @@ def test_a_collector_read_from_the_path_is_not_missing(tmp_path):
     run = validate_inputs([SAMPLE / "thabo"])
     assert run.notices.counts["missing_collector_id"] == 4
     result = build_network([SAMPLE])
-    gpx = [r for r in result.ledger_rows if r["file"].startswith("thabo/") and r["status"] == "used"]
-    assert len(gpx) == 4 and not any("missing_collector_id" in r["codes"] for r in gpx)
-    assert all(r["collector"] for r in gpx)
+    gpx = [r for r in result.ledger_rows if r.file.startswith("thabo/") and r.status == "used"]
+    assert len(gpx) == 4 and not any("missing_collector_id" in r.codes for r in gpx)
+    assert all(r.collector for r in gpx)
     assert "missing_collector_id" not in result.run.notices.counts  # every other ride names its collector
 
 
@@ -98,7 +98,7 @@ def test_a_mode_given_on_some_rides_only_does_not_split_a_route(tmp_path):
         write_json(tmp_path / "in" / f"r{k}.json", ride(trace_id=f"r{k}", collector_id=f"c{k}",
                                                         t0=START + timedelta(minutes=20 * k), **fields))
     result = build_network([tmp_path / "in"])
-    assert [r["route_id"] for r in result.ledger_rows] == ["R001"] * 4
+    assert [r.route_id for r in result.ledger_rows] == ["R001"] * 4
 
 
 def test_a_ride_without_a_mode_joins_the_mode_of_the_road_it_rides(tmp_path):
@@ -111,7 +111,7 @@ def test_a_ride_without_a_mode_joins_the_mode_of_the_road_it_rides(tmp_path):
         write_json(tmp_path / "in" / f"bus{k}.json", ride(trace_id=f"bus{k}", collector_id="c2", mode="bus", t0=later))
     write_json(tmp_path / "in" / "quiet.json", ride(trace_id="quiet", collector_id="c3", t0=START + timedelta(hours=1)))
     result = build_network([tmp_path / "in"])
-    route_of = {r["trace_id"]: r["route_id"] for r in result.ledger_rows}
+    route_of = {r.trace_id: r.route_id for r in result.ledger_rows}
     assert route_of["quiet"] == route_of["bus0"] == route_of["bus1"] != route_of["train0"] == route_of["train1"]
     routes = pd.read_csv(zipfile.ZipFile(io.BytesIO(result.feed)).open("routes.txt"), dtype=str).set_index("route_id")
     assert routes.at[route_of["train0"], "route_type"] == "2" and routes.at[route_of["bus0"], "route_type"] == "3"
@@ -124,4 +124,4 @@ def test_a_gpx_ride_and_a_form_ride_of_one_road_are_one_route(tmp_path):
     write_json(tmp_path / "in" / "b.json", ride(trace_id="b", collector_id="c2", mode="trotro",
                                                 t0=START + timedelta(minutes=30)))
     result = build_network([tmp_path / "in"])
-    assert len({r["route_id"] for r in result.ledger_rows if r["status"] == "used"}) == 1
+    assert len({r.route_id for r in result.ledger_rows if r.status == "used"}) == 1

@@ -70,7 +70,7 @@ def test_passengers_boarding_and_alighting_all_along_do_not_cut_the_ride(tmp_pat
     write_json(tmp_path / "a.json", doc)
     result = build_network([tmp_path])
     [row] = result.ledger_rows
-    assert row["status"] == "used", row
+    assert row.status == "used", row
     shape = tables(result.feed)["shapes.txt"]
     assert float(shape.shape_dist_traveled.astype(float).max()) > 4500  # the whole 5 km, not 110..115
 

@@ -80,8 +80,8 @@ def test_one_ride_written_by_four_tools_is_read_alike_and_used_once():
     """The same fixes in four layouts read into the same points: one ride used, three duplicates reported."""
     result = build_network([CSV / "gpslogger.csv", CSV / "ride_2026-03-04.csv", CSV / "logger-tab.csv",
                             CSV / "beiwe.csv"])
-    assert sorted(r["status"] for r in result.ledger_rows) == ["duplicate", "duplicate", "duplicate", "used"]
-    assert all(r["codes"] == ["duplicate_content"] for r in result.ledger_rows if r["status"] == "duplicate")
+    assert sorted(r.status for r in result.ledger_rows) == ["duplicate", "duplicate", "duplicate", "used"]
+    assert all(r.codes == ("duplicate_content",) for r in result.ledger_rows if r.status == "duplicate")
     routes = pd.read_csv(io.BytesIO(zipfile.ZipFile(io.BytesIO(result.feed)).read("routes.txt")))
     assert len(routes) == 1
 
@@ -148,7 +148,7 @@ def test_a_route_known_only_without_times_is_published_with_its_times_marked_est
     ledger say so."""
     result = build_network([GEO / "no-time.gpx"], BuildConfig(first_service_date="2026-03-02"))
     [row] = result.ledger_rows
-    assert row["status"] == "used" and "no_timestamps" in row["codes"]
+    assert row.status == "used" and "no_timestamps" in row.codes
     calendar = _feed_table(result, "calendar.txt").iloc[0]
     assert calendar.start_date == "20260302" and calendar[["monday", "saturday", "sunday"]].tolist() == ["1"] * 3
     stop_times = _feed_table(result, "stop_times.txt")
@@ -156,9 +156,9 @@ def test_a_route_known_only_without_times_is_published_with_its_times_marked_est
     length_m = shape.shape_dist_traveled.max()
     seconds = pd.to_timedelta(stop_times.arrival_time).dt.total_seconds()
     assert seconds.max() - seconds.min() == pytest.approx(length_m / (20 / 3.6), abs=len(stop_times) + 1)
-    assert {(h["travel_times"], h["timed_rides"], h["provenance"]) for h in result.headway_rows} == {
+    assert {(h.travel_times, h.timed_rides, h.provenance) for h in result.headway_rows} == {
         ("survey_speed", 0, "assumed")}
-    assert (min(h["start_time"] for h in result.headway_rows), max(h["end_time"] for h in result.headway_rows)) \
+    assert (min(h.start_time for h in result.headway_rows), max(h.end_time for h in result.headway_rows)) \
         == (5 * 3600, 21 * 3600)
     codes = set(result.run.notices.counts)
     assert {"travel_times_estimated", "no_service_dates", "no_timestamps"} <= codes
@@ -167,10 +167,10 @@ def test_a_route_known_only_without_times_is_published_with_its_times_marked_est
 def test_stop_times_and_reported_headways_make_the_trip_of_a_transitwand_route():
     result = build_network([GEO / "transitwand"], BuildConfig(first_service_date="2026-03-02"))
     rows = result.headway_rows
-    assert [(h["start_time"] // 3600, h["end_time"] // 3600, h["headway_s"], h["provenance"]) for h in rows] == [
+    assert [(h.start_time // 3600, h.end_time // 3600, h.headway_s, h.provenance) for h in rows] == [
         (5, 6, 600, "extrapolated"), (6, 9, 600, "reported"), (9, 16, 1200, "reported"),
         (16, 19, 1200, "extrapolated"), (19, 21, 1200, "extrapolated")]  # over the declared 05:00-21:00
-    assert {(h["travel_times"], h["timed_rides"]) for h in rows} == {("stop_times", 1)}
+    assert {(h.travel_times, h.timed_rides) for h in rows} == {("stop_times", 1)}
     seconds = pd.to_timedelta(_feed_table(result, "stop_times.txt").arrival_time).dt.total_seconds()
     assert seconds.max() - seconds.min() == pytest.approx(440, abs=15)
     assert _feed_table(result, "routes.txt").route_long_name.tolist() == ["Kawangware - Town"]
@@ -180,8 +180,8 @@ def test_rides_with_times_time_a_route_that_rides_without_times_also_show():
     """A timed ride and a time-less one of the same path: one route; its travel times and days only from the
     timed ride (390 s, a Wednesday), the time-less ride used for the path."""
     result = build_network([GEO / "togeojson.geojson", GEO / "drawn-route.geojson"])
-    assert sorted((r["status"], r["route_id"]) for r in result.ledger_rows) == [("used", "R001"), ("used", "R001")]
-    assert {(h["travel_times"], h["timed_rides"]) for h in result.headway_rows} == {("recorded", 1)}
+    assert sorted((r.status, r.route_id) for r in result.ledger_rows) == [("used", "R001"), ("used", "R001")]
+    assert {(h.travel_times, h.timed_rides) for h in result.headway_rows} == {("recorded", 1)}
     seconds = pd.to_timedelta(_feed_table(result, "stop_times.txt").arrival_time).dt.total_seconds()
     assert seconds.max() - seconds.min() == pytest.approx(390, abs=15)
     calendar = _feed_table(result, "calendar.txt").iloc[0]
@@ -233,7 +233,7 @@ def test_kml_is_parsed_as_safely_as_gpx(tmp_path):
 
 def test_one_ride_as_gpx_converters_and_google_earth_write_it_is_one_ride():
     result = build_network([GEO / "togeojson.geojson", GEO / "track.kml", CSV / "gpslogger.csv"])
-    assert sorted(r["status"] for r in result.ledger_rows) == ["duplicate", "duplicate", "used"]
+    assert sorted(r.status for r in result.ledger_rows) == ["duplicate", "duplicate", "used"]
 
 
 @pytest.mark.parametrize("headways, uniform", [((10, 10, 10, 10), True), ((10, 15, 10, 20), False)])
@@ -248,9 +248,9 @@ def test_headways_every_recording_reports_alike_are_said_to_be_an_apps_default(t
                                                                 "geometry": {"type": "LineString",
                                                                              "coordinates": coords}}))
     result = build_network([tmp_path], BuildConfig(first_service_date="2026-03-02"))
-    assert all(r["status"] == "used" for r in result.ledger_rows) and len(result.ledger_rows) == 5
-    assert {h["provenance"] for h in result.headway_rows} == {"reported", "extrapolated"}  # 05-06 from 06-09
-    assert sorted({h["headway_s"] for h in result.headway_rows}) == sorted({60 * h for h in headways})
+    assert all(r.status == "used" for r in result.ledger_rows) and len(result.ledger_rows) == 5
+    assert {h.provenance for h in result.headway_rows} == {"reported", "extrapolated"}  # 05-06 from 06-09
+    assert sorted({h.headway_s for h in result.headway_rows}) == sorted({60 * h for h in headways})
     found = samples(result.run, "reported_headways_uniform")
     assert [(s["count"], s["headway_s"]) for s in found] == ([(5, 600.0)] if uniform else [])
 

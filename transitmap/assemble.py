@@ -14,7 +14,7 @@ import datetime
 import hashlib
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,7 @@ from .geo import groups, nearest, pairs_within, unproject
 from .gtfs import PLACEHOLDER_URL, FeedHeadway, FeedMeta, FeedRoute, FeedStop, FeedTrip, trip_id
 from .model import (
     DAYS,
+    HeadwayRow,
     NetworkStop,
     PatternStops,
     PatternTimes,
@@ -49,7 +50,7 @@ class FeedRows:
     routes: list[FeedRoute]
     stops: list[FeedStop]
     meta: FeedMeta
-    headway_rows: list[dict[str, Any]]
+    headway_rows: list[HeadwayRow]
     assignment: dict[tuple[str, str], tuple]
     notices: list[N.Notice]
 
@@ -93,13 +94,10 @@ def feed_rows(rides: list[Ride], routes: list[Route], stops: list[NetworkStop],
             band_of = {h: time_band(h.start_s) for h in bands}
             for h in bands:
                 own = times.band_offsets.get(band_of[h])  # the band's rides take their own time: a trip of its own
-                headway_rows.append({"route_id": route_id, "direction_id": d,
-                                     "trip_id": trip_id(route_id, d, variant, band_of[h] if own else ""),
-                                     "start_time": h.start_s, "end_time": h.end_s, "headway_s": h.headway_s,
-                                     "provenance": h.provenance,
-                                     "samples": h.samples, "travel_times": "recorded_in_band" if own
-                                     else times.travel_times,
-                                     "timed_rides": own[1] if own else times.timed_rides})
+                headway_rows.append(HeadwayRow(route_id, d, trip_id(route_id, d, variant, band_of[h] if own else ""),
+                                               h.start_s, h.end_s, h.headway_s, h.provenance, h.samples,
+                                               "recorded_in_band" if own else times.travel_times,
+                                               own[1] if own else times.timed_rides))
                 if h.provenance != "observed":
                     first = rides[pattern.rides[0]]
                     notices.append(N.HeadwayEstimatedNotice(

@@ -22,6 +22,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from operator import attrgetter
+from typing import Any
 
 import numpy as np
 import pycountry
@@ -331,17 +332,69 @@ class PatternTimes:
     longitudes) and the fares paid between two of its stops (stop index, stop index, ride index, fare)."""
 
     offsets_s: np.ndarray
-    bands: list
+    bands: list[Headway]
     shape_dist_m: np.ndarray
     shape_lat: np.ndarray
     shape_lon: np.ndarray
-    paid: list
+    paid: list[tuple[int, int, int, Fare]]
     #: where ``offsets_s`` come from: ``recorded`` (rides with times), ``stop_times`` (the travel times of
     #: rides' stops, no time per point), ``survey_speed`` (rides without times, at the survey's median speed)
     travel_times: str = "recorded"
     timed_rides: int = 0  # rides the offsets rest on
     #: the time bands whose rides show travel times of their own: band -> (offsets, rides) (timing.band_offsets)
-    band_offsets: dict = field(default_factory=dict)
+    band_offsets: dict[str, tuple[np.ndarray, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TraceRow:
+    """A line of ``traces.csv`` (and of report.json's ``traces``): an input trace and what the build did with it,
+    used (its route, direction, trip, ``full`` or ``partial`` ride, and its collector's pseudonym), quarantined
+    (``codes`` say why) or a duplicate."""
+
+    trace_id: str
+    file: str
+    status: str
+    codes: tuple[str, ...]
+    points: int
+    points_kept: int
+    route_id: str = ""
+    direction_id: int | str = ""
+    trip_id: str = ""
+    ride: str = ""
+    collector: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row as report.json holds it."""
+        return {**dataclasses.asdict(self), "codes": list(self.codes)}
+
+
+@dataclass(frozen=True)
+class HeadwayRow:
+    """A line of ``headways.csv``: a trip's headway in a time band (seconds of the service day), its provenance
+    and evidence, and where the trip's travel times come from and on how many rides."""
+
+    route_id: str
+    direction_id: int
+    trip_id: str
+    start_time: int
+    end_time: int
+    headway_s: int
+    provenance: str
+    samples: int
+    travel_times: str
+    timed_rides: int
+
+
+@dataclass(frozen=True)
+class Outline:
+    """A trace on the map and in the traces layer: its status, notice codes, route and line (WGS84)."""
+
+    trace_id: str
+    status: str
+    codes: tuple[str, ...]
+    route_id: str
+    lat: np.ndarray
+    lon: np.ndarray
 
 
 @lru_cache(maxsize=65536)

@@ -29,7 +29,7 @@ from .engine import Clock, DaskEngine, ProcessEngine, imap_local, rare_full_coll
 from .fares import route_fares, settle_currencies
 from .geo import unproject, utm_epsg
 from .gtfs import feed_bytes, network_tables, read_feed, validator_summary, with_virtual_stops
-from .model import Status, route_mode
+from .model import HeadwayRow, Outline, Status, TraceRow, route_mode
 from .names import name_rides, route_type
 from .network import survey_network
 from .privacy import pseudonyms, thinned, trimmed_outline
@@ -272,15 +272,15 @@ class BuildResult:
 
     run: ValidationRun
     feed: bytes | None
-    ledger_rows: list[dict[str, Any]]
-    headway_rows: list[dict[str, Any]]
+    ledger_rows: list[TraceRow]
+    headway_rows: list[HeadwayRow]
     timezone: str
     routes: int = 0
     stops: int = 0
     #: (trace_id, status, codes, route_id, lat, lon) of each trace with a geometry, for maps and layers: the
     #: moving part of a used ride, the usable points of a quarantined trace less its first and last 500 m
     #: (thinned to at most 300 fixes)
-    outlines: list[tuple] = field(default_factory=list)
+    outlines: list[Outline] = field(default_factory=list)
     service_start: str = ""  # YYYYMMDD, the feed's first day of service (the day its validation is for)
     review: dict[str, Any] | None = None  # the corrections made by hand: applied, stale (None: there were none)
     review_outcomes: dict[int, tuple[str, str]] = field(default_factory=dict)  # review.Review.outcomes
@@ -291,28 +291,28 @@ class BuildResult:
     @property
     def has_errors(self) -> bool:
         """Some input quarantined, or no feed at all."""
-        return self.feed is None or any(r["status"] == "quarantined" for r in self.ledger_rows)
+        return self.feed is None or any(r.status == "quarantined" for r in self.ledger_rows)
 
     def to_report(self, version: str) -> dict[str, Any]:
         report = self.run.to_report(version)
-        count = lambda status: sum(1 for r in self.ledger_rows if r["status"] == status)  # noqa: E731
+        count = lambda status: sum(1 for r in self.ledger_rows if r.status == status)  # noqa: E731
         report["summary"].update({"routes": self.routes, "stops": self.stops, "timezone": self.timezone,
                                   "used": count("used"), "quarantined": count("quarantined")})
         report["summary"].pop("accepted", None)
-        bands = Counter(h["provenance"] for h in self.headway_rows)
+        bands = Counter(h.provenance for h in self.headway_rows)
         report["summary"]["headway_bands"] = dict(sorted(bands.items()))
-        own = [h for h in self.headway_rows if h["travel_times"] == "recorded_in_band"]
+        own = [h for h in self.headway_rows if h.travel_times == "recorded_in_band"]
         if own:  # said only where it happens: bands whose rides take their own time, and on how many rides
             report["summary"]["bands_with_own_times"] = len(own)
-            report["summary"]["rides_timing_bands"] = int(sum({h["trip_id"]: h["timed_rides"] for h in own}.values()))
-        untimed = sum(1 for r in self.ledger_rows if r["status"] == "used" and "no_timestamps" in r["codes"])
+            report["summary"]["rides_timing_bands"] = int(sum({h.trip_id: h.timed_rides for h in own}.values()))
+        untimed = sum(1 for r in self.ledger_rows if r.status == "used" and "no_timestamps" in r.codes)
         if untimed:  # said only where it happens: where the times of rides without any come from
-            trips = {h["trip_id"]: h["travel_times"] for h in self.headway_rows}
+            trips = {h.trip_id: h.travel_times for h in self.headway_rows}
             report["summary"].update({"used_without_timestamps": untimed,
                                       "trips_by_travel_times": dict(sorted(Counter(trips.values()).items()))})
         if self.review is not None:  # said only where corrections were made
             report["review"] = self.review
-        report["traces"] = self.ledger_rows
+        report["traces"] = [r.to_dict() for r in self.ledger_rows]
         return report
 
 
@@ -525,37 +525,39 @@ def _route_lines(route) -> dict[int, list]:
     return lines
 
 
-def _outlines(run: ValidationRun, moving: dict, ledger: list[dict]) -> list[tuple]:
+def _outlines(run: ValidationRun, moving: dict, ledger: list[TraceRow]) -> list[Outline]:
     """(trace_id, status, codes, route_id, lat, lon) for the traces layer and the map. ``moving``: the outline
     of each ride, by (trace_id, source) (``_cleaned``)."""
     out = []
     for row in ledger:
-        key = (row["trace_id"], row["file"])
-        geom = moving.get(key) if row["status"] == "used" else run.outlines.get(key, moving.get(key))
+        key = (row.trace_id, row.file)
+        geom = moving.get(key) if row.status == "used" else run.outlines.get(key, moving.get(key))
         if geom is not None and len(geom[0]) >= 2:
-            out.append((row["trace_id"], row["status"], tuple(row["codes"]), row["route_id"], geom[0], geom[1]))
+            out.append(Outline(row.trace_id, row.status, tuple(row.codes), row.route_id, geom[0], geom[1]))
     # in the order of what they hold, not of the files they came in (file names must not change the outputs)
-    return sorted(out, key=lambda o: (o[0], o[1], o[3], o[2], len(o[4]), o[4].tobytes(), o[5].tobytes()))
+    return sorted(out, key=lambda o: (o.trace_id, o.status, o.route_id, o.codes, len(o.lat), o.lat.tobytes(),
+                                      o.lon.tobytes()))
 
 
 def _ledger_rows(run: ValidationRun, assignment: dict, quarantined: dict | None = None,
-                 collectors: dict | None = None, marked: dict | None = None) -> list[dict[str, Any]]:
+                 collectors: dict | None = None, marked: dict | None = None) -> list[TraceRow]:
     """The ledger of a build: each input trace used (with its route and direction, and its collector's
     pseudonym), quarantined or a duplicate. ``quarantined``: (trace_id, file) -> the code of why the build
     left an accepted trace out; ``marked``: the code a used trace carries besides (put in its route by hand)."""
     quarantined = quarantined or {}
     rows = []
     for row in run.ledger:
-        d = row.to_dict()
         key = (row.trace_id, row.file)
         route = assignment.get(key)
+        status, codes = row.status.value, tuple(row.codes)
         if row.status == Status.ACCEPTED:
-            d["status"] = "used" if route and key not in quarantined else "quarantined"
-            if key in quarantined and quarantined[key] not in d["codes"]:
-                d["codes"] = sorted([*d["codes"], quarantined[key]])
-            elif marked and key in marked and route and marked[key] not in d["codes"]:
-                d["codes"] = sorted([*d["codes"], marked[key]])
-        d["route_id"], d["direction_id"], d["trip_id"], d["ride"] = route if route else ("", "", "", "")
-        d["collector"] = (collectors or {}).get((row.trace_id, row.file), "") if d["status"] == "used" else ""
-        rows.append(d)
+            status = "used" if route and key not in quarantined else "quarantined"
+            if key in quarantined and quarantined[key] not in codes:
+                codes = tuple(sorted([*codes, quarantined[key]]))
+            elif marked and key in marked and route and marked[key] not in codes:
+                codes = tuple(sorted([*codes, marked[key]]))
+        route_id, direction_id, trip, ride = route if route else ("", "", "", "")
+        collector = (collectors or {}).get(key, "") if status == "used" else ""
+        rows.append(TraceRow(row.trace_id, row.file, status, codes, row.points, row.points_kept, route_id,
+                             direction_id, trip, ride, collector))
     return rows

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import shapely
 from .engine import map_local
 from .errors import UnsafeOutputError
 from .geo import project, utm_crs
-from .model import gtfs_time
+from .model import HeadwayRow, TraceRow, gtfs_time
 
 
 def figure(v: float) -> str:
@@ -229,28 +230,30 @@ def clear_failed(path: str | os.PathLike) -> bool:
     return True
 
 
-def to_csv(rows: list[dict], columns: list[str]) -> bytes:
-    """Rows as CSV (fixed columns, lists joined with ';'), UTF-8, LF line ends."""
+def to_csv(rows: list, columns: list[str]) -> bytes:
+    """Rows (dicts, or the rows of ``model``: ``TraceRow``, ``HeadwayRow``) as CSV (fixed columns, lists joined
+    with ';'), UTF-8, LF line ends."""
 
     buf = io.StringIO()
     w = csv.DictWriter(buf, columns, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for row in rows:
-        w.writerow({k: ";".join(v) if isinstance(v, (list, tuple)) else v for k, v in row.items()})
+        values = row if isinstance(row, dict) else {k: getattr(row, k) for k in columns}
+        w.writerow({k: ";".join(v) if isinstance(v, (list, tuple)) else v for k, v in values.items()})
     return buf.getvalue().encode("utf-8")
 
 
-def ledger_csv(rows: list[dict]) -> bytes:
+def ledger_csv(rows: list[TraceRow]) -> bytes:
     """``traces.csv``: the ledger of a build, a row per input trace."""
     return to_csv(rows, ["trace_id", "file", "status", "codes", "route_id", "direction_id", "trip_id", "ride",
                          "collector", "points", "points_kept"])
 
 
-def headways_csv(rows: list[dict]) -> bytes:
+def headways_csv(rows: list[HeadwayRow]) -> bytes:
     """``headways.csv``: the headway of each trip by time band, with its provenance, and where the trip's
     travel times come from (``PatternTimes.travel_times``) and on how many rides."""
 
-    rows = [{**r, "start_time": gtfs_time(r["start_time"]), "end_time": gtfs_time(r["end_time"])} for r in rows]
+    rows = [replace(r, start_time=gtfs_time(r.start_time), end_time=gtfs_time(r.end_time)) for r in rows]
     return to_csv(rows, ["route_id", "direction_id", "trip_id", "start_time", "end_time", "headway_s", "provenance",
                          "samples", "travel_times", "timed_rides"])
 
@@ -300,7 +303,7 @@ def _report_part(inputs: tuple, part: str):
     stats, report, traces, title = inputs
     if part == "layers":
         return geopackage(stats, traces)
-    traces = [(*t[:4], *project(t[4], t[5], stats.epsg)) for t in traces]
+    traces = [(t.trace_id, t.status, t.codes, t.route_id, *project(t.lat, t.lon, stats.epsg)) for t in traces]
     figures = figure_files(stats)
     return figures, report_html(stats, figures, report=report, traces=traces, title=title).encode("utf-8")
 
@@ -709,11 +712,11 @@ def geopackage(stats, traces: list | None = None) -> bytes:
                                  ).to_crs(4326)
     layers = [("routes", routes), ("stops", stops), ("corridors", corridors)]
     if traces:
-        keep = [t for t in traces if len(t[4]) >= 2]
+        keep = [t for t in traces if len(t.lat) >= 2]
         layers.append(("traces", gpd.GeoDataFrame(
-            {"trace_id": [t[0] for t in keep], "status": [t[1] for t in keep],
-             "codes": [";".join(t[2]) for t in keep], "route_id": [t[3] for t in keep]},
-            geometry=[shapely.linestrings(np.column_stack([t[5], t[4]])) for t in keep], crs=4326)))
+            {"trace_id": [t.trace_id for t in keep], "status": [t.status for t in keep],
+             "codes": [";".join(t.codes) for t in keep], "route_id": [t.route_id for t in keep]},
+            geometry=[shapely.linestrings(np.column_stack([t.lon, t.lat])) for t in keep], crs=4326)))
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2000-01-01T00:00:00Z"})
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "network.gpkg")

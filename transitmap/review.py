@@ -47,7 +47,7 @@ from .assemble import STATION_M
 from .errors import SettingsError
 from .geo import geodesic_m
 from .gtfs import FeedHeadway, FeedRoute, FeedStop, trip_id
-from .model import TIME_BANDS, Ride, Route, normalise_name, weekdays
+from .model import TIME_BANDS, HeadwayRow, Ride, Route, normalise_name, weekdays
 from .names import canonical_mode, route_type
 from .timing import declared_span_s
 
@@ -255,7 +255,7 @@ def forced_route_ids(routes: list[Route]) -> dict[int, str]:
 
 
 def apply_to_rows(feed_routes: list[FeedRoute], feed_stops: list[FeedStop], assignment: dict[tuple, tuple],
-                  headway_rows: list[dict], corrections: list[Correction], review: Review,
+                  headway_rows: list[HeadwayRow], corrections: list[Correction], review: Review,
                   digests: dict[str, str], agencies: list[tuple[str, str]],
                   hail_modes: tuple[str, ...] = ()) -> tuple[list[FeedRoute], list[FeedStop]]:
     """The feed's routes and stops with the route, pattern, stop and fare corrections applied (``assignment``,
@@ -408,13 +408,14 @@ def _set_route(c: Correction, route: FeedRoute, routes, headway_rows, agencies, 
         if not all(t.headways for t in trips):
             return f"no headway of route {c.target} falls within {v}"
         routes[c.target] = replace(route, trips=trips)
-        rows = sorted((r for r in headway_rows if r["route_id"] == c.target),
-                      key=lambda r: (r["trip_id"], r["start_time"]))
-        for _, same in itertools.groupby(rows, key=lambda r: r["trip_id"]):  # headways.csv says what the feed runs
+        rows = sorted((k for k, r in enumerate(headway_rows) if r.route_id == c.target),
+                      key=lambda k: (headway_rows[k].trip_id, headway_rows[k].start_time))
+        for _, same in itertools.groupby(rows, key=lambda k: headway_rows[k].trip_id):  # what the feed runs
             same = list(same)
-            for row, span in zip(same, _within([(r["start_time"], r["end_time"]) for r in same], lo, hi)):
-                row["start_time"], row["end_time"] = span or (0, 0)
-        headway_rows[:] = [r for r in headway_rows if r["start_time"] < r["end_time"]]
+            spans = _within([(headway_rows[k].start_time, headway_rows[k].end_time) for k in same], lo, hi)
+            for k, span in zip(same, spans):
+                headway_rows[k] = replace(headway_rows[k], start_time=(span or (0, 0))[0], end_time=(span or (0, 0))[1])
+        headway_rows[:] = [r for r in headway_rows if r.start_time < r.end_time]
     else:  # headway_<band>, minutes
         band = f.removeprefix("headway_")
         lo, hi = next((a * 3600, b * 3600) for name, a, b in TIME_BANDS if name == band)
@@ -423,13 +424,12 @@ def _set_route(c: Correction, route: FeedRoute, routes, headway_rows, agencies, 
             return f"route {c.target} does not run in the {band} band"
         routes[c.target] = replace(route, trips=tuple(replace(t, headways=tuple(
             replace(h, headway_s=seconds) if lo <= h.start_s < hi else h for h in t.headways)) for t in route.trips))
-        for row in headway_rows:
-            if row["route_id"] == c.target and lo <= row["start_time"] < hi:
-                row["headway_s"], row["provenance"] = seconds, "corrected"
+        headway_rows[:] = [replace(r, headway_s=seconds, provenance="corrected")
+                           if r.route_id == c.target and lo <= r.start_time < hi else r for r in headway_rows]
     return None
 
 
-def _reassign(assignment: dict, headway_rows: list[dict], route_id: str, renamed: dict[str, str],
+def _reassign(assignment: dict, headway_rows: list[HeadwayRow], route_id: str, renamed: dict[str, str],
               partial_of: tuple[str, int, str] | None, drop_rows: bool = False) -> None:
     """The rides and headway rows of the trips ``renamed`` ({old trip id: new}) of ``route_id`` follow them to
     their new route (the route of the new trip id); ``partial_of`` (route, direction, trip): they become
@@ -438,14 +438,16 @@ def _reassign(assignment: dict, headway_rows: list[dict], route_id: str, renamed
         if rid == route_id and tid in renamed:
             route, direction = renamed[tid].split("_")[:2]  # R001_1_2: route R001, direction 1
             assignment[key] = (*partial_of, "partial") if partial_of else (route, int(direction), renamed[tid], ride)
-    for row in list(headway_rows):
-        if row["route_id"] == route_id and row["trip_id"] in renamed:
+    kept = []
+    for row in headway_rows:
+        if row.route_id == route_id and row.trip_id in renamed:
             if drop_rows:
-                headway_rows.remove(row)
-            else:
-                row["trip_id"] = renamed[row["trip_id"]]
-                row["route_id"], direction = row["trip_id"].split("_")[:2]
-                row["direction_id"] = int(direction)
+                continue
+            new_trip = renamed[row.trip_id]
+            new_route, direction = new_trip.split("_")[:2]
+            row = replace(row, trip_id=new_trip, route_id=new_route, direction_id=int(direction))
+        kept.append(row)
+    headway_rows[:] = kept
 
 
 def _join_station(stops: dict[str, FeedStop], stop_id: str, to: str) -> str | None:
