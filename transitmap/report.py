@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -241,6 +241,30 @@ def to_csv(rows: list, columns: list[str]) -> bytes:
         values = row if isinstance(row, dict) else {k: getattr(row, k) for k in columns}
         w.writerow({k: ";".join(v) if isinstance(v, (list, tuple)) else v for k, v in values.items()})
     return buf.getvalue().encode("utf-8")
+
+
+@dataclass(frozen=True)
+class BuildBeside:
+    """What a build wrote beside its feed, for ``transitmap stats``: the ledger (``traces.csv``, or the one
+    given) and, with a ledger, the build's report.json (its validation findings for the page)."""
+
+    ledger_path: str | None
+    report_path: str | None
+
+    def ledger(self) -> pd.DataFrame | None:
+        return pd.read_csv(self.ledger_path, dtype=str, keep_default_na=False) if self.ledger_path else None
+
+    def report(self) -> dict[str, Any] | None:
+        return msgspec.json.decode(Path(self.report_path).read_bytes()) if self.report_path else None
+
+
+def build_beside(feed: str | os.PathLike, ledger: str | None = None) -> BuildBeside:
+    """The ledger and report a build wrote beside ``feed`` (``ledger``: one given instead)."""
+    folder = Path(os.path.abspath(feed)).parent
+    if ledger is None and (folder / "traces.csv").is_file():
+        ledger = str(folder / "traces.csv")
+    report = folder / "report.json"
+    return BuildBeside(ledger, str(report) if ledger and report.is_file() else None)
 
 
 def ledger_csv(rows: list[TraceRow]) -> bytes:

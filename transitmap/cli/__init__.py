@@ -17,7 +17,6 @@ from datetime import timezone as tz
 
 import click
 import msgspec
-import pandas as pd
 
 from .. import __version__
 from .. import notices as N
@@ -31,6 +30,7 @@ from ..pipeline import REPORT_VERSION, build_network, build_outputs, validate_in
 from ..privacy import pseudonyms as pseudonyms_of
 from ..read import ReadLimits
 from ..report import (
+    build_beside,
     clear_failed,
     diff_html,
     failed_dir,
@@ -491,13 +491,12 @@ def stats(ctx: click.Context, feed: str, out: str | None, ledger: str | None, fm
     \b
       transitmap stats out/gtfs.zip --out out-stats/
     """
-    if ledger is None and os.path.isfile(os.path.join(os.path.dirname(os.path.abspath(feed)), "traces.csv")):
-        ledger = os.path.join(os.path.dirname(os.path.abspath(feed)), "traces.csv")
-    read_from = (feed, *([ledger] if ledger else []))
+    beside = build_beside(feed, ledger)
+    read_from = (feed, *([beside.ledger_path] if beside.ledger_path else []))
     if out:
         safe_out_dir(out, read_from)
     with failures_exit(lambda: None):
-        table = pd.read_csv(ledger, dtype=str, keep_default_na=False) if ledger else None
+        table = beside.ledger()
         try:
             with working(ctx, "computing the statistics"):
                 result = feed_stats(feed, ledger=table)
@@ -506,13 +505,8 @@ def stats(ctx: click.Context, feed: str, out: str | None, ledger: str | None, fm
             click.echo(f"{feed}: not a usable GTFS feed: {e}", err=True)
             sys.exit(EXIT_ERRORS)
         if out:
-            report = None
-            path = os.path.join(os.path.dirname(os.path.abspath(feed)), "report.json")
-            if ledger and os.path.isfile(path):
-                with open(path, "rb") as fh:
-                    report = msgspec.json.decode(fh.read())
             try:
-                write_dir_atomic(out, stats_files(result, report=report), inputs=read_from)
+                write_dir_atomic(out, stats_files(result, report=beside.report()), inputs=read_from)
             except UnsafeOutputError as e:
                 raise Refused(str(e)) from e
     if fmt == "json":
