@@ -64,3 +64,70 @@ def test_an_unreachable_scheduler_is_a_failure_not_a_hang(tmp_path):
     res = CliRunner().invoke(main, ["validate", str(SAMPLE / "amara"), "--engine", "dask",
                                     "--dask-scheduler", "tcp://127.0.0.1:9"])
     assert res.exit_code == 3 and "transitmap failed" in res.output
+
+
+def test_the_network_is_built_on_the_workers_region_by_region(engine, tmp_path):
+    """Cleaning (in batches) and each region's matching, stops and times are tasks of the cluster; the feed is
+    the one built here. Two towns 40 km apart are two regions: two tasks."""
+    import numpy as np
+    from builders import write_json
+    from distributed import get_task_stream
+    from test_build import A, B, C, reverse, spec
+
+    from transitmap.pipeline import build_network
+    from transitmap.simulate import at, ride
+
+    far = lambda p: (p[0] + 0.36, p[1])  # noqa: E731 - 40 km north
+    rng = np.random.default_rng(3)
+    for route in (spec("N", "Town - Kibera", A, B, C), spec("F", "Thika - Juja", far(A), far(B), far(C))):
+        for k, r in enumerate((route, reverse(route), route)):
+            doc = ride(r, at(2026, 3, 2, 7 + k, 0, 3), rng, trace_id=f"{r.route_id}-{k}", collector_id="c1")
+            write_json(tmp_path / f"{r.route_id}-{k}.json", doc)
+    here = build_network([tmp_path])
+    with get_task_stream(client=engine.client) as stream:
+        there = build_network([tmp_path], engine=engine)
+    names = [t["key"].split("-")[0] for t in stream.data]
+    assert names.count("region_network") == 2 and names.count("_cleaned") >= 1
+    assert there.feed == here.feed and there.ledger_rows == here.ledger_rows
+    assert there.headway_rows == here.headway_rows
+
+
+def test_a_scheduler_and_workers_started_by_hand_build_the_same_feed(tmp_path):
+    """``dask scheduler`` and two ``dask worker ADDRESS`` in processes of their own, as a survey team starts
+    them on its machines: the build through ``--dask-scheduler`` writes the same bytes as one here."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    procs = [subprocess.Popen([*dask, "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        procs += [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+                                    "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                  for _ in range(2)]
+        from distributed import Client
+
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+        runner = CliRunner()
+        here = runner.invoke(main, ["build", str(SAMPLE), "--out", str(tmp_path / "here"), "--no-validate", "-q"])
+        there = runner.invoke(main, ["build", str(SAMPLE), "--out", str(tmp_path / "there"), "--no-validate", "-q",
+                                     "--engine", "dask", "--dask-scheduler", address])
+        assert here.exit_code == there.exit_code == 0, there.output
+        for name in OUTPUTS:
+            assert (tmp_path / "here" / name).read_bytes() == (tmp_path / "there" / name).read_bytes(), name
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        time.sleep(0)

@@ -186,6 +186,17 @@ class DaskEngine:
             done += len(chunk)
             yield done, result
 
+    def map_calls(self, fn: Callable[..., Any], calls: Sequence[tuple]) -> Iterator[Any]:
+        """``fn(*call)`` of each call, computed on the cluster (all submitted at once), in the order of
+        ``calls``; each result is let go on the cluster once taken."""
+        if self.client is None:
+            raise RuntimeError("use the engine as a context manager: with DaskEngine() as engine: ...")
+        futures = [self.client.submit(fn, *call, pure=False) for call in calls]
+        for future in futures:
+            result = future.result()
+            future.release()
+            yield result
+
 
 # ------------------------------------------------------------------ the build's clock and memory
 

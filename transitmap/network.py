@@ -27,6 +27,7 @@ from .timing import band_offsets, route_headways, stop_offsets
 
 if TYPE_CHECKING:
     from .config import BuildConfig
+    from .engine import DaskEngine
 
 #: the feed's shapes leave out the vertices of a pattern's path (10 m apart) that lie within this of the line
 #: through the others (Douglas-Peucker): straight roads need no vertex every 10 m
@@ -45,10 +46,17 @@ class RegionNetwork:
     timed: dict[tuple[int, int], PatternTimes]
 
 
-def survey_network(rides: list[Ride], tz: str, epsg: int, workers: int, config: BuildConfig) -> RegionNetwork:
+def survey_network(rides: list[Ride], tz: str, epsg: int, workers: int, config: BuildConfig,
+                   engine: DaskEngine | None = None) -> RegionNetwork:
     """The network of the survey's rides: each region (``regions``) in a process of its own when ``workers``
-    > 1, with the same result as all at once (the rides in UTM zone ``epsg``, times in time zone ``tz``)."""
-    parts = in_regions(region_network, rides, config.match, workers, tz, epsg, config)
+    > 1, or as a task of the cluster of a Dask ``engine`` (a region's rides travel to a worker, its network
+    back), with the same result as all at once (the rides in UTM zone ``epsg``, times in time zone ``tz``)."""
+    if engine is not None:
+        found = regions(rides, config.match) if len(rides) > 1 else [list(range(len(rides)))]
+        networks = engine.map_calls(region_network, [([rides[i] for i in r], tz, epsg, config) for r in found])
+        parts = list(zip(found, networks))
+    else:
+        parts = in_regions(region_network, rides, config.match, workers, tz, epsg, config)
     return parts[0][1] if len(parts) == 1 else merge(parts)
 
 

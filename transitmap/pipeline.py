@@ -362,9 +362,12 @@ def build_network(
     # once cleaned (memory holds one copy)
     run.checks = []
     batches = [(k, min(k + 256, len(checks))) for k in range(0, len(checks), 256)]
-    for (lo, hi), cleaned in zip(batches,
-                                 imap_local(partial(_cleaned, epsg=epsg, config=config.clean), batches, workers,
-                                            shared=checks)):
+    on_cluster = isinstance(engine, DaskEngine)  # the batches travel to its workers, the rides come back
+    cleaned_batches = (engine.map_calls(_cleaned, [(checks[lo:hi], (0, hi - lo), epsg, config.clean)
+                                                   for lo, hi in batches]) if on_cluster
+                       else imap_local(partial(_cleaned, epsg=epsg, config=config.clean), batches, workers,
+                                       shared=checks))
+    for (lo, hi), cleaned in zip(batches, cleaned_batches):
         for k, (ride, outline) in zip(range(lo, hi), cleaned):
             c, checks[k] = checks[k], None
             if ride is None:
@@ -401,7 +404,7 @@ def build_network(
                            review_outcomes=review.outcomes())
     if config.timing.untimed_speed_kph is None and not all(r.travel_timed for r in rides):
         config = replace(config, timing=replace(config.timing, untimed_speed_kph=survey_speed_kph(rides)))
-    net = survey_network(rides, tz, epsg, workers, config)
+    net = survey_network(rides, tz, epsg, workers, config, engine if on_cluster else None)
     routes, notices, stops, pattern_stops, timed = net.routes, net.notices, net.stops, net.pattern_stops, net.timed
     # bands nobody's evidence covers take the survey's headway for the mode: known once every route is
     modes = {key: route_mode(routes[key[0]], rides) for key in timed}

@@ -1,0 +1,97 @@
+"""How much of a build's CPU work a Dask cluster takes: a scheduler and two single-thread workers started as a
+survey team starts them (``dask scheduler``, ``dask worker ADDRESS --nthreads 1``, processes of their own), a
+build through ``--engine dask --dask-scheduler ADDRESS``, and the same build here.
+
+    python benchmarks/cluster.py [FOLDER]   # default: the accuracy survey (python benchmarks/accuracy.py first)
+
+Reports the CPU seconds of the calling process (the build) and of the workers' processes (the worker and the
+nanny that starts it, read from /proc before and after), the workers' share, the wall time of both builds, and
+whether the two feeds are the same bytes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DEFAULT = HERE / "_work" / "accuracy" / "survey-all-1"
+
+
+def tree_cpu_s(pid: int) -> float:
+    """User and system CPU seconds of a process and its living descendants (/proc)."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    stack = [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                children = (task / "children").read_text().split()
+                stack += [int(c) for c in children]
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def build(args: list[str], out: Path) -> tuple[float, float]:
+    """(wall s, CPU s of the build's process and its children) of ``transitmap build``."""
+    cmd = ["/usr/bin/time", "-f", "%U %S", sys.executable, "-m", "transitmap.cli", "build", *args, "--out",
+           str(out), "--no-validate", "-q"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent)
+    wall = time.perf_counter() - t0
+    user, system = map(float, proc.stderr.strip().splitlines()[-1].split())
+    return wall, user + system
+
+
+def main() -> None:
+    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
+    if not folder.exists():
+        sys.exit(f"{folder} not found: run python benchmarks/accuracy.py first, or name a survey folder")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    procs = [subprocess.Popen(["dask", "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                               "--dashboard-address", ":0"], **quiet)]
+    try:
+        time.sleep(3)
+        workers = [subprocess.Popen(["dask", "worker", address, "--nthreads", "1", "--no-dashboard"], **quiet)
+                   for _ in range(2)]
+        procs += workers
+        from distributed import Client
+
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+        with tempfile.TemporaryDirectory() as tmp:
+            local_wall, local_cpu = build([str(folder)], Path(tmp) / "here")
+            before = sum(tree_cpu_s(w.pid) for w in workers)
+            wall, caller_cpu = build([str(folder), "--engine", "dask", "--dask-scheduler", address],
+                                     Path(tmp) / "there")
+            workers_cpu = sum(tree_cpu_s(w.pid) for w in workers) - before
+            same = (Path(tmp) / "here" / "gtfs.zip").read_bytes() == (Path(tmp) / "there" / "gtfs.zip").read_bytes()
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    print(json.dumps({"survey": folder.name, "local_wall_s": round(local_wall, 1), "local_cpu_s": round(local_cpu, 1),
+                      "cluster_wall_s": round(wall, 1), "caller_cpu_s": round(caller_cpu, 1),
+                      "workers_cpu_s": round(workers_cpu, 1),
+                      "workers_share": round(workers_cpu / max(workers_cpu + caller_cpu, 1e-9), 3),
+                      "same_feed": same}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
