@@ -6,7 +6,7 @@ build through ``--engine dask --dask-scheduler ADDRESS``, and the same build her
 
 Reports the CPU seconds of the calling process (the build) and of the workers' processes (the worker and the
 nanny that starts it, read from /proc before and after), the workers' share, the wall time of both builds, and
-whether the two feeds are the same bytes."""
+the largest memory a worker process held, and whether the two feeds are the same bytes."""
 
 from __future__ import annotations
 
@@ -38,6 +38,22 @@ def tree_cpu_s(pid: int) -> float:
         except (OSError, IndexError, ValueError):
             continue
     return total
+
+
+def tree_peak_mib(pid: int) -> float:
+    """The largest peak resident memory (VmHWM) of a process and its living descendants, MiB."""
+    peak, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+            for task in Path(f"/proc/{p}/task").iterdir():
+                stack += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, IndexError, ValueError):
+            continue
+    return peak / 1024
 
 
 def build(args: list[str], out: Path) -> tuple[float, float]:
@@ -77,6 +93,7 @@ def main() -> None:
             wall, caller_cpu = build([str(folder), "--engine", "dask", "--dask-scheduler", address],
                                      Path(tmp) / "there")
             workers_cpu = sum(tree_cpu_s(w.pid) for w in workers) - before
+            worker_peak = max(tree_peak_mib(w.pid) for w in workers)
             same = (Path(tmp) / "here" / "gtfs.zip").read_bytes() == (Path(tmp) / "there" / "gtfs.zip").read_bytes()
     finally:
         for p in procs:
@@ -90,7 +107,7 @@ def main() -> None:
                       "cluster_wall_s": round(wall, 1), "caller_cpu_s": round(caller_cpu, 1),
                       "workers_cpu_s": round(workers_cpu, 1),
                       "workers_share": round(workers_cpu / max(workers_cpu + caller_cpu, 1e-9), 3),
-                      "same_feed": same}, indent=2))
+                      "worker_peak_mib": round(worker_peak), "same_feed": same}, indent=2))
 
 
 if __name__ == "__main__":
