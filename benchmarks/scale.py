@@ -17,6 +17,10 @@ one core while it does what only the calling process can do): with no core ever 
 taken ``wall_s - idle_core_s / cores``. ``stages``: [wall s, CPU s] of each stage of the build, from its ``-v``
 log.
 
+Against what reading costs: ``plain_parse_s`` is a plain standard-library ``json`` parse of the same files on
+two processes (``plain_parse_s()``, measured just before the build, on the same machine in the same hour);
+``build_over_parse`` the build's wall time over it.
+
 Memory: ``peak_mib`` is what ``/usr/bin/time -v`` reports, the largest single process; the build runs
 worker processes beside it, so ``peak_all_processes_mib`` samples the whole process tree every second, pages
 shared by forked workers counted once (``tree_memory_kib``: the machine's anonymous memory above what it held
@@ -87,6 +91,24 @@ def generate(tiles: int, rides: int, seed: int = 1) -> None:
     (WORK / "survey.json").write_text(json.dumps(totals, indent=2))
 
 
+def _parse_file(path: str) -> int:
+    """The fixes of one JSON Lines file, parsed with the standard library's json and nothing else."""
+    with open(path, "rb") as fh:
+        return sum(len(json.loads(line)["points"]) for line in fh if line.strip())
+
+
+def plain_parse_s(inputs: list[str], processes: int = 2) -> tuple[float, int]:
+    """(wall s, fixes) of a plain stdlib ``json`` parse of the survey's files on ``processes`` processes: the
+    least any tool must spend to read the input, the reference a build's time is measured against."""
+    from multiprocessing import Pool
+
+    files = sorted(str(f) for folder in inputs for f in Path(folder).rglob("*") if f.is_file())
+    t = time.perf_counter()
+    with Pool(processes) as pool:
+        fixes = sum(pool.map(_parse_file, files, chunksize=1))
+    return time.perf_counter() - t, fixes
+
+
 def run(parts: list[str]) -> None:
     survey = json.loads((WORK / "survey.json").read_text())
     exe = str(Path(sys.executable).with_name("transitmap"))
@@ -96,6 +118,7 @@ def run(parts: list[str]) -> None:
         n = survey["tiles"] * int(num) // int(den or 1)
         inputs = [str(WORK / f"tile{k:02d}") for k in range(n)]
         out = WORK / f"out-{n:02d}"
+        parse_s, fixes = plain_parse_s(inputs)
         cmd = ["/usr/bin/time", "-v", exe, "build", *inputs, "--out", str(out), "--no-validate", "-v"]
         t, steal, idle, own, anon = time.perf_counter(), steal_s(), idle_s(), time.process_time(), anon_kib()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -115,7 +138,9 @@ def run(parts: list[str]) -> None:
         cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", stderr).group(1)) for kind
                   in ("User", "System"))
         ledger = (out / "traces.csv").read_text().splitlines()[1:] if (out / "traces.csv").exists() else []
-        rows.append({"part": part, "tiles": n, "rides": len(ledger), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+        rows.append({"part": part, "tiles": n, "rides": len(ledger), "fixes": fixes, "wall_s": round(wall, 1),
+                     "plain_parse_s": round(parse_s, 1), "build_over_parse": round(wall / parse_s, 2),
+                     "cpu_s": round(cpu, 1),
                      "vm_steal_s": round(steal, 1), "idle_core_s": round(idle, 1), "cores": os.cpu_count(),
                      "sampler_cpu_s": round(own, 1), "peak_mib": round(rss),
                      "peak_all_processes_mib": round(peak_tree / 1024),
