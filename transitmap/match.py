@@ -456,8 +456,7 @@ def _similarity(ca: str | None, raw_a: str, cb: str | None, raw_b: str) -> float
         short, long_ = sorted((ca, cb), key=len)
         typo = (sorted(ca) == sorted(cb)
                 or (long_.startswith(short) and long_[len(short):].isalpha()
-                    and SequenceMatcher(None, (ca + ra).replace(" ", "").lower(),
-                                        (cb + rb).replace(" ", "").lower()).ratio() >= 0.95))
+                    and _alike((ca + ra).replace(" ", "").lower(), (cb + rb).replace(" ", "").lower(), 0.95)))
         return 0.7 if typo else 0.0
     if ca or cb:  # a route number beside a name without one ("kayole to town"): riders who name the
         # terminals may ride that number or another between them; agreeing when the number's name holds them
@@ -475,14 +474,21 @@ def _similarity(ca: str | None, raw_a: str, cb: str | None, raw_b: str) -> float
     return max(SequenceMatcher(None, ra, rb).ratio(), SequenceMatcher(None, sort(ra), sort(rb)).ratio())
 
 
+@lru_cache(maxsize=65536)
 def _same_place(x: str, y: str) -> bool:
     """Two folded place names of one place: alike but for a typo, or one the other written longer ("madina",
     "madina station")."""
-    if x == y or SequenceMatcher(None, x, y).ratio() >= 0.8:
+    if x == y or _alike(x, y, 0.8):
         return True
     wx, wy = set(x.split()), set(y.split())
     shorter = min(wx, wy, key=len)
     return bool(shorter) and (wx <= wy or wy <= wx) and max(map(len, shorter)) >= 4
+
+
+def _alike(x: str, y: str, at_least: float) -> bool:
+    """``SequenceMatcher(None, x, y).ratio() >= at_least``, its cheap upper bounds tried first."""
+    m = SequenceMatcher(None, x, y)
+    return m.real_quick_ratio() >= at_least and m.quick_ratio() >= at_least and m.ratio() >= at_least
 
 
 @lru_cache(maxsize=65536)

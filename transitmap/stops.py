@@ -99,16 +99,20 @@ def _pattern_candidates(key, pattern, rides: list[Ride], config: StopConfig) -> 
         order = np.argsort(s_all, kind="stable")
         s_sorted = s_all[order]
         cuts = np.flatnonzero(np.diff(s_sorted) > config.cluster_gap_m) + 1
-        runs = [list(g) for g in np.split(order, cuts)]
         # runs whose middles lie closer than stop_apart_m are one stop's evidence, spread (vehicles stand a
-        # little before or after it, collectors tap late)
-        merged: list[list[int]] = []
-        for run in runs:
-            if merged and np.median(s_all[run]) - np.median(s_all[merged[-1]]) < config.stop_apart_m:
-                merged[-1] += run
+        # little before or after it, collectors tap late); a run, and runs merged, are spans of the sorted
+        # evidence, whose median is its middle
+        def middle(lo: int, hi: int) -> float:
+            m = lo + (hi - lo - 1) // 2
+            return float(s_sorted[m] if (hi - lo) % 2 else (s_sorted[m] + s_sorted[m + 1]) / 2)
+
+        spans: list[list[int]] = []
+        for lo, hi in zip(np.r_[0, cuts].tolist(), np.r_[cuts, len(order)].tolist()):
+            if spans and middle(lo, hi) - middle(*spans[-1]) < config.stop_apart_m:
+                spans[-1][1] = hi
             else:
-                merged.append(run)
-        for group in map(np.array, merged):
+                spans.append([lo, hi])
+        for group in (order[lo:hi] for lo, hi in spans):
             # placed where the vehicles stood for it (marks moved to their stands, dwells), else where tapped
             where = group[(marked | dwell)[group]] if (marked | dwell)[group].any() else group
             s_med = float(np.median(s_all[where]))
