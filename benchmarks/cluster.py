@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -71,38 +70,15 @@ def main() -> None:
     folder = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
     if not folder.exists():
         sys.exit(f"{folder} not found: run python benchmarks/accuracy.py first, or name a survey folder")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    address = f"tcp://127.0.0.1:{port}"
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    procs = [subprocess.Popen(["dask", "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                               "--dashboard-address", ":0"], **quiet)]
-    try:
-        time.sleep(3)
-        workers = [subprocess.Popen(["dask", "worker", address, "--nthreads", "1", "--no-dashboard"], **quiet)
-                   for _ in range(2)]
-        procs += workers
-        from distributed import Client
+    from transitmap.engine import hand_started_cluster
 
-        with Client(address, timeout="30s") as client:
-            client.wait_for_workers(2, timeout=60)
-        with tempfile.TemporaryDirectory() as tmp:
-            local_wall, local_cpu = build([str(folder)], Path(tmp) / "here")
-            before = sum(tree_cpu_s(w.pid) for w in workers)
-            wall, caller_cpu = build([str(folder), "--engine", "dask", "--dask-scheduler", address],
-                                     Path(tmp) / "there")
-            workers_cpu = sum(tree_cpu_s(w.pid) for w in workers) - before
-            worker_peak = max(tree_peak_mib(w.pid) for w in workers)
-            same = (Path(tmp) / "here" / "gtfs.zip").read_bytes() == (Path(tmp) / "there" / "gtfs.zip").read_bytes()
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+    with hand_started_cluster(2) as (address, workers), tempfile.TemporaryDirectory() as tmp:
+        local_wall, local_cpu = build([str(folder)], Path(tmp) / "here")
+        before = sum(tree_cpu_s(w.pid) for w in workers)
+        wall, caller_cpu = build([str(folder), "--engine", "dask", "--dask-scheduler", address], Path(tmp) / "there")
+        workers_cpu = sum(tree_cpu_s(w.pid) for w in workers) - before
+        worker_peak = max(tree_peak_mib(w.pid) for w in workers)
+        same = (Path(tmp) / "here" / "gtfs.zip").read_bytes() == (Path(tmp) / "there" / "gtfs.zip").read_bytes()
     print(json.dumps({"survey": folder.name, "local_wall_s": round(local_wall, 1), "local_cpu_s": round(local_cpu, 1),
                       "cluster_wall_s": round(wall, 1), "caller_cpu_s": round(caller_cpu, 1),
                       "workers_cpu_s": round(workers_cpu, 1),

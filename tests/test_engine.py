@@ -95,39 +95,13 @@ def test_the_network_is_built_on_the_workers_region_by_region(engine, tmp_path):
 def test_a_scheduler_and_workers_started_by_hand_build_the_same_feed(tmp_path):
     """``dask scheduler`` and two ``dask worker ADDRESS`` in processes of their own, as a survey team starts
     them on its machines: the build through ``--dask-scheduler`` writes the same bytes as one here."""
-    import socket
-    import subprocess
-    import sys
-    import time
+    from transitmap.engine import hand_started_cluster
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    address = f"tcp://127.0.0.1:{port}"
-    dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
-    procs = [subprocess.Popen([*dask, "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    try:
-        procs += [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
-                                    "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                  for _ in range(2)]
-        from distributed import Client
-
-        with Client(address, timeout="30s") as client:
-            client.wait_for_workers(2, timeout=60)
+    with hand_started_cluster(2) as (address, _):
         runner = CliRunner()
         here = runner.invoke(main, ["build", str(SAMPLE), "--out", str(tmp_path / "here"), "--no-validate", "-q"])
         there = runner.invoke(main, ["build", str(SAMPLE), "--out", str(tmp_path / "there"), "--no-validate", "-q",
                                      "--engine", "dask", "--dask-scheduler", address])
-        assert here.exit_code == there.exit_code == 0, there.output
-        for name in OUTPUTS:
-            assert (tmp_path / "here" / name).read_bytes() == (tmp_path / "there" / name).read_bytes(), name
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        time.sleep(0)
+    assert here.exit_code == there.exit_code == 0, there.output
+    for name in OUTPUTS:
+        assert (tmp_path / "here" / name).read_bytes() == (tmp_path / "there" / name).read_bytes(), name

@@ -16,6 +16,8 @@ import logging
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -196,6 +198,38 @@ class DaskEngine:
             result = future.result()
             future.release()
             yield result
+
+
+@contextmanager
+def hand_started_cluster(workers: int = 2) -> Iterator[tuple[str, list[subprocess.Popen]]]:
+    """A Dask scheduler and ``workers`` single-thread workers on this machine, each a process of its own, as
+    a survey team starts them by hand (``dask scheduler``; ``dask worker ADDRESS --nthreads 1``): yields the
+    scheduler's address and the workers' processes once all workers have joined; stops them after."""
+    import socket
+
+    from distributed import Client
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                               "--port", str(port), "--dashboard-address", ":0"], **quiet)]
+    try:
+        procs += [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+                                    "--no-dashboard"], **quiet) for _ in range(workers)]
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(workers, timeout=60)
+        yield address, procs[1:]
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
 
 
 # ------------------------------------------------------------------ the build's clock and memory
