@@ -27,6 +27,7 @@ from ..errors import FeedError, SettingsError, TransitmapError, UnsafeOutputErro
 from ..gpkg import route_layer
 from ..model import iso_currencies
 from ..pipeline import REPORT_VERSION, build_network, build_outputs, validate_inputs
+from ..plan import plan as plan_journeys
 from ..privacy import pseudonyms as pseudonyms_of
 from ..read import ReadLimits
 from ..report import (
@@ -51,6 +52,7 @@ from .options import (
     engine_for,
     engine_options,
     failures_exit,
+    format_option,
     log,
     progress_bar,
     safe_out_dir,
@@ -62,6 +64,7 @@ from .options import (
 from .render import (
     count,
     render_diff,
+    render_journeys,
     render_stats,
     render_status,
     render_text,
@@ -515,6 +518,36 @@ def stats(ctx: click.Context, feed: str, out: str | None, ledger: str | None, fm
         click.echo(frame_csv(result.routes).decode(), nl=False)
     elif not ctx.meta.get("quiet"):
         click.echo(render_stats(result))
+
+
+@main.command("plan")
+@click.argument("feed", type=click.Path(exists=True, dir_okay=False))
+@click.argument("origin")
+@click.argument("destination")
+@click.option("--at", "at", type=click.DateTime(["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%H:%M"]),
+              help="Leave at or after this local time: 'YYYY-MM-DD HH:MM', or HH:MM today [default: now].")
+@format_option
+@verbosity
+def plan_cmd(feed, origin, destination, at, fmt):
+    """The journeys a rider's trip planner finds in FEED from ORIGIN to DESTINATION (stop ids, station ids or
+    stop names, e.g. "Bree Rank"): nigiri, the routing core of MOTIS (pip install 'transitmap[plan]').
+
+    Exit codes: 0 journeys found; 1 none (or FEED is not a usable feed); 2 a stop that is not in the feed.
+
+    Example:
+
+    \b
+      transitmap plan out/gtfs.zip Randburg Diepkloof --at "2026-03-04 08:00"
+    """
+    if at is not None and at.year == 1900:  # HH:MM: today
+        at = datetime.combine(datetime.now().date(), at.time())
+    with failures_exit(lambda: None):
+        journeys = plan_journeys(feed, origin, destination, at)
+    if fmt == "json":
+        click.echo(to_json({"journeys": [j.to_dict() for j in journeys]}).decode(), nl=False)
+    else:
+        click.echo(render_journeys(journeys, origin, destination))
+    sys.exit(EXIT_OK if journeys else EXIT_ERRORS)
 
 
 @main.command("notices")

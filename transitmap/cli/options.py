@@ -45,7 +45,7 @@ def verbosity(f):
 class SurveyOrder(click.Group):
     """Commands listed in the order a survey uses them, not alphabetically."""
 
-    ORDER = ("init", "import", "status", "validate", "build", "review", "stats", "diff", "notices",
+    ORDER = ("init", "import", "status", "validate", "build", "review", "stats", "diff", "plan", "notices",
              "list", "set", "merge", "drop", "assign", "exclude", "undo")
 
     def list_commands(self, ctx: click.Context) -> list[str]:

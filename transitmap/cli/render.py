@@ -175,3 +175,21 @@ def render_stats(result) -> str:
     lines += ["", "checks against gtfs-kit: " + ("all agree" if not bad else
               "; ".join(f"{a['figure']}: {a['transitmap']} vs {a['gtfs_kit']}" for a in bad))]
     return "\n".join(lines)
+
+
+def render_journeys(journeys, origin: str, destination: str) -> str:
+    """Planned journeys as a rider reads them: leave, arrive, each vehicle and each change of stop."""
+    if not journeys:
+        return f"no journey from {origin} to {destination} then (the feed's service, its days and hours)"
+    out = []
+    for j in journeys:
+        minutes = round((j.arrive - j.depart).total_seconds() / 60)
+        changes = j.vehicles - 1
+        out.append(f"{j.depart:%a %H:%M} -> {j.arrive:%H:%M}, {minutes} min, "
+                   f"{'no change' if not changes else count(changes, 'change')}")
+        for leg in j.legs:
+            how = "walk" if leg.walk else "ride"
+            out.append(f"  {leg.depart:%H:%M} {how} from {leg.from_name} ({leg.from_stop}) to {leg.to_name} "
+                       f"({leg.to_stop}), {leg.arrive:%H:%M}")
+    return "\n".join(out)
+
