@@ -3,8 +3,8 @@
     python benchmarks/journeys.py                  # builds sample_traces/ with this code
     python benchmarks/journeys.py --feed gtfs.zip  # a feed built otherwise (by an older version, say)
 
-The planner is the tests' (``tests/planner.py``: RAPTOR by pyraptor, frequencies expanded as OpenTripPlanner
-does, a change between the stops of one station in two minutes). It plans between stops by name on a Wednesday
+The planner is the tests' (``tests/planner.py``: nigiri, the routing core of MOTIS, frequencies expanded as consumers
+expand them, the stops of one station linked on foot). It plans between stops by name on a Wednesday
 and a Saturday of the survey's week, at 08:00 and 17:30, and prints one row per journey: when it leaves and
 arrives, the vehicles taken, and the in-vehicle time against the median time the recorded rides took over the
 same stretches (``tests/planner.observed_times``; in the same time band where one was ridden in it, else all).

@@ -73,3 +73,48 @@ def test_plan_on_the_command_line(feed):
     assert js.exit_code == 0 and journeys[0]["vehicles"] == 1 and journeys[0]["legs"][0]["from_stop"] == "S0009"
     unknown = runner.invoke(main, ["plan", str(feed), "Randburg", "Nowhere"])
     assert unknown.exit_code == 2 and "no stop is named or numbered 'Nowhere'" in unknown.output
+
+
+ACCURACY_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "nairobi-2019-gtfs.zip"
+
+
+@pytest.fixture(scope="module")
+def accuracy_survey(tmp_path_factory) -> Path:
+    """The accuracy benchmark's hostile survey of 6 of Nairobi's routes, ridden by simulated collectors."""
+    if not ACCURACY_DATA.exists():
+        pytest.skip("needs ../shared/data (the Nairobi 2019 network)")
+    import sys
+
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import accuracy
+
+    network, epsg = accuracy.load_network(ACCURACY_DATA, 6)
+    network = accuracy.hostile_network(network, epsg, np.random.default_rng(1001))
+    folder = tmp_path_factory.mktemp("accuracy") / "survey"
+    accuracy.simulate(network, 1, folder, hostile=True)
+    return folder
+
+
+@pytest.mark.parametrize("profile", ["frequencies", "timetable"])
+def test_every_pattern_of_the_hostile_accuracy_survey_is_planned_end_to_end(accuracy_survey, tmp_path, profile):
+    """A rider's planner takes every pattern of the accuracy survey's feed end to end, in one vehicle, in the
+    time of one of the pattern's trips (a band whose rides take longer has a trip of its own times)."""
+    feed = tmp_path / "gtfs.zip"
+    feed.write_bytes(build_network([accuracy_survey], BuildConfig(currency="SLE", profile=profile)).feed)
+    st = _table(feed, "stop_times.txt")
+    st["seq"] = st.stop_sequence.astype(int)
+    st["s"] = pd.to_timedelta(st.arrival_time).dt.total_seconds()
+    st = st.sort_values(["trip_id", "seq"])
+    trips = st.groupby("trip_id").agg(first=("stop_id", "first"), last=("stop_id", "last"),
+                                      took=("s", lambda s: s.iloc[-1] - s.iloc[0]))
+    calendar = _table(feed, "calendar.txt").iloc[0]
+    day = datetime.strptime(calendar.start_date, "%Y%m%d").replace(hour=8)
+    ends = trips.groupby(["first", "last"]).took.apply(set)
+    assert len(ends) >= 6
+    for (a, b), times in ends.items():
+        direct = [j for j in plan(feed, a, b, day) if j.vehicles == 1]
+        assert direct, (a, b)
+        took = (direct[0].arrive - direct[0].depart).total_seconds()
+        assert min(abs(took - t) for t in times) <= 60, (a, b, took, sorted(times))

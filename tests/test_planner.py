@@ -1,7 +1,7 @@
 """Journeys a rider's trip planner plans on the sample survey's feed, in both export profiles.
 
-A RAPTOR router (pyraptor, see ``planner.py``) plans between the stops of the sample survey at 08:00 and 17:30 on
-a weekday and on a Saturday. Wherever the declared service runs (05:00-21:00, every day), a journey exists,
+nigiri, the routing core of MOTIS (see ``planner.py``), plans between the stops of the sample survey at 08:00
+and 17:30 on a weekday and on a Saturday. Wherever the declared service runs (05:00-21:00, every day), a journey exists,
 leaves within the band's headway, and its in-vehicle time is within 20 % of the median time the recorded rides
 took over the same stretch in the same band (over all bands where no ride was recorded in that band: the sample
 was ridden mostly at midday, on weekdays).
@@ -21,7 +21,7 @@ from transitmap.config import BuildConfig
 from transitmap.model import time_band
 from transitmap.pipeline import build_network
 
-pytest.importorskip("pyraptor", reason="the router: pip install --no-deps pyraptor==1.3.10 (the README's test command)")
+pytest.importorskip("pynigiri", reason="the router: pip install 'transitmap[plan]' (Python 3.11)")
 from planner import Planner, observed_times  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_traces"
@@ -82,7 +82,8 @@ def test_every_route_takes_riders_end_to_end_within_20_percent_of_the_rides_time
         rides = observed[(origin, destination)]
         assert len(rides) >= 2, f"the sample has rides over {pattern}'s stretch"
         expected_s = _median_ride_s(rides, time_band(AT[at]))
-        assert abs(journey.in_vehicle_s - expected_s) <= 0.2 * expected_s, (pattern, at, journey, sorted(rides))
+        # nigiri plans in whole minutes: a departure and an arrival each a minute apart at most
+        assert abs(journey.in_vehicle_s - expected_s) <= 0.2 * expected_s + 60, (pattern, at, journey, sorted(rides))
 
 
 def test_a_journey_leaves_within_the_bands_headway(frequencies_feed):

@@ -12,7 +12,7 @@ import os
 import tempfile
 import zipfile
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -90,49 +90,64 @@ def stops_named(feed: bytes | str | Path, name_or_id: str) -> list[str]:
     return found
 
 
-def plan(feed: str | Path, origin: str, destination: str, at: datetime | None = None,
-         max_transfers: int = 3) -> list[PlannedJourney]:
-    """The journeys from ``origin`` to ``destination`` (stop ids, station ids or stop names) leaving at or
-    after ``at`` (time-zone aware, or the feed's local time; default: now), the fastest first as nigiri gives
-    them (a journey with fewer changes beside a faster one with more)."""
-    try:
-        import pynigiri as pn
-    except ImportError as e:  # pragma: no cover - an optional dependency
-        raise SettingsError("planning needs pynigiri: pip install 'transitmap[plan]' (Python 3.11)") from e
-    tables = read_feed(feed, ("agency", "stops"))
-    zone = ZoneInfo(tables.table("agency", ("agency_timezone",))["agency_timezone"].iloc[0])
-    when = (at or datetime.now(zone))
-    when = when.replace(tzinfo=zone) if when.tzinfo is None else when
-    origins, targets = stops_named(feed, origin), stops_named(feed, destination)
-    all_stops = tables.all_stops
-    names = dict(zip(all_stops["stop_id"], all_stops["stop_name"]))
-    day = when.astimezone(zone).date()
-    with tempfile.TemporaryDirectory() as tmp:
-        with zipfile.ZipFile(feed) as z:
-            z.extractall(tmp)
+class Planner:
+    """A feed loaded into nigiri for the days around ``day`` (the feed's local date), to plan many journeys."""
+
+    def __init__(self, feed: str | Path, day: date) -> None:
         try:
-            with _quiet():
-                tt = pn.load_timetable([pn.TimetableSource("gtfs", tmp)], str(day - timedelta(days=1)),
-                                       str(day + timedelta(days=2)))
-        except Exception as e:
-            raise FeedError(f"nigiri cannot load the feed: {e}") from e
-        index = {int(i): s for s in all_stops["stop_id"] if (i := tt.find_location(s)) is not None}
+            import pynigiri as pn
+        except ImportError as e:  # pragma: no cover - an optional dependency
+            raise SettingsError("planning needs pynigiri: pip install 'transitmap[plan]' (Python 3.11)") from e
+        self._pn, self.feed = pn, feed
+        tables = read_feed(feed, ("agency", "stops"))
+        self.zone = ZoneInfo(tables.table("agency", ("agency_timezone",))["agency_timezone"].iloc[0])
+        stops = tables.all_stops
+        self.names = dict(zip(stops["stop_id"], stops["stop_name"]))
+        with tempfile.TemporaryDirectory() as tmp:
+            with zipfile.ZipFile(feed) as z:
+                z.extractall(tmp)
+            try:
+                with _quiet():
+                    self.tt = pn.load_timetable([pn.TimetableSource("gtfs", tmp)], str(day - timedelta(days=1)),
+                                                str(day + timedelta(days=2)))
+            except Exception as e:
+                raise FeedError(f"nigiri cannot load the feed: {e}") from e
+        self.location = {s: i for s in stops["stop_id"] if (i := self.tt.find_location(s)) is not None}
+        self.stop_of = {int(i): s for s, i in self.location.items()}
+
+    def journeys(self, origins: list[str], targets: list[str], when: datetime,
+                 max_transfers: int = 3) -> list[PlannedJourney]:
+        """The journeys from any of the stops ``origins`` to any of ``targets`` leaving at or after ``when``
+        (time-zone aware, or the feed's local time), the earliest arrival first."""
+        pn = self._pn
+        when = when.replace(tzinfo=self.zone) if when.tzinfo is None else when
         q = pn.Query()
         q.start_time = int(when.timestamp()) // 60
-        q.start = [pn.Offset(tt.find_location(s), 0, 0) for s in origins]
-        q.destination = [pn.Offset(tt.find_location(s), 0, 0) for s in targets]
+        q.start = [pn.Offset(self.location[s], 0, 0) for s in origins if s in self.location]
+        q.destination = [pn.Offset(self.location[s], 0, 0) for s in targets if s in self.location]
         q.max_transfers = max_transfers
         with _quiet():
-            found = pn.route(tt, q)
-    out = []
-    for j in found:
-        legs = []
-        for leg in j.legs:
-            a, b = index.get(int(getattr(leg, "from")), "?"), index.get(int(leg.to), "?")
-            depart = datetime.fromtimestamp(leg.dep_time * 60, zone)
-            arrive = datetime.fromtimestamp(leg.arr_time * 60, zone)
-            legs.append(PlannedLeg(a, names.get(a, a), b, names.get(b, b), depart, arrive,
-                                   walk=names.get(a) == names.get(b) and a != b))
-        if legs:
-            out.append(PlannedJourney(tuple(legs)))
-    return sorted(out, key=lambda j: (j.arrive, j.vehicles, j.depart))
+            found = pn.route(self.tt, q)
+        out = []
+        for j in found:
+            legs = []
+            for leg in j.legs:
+                a, b = self.stop_of.get(int(getattr(leg, "from")), "?"), self.stop_of.get(int(leg.to), "?")
+                legs.append(PlannedLeg(a, self.names.get(a, a), b, self.names.get(b, b),
+                                       datetime.fromtimestamp(leg.dep_time * 60, self.zone),
+                                       datetime.fromtimestamp(leg.arr_time * 60, self.zone),
+                                       walk=self.names.get(a) == self.names.get(b) and a != b))
+            if legs:
+                out.append(PlannedJourney(tuple(legs)))
+        return sorted(out, key=lambda j: (j.arrive, j.vehicles, j.depart))
+
+
+def plan(feed: str | Path, origin: str, destination: str, at: datetime | None = None) -> list[PlannedJourney]:
+    """The journeys from ``origin`` to ``destination`` (stop ids, station ids or stop names) leaving at or
+    after ``at`` (time-zone aware, or the feed's local time; default: now), the earliest arrival first."""
+    origins, targets = stops_named(feed, origin), stops_named(feed, destination)
+    tables = read_feed(feed, ("agency",))
+    zone = ZoneInfo(tables.table("agency", ("agency_timezone",))["agency_timezone"].iloc[0])
+    when = at or datetime.now(zone)
+    when = when.replace(tzinfo=zone) if when.tzinfo is None else when
+    return Planner(feed, when.astimezone(zone).date()).journeys(origins, targets, when)
