@@ -410,7 +410,7 @@ def test_ctrl_c_exits_130_with_one_line_and_the_previous_output_intact(tmp_path,
 def test_help_lists_commands_in_survey_order_each_with_an_example_and_its_exit_codes():
     r = CliRunner().invoke(main, ["--help"])
     listed = [line.split()[0] for line in r.output.split("Commands:")[1].splitlines() if line.strip()]
-    assert listed == ["init", "import", "status", "validate", "build", "review", "stats", "diff", "notices"]
+    assert listed == ["init", "import", "status", "validate", "build", "review", "stats", "diff", "plan", "notices"]
     for name in listed:
         text = CliRunner().invoke(main, [name, "--help"]).output
         assert "Example:" in text and "Exit code" in text and "``" not in text, name
