@@ -376,6 +376,7 @@ def build_network(
             else:
                 rides.append(ride)
                 moving[(ride.trace_id, ride.source)] = outline
+    cleaned_batches.close()  # its workers go now (they hold a copy of the traces), not at the end of the build
     del checks
     if not rides:
         run.notices.extend(dropped)
