@@ -374,6 +374,23 @@ def test_forked_workers_use_the_shared_object_they_inherit():
     assert {p for _, p in here} == {os.getpid()} and os.getpid() not in {p for _, p in there}
 
 
+
+def test_workers_that_finished_early_end_when_their_results_are_let_go():
+    """``imap_local`` closed before its last result (the build takes exactly its batches): its worker processes,
+    each holding a copy of the shared traces, end then, not when the build ends (the full scale survey held
+    1 GB more through matching while they lived)."""
+    import multiprocessing
+
+    from transitmap.engine import imap_local
+
+    data = np.arange(100_000, dtype=np.int64)
+    parts = [(k, k + 25_000) for k in range(0, 100_000, 25_000)]
+    results = imap_local(_part_sum, parts, workers=2, shared=data)
+    taken = [next(results) for _ in parts]
+    assert [s for s, _ in taken] == [int(data[a:b].sum()) for a, b in parts] and multiprocessing.active_children()
+    results.close()
+    assert not multiprocessing.active_children()
+
 def test_a_build_makes_full_garbage_collections_rare_and_then_restores_them(monkeypatch, tmp_path):
     """Inside a build, Python's full collections wait for a thousand middle ones (the build's millions of
     objects are not gone through again and again); after it, even one that fails, the thresholds are back."""
