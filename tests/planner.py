@@ -3,8 +3,8 @@
 The router is nigiri, the routing core of MOTIS (``pynigiri``; ``transitmap.plan.Planner`` loads a feed into
 it as any consumer does: the day's trips from ``calendar.txt``, every trip of ``frequencies.txt`` expanded into
 departures, the stops of a station linked on foot). What is ours here is only the reading of its journeys:
-each leg ridden is given the feed's trip that runs from its first stop to its last (a leg on foot between the
-stops of a station is a change, not a leg).
+each leg ridden is given the feed's trip that runs from its first stop to its last (``Planner.trip_from``; a leg
+no trip runs is on foot, a change, not a leg).
 
 The rides' own times, to compare the planned in-vehicle times with, come from the recordings: the time a ride
 took between its points nearest the two stops (``observed_times``).
@@ -61,19 +61,9 @@ class Planner:
 
         self.day = day
         self.nigiri = Nigiri(feed_zip, day)
-        with zipfile.ZipFile(feed_zip) as z:
-            st = pd.read_csv(z.open("stop_times.txt"), dtype={"stop_id": str, "trip_id": str})
-            stops = pd.read_csv(z.open("stops.txt"), dtype=str, keep_default_na=False)
-        st = st.sort_values(["trip_id", "stop_sequence"])
-        self.trip_stops = {t: list(g.stop_id) for t, g in st.groupby("trip_id", sort=True)}
-        boarding = stops[stops.get("location_type", pd.Series("0", index=stops.index)).isin(["", "0"])]
         self.named = defaultdict(list)  # stop name: ids of its stops (not stations)
-        for stop_id, name in zip(boarding.stop_id, boarding.stop_name):
+        for stop_id, name in zip(self.nigiri.stops.stop_id, self.nigiri.stops.stop_name):
             self.named[name].append(stop_id)
-
-    def _trip(self, a: str, b: str) -> str:
-        """The feed's first trip (by id) that runs from stop ``a`` to stop ``b``."""
-        return next((t for t, seq in self.trip_stops.items() if a in seq and b in seq[seq.index(a) + 1:]), "?")
 
     def plan(self, from_stops: str | list[str], to_stops: str | list[str], depart_s: int,
              rounds: int = 3) -> Journey | None:
@@ -88,8 +78,8 @@ class Planner:
             return None
         midnight = datetime.combine(self.day, datetime.min.time(), self.nigiri.zone)
         seconds = lambda t: int((t - midnight).total_seconds())  # noqa: E731
-        return Journey(tuple(Leg(self._trip(g.from_stop, g.to_stop), g.from_stop, g.to_stop, seconds(g.depart),
-                                 seconds(g.arrive)) for g in found[0].legs if not g.walk))
+        return Journey(tuple(Leg(self.nigiri.trip_from(g.from_stop, g.to_stop), g.from_stop, g.to_stop,
+                                 seconds(g.depart), seconds(g.arrive)) for g in found[0].legs if not g.walk))
 
 
 def observed_times(traces_dir: Path, feed_zip: Path, pairs: list[tuple[str, str]],

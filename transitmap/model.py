@@ -586,22 +586,25 @@ def note_words(text: str) -> bool:
     words = _words_of(text)
     if not words or not any(ch.isalpha() for ch in text):
         return True
-    if _CLOCK_IN.search(text) or _AMOUNT_PART.match(text) or _MONEY.search(text):
-        return True
-    if any(w in _SENTENCE_WORDS or w in _DEVICE_WORDS for w in words):
-        return True
-    if len(words) >= 6 and sum(w in _FUNCTION_WORDS for w in words) >= 2:
-        return True
-    return all(w in _GENERIC_WORDS or w.isdigit() or len(w) == 1 for w in words)
+    return _said(text, words) or _transit_words_only(words)
 
 
 def stop_word(text: str | None) -> bool:
     """Whether a label says only that here is a stop, naming none (``Stop 4``, ``Parada de Bus tipo 1``): words
-    of transit, numbers and single letters, no note about the device, a time or money."""
+    of transit, numbers and single letters, nothing said (``note_words``) about the device, a time or money."""
     words = _words_of(text or "")
-    return bool(words) and not (_CLOCK_IN.search(text or "") or _MONEY.search(text or "")) \
-        and not any(w in _SENTENCE_WORDS or w in _DEVICE_WORDS for w in words) \
-        and all(w in _GENERIC_WORDS or w.isdigit() or len(w) == 1 for w in words)
+    return bool(words) and not _said(text or "", words) and _transit_words_only(words)
+
+
+def _said(text: str, words: list[str]) -> bool:
+    """A note in the form of something said: a time, money, a sentence, the device."""
+    return bool(_CLOCK_IN.search(text) or _AMOUNT_PART.match(text) or _MONEY.search(text)
+                or any(w in _SENTENCE_WORDS or w in _DEVICE_WORDS for w in words)
+                or (len(words) >= 6 and sum(w in _FUNCTION_WORDS for w in words) >= 2))
+
+
+def _transit_words_only(words: list[str]) -> bool:
+    return all(w in _GENERIC_WORDS or w.isdigit() or len(w) == 1 for w in words)
 
 
 @lru_cache(maxsize=65536)

@@ -72,22 +72,9 @@ def _quiet():
                 os.close(fd)
 
 
-def stops_named(feed: bytes | str | Path, name_or_id: str) -> list[str]:
-    """The boarding stops a rider means by ``name_or_id``: a stop's id, a station's id (its stops), or a stop
-    name in any case (every stop of that name); ``SettingsError`` naming a few stops when none is."""
-    tables = read_feed(feed, ("stops",))
-    stops, stations = tables.stops, tables.stations
-    if name_or_id in set(stops["stop_id"]):
-        return [name_or_id]
-    if name_or_id in set(stations["stop_id"]):
-        return sorted(stops.loc[stops.get("parent_station", "") == name_or_id, "stop_id"])
-    folded = " ".join(name_or_id.split()).casefold()
-    found = sorted(stops.loc[stops["stop_name"].map(lambda n: " ".join(n.split()).casefold()) == folded, "stop_id"])
-    if not found:
-        few = ", ".join(sorted(set(stops["stop_name"]))[:8])
-        raise SettingsError(f"no stop is named or numbered {name_or_id!r} in the feed "
-                            f"(stops.txt lists them: {few}, ...)")
-    return found
+def feed_zone(feed: bytes | str | Path) -> ZoneInfo:
+    """The feed's time zone (its first agency's)."""
+    return ZoneInfo(read_feed(feed, ("agency",)).table("agency", ("agency_timezone",))["agency_timezone"].iloc[0])
 
 
 class Planner:
@@ -98,11 +85,18 @@ class Planner:
             import pynigiri as pn
         except ImportError as e:  # pragma: no cover - an optional dependency
             raise SettingsError("planning needs pynigiri: pip install 'transitmap[plan]' (Python 3.11)") from e
-        self._pn, self.feed = pn, feed
-        tables = read_feed(feed, ("agency", "stops"))
-        self.zone = ZoneInfo(tables.table("agency", ("agency_timezone",))["agency_timezone"].iloc[0])
-        stops = tables.all_stops
+        self._pn = pn
+        self.zone = feed_zone(feed)
+        tables = read_feed(feed, ("stops", "stop_times"))
+        self.stops, self.stations, stops = tables.stops, tables.stations, tables.all_stops
         self.names = dict(zip(stops["stop_id"], stops["stop_name"]))
+        st = tables.table("stop_times", ("trip_id", "stop_id", "stop_sequence"))
+        st = st.assign(seq=st["stop_sequence"].astype(int)).sort_values(["trip_id", "seq"], kind="stable")
+        self.trip_stops = {t: list(g) for t, g in st.groupby("trip_id", sort=True)["stop_id"]}
+        self._trips_at: dict[str, list[str]] = {}  # stop: the trips that serve it, in the order of their ids
+        for t, seq in self.trip_stops.items():
+            for stop in dict.fromkeys(seq):
+                self._trips_at.setdefault(stop, []).append(t)
         with tempfile.TemporaryDirectory() as tmp:
             with zipfile.ZipFile(feed) as z:
                 z.extractall(tmp)
@@ -114,6 +108,32 @@ class Planner:
                 raise FeedError(f"nigiri cannot load the feed: {e}") from e
         self.location = {s: i for s in stops["stop_id"] if (i := self.tt.find_location(s)) is not None}
         self.stop_of = {int(i): s for s, i in self.location.items()}
+
+    def trip_from(self, a: str, b: str) -> str | None:
+        """The feed's first trip (by id) that runs from stop ``a`` to stop ``b``; None: none does (a leg between
+        them is on foot)."""
+        for t in self._trips_at.get(a, ()):
+            seq = self.trip_stops[t]
+            if b in seq[seq.index(a) + 1:]:
+                return t
+        return None
+
+    def stops_named(self, name_or_id: str) -> list[str]:
+        """The boarding stops a rider means by ``name_or_id``: a stop's id, a station's id (its stops), or a stop
+        name in any case (every stop of that name); ``SettingsError`` naming a few stops when none is."""
+        stops = self.stops
+        if name_or_id in set(stops["stop_id"]):
+            return [name_or_id]
+        if name_or_id in set(self.stations["stop_id"]):
+            return sorted(stops.loc[stops.get("parent_station", "") == name_or_id, "stop_id"])
+        folded = " ".join(name_or_id.split()).casefold()
+        found = sorted(stops.loc[stops["stop_name"].map(lambda n: " ".join(n.split()).casefold()) == folded,
+                                 "stop_id"])
+        if not found:
+            few = ", ".join(sorted(set(stops["stop_name"]))[:8])
+            raise SettingsError(f"no stop is named or numbered {name_or_id!r} in the feed "
+                                f"(stops.txt lists them: {few}, ...)")
+        return found
 
     def journeys(self, origins: list[str], targets: list[str], when: datetime,
                  max_transfers: int = 3) -> list[PlannedJourney]:
@@ -136,7 +156,7 @@ class Planner:
                 legs.append(PlannedLeg(a, self.names.get(a, a), b, self.names.get(b, b),
                                        datetime.fromtimestamp(leg.dep_time * 60, self.zone),
                                        datetime.fromtimestamp(leg.arr_time * 60, self.zone),
-                                       walk=self.names.get(a) == self.names.get(b) and a != b))
+                                       walk=self.trip_from(a, b) is None))
             if legs:
                 out.append(PlannedJourney(tuple(legs)))
         return sorted(out, key=lambda j: (j.arrive, j.vehicles, j.depart))
@@ -145,9 +165,8 @@ class Planner:
 def plan(feed: str | Path, origin: str, destination: str, at: datetime | None = None) -> list[PlannedJourney]:
     """The journeys from ``origin`` to ``destination`` (stop ids, station ids or stop names) leaving at or
     after ``at`` (time-zone aware, or the feed's local time; default: now), the earliest arrival first."""
-    origins, targets = stops_named(feed, origin), stops_named(feed, destination)
-    tables = read_feed(feed, ("agency",))
-    zone = ZoneInfo(tables.table("agency", ("agency_timezone",))["agency_timezone"].iloc[0])
+    zone = feed_zone(feed)
     when = at or datetime.now(zone)
     when = when.replace(tzinfo=zone) if when.tzinfo is None else when
-    return Planner(feed, when.astimezone(zone).date()).journeys(origins, targets, when)
+    planner = Planner(feed, when.astimezone(zone).date())
+    return planner.journeys(planner.stops_named(origin), planner.stops_named(destination), when)
