@@ -64,8 +64,8 @@ class TimingConfig:
 
     def __post_init__(self) -> None:
         declared_span_s(self.service_hours)  # refused here, with what would do, not deep in a build
-        mode_table(self.mode_headways, MODE_HEADWAYS_MIN, "mode_headways")
-        mode_table(self.plausible_headways, PLAUSIBLE_HEADWAYS_MIN, "plausible_headways")
+        mode_table(self.mode_headways, "mode_headways")
+        mode_table(self.plausible_headways, "plausible_headways", ranges=True)
 
 
 #: the headway of a mode where nothing of a route direction tells it, minutes (``TimingConfig.mode_headways``):
@@ -79,16 +79,16 @@ PLAUSIBLE_HEADWAYS_MIN = {"minibus": (2, 120), "shared_taxi": (2, 120), "motorbi
                           "ferry": (10, 360), "cable_car": (1, 30), "funicular": (5, 60)}
 
 
-def mode_table(text: str, defaults: dict, name: str) -> dict:
-    """A table of modes from a setting ("minibus=8 rail=45" or "rail=10-240", minutes) over ``defaults``;
+def mode_table(text: str, name: str, *, ranges: bool = False) -> dict:
+    """The modes a setting gives ("minibus=8 rail=45", or with ``ranges`` "rail=10-240", minutes);
     ``SettingsError`` on what is not one."""
-    out = dict(defaults)
+    out = {}
     for item in str(text or "").replace(",", " ").split():
         m = re.fullmatch(r"([a-z_]+)=(\d+(?:\.\d+)?)(?:-(\d+(?:\.\d+)?))?", item.strip().lower())
-        if not m or (isinstance(next(iter(defaults.values())), tuple)) != (m.group(3) is not None):
-            example = "rail=10-240" if isinstance(next(iter(defaults.values())), tuple) else "rail=45"
-            raise SettingsError(f"timing.{name} {text!r}: write MODE=MINUTES per mode, such as {example}")
-        out[m.group(1)] = (float(m.group(2)), float(m.group(3))) if m.group(3) else float(m.group(2))
+        if not m or ranges != (m.group(3) is not None):
+            raise SettingsError(f"timing.{name} {text!r}: write MODE=MINUTES per mode, such as "
+                                f"{'rail=10-240' if ranges else 'rail=45'}")
+        out[m.group(1)] = (float(m.group(2)), float(m.group(3))) if ranges else float(m.group(2))
     return out
 
 
@@ -282,9 +282,7 @@ def fill_headways(bands: dict, modes: dict, config: TimingConfig = TimingConfig(
     (``mode_headways``), else the survey's own for the mode in that band (the median of its observed and
     estimated bands: three or more), else in any band, else the documented default (``MODE_HEADWAYS_MIN``).
     Returns the bands, filled."""
-    given = {item.split("=")[0].strip().lower() for item in str(config.mode_headways or "").replace(",", " ").split()}
-    declared = {m: v * 60 for m, v in mode_table(config.mode_headways, MODE_HEADWAYS_MIN, "mode_headways").items()
-                if m in given}
+    declared = {m: v * 60 for m, v in mode_table(config.mode_headways, "mode_headways").items()}
     seen: dict[tuple[str, str], list[float]] = {}
     for key, hs in bands.items():
         for h in hs:
@@ -342,7 +340,8 @@ def _direction_headways(patterns: list[Pattern], rides: list[Ride], tz: str, con
     seen = observed_span(patterns, rides, tz)
     span = (min(declared[0], seen[0]), max(declared[1], seen[1])) if seen else declared
     evidence = _band_evidence(patterns, rides, tz, config)
-    low, high = mode_table(config.plausible_headways, PLAUSIBLE_HEADWAYS_MIN, "plausible_headways").get(mode, (1, 240))
+    low, high = {**PLAUSIBLE_HEADWAYS_MIN, **mode_table(config.plausible_headways, "plausible_headways",
+                                                           ranges=True)}.get(mode, (1, 240))
     out = []
     for band, lo_h, hi_h in TIME_BANDS:
         lo, hi = max(lo_h * 3600, span[0]), min(hi_h * 3600, span[1])
