@@ -71,8 +71,8 @@ def generate(tiles: int, rides: int, seed: int = 1) -> None:
             lat0 = t["lat"][0]
             lat = t["lat"] + north / 110_574.0
             lon = t["lon"] + east / (111_320.0 * math.cos(math.radians(lat0)))
-            spec = RouteSpec(f"{tile}-{t['trip_id']}", f"T{tile} {t['name']}", tuple(zip(lat, lon)),
-                             tuple(f"T{tile} {n}" for n in t["stop_names"]), tuple(t["stop_frac"]),
+            spec = RouteSpec(f"{tile}-{t['trip_id']}", t["name"], tuple(zip(lat, lon)),
+                             tuple(t["stop_names"]), tuple(t["stop_frac"]),
                              fare=float(50 + 10 * int(t["length_m"] // 5000)), currency="ZAR")
             profile = RideProfile(headway_s=t["headway_s"], fix_interval_s=(1.0, 5.0))
             for k in range(rides):
@@ -208,6 +208,7 @@ def _kib(path: str, key: str) -> int:
 
 
 def main() -> None:
+    global WORK
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     g = sub.add_parser("generate")
@@ -215,7 +216,10 @@ def main() -> None:
     g.add_argument("--rides", type=int, default=3)
     r = sub.add_parser("run")
     r.add_argument("--parts", default="1/8,1/4,1/2,1")
+    for p in (g, r):
+        p.add_argument("--work", type=Path, default=WORK, help="the survey's folder [default: %(default)s]")
     args = ap.parse_args()
+    WORK = args.work.resolve()
     if args.cmd == "generate":
         generate(args.tiles, args.rides)
     else:

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from functools import lru_cache
 import numpy as np
 
 from . import notices as N
+from .engine import map_local
 from .geo import Path, along, distinct, group_stats, groups, pairs_within
 from .model import (
     Pattern,
@@ -56,23 +58,26 @@ class MatchConfig:
     gap_m: float = 150.0  # ... and in distance is a signal gap: the straight line across it is not the road
 
 
-def match_rides(rides: list[Ride], config: MatchConfig = MatchConfig()) -> tuple[list[Route], list[N.Notice]]:
+def match_rides(rides: list[Ride], config: MatchConfig = MatchConfig(), *, workers: int = 1
+                ) -> tuple[list[Route], list[N.Notice]]:
     """Routes made of the rides, sorted deterministically, and the notices of matching. Rides further apart
-    than any test of matching reaches never meet: ``network`` matches a survey region by region."""
+    than any test of matching reaches never meet: ``network`` matches a survey region by region. ``workers``
+    > 1: the paths' first meeting test and the patterns' median paths in that many processes forked from this
+    one (the same routes)."""
     if not rides:
         return [], []
     parts = _by_mode(rides, config)
     if len(parts) > 1:  # rides of different modes (a train, a bus on the road beside it) are never one route
-        found = [match_rides([rides[i] for i in part], config) for _, part in parts]
+        found = [match_rides([rides[i] for i in part], config, workers=workers) for _, part in parts]
         order = merged_routes([(part, routes) for (_, part), (routes, _) in zip(parts, found)])
         return [route for _, _, route in order], [n for _, notes in found for n in notes]
     paths = [_ride_path(r, config) for r in rides]
-    clusters = _clusters(rides, Covers(paths, config), config)
+    clusters = _clusters(rides, Covers(paths, config, workers=workers), config)
     patterns = _resolve_containment(rides, paths, clusters, config)
     notices = []
     out = []
-    for members, partial_rides in patterns:
-        xy = _median_geometry([paths[i] for i in members], config)
+    medians = map_local(_median_of, [members for members, _ in patterns], workers, shared=(paths, config))
+    for (members, partial_rides), xy in zip(patterns, medians):
         out.append(Pattern(tuple(members), tuple(partial_rides), xy,
                            _majority_name([rides[i] for i in members + partial_rides]),
                            majority_label([(rides[i].hand_route, 1) for i in members + partial_rides])))
@@ -187,9 +192,9 @@ class Covers:
     (0, 0). ``mutual``: the pairs (i, j), i < j, that pass it both ways, the only ones that can be the same
     path; ``backward``: the pairs (i, j) where i's probes only go back along j (it runs the other way)."""
 
-    def __init__(self, paths: list[Path], config: MatchConfig):
+    def __init__(self, paths: list[Path], config: MatchConfig, *, workers: int = 1):
         self.paths, self.corridor, self.share = paths, config.corridor_m, config.share
-        a, b, way = _probe_pairs(paths, config.corridor_m)
+        a, b, way = _probe_pairs(paths, config.corridor_m, workers=workers)
         self.probed = set(zip(a.tolist(), b.tolist()))
         self.backward = set(zip(a[way < 0].tolist(), b[way < 0].tolist()))  # i's probes run back along j
         n = max(len(paths), 1)
@@ -231,7 +236,8 @@ def _by_mode(rides: list[Ride], config: MatchConfig) -> list[tuple[str | None, l
     return [(m, [i for i, x in enumerate(mode) if x == m]) for m in [*known, None] if m in mode]
 
 
-def _probe_pairs(paths: list[Path], corridor: float, every: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _probe_pairs(paths: list[Path], corridor: float, every: int = 8, *, workers: int = 1
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The pairs of paths (a[k], b[k]), a != b, where at least half of a's probe points (``_probes``) lie
     within ``corridor`` of a vertex of b: the first test of ``_cover`` for all pairs at once (most pairs of
     rides near each other only cross). Candidates come from one KD-tree of every ``every``-th vertex of each
@@ -247,12 +253,14 @@ def _probe_pairs(paths: list[Path], corridor: float, every: int = 8) -> tuple[np
         return np.array([], np.int64), np.array([], np.int64), np.array([], np.int64)
     size = np.array([len(p.xy) for p in paths])
     xy = np.concatenate([p.xy for p in paths])
-    first = np.repeat(np.cumsum(size) - size, size)
-    i = np.arange(len(xy)) - first  # each vertex's place on its path
-    last = first + np.repeat(size, size) - 1
-    before, after = first + i - i % every, np.minimum(first + i - i % every + every, last)
-    margin = float(np.minimum(np.hypot(*(xy - xy[before]).T), np.hypot(*(xy - xy[after]).T)).max())
-    coarse = np.flatnonzero((i % every == 0) | (first + i == last))
+    first = np.cumsum(size) - size
+    # every vertex lies within half ``every`` steps along its path of a coarse vertex, so no farther than
+    # that many of its path's longest steps (a bound, cheaper than each vertex's distance: the search only
+    # finds candidates, each checked against all the vertices of its path below)
+    margin = every // 2 * max((float(np.diff(p.cum).max()) for p in paths if len(p.cum) > 1), default=0.0)
+    coarse = np.sort(np.concatenate([first[k] + np.r_[np.arange(0, size[k], every), size[k] - 1]
+                                     for k in range(len(paths)) if size[k]]))
+    coarse = coarse[np.r_[True, coarse[1:] != coarse[:-1]]]
     vertex_path = np.repeat(np.arange(len(paths)), size)[coarse]
     all_probes = np.concatenate(probes)
     q, v = pairs_within(all_probes, xy[coarse], corridor + margin + 1e-6)
@@ -260,19 +268,39 @@ def _probe_pairs(paths: list[Path], corridor: float, every: int = 8) -> tuple[np
     maybe = distinct(q * n + vertex_path[v])  # (probe, path) that may be near, each once
     by_path = maybe[np.argsort(maybe % n, kind="stable")]  # by path, then probe: a pair's probes together, in order
     cut = np.flatnonzero(np.diff(by_path % n)) + 1
-    vertex = np.concatenate([paths[int(g[0] % n)].nearest(all_probes[g // n], corridor)[0]
-                             for g in np.split(by_path, cut)]) if len(by_path) else np.zeros(0, np.int64)
+    # each path's candidate probes against all its vertices, in ``workers`` parts of about as many probes
+    bounds = np.r_[0, cut, len(by_path)]
+    ends = np.unique(np.searchsorted(bounds, np.linspace(0, len(by_path), workers + 1)[1:-1]))
+    spans = list(zip(np.r_[0, ends].tolist(), np.r_[ends, len(bounds) - 1].tolist()))
+    found = map_local(_nearest_vertices, [(by_path[bounds[a]:bounds[b]], bounds[a:b + 1] - bounds[a])
+                                          for a, b in spans if b > a], workers,
+                      shared=(paths, all_probes, corridor)) if len(by_path) else []
+    vertex = np.concatenate(found) if found else np.zeros(0, np.int64)
     near = vertex >= 0
     probe_near, vertex = by_path[near], vertex[near]  # (probe, path it is near), each once; its nearest vertex
     pair_of = owner[probe_near // n] * n + probe_near % n
-    pair, where, count = np.unique(pair_of, return_inverse=True, return_counts=True)
+    # by path b, then probe: a pair's probes lie together, in order (no sort needed to group them)
+    start = np.r_[True, pair_of[1:] != pair_of[:-1]]
+    pair, where = pair_of[start], np.cumsum(start) - 1
+    count = np.diff(np.r_[np.flatnonzero(start), len(pair_of)])
     step, same = np.diff(vertex), pair_of[1:] == pair_of[:-1]
     ahead = np.bincount(where[1:][same & (step > 0)], minlength=len(pair))
     back = np.bincount(where[1:][same & (step < 0)], minlength=len(pair))
     way = np.where((ahead >= 2) & (back == 0), 1, np.where((back >= 2) & (ahead == 0), -1, 0))
     a, b = pair // n, pair % n
     keep = (a != b) & (count / np.maximum(n_probes[a], 1) >= 0.5)
-    return a[keep], b[keep], way[keep]
+    order = np.argsort(pair[keep], kind="stable")  # by a, then b
+    return a[keep][order], b[keep][order], way[keep][order]
+
+
+def _nearest_vertices(shared: tuple[list[Path], np.ndarray, float], part: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The nearest vertex within ``corridor`` (else -1) of each (probe, path) of ``part``: the candidates
+    (probe * number of paths + path), grouped by path, and where each path's group starts and ends."""
+    paths, all_probes, corridor = shared
+    cand, bounds = part
+    n = len(paths)
+    return np.concatenate([paths[int(cand[lo] % n)].nearest(all_probes[cand[lo:hi] // n], corridor)[0]
+                           for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist())])
 
 
 def _same_path(cover: Covers, i: int, j: int) -> bool:
@@ -286,6 +314,16 @@ def _turns_off(a: Path, b: Path, config: MatchConfig) -> bool:
     """Whether path ``a`` leaves ``b``'s road where ``b`` goes on (or joins it where ``b`` came from farther):
     two services that share a road and part for their own terminals (``A to B``, ``A to C``), not a ride that
     boarded late or got off early (it leaves the other's road only where that one ends, or never)."""
+    # Only where a is last and first on b's road counts: when a is on it within a terminal's reach of both its
+    # ends, a turns off nowhere, whatever its middle does (the usual answer, from a few dozen of its vertices)
+    k = math.ceil(config.terminal_radius_m / config.dense_step_m)
+    if len(a.xy) > 2 * k:
+        ends = np.r_[0:k, len(a.xy) - k : len(a.xy)]
+        on = b.nearest(a.xy[ends], 2 * config.corridor_m)[1] <= 2 * config.corridor_m
+        if a.known is not None:
+            on |= ~a.known[ends]
+        if on[:k].any() and on[k:].any():
+            return False
     off = b.nearest(a.xy, 2 * config.corridor_m)[1] > 2 * config.corridor_m
     if a.known is not None:
         off &= a.known  # the straight line across a signal gap is not where a went
@@ -530,6 +568,11 @@ def _majority_name(rides: list[Ride]) -> str | None:
         written = Counter(best)
         rest = max(written, key=lambda r: (written[r], any(ch.isupper() for ch in r), r))
     return " ".join(filter(None, [code, rest])) or None
+
+
+def _median_of(shared: tuple[list[Path], MatchConfig], members: list[int]) -> np.ndarray:
+    paths, config = shared
+    return _median_geometry([paths[i] for i in members], config)
 
 
 def _median_geometry(paths: list[Path], config: MatchConfig) -> np.ndarray:

@@ -60,27 +60,40 @@ def survey_network(rides: list[Ride], tz: str, epsg: int, workers: int, config: 
     return parts[0][1] if len(parts) == 1 else merge(parts)
 
 
-def region_network(rides: list[Ride], tz: str, epsg: int, config: BuildConfig) -> RegionNetwork:
-    """The network of the rides of one region, in one process."""
-    routes, notices = match_rides(rides, config.match)
-    stops, pattern_stops = infer_stops(rides, routes, config.stops)
+def region_network(rides: list[Ride], tz: str, epsg: int, config: BuildConfig, workers: int = 1) -> RegionNetwork:
+    """The network of the rides of one region: here, or with ``workers`` > 1, its patterns' stops and times in
+    that many processes forked from this one (the same network)."""
+    routes, notices = match_rides(rides, config.match, workers=workers)
+    stops, pattern_stops = infer_stops(rides, routes, config.stops, workers=workers)
     timed = {}
-    to_latlon = partial(unproject, epsg=epsg)
-    for r, route in enumerate(routes):
-        bands = route_headways(route, rides, tz, config.timing, route_mode(route, rides))
-        for p, pattern in enumerate(route.patterns):
-            ps = pattern_stops[(r, p)]
-            dist = pattern.path.cum  # metres along the pattern at each vertex
-            # no two points at one distance
-            advance = np.flatnonzero(np.concatenate([[True], np.diff(np.round(dist, 1)) > 0]))
-            shape = advance[simplified(pattern.xy[advance], SHAPE_TOLERANCE_M)]
-            offsets, source, n_timed = stop_offsets(pattern, ps.s_m, rides, config.timing)
-            timed[(r, p)] = PatternTimes(offsets, bands[p],
-                                         dist[shape], *to_latlon(pattern.xy[shape, 0], pattern.xy[shape, 1]),
-                                         fares_between_stops(pattern, ps, rides), source, n_timed,
-                                         band_offsets(pattern, ps.s_m, rides, tz, offsets, config.timing))
+    for found in map_local(_route_times, range(len(routes)), workers,
+                           shared=(rides, routes, pattern_stops, tz, epsg, config)):
+        timed.update(found)
+    for route in routes:
+        for pattern in route.patterns:
             pattern.__dict__.pop("path", None)  # made again where needed, not sent back to the calling process
     return RegionNetwork(routes, notices, stops, pattern_stops, timed)
+
+
+def _route_times(shared: tuple, r: int) -> dict[tuple[int, int], PatternTimes]:
+    """The times of each pattern of route ``r``: from its first stop to each, per band, its shape and fares."""
+    rides, routes, pattern_stops, tz, epsg, config = shared
+    route = routes[r]
+    to_latlon = partial(unproject, epsg=epsg)
+    bands = route_headways(route, rides, tz, config.timing, route_mode(route, rides))
+    timed = {}
+    for p, pattern in enumerate(route.patterns):
+        ps = pattern_stops[(r, p)]
+        dist = pattern.path.cum  # metres along the pattern at each vertex
+        # no two points at one distance
+        advance = np.flatnonzero(np.concatenate([[True], np.diff(np.round(dist, 1)) > 0]))
+        shape = advance[simplified(pattern.xy[advance], SHAPE_TOLERANCE_M)]
+        offsets, source, n_timed = stop_offsets(pattern, ps.s_m, rides, config.timing)
+        timed[(r, p)] = PatternTimes(offsets, bands[p],
+                                     dist[shape], *to_latlon(pattern.xy[shape, 0], pattern.xy[shape, 1]),
+                                     fares_between_stops(pattern, ps, rides), source, n_timed,
+                                     band_offsets(pattern, ps.s_m, rides, tz, offsets, config.timing))
+    return timed
 
 
 def merge(parts: list[tuple[list[int], RegionNetwork]]) -> RegionNetwork:
@@ -130,12 +143,13 @@ def in_regions(fn: Callable[..., Any], rides: list[Ride], config: MatchConfig, w
                ) -> list[tuple[list[int], Any]]:
     """(region, ``fn(the region's rides, *args)``) for each region of the rides (``regions``), each in a
     worker process (``engine.map_local``: the workers find the rides in the memory they inherited, only the
-    regions' numbers and the results travel); a single region, or a single worker: all the rides, here."""
+    regions' numbers and the results travel); a single region, or a single worker: all the rides, here, and
+    ``fn`` is given the workers (``workers=``) for its own parts."""
     import scipy.spatial  # noqa: F401  (imported here once, before the workers are forked, not in each)
 
     found = regions(rides, config) if workers > 1 and len(rides) > 1 else []
-    if len(found) <= 1:
-        return [(list(range(len(rides))), fn(rides, *args))]
+    if len(found) <= 1:  # one region: it has the workers to itself
+        return [(list(range(len(rides))), fn(rides, *args, workers=workers))]
     return list(zip(found, map_local(partial(_in_region, fn, args), found, workers, shared=rides)))
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .engine import map_local
 from .geo import Path, distinct, groups, pairs_within
 from .model import NetworkStop, PatternStops, Ride, Route, normalise_name, place_name, stop_word
 
@@ -50,13 +51,13 @@ class _Candidate:
     terminal: bool
 
 
-def infer_stops(rides: list[Ride], routes: list[Route], config: StopConfig = StopConfig()
+def infer_stops(rides: list[Ride], routes: list[Route], config: StopConfig = StopConfig(), *, workers: int = 1
                 ) -> tuple[list[NetworkStop], dict[tuple[int, int], PatternStops]]:
-    """The network's stops and, per (route index, pattern index), the pattern's stops in order."""
-    candidates: list[_Candidate] = []
-    for r, route in enumerate(routes):
-        for k, pattern in enumerate(route.patterns):
-            candidates += _pattern_candidates((r, k), pattern, rides, config)
+    """The network's stops and, per (route index, pattern index), the pattern's stops in order. ``workers`` > 1:
+    each pattern's evidence is read in that many processes forked from this one (the same stops)."""
+    keys = [(r, k) for r, route in enumerate(routes) for k in range(len(route.patterns))]
+    found = map_local(_candidates_of, keys, workers, shared=(rides, routes, config))
+    candidates: list[_Candidate] = [c for part in found for c in part]
     stops, assignment = _merge(candidates, config)
     per_pattern: dict[tuple[int, int], list[tuple[float, int]]] = {}
     for cand, k in zip(candidates, assignment):
@@ -73,6 +74,11 @@ def infer_stops(rides: list[Ride], routes: list[Route], config: StopConfig = Sto
                 s.append(s_m)
         out[key] = PatternStops(tuple(seq), np.array(s))
     return stops, out
+
+
+def _candidates_of(shared: tuple[list[Ride], list[Route], StopConfig], key: tuple[int, int]) -> list[_Candidate]:
+    rides, routes, config = shared
+    return _pattern_candidates(key, routes[key[0]].patterns[key[1]], rides, config)
 
 
 def _pattern_candidates(key, pattern, rides: list[Ride], config: StopConfig) -> list[_Candidate]:
@@ -153,30 +159,45 @@ def _events(ride: Ride, config: StopConfig, *, full: bool) -> tuple[np.ndarray, 
     xy, kinds = [], []
     lo, hi = ride.start, ride.end
     t, x, y = ride.t_s[lo : hi + 1], ride.x_m[lo : hi + 1], ride.y_m[lo : hi + 1]
-    stood = []  # (start s, end s, x, y) of each time the vehicle stood, however briefly
+    # each time the vehicle stood, however briefly: its start and end (s) and where (the mean of its fixes)
+    stood = np.zeros((0, 4))
     if len(t) > 2:
         slow = np.hypot(np.diff(x), np.diff(y)) / np.maximum(np.diff(t), 1e-3) < config.dwell_speed_mps
         edges = np.flatnonzero(np.diff(np.concatenate([[0], slow.astype(np.int8), [0]])))
-        for a, b in zip(edges[::2], edges[1::2]):  # runs of slow steps a..b-1 cover fixes a..b
-            n = b + 1 - a  # the mean as np.mean takes it (its sum over n), without its overhead
-            at = (float(np.add.reduce(x[a : b + 1]) / n), float(np.add.reduce(y[a : b + 1]) / n))
-            stood.append((float(t[a]), float(t[b]), *at))
-            if t[b] - t[a] >= config.dwell_s:
-                xy.append(at)
-                kinds.append(("dwell", None))
-    timed = ride.clock and bool(stood)
-    for tm, mx, my, _, label in ride.stops:
-        name = place_name(label)  # a note typed into the mark names no stop
-        near = [st for st in stood if st[0] - config.mark_before_s <= tm <= st[1] + config.mark_after_s
-                and math.hypot(st[2] - mx, st[3] - my) <= config.mark_stand_m] if timed else []
-        if near:  # the stand the mark was tapped at, or just after
-            st = min(near, key=lambda st: (max(st[0] - tm, 0.0, tm - st[1]), st[0]))
-            xy.append((st[2], st[3]))
-            kinds.append(("mark", name))
-        else:  # a mark where the vehicle was not seen standing (a short stop between fixes): a stop, unless
-            xy.append((mx, my))  # what the collector typed into it is a note (a photo, the GPS): then only as one
-            note = label and not name and not stop_word(label)  # of several rides' marks
-            kinds.append(("loose" if timed and note else "mark", name))
+        a, b = edges[::2], edges[1::2]  # runs of slow steps a..b-1 cover fixes a..b
+        if len(a):
+            # the sums of the runs' fixes, each as np.add.reduce takes it (runs do not overlap: a step that is
+            # not slow lies between two)
+            cut = np.column_stack([a, b + 1]).ravel()
+            n = b + 1 - a
+            sx = np.add.reduceat(np.r_[x, 0.0], cut)[::2]
+            sy = np.add.reduceat(np.r_[y, 0.0], cut)[::2]
+            stood = np.column_stack([t[a], t[b], sx / n, sy / n])
+            dwell = stood[t[b] - t[a] >= config.dwell_s]
+            xy += map(tuple, dwell[:, 2:].tolist())
+            kinds += [("dwell", None)] * len(dwell)
+    timed = ride.clock and len(stood) > 0
+    if ride.stops:
+        tm, mx, my = (np.array([m[k] for m in ride.stops], float) for k in range(3))
+        if timed:  # the stand each mark was tapped at, or just after: the nearest in time, then the first
+            near = ((stood[None, :, 0] - config.mark_before_s <= tm[:, None])
+                    & (tm[:, None] <= stood[None, :, 1] + config.mark_after_s)
+                    & (np.hypot(stood[None, :, 2] - mx[:, None], stood[None, :, 3] - my[:, None])
+                       <= config.mark_stand_m))
+            gap = np.maximum(np.maximum(stood[None, :, 0] - tm[:, None], 0.0), tm[:, None] - stood[None, :, 1])
+            best = np.argmin(np.where(near, gap, np.inf), axis=1)  # the first of the nearest in time
+            at = np.where(near.any(axis=1), best, -1).tolist()
+        else:
+            at = [-1] * len(ride.stops)
+        for (_, x_m, y_m, _, label), k in zip(ride.stops, at):
+            name = place_name(label)  # a note typed into the mark names no stop
+            if k >= 0:  # the stand the mark was tapped at, or just after
+                xy.append((float(stood[k, 2]), float(stood[k, 3])))
+                kinds.append(("mark", name))
+            else:  # a mark where the vehicle was not seen standing (a short stop between fixes): a stop, unless
+                xy.append((x_m, y_m))  # what the collector typed into it is a note (a photo, the GPS): then only
+                note = label and not name and not stop_word(label)  # as one of several rides' marks
+                kinds.append(("loose" if timed and note else "mark", name))
     if full:
         xy += [(ride.x_m[lo], ride.y_m[lo]), (ride.x_m[hi], ride.y_m[hi])]
         kinds += [("end", place_name(ride.origin)), ("end", place_name(ride.destination))]
