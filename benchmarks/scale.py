@@ -4,10 +4,18 @@ memory.
     python benchmarks/scale.py generate [--tiles 16] [--rides 3]   # once: writes benchmarks/_work/scale/
     python benchmarks/scale.py run [--parts 1/8,1/4,1/2,1]          # /usr/bin/time -v transitmap build ...
 
+    # one city, each direction ridden 11 times: a single region of 2,992 rides and 3.8 M fixes, as dense as a
+    # survey of one of Gauteng's cities (what a build cannot spread over regions)
+    python benchmarks/scale.py generate --tiles 1 --rides 11 --work benchmarks/_work/dense
+    python benchmarks/scale.py run --parts 1 --work benchmarks/_work/dense
+
+``TRANSITMAP_EXE=/path/to/transitmap`` times another installation on the same survey (an earlier commit).
+
 The survey tiles the Nairobi 2019 network (../shared/data, 136 routes, 272 directions, 1,777 route-km) on a
 4 x 4 grid 60 km apart: 16 tiles are 4,352 directions (2,176 routes), 28,400 route-km; each direction is
 ridden ``--rides`` times by simulated collectors (transitmap.simulate: noise, spikes, gaps, waits, partial
-rides, a fix every 1-5 s). A part of the survey is a number of whole tiles (1/8 = 2 tiles), so that every
+rides, a fix every 1-5 s; route names as the network writes them, typos and missing names as collectors
+leave them). A part of the survey is a number of whole tiles (1/8 = 2 tiles), so that every
 part is a survey of the same kind. Inputs are JSON Lines files of 200 rides, one folder per tile.
 
 Time: ``wall_s``, and ``cpu_s`` the CPU time of the build and its workers (``/usr/bin/time -v``, user and
@@ -111,7 +119,8 @@ def plain_parse_s(inputs: list[str], processes: int = 2) -> tuple[float, int]:
 
 def run(parts: list[str]) -> None:
     survey = json.loads((WORK / "survey.json").read_text())
-    exe = str(Path(sys.executable).with_name("transitmap"))
+    # TRANSITMAP_EXE: another installation's command, to time two versions on the same survey
+    exe = os.environ.get("TRANSITMAP_EXE") or str(Path(sys.executable).with_name("transitmap"))
     rows = []
     for part in parts:
         num, _, den = part.partition("/")

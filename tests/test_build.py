@@ -354,6 +354,37 @@ def test_regions_built_in_processes_of_their_own_give_the_same_feed(tmp_path):
     assert "observed" in {h.provenance for h in two.headway_rows} <= {"observed", "extrapolated", "assumed"}
 
 
+def test_one_region_uses_the_workers_for_its_patterns_and_gives_the_same_feed(tmp_path, monkeypatch):
+    """A survey that is one region (a town's routes sharing its roads): with two workers its patterns' stops,
+    times, median paths and first meeting test are made in forked processes; the feed, ledger and headways are
+    those of one process, and the work did go to the workers."""
+    import transitmap.engine as engine
+
+    towns = spec("N", "Town - Kibera", A, B, C, stops=(0, 0.25, 0.5, 0.75, 1))
+    short = spec("S", "Town - Junction", A, B, stops=(0, 0.5, 1))
+    docs = (_docs(towns, 3) + _docs(reverse(towns), 2, seed=3) + _docs(short, 3, seed=4)
+            + _docs(towns, 1, seed=6, partial=True))
+    for d in docs[:2]:
+        d["fares"] = [{"amount": 30, "currency": "KES", "from_stop": 1, "to_stop": 2}]
+    folder = _write_rides(tmp_path / "in", docs)
+    one = build_network([folder], dataclasses.replace(BuildConfig(), workers=1, pseudonym_key="k"))
+    forked = []
+    real = engine.imap_local
+
+    def spy(fn, args, workers=None, **kw):
+        if workers and workers > 1 and len(args) > 1:
+            forked.append(getattr(fn, "__name__", ""))
+        return real(fn, args, workers, **kw)
+
+    monkeypatch.setattr(engine, "imap_local", spy)
+    two = build_network([folder], dataclasses.replace(BuildConfig(), workers=2, pseudonym_key="k"))
+    assert {"_candidates_of", "_route_times", "_median_of"} <= set(forked)
+    assert one.routes == two.routes == 2 and one.stops == two.stops >= 5
+    assert one.feed == two.feed
+    assert one.ledger_rows == two.ledger_rows and one.headway_rows == two.headway_rows
+    assert one.run.notices.to_list() == two.run.notices.to_list()
+
+
 def _part_sum(shared: np.ndarray, bounds: tuple[int, int]) -> tuple[int, int]:
     import os
 

@@ -299,6 +299,65 @@ def test_probe_pairs_are_those_whose_probes_lie_near(seed, n, corridor, every):
     assert way.tolist() == [way_of(i, j) for i, j in zip(a.tolist(), b.tolist())]
 
 
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**31), gaps=st.booleans())
+def test_turns_off_is_decided_by_where_a_path_is_first_and_last_on_the_other(seed, gaps):
+    """``match._turns_off`` tests a path's ends first and answers from them where it can: the same answer as its
+    definition over every vertex, for paths that share a road and part for their own ends, one inside the other,
+    or that cross signal gaps."""
+    from transitmap.geo import Path
+    from transitmap.match import MatchConfig, _turns_off
+
+    config = MatchConfig()
+    rng = np.random.default_rng(seed)
+    step = config.dense_step_m
+
+    def road(n, start, heading):
+        turns = np.cumsum(rng.normal(0, 0.05, n))
+        return start + np.cumsum(step * np.column_stack([np.cos(heading + turns), np.sin(heading + turns)]), axis=0)
+
+    shared = road(int(rng.integers(5, 150)), np.zeros(2), 0.0)
+    a = shared[int(rng.integers(0, len(shared) // 2)):]
+    b = shared[: len(shared) - int(rng.integers(0, len(shared) // 2))]
+    if rng.random() < 0.6:  # a goes on to its own terminal
+        a = np.vstack([a, road(int(rng.integers(1, 80)), a[-1], float(rng.uniform(0.5, 2.5)))])
+    if rng.random() < 0.4:  # a comes from elsewhere
+        a = np.vstack([road(int(rng.integers(1, 80)), a[0], float(rng.uniform(2.0, 4.0)))[::-1], a])
+    a = a + rng.normal(0, 8, a.shape)
+    known = rng.random(len(a)) > 0.2 if gaps else None
+    pa, pb = Path(a, known=known), Path(b)
+
+    def by_definition():
+        off = pb.nearest(pa.xy, 2 * config.corridor_m)[1] > 2 * config.corridor_m
+        if pa.known is not None:
+            off &= pa.known
+        if not off.any() or off.all():
+            return False
+        on = np.flatnonzero(~off)
+        k_b = pb.nearest(pa.xy[[on[0], on[-1]]])[0]
+        tail = off[on[-1] + 1:].sum() * step >= config.terminal_radius_m
+        head = off[: on[0]].sum() * step >= config.terminal_radius_m
+        return bool((tail and pb.length - pb.cum[k_b[1]] >= config.terminal_radius_m)
+                    or (head and pb.cum[k_b[0]] >= config.terminal_radius_m))
+
+    assert _turns_off(pa, pb, config) == by_definition()
+
+
+def test_probe_pairs_in_workers_are_the_same():
+    """``_probe_pairs`` with its candidates checked in two forked workers: the same pairs and ways."""
+    from transitmap.geo import Path
+    from transitmap.match import _probe_pairs
+
+    rng = np.random.default_rng(7)
+    base = np.cumsum(rng.normal(0, 12, (300, 2)) + [8.0, 3.0], axis=0)
+    paths = [Path(base[lo:] + rng.normal(0, 10, (len(base) - lo, 2))) for lo in rng.integers(0, 250, 40)]
+    paths += [Path(p.xy[::-1]) for p in paths[:10]]
+    one = _probe_pairs(paths, 50.0)
+    two = _probe_pairs(paths, 50.0, workers=2)
+    assert len(one[0]) > 100
+    assert all(np.array_equal(x, y) for x, y in zip(one, two))
+
+
 def test_groups_asks_only_about_pairs_not_yet_joined():
     from transitmap.geo import groups
 
