@@ -316,13 +316,14 @@ def test_turns_off_is_decided_by_where_a_path_is_first_and_last_on_the_other(see
         turns = np.cumsum(rng.normal(0, 0.05, n))
         return start + np.cumsum(step * np.column_stack([np.cos(heading + turns), np.sin(heading + turns)]), axis=0)
 
-    shared = road(int(rng.integers(5, 150)), np.zeros(2), 0.0)
-    a = shared[int(rng.integers(0, len(shared) // 2)):]
-    b = shared[: len(shared) - int(rng.integers(0, len(shared) // 2))]
+    shared = road(int(rng.integers(5, 200)), np.zeros(2), 0.0)
+    leaves = int(rng.integers(len(shared) // 4, 3 * len(shared) // 4 + 2))  # where a leaves the road (b goes on)
+    a = shared[int(rng.integers(0, max(leaves // 2, 1))) : max(leaves, 2)]
+    b = shared[: len(shared) - int(rng.integers(0, len(shared) // 4 + 1))]
     if rng.random() < 0.6:  # a goes on to its own terminal
-        a = np.vstack([a, road(int(rng.integers(1, 80)), a[-1], float(rng.uniform(0.5, 2.5)))])
+        a = np.vstack([a, road(int(rng.integers(1, 120)), a[-1], float(rng.uniform(0.8, 2.5)))])
     if rng.random() < 0.4:  # a comes from elsewhere
-        a = np.vstack([road(int(rng.integers(1, 80)), a[0], float(rng.uniform(2.0, 4.0)))[::-1], a])
+        a = np.vstack([road(int(rng.integers(1, 120)), a[0], float(rng.uniform(2.0, 4.0)))[::-1], a])
     a = a + rng.normal(0, 8, a.shape)
     known = rng.random(len(a)) > 0.2 if gaps else None
     pa, pb = Path(a, known=known), Path(b)

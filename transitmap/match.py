@@ -258,8 +258,8 @@ def _probe_pairs(paths: list[Path], corridor: float, every: int = 8, *, workers:
     # that many of its path's longest steps (a bound, cheaper than each vertex's distance: the search only
     # finds candidates, each checked against all the vertices of its path below)
     margin = every // 2 * max((float(np.diff(p.cum).max()) for p in paths if len(p.cum) > 1), default=0.0)
-    coarse = np.sort(np.concatenate([first[k] + np.r_[np.arange(0, size[k], every), size[k] - 1]
-                                     for k in range(len(paths)) if size[k]]))
+    coarse = np.concatenate([first[k] + np.r_[np.arange(0, size[k], every), size[k] - 1]
+                             for k in range(len(paths)) if size[k]])  # in order; a path's last may come twice
     coarse = coarse[np.r_[True, coarse[1:] != coarse[:-1]]]
     vertex_path = np.repeat(np.arange(len(paths)), size)[coarse]
     all_probes = np.concatenate(probes)
@@ -268,13 +268,10 @@ def _probe_pairs(paths: list[Path], corridor: float, every: int = 8, *, workers:
     maybe = distinct(q * n + vertex_path[v])  # (probe, path) that may be near, each once
     by_path = maybe[np.argsort(maybe % n, kind="stable")]  # by path, then probe: a pair's probes together, in order
     cut = np.flatnonzero(np.diff(by_path % n)) + 1
-    # each path's candidate probes against all its vertices, in ``workers`` parts of about as many probes
-    bounds = np.r_[0, cut, len(by_path)]
-    ends = np.unique(np.searchsorted(bounds, np.linspace(0, len(by_path), workers + 1)[1:-1]))
-    spans = list(zip(np.r_[0, ends].tolist(), np.r_[ends, len(bounds) - 1].tolist()))
-    found = map_local(_nearest_vertices, [(by_path[bounds[a]:bounds[b]], bounds[a:b + 1] - bounds[a])
-                                          for a, b in spans if b > a], workers,
-                      shared=(paths, all_probes, corridor)) if len(by_path) else []
+    # each path's candidate probes against all its vertices, the paths in ``workers`` parts
+    by_each = np.split(by_path, cut) if len(by_path) else []
+    parts = [by_each[k[0] : k[-1] + 1] for k in np.array_split(np.arange(len(by_each)), workers) if len(k)]
+    found = map_local(_nearest_vertices, parts, workers, shared=(paths, all_probes, corridor))
     vertex = np.concatenate(found) if found else np.zeros(0, np.int64)
     near = vertex >= 0
     probe_near, vertex = by_path[near], vertex[near]  # (probe, path it is near), each once; its nearest vertex
@@ -293,14 +290,12 @@ def _probe_pairs(paths: list[Path], corridor: float, every: int = 8, *, workers:
     return a[keep][order], b[keep][order], way[keep][order]
 
 
-def _nearest_vertices(shared: tuple[list[Path], np.ndarray, float], part: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """The nearest vertex within ``corridor`` (else -1) of each (probe, path) of ``part``: the candidates
-    (probe * number of paths + path), grouped by path, and where each path's group starts and ends."""
+def _nearest_vertices(shared: tuple[list[Path], np.ndarray, float], part: list[np.ndarray]) -> np.ndarray:
+    """The nearest vertex within ``corridor`` (else -1) of each candidate (probe * number of paths + path) of
+    ``part``, a list of the candidates of one path each."""
     paths, all_probes, corridor = shared
-    cand, bounds = part
     n = len(paths)
-    return np.concatenate([paths[int(cand[lo] % n)].nearest(all_probes[cand[lo:hi] // n], corridor)[0]
-                           for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist())])
+    return np.concatenate([paths[int(g[0] % n)].nearest(all_probes[g // n], corridor)[0] for g in part])
 
 
 def _same_path(cover: Covers, i: int, j: int) -> bool:
@@ -314,19 +309,20 @@ def _turns_off(a: Path, b: Path, config: MatchConfig) -> bool:
     """Whether path ``a`` leaves ``b``'s road where ``b`` goes on (or joins it where ``b`` came from farther):
     two services that share a road and part for their own terminals (``A to B``, ``A to C``), not a ride that
     boarded late or got off early (it leaves the other's road only where that one ends, or never)."""
-    # Only where a is last and first on b's road counts: when a is on it within a terminal's reach of both its
+    reach = 2 * config.corridor_m
+
+    def off_road(k) -> np.ndarray:  # a's vertices k far from b's road (a line across a signal gap is not a's way)
+        off = b.nearest(a.xy[k], reach)[1] > reach
+        return off if a.known is None else off & a.known[k]
+
+    # Only where a is first and last on b's road counts: when a is on it within a terminal's reach of both its
     # ends, a turns off nowhere, whatever its middle does (the usual answer, from a few dozen of its vertices)
     k = math.ceil(config.terminal_radius_m / config.dense_step_m)
     if len(a.xy) > 2 * k:
-        ends = np.r_[0:k, len(a.xy) - k : len(a.xy)]
-        on = b.nearest(a.xy[ends], 2 * config.corridor_m)[1] <= 2 * config.corridor_m
-        if a.known is not None:
-            on |= ~a.known[ends]
-        if on[:k].any() and on[k:].any():
+        off = off_road(np.r_[0:k, len(a.xy) - k : len(a.xy)])
+        if not off[:k].all() and not off[k:].all():
             return False
-    off = b.nearest(a.xy, 2 * config.corridor_m)[1] > 2 * config.corridor_m
-    if a.known is not None:
-        off &= a.known  # the straight line across a signal gap is not where a went
+    off = off_road(slice(None))
     if not off.any() or off.all():
         return False
     on = np.flatnonzero(~off)

@@ -177,27 +177,25 @@ def _events(ride: Ride, config: StopConfig, *, full: bool) -> tuple[np.ndarray, 
             xy += map(tuple, dwell[:, 2:].tolist())
             kinds += [("dwell", None)] * len(dwell)
     timed = ride.clock and len(stood) > 0
-    if ride.stops:
+    # the stand each mark was tapped at, or just after (the nearest in time, then the first); -1: none
+    at = [-1] * len(ride.stops)
+    if timed and ride.stops:
         tm, mx, my = (np.array([m[k] for m in ride.stops], float) for k in range(3))
-        if timed:  # the stand each mark was tapped at, or just after: the nearest in time, then the first
-            near = ((stood[None, :, 0] - config.mark_before_s <= tm[:, None])
-                    & (tm[:, None] <= stood[None, :, 1] + config.mark_after_s)
-                    & (np.hypot(stood[None, :, 2] - mx[:, None], stood[None, :, 3] - my[:, None])
-                       <= config.mark_stand_m))
-            gap = np.maximum(np.maximum(stood[None, :, 0] - tm[:, None], 0.0), tm[:, None] - stood[None, :, 1])
-            best = np.argmin(np.where(near, gap, np.inf), axis=1)  # the first of the nearest in time
-            at = np.where(near.any(axis=1), best, -1).tolist()
-        else:
-            at = [-1] * len(ride.stops)
-        for (_, x_m, y_m, _, label), k in zip(ride.stops, at):
-            name = place_name(label)  # a note typed into the mark names no stop
-            if k >= 0:  # the stand the mark was tapped at, or just after
-                xy.append((float(stood[k, 2]), float(stood[k, 3])))
-                kinds.append(("mark", name))
-            else:  # a mark where the vehicle was not seen standing (a short stop between fixes): a stop, unless
-                xy.append((x_m, y_m))  # what the collector typed into it is a note (a photo, the GPS): then only
-                note = label and not name and not stop_word(label)  # as one of several rides' marks
-                kinds.append(("loose" if timed and note else "mark", name))
+        near = ((stood[None, :, 0] - config.mark_before_s <= tm[:, None])
+                & (tm[:, None] <= stood[None, :, 1] + config.mark_after_s)
+                & (np.hypot(stood[None, :, 2] - mx[:, None], stood[None, :, 3] - my[:, None]) <= config.mark_stand_m))
+        gap = np.maximum(np.maximum(stood[None, :, 0] - tm[:, None], 0.0), tm[:, None] - stood[None, :, 1])
+        best = np.argmin(np.where(near, gap, np.inf), axis=1)  # the first of the nearest in time
+        at = np.where(near.any(axis=1), best, -1).tolist()
+    for (_, x_m, y_m, _, label), k in zip(ride.stops, at):
+        name = place_name(label)  # a note typed into the mark names no stop
+        if k >= 0:  # the stand the mark was tapped at, or just after
+            xy.append((float(stood[k, 2]), float(stood[k, 3])))
+            kinds.append(("mark", name))
+        else:  # a mark where the vehicle was not seen standing (a short stop between fixes): a stop, unless what
+            xy.append((x_m, y_m))  # the collector typed into it is a note (a photo, the GPS): then only as one of
+            note = label and not name and not stop_word(label)  # several rides' marks
+            kinds.append(("loose" if timed and note else "mark", name))
     if full:
         xy += [(ride.x_m[lo], ride.y_m[lo]), (ride.x_m[hi], ride.y_m[hi])]
         kinds += [("end", place_name(ride.origin)), ("end", place_name(ride.destination))]
