@@ -285,19 +285,85 @@ def test_real_feeds_agree_with_gtfs_kit(name):
         assert s.network["routes_with_headway"] == 0 and s.network["routes_with_fare"] == 608
 
 
-def test_figures_do_not_depend_on_the_parts_gtfs_kit_runs_in():
-    """gtfs-kit's trip and route figures, computed in parts of 40 routes on two processes, give the same
-    statistics, byte for byte, as in one call; so do the page and the layers made side by side."""
-    from transitmap.report import stats_files
-    from transitmap.stats import StatsConfig
+def _gk_reference(feed):
+    """gtfs-kit's own trip and route stats of a feed's typical day, as feed_stats prepares the feed, next to
+    ours: (theirs, ours) for the trips, then for the routes."""
+    import gtfs_kit as gk
 
-    path = SHARED / "nairobi-2019-gtfs.zip"
+    from transitmap import service
+    from transitmap import stats as S
+    from transitmap.geo import utm_epsg
+    from transitmap.model import gtfs_times
+
+    gfeed = S._read(feed)
+    date = S._typical_date(gfeed)
+    gfeed = gk.restrict_to_trips(gfeed, sorted(set(gk.get_trips(gfeed, date)["trip_id"])))
+    gfeed.shapes = S._in_order(gfeed.shapes)
+    epsg = utm_epsg(float(gfeed.stops["stop_lat"].median()), float(gfeed.stops["stop_lon"].median()))
+    ours = service.trip_stats(gfeed, S._pattern_lines(gfeed, epsg), epsg)
+    theirs = service.sorted_trip_stats(gk.compute_trip_stats(gfeed, compute_dist_from_shapes=True))[ours.columns]
+    # route stats over the departures, each frequency band's departures as trips of their own
+    departures = service.departures(gfeed, ours)
+    departures = departures[departures.groupby("route_id")["dep_s"].transform("size") >= 2]
+    base = ours.drop(columns=["start_time", "end_time"]).rename(columns={"trip_id": "template"})
+    ex = departures[["trip_id", "dep_s", "duration_s"]].rename(columns={"trip_id": "template"}).merge(base)
+    ex["trip_id"] = ex["template"] + "#" + ex.groupby("template").cumcount().astype(str)
+    ex["start_time"] = gtfs_times(ex["dep_s"].to_numpy(float))
+    ex["end_time"] = gtfs_times(np.round((ex["dep_s"] + ex["duration_s"]).to_numpy(float)))
+    ex["stop_pattern_name"], ex["is_loop"] = ex["shape_id"], 0
+    ex["route_short_name"], ex["route_type"] = "", 3
+    route_ours = service.route_stats(service.departures(gfeed, ours), ours, ("07:00:00", "19:00:00"))
+    route_theirs = gk.compute_route_stats_0(ex, "07:00:00", "19:00:00", split_directions=False)
+    return (theirs, ours), (route_theirs[route_ours.columns] if len(route_ours) else route_theirs, route_ours)
+
+
+def _same(theirs: pd.DataFrame, ours: pd.DataFrame) -> None:
+    """The same rows (none for none), the same values: to the last bit, but distances within a millimetre
+    (gtfs-kit projects with PROJ's exact transverse Mercator, transitmap with its series, ``geo.utm_crs``: 3
+    micrometres apart)."""
+    if ours.empty:
+        assert theirs.empty
+        return
+    assert list(theirs["trip_id" if "trip_id" in ours else "route_id"]) == list(
+        ours["trip_id" if "trip_id" in ours else "route_id"])
+    for c in ours.columns:
+        a, b = theirs[c].to_numpy(), ours[c].to_numpy()
+        if c == "distance":
+            assert np.allclose(a.astype(float), b.astype(float), rtol=0, atol=1e-6, equal_nan=True)
+        elif c in ("duration", "min_headway", "mean_headway", "max_headway"):
+            assert np.array_equal(a.astype(float), b.astype(float), equal_nan=True), c
+        else:
+            assert [None if pd.isna(x) else str(x) for x in a] == [None if pd.isna(x) else str(x) for x in b], c
+
+
+def test_trip_and_route_figures_are_gtfs_kits_on_hand_made_feeds():
+    """Trip stats and route stats computed at once for all trips are gtfs-kit's: on
+    frequencies that meet, explicit departures, a single departure, a shape drawn against its stops (gtfs-kit
+    takes the whole shape), a round trip's shape (it crosses itself) and a stop off its shape."""
+    feed = gtfs_feed(
+        gtfs_route("R1", [(0, 0), (0, 10_000)], headways=[("06:00:00", "09:00:00", 284), ("09:00:00", "20:00:00",
+                                                                                                600)]),
+        gtfs_route("R2", [(0, 0), (0, 4_000), (6_000, 4_000)], departures=["07:00:00", "07:20:00", "08:05:00"]),
+        gtfs_route("R3", [(1_000, 0), (1_000, 3_000)], departures=["12:00:00"], both_directions=False),
+        gtfs_route("R4", [(2_000, 0), (2_000, 5_000), (4_000, 5_000)], headways=EVERY_10_MIN, shape="reversed"),
+        gtfs_route("R5", [(3_000, 0), (3_000, 2_000), (5_000, 2_000)], headways=EVERY_10_MIN, shape="round_trip"))
+    (trips_theirs, trips_ours), (routes_theirs, routes_ours) = _gk_reference(feed)
+    assert len(trips_ours) == 13 and set(routes_ours["route_id"]) == {"R1", "R2", "R4", "R5"}
+    _same(trips_theirs, trips_ours)
+    _same(routes_theirs, routes_ours)
+
+
+@pytest.mark.parametrize("name", ["nairobi-2019", "nairobi-2014", "accra-2016"])
+def test_trip_and_route_figures_are_gtfs_kits_on_real_feeds(name):
+    path = SHARED / f"{name}-gtfs.zip"
     if not path.exists():
         pytest.skip("../shared/data is not here")
-    whole = stats_files(feed_stats(path, config=StatsConfig(part_routes=10_000, workers=1)), workers=1)
-    parts = stats_files(feed_stats(path, config=StatsConfig(part_routes=40, workers=2)), workers=2)
-    assert sorted(parts) == sorted(whole)
-    assert all(parts[name] == whole[name] for name in whole), [n for n in whole if parts[n] != whole[n]]
+    (trips_theirs, trips_ours), (routes_theirs, routes_ours) = _gk_reference(path)
+    assert len(trips_ours) > 100
+    _same(trips_theirs, trips_ours)
+    _same(routes_theirs, routes_ours)
+    if name == "nairobi-2019":
+        assert routes_ours["min_headway"].notna().sum() > 100 and (routes_ours["peak_num_trips"] > 1).sum() > 100
 
 
 # ---------------------------------------------------------------------------------------------- CLI
@@ -375,7 +441,7 @@ def test_stats_on_something_that_is_not_a_feed_exits_1(tmp_path):
 
 def test_frequency_bands_that_meet_give_no_headway_shorter_than_their_own(tmp_path):
     """06:00-09:00 every 284 s ends at 08:59:52; the 09:00 band continues a headway after it (not 8 s after)."""
-    from transitmap.stats import _continued
+    from transitmap.service import _continued
 
     fr = pd.DataFrame({"trip_id": ["t", "t", "t", "u"], "s": [21600, 32400, 57600, 32400],
                        "e": [32400, 57600, 68400, 36000], "h": [284, 600, 600, 300]})

@@ -1,7 +1,8 @@
 """Network summary statistics of any GTFS feed (ours or anyone's), and the survey's coverage from a build ledger.
 
-gtfs-kit computes what it can: trip lengths from the shapes, durations, stop counts, service span, headways
-over the day and the peak number of trips running at once (the vehicles needed). transitmap adds what gtfs-kit does
+gtfs-kit's figures, as gtfs-kit defines them (``service``: computed for all trips at once): trip lengths from the
+shapes, durations, stop counts, service span, headways over the day and the peak number of trips running at once
+(the vehicles needed). transitmap adds what gtfs-kit does
 not have: headways per time band, stop spacing, fares per km, cycle times, road-km with shared corridors
 counted once, the corridors shared by most routes, the area served, and survey coverage; and it checks its own
 figures against gtfs-kit's where both say the same thing (``NetworkStats.agreement``).
@@ -22,10 +23,11 @@ import pandas as pd
 import shapely
 
 from . import notices as N
+from . import service
 from .engine import map_local
 from .errors import FeedError
 from .geo import group_stats, pairs_within, points_at, project, segment_distance, utm_epsg
-from .model import TIME_BANDS, gtfs_time, gtfs_times
+from .model import TIME_BANDS, gtfs_time
 
 #: The service day's time bands (name, start s, end s), ``model.TIME_BANDS``; all service after midnight
 #: falls in the last, "night"
@@ -42,9 +44,7 @@ class StatsConfig:
     corridors_top: int = 20
     served_radius_m: float = 500.0  # the area served: this far around a stop
     headway_window: tuple[str, str] = ("07:00:00", "19:00:00")  # gtfs-kit's headway figures cover this window
-    # gtfs-kit's trip and route figures are computed route by route, in parts of this many routes, on
-    # ``workers`` processes (default: one per core); the figures do not depend on either
-    part_routes: int = 200
+    # the longest figures are computed side by side on ``workers`` processes (default: one per core)
     workers: int | None = None
 
 
@@ -135,19 +135,11 @@ def feed_stats(feed: bytes | str | os.PathLike, *, ledger: pd.DataFrame | None =
                                 "stop_name": gfeed.stops.get("stop_name",
                                                              pd.Series([""] * len(ok)))[ok].fillna("").to_numpy(),
                                 "geometry": shapely.points(*project(lat[ok], lon[ok], epsg))})
-    # the two longest geometric figures and gtfs-kit's trip and route figures (route by route, in parts), all
-    # on the cores at once, the longest first
-    parts = _route_parts(gfeed.routes["route_id"], config)
-    shared = {"feed": gfeed, "lines": lines[["route_id", "geometry"]], "stops": stop_points["geometry"].to_numpy(),
+    # the two longest geometric figures and gtfs-kit's trip and route figures, on the cores at once
+    shared = {"feed": gfeed, "lines": lines, "stops": stop_points["geometry"].to_numpy(), "epsg": epsg,
               "config": config}
-    done = map_local(_stats_task, ["corridors", "served"] + (parts if len(parts) > 1 else [None]), config.workers,
-                     shared=shared)
-    (unique_km, corridors, corridor_geometry), served_km2 = done[:2]
-    frames = [f for f in done[2:] if not f[0].empty] or [_gk_stats_of(gfeed, None, config.headway_window)]
-    trip_stats, departures = (pd.concat([f[k] for f in frames], ignore_index=True) for k in (0, 1))
-    rs = [f[2] for f in frames if not f[2].empty]
-    route_stats = pd.concat(rs, ignore_index=True).sort_values("route_id", kind="stable",
-                                                               ignore_index=True) if rs else pd.DataFrame()
+    done = map_local(_stats_task, ["corridors", "served", "trips"], config.workers, shared=shared)
+    (unique_km, corridors, corridor_geometry), served_km2, (trip_stats, departures, route_stats) = done
     shapes = _shapes(lines, trip_stats, departures)
 
     headways = _band_headways(departures)
@@ -190,47 +182,16 @@ def feed_stats(feed: bytes | str | os.PathLike, *, ledger: pd.DataFrame | None =
                         stop_points, corridor_geometry, route_stops)
 
 
-def _route_parts(route_ids, config: StatsConfig) -> list[list[str]]:
-    """Route ids, sorted, in parts of ``config.part_routes``."""
-    ids = sorted(pd.unique(pd.Series(route_ids).dropna().astype(str)))
-    return [ids[k : k + config.part_routes] for k in range(0, len(ids), config.part_routes)] or [[]]
-
-
-def _stats_task(shared: dict, task: str | list[str] | None) -> Any:
-    """One task of ``feed_stats``' parallel part: "corridors", "served", or gtfs-kit's figures of a part of the
-    routes (``_gk_stats_of``; None: all of them)."""
+def _stats_task(shared: dict, task: str) -> Any:
+    """One task of ``feed_stats``' parallel part: "corridors", "served", or "trips": the trip stats, the
+    departures and the route stats (``trip_stats``, ``departures``, ``route_stats``)."""
     if task == "corridors":
-        return _corridors(shared["lines"], shared["config"])
+        return _corridors(shared["lines"][["route_id", "geometry"]], shared["config"])
     if task == "served":
         return _served_km2(shared["stops"], shared["config"].served_radius_m)
-    return _gk_stats_of(shared["feed"], task, shared["config"].headway_window)
-
-
-def _gk_stats_of(gfeed, route_ids: list[str] | None, window: tuple[str, str]
-                 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """gtfs-kit's trip stats (distances along the shapes, ``_sorted_trip_stats``), the departures
-    (``_departures``) and gtfs-kit's route stats of the routes (None: all of them). Each trip's and each
-    route's figures depend on its own route only, so the routes can be taken in parts: parts in the order of
-    their routes, put end to end, give the figures of all of them."""
-    ts = _sorted_trip_stats(_trip_stats_of(gfeed, route_ids))
-    departures = _departures(gfeed, ts)
-    return ts, departures, _gk_route_stats(departures, ts, window)
-
-
-def _sorted_trip_stats(trip_stats: pd.DataFrame) -> pd.DataFrame:
-    """Trip stats sorted by route, direction, start time and trip, a missing direction taken as 0."""
-    out = trip_stats.sort_values(["route_id", "direction_id", "start_time", "trip_id"], kind="stable",
-                                 ignore_index=True)
-    out["direction_id"] = out["direction_id"].fillna(0).astype(int)
-    return out
-
-
-def _trip_stats_of(gfeed, route_ids: list[str] | None) -> pd.DataFrame:
-    """gtfs-kit's trip stats of the routes (None: all of them)."""
-    import gtfs_kit as gk
-
-    part = gfeed if route_ids is None else gk.restrict_to_routes(gfeed, route_ids)
-    return gk.compute_trip_stats(part, compute_dist_from_shapes=True)
+    trip_stats = service.trip_stats(shared["feed"], shared["lines"], shared["epsg"])
+    departures = service.departures(shared["feed"], trip_stats)
+    return trip_stats, departures, service.route_stats(departures, trip_stats, shared["config"].headway_window)
 
 
 def _read(feed):
@@ -253,56 +214,6 @@ def _typical_date(gfeed) -> str | None:
     if not dates:
         return None
     return gk.compute_busiest_date(gfeed, dates[:7])
-
-
-def _seconds(times: pd.Series) -> np.ndarray:
-    """HH:MM:SS (hours may pass 24) as seconds, NaN where empty."""
-    parts = times.astype("string").str.strip().str.split(":", expand=True)
-    if parts.shape[1] < 3:
-        return np.full(len(times), np.nan)
-    h, m, s = (pd.to_numeric(parts[i], errors="coerce").to_numpy(float) for i in range(3))
-    return h * 3600 + m * 60 + s
-
-
-def _departures(gfeed, trip_stats: pd.DataFrame) -> pd.DataFrame:
-    """Every departure of the day: route_id, direction_id, trip_id, shape_id, dep_s (first stop), duration_s.
-    Frequency-based trips give one row per headway; other trips their own start."""
-    ts = trip_stats.assign(dep_s=_seconds(trip_stats["start_time"]), duration_s=trip_stats["duration"] * 3600)
-    cols = ["route_id", "direction_id", "trip_id", "shape_id", "dep_s", "duration_s"]
-    fr = gfeed.frequencies
-    if fr is not None:
-        fr = fr[fr["trip_id"].isin(ts["trip_id"])]  # the trips of the routes in trip_stats (a part of them)
-    if fr is None or fr.empty:
-        return ts[cols].dropna(subset=["dep_s"]).reset_index(drop=True)
-    fr = fr.assign(s=_seconds(fr["start_time"]), e=_seconds(fr["end_time"]),
-                   h=pd.to_numeric(fr["headway_secs"], errors="coerce"))
-    fr = fr[(fr["h"] > 0) & (fr["e"] > fr["s"])].sort_values(["trip_id", "s"], kind="stable")
-    fr = fr.assign(s=_continued(fr))
-    fr = fr[fr["e"] > fr["s"]]
-    n = np.ceil((fr["e"] - fr["s"]) / fr["h"]).astype(int).to_numpy()
-    rep = fr.loc[fr.index.repeat(n), ["trip_id", "s", "h"]]
-    rep["dep_s"] = rep["s"] + rep.groupby(level=0).cumcount().to_numpy() * rep["h"]
-    freq = ts.drop(columns="dep_s").merge(rep[["trip_id", "dep_s"]], on="trip_id")
-    plain = ts[~ts["trip_id"].isin(fr["trip_id"])]
-    out = pd.concat([freq[cols], plain[cols]], ignore_index=True).dropna(subset=["dep_s"])
-    return out.sort_values(["route_id", "direction_id", "dep_s", "trip_id"], kind="stable").reset_index(drop=True)
-
-
-def _continued(fr: pd.DataFrame) -> np.ndarray:
-    """The first departure of each frequency band (rows sorted by trip and start; columns s, e, h in seconds):
-    where a band follows the trip's band before it without a gap, its first vehicle leaves a headway after the
-    last one of that band, not at the band's start: 06:00 + 38 x 284 s leaves at 08:59:52, and a band from
-    09:00 every 600 s then starts at 09:09:52, not 8 s after it (vectorised: one pass per band of the day)."""
-    s, e, h = (fr[c].to_numpy(float).copy() for c in ("s", "e", "h"))
-    trip = fr["trip_id"].to_numpy()
-    rank = fr.groupby("trip_id", sort=False).cumcount().to_numpy()
-    for r in range(1, int(rank.max()) + 1 if len(rank) else 0):
-        at = np.flatnonzero(rank == r)
-        prev = at - 1
-        joined = (trip[prev] == trip[at]) & (e[prev] == s[at])
-        last = s[prev] + (np.ceil((e[prev] - s[prev]) / h[prev]) - 1) * h[prev]
-        s[at] = np.where(joined & (e[prev] > s[prev]), np.maximum(s[at], last + h[at]), s[at])
-    return s
 
 
 def _in_order(shapes: pd.DataFrame) -> pd.DataFrame:
@@ -504,7 +415,7 @@ def _positions(line: np.ndarray, points: np.ndarray, per_km_m: float = 2.0) -> t
 
 
 def _route_table(gfeed, route_stats, departures, shapes, headways, spacing) -> pd.DataFrame:
-    """One row per route (``NetworkStats.routes``); ``route_stats``: gtfs-kit's (``_gk_route_stats``)."""
+    """One row per route (``NetworkStats.routes``); ``route_stats``: gtfs-kit's (``route_stats``)."""
     routes = gfeed.routes.copy()
     for c in ("route_short_name", "route_long_name", "agency_id"):
         if c not in routes:
@@ -548,7 +459,7 @@ def _route_table(gfeed, route_stats, departures, shapes, headways, spacing) -> p
     ends = departures.assign(end_s=departures["dep_s"] + departures["duration_s"]).groupby("route_id")
     for col, first in (("service_start", ends["dep_s"].min()), ("service_end", ends["end_s"].max().round())):
         out[col] = out[col].astype(object).fillna(out["route_id"].map(first.map(gtfs_time)).astype(object))
-    out["service_span_h"] = (_seconds(out["service_end"]) - _seconds(out["service_start"])) / 3600
+    out["service_span_h"] = (service.seconds(out["service_end"]) - service.seconds(out["service_start"])) / 3600
     # the peak: the shortest band median among bands with a few departures (two close ones are not a service)
     busy = headways[headways["departures"] >= 4]
     peak = busy.groupby("route_id")["headway_median_min"].min().combine_first(
@@ -564,23 +475,6 @@ def _route_table(gfeed, route_stats, departures, shapes, headways, spacing) -> p
     out["vehicles_needed"] = out["vehicles_needed"].astype("Int64")
     out["patterns_per_direction"] = out["patterns"] / out["directions"].where(out["directions"] > 0)
     return out.sort_values("route_id", kind="stable").reset_index(drop=True)
-
-
-def _gk_route_stats(departures, trip_stats, window: tuple[str, str]) -> pd.DataFrame:
-    """gtfs-kit's route stats over the day's departures (frequency trips expanded)."""
-    import gtfs_kit as gk
-
-    runs = departures.groupby("route_id")["dep_s"].transform("size")
-    departures = departures[runs >= 2]  # one departure a day has no headway
-    if departures.empty:
-        return pd.DataFrame()
-    base = trip_stats.drop(columns=["start_time", "end_time"]).rename(columns={"trip_id": "template"})
-    ex = departures[["trip_id", "dep_s", "duration_s"]].rename(columns={"trip_id": "template"}).merge(base,
-                                                                                                      on="template")
-    ex["trip_id"] = ex["template"] + "#" + ex.groupby("template").cumcount().astype(str)
-    ex["start_time"] = gtfs_times(ex["dep_s"].to_numpy(float))  # whole seconds, as gtfs_time writes them
-    ex["end_time"] = gtfs_times(np.round((ex["dep_s"] + ex["duration_s"]).to_numpy(float)))
-    return gk.compute_route_stats_0(ex, *window, split_directions=False)
 
 
 def _route_fares(gfeed) -> pd.DataFrame:
