@@ -354,6 +354,29 @@ def test_regions_built_in_processes_of_their_own_give_the_same_feed(tmp_path):
     assert "observed" in {h.provenance for h in two.headway_rows} <= {"observed", "extrapolated", "assumed"}
 
 
+def test_the_rides_are_let_go_before_the_tables_are_written(tmp_path, monkeypatch):
+    """Writing the tables takes memory of its own (the feed's CSV text, its workers): by then no ride is
+    held any more (they are in the feed's rows), so a build's memory peaks while it matches, not after."""
+    import gc
+
+    import transitmap.pipeline as pipeline
+    from transitmap.model import Ride
+
+    alive = []
+    real = pipeline.feed_bytes
+
+    def count_rides(*a, **kw):
+        gc.collect()
+        alive.append(sum(isinstance(o, Ride) for o in gc.get_objects()))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(pipeline, "feed_bytes", count_rides)
+    towns = spec("N", "Town - Kibera", A, B, C, stops=(0, 0.25, 0.5, 0.75, 1))
+    result = build_network([_write_rides(tmp_path / "in", _docs(towns, 3) + _docs(reverse(towns), 2, seed=3))],
+                           dataclasses.replace(BuildConfig(), workers=1, pseudonym_key="k"))
+    assert result.routes == 1 and alive == [0]
+
+
 def test_one_region_uses_the_workers_for_its_patterns_and_gives_the_same_feed(tmp_path, monkeypatch):
     """A survey that is one region (a town's routes sharing its roads): with two workers its patterns' stops,
     times, median paths and first meeting test are made in forked processes; the feed, ledger and headways are

@@ -376,6 +376,7 @@ def build_network(
             else:
                 rides.append(ride)
                 moving[(ride.trace_id, ride.source)] = outline
+    cleaned = ride = None  # the last batch's: nothing holds a ride but ``rides``
     cleaned_batches.close()  # its workers go now (they hold a copy of the traces), not at the end of the build
     del checks
     if not rides:
