@@ -1,6 +1,7 @@
 """Routes, stops and fares from real stop events: the Accra trotro survey of 2015-16.
 
     python benchmarks/accra.py [--seed 1] [--misses]   # needs ../shared/data/accra-2016-*.zip
+    python benchmarks/accra.py --unnamed --osm            # stop marks without names, built with the OSM extract
 
 Field teams rode each of Accra's 651 trotro routes once and recorded 4,814 stop events: when the vehicle
 stopped, where the phone put it (``stop_lat_orig``), how many people got on and off, and the fare paid. The
@@ -17,6 +18,13 @@ published one:
 - a ride is named by its two terminals as written in the survey (``37 Lorry Park - Osu Blow Up``: a place name
   that starts with a number), and carries the fare paid, in cedis (GHS).
 
+``--unnamed`` drops the names of the stop marks (collectors who mark where the vehicle stops and name
+nothing); ``--osm`` builds with ``../shared/data/accra-2017-osm-trotro.osm.pbf`` (OpenStreetMap contributors,
+ODbL 1.0: the ways and stops of Accra's trotro routes mapped in 2017) and scores what the map gave: the
+share of the feed's shape points within 3 m of a road of the extract (and, for comparison, of the published
+feed's and of a build without the extract), the share of stops with a real name (not "near X", "between X and
+Y", "600 m NE of X" or coordinates) and the share of those named after the map.
+
 Scores as in ``benchmarks/accuracy.py``: patterns (one per route ridden), stops within 40 m of a published
 stop, fares exact per route, the median distance of our shapes to the published ones. Ridden once each, the
 routes of a city that share roads and terminals must stay apart.
@@ -26,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 import time
@@ -172,10 +181,58 @@ def ride_of(t: dict, k: int, rng: np.random.Generator, epsg: int) -> dict:
     return doc
 
 
+OSM = DATA / "accra-2017-osm-trotro.osm.pbf"
+MADE_UP = re.compile(r"^(near |between |stop at )|^\d[\d.]* k?m [NESW]{1,2} of ")
+
+
+def map_scores(result, epsg: int) -> dict:
+    """What the extract gave (see the module docstring)."""
+    import shapely
+
+    from transitmap.gtfs import read_feed
+    from transitmap.osm import read_extract
+
+    roads = read_extract(OSM, epsg)
+    tree = shapely.STRtree(shapely.linestrings(roads.xy.reshape(-1, 2), indices=np.repeat(np.arange(len(roads.xy)),
+                                                                                            2)))
+
+    def on_roads(lat, lon) -> float:
+        pts = shapely.points(np.column_stack(project(np.asarray(lat, float), np.asarray(lon, float), epsg)))
+        return len(np.unique(tree.query(pts, predicate="dwithin", distance=3.0)[0])) / max(len(pts), 1)
+
+    def length_on_roads(shapes) -> float:  # of the length: a point every 5 m along each shape
+        from transitmap.geo import along
+
+        pts = [along(np.column_stack(project(s["shape_pt_lat"].astype(float).to_numpy(),
+                                             s["shape_pt_lon"].astype(float).to_numpy(), epsg)), 5.0)
+               for _, s in shapes.groupby("shape_id") if len(s) >= 2]
+        latlon = np.vstack(pts)
+        hit = tree.query(shapely.points(latlon), predicate="dwithin", distance=3.0)[0]
+        return len(np.unique(hit)) / len(latlon)
+
+    feed = read_feed(result.feed, ("shapes", "stops"))
+    with zipfile.ZipFile(DATA / "accra-2016-gtfs.zip") as z:
+        published = pd.read_csv(z.open("shapes.txt"))
+    names = feed.stops["stop_name"].astype(str)
+    real = ~names.str.contains(MADE_UP)
+    from_map = set(roads.stop_names) | {t.get("name", "").strip() for t in roads.way_tags.values()}
+    mapped = names[real].map(lambda n: n in from_map or " at " in n and n.split(" at ")[0] in from_map)
+    shapes = feed.shapes
+    return {"shape_points_within_3m_of_extract_roads": on_roads(shapes["shape_pt_lat"], shapes["shape_pt_lon"]),
+            "published_shape_points_within_3m": on_roads(published["shape_pt_lat"], published["shape_pt_lon"]),
+            "shape_length_within_3m_of_extract_roads": length_on_roads(shapes),
+            "published_shape_length_within_3m": length_on_roads(published),
+            "stops": len(names), "stops_with_a_real_name": float(real.mean()),
+            "real_names_from_the_map": float(mapped.mean()) if len(mapped) else 0.0,
+            "osm": result.osm}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--misses", action="store_true", help="list the missed routes, unmatched outputs, wrong fares")
+    ap.add_argument("--unnamed", action="store_true", help="stop marks without names")
+    ap.add_argument("--osm", action="store_true", help="build with the OpenStreetMap extract of Accra's trotro roads")
     args = ap.parse_args()
     if not (DATA / "accra-2016-observations.zip").exists():
         sys.exit(f"{DATA} has no Accra data: this benchmark needs ../shared/data")
@@ -186,10 +243,13 @@ def main() -> None:
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     for k, t in enumerate(network):
-        (folder / f"{t['trip_id']}.json").write_bytes(msgspec.json.encode(ride_of(t, k, rng, epsg)))
+        doc = ride_of(t, k, rng, epsg)
+        if args.unnamed:
+            doc["stops"] = [{f: v for f, v in m.items() if f != "name"} for m in doc["stops"]]
+        (folder / f"{t['trip_id']}.json").write_bytes(msgspec.json.encode(doc))
     print(f"network: {len(network)} routes ridden once each, {sum(len(t['events']) for t in network):,} stop events")
     t0 = time.perf_counter()
-    result = build_network([folder], BuildConfig(currency="GHS"))
+    result = build_network([folder], BuildConfig(currency="GHS", osm_extract=str(OSM) if args.osm else None))
     seconds = time.perf_counter() - t0
     fares = {t["route_id"]: t["fare"] for t in network}  # None: no fare recorded, not scored
     rode = {f"{t['trip_id']}.json": t["trip_id"] for t in network}
@@ -198,6 +258,8 @@ def main() -> None:
               and "recoverable" not in k}
     scores["build_s"] = round(seconds, 1)
     scores["rides_used"] = sum(1 for r in result.ledger_rows if r.status == "used")
+    if args.osm or args.unnamed:
+        scores.update(map_scores(result, epsg))
     print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in scores.items()}, indent=2))
     if args.misses:
         ledger = pd.DataFrame(result.ledger_rows)

@@ -206,6 +206,7 @@ def test_every_code_in_the_catalogue_has_a_case():
     covered |= {"placeholder_agency_url", "service_days_not_observed"}  # planner-ready feeds: tests/test_build.py
     covered |= {"headway_implausible"}  # tests/test_rider_truth.py
     covered |= {"correction_stale", "ride_excluded", "ride_assigned", "route_dropped"}  # tests/test_review.py
+    covered |= {"road_missing_from_extract"}  # tests/test_osm.py
     assert {c.code() for c in N.catalogue()} == covered
 
 

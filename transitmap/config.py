@@ -10,6 +10,7 @@ ones winning, merged by ``load_config`` into a ``BuildConfig`` whose stage field
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import zoneinfo
 from collections.abc import Mapping, Sequence
@@ -23,6 +24,7 @@ from .gtfs import PLACEHOLDER_URL, PROFILES
 from .match import MatchConfig
 from .model import known_currency, weekdays
 from .names import NamingConfig
+from .osm import OsmConfig
 from .read import ReadColumns
 from .stops import StopConfig
 from .timing import TimingConfig
@@ -69,6 +71,9 @@ class BuildConfig:
     # how the survey names its files, e.g. "{mode}_{route}/{*}/{collector}_{date}" (see transitmap.names);
     # default: read from the paths by the rules of transitmap.names
     path_names: str | None = None
+    # an OpenStreetMap extract (.osm.pbf or .osm) of the survey's area: patterns snapped to its roads, stops
+    # nobody named named after its stops and streets, routes.osm written beside the feed (needs transitmap[osm])
+    osm_extract: str | None = None
     # each stage's own settings (survey.toml: a table per stage, [build.match] ...; options: --set match.corridor_m=40)
     read: ReadColumns = ReadColumns()
     validate: ValidationConfig = ValidationConfig()
@@ -78,6 +83,7 @@ class BuildConfig:
     stops: StopConfig = StopConfig()
     timing: TimingConfig = TimingConfig()
     fares: FareConfig = FareConfig()
+    osm: OsmConfig = OsmConfig()
 
     def __post_init__(self) -> None:
         """Settings that cannot work are refused here, with what would (``SettingsError``), not deep in a build."""
@@ -100,6 +106,9 @@ class BuildConfig:
         if self.first_service_date is not None and not re.fullmatch(r"\d{4}-\d\d-\d\d", str(self.first_service_date)):
             raise SettingsError(f"first_service_date {self.first_service_date!r} is not a date as YYYY-MM-DD")
         weekdays(self.service_days)  # a SettingsError names what would do
+        if self.osm_extract is not None and not os.path.isfile(self.osm_extract):
+            raise SettingsError(f"osm_extract {self.osm_extract!r} is not a file: give an OpenStreetMap extract "
+                                "(.osm.pbf or .osm) of the survey's area")
         if self.profile not in PROFILES:
             raise SettingsError(f"profile {self.profile!r} is not one of {', '.join(PROFILES)}")
         if not isinstance(self.virtual_stop_m, (int, float)) or self.virtual_stop_m < 0 or 0 < self.virtual_stop_m < 50:

@@ -79,21 +79,24 @@ def _route_times(shared: tuple, r: int) -> dict[tuple[int, int], PatternTimes]:
     """The times of each pattern of route ``r``: from its first stop to each, per band, its shape and fares."""
     rides, routes, pattern_stops, tz, epsg, config = shared
     route = routes[r]
-    to_latlon = partial(unproject, epsg=epsg)
     bands = route_headways(route, rides, tz, config.timing, route_mode(route, rides))
     timed = {}
     for p, pattern in enumerate(route.patterns):
         ps = pattern_stops[(r, p)]
-        dist = pattern.path.cum  # metres along the pattern at each vertex
-        # no two points at one distance
-        advance = np.flatnonzero(np.concatenate([[True], np.diff(np.round(dist, 1)) > 0]))
-        shape = advance[simplified(pattern.xy[advance], SHAPE_TOLERANCE_M)]
         offsets, source, n_timed = stop_offsets(pattern, ps.s_m, rides, config.timing)
-        timed[(r, p)] = PatternTimes(offsets, bands[p],
-                                     dist[shape], *to_latlon(pattern.xy[shape, 0], pattern.xy[shape, 1]),
+        timed[(r, p)] = PatternTimes(offsets, bands[p], *pattern_shape(pattern, epsg),
                                      fares_between_stops(pattern, ps, rides), source, n_timed,
                                      band_offsets(pattern, ps.s_m, rides, tz, offsets, config.timing))
     return timed
+
+
+def pattern_shape(pattern, epsg: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A pattern's GTFS shape: (metres along the pattern, latitudes, longitudes) of the vertices of its path
+    kept (``SHAPE_TOLERANCE_M``), no two at one distance."""
+    dist = pattern.path.cum  # metres along the pattern at each vertex
+    advance = np.flatnonzero(np.concatenate([[True], np.diff(np.round(dist, 1)) > 0]))
+    shape = advance[simplified(pattern.xy[advance], SHAPE_TOLERANCE_M)]
+    return (dist[shape], *unproject(pattern.xy[shape, 0], pattern.xy[shape, 1], epsg))
 
 
 def merge(parts: list[tuple[list[int], RegionNetwork]]) -> RegionNetwork:

@@ -87,6 +87,8 @@ FIELD_DOCS: dict[str, str] = {
     "action": "what a correction does: set, reviewed, merge, split, drop, move, partial_of, branch_of, exclude, assign",
     "reason": "why, in the words of the coordinator or of the build",
     "route": "the route a ride was put in by hand: an id, or `new:LABEL`",
+    "lat": "latitude of where it is, WGS84 degrees",
+    "lon": "longitude of where it is, WGS84 degrees",
 }
 
 
@@ -704,6 +706,19 @@ class DirectionMissingNotice(Notice):
 
     severity = INFO
     route_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoadMissingFromExtractNotice(Notice):
+    """A stretch of a route's path runs where the OpenStreetMap extract has no road the map matcher could
+    follow (a road missing from the map, or one mapped too far from where vehicles drive): the feed keeps the
+    recorded path there. The trace is one of the rides of that path; lat/lon is where the stretch begins."""
+
+    severity = INFO
+    route_id: str
+    lat: float
+    lon: float
+    length_m: float
 
 
 @dataclass(frozen=True, kw_only=True)

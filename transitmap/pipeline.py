@@ -31,7 +31,8 @@ from .geo import unproject, utm_epsg
 from .gtfs import feed_bytes, network_tables, read_feed, validator_summary, with_virtual_stops
 from .model import HeadwayRow, Outline, Status, TraceRow, route_mode
 from .names import name_rides, route_type
-from .network import survey_network
+from .network import pattern_shape, survey_network
+from .osm import ATTRIBUTION, on_the_map, read_extract
 from .privacy import pseudonyms, thinned, trimmed_outline
 from .read import ReadColumns, ReadLimits, ReadResult, expand_archives, list_inputs, read_file, timezone_at
 from .report import headways_csv, ledger_csv, stats_files, to_json
@@ -287,6 +288,7 @@ class BuildResult:
     route_digests: dict[str, str] = field(default_factory=dict)  # each route's rides (review.rides_digest)
     #: with corrections: the feed as matched before them, which the next build takes its ids from (``previous``)
     id_feed: bytes | None = None
+    osm: dict[str, Any] | None = None  # with an OpenStreetMap extract: what was snapped and named from it
 
     @property
     def has_errors(self) -> bool:
@@ -312,6 +314,8 @@ class BuildResult:
                                       "trips_by_travel_times": dict(sorted(Counter(trips.values()).items()))})
         if self.review is not None:  # said only where corrections were made
             report["review"] = self.review
+        if self.osm is not None:  # said only with an extract
+            report["osm"] = self.osm
         report["traces"] = [r.to_dict() for r in self.ledger_rows]
         return report
 
@@ -413,6 +417,16 @@ def build_network(
     filled = fill_headways({key: t.bands for key, t in timed.items()}, modes, config.timing)
     timed = {key: replace(t, bands=filled[key]) for key, t in timed.items()}
     clock.lap(f"matched them into {len(routes):,} routes, inferred {len(stops):,} stops, timed the patterns")
+    mapped = None
+    if config.osm_extract:
+        mapped = on_the_map(routes, pattern_stops, stops, read_extract(config.osm_extract, epsg), config.osm)
+        routes, pattern_stops = mapped.routes, mapped.pattern_stops
+        stops = [replace(s, name=mapped.names[k][0]) if k in mapped.names else s for k, s in enumerate(stops)]
+        timed = {(r, p): replace(t, **dict(zip(("shape_dist_m", "shape_lat", "shape_lon"),
+                                               pattern_shape(routes[r].patterns[p], epsg))))
+                 for (r, p), t in timed.items()}
+        clock.lap(f"snapped the patterns to the roads of {os.path.basename(config.osm_extract)}, named "
+                  f"{len(mapped.names):,} stops from it")
     notices += dropped + currency_notices
     ids = stable_ids(previous, [_route_lines(route) for route in routes],
                      np.array([[s.x_m, s.y_m] for s in stops], float).reshape(-1, 2), epsg, reserved=reserved_ids,
@@ -445,6 +459,19 @@ def build_network(
                             agencies=tuple(a for a in agencies if any(r.agency_id == a[0] for r in rows.routes)))
         notices += [N.RouteDroppedNotice(file=f, trace_id=t, route_id=r) for (t, f), r in review.dropped.items()]
     notices += review.notices()
+    osm = None
+    if mapped is not None:
+        kinds = Counter(kind for _, kind in mapped.names.values())
+        osm = {"extract": os.path.basename(config.osm_extract), "attribution": ATTRIBUTION,
+               "patterns": sum(len(route.patterns) for route in routes), "stretches_off_map": len(mapped.off_map),
+               "off_map_km": round(sum(o[4] for o in mapped.off_map) / 1000, 3),
+               "stops_named_after_osm_stops": kinds["stop"], "stops_named_after_streets": kinds["street"]}
+        for r, p, x, y, length_m in mapped.off_map:
+            lat, lon = unproject(np.array([x]), np.array([y]), epsg)
+            first = rides[(routes[r].patterns[p].rides + routes[r].patterns[p].partial)[0]]
+            notices.append(N.RoadMissingFromExtractNotice(file=first.source, trace_id=first.trace_id,
+                                                          route_id=ids.route_ids[r], lat=round(float(lat[0]), 6),
+                                                          lon=round(float(lon[0]), 6), length_m=length_m))
     pseudonym = pseudonyms({r.collector_id for r in rides if r.collector_id}, config.pseudonym_key)
     collectors = {(r.trace_id, r.source): pseudonym.get(r.collector_id, "") for r in rides}
     # the rides and the matched network are in the rows now: let them go before the tables are written
@@ -465,7 +492,7 @@ def build_network(
                        outlines=outlines, service_start=rows.meta.start_date,
                        review=review.summary() if corrections or review.stale else None,
                        review_outcomes=review.outcomes(),
-                       route_digests=digests, id_feed=id_feed)
+                       route_digests=digests, id_feed=id_feed, osm=osm)
 
 
 @dataclass

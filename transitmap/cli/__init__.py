@@ -147,6 +147,10 @@ def validate(ctx: click.Context, paths: tuple[str, ...], fmt: str, out: str | No
 @click.option("--previous", type=click.Path(exists=True, dir_okay=False),
               help="The gtfs.zip of an earlier build: routes and stops that are still the same keep its ids "
                    "[default for a workspace: its latest build].")
+@click.option("--osm", "osm_extract", type=click.Path(exists=True, dir_okay=False), metavar="EXTRACT",
+              help="An OpenStreetMap extract of the survey's area (.osm.pbf or .osm): shapes snapped to its "
+                   "roads, unnamed stops named after its stops and streets, routes.osm written beside the feed "
+                   "[default: none].")
 @click.option("--path-names", metavar="CONVENTION",
               help="How the survey names its files, e.g. '{route}___{direction}___{collector}___{*}' or "
                    "'{mode}_{route}/{*}/{collector}_{date}' [default: read from the paths].")
@@ -162,7 +166,7 @@ def validate(ctx: click.Context, paths: tuple[str, ...], fmt: str, out: str | No
 @verbosity
 @click.pass_context
 def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, profile, virtual_stop_m, config_file, previous,
-          path_names, stage_settings, no_validate, strict, fmt, engine, dask_scheduler):
+          osm_extract, path_names, stage_settings, no_validate, strict, fmt, engine, dask_scheduler):
     """Build a GTFS feed from collector recordings (files, folders, .zip) or from a survey workspace
     (see transitmap init).
 
@@ -193,7 +197,8 @@ def build(ctx, inputs, out, timezone, currency, agency_name, agency_url, profile
                       f"into it first (transitmap import {workspaces[0]} FILES...), then build it")
     survey = inputs[0] if len(inputs) == 1 and ws.is_workspace(inputs[0]) else None
     options = {"timezone": timezone, "currency": currency, "agency_name": agency_name, "agency_url": agency_url,
-               "profile": profile, "virtual_stop_m": virtual_stop_m, "path_names": path_names}
+               "profile": profile, "virtual_stop_m": virtual_stop_m, "path_names": path_names,
+               "osm_extract": osm_extract}
     try:
         config = load_config(config_file, options, stage_settings,
                              workspace_call(ws.settings, survey) if survey is not None else None)

@@ -1,0 +1,196 @@
+"""A build with an OpenStreetMap extract (``--osm``): shapes on the extract's roads, the recorded path where the
+map has no road, unnamed stops named after the map's stops and streets."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+from click.testing import CliRunner
+from test_build import A, B, C, _docs, _write_rides, reverse, spec
+
+from transitmap.cli import main
+from transitmap.config import BuildConfig
+from transitmap.errors import SettingsError
+from transitmap.geo import project, unproject, utm_epsg
+from transitmap.gtfs import read_feed
+from transitmap.pipeline import build_network
+
+pytest.importorskip("osmium")
+pytest.importorskip("fastmm")
+
+EPSG = utm_epsg(-1.27, 36.84)
+ROUTE = spec("R", "Town - Kibera", A, B, C, stops=(0, 0.25, 0.5, 0.75, 1))
+
+
+def _xy(latlon) -> np.ndarray:
+    x, y = project(np.array([latlon[0]]), np.array([latlon[1]]), EPSG)
+    return np.array([x[0], y[0]])
+
+
+def _road(a, b, offset_m: float, step_m: float = 150.0) -> list[np.ndarray]:
+    """Points from a to b every ``step_m``, ``offset_m`` to the right of the line (a road mapped a little off
+    where the GPS puts the vehicles)."""
+    a, b = _xy(a), _xy(b)
+    d = b - a
+    n = max(int(np.hypot(*d) // step_m), 1)
+    right = np.array([d[1], -d[0]]) / np.hypot(*d)
+    return [a + d * k / n + right * offset_m for k in range(n + 1)]
+
+
+def osm_file(path: Path, ways: list[tuple[list[np.ndarray], dict]], stops: list[tuple[np.ndarray, str]]) -> Path:
+    """A small .osm file: ways (points in metres of EPSG, tags) and named bus stops."""
+    nodes, lines, ids = [], [], iter(range(1, 10_000))
+    for pts, tags in ways:
+        refs = []
+        for p in pts:
+            lat, lon = unproject(np.array([p[0]]), np.array([p[1]]), EPSG)
+            k = next(ids)
+            refs.append(k)
+            nodes.append(f'  <node id="{k}" version="1" lat="{lat[0]:.7f}" lon="{lon[0]:.7f}"/>')
+        lines.append(f'  <way id="{next(ids) + 100_000}" version="1">' + "".join(f'<nd ref="{r}"/>' for r in refs)
+                     + "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags.items()) + "</way>")
+    for p, name in stops:
+        lat, lon = unproject(np.array([p[0]]), np.array([p[1]]), EPSG)
+        nodes.append(f'  <node id="{next(ids)}" version="1" lat="{lat[0]:.7f}" lon="{lon[0]:.7f}">'
+                     f'<tag k="highway" v="bus_stop"/><tag k="public_transport" v="platform"/>'
+                     f'<tag k="name" v="{name}"/></node>')
+    path.write_text("<?xml version='1.0' encoding='UTF-8'?>\n<osm version=\"0.6\" generator=\"test\">\n"
+                    + "\n".join(nodes + lines) + "\n</osm>\n", encoding="utf-8")
+    return path
+
+
+def _on(a, b, f: float) -> np.ndarray:
+    return _xy(a) + (_xy(b) - _xy(a)) * f
+
+
+@pytest.fixture()
+def town(tmp_path):
+    """Rides of Town - Kibera both ways (A - B - C, stops at every quarter) marking their stops without names,
+    and an extract that maps the road (8 m off the rides' line, as maps and phones disagree) from A to 4/5 of
+    the way from B to C, not the rest; a bus stop near the stop half way from A to B, a street crossing at the
+    stop half way from B to C."""
+    docs = _docs(ROUTE, 3) + _docs(reverse(ROUTE), 2, seed=3)
+    for d in docs:
+        d["stops"] = [{k: v for k, v in m.items() if k != "name"} for m in d["stops"]]
+    folder = _write_rides(tmp_path / "in", docs)
+    end = tuple(unproject(*(np.array([v]) for v in _on(B, C, 0.8)), EPSG))
+    road = _road(A, B, 8.0) + _road(B, (float(end[0][0]), float(end[1][0])), 8.0)[1:]
+    crossing = _on(B, C, 0.5)
+    extract = osm_file(tmp_path / "town.osm", [
+        (road, {"highway": "primary", "name": "Moi Avenue"}),
+        ([crossing + (-300, 300), crossing + (300, -300)], {"highway": "residential", "name": "Kenyatta Lane"}),
+        ([_xy(A) + (0, 400), _xy(A) + (2000, 2400)], {"highway": "footway", "name": "Not A Road"}),
+    ], [(_on(A, B, 0.5) + (10, -10), "Kencom")])
+    return folder, extract
+
+
+def _build(folder, extract=None):
+    return build_network([folder], dataclasses.replace(BuildConfig(), workers=1, pseudonym_key="k",
+                                                       osm_extract=str(extract) if extract else None))
+
+
+def test_shapes_lie_on_the_extracts_roads_and_keep_the_recorded_path_where_it_has_none(town):
+    folder, extract = town
+    plain, mapped = _build(folder), _build(folder, extract)
+    road = shapely.LineString(_road(A, B, 8.0))  # the first half (past B, the road bends)
+    beyond = shapely.LineString([_on(B, C, 0.8), _xy(C)])
+    for result, on_road in ((plain, False), (mapped, True)):
+        shapes = read_feed(result.feed, ("shapes",)).shapes
+        for _, shape in shapes.groupby("shape_id"):
+            x, y = project(shape["shape_pt_lat"].astype(float).to_numpy(), shape["shape_pt_lon"].astype(float)
+                           .to_numpy(), EPSG)
+            pts = shapely.points(np.column_stack([x, y]))
+            to_road, to_beyond = shapely.distance(pts, road), shapely.distance(pts, beyond)
+            first_half = to_road < to_beyond
+            if on_road:  # on the mapped road to the metre; past B, where the map has none, as recorded
+                assert (to_road[first_half] < 1.0).mean() > 0.95
+                assert 0 < np.median(to_beyond[~first_half]) < 10
+            else:
+                assert np.median(to_road[first_half]) > 5
+    [notice] = [n for n in mapped.run.notices.to_list() if n["code"] == "road_missing_from_extract"][:1]
+    assert notice["total_notices"] == 2  # the stretch past B, in each direction
+    sample = notice["sample_notices"][0]
+    beyond_m = 0.2 * float(np.hypot(*(_xy(C) - _xy(B))))
+    assert sample["route_id"] == "R001" and 0.8 * beyond_m < sample["length_m"] < 1.2 * beyond_m
+    assert mapped.osm["stretches_off_map"] == 2 and mapped.osm["attribution"].endswith("ODbL 1.0")
+    assert "road_missing_from_extract" not in plain.run.notices.counts and plain.osm is None
+
+
+def test_stops_keep_their_places_along_the_snapped_shapes(town):
+    folder, extract = town
+    plain, mapped = _build(folder), _build(folder, extract)
+    for result in (plain, mapped):
+        feed = read_feed(result.feed, ("stop_times", "shapes", "trips"))
+        st, shapes = feed.tables["stop_times"], feed.shapes
+        length = shapes.groupby("shape_id")["shape_dist_traveled"].apply(lambda s: s.astype(float).max())
+        for trip_id, times in st.groupby("trip_id"):
+            dist = times.sort_values("stop_sequence", key=lambda s: s.astype(int))["shape_dist_traveled"]
+            dist = dist.astype(float).to_numpy()
+            shape_id = feed.trips.set_index("trip_id").loc[trip_id, "shape_id"]
+            assert np.all(np.diff(dist) > 0) and dist[-1] <= length[shape_id] + 1e-6
+    # the same stops in the same order, each where its distance along the snapped shape puts it
+    feed = read_feed(mapped.feed, ("stop_times", "shapes", "trips", "stops"))
+    assert list(read_feed(plain.feed, ("stop_times",)).tables["stop_times"]["stop_id"]) == list(
+        feed.tables["stop_times"]["stop_id"])
+    where = feed.stops.set_index("stop_id")
+    for trip_id, times in feed.tables["stop_times"].groupby("trip_id"):
+        shape = feed.shapes[feed.shapes["shape_id"] == feed.trips.set_index("trip_id").loc[trip_id, "shape_id"]]
+        line = np.column_stack(project(shape["shape_pt_lat"].astype(float).to_numpy(),
+                                       shape["shape_pt_lon"].astype(float).to_numpy(), EPSG))
+        dist = shape["shape_dist_traveled"].astype(float).to_numpy()
+        at = times["shape_dist_traveled"].astype(float).to_numpy()
+        placed = np.column_stack([np.interp(at, dist, line[:, 0]), np.interp(at, dist, line[:, 1])])
+        stop = np.column_stack(project(where.loc[times["stop_id"], "stop_lat"].astype(float).to_numpy(),
+                                       where.loc[times["stop_id"], "stop_lon"].astype(float).to_numpy(), EPSG))
+        assert np.hypot(*(placed - stop).T).max() < 30
+
+
+def test_unnamed_stops_are_named_after_the_maps_stops_and_streets(town):
+    folder, extract = town
+    plain, mapped = _build(folder), _build(folder, extract)
+    before = set(read_feed(plain.feed, ("stops",)).stops["stop_name"])
+    after = set(read_feed(mapped.feed, ("stops",)).stops["stop_name"])
+    assert not before & {"Kencom", "Moi Avenue", "Moi Avenue at Kenyatta Lane"}
+    assert {"Kencom", "Moi Avenue at Kenyatta Lane"} <= after
+    assert "Not A Road" not in " ".join(after)  # a footway is no street of a bus
+    assert mapped.osm["stops_named_after_osm_stops"] >= 1 and mapped.osm["stops_named_after_streets"] >= 2
+
+
+def test_a_name_a_collector_gave_stays(tmp_path, town):
+    _, extract = town
+    docs = _docs(ROUTE, 3) + _docs(reverse(ROUTE), 2, seed=3)
+    places = {"R stop 1": "Archives", "R stop 2": "Ngara", "R stop 3": "Pangani"}
+    for d in docs:
+        d["stops"] = [{**m, "name": places.get(m.get("name"), m.get("name"))} for m in d["stops"]]
+    folder = _write_rides(tmp_path / "named", docs)
+    names = set(read_feed(_build(folder, extract).feed, ("stops",)).stops["stop_name"])
+    assert names == {"Town", "Archives", "Ngara", "Pangani", "Kibera"}
+
+
+def test_the_command_takes_an_extract_and_refuses_what_is_not_one(tmp_path, town):
+    folder, extract = town
+    run = CliRunner().invoke(main, ["build", str(folder), "--out", str(tmp_path / "out"), "--osm", str(extract),
+                                    "--no-validate", "--format", "json"])
+    assert run.exit_code == 0, run.output
+    assert json.loads(run.output)["osm"]["extract"] == "town.osm"
+    bad = tmp_path / "bad.osm"
+    bad.write_text("not xml at all", encoding="utf-8")
+    run = CliRunner().invoke(main, ["build", str(folder), "--out", str(tmp_path / "out2"), "--osm", str(bad),
+                                    "--no-validate"])
+    assert run.exit_code == 2 and "cannot be read as an OpenStreetMap extract" in run.output
+    with pytest.raises(SettingsError, match="is not a file"):
+        BuildConfig(osm_extract=str(tmp_path / "missing.osm.pbf"))
+
+
+def test_an_extract_without_roads_keeps_every_path_and_says_so(tmp_path, town):
+    folder, _ = town
+    extract = osm_file(tmp_path / "stops-only.osm", [], [(_on(A, B, 0.5) + (10, -10), "Kencom")])
+    plain, mapped = _build(folder), _build(folder, extract)
+    assert read_feed(plain.feed, ("shapes",)).shapes.equals(read_feed(mapped.feed, ("shapes",)).shapes)
+    assert mapped.osm["stretches_off_map"] == 2 and mapped.run.notices.counts["road_missing_from_extract"] == 2
+    assert "Kencom" in set(read_feed(mapped.feed, ("stops",)).stops["stop_name"])

@@ -1,0 +1,360 @@
+"""OpenStreetMap, read from an extract (``.osm.pbf`` or ``.osm``) offline: the roads the patterns are snapped to
+and the names of the stops nobody named.
+
+- ``read_extract``: the extract's roads (ways tagged ``highway`` that vehicles use, cut into their segments
+  between consecutive nodes) and its named stops and platforms, in the survey's UTM zone (pyosmium).
+- ``snap_patterns``: each pattern's path map-matched to those roads with FMM (``fastmm``: a hidden Markov
+  model over the road graph, the road between two points by shortest path). Where no road of the extract lies
+  near the path, or the matcher finds no way along the roads, the recorded path is kept there and a notice
+  says so. The snapped path replaces the pattern's path; its stops keep their places along it.
+- ``place_names``: a name for each stop nobody named, as the map names the place: the nearest named bus stop
+  or platform within a short walk, else the street it stands on (with the crossing street where one is near).
+
+Data © OpenStreetMap contributors, ODbL 1.0: a feed built with an extract says so (``feed_info``, report).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import shapely
+
+from .errors import SettingsError
+from .geo import nearest, project
+
+#: highway values of roads that carry no bus, minibus or shared taxi
+NOT_ROADS = frozenset({"footway", "path", "cycleway", "steps", "pedestrian", "bridleway", "corridor", "elevator",
+                       "construction", "proposed", "platform", "bus_stop", "escape", "raceway", "abandoned",
+                       "disused", "via_ferrata", "services", "rest_area"})
+ATTRIBUTION = "© OpenStreetMap contributors, ODbL 1.0"
+
+
+@dataclass(frozen=True)
+class OsmConfig:
+    near_road_m: float = 40.0  # a point of a path this far from every road of the extract is off the map
+    gps_error_m: float = 15.0  # how far a pattern's path strays from its road (its median: a few metres)
+    max_detour_m: float = 150.0  # the longest way along the roads between two points of a path 10 m apart
+    stop_name_m: float = 60.0  # a stop takes the name of a named bus stop or platform this close
+    street_m: float = 30.0  # ... else of the named street this close
+    crossing_m: float = 40.0  # ... with a crossing street this close ("Ring Road at Kojo Thompson Road")
+    reverse_m: float = 30.0  # a point this far behind the one before it on a road is taken as there, no U-turn
+    min_off_map_m: float = 50.0  # shorter stretches the matcher cannot place are bridged, longer ones kept
+
+
+@dataclass(frozen=True, eq=False)
+class Extract:
+    """An extract's roads and stops in a UTM zone. Road segments (one row per pair of consecutive nodes of a
+    way): ``way``, ``index`` (of its first node in the way), ``a``/``b`` (node ids), ``xy`` ((n, 2, 2): the two
+    ends, metres), ``oneway`` (1: only a to b, -1: only b to a, 0: both). ``way_nodes``: each road's node ids;
+    ``way_tags``: its tags. Stops: ``stop_ids`` (node ids), ``stop_xy``, ``stop_names``."""
+
+    epsg: int
+    way: np.ndarray
+    index: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    xy: np.ndarray
+    oneway: np.ndarray
+    way_nodes: dict[int, np.ndarray]
+    way_tags: dict[int, dict[str, str]]
+    node_xy: dict[int, tuple[float, float]]
+    stop_ids: np.ndarray
+    stop_xy: np.ndarray
+    stop_names: list[str]
+    stop_tags: list[dict[str, str]] = field(default_factory=list)
+
+
+def read_extract(path: str | os.PathLike, epsg: int) -> Extract:
+    """The roads and named stops of an OSM extract (``SettingsError`` for a file pyosmium cannot read, or
+    without pyosmium and fastmm)."""
+    try:
+        import fastmm  # noqa: F401  (the matcher: said here, before the extract is read)
+        import osmium
+    except ImportError as e:
+        raise SettingsError(f"osm_extract needs pyosmium and fastmm ({e.name} is missing): "
+                            "pip install 'transitmap[osm]'") from None
+
+    ways, stops = [], []
+    try:
+        for o in osmium.FileProcessor(os.fspath(path)).with_locations():
+            if o.is_way():
+                tags = dict(o.tags)
+                if tags.get("highway") and tags["highway"] not in NOT_ROADS and tags.get("area") != "yes":
+                    nodes = [(n.ref, n.lat, n.lon) for n in o.nodes if n.location.valid()]
+                    if len(nodes) >= 2:
+                        ways.append((o.id, nodes, tags))
+            elif o.is_node():
+                tags = dict(o.tags)
+                if tags.get("name") and (tags.get("highway") == "bus_stop"
+                                         or tags.get("public_transport") in ("platform", "stop_position", "station")
+                                         or tags.get("amenity") == "bus_station"):
+                    stops.append((o.id, o.location.lat, o.location.lon, tags))
+    except (RuntimeError, OSError, ValueError) as e:
+        raise SettingsError(f"osm_extract {os.fspath(path)!r} cannot be read as an OpenStreetMap extract: {e}") from e
+    ways.sort(key=lambda w: w[0])
+    stops.sort(key=lambda s: s[0])
+    way, index, a, b, ends, oneway = [], [], [], [], [], []
+    way_nodes, way_tags, node_xy = {}, {}, {}
+    for wid, nodes, tags in ways:
+        ref = np.array([n[0] for n in nodes], np.int64)
+        x, y = project(np.array([n[1] for n in nodes]), np.array([n[2] for n in nodes]), epsg)
+        node_xy.update(zip(ref.tolist(), zip(x.tolist(), y.tolist())))
+        way_nodes[wid], way_tags[wid] = ref, tags
+        k = len(ref) - 1
+        way.append(np.full(k, wid, np.int64))
+        index.append(np.arange(k))
+        a.append(ref[:-1])
+        b.append(ref[1:])
+        pts = np.column_stack([x, y])
+        ends.append(np.stack([pts[:-1], pts[1:]], axis=1))
+        one = tags.get("oneway", "")
+        direction = -1 if one == "-1" else 1 if one in ("yes", "true", "1") or tags.get("junction") in (
+            "roundabout", "circular") or tags.get("highway") in ("motorway",) and one != "no" else 0
+        oneway.append(np.full(k, direction, np.int8))
+    cat = lambda parts, dtype, shape=(0,): np.concatenate(parts) if parts else np.zeros(shape, dtype)  # noqa: E731
+    if stops:
+        sx, sy = project(np.array([s[1] for s in stops]), np.array([s[2] for s in stops]), epsg)
+        stop_xy = np.column_stack([sx, sy])
+    else:
+        stop_xy = np.zeros((0, 2))
+    return Extract(epsg, cat(way, np.int64), cat(index, np.int64), cat(a, np.int64), cat(b, np.int64),
+                   cat(ends, float, (0, 2, 2)), cat(oneway, np.int8), way_nodes, way_tags, node_xy,
+                   np.array([s[0] for s in stops], np.int64), stop_xy, [s[3]["name"].strip() for s in stops],
+                   [s[3] for s in stops])
+
+
+@contextlib.contextmanager
+def _quiet():
+    """FMM logs to the process's standard output and error (spdlog): held back while it works (library code
+    does not print)."""
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+
+
+class Matcher:
+    """FMM over the extract's roads: each segment an edge, in both directions unless the road is one-way."""
+
+    def __init__(self, extract: Extract, config: OsmConfig = OsmConfig()) -> None:
+        import fastmm
+
+        self.extract, self.config = extract, config
+        forward = extract.oneway >= 0
+        backward = extract.oneway <= 0
+        seg = np.concatenate([np.flatnonzero(forward), np.flatnonzero(backward)])
+        rev = np.concatenate([np.zeros(forward.sum(), bool), np.ones(backward.sum(), bool)])
+        self.edge_segment, self.edge_reversed = seg, rev
+        with _quiet(), tempfile.TemporaryDirectory() as cache:
+            self.net = net = fastmm.Network()
+            for e, (s, r) in enumerate(zip(seg.tolist(), rev.tolist())):
+                (x0, y0), (x1, y1) = extract.xy[s].tolist()
+                src, dst = (int(extract.b[s]), int(extract.a[s])) if r else (int(extract.a[s]), int(extract.b[s]))
+                net.add_edge(e, src, dst, [(x1, y1), (x0, y0)] if r else [(x0, y0), (x1, y1)])
+            net.finalize()
+            # the matcher's table of shortest paths holds those up to ``max_detour_m``: at least one
+            # (a road of a single segment longer than that would leave it empty, which FMM refuses)
+            shortest = float(np.hypot(*(extract.xy[:, 1] - extract.xy[:, 0]).T).min())
+            self.fmm = fastmm.FastMapMatch(net, fastmm.TransitionMode.SHORTEST, cache_dir=cache,
+                                           max_distance_between_candidates=max(config.max_detour_m,
+                                                                               1.01 * shortest + 1))
+        ends = extract.xy[seg]
+        self.edge_dir = np.where(rev[:, None], ends[:, 0] - ends[:, 1], ends[:, 1] - ends[:, 0])
+        self.segments = shapely.linestrings(extract.xy.reshape(-1, 2), indices=np.repeat(np.arange(len(extract.xy)),
+                                                                                          2))
+        self.tree = shapely.STRtree(self.segments)
+
+    def match(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[tuple[int, bool]], list[tuple[int, int]]]:
+        """The path ``xy`` ((n, 2) metres) along the roads: (the snapped path, where each point of ``xy`` lies
+        along it (m), the road segments it runs along in order as (segment, reversed), and the runs of points
+        of ``xy`` (first, last) left as recorded: off the map, or no way along the roads)."""
+        import fastmm
+
+        near = self.tree.query(shapely.points(xy), predicate="dwithin", distance=self.config.near_road_m)
+        on_map = np.zeros(len(xy), bool)
+        on_map[near[0]] = True
+        pieces: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}  # first point: (last, path, offsets)
+        along: list[tuple[int, bool]] = []
+        for lo, hi in _runs(on_map):
+            if hi == lo:
+                continue
+            with _quiet():
+                result = self.fmm.match(fastmm.Trajectory.from_xy_tuples(list(map(tuple, xy[lo:hi + 1].tolist()))),
+                                        max_candidates=8, candidate_search_radius=self.config.near_road_m,
+                                        gps_error=self.config.gps_error_m, reverse_tolerance=self.config.reverse_m)
+            for sub in result.subtrajectories:
+                first, last = lo + sub.start_index, lo + sub.end_index
+                if sub.error_code != fastmm.MatchErrorCode.SUCCESS or len(sub.segments) != last - first:
+                    continue
+                parts, offsets, end, behind = [], [0.0], None, (-1, None)
+                for segment in sub.segments:
+                    # a point a little behind the one before it on its road (``reverse_m``) stays where that
+                    # one was: the path never turns back on itself
+                    forward, kept_pts = [], []
+                    for e in segment.edges:
+                        for p in e.points:
+                            if behind[0] == e.edge_id and np.dot((p.x - behind[1][0], p.y - behind[1][1]),
+                                                               self.edge_dir[e.edge_id]) <= 0:
+                                continue
+                            kept_pts.append((p.x, p.y))
+                            behind = (e.edge_id, (p.x, p.y))
+                            if not forward or forward[-1] is not e:
+                                forward.append(e)
+                    pts = np.array(kept_pts, float).reshape(-1, 2)
+                    step = _length(pts) + (float(np.hypot(*(pts[0] - end))) if end is not None and len(pts) else 0.0)
+                    offsets.append(offsets[-1] + step)
+                    if len(pts):
+                        parts.append(pts)
+                        end = pts[-1]
+                    for e in forward:
+                        edge = (int(self.edge_segment[e.edge_id]), bool(self.edge_reversed[e.edge_id]))
+                        if not along or along[-1] != edge:
+                            along.append(edge)
+                pieces[first] = (last, _joined(parts), np.array(offsets))
+        # the points no match covers stay as recorded
+        covered = np.zeros(len(xy), bool)
+        for first, (last, _, _) in pieces.items():
+            covered[first:last + 1] = True
+        kept = []
+        for first, last in _runs(~covered):
+            piece = xy[max(first - 1, 0):last + 2]  # with the matched points on either side
+            if _length(piece) < self.config.min_off_map_m:  # a point or two astray: bridged
+                at_ = np.zeros(last - first + 1)
+                pieces[first] = (last, np.zeros((0, 2)), at_)
+                continue
+            piece = xy[first:last + 1]
+            kept.append((first, last))
+            pieces[first] = (last, piece, np.r_[0, np.cumsum(np.hypot(*np.diff(piece, axis=0).T))])
+        path, at, total = [], np.zeros(len(xy)), 0.0
+        for first in sorted(pieces):
+            last, pts, offsets = pieces[first]
+            if path and len(pts):
+                total += float(np.hypot(*(pts[0] - path[-1][-1])))
+            at[first:last + 1] = total + offsets
+            total += offsets[-1]
+            if len(pts):
+                path.append(pts)
+        return _joined(path), at, along, kept
+
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) of each run of True."""
+    d = np.diff(np.r_[0, mask.astype(np.int8), 0])
+    return list(zip(np.flatnonzero(d == 1).tolist(), (np.flatnonzero(d == -1) - 1).tolist()))
+
+
+def _joined(pieces: list[np.ndarray]) -> np.ndarray:
+    """The pieces end to end, a point repeated where one ends and the next begins dropped."""
+    pts = np.concatenate([p for p in pieces if len(p)]) if any(len(p) for p in pieces) else np.zeros((0, 2))
+    if len(pts) < 2:
+        return pts
+    keep = np.r_[True, np.any(np.abs(np.diff(pts, axis=0)) > 1e-6, axis=1)]
+    return pts[keep]
+
+
+def _length(pts: np.ndarray) -> float:
+    return float(np.hypot(*np.diff(pts, axis=0).T).sum()) if len(pts) >= 2 else 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class OnTheMap:
+    """A network snapped to an extract's roads (``on_the_map``): its routes and pattern stops with the snapped
+    paths; ``off_map``: the stretches kept as recorded, (route, pattern, x_m, y_m of their start, length_m);
+    ``segments``: the road segments each pattern runs along, in order ((segment, reversed), ``Extract``);
+    ``names``: {stop index: (name, "stop" | "street")} of the stops named from the map."""
+
+    routes: list
+    pattern_stops: dict
+    off_map: list[tuple[int, int, float, float, float]]
+    segments: dict[tuple[int, int], list[tuple[int, bool]]]
+    names: dict[int, tuple[str, str]]
+
+
+def on_the_map(routes: list, pattern_stops: dict, stops: list, extract: Extract,
+               config: OsmConfig = OsmConfig()) -> OnTheMap:
+    """Each pattern's path snapped to the extract's roads (``Matcher``), its stops at the same places along
+    the new path (a stop between two points of the old path lies between their places on the new one), and
+    names for the stops nobody named (``place_names``)."""
+    if not len(extract.way):  # no road: every path stays as recorded
+        off_map = [(r, p, float(pattern.xy[0, 0]), float(pattern.xy[0, 1]), _length(pattern.xy))
+                   for r, route in enumerate(routes) for p, pattern in enumerate(route.patterns)]
+        return OnTheMap(list(routes), dict(pattern_stops), off_map, {}, place_names(stops, extract, config))
+    matcher = Matcher(extract, config)
+    out_routes, out_stops, off_map, segments = [], {}, [], {}
+    for r, route in enumerate(routes):
+        patterns = []
+        for p, pattern in enumerate(route.patterns):
+            path, at, along, kept = matcher.match(pattern.xy)
+            if len(path) < 2:  # nothing on the map: the recorded path
+                path, at, along = pattern.xy, np.r_[0, np.cumsum(np.hypot(*np.diff(pattern.xy, axis=0).T))], []
+            at = np.maximum.accumulate(at)
+            old = np.r_[0, np.cumsum(np.hypot(*np.diff(pattern.xy, axis=0).T))]
+            ps = pattern_stops[(r, p)]
+            out_stops[(r, p)] = replace(ps, s_m=np.interp(ps.s_m, old, at))
+            for first, last in kept:
+                piece = pattern.xy[first:last + 1]
+                off_map.append((r, p, float(piece[0, 0]), float(piece[0, 1]), _length(piece)))
+            segments[(r, p)] = along
+            patterns.append(replace(pattern, xy=path))
+        out_routes.append(replace(route, patterns=tuple(patterns)))
+    on_ways = frozenset(int(extract.way[k]) for along in segments.values() for k, _ in along)
+    return OnTheMap(out_routes, out_stops, off_map, segments, place_names(stops, extract, config, on_ways))
+
+
+def place_names(stops: list, extract: Extract, config: OsmConfig = OsmConfig(),
+                on_ways: frozenset[int] = frozenset()) -> dict[int, tuple[str, str]]:
+    """{stop index: (name, "stop" | "street")} for the stops without a name (``NetworkStop``): the nearest
+    named bus stop or platform of the extract within ``stop_name_m``, else the named street within
+    ``street_m`` (one of ``on_ways``, the roads the routes run along, before any other), with the nearest other
+    named street within ``crossing_m``: "Ring Road at Kojo Thompson Road"."""
+    unnamed = [k for k, s in enumerate(stops) if not s.name]
+    if not unnamed:
+        return {}
+    xy = np.array([(stops[k].x_m, stops[k].y_m) for k in unnamed], float).reshape(-1, 2)
+    out: dict[int, tuple[str, str]] = {}
+    if len(extract.stop_xy):
+        dist, j = nearest(xy, extract.stop_xy)
+        out.update({k: (extract.stop_names[jj], "stop") for k, d, jj in zip(unnamed, dist, j)
+                    if d <= config.stop_name_m})
+    named_way = np.array([bool(extract.way_tags[w].get("name")) for w in extract.way.tolist()], bool)
+    if not named_way.any():
+        return out
+    seg_idx = np.flatnonzero(named_way)
+    lines = shapely.linestrings(extract.xy[seg_idx].reshape(-1, 2), indices=np.repeat(np.arange(len(seg_idx)), 2))
+    tree = shapely.STRtree(lines)
+    rest = [i for i, k in enumerate(unnamed) if k not in out]
+    if not rest:
+        return out
+    pts = shapely.points(xy[rest])
+    near = tree.query(pts, predicate="dwithin", distance=config.street_m)
+    best: dict[int, tuple[bool, float, str]] = {}  # the street a route runs along first, then the nearest
+    for i, j in zip(near[0].tolist(), near[1].tolist()):
+        way = int(extract.way[seg_idx[j]])
+        key = (way not in on_ways, float(shapely.distance(pts[i], lines[j])), extract.way_tags[way]["name"].strip())
+        if i not in best or key < best[i]:
+            best[i] = key
+    street = {i: key[2] for i, key in best.items()}
+    close = tree.query(pts, predicate="dwithin", distance=config.crossing_m)
+    crossing: dict[int, tuple[float, str]] = {}
+    for i, j in zip(close[0].tolist(), close[1].tolist()):
+        name = extract.way_tags[int(extract.way[seg_idx[j]])]["name"].strip()
+        if i in street and name != street[i]:
+            dist = float(shapely.distance(pts[i], lines[j]))
+            if i not in crossing or (dist, name) < crossing[i]:
+                crossing[i] = (dist, name)
+    for i, name in street.items():
+        k = unnamed[rest[i]]
+        out[k] = (f"{name} at {crossing[i][1]}" if i in crossing else name, "street")
+    return out
