@@ -224,7 +224,40 @@ def map_scores(result, epsg: int) -> dict:
             "published_shape_length_within_3m": length_on_roads(published),
             "stops": len(names), "stops_with_a_real_name": float(real.mean()),
             "real_names_from_the_map": float(mapped.mean()) if len(mapped) else 0.0,
-            "osm": result.osm}
+            "osm": result.osm, **routes_osm_scores(result, feed)}
+
+
+def routes_osm_scores(result, feed) -> dict:
+    """routes.osm: route relations against the feed's patterns, way members that are ways of the extract, and
+    JOSM's validator where Debian's josm is installed (``java -jar /usr/share/josm/josm.jar validate``)."""
+    import subprocess
+    import xml.etree.ElementTree as ET
+
+    if result.routes_osm is None:
+        return {}
+    path = WORK / "routes.osm"
+    path.write_bytes(result.routes_osm)
+    root = ET.fromstring(result.routes_osm)
+    routes = [r for r in root.iter("relation") if any(t.get("k") == "type" and t.get("v") == "route" for t in r)
+              and int(r.get("id")) < 0]
+    ways = [int(m.get("ref")) for r in routes for m in r.iter("member") if m.get("type") == "way"]
+    out = {"route_relations": len(routes), "patterns": int(feed.shapes["shape_id"].nunique()),
+           "relations_per_pattern": len(routes) / max(feed.shapes["shape_id"].nunique(), 1),
+           "way_members": len(ways), "way_members_existing": sum(w > 0 for w in ways) / max(len(ways), 1),
+           "ways_split": sum(1 for w in root.iter("way") if int(w.get("id")) < 0),
+           "existing_relations_updated": sum(1 for r in root.iter("relation") if int(r.get("id")) > 0)}
+    josm = Path("/usr/share/josm/josm.jar")
+    if josm.exists():
+        found = WORK / "routes.osm.geojson"
+        subprocess.run(["java", "-jar", str(josm), "validate", "-i", str(path), "-o", str(found)],
+                       capture_output=True, timeout=600, cwd=WORK)
+        features = [f for chunk in found.read_text().split("\x1e") if chunk.strip()
+                    for f in json.loads(chunk)["features"]]
+        severity = [f["properties"].get("severity") for f in features]
+        out["josm_errors"], out["josm_warnings"] = severity.count("Errors"), severity.count("Warnings")
+        out["josm_messages"] = sorted({f"{f['properties'].get('severity')}: {f['properties'].get('message')}"
+                                       for f in features if f["properties"].get("severity")})
+    return out
 
 
 def main() -> None:

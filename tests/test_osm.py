@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -178,6 +182,10 @@ def test_the_command_takes_an_extract_and_refuses_what_is_not_one(tmp_path, town
                                     "--no-validate", "--format", "json"])
     assert run.exit_code == 0, run.output
     assert json.loads(run.output)["osm"]["extract"] == "town.osm"
+    assert (tmp_path / "out" / "routes.osm").read_bytes().startswith(b"<?xml")
+    again = CliRunner().invoke(main, ["build", str(folder), "--out", str(tmp_path / "out"), "--no-validate"])
+    assert again.exit_code == 0, again.output  # an earlier output, routes.osm and all: built again without it
+    assert not (tmp_path / "out" / "routes.osm").exists()
     bad = tmp_path / "bad.osm"
     bad.write_text("not xml at all", encoding="utf-8")
     run = CliRunner().invoke(main, ["build", str(folder), "--out", str(tmp_path / "out2"), "--osm", str(bad),
@@ -194,3 +202,92 @@ def test_an_extract_without_roads_keeps_every_path_and_says_so(tmp_path, town):
     assert read_feed(plain.feed, ("shapes",)).shapes.equals(read_feed(mapped.feed, ("shapes",)).shapes)
     assert mapped.osm["stretches_off_map"] == 2 and mapped.run.notices.counts["road_missing_from_extract"] == 2
     assert "Kencom" in set(read_feed(mapped.feed, ("stops",)).stops["stop_name"])
+
+
+def test_routes_osm_has_a_route_relation_per_pattern_and_a_route_master(tmp_path, town):
+    """PTv2: each pattern a route relation (its stops as platforms in order, then the ways), both under a
+    route_master; the map's bus stop is a member as it is, the other stops are new nodes."""
+    folder, extract = town
+    result = _build(folder, extract)
+    root = ET.fromstring(result.routes_osm)
+    trips = read_feed(result.feed, ("stop_times",)).tables["stop_times"].groupby("trip_id").size()
+    tags = {int(r.get("id")): {t.get("k"): t.get("v") for t in r.iter("tag")} for r in root.iter("relation")}
+    routes = [i for i, t in tags.items() if t["type"] == "route"]
+    [master] = [i for i, t in tags.items() if t["type"] == "route_master"]
+    assert len(routes) == 2 and all(i < 0 for i in routes)
+    for i in routes:
+        t = tags[i]
+        assert t["route"] == "minibus" and t["public_transport:version"] == "2" and t["ref"] == "R001"
+        assert t["name"] == f"Minibus R001: {t['from']} => {t['to']}" and {t["from"], t["to"]} == {"Town", "Kibera"}
+        assert re.fullmatch(r"\d\d:\d\d", t["duration"]) and re.fullmatch(r"\d\d:\d\d", t["interval"])
+        assert t["opening_hours"] == "Mo-Su 05:00-21:00"
+    members = {int(r.get("id")): [(m.get("type"), int(m.get("ref")), m.get("role")) for m in r.iter("member")]
+               for r in root.iter("relation")}
+    assert [ref for _, ref, _ in members[master]] == routes
+    nodes = {int(n.get("id")): {t.get("k"): t.get("v") for t in n.iter("tag")} for n in root.iter("node")}
+    assert sorted(sum(t == "node" for t, _, _ in members[i]) for i in routes) == sorted(trips)
+    for i in routes:
+        kinds = [t for t, _, _ in members[i]]
+        assert kinds == sorted(kinds, key=lambda k: k != "node")  # platforms first, then ways
+        stops = [nodes[ref] for t, ref, role in members[i] if t == "node"]
+        assert len(stops) >= 4 and all(s["public_transport"] == "platform" for s in stops)
+        assert [t for t, _, _ in members[i]].count("way") == 1  # the one road, whole: no way to split
+    assert "Kencom" in {s.get("name") for s in nodes.values()}
+    kencom = [k for k, s in nodes.items() if s.get("name") == "Kencom"]
+    assert kencom and kencom[0] > 0  # the map's own node
+
+
+def test_a_way_the_route_joins_midway_is_split_and_the_maps_relations_follow(tmp_path, town):
+    folder, _ = town
+    before = _xy(A) + (_xy(A) - _xy(B)) / np.hypot(*(_xy(A) - _xy(B))) * 450  # the road goes on behind the rank
+    road = [before + (_xy(A) - before) * k / 3 for k in range(3)] + _road(A, B, 8.0)
+    other = [before + (-400, 0), before + (-5, 0)]  # a road the map's own route relation takes before ours
+    relation = ('  <relation id="900" version="3"><member type="way" ref="{other}" role=""/>'
+                '<member type="way" ref="{road}" role=""/><tag k="type" v="route"/><tag k="route" v="bus"/>'
+                '<tag k="ref" v="9"/></relation>\n')
+    extract = osm_file(tmp_path / "split.osm", [(other, {"highway": "residential", "name": "Back Street"}),
+                                                (road, {"highway": "primary", "name": "Moi Avenue"})], [])
+    way_id = {w.find("tag[@k='name']").get("v"): int(w.get("id")) for w in ET.parse(extract).getroot().iter("way")}
+    other_id, road_id = way_id["Back Street"], way_id["Moi Avenue"]
+    extract.write_text(extract.read_text().replace("</osm>", relation.format(other=other_id, road=road_id)
+                                                   + "</osm>"), encoding="utf-8")
+    result = _build(folder, extract)
+    root = ET.fromstring(result.routes_osm)
+    ways = {int(w.get("id")): [int(n.get("ref")) for n in w.iter("nd")] for w in root.iter("way")}
+    [new] = [k for k in ways if k < 0]
+    assert ways[road_id][-1] == ways[new][0]  # split where our routes join it: the first part keeps the id
+    assert len(ways[road_id]) == 4 and ways[new][-1] == ways[road_id][0] + len(road) - 1
+    members = {int(r.get("id")): [int(m.get("ref")) for m in r.iter("member") if m.get("type") == "way"]
+               for r in root.iter("relation")}
+    assert members[900] == [other_id, road_id, new]  # the map's relation holds both parts, in its order
+    ours = [m for i, m in members.items() if i < 0 and m]
+    assert ours and all(m == [new] for m in ours)  # ours only the part they run along
+    assert all(int(w.get("id")) > 0 or w.get("action") == "modify" for w in root.iter("way"))
+    assert root.find("relation[@id='900']").get("version") == "3"
+    (tmp_path / "routes.osm").write_bytes(result.routes_osm)
+    _josm_finds_no_error(tmp_path)
+
+
+def test_josm_loads_routes_osm_and_finds_no_error(tmp_path, town):
+    """JOSM's validator (Debian's josm, run headless; CI installs it: .ci/run) on the routes of the town."""
+    folder, extract = town
+    (tmp_path / "routes.osm").write_bytes(_build(folder, extract).routes_osm)
+    if not Path(JOSM).exists() or not shutil.which("java"):
+        pytest.skip("JOSM is not installed (apt-get install josm)")
+    _josm_finds_no_error(tmp_path)
+
+
+JOSM = "/usr/share/josm/josm.jar"
+
+
+def _josm_finds_no_error(tmp_path) -> None:
+    """JOSM's validator on tmp_path/routes.osm, where Debian's josm is installed: it loads, no error."""
+    if not Path(JOSM).exists() or not shutil.which("java"):
+        return
+    jar = JOSM
+    run = subprocess.run(["java", "-jar", str(jar), "validate", "-i", "routes.osm", "-o", "found.geojson"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    text = (tmp_path / "found.geojson").read_text(encoding="utf-8")
+    found = [f["properties"] for chunk in text.split("\x1e") if chunk.strip() for f in json.loads(chunk)["features"]]
+    assert not [f for f in found if f.get("severity") == "Errors"], [(f.get("message"), f.get("@id")) for f in found]

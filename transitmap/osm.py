@@ -66,6 +66,13 @@ class Extract:
     stop_xy: np.ndarray
     stop_names: list[str]
     stop_tags: list[dict[str, str]] = field(default_factory=list)
+    #: for writing routes.osm: the version of each way and of each node of a road, the latitude and longitude
+    #: of those nodes, and the relations with a road among their members: id: (version, tags, members as
+    #: (type "n" | "w" | "r", ref, role))
+    versions: dict[tuple[str, int], int] = field(default_factory=dict)
+    node_latlon: dict[int, tuple[float, float]] = field(default_factory=dict)
+    stop_latlon: list[tuple[float, float]] = field(default_factory=list)
+    relations: dict[int, tuple[int, dict[str, str], list[tuple[str, int, str]]]] = field(default_factory=dict)
 
 
 def read_extract(path: str | os.PathLike, epsg: int) -> Extract:
@@ -78,23 +85,35 @@ def read_extract(path: str | os.PathLike, epsg: int) -> Extract:
         raise SettingsError(f"osm_extract needs pyosmium and fastmm ({e.name} is missing): "
                             "pip install 'transitmap[osm]'") from None
 
-    ways, stops = [], []
+    ways, stops, versions, relations = [], [], {}, {}
     try:
         for o in osmium.FileProcessor(os.fspath(path)).with_locations():
             if o.is_way():
                 tags = dict(o.tags)
                 if tags.get("highway") and tags["highway"] not in NOT_ROADS and tags.get("area") != "yes":
                     nodes = [(n.ref, n.lat, n.lon) for n in o.nodes if n.location.valid()]
-                    if len(nodes) >= 2:
+                    if len(nodes) == len(o.nodes) >= 2:  # a way cut by the extract's edge is left out
                         ways.append((o.id, nodes, tags))
+                        versions[("w", o.id)] = o.version
+            elif o.is_relation():
+                relations[o.id] = (o.version, dict(o.tags), [(m.type, m.ref, m.role) for m in o.members])
             elif o.is_node():
                 tags = dict(o.tags)
                 if tags.get("name") and (tags.get("highway") == "bus_stop"
                                          or tags.get("public_transport") in ("platform", "stop_position", "station")
                                          or tags.get("amenity") == "bus_station"):
                     stops.append((o.id, o.location.lat, o.location.lon, tags))
+                    versions[("n", o.id)] = o.version
+        road_nodes = {n[0] for _, nodes, _ in ways for n in nodes}
+        node_latlon = {}
+        for o in osmium.FileProcessor(os.fspath(path), osmium.osm.NODE):  # again, for the roads' nodes
+            if o.id in road_nodes:
+                versions[("n", o.id)] = o.version
+                node_latlon[o.id] = (o.location.lat, o.location.lon)
     except (RuntimeError, OSError, ValueError) as e:
         raise SettingsError(f"osm_extract {os.fspath(path)!r} cannot be read as an OpenStreetMap extract: {e}") from e
+    road_ids = {w[0] for w in ways}
+    relations = {k: v for k, v in relations.items() if any(t == "w" and ref in road_ids for t, ref, _ in v[2])}
     ways.sort(key=lambda w: w[0])
     stops.sort(key=lambda s: s[0])
     way, index, a, b, ends, oneway = [], [], [], [], [], []
@@ -124,7 +143,7 @@ def read_extract(path: str | os.PathLike, epsg: int) -> Extract:
     return Extract(epsg, cat(way, np.int64), cat(index, np.int64), cat(a, np.int64), cat(b, np.int64),
                    cat(ends, float, (0, 2, 2)), cat(oneway, np.int8), way_nodes, way_tags, node_xy,
                    np.array([s[0] for s in stops], np.int64), stop_xy, [s[3]["name"].strip() for s in stops],
-                   [s[3] for s in stops])
+                   [s[3] for s in stops], versions, node_latlon, [(s[1], s[2]) for s in stops], relations)
 
 
 @contextlib.contextmanager
@@ -358,3 +377,166 @@ def place_names(stops: list, extract: Extract, config: OsmConfig = OsmConfig(),
         k = unnamed[rest[i]]
         out[k] = (f"{name} at {crossing[i][1]}" if i in crossing else name, "street")
     return out
+
+
+#: OSM's route=* for transitmap's modes (``names.MODE_WORDS``); bus for the others
+ROUTE_TAGS = {"minibus": "minibus", "shared_taxi": "share_taxi", "bus": "bus", "rail": "train", "tram": "tram",
+              "ferry": "ferry", "trolleybus": "trolleybus"}
+
+
+def routes_osm(extract: Extract, lines: list[dict], config: OsmConfig = OsmConfig()) -> bytes:
+    """The routes as OpenStreetMap maps them (public transport version 2), an OSM XML file for JOSM: a route
+    relation per pattern (``type=route``, ``route=`` by mode, ``ref``, ``name``, ``from``, ``to``, ``interval``,
+    ``opening_hours``, ``duration``; members: its stops as platforms in order, then the extract's ways it runs
+    along, in order) and a ``route_master`` per route. A stop within ``stop_name_m`` of a bus stop or platform
+    of the extract is that node; the others are new nodes (negative ids). Where a route leaves or joins a way
+    midway the way is split there, as JOSM splits it: the first part keeps the way's id, the others are new
+    ways, and the extract's relations that hold the way get its parts in its place. An extract without object
+    versions (an Overpass download without metadata) cannot be edited: its ways and stops are members as they
+    are, not in the file.
+
+    ``lines``: one dict per route: route_id, ref, name, mode, and patterns: a list of dicts with segments
+    (``OnTheMap.segments``), stops ((stop_id, name, lat, lon) in order), from, to, interval_s, hours ((start_s,
+    end_s) of service), duration_s."""
+    from xml.sax.saxutils import quoteattr
+
+    ids = iter(range(-1, -10**9, -1))
+    runs = {(r, p): _way_runs(extract, pattern["segments"]) for r, line in enumerate(lines)
+            for p, pattern in enumerate(line["patterns"])}
+    cuts: dict[int, set[int]] = {}
+    for way_runs in runs.values():
+        for way, lo, hi, _ in way_runs:
+            last = len(extract.way_nodes[way]) - 1
+            cuts.setdefault(way, set()).update(k for k in (lo, hi) if 0 < k < last)
+    # an extract without versions (Overpass without metadata) cannot be edited: its ways are members as they
+    # are (whole where a route uses part of one), and neither they nor its stops are in the file (JOSM loads
+    # them as members not downloaded)
+    editable = any(v > 0 for v in extract.versions.values())
+    pieces: dict[int, list[tuple[int, int, int]]] = {}  # way: (id, first node index, last node index)
+    for way in sorted(w for w, at in cuts.items() if at and editable):
+        bounds = [0, *sorted(cuts[way]), len(extract.way_nodes[way]) - 1]
+        pieces[way] = [(way if j == 0 else next(ids), a, b) for j, (a, b) in enumerate(zip(bounds, bounds[1:]))]
+    # stops: the extract's own where one is near, else new nodes
+    stop_node: dict[str, int] = {}
+    new_stops: dict[int, tuple[str, float, float]] = {}
+    used_osm_stops: set[int] = set()
+    every_stop = sorted({s for line in lines for pattern in line["patterns"] for s in pattern["stops"]})
+    if every_stop:
+        xy = np.column_stack(project(np.array([s[2] for s in every_stop]), np.array([s[3] for s in every_stop]),
+                                     extract.epsg))
+        dist, j = nearest(xy, extract.stop_xy) if len(extract.stop_xy) else (np.full(len(xy), np.inf), None)
+        for k, (stop_id, name, lat, lon) in enumerate(every_stop):
+            if stop_id in stop_node:
+                continue
+            if dist[k] <= config.stop_name_m:
+                stop_node[stop_id] = int(extract.stop_ids[j[k]])
+                used_osm_stops.add(int(j[k]))
+            else:
+                stop_node[stop_id] = next(ids)
+                new_stops[stop_node[stop_id]] = (name, lat, lon)
+    # relations
+    out_rel: list[tuple[int, dict[str, str], list[tuple[str, int, str]], bool]] = []
+    members_of_way = lambda way, lo, hi, rev: [pid for pid, a, b in (pieces.get(way) or [(way, 0, 0)])  # noqa: E731
+                                               if way not in pieces or (a < hi and b > lo)][::-1 if rev else 1]
+    for r, line in enumerate(lines):
+        kind = ROUTE_TAGS.get(line["mode"], "bus")
+        label = kind.replace("_", " ").capitalize()
+        ref = line["ref"] or line["route_id"]
+        masters = []
+        for p, pattern in enumerate(line["patterns"]):
+            members = [("n", stop_node[s[0]], "platform") for s in pattern["stops"]]
+            for way, lo, hi, rev in runs[(r, p)]:
+                for pid in members_of_way(way, lo, hi, rev):
+                    if not members or members[-1][:2] != ("w", pid):
+                        members.append(("w", pid, ""))
+            tags = {"type": "route", "route": kind, "public_transport:version": "2", "ref": ref,
+                    "name": f"{label} {ref}: {pattern['from']} => {pattern['to']}", "from": pattern["from"],
+                    "to": pattern["to"], "duration": _hhmm(pattern["duration_s"])}
+            if pattern["interval_s"]:
+                tags["interval"] = _hhmm(pattern["interval_s"])
+            if pattern["hours"]:
+                tags["opening_hours"] = f"Mo-Su {_hhmm(pattern['hours'][0])}-{_hhmm(pattern['hours'][1])}"
+            rid = next(ids)
+            masters.append(rid)
+            out_rel.append((rid, tags, members, False))
+        master = {"type": "route_master", "route_master": kind, "ref": ref,
+                  "name": f"{label} {ref}" + (f": {line['name']}" if line["name"] else "")}
+        out_rel.append((next(ids), master, [("r", rid, "") for rid in masters], False))
+    # the extract's relations that hold a way now split
+    for rel_id, (_, tags, members) in sorted(extract.relations.items()):
+        if not any(t == "w" and ref in pieces for t, ref, _ in members):
+            continue
+        out: list[tuple[str, int, str]] = []
+        for i, (t, ref, role) in enumerate(members):
+            if t != "w" or ref not in pieces:
+                out.append((t, ref, role))
+                continue
+            nodes = extract.way_nodes[ref]
+            before = members[i - 1] if i else None
+            rev = bool(before and before[0] == "w" and before[1] in extract.way_nodes
+                       and nodes[-1] in (extract.way_nodes[before[1]][0], extract.way_nodes[before[1]][-1]))
+            out += [("w", pid, role) for pid, _, _ in (pieces[ref][::-1] if rev else pieces[ref])]
+        out_rel.append((rel_id, tags, out, True))
+    # the file
+    ways_out = sorted({ref for _, _, members, _ in out_rel for t, ref, _ in members if t == "w" and ref > 0}
+                      | set(pieces)) if editable else []
+    way_rows: list[tuple[int, np.ndarray, dict[str, str], bool]] = []
+    for way in ways_out:
+        nodes = extract.way_nodes[way]
+        if way in pieces:
+            way_rows += [(pid, nodes[a:b + 1], extract.way_tags[way], True) for pid, a, b in pieces[way]]
+        else:
+            way_rows.append((way, nodes, extract.way_tags[way], False))
+    road_nodes = sorted({int(n) for _, nodes, _, _ in way_rows for n in nodes})
+    version = lambda kind, k: (f' version="{extract.versions[(kind, k)]}"'  # noqa: E731
+                               if extract.versions.get((kind, k)) else "")
+    tag_lines = lambda tags: "".join(f"\n    <tag k={quoteattr(k)} v={quoteattr(str(v))}/>"  # noqa: E731
+                                     for k, v in sorted(tags.items()))
+    text = ["<?xml version='1.0' encoding='UTF-8'?>",
+            "<osm version=\"0.6\" generator=\"transitmap\">",
+            f"  <!-- routes of a transitmap build; roads and stops {ATTRIBUTION} -->"]
+    for n in road_nodes:
+        lat, lon = extract.node_latlon[n]
+        text.append(f'  <node id="{n}"{version("n", n)} lat="{lat:.7f}" lon="{lon:.7f}"/>')
+    for j in sorted(used_osm_stops if editable else (), key=lambda j: int(extract.stop_ids[j])):
+        n = int(extract.stop_ids[j])
+        if n in extract.node_latlon:
+            continue
+        lat, lon = extract.stop_latlon[j]
+        text.append(f'  <node id="{n}"{version("n", n)} lat="{lat:.7f}" lon="{lon:.7f}">'
+                    + tag_lines(extract.stop_tags[j]) + "\n  </node>")
+    for n, (name, lat, lon) in sorted(new_stops.items(), reverse=True):
+        tags = {"highway": "bus_stop", "public_transport": "platform", "bus": "yes", "name": name}
+        text.append(f'  <node id="{n}" action="modify" lat="{lat:.7f}" lon="{lon:.7f}">' + tag_lines(tags)
+                    + "\n  </node>")
+    for wid, nodes, tags, changed in way_rows:
+        text.append(f'  <way id="{wid}"{version("w", wid) if wid > 0 else ""}'
+                    + (' action="modify"' if changed else "") + ">"
+                    + "".join(f'\n    <nd ref="{int(n)}"/>' for n in nodes) + tag_lines(tags) + "\n  </way>")
+    for rid, tags, members, existing in out_rel:
+        known = extract.relations[rid][0] if existing else 0
+        text.append(f'  <relation id="{rid}"' + (f' version="{known}"' if known else "") + ' action="modify">'
+                    + "".join(f'\n    <member type="{dict(n="node", w="way", r="relation")[t]}" ref="{ref}" '
+                              f"role={quoteattr(role)}/>" for t, ref, role in members)
+                    + tag_lines(tags) + "\n  </relation>")
+    text.append("</osm>")
+    return ("\n".join(text) + "\n").encode("utf-8")
+
+
+def _hhmm(seconds: float) -> str:
+    minutes = int(round(float(seconds) / 60))
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _way_runs(extract: Extract, segments: list[tuple[int, bool]]) -> list[tuple[int, int, int, bool]]:
+    """The ways a pattern runs along, in order: (way, first node index, last node index, against the way's
+    direction), from the road segments it runs along (``OnTheMap.segments``)."""
+    runs: list[list] = []
+    for seg, rev in segments:
+        way, k = int(extract.way[seg]), int(extract.index[seg])
+        if runs and runs[-1][0] == way and runs[-1][3] == rev and k == runs[-1][4] + (-1 if rev else 1):
+            runs[-1][1], runs[-1][2] = min(runs[-1][1], k), max(runs[-1][2], k + 1)
+            runs[-1][4] = k
+        else:
+            runs.append([way, k, k + 1, rev, k])
+    return [(w, lo, hi, rev) for w, lo, hi, rev, _ in runs]

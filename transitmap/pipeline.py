@@ -32,7 +32,7 @@ from .gtfs import feed_bytes, network_tables, read_feed, validator_summary, with
 from .model import HeadwayRow, Outline, Status, TraceRow, route_mode
 from .names import name_rides, route_type
 from .network import pattern_shape, survey_network
-from .osm import ATTRIBUTION, on_the_map, read_extract
+from .osm import ATTRIBUTION, on_the_map, read_extract, routes_osm
 from .privacy import pseudonyms, thinned, trimmed_outline
 from .read import ReadColumns, ReadLimits, ReadResult, expand_archives, list_inputs, read_file, timezone_at
 from .report import headways_csv, ledger_csv, stats_files, to_json
@@ -289,6 +289,7 @@ class BuildResult:
     #: with corrections: the feed as matched before them, which the next build takes its ids from (``previous``)
     id_feed: bytes | None = None
     osm: dict[str, Any] | None = None  # with an OpenStreetMap extract: what was snapped and named from it
+    routes_osm: bytes | None = None  # ... and the routes as OpenStreetMap maps them (``osm.routes_osm``)
 
     @property
     def has_errors(self) -> bool:
@@ -417,9 +418,10 @@ def build_network(
     filled = fill_headways({key: t.bands for key, t in timed.items()}, modes, config.timing)
     timed = {key: replace(t, bands=filled[key]) for key, t in timed.items()}
     clock.lap(f"matched them into {len(routes):,} routes, inferred {len(stops):,} stops, timed the patterns")
-    mapped = None
+    mapped = extract = None
     if config.osm_extract:
-        mapped = on_the_map(routes, pattern_stops, stops, read_extract(config.osm_extract, epsg), config.osm)
+        extract = read_extract(config.osm_extract, epsg)
+        mapped = on_the_map(routes, pattern_stops, stops, extract, config.osm)
         routes, pattern_stops = mapped.routes, mapped.pattern_stops
         stops = [replace(s, name=mapped.names[k][0]) if k in mapped.names else s for k, s in enumerate(stops)]
         timed = {(r, p): replace(t, **dict(zip(("shape_dist_m", "shape_lat", "shape_lon"),
@@ -445,6 +447,7 @@ def build_network(
     rows = feed_rows(rides, routes, stops, pattern_stops, timed, ids, fares, types, service_days, tz, epsg, config,
                      hail, majority)
     notices += rows.notices + fare_notices
+    osm_routes = routes_osm(extract, _osm_lines(rows, routes, mapped, majority), config.osm) if mapped else None
     digests = {ids.route_ids[r]: rides_digest(rides, route) for r, route in enumerate(routes)}
     id_feed = None
     if corrections:
@@ -492,7 +495,7 @@ def build_network(
                        outlines=outlines, service_start=rows.meta.start_date,
                        review=review.summary() if corrections or review.stale else None,
                        review_outcomes=review.outcomes(),
-                       route_digests=digests, id_feed=id_feed, osm=osm)
+                       route_digests=digests, id_feed=id_feed, osm=osm, routes_osm=osm_routes)
 
 
 @dataclass
@@ -526,6 +529,8 @@ def build_outputs(result: BuildResult, version: str, *, validate_feed: bool = Tr
         clock.lap("network statistics")
         files.update(stats_files(network, report=report, traces=result.outlines))
         clock.lap("report, figures and layers")
+    if result.routes_osm is not None:
+        files["routes.osm"] = result.routes_osm
     files["report.json"] = to_json(report)
     return BuildOutputs(files, report, network)
 
@@ -550,6 +555,31 @@ def _cleaned(checks: list, bounds: tuple[int, int], epsg: int, config: CleanConf
         k = thinned(np.arange(ride.start, ride.end + 1))
         out.append((ride, to_latlon(ride.x_m[k], ride.y_m[k])))
     return out
+
+
+def _osm_lines(rows, routes, mapped, modes: list[str]) -> list[dict]:
+    """``osm.routes_osm``'s routes: each pattern's trip in the feed's rows (as matched: before corrections made
+    by hand), its stops, service hours, headway (the median of its bands) and the road segments it runs along."""
+    stops = {s.stop_id: s for s in rows.stops}
+    lines = []
+    for r, (route, feed_route) in enumerate(zip(routes, rows.routes)):
+        trips = {(t.direction_id, t.variant): t for t in feed_route.trips if not t.band}
+        patterns = []
+        for p, d in enumerate(route.directions):
+            trip = trips.get((d, route.directions[:p].count(d)))
+            if trip is None:
+                continue
+            names = [stops[k].name for k in trip.stop_ids]
+            patterns.append({"segments": mapped.segments.get((r, p), []),
+                             "stops": [(k, stops[k].name, stops[k].lat, stops[k].lon) for k in trip.stop_ids],
+                             "from": names[0], "to": names[-1], "duration_s": float(trip.offsets_s[-1]),
+                             "interval_s": float(np.median([h.headway_s for h in trip.headways]))
+                             if trip.headways else 0.0,
+                             "hours": (min(h.start_s for h in trip.headways), max(h.end_s for h in trip.headways))
+                             if trip.headways else None})
+        lines.append({"route_id": feed_route.route_id, "ref": feed_route.short_name, "name": feed_route.long_name,
+                      "mode": modes[r], "patterns": patterns})
+    return lines
 
 
 def _route_lines(route) -> dict[int, list]:
