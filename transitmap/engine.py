@@ -264,6 +264,23 @@ class Clock:
             self.on_lap(what)
 
 
+@contextmanager
+def quiet_streams():
+    """The process's standard output and error held back (to /dev/null) while a C++ library that logs to them
+    works (nigiri, FMM): the library prints nothing of its own, the command line says what it has to."""
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+
+
 def give_back_freed() -> None:
     """Hand the memory freed on the heap back to the system, where the C library is glibc. glibc keeps what a
     process frees for its next allocations, and workers forked later inherit it. With the rides let go before the

@@ -15,7 +15,6 @@ Data © OpenStreetMap contributors, ODbL 1.0: a feed built with an extract says 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import shapely
 
+from .engine import quiet_streams
 from .errors import SettingsError
 from .geo import nearest, project
 
@@ -146,23 +146,6 @@ def read_extract(path: str | os.PathLike, epsg: int) -> Extract:
                    [s[3] for s in stops], versions, node_latlon, [(s[1], s[2]) for s in stops], relations)
 
 
-@contextlib.contextmanager
-def _quiet():
-    """FMM logs to the process's standard output and error (spdlog): held back while it works (library code
-    does not print)."""
-    saved = [os.dup(1), os.dup(2)]
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 1)
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in saved:
-            os.close(fd)
-
-
 class Matcher:
     """FMM over the extract's roads: each segment an edge, in both directions unless the road is one-way."""
 
@@ -175,7 +158,7 @@ class Matcher:
         seg = np.concatenate([np.flatnonzero(forward), np.flatnonzero(backward)])
         rev = np.concatenate([np.zeros(forward.sum(), bool), np.ones(backward.sum(), bool)])
         self.edge_segment, self.edge_reversed = seg, rev
-        with _quiet(), tempfile.TemporaryDirectory() as cache:
+        with quiet_streams(), tempfile.TemporaryDirectory() as cache:
             self.net = net = fastmm.Network()
             for e, (s, r) in enumerate(zip(seg.tolist(), rev.tolist())):
                 (x0, y0), (x1, y1) = extract.xy[s].tolist()
@@ -208,7 +191,7 @@ class Matcher:
         for lo, hi in _runs(on_map):
             if hi == lo:
                 continue
-            with _quiet():
+            with quiet_streams():
                 result = self.fmm.match(fastmm.Trajectory.from_xy_tuples(list(map(tuple, xy[lo:hi + 1].tolist()))),
                                         max_candidates=8, candidate_search_radius=self.config.near_road_m,
                                         gps_error=self.config.gps_error_m, reverse_tolerance=self.config.reverse_m)

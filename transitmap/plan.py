@@ -7,8 +7,6 @@ coordinator to see the network as a rider will.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -16,6 +14,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from .engine import quiet_streams
 from .errors import FeedError, SettingsError
 from .gtfs import read_feed
 
@@ -56,22 +55,6 @@ class PlannedJourney:
                           "walk": g.walk} for g in self.legs]}
 
 
-@contextlib.contextmanager
-def _quiet():
-    """nigiri logs its loading on the process's standard streams: the library prints nothing."""
-    saved = [os.dup(1), os.dup(2)]
-    with open(os.devnull, "wb") as null:
-        os.dup2(null.fileno(), 1)
-        os.dup2(null.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
-
-
 def feed_zone(feed: bytes | str | Path) -> ZoneInfo:
     """The feed's time zone (its first agency's)."""
     return ZoneInfo(read_feed(feed, ("agency",)).table("agency", ("agency_timezone",))["agency_timezone"].iloc[0])
@@ -101,7 +84,7 @@ class Planner:
             with zipfile.ZipFile(feed) as z:
                 z.extractall(tmp)
             try:
-                with _quiet():
+                with quiet_streams():
                     self.tt = pn.load_timetable([pn.TimetableSource("gtfs", tmp)], str(day - timedelta(days=1)),
                                                 str(day + timedelta(days=2)))
             except Exception as e:
@@ -146,7 +129,7 @@ class Planner:
         q.start = [pn.Offset(self.location[s], 0, 0) for s in origins if s in self.location]
         q.destination = [pn.Offset(self.location[s], 0, 0) for s in targets if s in self.location]
         q.max_transfers = max_transfers
-        with _quiet():
+        with quiet_streams():
             found = pn.route(self.tt, q)
         out = []
         for j in found:
