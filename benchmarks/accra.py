@@ -216,7 +216,7 @@ def map_scores(result, epsg: int) -> dict:
     names = feed.stops["stop_name"].astype(str)
     real = ~names.str.contains(MADE_UP)
     from_map = set(roads.stop_names) | {t.get("name", "").strip() for t in roads.way_tags.values()}
-    mapped = names[real].map(lambda n: n in from_map or " at " in n and n.split(" at ")[0] in from_map)
+    mapped = names[real].map(lambda n: n in from_map or re.split(" at | near ", n)[0] in from_map)
     shapes = feed.shapes
     return {"shape_points_within_3m_of_extract_roads": on_roads(shapes["shape_pt_lat"], shapes["shape_pt_lon"]),
             "published_shape_points_within_3m": on_roads(published["shape_pt_lat"], published["shape_pt_lon"]),

@@ -291,3 +291,18 @@ def _josm_finds_no_error(tmp_path) -> None:
     text = (tmp_path / "found.geojson").read_text(encoding="utf-8")
     found = [f["properties"] for chunk in text.split("\x1e") if chunk.strip() for f in json.loads(chunk)["features"]]
     assert not [f for f in found if f.get("severity") == "Errors"], [(f.get("message"), f.get("@id")) for f in found]
+
+
+def test_a_street_names_at_most_two_stops_of_a_trip(tmp_path, town):
+    """Three stops in a row on Moi Avenue, with no bus stop or crossing street near: "Moi Avenue" three times
+    would tell a rider nothing, so they are named as stops nobody named are."""
+    folder, _ = town
+    end = tuple(unproject(*(np.array([v]) for v in _on(B, C, 0.8)), EPSG))
+    road = _road(A, B, 8.0) + _road(B, (float(end[0][0]), float(end[1][0])), 8.0)[1:]
+    extract = osm_file(tmp_path / "street.osm", [(road, {"highway": "primary", "name": "Moi Avenue"})], [])
+    result = _build(folder, extract)
+    feed = read_feed(result.feed, ("stop_times", "stops"))
+    names = feed.tables["stop_times"].merge(feed.stops[["stop_id", "stop_name"]], on="stop_id")
+    per_trip = names.groupby("trip_id")["stop_name"].apply(list)
+    assert all(list(trip).count("Moi Avenue") <= 2 for trip in per_trip)
+    assert result.osm["stops_named_after_streets"] == 2  # the two of the other direction, which has four stops

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -41,6 +42,7 @@ class OsmConfig:
     stop_name_m: float = 60.0  # a stop takes the name of a named bus stop or platform this close
     street_m: float = 30.0  # ... else of the named street this close
     crossing_m: float = 40.0  # ... with a crossing street this close ("Ring Road at Kojo Thompson Road")
+    street_near_stop_m: float = 300.0  # a street naming three stops of a trip: each "near" a bus stop this close
     reverse_m: float = 30.0  # a point this far behind the one before it on a road is taken as there, no U-turn
     min_off_map_m: float = 50.0  # shorter stretches the matcher cannot place are bridged, longer ones kept
 
@@ -312,7 +314,31 @@ def on_the_map(routes: list, pattern_stops: dict, stops: list, extract: Extract,
             patterns.append(replace(pattern, xy=path))
         out_routes.append(replace(route, patterns=tuple(patterns)))
     on_ways = frozenset(int(extract.way[k]) for along in segments.values() for k, _ in along)
-    return OnTheMap(out_routes, out_stops, off_map, segments, place_names(stops, extract, config, on_ways))
+    names = place_names(stops, extract, config, on_ways)
+    # a street that would name more than two stops of one trip ("Spintex" four times in a row tells a rider
+    # nothing) names them after the nearest bus stop of the map within ``street_near_stop_m`` ("Spintex near
+    # Trade Fair"); where that still repeats, they are named as stops nobody named are
+    for again in (False, True):
+        for ps in out_stops.values():
+            seq = list(dict.fromkeys(ps.stop_index))
+            count = Counter(names[k][0] for k in seq if k in names and names[k][1] == "street")
+            for k in seq:
+                if k in names and names[k][1] == "street" and count[names[k][0]] > 2:
+                    near = None if again else _nearest_stop(extract, stops[k], config.street_near_stop_m)
+                    if near is None:
+                        del names[k]
+                    else:
+                        names[k] = (f"{names[k][0]} near {near}", "street")
+    return OnTheMap(out_routes, out_stops, off_map, segments, names)
+
+
+def _nearest_stop(extract: Extract, stop, within_m: float) -> str | None:
+    """The name of the extract's bus stop or platform nearest a stop, within ``within_m``."""
+    if not len(extract.stop_xy):
+        return None
+    d = np.hypot(*(extract.stop_xy - (stop.x_m, stop.y_m)).T)
+    k = int(np.argmin(d))
+    return extract.stop_names[k] if d[k] <= within_m else None
 
 
 def place_names(stops: list, extract: Extract, config: OsmConfig = OsmConfig(),
