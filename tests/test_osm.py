@@ -306,3 +306,12 @@ def test_a_street_names_at_most_two_stops_of_a_trip(tmp_path, town):
     per_trip = names.groupby("trip_id")["stop_name"].apply(list)
     assert all(list(trip).count("Moi Avenue") <= 2 for trip in per_trip)
     assert result.osm["stops_named_after_streets"] == 2  # the two of the other direction, which has four stops
+
+
+def test_an_extract_named_in_survey_toml_is_found_beside_it(tmp_path, town, monkeypatch):
+    from transitmap.config import load_config
+
+    _, extract = town
+    (tmp_path / "survey.toml").write_text('[build]\nosm_extract = "town.osm"\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path.parent)  # elsewhere: the path is the file's, not the current folder's
+    assert load_config(str(tmp_path / "survey.toml")).osm_extract == str(extract)

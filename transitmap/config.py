@@ -195,6 +195,8 @@ def load_config(file: str | None = None, options: Mapping[str, Any] | None = Non
     (``sets``). Anything that cannot work is a ``SettingsError`` that says what would (prefixed with the
     file's name where the file is at fault)."""
     settings = file_settings(file)
+    if file and isinstance(settings.get("osm_extract"), str):  # a path in the file is the file's own
+        settings["osm_extract"] = os.path.join(os.path.dirname(os.path.abspath(file)), settings["osm_extract"])
     if survey:
         settings = {**{k: survey[k] for k in ("timezone", "currency") if survey.get(k)}, **settings}
     settings.update({k: v for k, v in (options or {}).items() if v is not None})
