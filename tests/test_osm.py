@@ -315,3 +315,25 @@ def test_an_extract_named_in_survey_toml_is_found_beside_it(tmp_path, town, monk
     (tmp_path / "survey.toml").write_text('[build]\nosm_extract = "town.osm"\n', encoding="utf-8")
     monkeypatch.chdir(tmp_path.parent)  # elsewhere: the path is the file's, not the current folder's
     assert load_config(str(tmp_path / "survey.toml")).osm_extract == str(extract)
+
+
+def test_the_feed_attributes_openstreetmap_and_passes_the_validator(town):
+    from transitmap.gtfs import validator_summary
+
+    folder, extract = town
+    plain, mapped = _build(folder), _build(folder, extract)
+    [row] = read_feed(mapped.feed, ("attributions",)).tables["attributions"].to_dict("records")
+    assert row["organization_name"] == "OpenStreetMap contributors (ODbL 1.0)" and row["is_producer"] == "1"
+    assert row["attribution_url"] == "https://www.openstreetmap.org/copyright"
+    assert "attributions" not in read_feed(plain.feed).tables
+    found = validator_summary(mapped.feed, mapped.service_start)
+    if not found["ran"]:
+        pytest.skip("the GTFS validator is not installed (pip install '.[validate]')")
+    assert found["errors"] == 0, found
+
+
+def test_stops_the_snapped_path_brings_to_one_place_keep_their_order():
+    from transitmap.osm import _apart
+
+    assert list(_apart(np.array([0.0, 100.0, 100.0, 100.0, 250.0]), 300.0)) == [0.0, 100.0, 100.5, 101.0, 250.0]
+    assert list(_apart(np.array([10.0, 299.0, 300.0, 300.0]), 300.0)) == [10.0, 299.0, 299.5, 300.0]

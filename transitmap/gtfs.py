@@ -43,6 +43,8 @@ COLUMNS = {
                       "feed_version", "feed_contact_email", "feed_contact_url"],
     "fare_attributes.txt": ["fare_id", "price", "currency_type", "payment_method", "transfers", "agency_id"],
     "fare_rules.txt": ["fare_id", "route_id", "origin_id", "destination_id"],
+    "attributions.txt": ["attribution_id", "organization_name", "is_producer", "is_operator", "is_authority",
+                         "attribution_url"],
 }
 #: Optional columns left out of a table when no row uses them
 OPTIONAL = {"stops.txt": ["stop_desc", "zone_id", "parent_station"],
@@ -55,7 +57,7 @@ SORT = {
     "agency.txt": ["agency_id"], "stops.txt": ["stop_id"], "routes.txt": ["route_id"], "trips.txt": ["trip_id"],
     "stop_times.txt": ["trip_id", "stop_sequence"], "frequencies.txt": ["trip_id", "start_time"],
     "shapes.txt": ["shape_id", "shape_pt_sequence"], "calendar.txt": ["service_id"], "feed_info.txt": [],
-    "fare_attributes.txt": ["fare_id"], "fare_rules.txt": ["fare_id"],
+    "fare_attributes.txt": ["fare_id"], "fare_rules.txt": ["fare_id"], "attributions.txt": ["attribution_id"],
 }
 
 
@@ -241,6 +243,9 @@ class FeedMeta:
     version: str
     contact_email: str = ""
     contact_url: str = ""
+    #: (attribution_id, organization_name, attribution_url) of those who produced some of the data (the
+    #: OpenStreetMap contributors of an extract the shapes and stop names come from): attributions.txt
+    attributions: tuple[tuple[str, str, str], ...] = ()
 
 
 def trip_id(route_id: str, direction_id: int, variant: int, band: str = "") -> str:
@@ -376,6 +381,9 @@ def network_tables(routes: list[FeedRoute], stops: list[FeedStop], meta: FeedMet
                                "feed_lang": meta.lang, "feed_start_date": meta.start_date,
                                "feed_end_date": meta.end_date, "feed_version": meta.version,
                                "feed_contact_email": meta.contact_email, "feed_contact_url": meta.contact_url})
+    for attribution_id, name, url in meta.attributions:
+        t["attributions.txt"].append({"attribution_id": attribution_id, "organization_name": name, "is_producer": 1,
+                                      "is_operator": 0, "is_authority": 0, "attribution_url": url})
     tables = {name: pd.DataFrame(rows, columns=COLUMNS[name]) for name, rows in t.items()}
     for name, parts in (("stop_times.txt", stop_times), ("shapes.txt", shapes)):
         if parts:

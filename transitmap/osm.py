@@ -45,6 +45,8 @@ class OsmConfig:
     street_near_stop_m: float = 300.0  # a street naming three stops of a trip: each "near" a bus stop this close
     reverse_m: float = 30.0  # a point this far behind the one before it on a road is taken as there, no U-turn
     min_off_map_m: float = 50.0  # shorter stretches the matcher cannot place are bridged, longer ones kept
+    stop_off_road_m: float = 40.0  # a stop this far from its snapped path is off the road (a rank, a yard) ...
+    yard_m: float = 150.0  # ... and the recorded path this far before and after it is kept
 
 
 @dataclass(frozen=True, eq=False)
@@ -179,15 +181,19 @@ class Matcher:
                                                                                           2))
         self.tree = shapely.STRtree(self.segments)
 
-    def match(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[tuple[int, bool]], list[tuple[int, int]]]:
+    def match(self, xy: np.ndarray, recorded: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, bool]], list[tuple[int, int]]]:
         """The path ``xy`` ((n, 2) metres) along the roads: (the snapped path, where each point of ``xy`` lies
         along it (m), the road segments it runs along in order as (segment, reversed), and the runs of points
-        of ``xy`` (first, last) left as recorded: off the map, or no way along the roads)."""
+        of ``xy`` (first, last) left as recorded: off the map, no way along the roads, or ``recorded`` (a
+        mask of points to keep as they are))."""
         import fastmm
 
         near = self.tree.query(shapely.points(xy), predicate="dwithin", distance=self.config.near_road_m)
         on_map = np.zeros(len(xy), bool)
         on_map[near[0]] = True
+        if recorded is not None:
+            on_map &= ~recorded
         pieces: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}  # first point: (last, path, offsets)
         along: list[tuple[int, bool]] = []
         for lo, hi in _runs(on_map):
@@ -230,12 +236,11 @@ class Matcher:
         covered = np.zeros(len(xy), bool)
         for first, (last, _, _) in pieces.items():
             covered[first:last + 1] = True
-        kept = []
+        kept, bridged = [], []
         for first, last in _runs(~covered):
             piece = xy[max(first - 1, 0):last + 2]  # with the matched points on either side
-            if _length(piece) < self.config.min_off_map_m:  # a point or two astray: bridged
-                at_ = np.zeros(last - first + 1)
-                pieces[first] = (last, np.zeros((0, 2)), at_)
+            if _length(piece) < self.config.min_off_map_m and 0 < first and last < len(xy) - 1:
+                bridged.append((first, last))  # a point or two astray between matched ones: bridged
                 continue
             piece = xy[first:last + 1]
             kept.append((first, last))
@@ -249,6 +254,8 @@ class Matcher:
             total += offsets[-1]
             if len(pts):
                 path.append(pts)
+        for first, last in bridged:  # evenly between the matched points on either side
+            at[first:last + 1] = np.linspace(at[first - 1], at[last + 1], last - first + 3)[1:-1]
         return _joined(path), at, along, kept
 
 
@@ -300,14 +307,26 @@ def on_the_map(routes: list, pattern_stops: dict, stops: list, extract: Extract,
     for r, route in enumerate(routes):
         patterns = []
         for p, pattern in enumerate(route.patterns):
-            path, at, along, kept = matcher.match(pattern.xy)
-            if len(path) < 2:  # nothing on the map: the recorded path
-                path, at, along = pattern.xy, np.r_[0, np.cumsum(np.hypot(*np.diff(pattern.xy, axis=0).T))], []
-            at = np.maximum.accumulate(at)
             old = np.r_[0, np.cumsum(np.hypot(*np.diff(pattern.xy, axis=0).T))]
             ps = pattern_stops[(r, p)]
-            out_stops[(r, p)] = replace(ps, s_m=np.interp(ps.s_m, old, at))
+            path, at, along, kept = matcher.match(pattern.xy)
+            # a stop the vehicles drive off the road to (a rank, a station yard) keeps the recorded path
+            # around it: on the road it would be far from its shape, and two of its stops at one place
+            where = np.array([(stops[k].x_m, stops[k].y_m) for k in ps.stop_index], float).reshape(-1, 2)
+            far = (shapely.distance(shapely.points(where), shapely.linestrings(path)) > config.stop_off_road_m
+                   if len(path) >= 2 else np.zeros(len(where), bool))
+            yard = np.zeros(len(old), bool)
+            if far.any():
+                for s in ps.s_m[far]:
+                    yard |= np.abs(old - s) <= config.yard_m
+                path, at, along, kept = matcher.match(pattern.xy, yard)
+            if len(path) < 2:  # nothing on the map: the recorded path
+                path, at, along = pattern.xy, old, []
+            at = np.maximum.accumulate(at)
+            out_stops[(r, p)] = replace(ps, s_m=_apart(np.interp(ps.s_m, old, at), _length(path)))
             for first, last in kept:
+                if yard[first:last + 1].any():  # kept for a stop off the road, not for want of one
+                    continue
                 piece = pattern.xy[first:last + 1]
                 off_map.append((r, p, float(piece[0, 0]), float(piece[0, 1]), _length(piece)))
             segments[(r, p)] = along
@@ -330,6 +349,16 @@ def on_the_map(routes: list, pattern_stops: dict, stops: list, extract: Extract,
                     else:
                         names[k] = (f"{names[k][0]} near {near}", "street")
     return OnTheMap(out_routes, out_stops, off_map, segments, names)
+
+
+def _apart(s_m: np.ndarray, length_m: float, step_m: float = 0.5) -> np.ndarray:
+    """Stop distances along a path in order and at least ``step_m`` apart within its length: stops that the
+    snapped path brings to one place (a station's boarding points beside the road) keep their order, as
+    GTFS asks (``shape_dist_traveled`` increasing)."""
+    s = np.clip(np.asarray(s_m, float).copy(), 0.0, length_m)
+    for i in range(1, len(s)):  # a pattern's stops: tens
+        s[i] = max(s[i], s[i - 1] + step_m)
+    return np.minimum(s, length_m - step_m * np.arange(len(s) - 1, -1, -1)) if len(s) and s[-1] > length_m else s
 
 
 def _nearest_stop(extract: Extract, stop, within_m: float) -> str | None:

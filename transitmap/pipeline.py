@@ -447,6 +447,9 @@ def build_network(
     rows = feed_rows(rides, routes, stops, pattern_stops, timed, ids, fares, types, service_days, tz, epsg, config,
                      hail, majority)
     notices += rows.notices + fare_notices
+    if mapped is not None:  # ODbL: the feed says where its shapes and stop names come from
+        rows.meta = replace(rows.meta, attributions=(("osm", "OpenStreetMap contributors (ODbL 1.0)",
+                                                      "https://www.openstreetmap.org/copyright"),))
     osm_routes = routes_osm(extract, _osm_lines(rows, routes, mapped, majority), config.osm) if mapped else None
     digests = {ids.route_ids[r]: rides_digest(rides, route) for r, route in enumerate(routes)}
     id_feed = None
