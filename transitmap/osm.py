@@ -207,31 +207,14 @@ class Matcher:
                 first, last = lo + sub.start_index, lo + sub.end_index
                 if sub.error_code != fastmm.MatchErrorCode.SUCCESS or len(sub.segments) != last - first:
                     continue
-                parts, offsets, end, behind = [], [0.0], None, (-1, None)
-                for segment in sub.segments:
-                    # a point a little behind the one before it on its road (``reverse_m``) stays where that
-                    # one was: the path never turns back on itself
-                    forward, kept_pts = [], []
-                    for e in segment.edges:
-                        for p in e.points:
-                            if behind[0] == e.edge_id and np.dot((p.x - behind[1][0], p.y - behind[1][1]),
-                                                               self.edge_dir[e.edge_id]) <= 0:
-                                continue
-                            kept_pts.append((p.x, p.y))
-                            behind = (e.edge_id, (p.x, p.y))
-                            if not forward or forward[-1] is not e:
-                                forward.append(e)
-                    pts = np.array(kept_pts, float).reshape(-1, 2)
-                    step = _length(pts) + (float(np.hypot(*(pts[0] - end))) if end is not None and len(pts) else 0.0)
-                    offsets.append(offsets[-1] + step)
-                    if len(pts):
-                        parts.append(pts)
-                        end = pts[-1]
-                    for e in forward:
-                        edge = (int(self.edge_segment[e.edge_id]), bool(self.edge_reversed[e.edge_id]))
-                        if not along or along[-1] != edge:
-                            along.append(edge)
-                pieces[first] = (last, _joined(parts), np.array(offsets))
+                # the matched points, flat: (segment of the trajectory, edge, x, y)
+                rows = np.array([(k, e.edge_id, p.x, p.y) for k, seg in enumerate(sub.segments) for e in seg.edges
+                                 for p in e.points], float).reshape(-1, 4)
+                pts, offsets, edges = self._ahead(rows, len(sub.segments))
+                for edge in edges:
+                    if not along or along[-1] != edge:
+                        along.append(edge)
+                pieces[first] = (last, pts, offsets)
         # the points no match covers stay as recorded
         covered = np.zeros(len(xy), bool)
         for first, (last, _, _) in pieces.items():
@@ -258,6 +241,29 @@ class Matcher:
             at[first:last + 1] = np.linspace(at[first - 1], at[last + 1], last - first + 3)[1:-1]
         return _joined(path), at, along, kept
 
+
+
+    def _ahead(self, rows: np.ndarray, n_segments: int) -> tuple[np.ndarray, np.ndarray, list[tuple[int, bool]]]:
+        """From the matched points of a trajectory (rows of segment, edge, x, y, in order): the path, where the
+        end of each of its ``n_segments`` segments lies along it (0 first), and the road segments it runs along
+        as (segment, reversed). A point behind the one before it on the same edge (the matcher lets a point
+        fall back ``reverse_m``) is left out: the path never turns back on itself."""
+        seg, edge, xy = rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64), rows[:, 2:]
+        if not len(rows):
+            return np.zeros((0, 2)), np.zeros(n_segments + 1), []
+        run = np.cumsum(np.r_[True, edge[1:] != edge[:-1]])  # runs of points on one edge
+        ahead = np.einsum("ij,ij->i", xy, self.edge_dir[edge])  # how far along its edge's direction
+        span = float(np.ptp(ahead)) + 1.0
+        key = ahead + run * span  # one rising scale over the runs: a running maximum per run
+        before = np.r_[-np.inf, np.maximum.accumulate(key)[:-1]]
+        keep = key > before
+        pts, seg, edge = xy[keep], seg[keep], edge[keep]
+        cum = np.r_[0.0, np.cumsum(np.hypot(*np.diff(pts, axis=0).T))]
+        last = np.searchsorted(seg, np.arange(n_segments), side="right") - 1  # the last point of each segment
+        offsets = np.r_[0.0, np.where(last >= 0, cum[np.maximum(last, 0)], 0.0)]
+        change = np.r_[True, edge[1:] != edge[:-1]]
+        edges = list(zip(self.edge_segment[edge[change]].tolist(), self.edge_reversed[edge[change]].tolist()))
+        return _joined([pts]), offsets, edges
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
