@@ -182,7 +182,7 @@ def ride_of(t: dict, k: int, rng: np.random.Generator, epsg: int) -> dict:
 
 
 OSM = DATA / "accra-2017-osm-trotro.osm.pbf"
-MADE_UP = re.compile(r"^(near |between |stop at )|^\d[\d.]* k?m [NESW]{1,2} of ")
+MADE_UP = re.compile(r"^(?:near |between |stop at )|^\d[\d.]* k?m [NESW]{1,2} of ")
 
 
 def map_scores(result, epsg: int) -> dict:

@@ -337,3 +337,18 @@ def test_stops_the_snapped_path_brings_to_one_place_keep_their_order():
 
     assert list(_apart(np.array([0.0, 100.0, 100.0, 100.0, 250.0]), 300.0)) == [0.0, 100.0, 100.5, 101.0, 250.0]
     assert list(_apart(np.array([10.0, 299.0, 300.0, 300.0]), 300.0)) == [10.0, 299.0, 299.5, 300.0]
+
+
+def test_a_street_on_three_stops_of_a_trip_names_them_near_the_maps_bus_stop(tmp_path, town):
+    """The same three stops on Moi Avenue with a bus stop of the map 140 m from the first of them (too far to
+    name it, near enough to tell it apart): "Moi Avenue near Kencom"; no name three times on a trip."""
+    folder, _ = town
+    end = tuple(unproject(*(np.array([v]) for v in _on(B, C, 0.8)), EPSG))
+    road = _road(A, B, 8.0) + _road(B, (float(end[0][0]), float(end[1][0])), 8.0)[1:]
+    extract = osm_file(tmp_path / "street.osm", [(road, {"highway": "primary", "name": "Moi Avenue"})],
+                       [(_on(A, B, 0.5) + (100, -100), "Kencom")])
+    feed = read_feed(_build(folder, extract).feed, ("stop_times", "stops"))
+    names = feed.tables["stop_times"].merge(feed.stops[["stop_id", "stop_name"]], on="stop_id")
+    per_trip = names.groupby("trip_id")["stop_name"].apply(list)
+    assert "Moi Avenue near Kencom" in set(names["stop_name"]) and "Kencom" not in set(names["stop_name"])
+    assert all(max(list(trip).count(n) for n in trip) <= 2 for trip in per_trip)

@@ -3,14 +3,16 @@ and the names of the stops nobody named.
 
 - ``read_extract``: the extract's roads (ways tagged ``highway`` that vehicles use, cut into their segments
   between consecutive nodes) and its named stops and platforms, in the survey's UTM zone (pyosmium).
-- ``snap_patterns``: each pattern's path map-matched to those roads with FMM (``fastmm``: a hidden Markov
+- ``on_the_map``: each pattern's path map-matched to those roads with FMM (``fastmm``: a hidden Markov
   model over the road graph, the road between two points by shortest path). Where no road of the extract lies
   near the path, or the matcher finds no way along the roads, the recorded path is kept there and a notice
   says so. The snapped path replaces the pattern's path; its stops keep their places along it.
 - ``place_names``: a name for each stop nobody named, as the map names the place: the nearest named bus stop
   or platform within a short walk, else the street it stands on (with the crossing street where one is near).
+- ``routes_osm``: the routes back to OpenStreetMap, as route relations for JOSM.
 
-Data © OpenStreetMap contributors, ODbL 1.0: a feed built with an extract says so (``feed_info``, report).
+Data © OpenStreetMap contributors, ODbL 1.0: a feed built with an extract says so (``attributions.txt``, the
+report, routes.osm).
 """
 
 from __future__ import annotations
@@ -108,12 +110,10 @@ def read_extract(path: str | os.PathLike, epsg: int) -> Extract:
                                          or tags.get("amenity") == "bus_station"):
                     stops.append((o.id, o.location.lat, o.location.lon, tags))
                     versions[("n", o.id)] = o.version
-        road_nodes = {n[0] for _, nodes, _ in ways for n in nodes}
-        node_latlon = {}
-        for o in osmium.FileProcessor(os.fspath(path), osmium.osm.NODE):  # again, for the roads' nodes
-            if o.id in road_nodes:
+        node_latlon = {n[0]: (n[1], n[2]) for _, nodes, _ in ways for n in nodes}
+        for o in osmium.FileProcessor(os.fspath(path), osmium.osm.NODE):  # again, for the versions of their nodes
+            if o.id in node_latlon:
                 versions[("n", o.id)] = o.version
-                node_latlon[o.id] = (o.location.lat, o.location.lon)
     except (RuntimeError, OSError, ValueError) as e:
         raise SettingsError(f"osm_extract {os.fspath(path)!r} cannot be read as an OpenStreetMap extract: {e}") from e
     road_ids = {w[0] for w in ways}
@@ -241,8 +241,6 @@ class Matcher:
             at[first:last + 1] = np.linspace(at[first - 1], at[last + 1], last - first + 3)[1:-1]
         return _joined(path), at, along, kept
 
-
-
     def _ahead(self, rows: np.ndarray, n_segments: int) -> tuple[np.ndarray, np.ndarray, list[tuple[int, bool]]]:
         """From the matched points of a trajectory (rows of segment, edge, x, y, in order): the path, where the
         end of each of its ``n_segments`` segments lies along it (0 first), and the road segments it runs along
@@ -343,18 +341,28 @@ def on_the_map(routes: list, pattern_stops: dict, stops: list, extract: Extract,
     # a street that would name more than two stops of one trip ("Spintex" four times in a row tells a rider
     # nothing) names them after the nearest bus stop of the map within ``street_near_stop_m`` ("Spintex near
     # Trade Fair"); where that still repeats, they are named as stops nobody named are
-    for again in (False, True):
-        for ps in out_stops.values():
-            seq = list(dict.fromkeys(ps.stop_index))
-            count = Counter(names[k][0] for k in seq if k in names and names[k][1] == "street")
-            for k in seq:
-                if k in names and names[k][1] == "street" and count[names[k][0]] > 2:
-                    near = None if again else _nearest_stop(extract, stops[k], config.street_near_stop_m)
-                    if near is None:
-                        del names[k]
-                    else:
-                        names[k] = (f"{names[k][0]} near {near}", "street")
+    sequences = [list(dict.fromkeys(ps.stop_index)) for ps in out_stops.values()]
+    over = _streets_overused(names, sequences)
+    if over and len(extract.stop_xy):
+        dist, j = nearest(np.array([(stops[k].x_m, stops[k].y_m) for k in over], float), extract.stop_xy)
+        for k, d, jj in zip(over, dist, j):
+            if d <= config.street_near_stop_m:
+                names[k] = (f"{names[k][0]} near {extract.stop_names[jj]}", "street")
+            else:
+                del names[k]
+    for k in _streets_overused(names, sequences):
+        del names[k]
     return OnTheMap(out_routes, out_stops, off_map, segments, names)
+
+
+def _streets_overused(names: dict[int, tuple[str, str]], sequences: list[list[int]]) -> list[int]:
+    """The stops named after a street (``place_names``) whose name more than two stops of one trip have."""
+    out: set[int] = set()
+    for seq in sequences:
+        street = [k for k in seq if k in names and names[k][1] == "street"]
+        count = Counter(names[k][0] for k in street)
+        out.update(k for k in street if count[names[k][0]] > 2)
+    return sorted(out)
 
 
 def _apart(s_m: np.ndarray, length_m: float, step_m: float = 0.5) -> np.ndarray:
@@ -365,15 +373,6 @@ def _apart(s_m: np.ndarray, length_m: float, step_m: float = 0.5) -> np.ndarray:
     for i in range(1, len(s)):  # a pattern's stops: tens
         s[i] = max(s[i], s[i - 1] + step_m)
     return np.minimum(s, length_m - step_m * np.arange(len(s) - 1, -1, -1)) if len(s) and s[-1] > length_m else s
-
-
-def _nearest_stop(extract: Extract, stop, within_m: float) -> str | None:
-    """The name of the extract's bus stop or platform nearest a stop, within ``within_m``."""
-    if not len(extract.stop_xy):
-        return None
-    d = np.hypot(*(extract.stop_xy - (stop.x_m, stop.y_m)).T)
-    k = int(np.argmin(d))
-    return extract.stop_names[k] if d[k] <= within_m else None
 
 
 def place_names(stops: list, extract: Extract, config: OsmConfig = OsmConfig(),
@@ -401,22 +400,20 @@ def place_names(stops: list, extract: Extract, config: OsmConfig = OsmConfig(),
     if not rest:
         return out
     pts = shapely.points(xy[rest])
-    near = tree.query(pts, predicate="dwithin", distance=config.street_m)
+    def candidates(within_m: float):  # (stop, distance, way, street name) of the named roads within reach
+        i, j = tree.query(pts, predicate="dwithin", distance=within_m)
+        way = extract.way[seg_idx[j]]
+        return zip(i.tolist(), shapely.distance(pts[i], lines[j]).tolist(), way.tolist(),
+                   (extract.way_tags[w]["name"].strip() for w in way.tolist()))
+
     best: dict[int, tuple[bool, float, str]] = {}  # the street a route runs along first, then the nearest
-    for i, j in zip(near[0].tolist(), near[1].tolist()):
-        way = int(extract.way[seg_idx[j]])
-        key = (way not in on_ways, float(shapely.distance(pts[i], lines[j])), extract.way_tags[way]["name"].strip())
-        if i not in best or key < best[i]:
-            best[i] = key
+    for i, dist, way, name in candidates(config.street_m):
+        best[i] = min(best.get(i, (True, np.inf, "")), (way not in on_ways, dist, name))
     street = {i: key[2] for i, key in best.items()}
-    close = tree.query(pts, predicate="dwithin", distance=config.crossing_m)
     crossing: dict[int, tuple[float, str]] = {}
-    for i, j in zip(close[0].tolist(), close[1].tolist()):
-        name = extract.way_tags[int(extract.way[seg_idx[j]])]["name"].strip()
+    for i, dist, _, name in candidates(config.crossing_m):
         if i in street and name != street[i]:
-            dist = float(shapely.distance(pts[i], lines[j]))
-            if i not in crossing or (dist, name) < crossing[i]:
-                crossing[i] = (dist, name)
+            crossing[i] = min(crossing.get(i, (np.inf, "")), (dist, name))
     for i, name in street.items():
         k = unnamed[rest[i]]
         out[k] = (f"{name} at {crossing[i][1]}" if i in crossing else name, "street")
@@ -480,8 +477,12 @@ def routes_osm(extract: Extract, lines: list[dict], config: OsmConfig = OsmConfi
                 new_stops[stop_node[stop_id]] = (name, lat, lon)
     # relations
     out_rel: list[tuple[int, dict[str, str], list[tuple[str, int, str]], bool]] = []
-    members_of_way = lambda way, lo, hi, rev: [pid for pid, a, b in (pieces.get(way) or [(way, 0, 0)])  # noqa: E731
-                                               if way not in pieces or (a < hi and b > lo)][::-1 if rev else 1]
+    def members_of_way(way: int, lo: int, hi: int, rev: bool) -> list[int]:
+        """The way, or its parts that nodes ``lo`` to ``hi`` of it run along, in the route's direction."""
+        if way not in pieces:
+            return [way]
+        parts = [pid for pid, a, b in pieces[way] if a < hi and b > lo]
+        return parts[::-1] if rev else parts
     for r, line in enumerate(lines):
         kind = ROUTE_TAGS.get(line["mode"], "bus")
         label = kind.replace("_", " ").capitalize()

@@ -424,9 +424,7 @@ def build_network(
         mapped = on_the_map(routes, pattern_stops, stops, extract, config.osm)
         routes, pattern_stops = mapped.routes, mapped.pattern_stops
         stops = [replace(s, name=mapped.names[k][0]) if k in mapped.names else s for k, s in enumerate(stops)]
-        timed = {(r, p): replace(t, **dict(zip(("shape_dist_m", "shape_lat", "shape_lon"),
-                                               pattern_shape(routes[r].patterns[p], epsg))))
-                 for (r, p), t in timed.items()}
+        timed = {key: _on_shape(t, pattern_shape(routes[key[0]].patterns[key[1]], epsg)) for key, t in timed.items()}
         clock.lap(f"snapped the patterns to the roads of {os.path.basename(config.osm_extract)}, named "
                   f"{len(mapped.names):,} stops from it")
     notices += dropped + currency_notices
@@ -482,7 +480,7 @@ def build_network(
     collectors = {(r.trace_id, r.source): pseudonym.get(r.collector_id, "") for r in rides}
     # the rides and the matched network are in the rows now: let them go before the tables are written
     # (the lap gives the memory back: 600 MiB on the scale benchmark's full survey)
-    del rides, net, routes, stops, pattern_stops, timed
+    del rides, net, routes, stops, pattern_stops, timed, mapped, extract
     clock.lap("kept the ids of the previous build, set the fares, assembled the GTFS rows")
     feed_routes, feed_stops = with_virtual_stops(rows.routes, rows.stops, config.virtual_stop_m)
     feed = feed_bytes(network_tables(feed_routes, feed_stops, rows.meta, config.profile), workers=workers)
@@ -558,6 +556,12 @@ def _cleaned(checks: list, bounds: tuple[int, int], epsg: int, config: CleanConf
         k = thinned(np.arange(ride.start, ride.end + 1))
         out.append((ride, to_latlon(ride.x_m[k], ride.y_m[k])))
     return out
+
+
+def _on_shape(times, shape: tuple[np.ndarray, np.ndarray, np.ndarray]):
+    """A pattern's times on a new shape (metres along it, latitudes, longitudes: ``network.pattern_shape``)."""
+    dist, lat, lon = shape
+    return replace(times, shape_dist_m=dist, shape_lat=lat, shape_lon=lon)
 
 
 def _osm_lines(rows, routes, mapped, modes: list[str]) -> list[dict]:
