@@ -2,7 +2,8 @@
 survey team starts them (``dask scheduler``, ``dask worker ADDRESS --nthreads 1``, processes of their own), a
 build through ``--engine dask --dask-scheduler ADDRESS``, and the same build here.
 
-    python benchmarks/cluster.py [FOLDER]   # default: the accuracy survey (python benchmarks/accuracy.py first)
+    python benchmarks/cluster.py [FOLDER ...]   # default: the accuracy survey (python benchmarks/accuracy.py first)
+    python benchmarks/cluster.py benchmarks/_work/scale/tile00 benchmarks/_work/scale/tile01   # the scale part 1/8
 
 Reports the CPU seconds of the calling process (the build) and of the workers' processes (the worker and the
 nanny that starts it, read from /proc before and after), the workers' share, the wall time of both builds, and
@@ -67,19 +68,22 @@ def build(args: list[str], out: Path) -> tuple[float, float]:
 
 
 def main() -> None:
-    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
-    if not folder.exists():
-        sys.exit(f"{folder} not found: run python benchmarks/accuracy.py first, or name a survey folder")
+    folders = [Path(a) for a in sys.argv[1:]] or [DEFAULT]
+    for folder in folders:
+        if not folder.exists():
+            sys.exit(f"{folder} not found: run python benchmarks/accuracy.py first, or name a survey folder")
+    inputs = [str(f) for f in folders]
     from transitmap.engine import hand_started_cluster
 
     with hand_started_cluster(2) as (address, workers), tempfile.TemporaryDirectory() as tmp:
-        local_wall, local_cpu = build([str(folder)], Path(tmp) / "here")
+        local_wall, local_cpu = build(inputs, Path(tmp) / "here")
         before = sum(tree_cpu_s(w.pid) for w in workers)
-        wall, caller_cpu = build([str(folder), "--engine", "dask", "--dask-scheduler", address], Path(tmp) / "there")
+        wall, caller_cpu = build([*inputs, "--engine", "dask", "--dask-scheduler", address], Path(tmp) / "there")
         workers_cpu = sum(tree_cpu_s(w.pid) for w in workers) - before
         worker_peak = max(tree_peak_mib(w.pid) for w in workers)
         same = (Path(tmp) / "here" / "gtfs.zip").read_bytes() == (Path(tmp) / "there" / "gtfs.zip").read_bytes()
-    print(json.dumps({"survey": folder.name, "local_wall_s": round(local_wall, 1), "local_cpu_s": round(local_cpu, 1),
+    print(json.dumps({"survey": " ".join(f.name for f in folders), "local_wall_s": round(local_wall, 1),
+                      "local_cpu_s": round(local_cpu, 1),
                       "cluster_wall_s": round(wall, 1), "caller_cpu_s": round(caller_cpu, 1),
                       "workers_cpu_s": round(workers_cpu, 1),
                       "workers_share": round(workers_cpu / max(workers_cpu + caller_cpu, 1e-9), 3),

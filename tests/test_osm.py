@@ -22,6 +22,7 @@ from transitmap.config import BuildConfig
 from transitmap.errors import SettingsError
 from transitmap.geo import project, unproject, utm_epsg
 from transitmap.gtfs import read_feed
+from transitmap.osm import OsmConfig
 from transitmap.pipeline import build_network
 
 pytest.importorskip("osmium")
@@ -352,3 +353,38 @@ def test_a_street_on_three_stops_of_a_trip_names_them_near_the_maps_bus_stop(tmp
     per_trip = names.groupby("trip_id")["stop_name"].apply(list)
     assert "Moi Avenue near Kencom" in set(names["stop_name"]) and "Kencom" not in set(names["stop_name"])
     assert all(max(list(trip).count(n) for n in trip) <= 2 for trip in per_trip)
+
+
+def test_a_stop_in_a_yard_off_the_road_keeps_the_recorded_path_around_it(tmp_path):
+    """Vehicles leave Moi Avenue half way for a yard 35 m beside it (43 m from the mapped road; a rank with no
+    road of its own on the map) and stop there: the stretch beyond 40 m of the road is too short to keep for
+    want of a road, so FMM's path passes the yard's stop 49 m away. The recorded path stays around that stop,
+    and no notice says a road is missing; without the rule (``stop_off_road_m`` out of reach) the stop is far
+    from its shape."""
+    a, b = _xy(A), _xy(B)
+    d = (b - a) / np.hypot(*(b - a))
+    mid, yard = (a + b) / 2, (a + b) / 2 + 35 * np.array([-d[1], d[0]])  # left of the road, which is 8 m right
+    path = [a, mid - 30 * d, yard, mid + 30 * d, b]
+    latlon = [tuple(float(v[0]) for v in unproject(np.array([p[0]]), np.array([p[1]]), EPSG)) for p in path]
+    docs = _docs(spec("Y", "Town - Yard End", *latlon, stops=(0, 0.25, 0.5, 0.75, 1)), 3)
+    for doc in docs:
+        doc["stops"] = [{k: v for k, v in m.items() if k != "name"} for m in doc["stops"]]
+    folder = _write_rides(tmp_path / "in", docs)
+    extract = osm_file(tmp_path / "yard.osm", [(_road(A, B, 8.0), {"highway": "primary", "name": "Moi Avenue"})],
+                       [])
+    road = shapely.LineString(_road(A, B, 8.0))
+    for osm, stop_to_shape_m in ((OsmConfig(), (0, 5)), (OsmConfig(stop_off_road_m=1e6), (40, 60))):
+        result = build_network([folder], dataclasses.replace(BuildConfig(), workers=1, pseudonym_key="k",
+                                                             osm_extract=str(extract), osm=osm))
+        feed = read_feed(result.feed, ("shapes", "stops"))
+        xy = np.column_stack(project(feed.shapes["shape_pt_lat"].astype(float).to_numpy(),
+                                     feed.shapes["shape_pt_lon"].astype(float).to_numpy(), EPSG))
+        stops = np.column_stack(project(feed.stops["stop_lat"].astype(float).to_numpy(),
+                                        feed.stops["stop_lon"].astype(float).to_numpy(), EPSG))
+        at_yard = stops[np.argmin(np.hypot(*(stops - yard).T))]
+        assert np.hypot(*(at_yard - yard)) < 15  # the stop is the yard's
+        assert stop_to_shape_m[0] <= shapely.distance(shapely.Point(at_yard), shapely.LineString(xy)) \
+            < stop_to_shape_m[1]
+        away = np.hypot(*(xy - yard).T) > 200  # 150 m either side of the yard's stop kept, the rest on the road
+        assert (shapely.distance(shapely.points(xy[away]), road) < 1.0).all()
+        assert "road_missing_from_extract" not in result.run.notices.counts

@@ -181,7 +181,7 @@ class DaskEngine:
             raise RuntimeError("use the engine as a context manager: with DaskEngine() as engine: ...")
         parts = chunks(files, self.chunk_files, self.chunk_bytes)
         scattered = [self.client.scatter(a, broadcast=True) for a in args]
-        futures = [self.client.submit(fn, chunk, *scattered, pure=False) for chunk in parts]
+        futures = [self.client.submit(_task, fn, chunk, *scattered, pure=False) for chunk in parts]
         done = 0
         for chunk, future in zip(parts, futures):
             result = future.result()
@@ -194,11 +194,24 @@ class DaskEngine:
         ``calls``; each result is let go on the cluster once taken."""
         if self.client is None:
             raise RuntimeError("use the engine as a context manager: with DaskEngine() as engine: ...")
-        futures = [self.client.submit(fn, *call, pure=False) for call in calls]
+        # the arguments go to the workers straight (not through the scheduler, in the task graph)
+        sent = self.client.scatter([a for call in calls for a in call], hash=False)
+        futures, k = [], 0
+        for call in calls:
+            futures.append(self.client.submit(_task, fn, *sent[k : k + len(call)], pure=False))
+            k += len(call)
         for future in futures:
             result = future.result()
             future.release()
             yield result
+
+
+def _task(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` on a Dask worker, with full garbage collections as rare as in a build here
+    (``rare_full_collections``): at Python's default, reading and checking the accuracy survey took the
+    workers 9.5-10.5 s of CPU instead of 8.0."""
+    with rare_full_collections():
+        return fn(*args)
 
 
 @contextmanager
