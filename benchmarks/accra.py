@@ -22,8 +22,10 @@ published one:
 nothing); ``--osm`` builds with ``../shared/data/accra-2017-osm-trotro.osm.pbf`` (OpenStreetMap contributors,
 ODbL 1.0: the ways and stops of Accra's trotro routes mapped in 2017) and scores what the map gave: the
 share of the feed's shape points within 3 m of a road of the extract (and, for comparison, of the published
-feed's and of a build without the extract), the share of stops with a real name (not "near X", "between X and
-Y", "600 m NE of X" or coordinates) and the share of those named after the map.
+feed's and of a build without the extract; the share of points 40 m or more from every road, where the map has
+none and the recorded path stays, and of the other points the share within 3 m), the share of stops with a
+real name (not "near X", "between X and Y", "600 m NE of X" or coordinates) and the share of those named after
+the map.
 
 Scores as in ``benchmarks/accuracy.py``: patterns (one per route ridden), stops within 40 m of a published
 stop, fares exact per route, the median distance of our shapes to the published ones. Ridden once each, the
@@ -200,6 +202,16 @@ def map_scores(result, epsg: int) -> dict:
         pts = shapely.points(np.column_stack(project(np.asarray(lat, float), np.asarray(lon, float), epsg)))
         return len(np.unique(tree.query(pts, predicate="dwithin", distance=3.0)[0])) / max(len(pts), 1)
 
+    def where_mapped(lat, lon) -> tuple[float, float]:
+        """(the share of points 40 m or more from every road: the map has none there; of the others, the share
+        within 3 m of one)"""
+        pts = shapely.points(np.column_stack(project(np.asarray(lat, float), np.asarray(lon, float), epsg)))
+        near = np.zeros(len(pts), bool)
+        near[tree.query(pts, predicate="dwithin", distance=40.0)[0]] = True
+        on = np.zeros(len(pts), bool)
+        on[tree.query(pts, predicate="dwithin", distance=3.0)[0]] = True
+        return 1 - float(near.mean()), float(on[near].mean())
+
     def length_on_roads(shapes) -> float:  # of the length: a point every 5 m along each shape
         from transitmap.geo import along
 
@@ -218,7 +230,10 @@ def map_scores(result, epsg: int) -> dict:
     from_map = set(roads.stop_names) | {t.get("name", "").strip() for t in roads.way_tags.values()}
     mapped = names[real].map(lambda n: n in from_map or re.split(" at | near ", n)[0] in from_map)
     shapes = feed.shapes
+    unmapped, on_where_mapped = where_mapped(shapes["shape_pt_lat"], shapes["shape_pt_lon"])
     return {"shape_points_within_3m_of_extract_roads": on_roads(shapes["shape_pt_lat"], shapes["shape_pt_lon"]),
+            "shape_points_40m_or_more_from_every_road": unmapped,
+            "shape_points_within_40m_of_a_road_that_are_within_3m": on_where_mapped,
             "published_shape_points_within_3m": on_roads(published["shape_pt_lat"], published["shape_pt_lon"]),
             "shape_length_within_3m_of_extract_roads": length_on_roads(shapes),
             "published_shape_length_within_3m": length_on_roads(published),

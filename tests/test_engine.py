@@ -67,8 +67,8 @@ def test_an_unreachable_scheduler_is_a_failure_not_a_hang(tmp_path):
 
 
 def test_the_network_is_built_on_the_workers_region_by_region(engine, tmp_path):
-    """Cleaning (in batches) and each region's matching, stops and times are tasks of the cluster; the feed is
-    the one built here. Two towns 40 km apart are two regions: two tasks."""
+    """Cleaning (where the traces were read) and each region's matching, stops and times are tasks of the
+    cluster; the feed is the one built here. Two towns 40 km apart are two regions: two tasks."""
     import numpy as np
     from builders import write_json
     from distributed import get_task_stream
@@ -87,7 +87,7 @@ def test_the_network_is_built_on_the_workers_region_by_region(engine, tmp_path):
     with get_task_stream(client=engine.client) as stream:
         there = build_network([tmp_path], engine=engine)
     names = [t["key"].split("-")[0] for t in stream.data]
-    assert names.count("region_network") == 2 and names.count("_cleaned") >= 1
+    assert names.count("region_network") == 2 and names.count("_cleaned_where_read") >= 1
     assert there.feed == here.feed and there.ledger_rows == here.ledger_rows
     assert there.headway_rows == here.headway_rows
 
@@ -105,3 +105,25 @@ def test_a_scheduler_and_workers_started_by_hand_build_the_same_feed(tmp_path):
     assert here.exit_code == there.exit_code == 0, there.output
     for name in OUTPUTS:
         assert (tmp_path / "here" / name).read_bytes() == (tmp_path / "there" / name).read_bytes(), name
+
+
+def test_a_trace_repaired_here_is_cleaned_on_the_cluster_like_the_others(engine, tmp_path):
+    """The workers clean the traces where they read them; a trace whose latitudes and longitudes the survey
+    swapped back is checked again here and sent to them: the same feed and ledger as a build here."""
+    from builders import ride, write_json
+
+    from transitmap.pipeline import build_network, validate_inputs
+
+    swapped = ride(trace_id="t1")
+    swapped["points"] = [{**p, "lat": p["lon"], "lon": p["lat"]} for p in swapped["points"]]
+    for k, doc in enumerate([swapped, ride(trace_id="t2", heading_deg=0), ride(trace_id="t3", heading_deg=45),
+                             ride(trace_id="t4")]):
+        write_json(tmp_path / f"{k}.json", doc)
+    here = build_network([tmp_path])
+    there = build_network([tmp_path], engine=engine)
+    assert "lat_lon_swapped" in here.run.notices.counts
+    assert [r.status for r in here.ledger_rows].count("used") == 4
+    assert there.feed == here.feed and there.ledger_rows == here.ledger_rows
+    run = validate_inputs([tmp_path], keep_traces=True, engine=engine)
+    assert run.origins.count(None) == 1 and len(run.origins) == 4  # the repaired trace only here
+    engine.release_kept()

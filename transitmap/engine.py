@@ -1,10 +1,11 @@
-"""Where the per-trace stages run: in this process, in local worker processes (``ProcessEngine``, what
+"""Where the heavy stages run: in this process, in local worker processes (``ProcessEngine``, ``map_local``: what
 ``build`` uses on a machine with more than one core), or on a Dask cluster (``DaskEngine``).
 
 Reading a file and checking its traces needs nothing but the file (see ``docs/partitioning.md``), so those
-stages are sent to Dask workers in chunks of files; the survey-level checks, matching and everything after
-run in the calling process on what comes back. Results come back in the order of the files, so a build
-with an engine writes the same bytes as one without.
+stages are sent to Dask workers in chunks of files; a build keeps the results there, cleans the traces where
+they were read, and sends each region's rides to a worker to be matched (``map_calls``). The survey-level
+checks, the merging of the regions and everything after run in the calling process. Results come back in
+order, so a build with an engine writes the same bytes as one without.
 
 Needs the ``dask`` extra: ``pip install 'transitmap[dask]'``.
 """
@@ -137,6 +138,21 @@ class ProcessEngine:
             yield done, future.result()
 
 
+#: a worker started with ``dask worker ADDRESS --preload transitmap.engine`` imports what the build's tasks need as
+#: it starts (``dask_setup``), not in its first tasks
+PRELOAD = "transitmap.engine"
+
+
+def dask_setup(worker: Any) -> None:
+    """Called by a Dask worker that preloads this module (``PRELOAD``): imports the modules of the build's tasks,
+    including those they import on first use (scipy's, charset_normalizer), 1.3 s of a worker's first build."""
+    import charset_normalizer  # noqa: F401
+    import scipy.sparse.csgraph  # noqa: F401
+    import scipy.spatial  # noqa: F401
+
+    from . import pipeline  # noqa: F401
+
+
 class DaskEngine:
     """Runs tasks on a Dask cluster: the scheduler at ``address`` (``tcp://host:8786``), or, without one, a
     local cluster of ``n_workers`` processes (default: one per core) started for the engine's lifetime.
@@ -155,6 +171,7 @@ class DaskEngine:
         self.chunk_bytes = chunk_bytes
         self.client = None
         self._cluster = None
+        self.kept: list = []  # the results of ``map_files(..., keep=True)`` on the cluster, chunk by chunk
 
     def __enter__(self) -> DaskEngine:
         from distributed import Client, LocalCluster  # Dask is an optional extra (0.2 s to import)
@@ -163,47 +180,83 @@ class DaskEngine:
             self.client = Client(self.address, timeout="10s")
         else:
             self._cluster = LocalCluster(n_workers=self.n_workers or os.cpu_count() or 1, threads_per_worker=1,
-                                         processes=True, dashboard_address=":0")  # any free port
+                                         processes=True, dashboard_address=":0",  # any free port
+                                         preload=[PRELOAD])
             self.client = Client(self._cluster)
         return self
 
     def __exit__(self, *exc) -> None:
         if self.client is not None:
+            self.release_kept()
             self.client.close()
         if self._cluster is not None:
             self._cluster.close()
         self.client = self._cluster = None
 
-    def map_files(self, fn: Callable[..., list], files: Sequence, *args: Any) -> Iterator[tuple[int, list]]:
+    def map_files(self, fn: Callable[..., list], files: Sequence, *args: Any, keep: bool = False
+                  ) -> Iterator[tuple[int, list]]:
         """(files done so far, ``fn(chunk, *args)``) for each chunk of ``files``, in order, computed on the
-        cluster (all chunks are submitted at once; results are taken one by one, in order)."""
+        cluster (all chunks are submitted at once; results are taken one by one, in order). ``keep``: the
+        results also stay on the cluster, in ``kept`` (futures, chunk by chunk: arguments of ``map_calls``),
+        until ``release_kept``."""
         if self.client is None:
             raise RuntimeError("use the engine as a context manager: with DaskEngine() as engine: ...")
         parts = chunks(files, self.chunk_files, self.chunk_bytes)
         scattered = [self.client.scatter(a, broadcast=True) for a in args]
-        futures = [self.client.submit(_task, fn, chunk, *scattered, pure=False) for chunk in parts]
+        futures = [self.client.submit(_task, fn, chunk, *scattered, key=_key(fn)) for chunk in parts]
+        self.release_kept()
+        if keep:
+            self.kept = futures
         done = 0
         for chunk, future in zip(parts, futures):
             result = future.result()
-            future.release()
+            if not keep:
+                future.release()
             done += len(chunk)
             yield done, result
 
+    def release_kept(self) -> None:
+        """Let go of the results ``map_files`` kept on the cluster."""
+        for future in self.kept:
+            future.release()
+        self.kept = []
+
     def map_calls(self, fn: Callable[..., Any], calls: Sequence[tuple]) -> Iterator[Any]:
         """``fn(*call)`` of each call, computed on the cluster (all submitted at once), in the order of
-        ``calls``; each result is let go on the cluster once taken."""
+        ``calls``; each result is let go on the cluster once taken. An argument that is a result kept on the
+        cluster (``kept``) stays where it is; the others go to the workers straight (not through the
+        scheduler, in the task graph)."""
         if self.client is None:
             raise RuntimeError("use the engine as a context manager: with DaskEngine() as engine: ...")
-        # the arguments go to the workers straight (not through the scheduler, in the task graph)
-        sent = self.client.scatter([a for call in calls for a in call], hash=False)
-        futures, k = [], 0
-        for call in calls:
-            futures.append(self.client.submit(_task, fn, *sent[k : k + len(call)], pure=False))
-            k += len(call)
+        from distributed import Future
+
+        futures = []
+        for call in calls:  # each call's data in one piece, sent before the next: its worker starts at once
+            kept = [a for a in call if isinstance(a, Future)]
+            [data] = self.client.scatter([tuple(_Kept if isinstance(a, Future) else a for a in call)], hash=False)
+            futures.append(self.client.submit(_task, _unpacked, fn, data, *kept, key=_key(fn)))
         for future in futures:
             result = future.result()
             future.release()
             yield result
+
+
+def _key(fn: Callable[..., Any]) -> str:
+    """A task's key on the cluster: its function's name (what the dashboard shows), then a unique part."""
+    import uuid
+
+    return f"{getattr(fn, '__name__', 'task')}-{uuid.uuid4().hex}"
+
+
+class _Kept:
+    """In a call sent to the cluster, the place of a result kept there."""
+
+
+def _unpacked(fn: Callable[..., Any], data: tuple, *kept: Any) -> Any:
+    """``fn`` of a call sent in one piece (``data``, ``_Kept`` in place of each result kept on the cluster)
+    and of the kept results, in order."""
+    kept_in = iter(kept)
+    return fn(*(next(kept_in) if a is _Kept else a for a in data))
 
 
 def _task(fn: Callable[..., Any], *args: Any) -> Any:
@@ -217,7 +270,8 @@ def _task(fn: Callable[..., Any], *args: Any) -> Any:
 @contextmanager
 def hand_started_cluster(workers: int = 2) -> Iterator[tuple[str, list[subprocess.Popen]]]:
     """A Dask scheduler and ``workers`` single-thread workers on this machine, each a process of its own, as
-    a survey team starts them by hand (``dask scheduler``; ``dask worker ADDRESS --nthreads 1``): yields the
+    a survey team starts them by hand (``dask scheduler``; ``dask worker ADDRESS --nthreads 1 --preload
+    transitmap.pipeline``): yields the
     scheduler's address and the workers' processes once all workers have joined; stops them after."""
     import socket
 
@@ -232,7 +286,7 @@ def hand_started_cluster(workers: int = 2) -> Iterator[tuple[str, list[subproces
                                "--port", str(port), "--dashboard-address", ":0"], **quiet)]
     try:
         procs += [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
-                                    "--no-dashboard"], **quiet) for _ in range(workers)]
+                                    "--preload", PRELOAD, "--no-dashboard"], **quiet) for _ in range(workers)]
         with Client(address, timeout="30s") as client:
             client.wait_for_workers(workers, timeout=60)
         yield address, procs[1:]

@@ -11,7 +11,7 @@ import io
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -87,6 +87,9 @@ class ValidationRun:
     ledger: list[LedgerRow]
     notices: N.NoticeContainer
     checks: list[TraceCheck] = field(default_factory=list)
+    # with a Dask engine, where each of ``checks`` also lies on the cluster: (the chunk of files read, its place
+    # in the chunk's results; ``DaskEngine.kept``), or None (checked again here)
+    origins: list[tuple[int, int] | None] = field(default_factory=list)
     outlines: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # quarantined
 
     def count(self, status: Status) -> int:
@@ -163,13 +166,17 @@ def validate_inputs(
     entries: list[_Entry] = [_Entry(r.source, "", r.notices) for r in failed]
     summaries = []
     held: dict[int, TraceCheck] = {}
+    origin: dict[int, tuple[int, int]] = {}  # where a held check lies on a cluster
     outlines: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     if progress is not None:
         progress(0, len(files))
+    # on a cluster, the traces kept stay where they were read too: the rides are made there (``_cleaned_by``)
+    on_cluster = keep_traces and isinstance(engine, DaskEngine)
     batches = (_batches(files, limits, batch_points, config) if engine is None
+               else engine.map_files(_read_and_check, files, limits, config, keep=True) if on_cluster
                else engine.map_files(_read_and_check, files, limits, config))
-    for done, batch in batches:
-        for res, checked, digest in batch:
+    for chunk, (done, batch) in enumerate(batches):
+        for place, (res, checked, digest) in enumerate(batch):
             key = len(entries)
             if res.trace is None:
                 entries.append(_Entry(res.source, "", res.notices))
@@ -180,6 +187,7 @@ def validate_inputs(
             summaries.append(summarize(key, checked, digest))
             if keep_traces and checked.usable:
                 held[key] = checked
+                origin[key] = (chunk, place)
             elif keep_traces:
                 outlines[key] = trimmed_outline(res.trace.lat[checked.keep], res.trace.lon[checked.keep])
             entries.append(_Entry(res.source, res.trace.trace_id, res.notices, checked.notices,
@@ -191,13 +199,14 @@ def validate_inputs(
         if key in held:  # re-check the repaired trace: its speeds and distances change with the swap
             tr = held[key].trace
             held[key] = check_trace(tr.replace(lat=tr.lon, lon=tr.lat), config)
+            origin.pop(key, None)
             entries[key] = replace(entries[key], check_notices=held[key].notices,
                                    points_kept=int(held[key].keep.sum()))
 
     container = N.NoticeContainer(max_per_code=max_samples_per_code)
     run_outlines: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
     ledger: list[LedgerRow] = []
-    checks: list[TraceCheck] = []
+    kept: list[tuple[TraceCheck, tuple[int, int] | None]] = []
     for key, e in enumerate(entries):
         survey_notes = verdict.notices.get(key, [])
         # A duplicate reports only that it is one: the copy that is used reports the trace's findings.
@@ -210,15 +219,15 @@ def validate_inputs(
         else:
             status = Status.ACCEPTED
             if key in held:
-                checks.append(held[key])
+                kept.append((held[key], origin.get(key)))
         ledger.append(LedgerRow(e.trace_id, e.source, status, tuple(sorted({n.code() for n in notes})), e.points,
                                 e.points_kept if status == Status.ACCEPTED else 0))
         if key in outlines and status == Status.QUARANTINED:
             run_outlines[(e.trace_id, e.source)] = outlines[key]
     ledger.sort(key=lambda r: (r.file, r.trace_id, r.status.value, r.codes))
-    checks.sort(key=lambda c: (c.trace.trace_id, c.trace.source))
-    return ValidationRun(files=n_files, ledger=ledger, notices=container, checks=checks,
-                         outlines=run_outlines)
+    kept.sort(key=lambda c: (c[0].trace.trace_id, c[0].trace.source))
+    return ValidationRun(files=n_files, ledger=ledger, notices=container, checks=[c for c, _ in kept],
+                         origins=[o for _, o in kept] if on_cluster else [], outlines=run_outlines)
 
 
 def _batches(files, limits: ReadLimits, batch_points: int, config: ValidationConfig):
@@ -368,8 +377,7 @@ def build_network(
     run.checks = []
     batches = [(k, min(k + 256, len(checks))) for k in range(0, len(checks), 256)]
     on_cluster = isinstance(engine, DaskEngine)  # the batches travel to its workers, the rides come back
-    cleaned_batches = (engine.map_calls(_cleaned, [(checks[lo:hi], (0, hi - lo), epsg, config.clean)
-                                                   for lo, hi in batches]) if on_cluster
+    cleaned_batches = (_cleaned_by(engine, checks, run.origins, batches, epsg, config.clean) if on_cluster
                        else imap_local(partial(_cleaned, epsg=epsg, config=config.clean), batches, workers,
                                        shared=checks))
     for (lo, hi), cleaned in zip(batches, cleaned_batches):
@@ -556,6 +564,33 @@ def _cleaned(checks: list, bounds: tuple[int, int], epsg: int, config: CleanConf
         k = thinned(np.arange(ride.start, ride.end + 1))
         out.append((ride, to_latlon(ride.x_m[k], ride.y_m[k])))
     return out
+
+
+def _cleaned_by(engine: DaskEngine, checks: list, origins: list, batches: list[tuple[int, int]], epsg: int,
+                config: CleanConfig) -> Iterator[list[tuple]]:
+    """``_cleaned`` of each batch of ``checks``, made by a Dask cluster's workers where the traces were read
+    (``origins``): the traces do not travel there again, only the rides come back. Checks made again here (a
+    trace with its latitudes and longitudes swapped) go to the workers."""
+    groups: dict[int | None, list[int]] = {}
+    for k, o in enumerate(origins):
+        groups.setdefault(None if o is None else o[0], []).append(k)
+    order = sorted(groups, key=lambda g: -1 if g is None else g)
+    calls = [([(None, checks[k], None) for k in groups[g]], list(range(len(groups[g]))), epsg, config)
+             if g is None else (engine.kept[g], [origins[k][1] for k in groups[g]], epsg, config) for g in order]
+    out: list = [None] * len(checks)
+    for g, cleaned in zip(order, engine.map_calls(_cleaned_where_read, calls)):
+        for k, one in zip(groups[g], cleaned):
+            out[k] = one
+    engine.release_kept()
+    for lo, hi in batches:
+        yield out[lo:hi]
+        out[lo:hi] = [None] * (hi - lo)
+
+
+def _cleaned_where_read(read: list, places: list[int], epsg: int, config: CleanConfig) -> list[tuple]:
+    """``_cleaned`` of the checks at ``places`` of a chunk's results (``_read_and_check``)."""
+    checks = [read[p][1] for p in places]
+    return _cleaned(checks, (0, len(checks)), epsg, config)
 
 
 def _on_shape(times, shape: tuple[np.ndarray, np.ndarray, np.ndarray]):

@@ -98,8 +98,9 @@ def engine_options(f):
                      help="With --engine dask: the scheduler to use (tcp://host:8786) [default: a local cluster, "
                           "one worker per core].")(f)
     return click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
-                        help="Where reading and checking each trace run: here, or on a Dask cluster "
-                             "(pip install 'transitmap[dask]'). The output is the same.")(f)
+                        help="Where reading, checking and cleaning each trace, and matching each region, run: on "
+                             "this machine's cores, or on a Dask cluster (pip install 'transitmap[dask]'). The "
+                             "output is the same.")(f)
 
 
 @contextlib.contextmanager
