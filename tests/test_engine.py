@@ -127,3 +127,18 @@ def test_a_trace_repaired_here_is_cleaned_on_the_cluster_like_the_others(engine,
     run = validate_inputs([tmp_path], keep_traces=True, engine=engine)
     assert run.origins.count(None) == 1 and len(run.origins) == 4  # the repaired trace only here
     engine.release_kept()
+
+
+def test_dasks_own_log_stays_out_of_a_quiet_build(tmp_path):
+    """The scheduler starting, workers joining and clients leaving are Dask's business: shown with -vv, not
+    with -q or by default."""
+    import subprocess
+    import sys
+
+    def stderr(*flags):
+        return subprocess.run([sys.executable, "-m", "transitmap.cli", "build", str(SAMPLE / "amara"), "--out",
+                               str(tmp_path / "out"), "--no-validate", "--engine", "dask", *flags],
+                              capture_output=True, text=True, timeout=300).stderr
+
+    assert stderr("-q").strip() == ""
+    assert "distributed.scheduler" in stderr("-vv")

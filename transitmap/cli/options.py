@@ -113,6 +113,10 @@ def engine_for(name: str, address: str | None):
         import distributed  # noqa: F401  (Dask is an optional extra: imported only when asked for)
     except ImportError as e:
         raise click.UsageError("--engine dask needs Dask: pip install 'transitmap[dask]'") from e
+    # Dask's own log (the scheduler starting, workers joining, clients leaving) only with -vv; its warnings
+    # unless -q
+    level = logging.getLogger("transitmap").getEffectiveLevel()
+    logging.getLogger("distributed").setLevel(logging.INFO if level <= logging.DEBUG else max(level, logging.WARNING))
     with DaskEngine(address) as engine:
         yield engine
 
