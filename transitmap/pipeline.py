@@ -366,6 +366,8 @@ def build_network(
                           workers=workers)
     checks = run.checks
     if not checks:
+        if isinstance(engine, DaskEngine):
+            engine.release_kept()  # the traces read there: none to clean
         return BuildResult(run, None, _ledger_rows(run, {}), [], config.timezone or "UTC")
     cen = np.median(np.array([c.centroid for c in checks]), axis=0)
     epsg = utm_epsg(float(cen[0]), float(cen[1]))
