@@ -145,7 +145,8 @@ PRELOAD = "transitmap.engine"
 
 def dask_setup(worker: Any) -> None:
     """Called by a Dask worker that preloads this module (``PRELOAD``): imports the modules of the build's tasks,
-    including those they import on first use (scipy's, charset_normalizer), 1.3 s of a worker's first build."""
+    including those they import on first use (scipy's, charset_normalizer), as the worker starts rather than
+    in the first build's tasks."""
     import charset_normalizer  # noqa: F401
     import scipy.sparse.csgraph  # noqa: F401
     import scipy.spatial  # noqa: F401
@@ -271,8 +272,8 @@ def _task(fn: Callable[..., Any], *args: Any) -> Any:
 def hand_started_cluster(workers: int = 2) -> Iterator[tuple[str, list[subprocess.Popen]]]:
     """A Dask scheduler and ``workers`` single-thread workers on this machine, each a process of its own, as
     a survey team starts them by hand (``dask scheduler``; ``dask worker ADDRESS --nthreads 1 --preload
-    transitmap.pipeline``): yields the
-    scheduler's address and the workers' processes once all workers have joined; stops them after."""
+    transitmap.engine``): yields the scheduler's address and the workers' processes once all workers have
+    joined; stops them after."""
     import socket
 
     from distributed import Client
