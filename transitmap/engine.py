@@ -165,7 +165,7 @@ class DaskEngine:
     """
 
     def __init__(self, address: str | None = None, *, n_workers: int | None = None,
-                 chunk_files: int = 32, chunk_bytes: int = 32 * 2**20) -> None:
+                 chunk_files: int = 32, chunk_bytes: int = 8 * 2**20) -> None:
         self.address = address
         self.n_workers = n_workers
         self.chunk_files = chunk_files
