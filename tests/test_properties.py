@@ -454,3 +454,49 @@ def test_gtfs_times_write_each_time_as_gtfs_time_does(seconds):
 
     out = gtfs_times(np.array(seconds, np.int64))
     assert out.dtype == object and list(out) == [gtfs_time(s) for s in seconds]
+
+
+def _judged_one_by_one(s_m, spans, ride, marked, loose, dwell, named, length, n_rides, n_full, marking, config):
+    """``stops._judged_spans`` as it was written before, span by span: the reference."""
+    kept, s_med, terminal = [], [], []
+    needed = max(3, config.kept_share * n_rides) if marking else max(2, config.min_share * n_rides)
+    for g, (lo, hi) in enumerate(spans):
+        group = np.arange(lo, hi)
+        where = group[(marked | dwell)[group]] if (marked | dwell)[group].any() else group
+        med = float(np.median(s_m[where]))
+        mark_rides = np.unique(ride[group][marked[group]])
+        if len(np.unique(ride[group][loose[group] | marked[group]])) >= 2:
+            mark_rides = np.unique(ride[group][loose[group] | marked[group]])
+        dwell_rides = np.unique(ride[group][dwell[group]])
+        term = med <= config.cluster_gap_m or med >= length - config.cluster_gap_m
+        weak = (len(mark_rides) == 1 and n_full >= config.weak_mark_rides and not named[group].any()
+                and not len(np.setdiff1d(dwell_rides, mark_rides)))
+        if (len(mark_rides) and not weak) or term or len(dwell_rides) >= needed:
+            kept.append(g)
+        s_med.append(med)
+        terminal.append(term)
+    return kept, s_med, terminal
+
+
+@FUZZ
+@given(data=st.data())
+def test_stop_evidence_judged_all_at_once_as_span_by_span(data):
+    """Which spans of a pattern's evidence are stops, where and whether at a terminal: the same, to the bit, as
+    judging the spans one at a time, for any evidence (kinds, rides, names, even and odd counts)."""
+    from transitmap.stops import StopConfig, _judged_spans
+
+    n = data.draw(st.integers(1, 40))
+    s_m = np.sort(np.array(data.draw(st.lists(st.floats(0, 2000, allow_nan=False), min_size=n, max_size=n))))
+    cuts = sorted(set(data.draw(st.lists(st.integers(1, n - 1), max_size=8)) if n > 1 else []))
+    bounds = [0, *cuts, n]
+    spans = np.array(list(zip(bounds[:-1], bounds[1:])), np.int64)
+    ride = np.array(data.draw(st.lists(st.sampled_from([3, 7, 8, 20, 41]), min_size=n, max_size=n)))
+    kind = np.array(data.draw(st.lists(st.sampled_from(["mark", "loose", "dwell", "end"]), min_size=n, max_size=n)))
+    named = np.array(data.draw(st.lists(st.sampled_from([False] * 6 + [True]), min_size=n, max_size=n)))
+    marked, loose, dwell = kind == "mark", kind == "loose", kind == "dwell"
+    args = (s_m, spans, ride, marked, loose, dwell, named, 2000.0, data.draw(st.integers(1, 12)),
+            data.draw(st.integers(0, 6)), data.draw(st.booleans()), StopConfig())
+    kept, s_med, terminal = _judged_spans(*args)
+    want_kept, want_s_med, want_terminal = _judged_one_by_one(*args)
+    assert kept.tolist() == want_kept
+    assert s_med.tolist() == want_s_med and terminal.tolist() == want_terminal

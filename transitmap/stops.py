@@ -118,52 +118,60 @@ def _pattern_candidates(key, pattern, rides: list[Ride], config: StopConfig) -> 
                 spans[-1][1] = hi
             else:
                 spans.append([lo, hi])
-        # each span's evidence, all spans at once: the rides that marked it, that marked it or tapped a loose
-        # mark, that stood at it (distinct rides: the distinct (span, ride) pairs)
-        lo_hi = np.array(spans, np.int64)
-        size = lo_hi[:, 1] - lo_hi[:, 0]
-        span_of = np.repeat(np.arange(len(spans)), size)
-        rides_sorted = np.unique(ride_of[order], return_inverse=True)[1].ravel()
-        n_ids = int(rides_sorted.max()) + 1
-        pair = span_of * n_ids + rides_sorted
-
-        def rides_per_span(mask: np.ndarray) -> np.ndarray:
-            return np.bincount(distinct(pair[mask[order]]) // n_ids, minlength=len(spans))
-
-        n_marks = rides_per_span(marked)
-        n_marks_loose = rides_per_span(loose | marked)
-        n_dwells = rides_per_span(dwell)
-        n_dwells_or_marks = rides_per_span(dwell | marked)
-        # marks the vehicles did not stop for: of two rides or more
-        n_mark_rides = np.where(n_marks_loose >= 2, n_marks_loose, n_marks)
         named = np.array([bool(n) for n in names], bool)
-        any_name = np.add.reduceat(named[order].astype(np.int64), lo_hi[:, 0]) > 0
-        # placed where the vehicles stood for it (marks moved to their stands, dwells), else where tapped: the
-        # median of the span's sorted evidence of that kind
-        stood = (marked | dwell)[order]
-        n_stood = np.add.reduceat(stood.astype(np.int64), lo_hi[:, 0])
-        use = np.where(n_stood[span_of] > 0, stood, True)
-        at = np.flatnonzero(use)
-        n_used = np.where(n_stood > 0, n_stood, size)
-        first = np.r_[0, np.cumsum(n_used)[:-1]]
-        s_med_all = (s_sorted[at[first + (n_used - 1) // 2]] + s_sorted[at[first + n_used // 2]]) / 2
-        terminal_all = (s_med_all <= config.cluster_gap_m) | (s_med_all >= length - config.cluster_gap_m)
-        # where collectors mark stops, a place where vehicles stood unmarked is a junction or traffic, unless
-        # they stand there nearly every ride; a mark of one ride of many, unnamed, that no other ride stood at,
-        # is a stop for one passenger
-        needed = max(3, config.kept_share * n_rides) if marking else max(2, config.min_share * n_rides)
-        weak = ((n_mark_rides == 1) & (n_full >= config.weak_mark_rides) & ~any_name
-                & (n_dwells_or_marks == n_marks))
-        kept = ((n_mark_rides > 0) & ~weak) | terminal_all | (n_dwells >= needed)
-        for g in np.flatnonzero(kept).tolist():
-            group = order[lo_hi[g, 0] : lo_hi[g, 1]]
-            out.append(_candidate(key, path, float(s_med_all[g]), [names[j] for j in group if names[j]],
-                                  len(group), bool(terminal_all[g])))
+        kept, s_med, terminal = _judged_spans(s_sorted, np.array(spans, np.int64), ride_of[order], marked[order],
+                                              loose[order], dwell[order], named[order], length, n_rides, n_full,
+                                              marking, config)
+        for g in kept.tolist():
+            group = order[spans[g][0] : spans[g][1]]
+            out.append(_candidate(key, path, float(s_med[g]), [names[j] for j in group if names[j]], len(group),
+                                  bool(terminal[g])))
     # The ends of the pattern are always stops (the ranks where its vehicles start and end).
     for s_end in (0.0, length):
         if not any(abs(c.s_m - s_end) <= config.cluster_gap_m for c in out):
             out.append(_candidate(key, path, s_end, [], 0, True))
     return sorted(out, key=lambda c: c.s_m)
+
+
+def _judged_spans(s_m: np.ndarray, spans: np.ndarray, ride: np.ndarray, marked: np.ndarray, loose: np.ndarray,
+                  dwell: np.ndarray, named: np.ndarray, length: float, n_rides: int, n_full: int, marking: bool,
+                  config: StopConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which spans of a pattern's stop evidence are stops: (their indices, each span's place along the pattern,
+    whether it is at a terminal). The evidence is sorted by its place ``s_m``; ``spans`` are [lo, hi) of it, in
+    order, covering it; per piece of evidence, its ride and kind (a mark placed at a stand, a loose mark, a
+    dwell) and whether it has a name. All spans at once (numpy): distinct rides per span from one sort of
+    (span, ride) pairs, medians read from the sorted evidence."""
+    size = spans[:, 1] - spans[:, 0]
+    span_of = np.repeat(np.arange(len(spans)), size)
+    rides = np.unique(ride, return_inverse=True)[1].ravel()
+    n_ids = int(rides.max()) + 1
+    pair = span_of * n_ids + rides
+
+    def rides_per_span(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(distinct(pair[mask]) // n_ids, minlength=len(spans))
+
+    n_marks = rides_per_span(marked)
+    n_marks_loose = rides_per_span(loose | marked)
+    n_dwells = rides_per_span(dwell)
+    n_dwells_or_marks = rides_per_span(dwell | marked)
+    # marks the vehicles did not stop for count from two rides on
+    n_mark_rides = np.where(n_marks_loose >= 2, n_marks_loose, n_marks)
+    any_name = np.add.reduceat(named.astype(np.int64), spans[:, 0]) > 0
+    # placed where the vehicles stood for it (marks moved to their stands, dwells), else where tapped: the
+    # median of the span's evidence of that kind
+    stood = marked | dwell
+    n_stood = np.add.reduceat(stood.astype(np.int64), spans[:, 0])
+    at = np.flatnonzero(np.where(n_stood[span_of] > 0, stood, True))
+    n_used = np.where(n_stood > 0, n_stood, size)
+    first = np.r_[0, np.cumsum(n_used)[:-1]]
+    s_med = (s_m[at[first + (n_used - 1) // 2]] + s_m[at[first + n_used // 2]]) / 2
+    terminal = (s_med <= config.cluster_gap_m) | (s_med >= length - config.cluster_gap_m)
+    # where collectors mark stops, a place where vehicles stood unmarked is a junction or traffic, unless they
+    # stand there nearly every ride; a mark of one ride of many, unnamed, that no other ride stood at, is a stop
+    # for one passenger
+    needed = max(3, config.kept_share * n_rides) if marking else max(2, config.min_share * n_rides)
+    weak = (n_mark_rides == 1) & (n_full >= config.weak_mark_rides) & ~any_name & (n_dwells_or_marks == n_marks)
+    return np.flatnonzero(((n_mark_rides > 0) & ~weak) | terminal | (n_dwells >= needed)), s_med, terminal
 
 
 def _candidate(key, path: Path, s_m: float, names: list[str], observations: int, terminal: bool) -> _Candidate:
