@@ -109,7 +109,7 @@ def test_a_scheduler_and_workers_started_by_hand_build_the_same_feed(tmp_path):
 
 def test_a_trace_repaired_here_is_cleaned_on_the_cluster_like_the_others(engine, tmp_path):
     """The workers clean the traces where they read them; a trace whose latitudes and longitudes the survey
-    swapped back is checked again here and sent to them: the same feed and ledger as a build here."""
+    swapped back is checked and cleaned again here: the same feed and ledger as a build here."""
     from builders import ride, write_json
 
     from transitmap.pipeline import build_network, validate_inputs

@@ -82,9 +82,14 @@ def points_at(geoms: np.ndarray, which: np.ndarray, at_m: np.ndarray) -> np.ndar
     return coords[j] + t[:, None] * (coords[nxt] - coords[j])
 
 
+def metres_along(xy: np.ndarray) -> np.ndarray:
+    """Metres along a polyline ((n, 2) metres) at each of its vertices, 0 at the first."""
+    return np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
+
+
 def along(xy: np.ndarray, step: float) -> np.ndarray:
     """Points every ``step`` metres along a polyline, its end included (numpy, O(n))."""
-    cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
+    cum = metres_along(xy)
     s = np.append(np.arange(0.0, cum[-1], step), cum[-1])
     return np.column_stack([np.interp(s, cum, xy[:, 0]), np.interp(s, cum, xy[:, 1])])
 
@@ -160,7 +165,7 @@ class Path:
         self.xy = xy
         self.known = known  # None: every point was observed; else False on lines across signal gaps
         self.tree = cKDTree(xy)
-        self.cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])  # metres at each vertex
+        self.cum = metres_along(xy)
         self.length = float(self.cum[-1])
 
     @property

@@ -27,7 +27,7 @@ import shapely
 
 from .engine import quiet_streams
 from .errors import SettingsError
-from .geo import nearest, project
+from .geo import metres_along, nearest, project
 
 #: highway values of roads that carry no bus, minibus or shared taxi
 NOT_ROADS = frozenset({"footway", "path", "cycleway", "steps", "pedestrian", "bridleway", "corridor", "elevator",
@@ -227,7 +227,7 @@ class Matcher:
                 continue
             piece = xy[first:last + 1]
             kept.append((first, last))
-            pieces[first] = (last, piece, np.r_[0, np.cumsum(np.hypot(*np.diff(piece, axis=0).T))])
+            pieces[first] = (last, piece, metres_along(piece))
         path, at, total = [], np.zeros(len(xy)), 0.0
         for first in sorted(pieces):
             last, pts, offsets = pieces[first]
@@ -256,7 +256,7 @@ class Matcher:
         before = np.r_[-np.inf, np.maximum.accumulate(key)[:-1]]
         keep = key > before
         pts, seg, edge = xy[keep], seg[keep], edge[keep]
-        cum = np.r_[0.0, np.cumsum(np.hypot(*np.diff(pts, axis=0).T))]
+        cum = metres_along(pts)
         last = np.searchsorted(seg, np.arange(n_segments), side="right") - 1  # the last point of each segment
         offsets = np.r_[0.0, np.where(last >= 0, cum[np.maximum(last, 0)], 0.0)]
         change = np.r_[True, edge[1:] != edge[:-1]]
@@ -311,7 +311,7 @@ def on_the_map(routes: list, pattern_stops: dict, stops: list, extract: Extract,
     for r, route in enumerate(routes):
         patterns = []
         for p, pattern in enumerate(route.patterns):
-            old = np.r_[0, np.cumsum(np.hypot(*np.diff(pattern.xy, axis=0).T))]
+            old = metres_along(pattern.xy)
             ps = pattern_stops[(r, p)]
             path, at, along, kept = matcher.match(pattern.xy)
             # a stop the vehicles drive off the road to (a rank, a station yard) keeps the recorded path

@@ -480,12 +480,13 @@ def build_network(
                "patterns": sum(len(route.patterns) for route in routes), "stretches_off_map": len(mapped.off_map),
                "off_map_km": round(sum(o[4] for o in mapped.off_map) / 1000, 3),
                "stops_named_after_osm_stops": kinds["stop"], "stops_named_after_streets": kinds["street"]}
-        for r, p, x, y, length_m in mapped.off_map:
-            lat, lon = unproject(np.array([x]), np.array([y]), epsg)
+        lats, lons = unproject(np.array([o[2] for o in mapped.off_map], float),
+                               np.array([o[3] for o in mapped.off_map], float), epsg)
+        for (r, p, _, _, length_m), lat, lon in zip(mapped.off_map, lats.tolist(), lons.tolist()):
             first = rides[(routes[r].patterns[p].rides + routes[r].patterns[p].partial)[0]]
             notices.append(N.RoadMissingFromExtractNotice(file=first.source, trace_id=first.trace_id,
-                                                          route_id=ids.route_ids[r], lat=round(float(lat[0]), 6),
-                                                          lon=round(float(lon[0]), 6), length_m=length_m))
+                                                          route_id=ids.route_ids[r], lat=round(lat, 6),
+                                                          lon=round(lon, 6), length_m=length_m))
     pseudonym = pseudonyms({r.collector_id for r in rides if r.collector_id}, config.pseudonym_key)
     collectors = {(r.trace_id, r.source): pseudonym.get(r.collector_id, "") for r in rides}
     # the rides and the matched network are in the rows now: let them go before the tables are written
@@ -571,17 +572,18 @@ def _cleaned(checks: list, bounds: tuple[int, int], epsg: int, config: CleanConf
 def _cleaned_by(engine: DaskEngine, checks: list, origins: list, batches: list[tuple[int, int]], epsg: int,
                 config: CleanConfig) -> Iterator[list[tuple]]:
     """``_cleaned`` of each batch of ``checks``, made by a Dask cluster's workers where the traces were read
-    (``origins``): the traces do not travel there again, only the rides come back. Checks made again here (a
-    trace with its latitudes and longitudes swapped) go to the workers."""
-    groups: dict[int | None, list[int]] = {}
+    (``origins``): the traces do not travel there again, only the rides come back. A check made again here (a
+    trace with its latitudes and longitudes swapped back: rare) is cleaned here."""
+    chunks: dict[int, list[int]] = {}
     for k, o in enumerate(origins):
-        groups.setdefault(None if o is None else o[0], []).append(k)
-    order = sorted(groups, key=lambda g: -1 if g is None else g)
-    calls = [([(None, checks[k], None) for k in groups[g]], list(range(len(groups[g]))), epsg, config)
-             if g is None else (engine.kept[g], [origins[k][1] for k in groups[g]], epsg, config) for g in order]
+        if o is not None:
+            chunks.setdefault(o[0], []).append(k)
     out: list = [None] * len(checks)
-    for g, cleaned in zip(order, engine.map_calls(_cleaned_where_read, calls)):
-        for k, one in zip(groups[g], cleaned):
+    for k in (k for k, o in enumerate(origins) if o is None):
+        [out[k]] = _cleaned(checks, (k, k + 1), epsg, config)
+    calls = [(engine.kept[g], [origins[k][1] for k in chunks[g]], epsg, config) for g in sorted(chunks)]
+    for g, cleaned in zip(sorted(chunks), engine.map_calls(_cleaned_where_read, calls)):
+        for k, one in zip(chunks[g], cleaned):
             out[k] = one
     engine.release_kept()
     for lo, hi in batches:

@@ -26,7 +26,7 @@ from . import notices as N
 from . import service
 from .engine import map_local
 from .errors import FeedError
-from .geo import group_stats, pairs_within, points_at, project, segment_distance, utm_epsg
+from .geo import group_stats, metres_along, pairs_within, points_at, project, segment_distance, utm_epsg
 from .model import TIME_BANDS, gtfs_time
 
 #: The service day's time bands (name, start s, end s), ``model.TIME_BANDS``; all service after midnight
@@ -375,7 +375,7 @@ def _placed(line: np.ndarray, points: np.ndarray, stop_dist, shape_dist, near_m:
         return None
     if stop_dist[0] < shape_dist[0] - 1e-6 or stop_dist[-1] > shape_dist[-1] + 1e-6:
         return None
-    cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(line, axis=0).T))])
+    cum = metres_along(line)
     pos = np.interp(stop_dist, shape_dist, cum)
     at = np.column_stack([np.interp(pos, cum, line[:, 0]), np.interp(pos, cum, line[:, 1])])
     return pos if (np.hypot(*(at - points).T) <= near_m).all() else None
