@@ -401,11 +401,49 @@ def test_one_region_uses_the_workers_for_its_patterns_and_gives_the_same_feed(tm
 
     monkeypatch.setattr(engine, "imap_local", spy)
     two = build_network([folder], dataclasses.replace(BuildConfig(), workers=2, pseudonym_key="k"))
-    assert {"_candidates_of", "_route_times", "_median_of"} <= set(forked)
+    assert {"_candidates_of", "_route_times", "_median_of", "_probe_pairs_from", "_covers_of"} <= set(forked)
     assert one.routes == two.routes == 2 and one.stops == two.stops >= 5
     assert one.feed == two.feed
     assert one.ledger_rows == two.ledger_rows and one.headway_rows == two.headway_rows
     assert one.run.notices.to_list() == two.run.notices.to_list()
+
+
+def test_routes_that_only_cross_are_clustered_in_separate_workers_with_the_same_routes(tmp_path, monkeypatch):
+    """One region, two services that only cross (no pair of their rides lies along each other): with two
+    workers each is clustered in a forked process of its own, and the routes are those of one process."""
+    import transitmap.engine as engine
+
+    towns = spec("N", "Town - Kibera", A, B, C, stops=(0, 0.25, 0.5, 0.75, 1))
+    cross = spec("X", "Westlands - Kilimani", (-1.2620, 36.8480), (-1.2780, 36.8320))
+    docs = _docs(towns, 3) + _docs(reverse(towns), 2, seed=3) + _docs(cross, 3, seed=5)
+    folder = _write_rides(tmp_path / "in", docs)
+    one = build_network([folder], dataclasses.replace(BuildConfig(), workers=1, pseudonym_key="k"))
+    parts = []
+    real = engine.imap_local
+
+    def spy(fn, args, workers=None, **kw):
+        if getattr(fn, "__name__", "") == "_clusters_among" and workers and workers > 1:
+            parts.extend(sorted(a) for a in args)
+        return real(fn, args, workers, **kw)
+
+    monkeypatch.setattr(engine, "imap_local", spy)
+    two = build_network([folder], dataclasses.replace(BuildConfig(), workers=2, pseudonym_key="k"))
+    assert one.routes == two.routes == 2
+    assert one.feed == two.feed and one.ledger_rows == two.ledger_rows
+    # the rides in two parts, each a whole service: the towns' five rides (both ways), the crossing one's three
+    assert sorted(map(len, parts)) == [3, 5]
+
+
+def test_separate_parts_keep_every_joined_pair_together():
+    from transitmap.match import _separate_parts
+
+    rng = np.random.default_rng(3)
+    pairs = [tuple(sorted(p)) for p in rng.integers(0, 60, (40, 2)).tolist() if p[0] != p[1]]
+    parts = _separate_parts(60, pairs, 3)
+    assert sorted(i for p in parts for i in p) == list(range(60)) and len(parts) == 3
+    part_of = {i: k for k, p in enumerate(parts) for i in p}
+    assert all(part_of[i] == part_of[j] for i, j in pairs)
+    assert _separate_parts(5, pairs[:0], 3) == [[0, 1, 2, 3, 4]]
 
 
 def _part_sum(shared: np.ndarray, bounds: tuple[int, int]) -> tuple[int, int]:

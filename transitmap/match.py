@@ -72,8 +72,8 @@ def match_rides(rides: list[Ride], config: MatchConfig = MatchConfig(), *, worke
         order = merged_routes([(part, routes) for (_, part), (routes, _) in zip(parts, found)])
         return [route for _, _, route in order], [n for _, notes in found for n in notes]
     paths = [_ride_path(r, config) for r in rides]
-    clusters = _clusters(rides, Covers(paths, config, workers=workers), config)
-    patterns = _resolve_containment(rides, paths, clusters, config)
+    clusters = _clusters(rides, Covers(paths, config, workers=workers), config, workers=workers)
+    patterns = _resolve_containment(rides, paths, clusters, config, workers=workers)
     notices = []
     out = []
     medians = map_local(_median_of, [members for members, _ in patterns], workers, shared=(paths, config))
@@ -245,11 +245,13 @@ def _probe_pairs(paths: list[Path], corridor: float, every: int = 8, *, workers:
     of those); each candidate path then checks its probes against all its vertices (its own KD-tree).
 
     Also each pair's ``way``: +1 when a's probes, in order, advance along b (their nearest vertices of b: at
-    least two steps forward, none back), -1 when they only go back (a runs the other way), else 0."""
+    least two steps forward, none back), -1 when they only go back (a runs the other way), else 0. Sorted by a,
+    then b. With ``workers`` > 1, the paths a in runs, in that many processes forked from this one."""
+    from scipy.spatial import cKDTree
+
     probes = [_probes(p) for p in paths]
-    owner = np.repeat(np.arange(len(paths)), [len(q) for q in probes])
-    n_probes = np.bincount(owner, minlength=len(paths))
-    if len(owner) == 0:
+    n_probes = np.array([len(q) for q in probes], np.int64)
+    if not n_probes.sum():
         return np.array([], np.int64), np.array([], np.int64), np.array([], np.int64)
     size = np.array([len(p.xy) for p in paths])
     xy = np.concatenate([p.xy for p in paths])
@@ -261,21 +263,33 @@ def _probe_pairs(paths: list[Path], corridor: float, every: int = 8, *, workers:
     coarse = np.concatenate([first[k] + np.r_[np.arange(0, size[k], every), size[k] - 1]
                              for k in range(len(paths)) if size[k]])  # in order; a path's last may come twice
     coarse = coarse[np.r_[True, coarse[1:] != coarse[:-1]]]
-    vertex_path = np.repeat(np.arange(len(paths)), size)[coarse]
-    all_probes = np.concatenate(probes)
-    q, v = pairs_within(all_probes, xy[coarse], corridor + margin + 1e-6)
+    shared = (paths, np.concatenate(probes), n_probes, np.repeat(np.arange(len(paths)), size)[coarse],
+              cKDTree(xy[coarse]), corridor + margin + 1e-6, corridor)
+    # runs of paths a with about as many probes each (a few per worker: the candidates are not spread evenly)
+    cut = np.searchsorted(np.cumsum(n_probes), np.linspace(0, n_probes.sum(), 2 * workers + 1)[1:-1], side="right")
+    runs = [(lo, hi) for lo, hi in zip([0, *cut.tolist()], [*cut.tolist(), len(paths)]) if hi > lo]
+    found = map_local(_probe_pairs_from, runs, workers, shared=shared) if workers > 1 else \
+        [_probe_pairs_from(shared, run) for run in runs]
+    return tuple(np.concatenate([f[k] for f in found]) for k in range(3))  # type: ignore[return-value]
+
+
+def _probe_pairs_from(shared: tuple, run: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_probe_pairs`` of the paths a of ``run`` (lo, hi): (a, b, way), sorted by a, then b."""
+    paths, all_probes, n_probes, vertex_path, coarse_tree, reach, corridor = shared
     n = len(paths)
-    maybe = distinct(q * n + vertex_path[v])  # (probe, path) that may be near, each once
+    lo, hi = run
+    before = int(n_probes[:lo].sum())
+    owner = np.repeat(np.arange(lo, hi), n_probes[lo:hi])
+    q, v = pairs_within(all_probes[before : before + len(owner)], coarse_tree.data, reach, b_tree=coarse_tree)
+    maybe = distinct((q + before) * n + vertex_path[v])  # (probe, path) that may be near, each once
     by_path = maybe[np.argsort(maybe % n, kind="stable")]  # by path, then probe: a pair's probes together, in order
     cut = np.flatnonzero(np.diff(by_path % n)) + 1
-    # each path's candidate probes against all its vertices, the paths in ``workers`` parts
-    by_each = np.split(by_path, cut) if len(by_path) else []
-    parts = [by_each[k[0] : k[-1] + 1] for k in np.array_split(np.arange(len(by_each)), workers) if len(k)]
-    found = map_local(_nearest_vertices, parts, workers, shared=(paths, all_probes, corridor))
-    vertex = np.concatenate(found) if found else np.zeros(0, np.int64)
+    # each path's candidate probes against all its vertices
+    vertex = np.concatenate([paths[int(g[0] % n)].nearest(all_probes[g // n], corridor)[0]
+                             for g in np.split(by_path, cut)]) if len(by_path) else np.zeros(0, np.int64)
     near = vertex >= 0
     probe_near, vertex = by_path[near], vertex[near]  # (probe, path it is near), each once; its nearest vertex
-    pair_of = owner[probe_near // n] * n + probe_near % n
+    pair_of = owner[probe_near // n - before] * n + probe_near % n
     # by path b, then probe: a pair's probes lie together, in order (no sort needed to group them)
     start = np.r_[True, pair_of[1:] != pair_of[:-1]]
     pair, where = pair_of[start], np.cumsum(start) - 1
@@ -288,14 +302,6 @@ def _probe_pairs(paths: list[Path], corridor: float, every: int = 8, *, workers:
     keep = (a != b) & (count / np.maximum(n_probes[a], 1) >= 0.5)
     order = np.argsort(pair[keep], kind="stable")  # by a, then b
     return a[keep][order], b[keep][order], way[keep][order]
-
-
-def _nearest_vertices(shared: tuple[list[Path], np.ndarray, float], part: list[np.ndarray]) -> np.ndarray:
-    """The nearest vertex within ``corridor`` (else -1) of each candidate (probe * number of paths + path) of
-    ``part``, a list of the candidates of one path each."""
-    paths, all_probes, corridor = shared
-    n = len(paths)
-    return np.concatenate([paths[int(g[0] % n)].nearest(all_probes[g // n], corridor)[0] for g in part])
 
 
 def _same_path(cover: Covers, i: int, j: int) -> bool:
@@ -333,19 +339,53 @@ def _turns_off(a: Path, b: Path, config: MatchConfig) -> bool:
                 or (head and b.cum[k_b[0]] >= config.terminal_radius_m))
 
 
-def _clusters(rides: list[Ride], cover: Covers, config: MatchConfig) -> list[list[int]]:
+def _clusters(rides: list[Ride], cover: Covers, config: MatchConfig, *, workers: int = 1) -> list[list[int]]:
     """Rides on the same path in the same direction, unless both name their route and the names clearly
     differ (a partial ride of a long route can trace exactly the path of a short one, two route numbers can
     share a road). A cluster joined through unnamed rides is split by name again, and each part by terminals
-    (full rides from ranks or to terminals far apart); every other ride goes to the part it overlaps most."""
+    (full rides from ranks or to terminals far apart); every other ride goes to the part it overlaps most.
+
+    Rides that no chain of ``cover.mutual`` pairs joins never meet in a cluster: with ``workers`` > 1, such parts
+    of the rides (``_separate_parts``) are clustered in that many processes forked from this one (the same clusters)."""
+    parts = _separate_parts(len(rides), cover.mutual, workers)
+    if len(parts) > 1:
+        return sorted(c for found in map_local(_clusters_among, parts, workers, shared=(rides, cover, config))
+                      for c in found)
+    return _clusters_among((rides, cover, config), range(len(rides)))
+
+
+def _separate_parts(n: int, pairs: list[tuple[int, int]], parts: int) -> list[list[int]]:
+    """``0..n-1`` in at most ``parts`` parts that no pair joins (whole connected groups), of about as many pairs
+    each: the groups, most pairs first, each to the part with fewest so far."""
+    if parts <= 1 or not pairs:
+        return [list(range(n))]
+    found = groups(n, pairs)
+    group_of = np.empty(n, np.int64)
+    for g, members in enumerate(found):
+        group_of[members] = g
+    weight = np.bincount(group_of[np.array(pairs, np.int64)[:, 0]], minlength=len(found)) + 1
+    load, out = [0] * parts, [[] for _ in range(parts)]
+    for g in sorted(range(len(found)), key=lambda g: (-weight[g], g)):
+        k = min(range(parts), key=lambda k: (load[k], k))
+        load[k] += int(weight[g])
+        out[k] += found[g]
+    return [sorted(part) for part in out if part]
+
+
+def _clusters_among(shared: tuple[list[Ride], Covers, MatchConfig], among) -> list[list[int]]:
+    """``_clusters`` of the rides ``among`` (numbers in ``rides``; no ``cover.mutual`` pair joins them to others)."""
+    rides, cover, config = shared
+    among = set(among)
     # a pair that runs the other way is not measured, nor are its names compared; rides put in different routes
     # by hand are never linked
     hand = [r.hand_route for r in rides]
     hand_differ = lambda i, j: bool(hand[i] and hand[j] and hand[i] != hand[j])  # noqa: E731
-    linked = groups(len(rides), cover.mutual, lambda i, j: not cover.other_way(i, j) and not hand_differ(i, j) and
+    pairs = cover.mutual if len(among) == len(rides) else [(i, j) for i, j in cover.mutual if i in among]
+    linked = groups(len(rides), pairs, lambda i, j: not cover.other_way(i, j) and not hand_differ(i, j) and
                     _name_agreement(rides[i].route_name, rides[j].route_name) >= 0 and _same_path(cover, i, j)
                     and not _turns_off(cover.paths[i], cover.paths[j], config)
                     and not _turns_off(cover.paths[j], cover.paths[i], config))
+    linked = [g for g in linked if g[0] in among]
     names_differ = lambda i, j: _name_agreement(rides[i].route_name, rides[j].route_name) < 0  # noqa: E731
     coded = [bool(r.route_name) and route_code(r.route_name) is not None for r in rides]
     # a group joined through rides nobody put anywhere is split first by the routes others were put in by hand
@@ -395,8 +435,11 @@ def _terminals_differ(a: Ride, b: Ride, config: MatchConfig) -> bool:
     return bool(far(xa[0], xb[0]) or far(xa[-1], xb[-1]))
 
 
-def _resolve_containment(rides, paths, clusters, config: MatchConfig) -> list[tuple[list[int], list[int]]]:
-    """Clusters inside a longer one: a route of their own, or partial rides of the longer one."""
+def _resolve_containment(rides, paths, clusters, config: MatchConfig, *, workers: int = 1
+                         ) -> list[tuple[list[int], list[int]]]:
+    """Clusters inside a longer one: a route of their own, or partial rides of the longer one. With ``workers``
+    > 1, the covers of the candidates are measured first, in that many processes forked from this one (the
+    same answers)."""
     length = np.array([p.length for p in paths])
     reps = [max(c, key=lambda i: (length[i], -i)) for c in clusters]
     order = sorted(range(len(clusters)), key=lambda k: (length[reps[k]], k))
@@ -404,17 +447,25 @@ def _resolve_containment(rides, paths, clusters, config: MatchConfig) -> list[tu
     partial: dict[int, list[int]] = {k: [] for k in range(len(clusters))}
     alive = set(range(len(clusters)))
     # the pairs that can lie along each other the same way
-    pa, pb, way = _probe_pairs([paths[r] for r in reps], config.corridor_m)
+    pa, pb, way = _probe_pairs([paths[r] for r in reps], config.corridor_m, workers=workers)
     along_of: dict[int, set[int]] = {}
     for k, m in zip(pa[way >= 0].tolist(), pb[way >= 0].tolist()):
         along_of.setdefault(k, set()).add(m)
+    # a cluster is only put into a longer one, and the clusters are taken shortest first: every longer candidate
+    # is still there when a cluster's turn comes, so these are the covers the loop asks for, no more
+    asked = [(reps[k], reps[m]) for k in order for m in sorted(along_of.get(k, ()))
+             if m != k and length[reps[m]] > length[reps[k]]] if workers > 1 else []
+    parts = [asked[lo:hi] for lo, hi in _even_bounds(len(asked), workers)]
+    measured = dict(zip(asked, (c for part in map_local(_covers_of, parts, workers, shared=(paths, config.corridor_m))
+                                for c in part)))
     for k in order:
         a = reps[k]
         best = None
         for m in sorted(alive & along_of.get(k, set())):
             if m == k or length[reps[m]] <= length[a]:
                 continue
-            share, forward = _cover(paths[a], paths[reps[m]], config.corridor_m, probed=True)
+            share, forward = measured.get((a, reps[m])) or _cover(paths[a], paths[reps[m]], config.corridor_m,
+                                                                   probed=True)
             put = {rides[i].hand_route for i in members[k] + members[m] if rides[i].hand_route}
             if share >= config.share and forward >= 0.7 and len(put) < 2:  # not across routes made by hand
                 agree = _name_agreement(_majority_name([rides[i] for i in members[k]]),
@@ -427,6 +478,18 @@ def _resolve_containment(rides, paths, clusters, config: MatchConfig) -> list[tu
         partial[m] += members[k] + partial[k]
         alive.discard(k)
     return [(sorted(members[k]), sorted(partial[k])) for k in sorted(alive, key=lambda k: min(members[k]))]
+
+
+def _even_bounds(n: int, parts: int) -> list[tuple[int, int]]:
+    """``0..n`` in ``parts`` runs of (nearly) equal length, as (lo, hi); none empty."""
+    cut = np.linspace(0, n, max(min(parts, n), 1) + 1).round().astype(int).tolist()
+    return [(lo, hi) for lo, hi in zip(cut[:-1], cut[1:]) if hi > lo]
+
+
+def _covers_of(shared: tuple[list[Path], float], pairs: list[tuple[int, int]]) -> list[tuple[float, float]]:
+    """``_cover`` of each pair of paths (a pair that passed the probe test)."""
+    paths, corridor = shared
+    return [_cover(paths[a], paths[b], corridor, probed=True) for a, b in pairs]
 
 
 def _own_route(inner: list[Ride], outer: list[Ride], config: MatchConfig) -> bool:
