@@ -401,7 +401,7 @@ def test_one_region_uses_the_workers_for_its_patterns_and_gives_the_same_feed(tm
 
     monkeypatch.setattr(engine, "imap_local", spy)
     two = build_network([folder], dataclasses.replace(BuildConfig(), workers=2, pseudonym_key="k"))
-    assert {"_candidates_of", "_route_times", "_median_of", "_probe_pairs_from", "_covers_of"} <= set(forked)
+    assert {"_candidates_of", "_route_times", "_pattern_of", "_probe_pairs_from", "_covers_of"} <= set(forked)
     assert one.routes == two.routes == 2 and one.stops == two.stops >= 5
     assert one.feed == two.feed
     assert one.ledger_rows == two.ledger_rows and one.headway_rows == two.headway_rows

@@ -74,16 +74,9 @@ def match_rides(rides: list[Ride], config: MatchConfig = MatchConfig(), *, worke
     paths = [_ride_path(r, config) for r in rides]
     clusters = _clusters(rides, Covers(paths, config, workers=workers), config, workers=workers)
     patterns = _resolve_containment(rides, paths, clusters, config, workers=workers)
-    notices = []
-    out = []
-    medians = map_local(_median_of, [members for members, _ in patterns], workers, shared=(paths, config))
-    for (members, partial_rides), xy in zip(patterns, medians):
-        out.append(Pattern(tuple(members), tuple(partial_rides), xy,
-                           _majority_name([rides[i] for i in members + partial_rides]),
-                           majority_label([(rides[i].hand_route, 1) for i in members + partial_rides])))
-        if len(members) == 1:
-            r = rides[members[0]]
-            notices.append(N.PatternSingleRideNotice(file=r.source, trace_id=r.trace_id))
+    out = map_local(_pattern_of, patterns, workers, shared=(rides, paths, config))
+    notices = [N.PatternSingleRideNotice(file=r.source, trace_id=r.trace_id) for p in out if len(p.rides) == 1
+               for r in [rides[p.rides[0]]]]
     return _group_variants(_pair_directions(out, config), config), notices
 
 
@@ -629,9 +622,14 @@ def _majority_name(rides: list[Ride]) -> str | None:
     return " ".join(filter(None, [code, rest])) or None
 
 
-def _median_of(shared: tuple[list[Path], MatchConfig], members: list[int]) -> np.ndarray:
-    paths, config = shared
-    return _median_geometry([paths[i] for i in members], config)
+def _pattern_of(shared: tuple[list[Ride], list[Path], MatchConfig], found: tuple[list[int], list[int]]) -> Pattern:
+    """The pattern of a cluster's rides and the partial rides put in it: the median path of the first
+    (``_median_geometry``), the name and the route put by hand of most of them."""
+    rides, paths, config = shared
+    members, partial_rides = found
+    return Pattern(tuple(members), tuple(partial_rides), _median_geometry([paths[i] for i in members], config),
+                   _majority_name([rides[i] for i in members + partial_rides]),
+                   majority_label([(rides[i].hand_route, 1) for i in members + partial_rides]))
 
 
 def _median_geometry(paths: list[Path], config: MatchConfig) -> np.ndarray:
