@@ -500,3 +500,52 @@ def test_stop_evidence_judged_all_at_once_as_span_by_span(data):
     want_kept, want_s_med, want_terminal = _judged_one_by_one(*args)
     assert kept.tolist() == want_kept
     assert s_med.tolist() == want_s_med and terminal.tolist() == want_terminal
+
+
+class _Moving:
+    def __init__(self, xy):
+        self.moving_xy = xy
+
+
+@FUZZ
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 12), chunk=st.sampled_from([1, 3, 500]))
+def test_regions_keep_apart_only_rides_that_never_come_near(seed, n, chunk):
+    """``network.regions``: rides of two regions never come within twice the terminal radius of each other, and
+    the regions are those of linking each ride to the cells around the cells it passes (the definition before
+    the cells were taken a few hundred rides at a time)."""
+    import shapely
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    import transitmap.network as network
+    from transitmap.geo import groups
+    from transitmap.match import MatchConfig
+
+    rng = np.random.default_rng(seed)
+    rides = [_Moving(np.cumsum(rng.normal(0, 300, (int(rng.integers(1, 30)), 2)), axis=0)
+                     + rng.uniform(0, 6000, 2)) for _ in range(n)]
+    config = MatchConfig()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(network, "_CHUNK_RIDES", chunk)
+        found = network.regions(rides, config)
+    assert sorted(i for g in found for i in g) == list(range(n))
+    region = {i: k for k, g in enumerate(found) for i in g}
+    lines = [shapely.linestrings(r.moving_xy) if len(r.moving_xy) > 1 else shapely.points(r.moving_xy[0])
+             for r in rides]
+    for i in range(n):
+        for j in range(i + 1, n):
+            if region[i] != region[j]:
+                assert shapely.distance(lines[i], lines[j]) > 2 * config.terminal_radius_m
+    # the definition: each ride linked to the cells around the cells it passes
+    cell = 2 * config.terminal_radius_m + 10.0
+    dense, owner = along_all([r.moving_xy for r in rides], cell / 4)
+    xy = np.floor(dense / cell).astype(np.int64)
+    around = np.array([(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)])
+    keys = [tuple(c) for c in (xy[:, None, :] + around[None]).reshape(-1, 2).tolist()]
+    index = {k: m for m, k in enumerate(sorted(set(keys)))}
+    ride_id = np.repeat(owner, len(around))
+    cells = np.array([index[k] for k in keys], np.int64)
+    graph = coo_matrix((np.ones(len(cells), np.int8), (ride_id, n + cells)), shape=(n + len(index),) * 2)
+    label = connected_components(graph, directed=False)[1][:n]
+    expected = groups(n, [(i, j) for i in range(n) for j in range(i + 1, n) if label[i] == label[j]])
+    assert sorted(found) == expected
