@@ -417,3 +417,37 @@ def test_help_lists_commands_in_survey_order_each_with_an_example_and_its_exit_c
         command = main.get_command(None, name)
         undocumented = [o.name for o in command.params if isinstance(o, click.Option) and not o.help]
         assert not undocumented, (name, undocumented)
+
+
+def test_the_gtfs_validator_checks_the_feed_while_the_statistics_are_made(tmp_path, monkeypatch):
+    """The validator runs beside the statistics (it takes longer than the rest of a build of a large survey);
+    the report and its page carry its findings all the same."""
+    import threading
+    import time
+
+    from transitmap import pipeline
+    from transitmap.pipeline import build_network, build_outputs
+
+    inputs = tmp_path / "in"
+    for k in range(2):
+        write_json(inputs / f"r{k}.json", ride(trace_id=f"r{k}", route_name="14", collector_id=f"c{k}"))
+    result = build_network([inputs])
+    running, seen = threading.Event(), []
+
+    def slow_validator(feed, start):
+        running.set()
+        time.sleep(1.0)
+        running.clear()
+        return {"ran": True, "date": start, "errors": 0, "warnings": 7, "notices": []}
+
+    def stats(feed, **kw):
+        seen.append(running.wait(5.0) and running.is_set())
+        return real_stats(feed, **kw)
+
+    real_stats = pipeline.feed_stats
+    monkeypatch.setattr(pipeline, "validator_summary", slow_validator)
+    monkeypatch.setattr(pipeline, "feed_stats", stats)
+    made = build_outputs(result, __version__)
+    assert seen == [True]  # the statistics began while the validator ran
+    assert made.report["gtfs_validator"]["warnings"] == 7
+    assert b"GTFS validator on the feed: 0 errors, 7 warnings." in made.files["report.html"]
