@@ -329,6 +329,27 @@ def test_sample_feed_matches_golden_tables(sample_build):
         assert tables[name].splitlines() == golden[name].splitlines(), name
 
 
+def test_both_validators_find_the_same_in_the_sample_feed(sample_build, monkeypatch):
+    """The build runs gtfs-guru where it is installed, else gtfs-validator (``gtfs.VALIDATORS``): on the sample's
+    feed, and on it a week after its service ends, the same codes, severities and counts."""
+    pytest.importorskip("gtfs_guru")
+    pytest.importorskip("gtfs_validator")
+    from transitmap import gtfs
+
+    found = {}
+    for k, (module, _) in enumerate(gtfs.VALIDATORS):
+        monkeypatch.setattr(gtfs, "VALIDATORS", gtfs.VALIDATORS[k:])
+        for day in ("2026-03-02", "2027-06-01"):
+            found[module, day] = sorted((f["code"], f["severity"], f["count"]) for f in
+                                        gtfs.run_validator(sample_build.feed, day))
+        assert gtfs.validator_name() == module.replace("_", "-")
+        monkeypatch.undo()
+    for day in ("2026-03-02", "2027-06-01"):
+        assert found["gtfs_guru", day] == found["gtfs_validator", day]
+    assert {c for c, *_ in found["gtfs_guru", "2027-06-01"]} - {c for c, *_ in found["gtfs_guru", "2026-03-02"]} \
+        >= {"expired_calendar"}  # the day is the validator's: the feed's service is over
+
+
 def test_regions_built_in_processes_of_their_own_give_the_same_feed(tmp_path):
     """Two towns 40 km apart, with fares between stops and departures seen at the rank: built in one process
     or a process per region (routes, stops, stop times, headways, fares), the same feed, ledger and headways."""
