@@ -414,38 +414,43 @@ VALIDATORS = (
 )
 
 
-def validator_name() -> str | None:
-    """The package of the validator the build runs (``VALIDATORS``: the first installed), None without one."""
-    return next((m.replace("_", "-") for m, _ in VALIDATORS if importlib.util.find_spec(m) is not None), None)
-
-
 def run_validator(feed: bytes, date: str) -> list[dict] | None:
-    """Findings of the MobilityData rules (a validator of ``VALIDATORS``, an optional extra) on a feed, in a
-    process of its own: a list of {code, severity, count, sample}; None when no validator is installed or it
-    failed."""
-    found = [code for module, code in VALIDATORS if importlib.util.find_spec(module) is not None]
-    if not found:
-        return None
+    """Findings of the MobilityData rules on a feed, {code, severity, count, sample} each (``validated``); None
+    when no validator is installed or none gave a report."""
+    found = validated(feed, date)
+    return None if found is None else found[1]
+
+
+def validated(feed: bytes, date: str) -> tuple[str, list[dict]] | None:
+    """(the validator's package, its findings) of the MobilityData rules on a feed: the first validator of
+    ``VALIDATORS`` installed (an optional extra) that gives a report, in a process of its own; each finding
+    {code, severity, count, sample}. None when none is installed or none gave a report."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "gtfs.zip"
         path.write_bytes(feed)
-        proc = subprocess.run([sys.executable, "-c", found[0], str(path), date],
-                              capture_output=True, text=True, timeout=600, cwd=tmp)
-        try:
-            report = json.loads(proc.stdout)
-        except json.JSONDecodeError:
-            return None
-    return [{"code": n["code"], "severity": n["severity"], "count": n.get("totalNotices", 0),
-             "sample": (n.get("sampleNotices") or [{}])[0]} for n in report.get("notices", [])]
+        for module, code in VALIDATORS:
+            if importlib.util.find_spec(module) is None:
+                continue
+            proc = subprocess.run([sys.executable, "-c", code, str(path), date],
+                                  capture_output=True, text=True, timeout=600, cwd=tmp)
+            try:
+                report = json.loads(proc.stdout)
+            except json.JSONDecodeError:
+                continue  # it failed: the next one
+            return module.replace("_", "-"), [
+                {"code": n["code"], "severity": n["severity"], "count": n.get("totalNotices", 0),
+                 "sample": (n.get("sampleNotices") or [{}])[0]} for n in report.get("notices", [])]
+    return None
 
 
 def validator_summary(feed: bytes, start: str) -> dict:
     """The report's ``gtfs_validator`` section for a feed whose service starts on ``start`` (YYYYMMDD, the day
     it is validated for): {ran, validator (its package), date, errors, warnings, notices}; ``ran`` False without
     a validator."""
-    findings = run_validator(feed, f"{start[:4]}-{start[4:6]}-{start[6:]}")
-    if findings is None:
+    found = validated(feed, f"{start[:4]}-{start[4:6]}-{start[6:]}")
+    if found is None:
         return {"ran": False, "errors": 0, "warnings": 0, "notices": []}
-    return {"ran": True, "validator": validator_name(), "date": start,
+    validator, findings = found
+    return {"ran": True, "validator": validator, "date": start,
             "errors": sum(f["count"] for f in findings if f["severity"] == "ERROR"),
             "warnings": sum(f["count"] for f in findings if f["severity"] == "WARNING"), "notices": findings}
