@@ -423,7 +423,6 @@ def test_the_gtfs_validator_checks_the_feed_while_the_statistics_are_made(tmp_pa
     """The validator runs beside the statistics (it takes longer than the rest of a build of a large survey);
     the report and its page carry its findings all the same."""
     import threading
-    import time
 
     from transitmap import pipeline
     from transitmap.pipeline import build_network, build_outputs
@@ -432,16 +431,17 @@ def test_the_gtfs_validator_checks_the_feed_while_the_statistics_are_made(tmp_pa
     for k in range(2):
         write_json(inputs / f"r{k}.json", ride(trace_id=f"r{k}", route_name="14", collector_id=f"c{k}"))
     result = build_network([inputs])
-    running, seen = threading.Event(), []
+    running, stats_began, seen = threading.Event(), threading.Event(), []
 
-    def slow_validator(feed, start):
+    def slow_validator(feed, start):  # runs until the statistics begin (at most 10 s)
         running.set()
-        time.sleep(1.0)
+        stats_began.wait(10.0)
         running.clear()
         return {"ran": True, "date": start, "errors": 0, "warnings": 7, "notices": []}
 
     def stats(feed, **kw):
-        seen.append(running.wait(5.0) and running.is_set())
+        seen.append(running.wait(10.0) and running.is_set())
+        stats_began.set()
         return real_stats(feed, **kw)
 
     real_stats = pipeline.feed_stats
