@@ -261,8 +261,7 @@ def _probe_pairs(paths: list[Path], corridor: float, every: int = 8, *, workers:
     # runs of paths a with about as many probes each (a few per worker: the candidates are not spread evenly)
     cut = np.searchsorted(np.cumsum(n_probes), np.linspace(0, n_probes.sum(), 2 * workers + 1)[1:-1], side="right")
     runs = [(lo, hi) for lo, hi in zip([0, *cut.tolist()], [*cut.tolist(), len(paths)]) if hi > lo]
-    found = map_local(_probe_pairs_from, runs, workers, shared=shared) if workers > 1 else \
-        [_probe_pairs_from(shared, run) for run in runs]
+    found = map_local(_probe_pairs_from, runs, workers, shared=shared)
     return tuple(np.concatenate([f[k] for f in found]) for k in range(3))  # type: ignore[return-value]
 
 
@@ -341,10 +340,8 @@ def _clusters(rides: list[Ride], cover: Covers, config: MatchConfig, *, workers:
     Rides that no chain of ``cover.mutual`` pairs joins never meet in a cluster: with ``workers`` > 1, such parts
     of the rides (``_separate_parts``) are clustered in that many processes forked from this one (the same clusters)."""
     parts = _separate_parts(len(rides), cover.mutual, workers)
-    if len(parts) > 1:
-        return sorted(c for found in map_local(_clusters_among, parts, workers, shared=(rides, cover, config))
-                      for c in found)
-    return _clusters_among((rides, cover, config), range(len(rides)))
+    return sorted(c for found in map_local(_clusters_among, parts, workers, shared=(rides, cover, config))
+                  for c in found)
 
 
 def _separate_parts(n: int, pairs: list[tuple[int, int]], parts: int) -> list[list[int]]:
@@ -430,9 +427,8 @@ def _terminals_differ(a: Ride, b: Ride, config: MatchConfig) -> bool:
 
 def _resolve_containment(rides, paths, clusters, config: MatchConfig, *, workers: int = 1
                          ) -> list[tuple[list[int], list[int]]]:
-    """Clusters inside a longer one: a route of their own, or partial rides of the longer one. With ``workers``
-    > 1, the covers of the candidates are measured first, in that many processes forked from this one (the
-    same answers)."""
+    """Clusters inside a longer one: a route of their own, or partial rides of the longer one. The covers of the
+    candidates are measured first, with ``workers`` > 1 in that many processes forked from this one."""
     length = np.array([p.length for p in paths])
     reps = [max(c, key=lambda i: (length[i], -i)) for c in clusters]
     order = sorted(range(len(clusters)), key=lambda k: (length[reps[k]], k))
@@ -447,7 +443,7 @@ def _resolve_containment(rides, paths, clusters, config: MatchConfig, *, workers
     # a cluster is only put into a longer one, and the clusters are taken shortest first: every longer candidate
     # is still there when a cluster's turn comes, so these are the covers the loop asks for, no more
     asked = [(reps[k], reps[m]) for k in order for m in sorted(along_of.get(k, ()))
-             if m != k and length[reps[m]] > length[reps[k]]] if workers > 1 else []
+             if m != k and length[reps[m]] > length[reps[k]]]
     parts = [asked[lo:hi] for lo, hi in _even_bounds(len(asked), workers)]
     measured = dict(zip(asked, (c for part in map_local(_covers_of, parts, workers, shared=(paths, config.corridor_m))
                                 for c in part)))
@@ -457,8 +453,7 @@ def _resolve_containment(rides, paths, clusters, config: MatchConfig, *, workers
         for m in sorted(alive & along_of.get(k, set())):
             if m == k or length[reps[m]] <= length[a]:
                 continue
-            share, forward = measured.get((a, reps[m])) or _cover(paths[a], paths[reps[m]], config.corridor_m,
-                                                                   probed=True)
+            share, forward = measured[a, reps[m]]
             put = {rides[i].hand_route for i in members[k] + members[m] if rides[i].hand_route}
             if share >= config.share and forward >= 0.7 and len(put) < 2:  # not across routes made by hand
                 agree = _name_agreement(_majority_name([rides[i] for i in members[k]]),
